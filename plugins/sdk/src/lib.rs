@@ -1,0 +1,1 @@
+//! Helpers shared by wfhost plugin components.
