@@ -1,1 +1,94 @@
-//! placeholder
+//! The WebAssembly plugin runtime of `wfhost`.
+//!
+//! Plugins are WebAssembly components implementing one world of the `wfhost:plugin@0.1.0` WIT
+//! package: an **auditor** (constitutional judge, no capability at all), an **executor** (does a
+//! phase through the host gateway) or a **transport** (reaches pods by running allowlisted host
+//! programs). This crate loads them, checks them against their role, and calls them in a sandbox:
+//!
+//! - one [`Runtime`] = one wasmtime engine (components only, fuel, epoch interruption) plus an
+//!   epoch ticker thread, a compiled-component cache (memory + verified disk entries) and one
+//!   linker per role;
+//! - every call gets a fresh store with its [`Limits`] (fuel, memory, wall clock, output size);
+//! - a component is refused at load, naming the offending item, if it imports anything its role
+//!   may not have (auditors: only the WASI that Rust's std needs to start, with an empty
+//!   environment, no files, no sockets) or does not export its role's interface;
+//! - [`Auditor::audit`] never fails: any failure is an `unverified` verdict with a
+//!   machine-readable [`FailureKind`]; executors and transports return [`PluginFailure`]s;
+//! - the built-in components are compiled from `plugins/` by the build script and embedded
+//!   ([`builtin::builtins`]);
+//! - [`process::ProcessRunner`] runs host programs for transports (allowlist, clean environment,
+//!   secrets, caps, process-group timeout) and is usable by the flow engine directly.
+//!
+//! The runtime never reads the process environment; callers pass configuration maps to
+//! [`Limits::from_env_map`] and [`RuntimeOptions::from_env_map`].
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::collections::BTreeMap;
+//! use wfhost_runtime::{ComponentSource, Limits, Runtime, RuntimeOptions};
+//! use wfhost_runtime::types::{AuditRequest, VerdictStatus};
+//!
+//! # fn judge(request: AuditRequest) -> Result<(), Box<dyn std::error::Error>> {
+//! let env: BTreeMap<String, String> = std::env::vars().collect();
+//! let runtime = Runtime::new(RuntimeOptions::from_env_map(&env))?;
+//! let limits = Limits::from_env_map(&env)?;
+//! let auditor = runtime.load_auditor(&ComponentSource::builtin("constitution"))?;
+//! let result = auditor.audit(&request, &limits);
+//! if result.status() != VerdictStatus::Pass {
+//!     // `result.reason` says why the host made it unverified, if it did.
+//!     eprintln!("{:?}: {:?}", result.verdict.reasons, result.reason);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+#[allow(missing_docs)]
+mod bindings;
+
+mod auditor;
+pub mod builtin;
+pub mod cache;
+mod capability;
+mod engine;
+mod error;
+mod executor;
+mod failure;
+mod host;
+mod limits;
+mod linker;
+mod output;
+pub mod process;
+mod roles;
+mod runtime;
+mod store;
+mod transport;
+
+/// The WIT records and enums, shared by every role (serde-serialisable for evidence).
+pub mod types {
+    pub use crate::bindings::auditor::wfhost::plugin::types::{
+        ActionClass, Artifact, AuditRequest, CommandResult, EvidencePack, Kv, Law, PhaseOutcome,
+        PhaseStatus, PodIdentity, Verdict, VerdictStatus,
+    };
+    pub use crate::bindings::executor::exports::wfhost::plugin::phase::PhaseContext;
+    pub use crate::bindings::executor::wfhost::plugin::gateway::{ExecRequest, GatewayError};
+    pub use crate::bindings::executor::wfhost::plugin::log::Level as LogLevel;
+    pub use crate::bindings::transport::exports::wfhost::plugin::transport::{
+        ExecSpec, TransportError as WitTransportError,
+    };
+    pub use crate::bindings::transport::wfhost::plugin::process::RunRequest;
+}
+
+pub use auditor::{check_verdict, AuditResult, Auditor, UnverifiedReason};
+pub use cache::{CacheMode, CacheStats, LoadSource};
+pub use engine::EPOCH_TICK;
+pub use error::{LoadError, RuntimeError};
+pub use executor::Executor;
+pub use failure::{FailureKind, PluginFailure};
+pub use host::{ExecutorHost, PluginHost, TransportHost};
+pub use limits::{Limits, LimitsError};
+pub use roles::{Role, WASI_BASE_IMPORTS, WFHOST_PLUGIN_VERSION};
+pub use runtime::{ComponentSource, Runtime, RuntimeOptions};
+pub use transport::{Transport, TransportError};

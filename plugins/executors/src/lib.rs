@@ -1,12 +1,30 @@
-//! The built-in phase executors (in progress).
-wit_bindgen::generate!({ world: "executor", path: "../../wit" });
-use exports::wfhost::plugin::phase::{Guest, PhaseContext};
-use wfhost::plugin::types::{PhaseOutcome, PhaseStatus};
-struct Executors;
-impl Guest for Executors {
-    fn phases() -> Vec<String> { vec![] }
-    fn run_phase(context: PhaseContext) -> PhaseOutcome {
-        PhaseOutcome { phase: context.phase, status: PhaseStatus::Fail, code: 0, message: "not implemented".into(), artifacts: vec![], facts: vec![], details_json: None }
-    }
-}
-export!(Executors);
+//! The built-in phase executors (world `executor`): one component serving P10, P30, P40, P50,
+//! P60, P70, P80 and P90.
+//!
+//! Data flow: the host calls `run-phase(ctx)`; the WIT glue ([`glue`], wasm32 only) copies the
+//! context into [`context::PhaseContext`] and hands [`phases::run_phase`] a [`host::Host`] backed
+//! by the `gateway`, `settings` and `log` imports. Each phase module acts on `ctx.target`
+//! through an [`outcome::Act`] (every exec recorded with its output tails) and returns an
+//! [`outcome::Outcome`] with a status, a code from `constitution/codes.toml`, a one-line
+//! message, facts, artifacts and `details-json`.
+//!
+//! Remote layout (see the remote-layout contract): under OUT = OPS_REMOTE_OUTPUTS_DIR, P40
+//! creates `_control/`, `_manifests/`, `_sweep/`, `runs/`; P60 writes `_manifests/` (the
+//! manifest, config copy, `flow-<id>.json`), `_sweep/runs.tsv` (`run_id<TAB>runs/<id>/_wf/cmd.sh`,
+//! relative to OUT), `_sweep/manifest.sha256`, `_sweep/runner.sh` and `_sweep/status.sh`
+//! ([`scripts`]), and each unclaimed run's `runs/<id>/_wf/cmd.sh`; the runner claims runs with
+//! `mkdir runs/<id>/_wf/claim` and records `pid`, `started_at`, `ended_at`, `exit_code`.
+//! Commands always use paths resolved with `gateway.resolve-path`; file transfers use the
+//! remote paths (the transport resolves them).
+//!
+//! Everything except the glue compiles and is tested on the host target.
+
+pub mod context;
+pub mod host;
+pub mod outcome;
+pub mod phases;
+pub mod scripts;
+pub mod status;
+
+#[cfg(target_arch = "wasm32")]
+mod glue;

@@ -1,19 +1,19 @@
-//! The built-in local transport (in progress).
-wit_bindgen::generate!({ world: "transport-plugin", path: "../../wit" });
-use exports::wfhost::plugin::transport::{ExecSpec, Guest, TransportError};
-use wfhost::plugin::types::{CommandResult, PodIdentity};
-struct Local;
-fn todo<T>() -> Result<T, TransportError> { Err(TransportError::Failed("not implemented".into())) }
-impl Guest for Local {
-    fn id() -> String { "local".into() }
-    fn parse_target(t: String) -> Result<String, TransportError> { Ok(t) }
-    fn provision(_: String, _: String) -> Result<PodIdentity, TransportError> { todo() }
-    fn status(_: String) -> Result<(String, String), TransportError> { todo() }
-    fn resolve_path(_: String, _: String) -> Result<String, TransportError> { todo() }
-    fn exec(_: String, _: ExecSpec) -> Result<CommandResult, TransportError> { todo() }
-    fn put_file(_: String, _: String, _: Vec<u8>, _: u32) -> Result<(), TransportError> { todo() }
-    fn get_file(_: String, _: String, _: u64) -> Result<Vec<u8>, TransportError> { todo() }
-    fn fetch_dir(_: String, _: String, _: String) -> Result<(), TransportError> { todo() }
-    fn delete(_: String) -> Result<(), TransportError> { todo() }
-}
-export!(Local);
+//! The built-in local transport (world `transport-plugin`): pods are directories on the host.
+//!
+//! A pod named `<name>` lives in `<WF_LOCAL_PODS_DIR>/<name>`: its marker `pod.json` and its
+//! filesystem root `root/`, so the remote path `/mnt/outputs` of that pod is
+//! `<WF_LOCAL_PODS_DIR>/<name>/root/mnt/outputs` on the host. It is meant for trying flows and
+//! for tests: commands run as the wfhost user, with no isolation beyond the path mapping.
+//!
+//! Data flow: the WIT glue ([`glue`], wasm32 only) adapts the `process`, `settings` and `log`
+//! imports to the [`host::Host`] trait and forwards each export to [`local::Local`], which checks
+//! names and paths with [`paths`] and does all filesystem work by running `sh` through the host's
+//! process capability (paths are passed as positional arguments, never interpolated).
+//! Everything except the glue compiles and is tested on the host target.
+
+pub mod host;
+pub mod local;
+pub mod paths;
+
+#[cfg(target_arch = "wasm32")]
+mod glue;

@@ -1,0 +1,313 @@
+//! Subcommands: clap definitions and their thin `exec` bodies.
+
+use crate::Exit;
+use clap::{Args, Parser, Subcommand};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use wfhost_flow::engine::{run_flow, FlowRequest};
+use wfhost_flow::flags::{self, Fetch, Flags};
+use wfhost_flow::output::Output;
+use wfhost_flow::plan::Plan;
+
+const ABOUT: &str = "Run GPU experiment sweeps end to end, every phase judged by a fail-closed court.";
+
+const LONG_ABOUT: &str = "\
+Run GPU experiment sweeps end to end, every phase judged by a fail-closed court.
+
+`wfhost flow` runs the whole lifecycle from one command: precheck, provision, bind the target,
+wait until ready, bootstrap, check out, sweep, monitor, fetch, teardown, summary. After every
+phase a deterministic validator AND the constitutional auditors must pass before the next phase
+starts; every decision is written as evidence under artifacts/pod_logs/_flows/<flow_id>/.
+
+Configuration is one file, infra_scripts/workflow.env, relative to the directory wfhost runs in
+(see -C). Nothing ever waits on standard input unless a person is at a terminal.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  wfhost -C examples/quickstart flow --yes --wait true --fetch all --teardown delete
+  wfhost flow --provision skip --sweep resume --wait true
+  wfhost doctor
+
+Exit status: 0 success; 10/20/30/40/50 a halt in code family 1xx..5xx (config/policy,
+provisioning/target, bootstrap/checkout, sweep/monitor, fetch/teardown); 64 usage error;
+70 internal error. The 3-digit code is on the last PHASE line and in flow.summary.json.";
+
+/// wfhost command line.
+#[derive(Parser, Debug)]
+#[command(name = "wfhost", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Run as if started in DIR: the config and evidence paths are relative to it.
+    #[arg(short = 'C', long = "directory", value_name = "DIR", global = true)]
+    pub directory: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the whole lifecycle (the canonical way to run a sweep).
+    Flow(FlowArgs),
+    /// Check config, toolchain, plugins and the target before a run.
+    Doctor,
+    /// Run the court's auditors by hand.
+    #[command(subcommand)]
+    Court(CourtCommand),
+    /// Print generated documentation.
+    #[command(subcommand)]
+    Docs(DocsCommand),
+    /// Print an example sweep manifest (CSV) and a matching SWEEP_RUN_TEMPLATE.
+    SweepCsvTemplate,
+
+    /// [legacy primitive] Create a pod and wait until it is ready (P10-P30).
+    #[command(next_help_heading = "Legacy primitives")]
+    PodUp(PrimitiveArgs),
+    /// [legacy primitive] Check that the target is ready (P30).
+    PodStatus(PrimitiveArgs),
+    /// [legacy primitive] Bootstrap the target (P40).
+    Bootstrap(PrimitiveArgs),
+    /// [legacy primitive] Check out REPO_URL at REPO_REF on the target (P50).
+    Checkout(PrimitiveArgs),
+    /// [legacy primitive] Start the sweep (P60).
+    SweepStart(PrimitiveArgs),
+    /// [legacy primitive] Resume the sweep: start runs that never started (P60).
+    SweepResume(PrimitiveArgs),
+    /// [legacy primitive] One monitor snapshot of the sweep (P70).
+    SweepStatus(PrimitiveArgs),
+    /// [legacy primitive] Wait for the sweep to finish, showing progress (P70).
+    SweepWatch(PrimitiveArgs),
+    /// [legacy primitive] Copy one run's outputs back (P80).
+    FetchRun {
+        /// The run_id to fetch.
+        run_id: String,
+        #[command(flatten)]
+        common: PrimitiveArgs,
+    },
+    /// [legacy primitive] Copy every run's outputs back (P80).
+    FetchAll(PrimitiveArgs),
+    /// [legacy primitive] Delete the pod (P90). Needs --yes without a terminal.
+    PodDelete(PrimitiveArgs),
+    /// [legacy primitive] Print the remote FSM state file of the target.
+    FsmStatus(PrimitiveArgs),
+    /// [legacy primitive] Reset the remote FSM to INIT (the pod is not touched otherwise).
+    FsmReset(PrimitiveArgs),
+}
+
+/// `wfhost flow` flags. Each also works as `--key=value`.
+#[derive(Args, Debug)]
+pub struct FlowArgs {
+    /// Create a pod in P10 (auto; skipped when LIUM_TARGET is set) or never (skip).
+    #[arg(long, value_name = "auto|skip", default_value = "auto")]
+    pub provision: String,
+    /// Start the manifest's runs, resume a sweep already on the target, or skip.
+    #[arg(long, value_name = "start|resume|skip", default_value = "start")]
+    pub sweep: String,
+    /// Wait for the sweep to finish (true) or take one snapshot (false).
+    #[arg(long, value_name = "true|false", default_value = "false")]
+    pub wait: String,
+    /// Copy run outputs back: none, one run (run:<id>) or all.
+    #[arg(long, value_name = "none|run:<id>|all", default_value = "none")]
+    pub fetch: String,
+    /// Keep the pod (default) or delete it at the end of a passing flow.
+    #[arg(long, value_name = "keep|delete", default_value = "keep")]
+    pub teardown: String,
+    /// Consent to create a pod without a terminal (same as LIUM_YES=1).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// Options every primitive takes.
+#[derive(Args, Debug)]
+pub struct PrimitiveArgs {
+    /// The target to act on (overrides LIUM_TARGET; required when the config has none).
+    #[arg(long, value_name = "TARGET")]
+    pub target: Option<String>,
+    /// Consent to side effects without a terminal (pod-up, pod-delete, fsm-reset).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// `wfhost court ...`
+#[derive(Subcommand, Debug)]
+pub enum CourtCommand {
+    /// Run one auditor on an evidence pack and print its verdict as JSON.
+    ///
+    /// FILE is a phase's evidence pack (phase/phase.<Pxx>.pack.json in a flow's evidence
+    /// directory). Exit status 0 when the verdict is pass, 1 when fail or unverified.
+    Audit {
+        /// The phase the pack belongs to (P00..P99).
+        #[arg(long)]
+        phase: String,
+        /// The evidence pack JSON file.
+        #[arg(long, value_name = "FILE")]
+        evidence: PathBuf,
+        /// Auditor: a built-in name (constitution) or a .wasm component path.
+        #[arg(long, default_value = "constitution")]
+        auditor: String,
+    },
+}
+
+/// `wfhost docs ...`
+#[derive(Subcommand, Debug)]
+pub enum DocsCommand {
+    /// Print the user guide (docs/remote-experiment-workflow.md), generated from constitution/.
+    Guide,
+}
+
+fn workdir(cli_dir: &Option<PathBuf>) -> Result<PathBuf, String> {
+    let cwd = std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
+    let dir = match cli_dir {
+        Some(d) => cwd.join(d),
+        None => cwd,
+    };
+    dir.canonicalize().map_err(|e| format!("-C {}: {e}", dir.display()))
+}
+
+fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+fn env_map() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+fn parse_flow_flags(a: &FlowArgs) -> (Flags, Vec<String>) {
+    let mut errors = Vec::new();
+    let mut f = Flags { yes: a.yes, ..Flags::default() };
+    match a.provision.parse() {
+        Ok(v) => f.provision = v,
+        Err(e) => errors.push(format!("{e}")),
+    }
+    match a.sweep.parse() {
+        Ok(v) => f.sweep = v,
+        Err(e) => errors.push(format!("{e}")),
+    }
+    match flags::parse_wait(&a.wait) {
+        Ok(v) => f.wait = v,
+        Err(e) => errors.push(format!("{e}")),
+    }
+    match a.fetch.parse() {
+        Ok(v) => f.fetch = v,
+        Err(e) => errors.push(format!("{e}")),
+    }
+    match a.teardown.parse() {
+        Ok(v) => f.teardown = v,
+        Err(e) => errors.push(format!("{e}")),
+    }
+    (f, errors)
+}
+
+fn run_plan(dir: &Option<PathBuf>, plan: Plan, flags: Flags, flag_errors: Vec<String>, target: Option<String>) -> Exit {
+    let workdir = match workdir(dir) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("wfhost: {e}");
+            return Exit::USAGE;
+        }
+    };
+    let out = Output::stdio();
+    let report = run_flow(
+        FlowRequest { workdir, env: env_map(), flags, plan, target, interactive: interactive(), flag_errors },
+        &out,
+    );
+    Exit(report.exit_status)
+}
+
+fn primitive(dir: &Option<PathBuf>, plan: Plan, a: PrimitiveArgs) -> Exit {
+    let flags = Flags { yes: a.yes, ..Flags::default() };
+    let mut errors = Vec::new();
+    if plan == Plan::PodDelete && !a.yes && !interactive() {
+        errors.push("pod-delete deletes a pod: pass --yes (there is no terminal to confirm on)".into());
+    }
+    if plan == Plan::PodDelete && !a.yes && interactive() {
+        let t = a.target.clone().unwrap_or_else(|| "the configured target".into());
+        if !wfhost_flow::prompt_yes_no(&format!("Delete pod {t}? [y/N] ")) {
+            eprintln!("wfhost: not deleted");
+            return Exit::OK;
+        }
+    }
+    run_plan(dir, plan, flags, errors, a.target)
+}
+
+/// Run a parsed command line.
+pub fn exec(cli: Cli) -> Exit {
+    let dir = cli.directory.clone();
+    match cli.command {
+        Command::Flow(a) => {
+            let (flags, errors) = parse_flow_flags(&a);
+            run_plan(&dir, Plan::Flow, flags, errors, None)
+        }
+        Command::PodUp(a) => primitive(&dir, Plan::PodUp, a),
+        Command::PodStatus(a) => primitive(&dir, Plan::PodStatus, a),
+        Command::Bootstrap(a) => primitive(&dir, Plan::Bootstrap, a),
+        Command::Checkout(a) => primitive(&dir, Plan::Checkout, a),
+        Command::SweepStart(a) => primitive(&dir, Plan::SweepStart { resume: false }, a),
+        Command::SweepResume(a) => primitive(&dir, Plan::SweepStart { resume: true }, a),
+        Command::SweepStatus(a) => primitive(&dir, Plan::SweepStatus { watch: false }, a),
+        Command::SweepWatch(a) => primitive(&dir, Plan::SweepStatus { watch: true }, a),
+        Command::FetchRun { run_id, common } => match format!("run:{run_id}").parse::<Fetch>() {
+            Ok(f) => primitive(&dir, Plan::Fetch(f), common),
+            Err(e) => {
+                eprintln!("wfhost: {e}");
+                Exit::USAGE
+            }
+        },
+        Command::FetchAll(a) => primitive(&dir, Plan::Fetch(Fetch::All), a),
+        Command::PodDelete(a) => primitive(&dir, Plan::PodDelete, a),
+        Command::FsmStatus(a) => with_workdir(&dir, |w| wfhost_flow::plugins::fsm_status(w, &env_map(), a.target.as_deref())),
+        Command::FsmReset(a) => {
+            if !a.yes {
+                eprintln!("wfhost: fsm-reset rewrites the target's workflow_state.json to INIT: pass --yes");
+                return Exit::USAGE;
+            }
+            with_workdir(&dir, |w| wfhost_flow::plugins::fsm_reset(w, &env_map(), a.target.as_deref()))
+        }
+        Command::SweepCsvTemplate => {
+            print!("{}", wfhost_flow::manifest::template_csv());
+            eprintln!("wfhost: matching template: SWEEP_RUN_TEMPLATE={}", wfhost_flow::manifest::example_run_template());
+            Exit::OK
+        }
+        Command::Doctor => with_workdir(&dir, |w| wfhost_flow::plugins::doctor(w, &env_map())),
+        Command::Court(CourtCommand::Audit { phase, evidence, auditor }) => {
+            match wfhost_flow::plugins::audit_file(&phase, &evidence, &auditor) {
+                Ok((json, pass)) => {
+                    println!("{json}");
+                    if pass { Exit::OK } else { Exit(1) }
+                }
+                Err(e) => {
+                    eprintln!("wfhost: {e}");
+                    Exit::USAGE
+                }
+            }
+        }
+        Command::Docs(DocsCommand::Guide) => match wfhost_flow::guide::render() {
+            Ok(text) => {
+                print!("{text}");
+                Exit::OK
+            }
+            Err(e) => {
+                eprintln!("wfhost: {e}");
+                Exit::INTERNAL
+            }
+        },
+    }
+}
+
+fn with_workdir(dir: &Option<PathBuf>, f: impl FnOnce(&std::path::Path) -> Result<i32, String>) -> Exit {
+    match workdir(dir) {
+        Ok(w) => match f(&w) {
+            Ok(code) => Exit(code),
+            Err(e) => {
+                eprintln!("wfhost: {e}");
+                Exit(10)
+            }
+        },
+        Err(e) => {
+            eprintln!("wfhost: {e}");
+            Exit::USAGE
+        }
+    }
+}

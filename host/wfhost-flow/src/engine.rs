@@ -1,0 +1,928 @@
+//! The flow engine: runs a [`Plan`]'s phases in order, each judged by the court.
+//!
+//! Data flow per phase:
+//!
+//! ```text
+//! pre checks ─► run (host code, or the executor component through the gateway)
+//!            ─► FSM transition (mirrored to the target) ─► phase.<Pxx>.json
+//!            ─► court: deterministic checks + auditors ─► .deterministic/.constitutional/.verdict
+//!            ─► PHASE lines on stdout ─► next phase, or halt
+//! ```
+//!
+//! Every decision is appended to `events.jsonl` (fsync'd) before it takes effect; the summary is
+//! a projection of those events. The engine never panics on input: config, manifest, plugin and
+//! remote problems become phase failures with codes from `constitution/codes.toml`.
+
+use crate::config::{Config, ConfigLocation};
+use crate::court::{self, deterministic, CourtResult};
+use crate::flags::{Flags, Provision, Sweep};
+use crate::gateway::{FlowGateway, GatewayShared};
+use crate::output::Output;
+use crate::plan::Plan;
+use crate::plugins::{self, Plugins};
+use crate::sink::Sink;
+use crate::types::{Artifact, Kv, PhaseContext, PhaseOutcome, PhaseStatus, PodIdentity};
+use crate::{manifest, now_rfc3339, now_compact, summary};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wfhost_constitution::{Constitution, Phase, Runner};
+
+/// What to run, and where.
+#[derive(Debug, Clone)]
+pub struct FlowRequest {
+    /// The directory wfhost runs in (config and evidence paths are relative to it).
+    pub workdir: PathBuf,
+    /// The process environment (only the keys DESIGN.md allows are read from it).
+    pub env: BTreeMap<String, String>,
+    /// The user's flags.
+    pub flags: Flags,
+    /// The command.
+    pub plan: Plan,
+    /// `--target` given to a primitive (an explicit target, like LIUM_TARGET).
+    pub target: Option<String>,
+    /// Whether a person is at a terminal (stdin and stderr are TTYs): only then may we prompt.
+    pub interactive: bool,
+    /// Flag values that did not parse; P00 fails with code 105 naming them.
+    pub flag_errors: Vec<String>,
+}
+
+/// How a flow ended.
+#[derive(Debug, Clone)]
+pub struct FlowReport {
+    /// The flow's id.
+    pub flow_id: String,
+    /// Its evidence directory.
+    pub flow_dir: PathBuf,
+    /// First failing phase and its code.
+    pub first_failure: Option<(String, u16)>,
+    /// Process exit status per DESIGN.md (0, 10..50, 70).
+    pub exit_status: i32,
+}
+
+/// Where the target came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetSource {
+    /// LIUM_TARGET or `--target`.
+    Explicit,
+    /// The pod P10 created.
+    Autobind,
+}
+
+impl TargetSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            TargetSource::Explicit => "explicit",
+            TargetSource::Autobind => "autobind",
+        }
+    }
+}
+
+/// The mutable state of one flow.
+struct Run<'o> {
+    c: &'static Constitution,
+    out: &'o Output,
+    req: FlowRequest,
+    flags: Flags,
+    flow_id: String,
+    flow_dir: PathBuf,
+    sink: Sink,
+    config: Option<Config>,
+    config_sha_start: String,
+    plugins: Option<Plugins>,
+    explicit_target: Option<String>,
+    target: Option<String>,
+    target_source: Option<TargetSource>,
+    provisioned: Option<PodIdentity>,
+    pod_deleted: bool,
+    consent: bool,
+    flag_problems: Vec<String>,
+    fsm: String,
+    fsm_loaded: bool,
+    first_failure: Option<(String, u16)>,
+    gateway: Arc<GatewayShared>,
+}
+
+/// One phase's result before the court.
+struct PhaseRun {
+    outcome: PhaseOutcome,
+    started_at: String,
+    duration_ms: u64,
+    fsm_before: String,
+    fsm_after: String,
+    remote_state: Option<Result<String, String>>,
+    pre: Vec<deterministic::CheckResult>,
+}
+
+/// Run a plan to the end or to its first halt.
+pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
+    let c = match Constitution::get() {
+        Ok(c) => c,
+        Err(e) => {
+            out.note(&format!("internal error: {e}"));
+            return FlowReport {
+                flow_id: String::new(),
+                flow_dir: PathBuf::new(),
+                first_failure: None,
+                exit_status: crate::EXIT_INTERNAL,
+            };
+        }
+    };
+    let flow_id = crate::new_flow_id();
+    let flags = req.plan.flags(req.flags.clone());
+    // The config decides where evidence goes; when it cannot be read, evidence still goes to
+    // the default place so the failure is recorded.
+    let location = ConfigLocation::resolve(&req.workdir, &req.env);
+    let loaded = location.as_ref().map_err(Clone::clone).and_then(Config::load);
+    let evidence_root = loaded
+        .as_ref()
+        .ok()
+        .and_then(|cfg| cfg.get("WF_FLOW_EVIDENCE_DIR").map(str::to_string))
+        .unwrap_or_else(|| crate::DEFAULT_EVIDENCE_DIR.to_string());
+    let flow_dir = req.workdir.join(evidence_root).join(&flow_id);
+    let sink = match Sink::create(&flow_dir, &flow_id) {
+        Ok(s) => s,
+        Err(e) => {
+            out.note(&format!(
+                "cannot write evidence under {}: {e}. Fix the directory's permissions or set \
+                 WF_FLOW_EVIDENCE_DIR in the config.",
+                flow_dir.display()
+            ));
+            return FlowReport {
+                flow_id,
+                flow_dir,
+                first_failure: Some(("P00".into(), 100)),
+                exit_status: crate::EXIT_INTERNAL,
+            };
+        }
+    };
+    let gateway = Arc::new(GatewayShared::new(
+        flow_id.clone(),
+        req.workdir.join(crate::DEFAULT_POD_LOGS_DIR),
+        sink.clone(),
+        out.clone_handle(),
+    ));
+    let mut run = Run {
+        c,
+        out,
+        flags,
+        flow_id: flow_id.clone(),
+        flow_dir: flow_dir.clone(),
+        sink,
+        config: None,
+        config_sha_start: String::new(),
+        plugins: None,
+        explicit_target: None,
+        target: None,
+        target_source: None,
+        provisioned: None,
+        pod_deleted: false,
+        consent: false,
+        flag_problems: Vec::new(),
+        fsm: c.fsm.initial.clone(),
+        fsm_loaded: false,
+        first_failure: None,
+        gateway,
+        req,
+    };
+    run.flag_problems = run.req.flag_errors.clone();
+    run.sink.event(
+        "flow.started",
+        "flow",
+        json!({
+            "flow_id": flow_id,
+            "command": run.req.plan.name(),
+            "flags": pairs_json(&run.flags.to_pairs()),
+            "workdir": run.req.workdir.display().to_string(),
+            "phases": run.req.plan.phases(),
+            "wfhost_version": env!("CARGO_PKG_VERSION"),
+        }),
+    );
+    let phases: Vec<&'static Phase> =
+        run.req.plan.phases().iter().filter_map(|id| c.phase(id)).collect();
+    let mut halted = false;
+    for phase in phases {
+        if !run.phase(phase, &location, &loaded) {
+            halted = true;
+            break;
+        }
+    }
+    run.finish(halted)
+}
+
+impl Run<'_> {
+    /// Run one phase and its court. Returns whether the flow may continue.
+    fn phase(
+        &mut self,
+        phase: &'static Phase,
+        location: &Result<ConfigLocation, crate::config::ConfigError>,
+        loaded: &Result<Config, crate::config::ConfigError>,
+    ) -> bool {
+        let started = Instant::now();
+        let started_at = now_rfc3339();
+        self.out.begin(&format!("{} {}: {}", phase.id, phase.name, phase.summary));
+        self.sink.event("phase.started", &format!("{}/started", phase.id), json!({"phase": phase.id}));
+        let fsm_before = self.fsm.clone();
+        let pre_facts = self.facts(phase, None);
+        let pre = deterministic::run(self.c, phase, deterministic::Stage::Pre, &phase.pre, &pre_facts);
+        self.gateway.begin_phase(phase, self.target.clone(), Duration::from_secs(self.phase_timeout(phase)));
+        let outcome = if let Some(failed) = pre.iter().find(|r| !r.pass) {
+            fail(phase, self.family_code(phase, "COURT_DETERMINISTIC_FAIL"), format!(
+                "precondition {} does not hold: {}",
+                failed.check, failed.finding
+            ))
+        } else {
+            match phase.runner {
+                Runner::Host => self.host_phase(phase, location, loaded),
+                Runner::Plugin => self.plugin_phase(phase),
+            }
+        };
+        let outcome = self.enforce_deadline(phase, outcome, started.elapsed());
+        let (fsm_after, remote_state) = self.transition(phase, &outcome);
+        self.out.end();
+        let run = PhaseRun {
+            duration_ms: started.elapsed().as_millis() as u64,
+            outcome,
+            started_at,
+            fsm_before,
+            fsm_after,
+            remote_state,
+            pre,
+        };
+        self.judge(phase, run)
+    }
+
+    fn phase_timeout(&self, phase: &Phase) -> u64 {
+        self.config
+            .as_ref()
+            .and_then(|c| c.get_u64(&format!("WF_PHASE_TIMEOUT_{}", phase.id)).ok().flatten())
+            .unwrap_or(phase.timeout_secs)
+    }
+
+    fn family_code(&self, phase: &Phase, name: &str) -> u16 {
+        self.c
+            .code_named(phase.family, name)
+            .map(|c| c.code)
+            .unwrap_or(u16::from(phase.family) * 100)
+    }
+
+    fn enforce_deadline(&self, phase: &Phase, outcome: PhaseOutcome, took: Duration) -> PhaseOutcome {
+        let budget = self.phase_timeout(phase);
+        if took.as_secs() >= budget && outcome.status != PhaseStatus::Fail {
+            return fail(
+                phase,
+                self.family_code(phase, "PHASE_TIMEOUT"),
+                format!("{} took {}s, over its {budget}s budget", phase.id, took.as_secs()),
+            );
+        }
+        if self.gateway.deadline_hit() && outcome.status == PhaseStatus::Fail {
+            let mut o = outcome;
+            o.code = self.family_code(phase, "PHASE_TIMEOUT");
+            o.message = format!("{} (the phase's {budget}s budget ran out)", o.message);
+            return o;
+        }
+        outcome
+    }
+
+    // ----- host phases -------------------------------------------------------------------
+
+    fn host_phase(
+        &mut self,
+        phase: &Phase,
+        location: &Result<ConfigLocation, crate::config::ConfigError>,
+        loaded: &Result<Config, crate::config::ConfigError>,
+    ) -> PhaseOutcome {
+        match phase.id.as_str() {
+            "P00" => self.precheck(phase, location, loaded),
+            "P20" => self.bind(phase),
+            "P99" => ok(phase, "summary written".into(), vec![]),
+            other => fail(phase, u16::from(phase.family) * 100, format!("no host implementation for {other}")),
+        }
+    }
+
+    fn header(&self, key: &str, value: &str) {
+        self.out.header(key, value);
+        self.sink.event("flow.header", &format!("header/{key}"), json!({"key": key, "value": value}));
+    }
+
+    fn precheck(
+        &mut self,
+        phase: &Phase,
+        location: &Result<ConfigLocation, crate::config::ConfigError>,
+        loaded: &Result<Config, crate::config::ConfigError>,
+    ) -> PhaseOutcome {
+        let config_path = location
+            .as_ref()
+            .map(|l| l.path().display().to_string())
+            .unwrap_or_else(|_| self.req.workdir.join(crate::CONFIG_REL_PATH).display().to_string());
+        let config = match loaded {
+            Ok(c) => c.clone(),
+            Err(e) => {
+                self.header("WF_CONSTITUTION_VERSION", &self.c.version.to_string());
+                self.header("active_config_path", &config_path);
+                self.header("active_config_sha256", "");
+                self.header("flow_id", &self.flow_id);
+                return fail(phase, e.code(), e.to_string());
+            }
+        };
+        self.config_sha_start = config.sha256().to_string();
+        for key in config.unknown_keys() {
+            self.out.note(&format!(
+                "warning: unknown key {key} in {config_path} is kept in evidence but not used"
+            ));
+        }
+        // Flags that need config to judge.
+        self.explicit_target = self
+            .req
+            .target
+            .clone()
+            .or_else(|| config.get("LIUM_TARGET").filter(|t| !t.is_empty()).map(str::to_string));
+        if self.req.plan.needs_existing_target() && self.explicit_target.is_none() {
+            self.flag_problems.push(format!(
+                "{} acts on an existing pod: pass --target <pod> or set LIUM_TARGET",
+                self.req.plan.name()
+            ));
+        }
+        if self.flags.provision == Provision::Skip && self.explicit_target.is_none() {
+            self.flag_problems.push(
+                "--provision skip needs LIUM_TARGET (or --target): there would be no target to bind".into(),
+            );
+        }
+        let transport = config.get("WF_TRANSPORT").unwrap_or("local").to_string();
+        let outputs = config.get("OPS_REMOTE_OUTPUTS_DIR").unwrap_or("/mnt/outputs").to_string();
+        let target_line = self.explicit_target.clone().unwrap_or_else(|| "pending".into());
+        self.header("WF_CONSTITUTION_VERSION", &self.c.version.to_string());
+        self.header("active_config_path", &config_path);
+        self.header("active_config_sha256", config.sha256());
+        self.header("override_enabled", &config.override_enabled().to_string());
+        self.header("resolved_target", &target_line);
+        self.header(
+            "target_source",
+            if self.explicit_target.is_some() { "explicit" } else { "autobind" },
+        );
+        self.header("transport", &transport);
+        self.header("remote_env_path", config.get("REMOTE_ENV_PATH").unwrap_or("/mnt/project.env"));
+        self.header("fsm_state_file", &format!("{}/_control/workflow_state.json", outputs.trim_end_matches('/')));
+        self.header("flow_id", &self.flow_id);
+        self.config = Some(config.clone());
+
+        // Required variables for the phases this plan will run.
+        let runs = |id: &str| self.req.plan.phases().contains(&id);
+        let mut missing = Vec::new();
+        if runs("P50") && self.flags.sweep != Sweep::Skip && config.get("REPO_URL").is_none_or(str::is_empty) {
+            missing.push("REPO_URL (the repository P50 checks out)");
+        }
+        if runs("P60") && self.flags.sweep == Sweep::Start && config.get("SWEEP_MANIFEST").is_none_or(str::is_empty) {
+            missing.push("SWEEP_MANIFEST (the sweep's CSV)");
+        }
+        if !self.flag_problems.is_empty() {
+            return fail(phase, 105, self.flag_problems.join("; "));
+        }
+        if !missing.is_empty() {
+            return fail(phase, 107, format!("{} unset in {config_path}", missing.join(" and ")));
+        }
+        // Consent (Law 4): decided here, before anything is created.
+        let provisioning = self.provision_needed();
+        self.consent = self.flags.yes
+            || config.get("LIUM_YES") == Some("1")
+            || self.req.env.get("LIUM_YES").map(String::as_str) == Some("1");
+        if provisioning && !self.consent && self.req.interactive {
+            self.consent = crate::prompt_yes_no(&format!(
+                "Create a new pod with the {transport} transport? [y/N] "
+            ));
+        }
+        if provisioning {
+            if self.consent {
+                self.sink.event("consent.given", "consent/provision", json!({
+                    "action": "provision",
+                    "actor": if self.flags.yes { "flag:--yes" } else if self.req.interactive { "user:tty" } else { "env:LIUM_YES" },
+                }));
+            } else {
+                return fail(phase, 106, "this run would create a pod, but it has no terminal and no consent".into());
+            }
+        }
+        // Plugins: every one the flow will use is loaded now, never half-way through.
+        match plugins::load(&self.req.workdir, &config, self.sink.clone(), self.out.clone_handle()) {
+            Ok(p) => {
+                self.sink.event("plugins.loaded", "plugins", p.describe());
+                self.plugins = Some(p);
+            }
+            Err(e) => return fail(phase, 108, e),
+        }
+        ok(phase, format!("config {} sha256 {}", config_path, config.sha256()), vec![
+            kv("config_sha256", config.sha256()),
+            kv("transport", &transport),
+            kv("consent", &self.consent.to_string()),
+        ])
+    }
+
+    fn provision_needed(&self) -> bool {
+        self.flags.provision == Provision::Auto
+            && self.explicit_target.is_none()
+            && self.req.plan.phases().contains(&"P10")
+    }
+
+    fn bind(&mut self, phase: &Phase) -> PhaseOutcome {
+        let Some(plugins) = &self.plugins else {
+            return fail(phase, 201, "no transport loaded".into());
+        };
+        let (candidate, source) = match (&self.explicit_target, &self.provisioned) {
+            (Some(t), _) => (t.clone(), TargetSource::Explicit),
+            (None, Some(pod)) => (pod.target.clone(), TargetSource::Autobind),
+            (None, None) => {
+                return fail(phase, 201, "no LIUM_TARGET and no pod from P10 to bind".into())
+            }
+        };
+        let target = match plugins.transport.parse_target(&candidate) {
+            Ok(t) => t,
+            Err(e) => return fail(phase, 206, format!("target {candidate:?}: {}", plugins::transport_error_text(&e))),
+        };
+        self.target = Some(target.clone());
+        self.target_source = Some(source);
+        self.gateway.bind(&target);
+        if source == TargetSource::Autobind {
+            self.header("resolved_target", &target);
+            self.header("target_source", source.as_str());
+        }
+        self.sink.event("capability.granted", "capability/target", json!({
+            "capability": "target",
+            "scope": {"target": target, "ops": ["status", "exec", "put-file", "get-file", "resolve-path", "fetch-dir", "delete-pod"]},
+            "source": source.as_str(),
+        }));
+        ok(phase, format!("bound to {target} ({})", source.as_str()), vec![
+            kv("target", &target),
+            kv("target_source", source.as_str()),
+        ])
+    }
+
+    // ----- plugin phases -----------------------------------------------------------------
+
+    fn plugin_phase(&mut self, phase: &Phase) -> PhaseOutcome {
+        if !self.fsm_loaded && self.target.is_some() && self.plugins.is_some() {
+            self.load_remote_fsm();
+        }
+        let Some(plugins) = &self.plugins else {
+            return fail(phase, 108, "plugins were not loaded in P00".into());
+        };
+        if let Some(skip) = self.skip_reason(phase) {
+            return PhaseOutcome {
+                phase: phase.id.clone(),
+                status: PhaseStatus::Skip,
+                code: 0,
+                message: skip,
+                artifacts: vec![],
+                facts: vec![],
+                details_json: None,
+            };
+        }
+        let inputs = match self.inputs(phase) {
+            Ok(i) => i,
+            Err((code, message)) => return fail(phase, code, message),
+        };
+        let config = self.config.as_ref().map(|c| c.public_entries()).unwrap_or_default();
+        let ctx = PhaseContext {
+            flow_id: self.flow_id.clone(),
+            phase: phase.id.clone(),
+            flow_flags: self.flags.to_pairs().into_iter().map(|(k, v)| Kv { key: k, value: v }).collect(),
+            config: config.into_iter().map(|(k, v)| Kv { key: k, value: v }).collect(),
+            target: self.target.clone(),
+            fsm_state: self.fsm.clone(),
+            inputs: inputs.into_iter().map(|(k, v)| Kv { key: k, value: v }).collect(),
+        };
+        let host = FlowGateway::new(self.gateway.clone(), plugins.transport.clone(), self.flags.clone(), self.consent);
+        let wall = Duration::from_secs(self.phase_timeout(phase));
+        let mut outcome = match plugins.executor.run_phase(ctx, host, wall) {
+            Ok(o) => o,
+            Err(e) => fail(phase, u16::from(phase.family) * 100, format!("the phase executor failed: {e}")),
+        };
+        outcome.phase = phase.id.clone();
+        if phase.id == "P10" && outcome.status == PhaseStatus::Ok {
+            self.provisioned = self.gateway.provisioned();
+        }
+        if phase.id == "P90" && outcome.status == PhaseStatus::Ok {
+            self.pod_deleted = self.gateway.deleted();
+        }
+        outcome
+    }
+
+    fn skip_reason(&self, phase: &Phase) -> Option<String> {
+        let cfg = self.config.as_ref();
+        match phase.id.as_str() {
+            "P10" if self.flags.provision == Provision::Skip => Some("--provision skip".into()),
+            "P10" if self.explicit_target.is_some() => Some("an explicit target is set; nothing to provision".into()),
+            "P50" if self.flags.sweep == Sweep::Skip && cfg.and_then(|c| c.get("REPO_URL")).is_none_or(str::is_empty) => {
+                Some("--sweep skip and no REPO_URL".into())
+            }
+            "P60" if self.flags.sweep == Sweep::Skip => Some("--sweep skip".into()),
+            "P80" if self.flags.fetch == crate::flags::Fetch::None => Some("--fetch none".into()),
+            _ => None,
+        }
+    }
+
+    /// Inputs the host prepares for an executor: files only the host may read.
+    fn inputs(&self, phase: &Phase) -> Result<Vec<(String, String)>, (u16, String)> {
+        let Some(cfg) = self.config.as_ref() else { return Ok(vec![]) };
+        let mut v = vec![("ts".to_string(), now_compact()), ("flow_id".to_string(), self.flow_id.clone())];
+        match phase.id.as_str() {
+            "P40" => {
+                v.push(("config_text".into(), cfg.redacted_text()));
+                if let Some(script) = cfg.get("BOOTSTRAP_SCRIPT").filter(|s| !s.is_empty()) {
+                    let path = self.req.workdir.join(script);
+                    let text = std::fs::read_to_string(&path).map_err(|e| {
+                        (300, format!("BOOTSTRAP_SCRIPT {} cannot be read: {e}", path.display()))
+                    })?;
+                    v.push(("bootstrap_script".into(), text));
+                }
+            }
+            "P50" => {
+                let url = cfg.get("REPO_URL").unwrap_or_default();
+                v.push(("repo_url".into(), crate::absolutize_repo_url(&self.req.workdir, url)));
+            }
+            "P60" if self.flags.sweep == Sweep::Start => {
+                let rel = cfg.get("SWEEP_MANIFEST").unwrap_or_default();
+                let path = self.req.workdir.join(rel);
+                let bytes = std::fs::read(&path).map_err(|e| {
+                    (400, format!("SWEEP_MANIFEST {} cannot be read: {e}", path.display()))
+                })?;
+                let m = manifest::Manifest::parse(&bytes, &path.display().to_string())
+                    .map_err(|e| (400, e.to_string()))?;
+                let runs = manifest::plan(&m, &manifest::PlanOptions::from_config(cfg))
+                    .map_err(|e| (400, e.to_string()))?;
+                let runs_json: Vec<Value> =
+                    runs.iter().map(|r| json!({"run_id": r.run_id, "command": r.command})).collect();
+                v.push(("manifest_csv".into(), String::from_utf8_lossy(&bytes).into_owned()));
+                v.push(("manifest_sha256".into(), m.sha256.clone()));
+                v.push(("runs_json".into(), Value::Array(runs_json).to_string()));
+                v.push(("config_text".into(), cfg.redacted_text()));
+            }
+            "P60" => v.push(("config_text".into(), cfg.redacted_text())),
+            _ => {}
+        }
+        Ok(v)
+    }
+
+    // ----- FSM ---------------------------------------------------------------------------
+
+    fn state_file(&self) -> String {
+        let outputs = self
+            .config
+            .as_ref()
+            .and_then(|c| c.get("OPS_REMOTE_OUTPUTS_DIR"))
+            .unwrap_or("/mnt/outputs");
+        format!("{}/_control/workflow_state.json", outputs.trim_end_matches('/'))
+    }
+
+    /// Read the remote FSM once per flow, after binding (a pod may carry state from an
+    /// earlier flow: a resumed sweep, a kept pod).
+    fn load_remote_fsm(&mut self) {
+        self.fsm_loaded = true;
+        let (Some(p), Some(t)) = (&self.plugins, &self.target) else { return };
+        match p.transport.get_file(t, &self.state_file(), 64 * 1024) {
+            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+                Ok(v) => {
+                    if let Some(s) = v.get("state").and_then(Value::as_str) {
+                        if self.c.fsm.states.iter().any(|st| st.name == s) {
+                            self.fsm = s.to_string();
+                        }
+                    }
+                }
+                Err(e) => self.out.note(&format!(
+                    "warning: remote {} is not JSON ({e}); treating the pod as {}",
+                    self.state_file(),
+                    self.fsm
+                )),
+            },
+            Err(_) => {} // No state file yet: a fresh pod.
+        }
+        self.sink.event("fsm.loaded", "fsm/loaded", json!({"state": self.fsm, "file": self.state_file()}));
+    }
+
+    fn transition(&mut self, phase: &Phase, outcome: &PhaseOutcome) -> (String, Option<Result<String, String>>) {
+        let before = self.fsm.clone();
+        let next = match outcome.status {
+            PhaseStatus::Skip => None,
+            PhaseStatus::Fail => phase.fsm_fail.clone(),
+            PhaseStatus::Ok => {
+                let reported = outcome.facts.iter().find(|f| f.key == "fsm_state").map(|f| f.value.clone());
+                let wanted = reported.or_else(|| phase.fsm_ok.first().cloned());
+                match wanted {
+                    Some(w) if phase.fsm_advance_only && self.c.fsm_at_least(&before, &w) && !is_failure(self.c, &before) => None,
+                    other => other,
+                }
+            }
+        };
+        let Some(next) = next else { return (before, None) };
+        // Pods deleted in this phase have no state file to write.
+        if self.pod_deleted || self.target.is_none() {
+            return (before, None);
+        }
+        self.fsm = next.clone();
+        self.sink.event("fsm.transition", &format!("{}/fsm", phase.id), json!({
+            "from": before, "to": next, "phase": phase.id, "code": outcome.code,
+        }));
+        let state = json!({
+            "state": next,
+            "previous_state": before,
+            "reason": format!("{} {} code {}", phase.id, status_str(outcome.status), outcome.code),
+            "updated_at": now_rfc3339(),
+            "host": crate::hostname(),
+            "flow_id": self.flow_id,
+            "phase": phase.id,
+        });
+        let _ = crate::sink::write_json(&self.flow_dir.join("fsm.json"), &state);
+        let remote = match (&self.plugins, &self.target) {
+            (Some(p), Some(t)) => {
+                let path = self.state_file();
+                let body = format!("{}\n", serde_json::to_string_pretty(&state).unwrap_or_default());
+                let written = p.transport.put_file(t, &path, body.into_bytes(), 0o644);
+                Some(match written {
+                    Err(e) => Err(plugins::transport_error_text(&e)),
+                    Ok(()) => match p.transport.get_file(t, &path, 64 * 1024) {
+                        Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
+                            .ok()
+                            .and_then(|v| v.get("state").and_then(Value::as_str).map(str::to_string))
+                            .ok_or_else(|| "state file does not parse".to_string()),
+                        Err(e) => Err(plugins::transport_error_text(&e)),
+                    },
+                })
+            }
+            _ => None,
+        };
+        (next, remote)
+    }
+
+    // ----- the court ---------------------------------------------------------------------
+
+    fn facts(&self, phase: &Phase, run: Option<(&PhaseRun, Result<(), String>)>) -> deterministic::Facts {
+        let config_sha_now = match (&self.config, phase.id.as_str()) {
+            (Some(c), _) => c.rehash().ok(),
+            (None, _) => None,
+        };
+        let mut f = deterministic::Facts {
+            config_sha_start: self.config_sha_start.clone(),
+            config_sha_now,
+            court_enforce: self.config.as_ref().and_then(|c| c.get("WF_PHASE_COURT_ENFORCE")).map(str::to_string),
+            flag_problems: self.flag_problems.clone(),
+            provision_needed: self.provision_needed(),
+            consent: self.consent,
+            bound_target: self.target.clone(),
+            drift: self.gateway.drift(),
+            fsm_before: self.fsm.clone(),
+            fsm_after: self.fsm.clone(),
+            flags: self.flags.clone(),
+            ..Default::default()
+        };
+        if let Some((run, recorded)) = run {
+            f.outcome_recorded = Some(recorded);
+            f.status = status_str(run.outcome.status).to_string();
+            f.code = run.outcome.code;
+            f.outcome_facts = run.outcome.facts.iter().map(|k| (k.key.clone(), k.value.clone())).collect();
+            f.fsm_before = run.fsm_before.clone();
+            f.fsm_after = run.fsm_after.clone();
+            f.remote_state = run.remote_state.clone();
+            f.artifacts = run
+                .outcome
+                .artifacts
+                .iter()
+                .map(|a| (a.name.clone(), artifact_problem(a)))
+                .collect();
+        }
+        f
+    }
+
+    fn judge(&mut self, phase: &Phase, run: PhaseRun) -> bool {
+        let dir = self.flow_dir.join("phase");
+        let rel = |suffix: &str| format!("phase/phase.{}{suffix}", phase.id);
+        let outcome_json = json!({
+            "phase": phase.id,
+            "name": phase.name,
+            "status": status_str(run.outcome.status),
+            "code": run.outcome.code,
+            "message": run.outcome.message,
+            "started_at": run.started_at,
+            "duration_ms": run.duration_ms,
+            "target": self.target,
+            "fsm_before": run.fsm_before,
+            "fsm_after": run.fsm_after,
+            "facts": run.outcome.facts.iter().map(|k| (k.key.clone(), Value::String(k.value.clone()))).collect::<serde_json::Map<_, _>>(),
+            "artifacts": run.outcome.artifacts,
+            "details": run.outcome.details_json.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
+            "gateway_calls": self.gateway.calls(),
+        });
+        let outcome_path = dir.join(format!("phase.{}.json", phase.id));
+        let recorded = crate::sink::write_json(&outcome_path, &outcome_json)
+            .and_then(|_| crate::sink::read_json(&outcome_path).map(|_| ()))
+            .map_err(|e| e.to_string());
+        self.sink.event("phase.outcome", &format!("{}/outcome", phase.id), outcome_json.clone());
+        self.out.phase(&phase.id, status_str(run.outcome.status), run.outcome.code, &self.flow_dir.join(rel(".json")).display().to_string());
+
+        let facts = self.facts(phase, Some((&run, recorded)));
+        let mut checks = run.pre.clone();
+        checks.extend(deterministic::run(self.c, phase, deterministic::Stage::Post, &phase.post, &facts));
+        // A failed phase is never judged as passing: its own outcome failure is a finding.
+        let det_pass = checks.iter().all(|r| r.pass) && run.outcome.status != PhaseStatus::Fail;
+        let det_json = json!({"phase": phase.id, "pass": det_pass, "checks": checks});
+        let _ = crate::sink::write_json(&dir.join(format!("phase.{}.deterministic.json", phase.id)), &det_json);
+        self.sink.event("court.deterministic", &format!("{}/deterministic", phase.id), det_json);
+
+        let pack = court::evidence_pack(court::PackInput {
+            c: self.c,
+            phase,
+            flow_id: &self.flow_id,
+            config: self.config.as_ref(),
+            config_sha_start: &self.config_sha_start,
+            config_sha_now: facts.config_sha_now.as_deref(),
+            transport: self.plugins.as_ref().map(|p| p.transport_id.clone()).unwrap_or_default(),
+            bound_target: self.target.clone(),
+            phase_target: self.gateway.phase_target().or(self.target.clone()),
+            target_source: self.target_source.map(TargetSource::as_str).unwrap_or("pending"),
+            outcome: &run.outcome,
+            flags: &self.flags,
+            consent: self.consent,
+            fsm_before: &run.fsm_before,
+            fsm_after: &run.fsm_after,
+            det_pass,
+            findings: checks.iter().filter(|r| !r.pass).map(|r| format!("{}: {}", r.check, r.finding)).collect(),
+        });
+        if let Ok(v) = serde_json::to_value(&pack) {
+            let _ = crate::sink::write_json(&dir.join(format!("phase.{}.pack.json", phase.id)), &v);
+        }
+        let constitutional = match &self.plugins {
+            Some(p) => court::constitutional(self.c, phase, &pack, p, &self.flow_dir),
+            None => court::constitutional_without_plugins(self.c, phase, &pack, &self.flow_dir),
+        };
+        let const_json = constitutional.to_json(&phase.id);
+        let _ = crate::sink::write_json(&dir.join(format!("phase.{}.constitutional.json", phase.id)), &const_json);
+        self.sink.event("court.auditor", &format!("{}/constitutional", phase.id), const_json);
+
+        let result = CourtResult::merge(det_pass, &constitutional);
+        let code = if run.outcome.status == PhaseStatus::Fail {
+            run.outcome.code
+        } else if !det_pass {
+            self.family_code(phase, "COURT_DETERMINISTIC_FAIL")
+        } else if !result.pass {
+            self.family_code(phase, "COURT_AUDITOR_FAIL")
+        } else {
+            0
+        };
+        let halt_reason = if result.pass {
+            None
+        } else if run.outcome.status == PhaseStatus::Fail {
+            Some(format!("{} failed: {}", phase.id, run.outcome.message))
+        } else if !det_pass {
+            Some(format!(
+                "deterministic validator rejected {}: {}",
+                phase.id,
+                checks.iter().filter(|r| !r.pass).map(|r| format!("{} ({})", r.check, r.finding)).collect::<Vec<_>>().join("; ")
+            ))
+        } else {
+            Some(format!("auditors did not pass {}: {}", phase.id, constitutional.reasons().join("; ")))
+        };
+        let next = if result.pass { None } else { Some(self.next_command(code)) };
+        let mut violated = constitutional.violated_laws();
+        if !det_pass {
+            for law in ["L5", "L9"] {
+                if !violated.iter().any(|l| l == law) {
+                    violated.push(law.to_string());
+                }
+            }
+        }
+        let verdict_path = dir.join(format!("phase.{}.verdict.json", phase.id));
+        let verdict = json!({
+            "phase": phase.id,
+            "court": if result.pass { "pass" } else { "fail" },
+            "deterministic": if det_pass { "pass" } else { "fail" },
+            "constitutional": constitutional.status_str(),
+            "code": code,
+            "halt_reason": halt_reason,
+            "violated_laws": violated,
+            "next_command": next,
+            "evidence": {
+                "outcome": rel(".json"),
+                "deterministic": rel(".deterministic.json"),
+                "constitutional": rel(".constitutional.json"),
+            },
+        });
+        let _ = crate::sink::write_json(&verdict_path, &verdict);
+        self.sink.event("court.verdict", &format!("{}/verdict", phase.id), verdict);
+        self.out.court(
+            &phase.id,
+            if result.pass { "pass" } else { "fail" },
+            if det_pass { "pass" } else { "fail" },
+            constitutional.status_str(),
+            &verdict_path.display().to_string(),
+        );
+        if !result.pass {
+            self.first_failure = Some((phase.id.clone(), code));
+            if let Some(reason) = &halt_reason {
+                self.out.note(&format!("halted at {} (code {code}): {reason}", phase.id));
+            }
+        }
+        result.pass
+    }
+
+    fn next_command(&self, code: u16) -> String {
+        let target = self.target.clone().or_else(|| self.explicit_target.clone()).unwrap_or_else(|| "<target>".into());
+        self.c
+            .code(code)
+            .map(|c| c.next.replace("{flow_dir}", &self.flow_dir.display().to_string()).replace("{target}", &target))
+            .unwrap_or_else(|| format!("wfhost explain {}", self.flow_dir.display()))
+    }
+
+    // ----- the end -----------------------------------------------------------------------
+
+    fn pod_line(&self) -> (String, Option<String>) {
+        match (&self.target, self.pod_deleted) {
+            (_, true) => ("deleted".into(), None),
+            (Some(t), false) => {
+                let kind = if self.provisioned.is_some() { "running (created by this flow)" } else { "running (explicit target, left as it was)" };
+                (kind.into(), Some(format!("wfhost pod-delete --target {t} --yes")))
+            }
+            (None, false) => match &self.provisioned {
+                Some(p) => ("running (created by this flow, not bound)".into(), Some(format!("wfhost pod-delete --target {} --yes", p.target))),
+                None => ("none".into(), None),
+            },
+        }
+    }
+
+    fn finish(self, halted: bool) -> FlowReport {
+        let (pod_state, delete_cmd) = self.pod_line();
+        let exit_status = match &self.first_failure {
+            None => 0,
+            Some((_, code)) => self.c.family_exit_status((code / 100) as u8).unwrap_or(crate::EXIT_INTERNAL),
+        };
+        if halted {
+            self.sink.event("flow.halted", "flow/halted", json!({
+                "phase": self.first_failure.as_ref().map(|f| f.0.clone()),
+                "code": self.first_failure.as_ref().map(|f| f.1),
+            }));
+        }
+        self.sink.event("flow.finished", "flow/finished", json!({
+            "verdict": if halted { "halted" } else { "pass" },
+            "first_failure_phase": self.first_failure.as_ref().map(|f| f.0.clone()),
+            "first_failure_code": self.first_failure.as_ref().map(|f| f.1),
+            "exit_status": exit_status,
+            "target": self.target,
+            "target_source": self.target_source.map(TargetSource::as_str),
+            "pod_state": pod_state,
+            "delete_command": delete_cmd,
+            "fsm_state": self.fsm,
+        }));
+        match summary::write(&self.flow_dir) {
+            Ok(_) => {}
+            Err(e) => self.out.note(&format!("warning: could not write flow.summary.json: {e}")),
+        }
+        let last = match (&self.first_failure, &delete_cmd) {
+            (Some((p, code)), Some(cmd)) => format!("halted at {p} with code {code}; pod {} is {pod_state}; delete it with: {cmd}", self.target.clone().unwrap_or_default()),
+            (Some((p, code)), None) => format!("halted at {p} with code {code}; no pod is running ({pod_state})"),
+            (None, Some(cmd)) => format!("flow passed; pod {} is {pod_state}; delete it with: {cmd}", self.target.clone().unwrap_or_default()),
+            (None, None) => format!("flow passed; pod: {pod_state}"),
+        };
+        self.out.note(&format!("{last} (evidence: {})", self.flow_dir.display()));
+        FlowReport { flow_id: self.flow_id, flow_dir: self.flow_dir, first_failure: self.first_failure, exit_status }
+    }
+}
+
+fn artifact_problem(a: &Artifact) -> Option<String> {
+    let path = Path::new(&a.path);
+    if !path.is_absolute() {
+        return None; // A remote path: the phase's own checks cover it.
+    }
+    match std::fs::read(path) {
+        Err(e) => Some(format!("{} unreadable: {e}", a.path)),
+        Ok(bytes) => match &a.sha256 {
+            Some(want) if *want != crate::sha256_hex(&bytes) => Some(format!("{} sha256 mismatch", a.path)),
+            _ => None,
+        },
+    }
+}
+
+fn is_failure(c: &Constitution, state: &str) -> bool {
+    c.fsm.states.iter().any(|s| s.name == state && s.failure)
+}
+
+pub(crate) fn status_str(s: PhaseStatus) -> &'static str {
+    match s {
+        PhaseStatus::Ok => "ok",
+        PhaseStatus::Skip => "skip",
+        PhaseStatus::Fail => "fail",
+    }
+}
+
+fn kv(k: &str, v: &str) -> Kv {
+    Kv { key: k.to_string(), value: v.to_string() }
+}
+
+fn ok(phase: &Phase, message: String, facts: Vec<Kv>) -> PhaseOutcome {
+    PhaseOutcome { phase: phase.id.clone(), status: PhaseStatus::Ok, code: 0, message, artifacts: vec![], facts, details_json: None }
+}
+
+fn fail(phase: &Phase, code: u16, message: String) -> PhaseOutcome {
+    PhaseOutcome { phase: phase.id.clone(), status: PhaseStatus::Fail, code, message, artifacts: vec![], facts: vec![], details_json: None }
+}
+
+fn pairs_json(p: &[(String, String)]) -> Value {
+    Value::Object(p.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+}

@@ -1,0 +1,400 @@
+//! The capability gateway: the host side of every call a phase executor makes.
+//!
+//! An executor never reaches a transport directly. Each gateway call is checked here against
+//! the flow's capabilities — the bound target (Law 3), the phase it is made in (only P10 may
+//! provision, only P90 with `--teardown delete` may delete), consent for external side effects
+//! (Law 4) and the phase's remaining time budget — then forwarded to the transport component,
+//! and recorded: a `gateway.call` or `gateway.refused` event, plus a `receipt.side_effect`
+//! naming the approving actor for anything with external effect. A refused call is also a
+//! finding for the deterministic validator's `target_unchanged` check.
+
+use crate::flags::{Flags, Teardown};
+use crate::output::Output;
+use crate::plugins::TransportPlugin;
+use crate::sink::Sink;
+use crate::types::{ActionClass, Artifact, CommandResult, ExecRequest, ExecSpec, GatewayError, PodIdentity};
+use wfhost_runtime::TransportError;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use wfhost_constitution::Phase;
+
+/// State shared by the engine and the gateway handed to executors.
+pub struct GatewayShared {
+    flow_id: String,
+    pod_logs: PathBuf,
+    sink: Sink,
+    out: Output,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    bound: Option<String>,
+    phase: String,
+    deadline: Option<Instant>,
+    deadline_hit: bool,
+    calls: Vec<Value>,
+    drift: Vec<String>,
+    provisioned: Option<PodIdentity>,
+    deleted: bool,
+    phase_target: Option<String>,
+}
+
+impl GatewayShared {
+    /// A gateway for one flow. `pod_logs` is `artifacts/pod_logs` (fetch destination root).
+    pub fn new(flow_id: String, pod_logs: PathBuf, sink: Sink, out: Output) -> GatewayShared {
+        GatewayShared { flow_id, pod_logs, sink, out, state: Mutex::new(State::default()) }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means another thread panicked mid-update; the data is still the
+        // best record we have.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reset per-phase records and start the phase's clock.
+    pub fn begin_phase(&self, phase: &Phase, bound: Option<String>, budget: Duration) {
+        let mut s = self.state();
+        s.phase = phase.id.clone();
+        s.bound = bound.or(s.bound.take());
+        s.deadline = Some(Instant::now() + budget);
+        s.deadline_hit = false;
+        s.calls.clear();
+        s.drift.clear();
+        s.phase_target = None;
+    }
+
+    /// Lock the target (P20). From now on every call must name it.
+    pub fn bind(&self, target: &str) {
+        self.state().bound = Some(target.to_string());
+    }
+
+    /// Whether a call of this phase ran into the phase's deadline.
+    pub fn deadline_hit(&self) -> bool {
+        self.state().deadline_hit
+    }
+
+    /// Calls that named another target in this phase.
+    pub fn drift(&self) -> Vec<String> {
+        self.state().drift.clone()
+    }
+
+    /// Every call of this phase, for the outcome file.
+    pub fn calls(&self) -> Vec<Value> {
+        self.state().calls.clone()
+    }
+
+    /// The pod P10 created, if any.
+    pub fn provisioned(&self) -> Option<PodIdentity> {
+        self.state().provisioned.clone()
+    }
+
+    /// Whether P90 deleted the pod.
+    pub fn deleted(&self) -> bool {
+        self.state().deleted
+    }
+
+    /// The target this phase's calls named (the bound one unless it drifted).
+    pub fn phase_target(&self) -> Option<String> {
+        self.state().phase_target.clone()
+    }
+}
+
+/// The gateway one executor call sees.
+pub struct FlowGateway {
+    shared: Arc<GatewayShared>,
+    transport: TransportPlugin,
+    flags: Flags,
+    consent: bool,
+}
+
+impl FlowGateway {
+    /// Wrap the shared state for one executor call.
+    pub fn new(shared: Arc<GatewayShared>, transport: TransportPlugin, flags: Flags, consent: bool) -> Arc<FlowGateway> {
+        Arc::new(FlowGateway { shared, transport, flags, consent })
+    }
+
+    fn record(&self, op: &str, target: Option<&str>, class: ActionClass, started: Instant, result: Result<&str, &GatewayError>) {
+        let ms = started.elapsed().as_millis() as u64;
+        let phase = self.shared.state().phase.clone();
+        let (ok, detail, refused) = match result {
+            Ok(d) => (true, d.to_string(), false),
+            Err(GatewayError::Refused(m)) => (false, m.clone(), true),
+            Err(e) => (false, gateway_error_text(e), false),
+        };
+        let entry = json!({
+            "op": op, "target": target, "class": class_str(class), "ok": ok,
+            "duration_ms": ms, "detail": truncate(&detail, 2000),
+        });
+        self.shared.state().calls.push(entry.clone());
+        let kind = if refused { "gateway.refused" } else { "gateway.call" };
+        self.shared.sink.event(kind, &format!("{phase}/{op}/{}", self.shared.state().calls.len()), entry);
+    }
+
+    fn receipt(&self, op: &str, target: &str, key: &str, approved_by: &str) {
+        let phase = self.shared.state().phase.clone();
+        self.shared.sink.event("receipt.side_effect", &format!("{phase}/{op}/{key}"), json!({
+            "op": op, "target": target, "idempotency_key": key, "approved_by": approved_by, "phase": phase,
+        }));
+    }
+
+    /// Check `target` is the bound one; record drift otherwise.
+    fn scope(&self, op: &str, target: &str) -> Result<(), GatewayError> {
+        let mut s = self.shared.state();
+        match &s.bound {
+            Some(b) if b == target => {
+                s.phase_target.get_or_insert_with(|| target.to_string());
+                Ok(())
+            }
+            Some(b) => {
+                let msg = format!("{op} on {target:?} refused: this flow is bound to {b:?} (Law 3)");
+                s.drift.push(format!("{op} on {target}"));
+                s.phase_target = Some(target.to_string());
+                Err(GatewayError::Refused(msg))
+            }
+            None => Err(GatewayError::Refused(format!("{op} on {target:?} refused: no target is bound yet"))),
+        }
+    }
+
+    fn remaining(&self) -> Result<Duration, GatewayError> {
+        let mut s = self.shared.state();
+        let left = s.deadline.map(|d| d.saturating_duration_since(Instant::now())).unwrap_or(Duration::from_secs(3600));
+        if left.is_zero() {
+            s.deadline_hit = true;
+            return Err(GatewayError::Timeout("the phase's time budget is used up".into()));
+        }
+        Ok(left)
+    }
+
+    fn idem_key(&self, op: &str, target: &str, extra: &str) -> String {
+        crate::sha256_hex(format!("{}\0{op}\0{target}\0{extra}", self.shared.flow_id).as_bytes())[..32].to_string()
+    }
+
+    /// The bound target.
+    pub fn gw_bound_target(&self) -> Option<String> {
+        self.shared.state().bound.clone()
+    }
+
+    /// Create a pod (P10 only, with consent).
+    pub fn gw_provision(&self, name_hint: String) -> Result<PodIdentity, GatewayError> {
+        let t0 = Instant::now();
+        let phase = self.shared.state().phase.clone();
+        let r = if phase != "P10" {
+            Err(GatewayError::Refused(format!("provision refused: only P10 may create a pod, not {phase}")))
+        } else if !self.consent {
+            Err(GatewayError::Refused("provision refused: no consent (use --yes or LIUM_YES=1)".into()))
+        } else if !crate::is_safe_segment(&name_hint) {
+            Err(GatewayError::Refused(format!("provision refused: name hint {name_hint:?} is not a safe name")))
+        } else {
+            let key = self.idem_key("provision", "", &name_hint);
+            let r = self.transport.provision(&name_hint, &key).map_err(gw_err);
+            if let Ok(pod) = &r {
+                self.receipt("provision", &pod.target, &key, if self.flags.yes { "flag:--yes" } else { "consent" });
+                self.shared.state().provisioned = Some(pod.clone());
+            }
+            r
+        };
+        self.record("provision", r.as_ref().ok().map(|p| p.target.as_str()), ActionClass::WriteExternalSideEffect, t0, r.as_ref().map(|p| p.target.as_str()));
+        r
+    }
+
+    /// Pod status.
+    pub fn gw_pod_status(&self, target: String) -> Result<(String, String), GatewayError> {
+        let t0 = Instant::now();
+        let r = self.scope("pod-status", &target).and_then(|_| self.transport.status(&target).map_err(gw_err));
+        self.record("pod-status", Some(&target), ActionClass::Read, t0, r.as_ref().map(|s| s.0.as_str()));
+        r
+    }
+
+    /// Resolve a remote path.
+    pub fn gw_resolve_path(&self, target: String, path: String) -> Result<String, GatewayError> {
+        let t0 = Instant::now();
+        let r = self.scope("resolve-path", &target).and_then(|_| self.transport.resolve_path(&target, &path).map_err(gw_err));
+        self.record("resolve-path", Some(&target), ActionClass::Read, t0, r.as_ref().map(String::as_str));
+        r
+    }
+
+    /// Run a command on the target.
+    pub fn gw_exec(&self, req: ExecRequest) -> Result<CommandResult, GatewayError> {
+        let t0 = Instant::now();
+        let target = req.target.clone();
+        let class = req.class;
+        let r = self.scope("exec", &target).and_then(|_| {
+            let left = self.remaining()?;
+            let asked = Duration::from_millis(req.timeout_ms.max(1));
+            let timeout = asked.min(left);
+            let spec = ExecSpec { command: req.command.clone(), cwd: req.cwd.clone(), env: req.env.clone(), timeout_ms: timeout.as_millis() as u64 };
+            let r = self.transport.exec(&target, spec).map_err(gw_err);
+            if let Ok(res) = &r {
+                if res.timed_out && timeout < asked {
+                    self.shared.state().deadline_hit = true;
+                }
+            }
+            if class == ActionClass::WriteExternalSideEffect {
+                let key = req.idempotency_key.clone().unwrap_or_else(|| self.idem_key("exec", &target, &req.command));
+                self.receipt("exec", &target, &key, "policy:bound-target");
+            }
+            r
+        });
+        let detail = match &r {
+            Ok(res) => format!("exit {:?} in {} ms: {}", res.exit_code, res.duration_ms, first_line(&req.command)),
+            Err(_) => first_line(&req.command).to_string(),
+        };
+        self.record("exec", Some(&target), class, t0, r.as_ref().map(|_| detail.as_str()));
+        r
+    }
+
+    /// Write a file on the target.
+    pub fn gw_put_file(&self, target: String, path: String, contents: Vec<u8>, mode: u32) -> Result<(), GatewayError> {
+        let t0 = Instant::now();
+        let r = self.scope("put-file", &target).and_then(|_| self.transport.put_file(&target, &path, contents, mode).map_err(gw_err));
+        self.record("put-file", Some(&target), ActionClass::WriteExternalSideEffect, t0, r.as_ref().map(|_| path.as_str()));
+        r
+    }
+
+    /// Read a file on the target.
+    pub fn gw_get_file(&self, target: String, path: String, max_bytes: u64) -> Result<Vec<u8>, GatewayError> {
+        let t0 = Instant::now();
+        let r = self.scope("get-file", &target).and_then(|_| self.transport.get_file(&target, &path, max_bytes).map_err(gw_err));
+        self.record("get-file", Some(&target), ActionClass::Read, t0, r.as_ref().map(|_| path.as_str()));
+        r
+    }
+
+    /// Copy a remote directory back under `artifacts/pod_logs/<target>/<local_rel>/`.
+    pub fn gw_fetch_dir(&self, target: String, remote_dir: String, local_rel: String) -> Result<Vec<Artifact>, GatewayError> {
+        let t0 = Instant::now();
+        let r = self.scope("fetch-dir", &target).and_then(|_| self.fetch(&target, &remote_dir, &local_rel));
+        let detail = format!("{remote_dir} -> {local_rel}");
+        self.record("fetch-dir", Some(&target), ActionClass::WriteInternal, t0, r.as_ref().map(|_| detail.as_str()));
+        r
+    }
+
+    fn fetch(&self, target: &str, remote_dir: &str, local_rel: &str) -> Result<Vec<Artifact>, GatewayError> {
+        let rel = Path::new(local_rel);
+        if local_rel.is_empty()
+            || rel.is_absolute()
+            || !rel.components().all(|c| matches!(c, std::path::Component::Normal(s) if crate::is_safe_segment(&s.to_string_lossy())))
+        {
+            return Err(GatewayError::Refused(format!("fetch-dir local path {local_rel:?} must be relative safe segments")));
+        }
+        let dest = self.shared.pod_logs.join(crate::target_dir_name(target)).join(rel);
+        let partial = dest.with_extension(format!("partial-{}", &self.shared.flow_id));
+        let _ = std::fs::remove_dir_all(&partial);
+        std::fs::create_dir_all(&partial)
+            .map_err(|e| GatewayError::Failed(format!("cannot create {}: {e}", partial.display())))?;
+        if let Err(e) = self.transport.fetch_dir(target, remote_dir, &partial.display().to_string()) {
+            let _ = std::fs::remove_dir_all(&partial);
+            return Err(gw_err(e));
+        }
+        // Swap in atomically: the previous copy stays until the new one is complete.
+        let old = dest.with_extension(format!("old-{}", &self.shared.flow_id));
+        if dest.exists() {
+            std::fs::rename(&dest, &old).map_err(|e| GatewayError::Failed(format!("cannot move aside {}: {e}", dest.display())))?;
+        }
+        std::fs::rename(&partial, &dest).map_err(|e| GatewayError::Failed(format!("cannot move {} into place: {e}", partial.display())))?;
+        let _ = std::fs::remove_dir_all(&old);
+        let mut out = Vec::new();
+        collect_files(&dest, &dest, &mut out).map_err(|e| GatewayError::Failed(format!("cannot hash fetched files in {}: {e}", dest.display())))?;
+        for a in &out {
+            self.shared.sink.event("artifact.written", &format!("fetch/{}", a.name), json!({"name": a.name, "path": a.path, "sha256": a.sha256, "target": target}));
+        }
+        Ok(out)
+    }
+
+    /// Delete the pod (P90 with `--teardown delete` only).
+    pub fn gw_delete_pod(&self, target: String) -> Result<(), GatewayError> {
+        let t0 = Instant::now();
+        let phase = self.shared.state().phase.clone();
+        let r = self.scope("delete-pod", &target).and_then(|_| {
+            if phase != "P90" || self.flags.teardown != Teardown::Delete {
+                return Err(GatewayError::Refused(format!(
+                    "delete-pod refused in {phase}: a pod is deleted only in P90 with --teardown delete (Law 7)"
+                )));
+            }
+            let key = self.idem_key("delete", &target, "");
+            let r = self.transport.delete(&target).map_err(gw_err);
+            if r.is_ok() {
+                self.receipt("delete-pod", &target, &key, "flag:--teardown=delete");
+                self.shared.state().deleted = true;
+            }
+            r
+        });
+        self.record("delete-pod", Some(&target), ActionClass::WriteExternalSideEffect, t0, r.as_ref().map(|_| "deleted"));
+        r
+    }
+
+    /// A log line from the executor.
+    pub fn gw_log(&self, level: &str, message: &str) {
+        let phase = self.shared.state().phase.clone();
+        self.shared.out.note(&format!("{phase}: {}", truncate(message, 500)));
+        if level == "warn" || level == "error" {
+            self.shared.sink.event("plugin.log", &format!("{phase}/log"), json!({"level": level, "message": truncate(message, 2000)}));
+        }
+    }
+}
+
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<Artifact>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            collect_files(root, &p, out)?;
+        } else if ft.is_file() {
+            let rel = p.strip_prefix(root).unwrap_or(&p).display().to_string();
+            out.push(Artifact { name: rel, path: p.display().to_string(), sha256: Some(crate::sha256_file(&p)?) });
+        }
+    }
+    Ok(())
+}
+
+/// Map a transport error to the gateway's error.
+pub fn gw_err(e: TransportError) -> GatewayError {
+    match e {
+        TransportError::Unreachable(m) => GatewayError::Unreachable(m),
+        TransportError::Vanished(m) => GatewayError::Vanished(m),
+        TransportError::Timeout(m) => GatewayError::Timeout(m),
+        TransportError::Failed(m) => GatewayError::Failed(m),
+        TransportError::Invalid(m) => GatewayError::Failed(format!("invalid request: {m}")),
+        TransportError::Plugin(f) => GatewayError::Failed(format!("transport plugin failed: {f}")),
+    }
+}
+
+/// A gateway error as `kind: message`.
+pub fn gateway_error_text(e: &GatewayError) -> String {
+    match e {
+        GatewayError::Refused(m) => format!("refused: {m}"),
+        GatewayError::Unreachable(m) => format!("unreachable: {m}"),
+        GatewayError::Vanished(m) => format!("vanished: {m}"),
+        GatewayError::Timeout(m) => format!("timeout: {m}"),
+        GatewayError::Failed(m) => format!("failed: {m}"),
+    }
+}
+
+fn class_str(c: ActionClass) -> &'static str {
+    match c {
+        ActionClass::Read => "READ",
+        ActionClass::WriteInternal => "WRITE_INTERNAL",
+        ActionClass::WriteExternalSideEffect => "WRITE_EXTERNAL_SIDE_EFFECT",
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    let l = s.lines().next().unwrap_or("");
+    &l[..l.len().min(200)]
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        return s.to_string();
+    }
+    let mut end = n;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+

@@ -1,0 +1,119 @@
+//! The output contract: what scripts parse on stdout and what people read on stderr.
+//!
+//! stdout carries exactly the constitutional header (`key=value` lines) and, after each phase,
+//! one `PHASE=.. STATUS=..` line and one `PHASE=.. COURT=..` line (DESIGN.md, "Output
+//! contract"). Everything else — progress, warnings, the halt explanation — goes to stderr: a
+//! spinner on a terminal, plain timestamped lines otherwise. Each stdout line is flushed as it is
+//! written so a script reading a pipe sees it at once.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Where the flow's lines go. Cheap to clone (a shared handle); internally locked.
+#[derive(Clone)]
+pub struct Output {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    stdout: Mutex<Box<dyn Write + Send>>,
+    progress: Mutex<Option<ProgressBar>>,
+    fancy: bool,
+}
+
+
+impl Output {
+    /// stdout/stderr of this process; a spinner when stderr is a terminal.
+    pub fn stdio() -> Output {
+        Output {
+            inner: Arc::new(Inner {
+                stdout: Mutex::new(Box::new(std::io::stdout())),
+                progress: Mutex::new(None),
+                fancy: std::io::stderr().is_terminal(),
+            }),
+        }
+    }
+
+    /// Capture stdout into a writer (tests, embedding); progress goes to stderr as plain lines.
+    pub fn to_writer(w: Box<dyn Write + Send>) -> Output {
+        Output { inner: Arc::new(Inner { stdout: Mutex::new(w), progress: Mutex::new(None), fancy: false }) }
+    }
+
+    /// Another handle on the same streams.
+    pub fn clone_handle(&self) -> Output {
+        self.clone()
+    }
+
+    fn line(&self, line: &str) {
+        let bar = self.inner.progress.lock().ok().and_then(|b| b.clone());
+        let write = || {
+            if let Ok(mut out) = self.inner.stdout.lock() {
+                // A closed stdout (e.g. `| head`) must not abort the flow mid-phase: the
+                // evidence files remain the record.
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
+        };
+        match bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+
+    /// One header line, `key=value`.
+    pub fn header(&self, key: &str, value: &str) {
+        self.line(&format!("{key}={value}"));
+    }
+
+    /// The per-phase status line.
+    pub fn phase(&self, phase: &str, status: &str, code: u16, artifact: &str) {
+        self.line(&format!("PHASE={phase} STATUS={status} CODE={code} ARTIFACT={artifact}"));
+    }
+
+    /// The per-phase court line.
+    pub fn court(&self, phase: &str, court: &str, det: &str, constitutional: &str, verdict: &str) {
+        self.line(&format!(
+            "PHASE={phase} COURT={court} DET={det} CONST={constitutional} VERDICT={verdict}"
+        ));
+    }
+
+    /// Start showing that a phase is running (spinner on a terminal, a plain line otherwise).
+    pub fn begin(&self, what: &str) {
+        if self.inner.fancy {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar.set_message(what.to_string());
+            if let Ok(mut slot) = self.inner.progress.lock() {
+                if let Some(old) = slot.replace(bar) {
+                    old.finish_and_clear();
+                }
+            }
+        } else {
+            self.note(what);
+        }
+    }
+
+    /// Stop the spinner, if any.
+    pub fn end(&self) {
+        if let Ok(mut slot) = self.inner.progress.lock() {
+            if let Some(bar) = slot.take() {
+                bar.finish_and_clear();
+            }
+        }
+    }
+
+    /// A progress or log line for people, on stderr.
+    pub fn note(&self, message: &str) {
+        let bar = self.inner.progress.lock().ok().and_then(|b| b.clone());
+        match bar {
+            Some(bar) => bar.println(format!("wfhost: {message}")),
+            None => eprintln!("wfhost: {message}"),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The flow's evidence sink: `events.jsonl` plus the per-phase JSON files.
+//!
+//! Every decision the engine takes is appended to the hash-chained event log (through
+//! `wfhost-evidence`, fsync'd) before it takes effect. The sink is cheap to clone and shared
+//! with the gateway. A failed append is remembered: the engine halts the flow rather than run
+//! on without a record.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use wfhost_evidence::{Actor, EventDraft, EventLog};
+
+/// Shared handle on a flow's event log.
+#[derive(Clone)]
+pub struct Sink {
+    inner: Option<Arc<Mutex<Inner>>>,
+}
+
+struct Inner {
+    log: EventLog,
+    flow_id: String,
+    error: Option<String>,
+}
+
+impl Sink {
+    /// Create `<flow_dir>/events.jsonl` (and the directory tree). Refuses an existing log.
+    pub fn create(flow_dir: &Path, flow_id: &str) -> Result<Sink, String> {
+        std::fs::create_dir_all(flow_dir.join("phase")).map_err(|e| e.to_string())?;
+        let log = EventLog::create(&flow_dir.join("events.jsonl"), flow_id).map_err(|e| e.to_string())?;
+        Ok(Sink { inner: Some(Arc::new(Mutex::new(Inner { log, flow_id: flow_id.to_string(), error: None }))) })
+    }
+
+    /// A sink that records nothing (diagnostic commands that are not flows).
+    pub fn null() -> Sink {
+        Sink { inner: None }
+    }
+
+    /// Append one event from the host.
+    pub fn event(&self, event_type: &str, native_id: &str, payload: Value) {
+        self.event_as(event_type, native_id, payload, Actor::new("host", "wfhost"));
+    }
+
+    /// Append one event with an explicit actor.
+    pub fn event_as(&self, event_type: &str, native_id: &str, payload: Value, actor: Actor) {
+        let Some(inner) = &self.inner else { return };
+        let mut inner = inner.lock().unwrap_or_else(|p| p.into_inner());
+        let draft = EventDraft::new(event_type, actor, format!("wfhost/flow/{}", inner.flow_id), native_id, payload);
+        if let Err(e) = inner.log.append(draft) {
+            if inner.error.is_none() {
+                inner.error = Some(format!("cannot append {event_type} to events.jsonl: {e}"));
+            }
+        }
+    }
+
+    /// The first append failure, if any.
+    pub fn error(&self) -> Option<String> {
+        self.inner.as_ref().and_then(|i| i.lock().unwrap_or_else(|p| p.into_inner()).error.clone())
+    }
+}
+
+/// Write a JSON evidence file atomically (canonical bytes); returns its sha256.
+pub fn write_json(path: &Path, value: &Value) -> std::io::Result<String> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    wfhost_evidence::atomic::write_json(path, value).map_err(std::io::Error::other)
+}
+
+/// Read a JSON file back.
+pub fn read_json(path: &Path) -> std::io::Result<Value> {
+    let bytes = std::fs::read(path)?;
+    serde_json::from_slice(&bytes).map_err(std::io::Error::other)
+}
+
+/// Path of a flow's event log.
+pub fn events_path(flow_dir: &Path) -> PathBuf {
+    flow_dir.join("events.jsonl")
+}

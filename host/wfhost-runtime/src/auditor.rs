@@ -1,0 +1,222 @@
+//! Auditors: load a constitutional judge and run `audit`, which never fails.
+//!
+//! A call gets a fresh store with the auditor limits and no capability. The verdict's size is
+//! checked against `max_output_bytes` (the host copy made while lifting it is bounded by the
+//! guest's memory limit), then it is checked against the verdict contract ([`check_verdict`]). Every way this can go wrong, from a refused load to a trap, becomes an
+//! `unverified` verdict with a machine-readable [`FailureKind`], so the court fails closed.
+
+use crate::bindings::auditor::AuditorPre;
+use crate::cache::LoadSource;
+use crate::error::LoadError;
+use crate::executor::check_size;
+use crate::failure::{FailureKind, PluginFailure};
+use crate::limits::Limits;
+use crate::roles::Role;
+use crate::runtime::{ComponentSource, Loaded, Runtime};
+use crate::store::{Call, HostState, Hosts};
+use crate::types::{AuditRequest, Verdict, VerdictStatus};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// Why the host, not the auditor, decided `unverified`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnverifiedReason {
+    /// Machine-readable cause (`fuel_exhausted`, `deadline`, `malformed_verdict`, ...).
+    pub kind: FailureKind,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+/// The outcome of one audit. `verdict` is what the court uses; when the host overrode the
+/// auditor, `reason` says why and `verdict.status` is `unverified`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditResult {
+    /// The auditor's verdict, or an `unverified` one made by the host.
+    pub verdict: Verdict,
+    /// Set when the host made the verdict `unverified` (the auditor failed or misbehaved).
+    pub reason: Option<UnverifiedReason>,
+    /// Fuel the call consumed.
+    pub fuel_used: u64,
+    /// Wall-clock time of the call.
+    pub duration: Duration,
+}
+
+impl AuditResult {
+    /// The verdict status.
+    pub fn status(&self) -> VerdictStatus {
+        self.verdict.status
+    }
+
+    /// An `unverified` result for a plugin failure.
+    pub fn from_failure(failure: &PluginFailure) -> AuditResult {
+        AuditResult {
+            verdict: Verdict {
+                status: VerdictStatus::Unverified,
+                violated_laws: Vec::new(),
+                evidence_refs: Vec::new(),
+                reasons: vec![format!(
+                    "auditor {} could not judge ({}): {}",
+                    failure.plugin, failure.kind, failure.message
+                )],
+                remediation: failure.kind.remediation().to_string(),
+            },
+            reason: Some(UnverifiedReason { kind: failure.kind, message: failure.message.clone() }),
+            fuel_used: failure.fuel_used,
+            duration: failure.duration,
+        }
+    }
+
+    /// An `unverified` result (`load_refused`) for an auditor that could not be loaded.
+    pub fn from_load_error(plugin: &str, error: &LoadError) -> AuditResult {
+        AuditResult::from_failure(&PluginFailure {
+            plugin: plugin.to_string(),
+            kind: FailureKind::LoadRefused,
+            message: error.to_string(),
+            fuel_used: 0,
+            duration: Duration::ZERO,
+        })
+    }
+}
+
+/// A loaded auditor. Each `audit` is a fresh instance in a fresh store.
+pub struct Auditor {
+    runtime: Runtime,
+    loaded: Loaded,
+    pre: AuditorPre<HostState>,
+}
+
+impl std::fmt::Debug for Auditor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auditor")
+            .field("name", &self.loaded.name)
+            .field("sha256", &self.loaded.sha256)
+            .finish()
+    }
+}
+
+impl Auditor {
+    pub(crate) fn new(runtime: Runtime, loaded: Loaded) -> Result<Auditor, LoadError> {
+        let pre = AuditorPre::new(loaded.pre.clone()).map_err(|e| LoadError::Link {
+            name: loaded.name.clone(),
+            role: Role::Auditor,
+            message: format!("{e:#}"),
+        })?;
+        Ok(Auditor { runtime, loaded, pre })
+    }
+
+    /// The component's name (`builtin:constitution`, a file path, ...).
+    pub fn name(&self) -> &str {
+        &self.loaded.name
+    }
+
+    /// Hex sha256 of the component bytes.
+    pub fn sha256(&self) -> &str {
+        &self.loaded.sha256
+    }
+
+    /// Where this load came from (memory, disk cache, fresh compile).
+    pub fn load_source(&self) -> LoadSource {
+        self.loaded.source
+    }
+
+    /// Judge one phase. Never fails: any failure of the auditor is an `unverified` verdict with
+    /// a reason.
+    pub fn audit(&self, request: &AuditRequest, limits: &Limits) -> AuditResult {
+        let mut call = match Call::new(&self.runtime, &self.loaded.name, limits, Hosts::None)
+        {
+            Ok(call) => call,
+            Err(failure) => return AuditResult::from_failure(&failure),
+        };
+        match self.call_audit(&mut call, request, limits) {
+            Ok(verdict) => AuditResult {
+                verdict,
+                reason: None,
+                fuel_used: call.fuel_used(),
+                duration: call.elapsed(),
+            },
+            Err(failure) => AuditResult::from_failure(&failure),
+        }
+    }
+
+    fn call_audit(
+        &self,
+        call: &mut Call,
+        request: &AuditRequest,
+        limits: &Limits,
+    ) -> Result<Verdict, PluginFailure> {
+        let bindings = self.pre.instantiate(&mut call.store).map_err(|e| call.failure(&e, limits))?;
+        let verdict = bindings
+            .wfhost_plugin_judge()
+            .call_audit(&mut call.store, request)
+            .map_err(|e| call.failure(&e, limits))?;
+        call.check_deadline(limits)?;
+        check_size(call, &verdict, limits)?;
+        check_verdict(&verdict, request)
+            .map_err(|message| call.failure_with(FailureKind::MalformedVerdict, message))?;
+        Ok(verdict)
+    }
+
+    /// The auditor's self-description (name and version) for evidence.
+    pub fn describe(&self, limits: &Limits) -> Result<String, PluginFailure> {
+        let mut call = Call::new(&self.runtime, &self.loaded.name, limits, Hosts::None)?;
+        let bindings = self.pre.instantiate(&mut call.store).map_err(|e| call.failure(&e, limits))?;
+        let text = bindings
+            .wfhost_plugin_judge()
+            .call_describe(&mut call.store)
+            .map_err(|e| call.failure(&e, limits))?;
+        call.check_deadline(limits)?;
+        check_size(&call, &text, limits)?;
+        Ok(text)
+    }
+}
+
+impl Runtime {
+    /// Load an auditor (from this runtime's caches when possible) and judge one phase. Never
+    /// fails: a load failure is an `unverified` result with reason `load_refused`.
+    pub fn audit(
+        &self,
+        source: &ComponentSource,
+        request: &AuditRequest,
+        limits: &Limits,
+    ) -> AuditResult {
+        match self.load_auditor(source) {
+            Ok(auditor) => auditor.audit(request, limits),
+            Err(error) => AuditResult::from_load_error(&source.name(), &error),
+        }
+    }
+}
+
+/// The verdict contract: `fail` names at least one violated law, gives a reason and a
+/// remediation; every violated law is one of the request's laws, listed once; `pass` names no
+/// violated law. `unverified` from the auditor itself is accepted as is (it fails the phase).
+pub fn check_verdict(verdict: &Verdict, request: &AuditRequest) -> Result<(), String> {
+    let known: BTreeSet<&str> = request.laws.iter().map(|law| law.id.as_str()).collect();
+    let mut seen = BTreeSet::new();
+    for law in &verdict.violated_laws {
+        if !known.contains(law.as_str()) {
+            return Err(format!(
+                "violated law {law:?} is not among the laws of the request ({})",
+                known.iter().copied().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if !seen.insert(law.as_str()) {
+            return Err(format!("violated law {law:?} is listed twice"));
+        }
+    }
+    match verdict.status {
+        VerdictStatus::Pass if !verdict.violated_laws.is_empty() => {
+            Err("status is pass but violated laws are listed".to_string())
+        }
+        VerdictStatus::Fail if verdict.violated_laws.is_empty() => {
+            Err("status is fail but no violated law is named".to_string())
+        }
+        VerdictStatus::Fail if verdict.remediation.trim().is_empty() => {
+            Err("status is fail but the remediation is empty".to_string())
+        }
+        VerdictStatus::Fail if verdict.reasons.iter().all(|r| r.trim().is_empty()) => {
+            Err("status is fail but no reason is given".to_string())
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,199 @@
+//! The runtime: one engine, its epoch ticker, the compiled-component cache and the role linkers;
+//! and loading a component for a role.
+//!
+//! Loading is: get the bytes (built-in table, file, or given) → refuse precompiled or non-component
+//! input → compiled component from the cache (memory, verified disk entry, or compile) → check the
+//! role's exports and imports → pre-instantiate against the role's linker. The result is a
+//! [`Loaded`] component; the role handles ([`Auditor`], [`Executor`], [`Transport`]) wrap it and
+//! make a fresh store per call.
+
+use crate::auditor::Auditor;
+use crate::builtin;
+use crate::cache::{CacheMode, CacheStats, ComponentCache, LoadSource};
+use crate::engine::{new_engine, EpochClock, EpochTicker};
+use crate::error::{LoadError, RuntimeError};
+use crate::executor::Executor;
+use crate::linker::Linkers;
+use crate::roles::{check_component, Role};
+use crate::store::HostState;
+use crate::transport::Transport;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use wasmtime::component::InstancePre;
+use wasmtime::Engine;
+
+/// How to build a [`Runtime`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeOptions {
+    /// Where compiled components are cached.
+    pub cache: CacheMode,
+}
+
+impl RuntimeOptions {
+    /// Options with the default on-disk cache directory taken from a configuration map (see
+    /// [`default_cache_dir`](crate::cache::default_cache_dir)); memory-only when it names none.
+    pub fn from_env_map(env: &BTreeMap<String, String>) -> RuntimeOptions {
+        let cache = crate::cache::default_cache_dir(env)
+            .map(CacheMode::Disk)
+            .unwrap_or(CacheMode::MemoryOnly);
+        RuntimeOptions { cache }
+    }
+}
+
+/// Where a component's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComponentSource {
+    /// An embedded built-in, by name (`constitution`, `executors`, `local`, ...).
+    Builtin(String),
+    /// A component file (`.wasm`). Precompiled `.cwasm` files are refused.
+    File(PathBuf),
+    /// Component bytes already in memory, with a name for messages and evidence.
+    Bytes {
+        /// Name used in messages and evidence.
+        name: String,
+        /// The component bytes.
+        bytes: Vec<u8>,
+    },
+}
+
+impl ComponentSource {
+    /// A built-in by name.
+    pub fn builtin(name: impl Into<String>) -> ComponentSource {
+        ComponentSource::Builtin(name.into())
+    }
+
+    /// A component file.
+    pub fn file(path: impl Into<PathBuf>) -> ComponentSource {
+        ComponentSource::File(path.into())
+    }
+
+    /// The name used in messages and evidence: `builtin:<name>`, the file path, or the given name.
+    pub fn name(&self) -> String {
+        match self {
+            ComponentSource::Builtin(name) => format!("builtin:{name}"),
+            ComponentSource::File(path) => path.display().to_string(),
+            ComponentSource::Bytes { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// A component compiled, checked for its role and pre-instantiated.
+pub(crate) struct Loaded {
+    pub(crate) name: String,
+    pub(crate) sha256: String,
+    pub(crate) source: LoadSource,
+    pub(crate) pre: InstancePre<HostState>,
+}
+
+struct Inner {
+    // Field order matters for drop: the ticker stops before the engine goes away.
+    ticker: EpochTicker,
+    engine: Engine,
+    cache: ComponentCache,
+    linkers: Linkers,
+}
+
+/// The plugin runtime. Cheap to clone (shared); safe to use from several threads.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("cache", self.inner.cache.mode()).finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Create the engine, start the epoch ticker, build the role linkers.
+    pub fn new(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
+        let engine = new_engine()?;
+        let ticker = EpochTicker::start(&engine)?;
+        let cache = ComponentCache::new(&engine, options.cache);
+        let linkers = Linkers::new(&engine)?;
+        Ok(Runtime { inner: Arc::new(Inner { ticker, engine, cache, linkers }) })
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub(crate) fn clock(&self) -> EpochClock {
+        self.inner.ticker.clock()
+    }
+
+    /// Load an auditor (world `auditor`).
+    pub fn load_auditor(&self, source: &ComponentSource) -> Result<Auditor, LoadError> {
+        Auditor::new(self.clone(), self.load(Role::Auditor, source)?)
+    }
+
+    /// Load a phase executor (world `executor`).
+    pub fn load_executor(&self, source: &ComponentSource) -> Result<Executor, LoadError> {
+        Executor::new(self.clone(), self.load(Role::Executor, source)?)
+    }
+
+    /// Load a transport (world `transport-plugin`).
+    pub fn load_transport(&self, source: &ComponentSource) -> Result<Transport, LoadError> {
+        Transport::new(self.clone(), self.load(Role::Transport, source)?)
+    }
+
+    /// Load every embedded built-in for its role (what a flow does at start, so a broken
+    /// component is reported before any phase runs). Returns each name with where it came from.
+    pub fn preload_builtins(&self) -> Result<Vec<(&'static str, LoadSource)>, LoadError> {
+        builtin::builtins()
+            .map(|(name, role)| {
+                let loaded = self.load(role, &ComponentSource::builtin(name))?;
+                Ok((name, loaded.source))
+            })
+            .collect()
+    }
+
+    /// Cache counters since this runtime was created.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache.stats()
+    }
+
+    /// Forget the compiled components held in memory (the disk cache stays). The next load of
+    /// each component goes to disk or compiles.
+    pub fn clear_memory_cache(&self) {
+        self.inner.cache.clear_memory();
+    }
+
+    pub(crate) fn load(&self, role: Role, source: &ComponentSource) -> Result<Loaded, LoadError> {
+        let name = source.name();
+        let bytes: Cow<'_, [u8]> = match source {
+            ComponentSource::Builtin(builtin_name) => {
+                let (actual, bytes) = builtin::builtin(builtin_name).ok_or_else(|| {
+                    LoadError::UnknownBuiltin {
+                        name: builtin_name.clone(),
+                        known: builtin::known_names(),
+                    }
+                })?;
+                if actual != role {
+                    return Err(LoadError::BuiltinRole { name: builtin_name.clone(), actual, wanted: role });
+                }
+                Cow::Borrowed(bytes)
+            }
+            ComponentSource::File(path) => {
+                if path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("cwasm")) {
+                    return Err(LoadError::Precompiled { name });
+                }
+                Cow::Owned(std::fs::read(path).map_err(|source| LoadError::Read {
+                    path: path.clone(),
+                    source,
+                })?)
+            }
+            ComponentSource::Bytes { bytes, .. } => Cow::Borrowed(bytes.as_slice()),
+        };
+        let engine = &self.inner.engine;
+        let (component, source, digest) = self.inner.cache.get_or_compile(engine, &name, &bytes)?;
+        check_component(engine, &component, role, &name)?;
+        let pre = self.inner.linkers.get(role).instantiate_pre(&component).map_err(|e| {
+            LoadError::Link { name: name.clone(), role, message: format!("{e:#}") }
+        })?;
+        Ok(Loaded { name, sha256: hex::encode(digest), source, pre })
+    }
+}

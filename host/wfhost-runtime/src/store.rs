@@ -1,0 +1,254 @@
+//! One call into a component: a fresh store with its limits, and the classification of how the
+//! call ended.
+//!
+//! [`Call::new`] builds the per-call [`HostState`] (empty WASI context, bounded stdio, the host
+//! object for the role), installs the memory limiter, fuel and epoch deadline, and starts the
+//! clock. When the guest returns an error, [`Call::failure`] turns it into a
+//! [`PluginFailure`] with a specific [`FailureKind`]: the memory limiter's flag first (a Rust guest
+//! turns a refused `memory.grow` into an abort), then wasmtime's trap codes, then `exit`, then a
+//! generic trap. The stderr tail is appended for traps and panics.
+
+use crate::capability::wasi::{self, TailPipe, STDIO_TAIL_BYTES};
+use crate::runtime::Runtime;
+use crate::failure::{FailureKind, PluginFailure};
+use crate::host::{ExecutorHost, PluginHost, TransportHost};
+use crate::limits::Limits;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::{I32Exit, WasiCtx};
+
+/// How much of stderr a failure message quotes.
+const STDERR_IN_MESSAGE: usize = 2048;
+
+/// The host object serving a call's imports.
+pub(crate) enum Hosts {
+    /// Auditors: nothing.
+    None,
+    /// Executors: log, settings, gateway.
+    Executor(Arc<dyn ExecutorHost>),
+    /// Transports: log, settings, process.
+    Transport(Arc<dyn TransportHost>),
+}
+
+/// Per-call store data.
+pub(crate) struct HostState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: GuardedLimits,
+    pub(crate) deadline: Instant,
+    pub(crate) hosts: Hosts,
+}
+
+impl HostState {
+    /// The log/settings host, if this role has one.
+    pub(crate) fn plugin_host(&self) -> Option<&dyn PluginHost> {
+        match &self.hosts {
+            Hosts::None => None,
+            Hosts::Executor(host) => Some(host.as_ref() as &dyn PluginHost),
+            Hosts::Transport(host) => Some(host.as_ref() as &dyn PluginHost),
+        }
+    }
+}
+
+/// `StoreLimits`, plus a record of whether a memory growth was refused.
+pub(crate) struct GuardedLimits {
+    inner: StoreLimits,
+    pub(crate) memory_refused: bool,
+}
+
+impl ResourceLimiter for GuardedLimits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        if !allowed {
+            self.memory_refused = true;
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
+/// A store ready for one call, with its captured stdio and start time.
+pub(crate) struct Call {
+    pub(crate) store: Store<HostState>,
+    pub(crate) plugin: String,
+    stderr: TailPipe,
+    started: Instant,
+    fuel: u64,
+}
+
+impl Call {
+    pub(crate) fn new(runtime: &Runtime, plugin: &str, limits: &Limits, hosts: Hosts) -> Result<Call, PluginFailure> {
+        let started = Instant::now();
+        let stdout = TailPipe::new(STDIO_TAIL_BYTES);
+        let stderr = TailPipe::new(STDIO_TAIL_BYTES);
+        let (wasi, table) = wasi::new_ctx(&stdout, &stderr);
+        let limiter = GuardedLimits {
+            inner: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .table_elements(1 << 20)
+                .instances(64)
+                .tables(64)
+                .memories(8)
+                .build(),
+            memory_refused: false,
+        };
+        let state = HostState {
+            wasi,
+            table,
+            limiter,
+            deadline: started + limits.wall,
+            hosts,
+        };
+        let mut store = Store::new(runtime.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(runtime.clock().deadline_ticks(limits.wall));
+        store.epoch_deadline_trap();
+        let mut call = Call { store, plugin: plugin.to_string(), stderr, started, fuel: limits.fuel };
+        if let Err(e) = call.store.set_fuel(limits.fuel) {
+            return Err(call.failure_with(FailureKind::HostError, format!("cannot set fuel: {e:#}")));
+        }
+        Ok(call)
+    }
+
+    pub(crate) fn fuel_used(&self) -> u64 {
+        self.store.get_fuel().map(|left| self.fuel.saturating_sub(left)).unwrap_or(0)
+    }
+
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// A failure of a given kind, with this call's costs.
+    pub(crate) fn failure_with(&self, kind: FailureKind, message: String) -> PluginFailure {
+        PluginFailure {
+            plugin: self.plugin.clone(),
+            kind,
+            message,
+            fuel_used: self.fuel_used(),
+            duration: self.elapsed(),
+        }
+    }
+
+    fn stderr_suffix(&self) -> String {
+        let tail = self.stderr.tail_text(STDERR_IN_MESSAGE);
+        let tail = tail.trim();
+        if tail.is_empty() {
+            String::new()
+        } else {
+            format!("; stderr tail (of {} bytes written): {tail}", self.stderr.total())
+        }
+    }
+
+    /// A call that returned, but after its deadline (e.g. it slept in a host call past it), is a
+    /// deadline failure: a late answer is not used.
+    pub(crate) fn check_deadline(&self, limits: &Limits) -> Result<(), PluginFailure> {
+        if self.elapsed() > limits.wall {
+            return Err(self.failure_with(
+                FailureKind::Deadline,
+                format!(
+                    "the component returned after its {} ms deadline ({} ms)",
+                    limits.wall.as_millis(),
+                    self.elapsed().as_millis()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Classify an error returned by instantiation or a guest call.
+    pub(crate) fn failure(&self, error: &wasmtime::Error, limits: &Limits) -> PluginFailure {
+        let (kind, message) = self.classify(error, limits);
+        self.failure_with(kind, message)
+    }
+
+    fn classify(&self, error: &wasmtime::Error, limits: &Limits) -> (FailureKind, String) {
+        if self.store.data().limiter.memory_refused {
+            return (
+                FailureKind::MemoryLimit,
+                format!(
+                    "the component tried to grow its memory past {} MiB and then stopped ({}){}",
+                    limits.memory_bytes / (1024 * 1024),
+                    chain(error),
+                    self.stderr_suffix()
+                ),
+            );
+        }
+        if let Some(trap) = error.downcast_ref::<Trap>() {
+            return match trap {
+                Trap::OutOfFuel => (
+                    FailureKind::FuelExhausted,
+                    format!("the component used all of its {} fuel", limits.fuel),
+                ),
+                Trap::Interrupt => (
+                    FailureKind::Deadline,
+                    format!(
+                        "the component ran past its {} ms deadline",
+                        limits.wall.as_millis()
+                    ),
+                ),
+                Trap::StackOverflow => (
+                    FailureKind::StackOverflow,
+                    format!("the component overflowed the wasm call stack{}", self.stderr_suffix()),
+                ),
+                _ => {
+                    let stderr = self.stderr.tail_text(STDIO_TAIL_BYTES);
+                    let kind = if stderr.contains("panicked at") {
+                        FailureKind::GuestPanic
+                    } else {
+                        FailureKind::Trap
+                    };
+                    (kind, format!("the component trapped: {trap}{}", self.stderr_suffix()))
+                }
+            };
+        }
+        if let Some(exit) = error.downcast_ref::<I32Exit>() {
+            return (
+                FailureKind::GuestExit,
+                format!("the component called exit({}) instead of returning{}", exit.0, self.stderr_suffix()),
+            );
+        }
+        (
+            FailureKind::Trap,
+            format!("the call failed: {}{}", chain(error), self.stderr_suffix()),
+        )
+    }
+}
+
+/// An error and its causes on one line.
+pub(crate) fn chain(error: &wasmtime::Error) -> String {
+    let mut out = String::new();
+    for (i, cause) in error.chain().enumerate() {
+        if i > 0 {
+            out.push_str(": ");
+        }
+        out.push_str(&cause.to_string());
+    }
+    out
+}

@@ -1,0 +1,215 @@
+//! Transports: load one and call its operations.
+//!
+//! One method per export of the `transport` interface; each is a fresh instance in a fresh store
+//! with the caller's limits, and its `log`/`settings`/`process` imports go to the
+//! [`TransportHost`] the caller passes. The transport's own errors come back as the matching
+//! [`TransportError`] variant; a failure of the plugin itself (trap, deadline, fuel, oversized
+//! output...) is [`TransportError::Plugin`].
+
+use crate::bindings::transport::exports::wfhost::plugin::transport::Guest;
+use crate::bindings::transport::TransportPluginPre;
+use crate::cache::LoadSource;
+use crate::error::LoadError;
+use crate::executor::check_size;
+use crate::failure::PluginFailure;
+use crate::host::TransportHost;
+use crate::limits::Limits;
+use crate::output::OutputSize;
+use crate::roles::Role;
+use crate::runtime::{Loaded, Runtime};
+use crate::store::{Call, HostState, Hosts};
+use crate::types::{CommandResult, ExecSpec, PodIdentity, WitTransportError};
+use std::sync::Arc;
+use wasmtime::Store;
+
+/// Why a transport operation failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TransportError {
+    /// The pod or host could not be reached (maybe transient).
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// The pod is gone.
+    #[error("vanished: {0}")]
+    Vanished(String),
+    /// The operation timed out.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The operation ran and failed.
+    #[error("failed: {0}")]
+    Failed(String),
+    /// The request is invalid for this transport.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The transport plugin itself failed (trap, deadline, fuel, oversized output, ...).
+    #[error(transparent)]
+    Plugin(PluginFailure),
+}
+
+impl From<WitTransportError> for TransportError {
+    fn from(error: WitTransportError) -> TransportError {
+        match error {
+            WitTransportError::Unreachable(m) => TransportError::Unreachable(m),
+            WitTransportError::Vanished(m) => TransportError::Vanished(m),
+            WitTransportError::Timeout(m) => TransportError::Timeout(m),
+            WitTransportError::Failed(m) => TransportError::Failed(m),
+            WitTransportError::Invalid(m) => TransportError::Invalid(m),
+        }
+    }
+}
+
+/// A loaded transport.
+pub struct Transport {
+    runtime: Runtime,
+    loaded: Loaded,
+    pre: TransportPluginPre<HostState>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport").field("name", &self.loaded.name).field("sha256", &self.loaded.sha256).finish()
+    }
+}
+
+impl Transport {
+    pub(crate) fn new(runtime: Runtime, loaded: Loaded) -> Result<Transport, LoadError> {
+        let pre = TransportPluginPre::new(loaded.pre.clone()).map_err(|e| LoadError::Link {
+            name: loaded.name.clone(),
+            role: Role::Transport,
+            message: format!("{e:#}"),
+        })?;
+        Ok(Transport { runtime, loaded, pre })
+    }
+
+    /// The component's name.
+    pub fn name(&self) -> &str {
+        &self.loaded.name
+    }
+
+    /// Hex sha256 of the component bytes.
+    pub fn sha256(&self) -> &str {
+        &self.loaded.sha256
+    }
+
+    /// Where this load came from (memory, disk cache, fresh compile).
+    pub fn load_source(&self) -> LoadSource {
+        self.loaded.source
+    }
+
+    /// One call: fresh store, instantiate, run `f`, size-check, map errors.
+    fn call<R: OutputSize>(
+        &self,
+        host: Arc<dyn TransportHost>,
+        limits: &Limits,
+        f: impl FnOnce(&Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginFailure> {
+        let mut call = Call::new(&self.runtime, &self.loaded.name, limits, Hosts::Transport(host))?;
+        let bindings = self.pre.instantiate(&mut call.store).map_err(|e| call.failure(&e, limits))?;
+        let value = f(bindings.wfhost_plugin_transport(), &mut call.store).map_err(|e| call.failure(&e, limits))?;
+        call.check_deadline(limits)?;
+        check_size(&call, &value, limits)?;
+        Ok(value)
+    }
+
+    fn fallible<R: OutputSize>(
+        &self,
+        host: Arc<dyn TransportHost>,
+        limits: &Limits,
+        f: impl FnOnce(&Guest, &mut Store<HostState>) -> wasmtime::Result<Result<R, WitTransportError>>,
+    ) -> Result<R, TransportError> {
+        match self.call(host, limits, f) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(error.into()),
+            Err(failure) => Err(TransportError::Plugin(failure)),
+        }
+    }
+
+    /// The transport id (`local`, `ssh`, ...).
+    pub fn id(&self, host: Arc<dyn TransportHost>, limits: &Limits) -> Result<String, TransportError> {
+        self.call(host, limits, |g, s| g.call_id(s)).map_err(TransportError::Plugin)
+    }
+
+    /// Check a target string and return it normalised.
+    pub fn parse_target(&self, host: Arc<dyn TransportHost>, limits: &Limits, target: &str) -> Result<String, TransportError> {
+        self.fallible(host, limits, |g, s| g.call_parse_target(s, target))
+    }
+
+    /// Create a pod.
+    pub fn provision(
+        &self,
+        host: Arc<dyn TransportHost>,
+        limits: &Limits,
+        name_hint: &str,
+        idempotency_key: &str,
+    ) -> Result<PodIdentity, TransportError> {
+        self.fallible(host, limits, |g, s| g.call_provision(s, name_hint, idempotency_key))
+    }
+
+    /// Status of a target (`ready`, `starting`, `stopped` or `missing`) and a detail line.
+    pub fn status(&self, host: Arc<dyn TransportHost>, limits: &Limits, target: &str) -> Result<(String, String), TransportError> {
+        self.fallible(host, limits, |g, s| g.call_status(s, target))
+    }
+
+    /// Map a remote absolute path to where it really lives on the target.
+    pub fn resolve_path(
+        &self,
+        host: Arc<dyn TransportHost>,
+        limits: &Limits,
+        target: &str,
+        path: &str,
+    ) -> Result<String, TransportError> {
+        self.fallible(host, limits, |g, s| g.call_resolve_path(s, target, path))
+    }
+
+    /// Run a command on a target.
+    pub fn exec(
+        &self,
+        host: Arc<dyn TransportHost>,
+        limits: &Limits,
+        target: &str,
+        spec: &ExecSpec,
+    ) -> Result<CommandResult, TransportError> {
+        self.fallible(host, limits, |g, s| g.call_exec(s, target, spec))
+    }
+
+    /// Write a file on a target.
+    pub fn put_file(
+        &self,
+        host: Arc<dyn TransportHost>,
+        limits: &Limits,
+        target: &str,
+        path: &str,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<(), TransportError> {
+        self.fallible(host, limits, |g, s| g.call_put_file(s, target, path, contents, mode))
+    }
+
+    /// Read at most `max_bytes` of a file on a target.
+    pub fn get_file(
+        &self,
+        host: Arc<dyn TransportHost>,
+        limits: &Limits,
+        target: &str,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, TransportError> {
+        self.fallible(host, limits, |g, s| g.call_get_file(s, target, path, max_bytes))
+    }
+
+    /// Copy `remote_dir` (recursively) into the existing, empty host directory `local_dir`.
+    pub fn fetch_dir(
+        &self,
+        host: Arc<dyn TransportHost>,
+        limits: &Limits,
+        target: &str,
+        remote_dir: &str,
+        local_dir: &str,
+    ) -> Result<(), TransportError> {
+        self.fallible(host, limits, |g, s| g.call_fetch_dir(s, target, remote_dir, local_dir))
+    }
+
+    /// Delete a pod.
+    pub fn delete(&self, host: Arc<dyn TransportHost>, limits: &Limits, target: &str) -> Result<(), TransportError> {
+        self.fallible(host, limits, |g, s| g.call_delete(s, target))
+    }
+}

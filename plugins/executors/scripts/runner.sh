@@ -1,0 +1,195 @@
+#!/bin/sh
+# wfhost sweep runner (POSIX sh, dash compatible). Installed by wfhost P60 as
+# OUT/_sweep/runner.sh, where OUT is OPS_REMOTE_OUTPUTS_DIR as resolved on the target.
+#
+#   sh runner.sh launch OUT REPO MAX_PARALLEL TOKEN
+#       Start a detached runner unless one is alive (OUT/_sweep/runner.pid), wait until it has
+#       checked in (it writes "TOKEN started|deferred PID" to OUT/_sweep/runner.started), print
+#       "runner=started pid=N" or "runner=already-running pid=N" and return at once.
+#   sh runner.sh run OUT REPO MAX_PARALLEL [TOKEN]
+#       The runner loop. Re-reads OUT/_sweep/runs.tsv (run_id<TAB>cmd path) on every pass,
+#       claims unclaimed runs (mkdir OUT/runs/<id>/_wf/claim, atomic: a run is never claimed
+#       twice) while fewer than MAX_PARALLEL are active, and exits when every run is claimed and
+#       finished. Its stdout and stderr go to OUT/_sweep/runner.log.
+#   sh runner.sh one OUT REPO RUN_ID
+#       Run one claimed run: `sh _wf/cmd.sh` with cwd REPO, WF_RUN_ID and WF_RUN_DIR set, stdin
+#       /dev/null; records pid, started_at, ended_at and exit_code (each atomically, exit_code
+#       last). Killing this process (its pid is in _wf/pid) leaves the run without exit_code:
+#       status.sh then reports it lost.
+set -u
+
+now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+say() { printf '%s runner[%s]: %s\n' "$(now)" "$$" "$*"; }
+# put FILE VALUE: write VALUE atomically (temp file + rename).
+put() { printf '%s\n' "$2" > "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1"; }
+# nap SECONDS: fractional where sleep supports it, else one second.
+nap() { sleep "$1" 2>/dev/null || sleep 1; }
+valid_id() {
+  case $1 in '' | . | .. | *[!A-Za-z0-9._-]*) return 1 ;; esac
+  return 0
+}
+# alive PID: the process exists, is not a zombie and (where /proc tells) runs runner.sh.
+alive() {
+  case ${1:-} in '' | *[!0-9]*) return 1 ;; esac
+  kill -0 "$1" 2>/dev/null || return 1
+  if [ -r "/proc/$1/stat" ]; then
+    st=$(sed -n 's/^.*) \([A-Za-z]\).*$/\1/p' "/proc/$1/stat" 2>/dev/null)
+    case $st in Z | X | x) return 1 ;; esac
+    if [ -r "/proc/$1/cmdline" ]; then
+      tr '\000' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -q 'runner\.sh' || return 1
+    fi
+  elif command -v ps >/dev/null 2>&1; then
+    st=$(ps -o stat= -p "$1" 2>/dev/null)
+    case $st in Z*) return 1 ;; esac
+  fi
+  return 0
+}
+# has_unclaimed TSV OUT: some listed run has no claim yet.
+has_unclaimed() {
+  [ -f "$1" ] || return 1
+  while IFS='	' read -r hid hcmd || [ -n "$hid" ]; do
+    valid_id "$hid" || continue
+    [ -d "$2/runs/$hid/_wf/claim" ] || return 0
+  done < "$1"
+  return 1
+}
+
+launch() {
+  out=$1 repo=$2 maxp=$3 token=$4
+  sweep=$out/_sweep
+  pid=$(cat "$sweep/runner.pid" 2>/dev/null || true)
+  if alive "$pid"; then
+    echo "runner=already-running pid=$pid"
+    return 0
+  fi
+  rm -f "$sweep/runner.started"
+  if command -v setsid >/dev/null 2>&1; then
+    setsid nohup sh "$sweep/runner.sh" run "$out" "$repo" "$maxp" "$token" </dev/null >>"$sweep/runner.log" 2>&1 &
+  else
+    nohup sh "$sweep/runner.sh" run "$out" "$repo" "$maxp" "$token" </dev/null >>"$sweep/runner.log" 2>&1 &
+  fi
+  i=0
+  while [ "$i" -lt 150 ]; do
+    if [ -f "$sweep/runner.started" ]; then
+      set -- $(cat "$sweep/runner.started" 2>/dev/null)
+      if [ "${1:-}" = "$token" ]; then
+        case ${2:-} in
+          started) echo "runner=started pid=${3:-}"; return 0 ;;
+          deferred) echo "runner=already-running pid=${3:-}"; return 0 ;;
+        esac
+      fi
+    fi
+    if sleep 0.1 2>/dev/null; then i=$((i + 1)); else sleep 1; i=$((i + 10)); fi
+  done
+  echo "the runner did not check in within 15 s; read $sweep/runner.log" >&2
+  return 1
+}
+
+run_loop() {
+  out=$1 repo=$2 maxp=$3 token=${4:-}
+  sweep=$out/_sweep
+  tsv=$sweep/runs.tsv
+  self=$sweep/runner.sh
+  case $maxp in '' | *[!0-9]* | 0) maxp=1 ;; esac
+  pid=$(cat "$sweep/runner.pid" 2>/dev/null || true)
+  if [ "$pid" != "$$" ] && alive "$pid"; then
+    say "runner $pid is alive; not starting a second one"
+    [ -n "$token" ] && put "$sweep/runner.started" "$token deferred $pid"
+    exit 0
+  fi
+  put "$sweep/runner.pid" "$$"
+  [ -n "$token" ] && put "$sweep/runner.started" "$token started $$"
+  say "started: max parallel $maxp, checkout $repo"
+  active=""
+  while :; do
+    n=0
+    still=""
+    for p in $active; do
+      if alive "$p"; then
+        still="$still $p"
+        n=$((n + 1))
+      else
+        wait "$p" 2>/dev/null || true
+      fi
+    done
+    active=$still
+    waiting=0
+    if [ -f "$tsv" ]; then
+      while IFS='	' read -r id cmdpath || [ -n "$id" ]; do
+        valid_id "$id" || continue
+        wf=$out/runs/$id/_wf
+        [ -d "$wf/claim" ] && continue
+        if [ "$n" -lt "$maxp" ] && mkdir -p "$wf" && mkdir "$wf/claim" 2>/dev/null; then
+          sh "$self" one "$out" "$repo" "$id" </dev/null >/dev/null 2>&1 &
+          active="$active $!"
+          n=$((n + 1))
+          say "claimed $id (pid $!)"
+        else
+          waiting=$((waiting + 1))
+        fi
+      done < "$tsv"
+    fi
+    if [ "$n" -eq 0 ] && [ "$waiting" -eq 0 ]; then
+      # Nothing active and nothing left. Hand over first, then look once more: a launch that
+      # added runs while we were finishing either saw no live runner (and started one) or
+      # wrote its runs before we look again.
+      if [ "$(cat "$sweep/runner.pid" 2>/dev/null)" = "$$" ]; then
+        rm -f "$sweep/runner.pid"
+      fi
+      if has_unclaimed "$tsv" "$out"; then
+        pid=$(cat "$sweep/runner.pid" 2>/dev/null || true)
+        if alive "$pid"; then
+          say "runner $pid took over; exiting"
+          exit 0
+        fi
+        put "$sweep/runner.pid" "$$"
+        continue
+      fi
+      say "every run is claimed and finished; exiting"
+      exit 0
+    fi
+    nap 0.2
+  done
+}
+
+run_one() {
+  out=$1 repo=$2 id=$3
+  rd=$out/runs/$id
+  wf=$rd/_wf
+  put "$wf/pid" "$$"
+  put "$wf/started_at" "$(now)"
+  if [ ! -f "$wf/cmd.sh" ]; then
+    echo "wfhost runner: $wf/cmd.sh is missing; rerun the sweep phase (P60)" >>"$wf/stderr.log"
+    rc=127
+  elif ! cd "$repo" 2>/dev/null; then
+    echo "wfhost runner: the checkout $repo does not exist; run the checkout phase (P50) first" >>"$wf/stderr.log"
+    rc=127
+  else
+    WF_RUN_ID=$id WF_RUN_DIR=$rd sh "$wf/cmd.sh" </dev/null >"$wf/stdout.log" 2>"$wf/stderr.log"
+    rc=$?
+  fi
+  put "$wf/ended_at" "$(now)"
+  put "$wf/exit_code" "$rc"
+}
+
+mode=${1:-}
+[ $# -gt 0 ] && shift
+case $mode in
+  launch)
+    [ $# -eq 4 ] || { echo "usage: runner.sh launch OUT REPO MAX_PARALLEL TOKEN" >&2; exit 2; }
+    launch "$@"
+    ;;
+  run)
+    [ $# -ge 3 ] || { echo "usage: runner.sh run OUT REPO MAX_PARALLEL [TOKEN]" >&2; exit 2; }
+    run_loop "$@"
+    ;;
+  one)
+    [ $# -eq 3 ] || { echo "usage: runner.sh one OUT REPO RUN_ID" >&2; exit 2; }
+    valid_id "$3" || { echo "runner.sh: invalid run id $3" >&2; exit 2; }
+    run_one "$@"
+    ;;
+  *)
+    echo "usage: runner.sh launch|run|one ..." >&2
+    exit 2
+    ;;
+esac

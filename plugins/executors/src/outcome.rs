@@ -1,0 +1,384 @@
+//! Phase outcomes, failure codes, and [`Act`]: the helper every phase acts through.
+//!
+//! A phase function receives an [`Act`], calls the gateway through it (each exec is recorded
+//! with its stderr tail for `details-json`), collects facts and artifacts, and returns
+//! `Ok((status, message))` or a [`Failure`] carrying a code from `constitution/codes.toml` and a
+//! one-line message saying what failed and what to do. [`Act::finish`] turns that into the
+//! [`Outcome`] the host receives.
+//!
+//! Gateway errors map to codes of the phase's own family (checks.toml `outcome_recorded`): in
+//! family 2 (P10, P30) `unreachable` is 204 and `vanished` 205; in the other families they use
+//! the phase's generic failure code and the message and the `gateway_error` fact say what
+//! happened.
+
+use crate::context::PhaseContext;
+use crate::host::{
+    ActionClass, Artifact, CommandResult, ExecRequest, GatewayError, Host, Kv, Level,
+};
+use serde_json::{json, Value};
+use wfhost_pack_sdk::kv::Facts;
+use wfhost_pack_sdk::text::{last_line, tail};
+
+/// Failure codes used by the executors (names as in codes.toml).
+pub mod code {
+    /// The transport could not create a pod.
+    pub const PROVISION_FAILED: u16 = 200;
+    /// The pod did not report ready or did not answer.
+    pub const POD_NOT_READY: u16 = 203;
+    /// The pod's host could not be reached.
+    pub const POD_UNREACHABLE: u16 = 204;
+    /// The target no longer exists.
+    pub const POD_VANISHED: u16 = 205;
+    /// Evidence dirs, config copy or BOOTSTRAP_SCRIPT failed.
+    pub const BOOTSTRAP_FAILED: u16 = 300;
+    /// git could not clone or fetch.
+    pub const CHECKOUT_FAILED: u16 = 301;
+    /// The checkout has local changes.
+    pub const CHECKOUT_DIRTY: u16 = 302;
+    /// A CHECKOUT_CHECKS command failed.
+    pub const CHECKOUT_CHECK_FAILED: u16 = 303;
+    /// REPO_REF does not exist.
+    pub const REF_NOT_FOUND: u16 = 304;
+    /// The sweep inputs are invalid.
+    pub const MANIFEST_INVALID: u16 = 400;
+    /// The sweep could not be started.
+    pub const SWEEP_LAUNCH_FAILED: u16 = 401;
+    /// Runs failed.
+    pub const RUNS_FAILED: u16 = 402;
+    /// The sweep did not finish in time.
+    pub const MONITOR_TIMEOUT: u16 = 403;
+    /// Resume found no sweep.
+    pub const NO_SWEEP_TO_RESUME: u16 = 404;
+    /// The status could not be read.
+    pub const MONITOR_UNREADABLE: u16 = 405;
+    /// Copying outputs back failed.
+    pub const FETCH_FAILED: u16 = 500;
+    /// The run asked for is not in the sweep.
+    pub const RUN_NOT_FOUND: u16 = 501;
+    /// The pod could not be deleted.
+    pub const TEARDOWN_FAILED: u16 = 502;
+}
+
+/// `phase-status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Done.
+    Ok,
+    /// Nothing to do.
+    Skip,
+    /// Failed.
+    Fail,
+}
+
+/// `phase-outcome`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Phase ID.
+    pub phase: String,
+    /// ok, skip or fail.
+    pub status: Status,
+    /// 0 or a failure code.
+    pub code: u16,
+    /// One line: what happened (and on failure, what to do).
+    pub message: String,
+    /// Files produced or copied.
+    pub artifacts: Vec<Artifact>,
+    /// Structured facts.
+    pub facts: Vec<Kv>,
+    /// Steps with their output tails.
+    pub details_json: Option<String>,
+}
+
+impl Outcome {
+    /// The value of fact `key`.
+    pub fn fact(&self, key: &str) -> Option<&str> {
+        wfhost_pack_sdk::kv::get(&self.facts, key)
+    }
+}
+
+/// Why a phase failed: a code and a one-line message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Code from codes.toml.
+    pub code: u16,
+    /// What failed and what to do.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with `code` and `message`.
+    pub fn new(code: u16, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// What a phase function returns.
+pub type PhaseResult = Result<(Status, String), Failure>;
+
+const STDERR_TAIL: usize = 2000;
+const STDOUT_TAIL: usize = 1000;
+const COMMAND_SHOWN: usize = 300;
+
+/// The acting context of one phase run.
+pub struct Act<'a, H: Host> {
+    /// The host.
+    pub host: &'a H,
+    /// The phase context.
+    pub ctx: &'a PhaseContext,
+    /// Facts reported with the outcome.
+    pub facts: Facts,
+    /// Artifacts reported with the outcome.
+    pub artifacts: Vec<Artifact>,
+    steps: Vec<Value>,
+    generic: u16,
+}
+
+impl<'a, H: Host> Act<'a, H> {
+    /// Start acting for `ctx`; `generic` is the phase's catch-all failure code.
+    pub fn new(host: &'a H, ctx: &'a PhaseContext, generic: u16) -> Self {
+        Act {
+            host,
+            ctx,
+            facts: Facts::new(),
+            artifacts: Vec::new(),
+            steps: Vec::new(),
+            generic,
+        }
+    }
+
+    /// The phase's catch-all failure code.
+    pub fn generic(&self) -> u16 {
+        self.generic
+    }
+
+    /// Log a line.
+    pub fn log(&self, level: Level, message: &str) {
+        self.host.log(level, message);
+    }
+
+    /// The bound target, or a failure when the host gave none.
+    pub fn target(&self) -> Result<String, Failure> {
+        match self.ctx.target.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => Ok(t.to_string()),
+            _ => Err(Failure::new(
+                self.generic,
+                format!("{} needs a bound target but none was given; bind one in P20 (LIUM_TARGET or --provision auto)", self.ctx.phase),
+            )),
+        }
+    }
+
+    /// Map a gateway error of `what` to a failure of this phase (and record it).
+    pub fn gateway_failure(&mut self, what: &str, e: &GatewayError) -> Failure {
+        let family = self.generic / 100;
+        let target = self
+            .ctx
+            .target
+            .clone()
+            .unwrap_or_else(|| "the target".into());
+        self.facts.set("gateway_error", e.kind());
+        self.steps.push(json!({"step": what, "gateway_error": e.kind(), "message": tail(e.message(), STDERR_TAIL)}));
+        let m = last_line(e.message());
+        match e {
+            GatewayError::Unreachable(_) => Failure::new(
+                if family == 2 { code::POD_UNREACHABLE } else { self.generic },
+                format!("{what}: pod {target} cannot be reached ({m}); check connectivity and rerun with --provision skip"),
+            ),
+            GatewayError::Vanished(_) => Failure::new(
+                if family == 2 { code::POD_VANISHED } else { self.generic },
+                format!("{what}: pod {target} no longer exists ({m}); provision a new one with --provision auto --yes and no LIUM_TARGET"),
+            ),
+            GatewayError::Timeout(_) => Failure::new(
+                self.generic,
+                format!("{what} timed out ({m}); check the pod with `wfhost pod-status --target {target}` and rerun the flow"),
+            ),
+            GatewayError::Refused(_) => Failure::new(
+                self.generic,
+                format!("{what} was refused by the host ({m}); read the flow's events for the capability that was missing"),
+            ),
+            GatewayError::Failed(_) => Failure::new(self.generic, format!("{what} failed: {m}")),
+        }
+    }
+
+    /// `gateway.resolve-path` on the bound target.
+    pub fn resolve(&mut self, path: &str) -> Result<String, Failure> {
+        let target = self.target()?;
+        self.host
+            .resolve_path(&target, path)
+            .map_err(|e| self.gateway_failure(&format!("resolving {path} on the pod"), &e))
+    }
+
+    /// `gateway.exec` on the bound target; records the step; does not judge the exit code.
+    pub fn exec(
+        &mut self,
+        step: &str,
+        command: &str,
+        cwd: Option<&str>,
+        env: &[(&str, &str)],
+        timeout_ms: u64,
+        class: ActionClass,
+    ) -> Result<CommandResult, Failure> {
+        match self.exec_raw(step, command, cwd, env, timeout_ms, class)? {
+            Ok(res) => Ok(res),
+            Err(e) => Err(self.gateway_failure(step, &e)),
+        }
+    }
+
+    /// Like [`Act::exec`], but a gateway error is handed back as is (for callers that retry);
+    /// only a missing target is a failure here.
+    pub fn exec_raw(
+        &mut self,
+        step: &str,
+        command: &str,
+        cwd: Option<&str>,
+        env: &[(&str, &str)],
+        timeout_ms: u64,
+        class: ActionClass,
+    ) -> Result<Result<CommandResult, GatewayError>, Failure> {
+        let target = self.target()?;
+        let req = ExecRequest {
+            target,
+            command: command.to_string(),
+            cwd: cwd.map(str::to_string),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            timeout_ms,
+            class,
+            idempotency_key: None,
+        };
+        self.host.log(
+            Level::Debug,
+            &format!("{step}: {}", first_chars(command, 200)),
+        );
+        match self.host.exec(&req) {
+            Ok(res) => {
+                self.steps.push(json!({
+                    "step": step,
+                    "command": first_chars(command, COMMAND_SHOWN),
+                    "cwd": cwd,
+                    "exit_code": res.exit_code,
+                    "timed_out": res.timed_out,
+                    "duration_ms": res.duration_ms,
+                    "truncated": res.truncated,
+                    "stdout_tail": tail(&res.stdout, STDOUT_TAIL),
+                    "stderr_tail": tail(&res.stderr, STDERR_TAIL),
+                }));
+                Ok(Ok(res))
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// [`Act::exec`] that also requires exit 0: a non-zero exit or a timeout fails with `code`,
+    /// naming `step`, the exit, the last stderr line and `next` (what to do).
+    #[allow(clippy::too_many_arguments)]
+    pub fn exec_ok(
+        &mut self,
+        step: &str,
+        command: &str,
+        cwd: Option<&str>,
+        env: &[(&str, &str)],
+        timeout_ms: u64,
+        class: ActionClass,
+        code: u16,
+        next: &str,
+    ) -> Result<CommandResult, Failure> {
+        let res = self.exec(step, command, cwd, env, timeout_ms, class)?;
+        check_exit(step, &res, timeout_ms, code, next)?;
+        Ok(res)
+    }
+
+    /// `gateway.put-file` on the bound target.
+    pub fn put(&mut self, path: &str, contents: &[u8], mode: u32) -> Result<(), Failure> {
+        let target = self.target()?;
+        self.host
+            .put_file(&target, path, contents, mode)
+            .map_err(|e| self.gateway_failure(&format!("writing {path} on the pod"), &e))?;
+        self.steps.push(json!({"step": "put-file", "path": path, "bytes": contents.len(), "mode": format!("{mode:o}")}));
+        Ok(())
+    }
+
+    /// Add a free-form note to the details.
+    pub fn note(&mut self, step: &str, detail: Value) {
+        self.steps.push(json!({"step": step, "detail": detail}));
+    }
+
+    /// Build the outcome.
+    pub fn finish(self, result: PhaseResult) -> Outcome {
+        let (status, code, message) = match result {
+            Ok((status, message)) => (status, 0, message),
+            Err(f) => (Status::Fail, f.code, f.message),
+        };
+        if status == Status::Fail {
+            self.host.log(
+                Level::Error,
+                &format!("{} failed ({code}): {message}", self.ctx.phase),
+            );
+        }
+        let details = json!({"phase": self.ctx.phase, "steps": self.steps});
+        Outcome {
+            phase: self.ctx.phase.clone(),
+            status,
+            code,
+            message: one_line(&message),
+            artifacts: self.artifacts,
+            facts: self.facts.into_vec(),
+            details_json: Some(details.to_string()),
+        }
+    }
+}
+
+/// Require exit 0 from `res` (see [`Act::exec_ok`]).
+pub fn check_exit(
+    step: &str,
+    res: &CommandResult,
+    timeout_ms: u64,
+    code: u16,
+    next: &str,
+) -> Result<(), Failure> {
+    if res.timed_out {
+        return Err(Failure::new(
+            code,
+            format!("{step} timed out after {} s; {next}", timeout_ms / 1000),
+        ));
+    }
+    match res.exit_code {
+        Some(0) => Ok(()),
+        other => Err(Failure::new(
+            code,
+            format!(
+                "{step} failed ({}): {}; {next}",
+                other
+                    .map(|c| format!("exit {c}"))
+                    .unwrap_or_else(|| "killed".into()),
+                nonempty(last_line(&res.stderr))
+            ),
+        )),
+    }
+}
+
+/// The first `n` characters of `s`, with `...` when cut.
+pub fn first_chars(s: &str, n: usize) -> String {
+    let mut out: String = s.chars().take(n).collect();
+    if s.chars().count() > n {
+        out.push_str("...");
+    }
+    out
+}
+
+fn nonempty(s: &str) -> &str {
+    if s.is_empty() {
+        "no error output"
+    } else {
+        s
+    }
+}
+
+/// Collapse a message to one line.
+pub fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

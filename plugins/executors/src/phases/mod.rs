@@ -1,0 +1,90 @@
+//! One module per phase, and the dispatch of `run-phase`.
+//!
+//! Each phase module exposes `run(host, ctx) -> Outcome`: it builds an [`Act`] with the phase's
+//! catch-all failure code, does its work through the gateway, and finishes the outcome.
+
+use crate::context::PhaseContext;
+use crate::host::Host;
+use crate::outcome::{Act, Failure, Outcome, Status};
+use wfhost_pack_sdk::path::normalize_abs_path;
+
+pub mod bootstrap;
+pub mod checkout;
+pub mod fetch;
+pub mod monitor;
+pub mod pod_ready;
+pub mod provision;
+pub mod sweep;
+pub mod teardown;
+
+/// The phases this executor serves.
+pub const PHASES: [&str; 8] = ["P10", "P30", "P40", "P50", "P60", "P70", "P80", "P90"];
+
+/// Run `ctx.phase`.
+pub fn run_phase<H: Host>(host: &H, ctx: &PhaseContext) -> Outcome {
+    match ctx.phase.as_str() {
+        "P10" => provision::run(host, ctx),
+        "P30" => pod_ready::run(host, ctx),
+        "P40" => bootstrap::run(host, ctx),
+        "P50" => checkout::run(host, ctx),
+        "P60" => sweep::run(host, ctx),
+        "P70" => monitor::run(host, ctx),
+        "P80" => fetch::run(host, ctx),
+        "P90" => teardown::run(host, ctx),
+        other => unknown_phase(host, ctx, other),
+    }
+}
+
+/// A phase this executor does not serve: fail with a code of the phase's family.
+fn unknown_phase<H: Host>(host: &H, ctx: &PhaseContext, phase: &str) -> Outcome {
+    let family = phase
+        .strip_prefix('P')
+        .filter(|d| d.len() == 2)
+        .and_then(|d| d.parse::<u16>().ok())
+        .map(|n| match n {
+            0..=9 => 1,
+            10..=39 => 2,
+            40..=59 => 3,
+            60..=79 => 4,
+            _ => 5,
+        })
+        .unwrap_or(1);
+    // 108 PLUGIN_UNAVAILABLE for family 1; the family's first code otherwise.
+    let code = if family == 1 { 108 } else { family * 100 };
+    let act = Act::new(host, ctx, code);
+    act.finish(Err(Failure::new(
+        code,
+        format!(
+            "this executor does not serve phase {phase:?}; it serves {}",
+            PHASES.join(", ")
+        ),
+    )))
+}
+
+/// A remote directory from config `key` (default `default`), normalised; a bad value fails
+/// with `code`.
+pub(crate) fn remote_path(
+    ctx: &PhaseContext,
+    key: &str,
+    default: &str,
+    code: u16,
+) -> Result<String, Failure> {
+    let raw = ctx.config_or(key, default);
+    normalize_abs_path(raw).map_err(|e| {
+        Failure::new(
+            code,
+            format!("{key}={raw:?} is not usable: {e}; fix it in the config"),
+        )
+    })
+}
+
+/// `Ok((Status::Skip, why))`.
+pub(crate) fn skip(why: impl Into<String>) -> Result<(Status, String), Failure> {
+    Ok((Status::Skip, why.into()))
+}
+
+#[cfg(test)]
+pub(crate) mod testhost;
+
+#[cfg(test)]
+mod tests;

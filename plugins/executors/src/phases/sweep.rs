@@ -1,0 +1,414 @@
+//! P60 SWEEP: install the runner and status scripts, record the manifest, write each unclaimed
+//! run's command, and launch the detached runner (remote-layout: `_manifests/`, `_sweep/`,
+//! `runs/<id>/_wf/`).
+//!
+//! Modes (fact `mode`):
+//! - `start`: no sweep on the target yet;
+//! - `resume`: the target holds the same manifest (sha256), or `--sweep resume` without new
+//!   inputs: claimed runs are never touched, unclaimed ones run;
+//! - `replace`: `--sweep start` with a different manifest while nothing runs: `runs.tsv` is
+//!   replaced. Run directories are never archived or deleted: a run whose ID was already
+//!   claimed under the old manifest keeps its results and is not run again (give a changed run a
+//!   new ID to run it). With a runner or a run still alive this fails with 401 instead.
+//!
+//! `--sweep resume` on a target with no `_sweep/runs.tsv` fails with 404.
+//! Facts: `manifest_sha256`, `runs_selected`, `runs_started` (runs handed to the runner by this
+//! launch, i.e. pending at launch: they start as slots free up), `runs_pending_at_launch`,
+//! `runs_already_claimed`, `mode`, `runner` (started|already-running), `runner_pid`.
+
+use super::{remote_path, skip};
+use crate::context::PhaseContext;
+use crate::host::{ActionClass, Host, Level};
+use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
+use crate::scripts::{self, RunSpec};
+use crate::status::{self, SweepStatus};
+use serde_json::json;
+use wfhost_pack_sdk::path::{join, validate_segment};
+
+const QUICK_TIMEOUT_MS: u64 = 60_000;
+const PREPARE_TIMEOUT_MS: u64 = 300_000;
+
+/// Run P60.
+pub fn run<H: Host>(host: &H, ctx: &PhaseContext) -> Outcome {
+    let mut act = Act::new(host, ctx, code::SWEEP_LAUNCH_FAILED);
+    let r = body(&mut act);
+    act.finish(r)
+}
+
+/// What is on the target before this launch.
+enum Existing {
+    None,
+    Sweep { sha: String, status: SweepStatus },
+}
+
+/// Parse and check `runs_json`: a non-empty array of unique, safe run IDs with commands.
+pub fn parse_runs(text: &str) -> Result<Vec<RunSpec>, String> {
+    let runs: Vec<RunSpec> = serde_json::from_str(text)
+        .map_err(|e| format!("runs_json is not a list of {{run_id, command}}: {e}"))?;
+    if runs.is_empty() {
+        return Err("no run is selected (check SWEEP_MATCH and SWEEP_START_AT)".into());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &runs {
+        validate_segment(&r.run_id).map_err(|e| format!("run_id {:?}: {e}", r.run_id))?;
+        if !seen.insert(r.run_id.as_str()) {
+            return Err(format!("run_id {:?} appears twice", r.run_id));
+        }
+        if r.command.trim().is_empty() {
+            return Err(format!("run {} has an empty command", r.run_id));
+        }
+    }
+    Ok(runs)
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn safe_name<'s>(what: &str, s: &'s str) -> Result<&'s str, Failure> {
+    validate_segment(s).map_err(|e| {
+        Failure::new(code::SWEEP_LAUNCH_FAILED, format!("the host input {what}={s:?} cannot name a file ({e}); this is a wfhost bug, report it"))
+    })
+}
+
+fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
+    let mode_flag = act.ctx.flag("sweep").unwrap_or("start").to_string();
+    match mode_flag.as_str() {
+        "skip" => return skip("--sweep skip: no run is started"),
+        "start" | "resume" => {}
+        other => {
+            return Err(Failure::new(
+                code::SWEEP_LAUNCH_FAILED,
+                format!("--sweep {other} is not start, resume or skip"),
+            ))
+        }
+    }
+    let out = remote_path(
+        act.ctx,
+        "OPS_REMOTE_OUTPUTS_DIR",
+        "/mnt/outputs",
+        code::SWEEP_LAUNCH_FAILED,
+    )?;
+    let repo = remote_path(
+        act.ctx,
+        "REMOTE_REPO_DIR",
+        "/mnt/repo",
+        code::SWEEP_LAUNCH_FAILED,
+    )?;
+    let maxp_raw = act.ctx.config_or("SWEEP_MAX_PARALLEL", "1").to_string();
+    let maxp = match maxp_raw.parse::<u32>() {
+        Ok(n) if n >= 1 => n,
+        _ => {
+            return Err(Failure::new(
+                code::SWEEP_LAUNCH_FAILED,
+                format!(
+                "SWEEP_MAX_PARALLEL={maxp_raw:?} is not a positive integer; fix it in the config"
+            ),
+            ))
+        }
+    };
+    let ts = safe_name("ts", act.ctx.input("ts").map(str::trim).unwrap_or(""))?.to_string();
+    let flow_id = safe_name(
+        "flow_id",
+        act.ctx
+            .input("flow_id")
+            .map(str::trim)
+            .unwrap_or(&act.ctx.flow_id),
+    )?
+    .to_string();
+
+    // New runs from the host (always with --sweep start; optional with resume).
+    let planned = match act.ctx.input("runs_json") {
+        None => None,
+        Some(text) => {
+            let runs = parse_runs(text).map_err(|e| {
+                Failure::new(
+                    code::MANIFEST_INVALID,
+                    format!("{e}; fix the sweep manifest"),
+                )
+            })?;
+            let sha = act
+                .ctx
+                .input("manifest_sha256")
+                .map(str::trim)
+                .unwrap_or("")
+                .to_string();
+            if !is_sha256(&sha) {
+                return Err(Failure::new(
+                    code::MANIFEST_INVALID,
+                    format!(
+                        "manifest_sha256 {sha:?} is not a sha256; this is a wfhost bug, report it"
+                    ),
+                ));
+            }
+            Some((runs, sha))
+        }
+    };
+    if mode_flag == "start" && planned.is_none() {
+        return Err(Failure::new(
+            code::MANIFEST_INVALID,
+            "--sweep start without runs from the manifest; set SWEEP_MANIFEST in the config",
+        ));
+    }
+
+    let out_r = act.resolve(&out)?;
+    let repo_r = act.resolve(&repo)?;
+    let sweep = join(&out, "_sweep");
+    // The scripts are stateless: refresh them every time (atomic writes, safe under a live runner).
+    act.put(
+        &join(&sweep, "runner.sh"),
+        scripts::RUNNER_SH.as_bytes(),
+        0o755,
+    )?;
+    act.put(
+        &join(&sweep, "status.sh"),
+        scripts::STATUS_SH.as_bytes(),
+        0o755,
+    )?;
+
+    let existing = inspect(act, &out_r)?;
+    let (mode, manifest_sha) = match (&existing, &planned) {
+        (Existing::None, None) => {
+            return Err(Failure::new(
+                code::NO_SWEEP_TO_RESUME,
+                format!("--sweep resume found no sweep on the target ({out}/_sweep/runs.tsv is missing); start one with --sweep start"),
+            ))
+        }
+        (Existing::None, Some((_, sha))) => ("start", sha.clone()),
+        (Existing::Sweep { sha, .. }, None) => {
+            if !is_sha256(sha) {
+                return Err(Failure::new(
+                    code::SWEEP_LAUNCH_FAILED,
+                    format!(
+                        "the sweep on the target records no valid manifest sha256 ({out}/_sweep/manifest.sha256 holds {:?}); start it again with --sweep start",
+                        short(sha)
+                    ),
+                ));
+            }
+            ("resume", sha.clone())
+        }
+        (Existing::Sweep { sha, status }, Some((_, new_sha))) => {
+            if sha.eq_ignore_ascii_case(new_sha) {
+                ("resume", new_sha.clone())
+            } else if status.runner_alive || status.running > 0 {
+                return Err(Failure::new(
+                    code::SWEEP_LAUNCH_FAILED,
+                    format!(
+                        "the target runs another sweep (manifest {}, {} running); wait for it (`wfhost sweep-status`) or resume it with --sweep resume and the old manifest",
+                        short(sha),
+                        status.running
+                    ),
+                ));
+            } else {
+                ("replace", new_sha.clone())
+            }
+        }
+    };
+    act.facts.set("mode", mode);
+    act.facts.set("manifest_sha256", &manifest_sha);
+
+    let manifests = join(&out, "_manifests");
+    if let Some(config_text) = act.ctx.input("config_text") {
+        act.put(
+            &join(&manifests, &format!("workflow-{ts}.env")),
+            config_text.as_bytes(),
+            0o600,
+        )?;
+    }
+    let (selected, pending, claimed) = match &planned {
+        Some((runs, sha)) => {
+            let csv = act.ctx.input("manifest_csv").unwrap_or("");
+            act.put(
+                &join(&manifests, &format!("sweep-{ts}.csv")),
+                csv.as_bytes(),
+                0o644,
+            )?;
+            act.put(&join(&manifests, "sweep-latest.csv"), csv.as_bytes(), 0o644)?;
+            let prepare = scripts::prepare_script(runs, sha, &flow_id);
+            act.put(&join(&sweep, "prepare.sh"), prepare.as_bytes(), 0o644)?;
+            let res = act.exec_ok(
+                "writing run commands and runs.tsv",
+                &format!(
+                    "sh {} {}",
+                    wfhost_pack_sdk::shell::shell_quote(&join(&out_r, "_sweep/prepare.sh")),
+                    wfhost_pack_sdk::shell::shell_quote(&out_r)
+                ),
+                None,
+                &[],
+                PREPARE_TIMEOUT_MS,
+                ActionClass::WriteInternal,
+                code::SWEEP_LAUNCH_FAILED,
+                "check that OPS_REMOTE_OUTPUTS_DIR is writable on the pod",
+            )?;
+            let (p, c) = parse_prepared(&res.stdout).ok_or_else(|| {
+                Failure::new(
+                    code::SWEEP_LAUNCH_FAILED,
+                    format!(
+                        "prepare.sh answered {:?} instead of pending=N claimed=M",
+                        res.stdout.trim()
+                    ),
+                )
+            })?;
+            (runs.len() as u64, p, c)
+        }
+        None => match &existing {
+            Existing::Sweep { status, .. } => {
+                (status.total, status.pending, status.total - status.pending)
+            }
+            Existing::None => (0, 0, 0),
+        },
+    };
+    let flow_json = json!({
+        "flow_id": flow_id,
+        "manifest_sha256": manifest_sha,
+        "ts": ts,
+        "target": act.ctx.target,
+        "mode": mode,
+        "runs_selected": selected,
+    });
+    act.put(
+        &join(&manifests, &format!("flow-{flow_id}.json")),
+        format!("{flow_json}\n").as_bytes(),
+        0o644,
+    )?;
+
+    let token = format!("{flow_id}-{ts}");
+    let res = act.exec_ok(
+        "launching the runner",
+        &scripts::launch_command(&out_r, &repo_r, maxp, &token),
+        None,
+        &[],
+        QUICK_TIMEOUT_MS,
+        ActionClass::WriteInternal,
+        code::SWEEP_LAUNCH_FAILED,
+        &format!("read {out}/_sweep/runner.log on the pod and rerun with --provision skip --sweep resume"),
+    )?;
+    let line = res
+        .stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("runner="))
+        .unwrap_or("");
+    let (runner, pid) = match line
+        .strip_prefix("runner=")
+        .and_then(|r| r.split_once(" pid="))
+    {
+        Some((state @ ("started" | "already-running"), pid)) => {
+            (state.to_string(), pid.to_string())
+        }
+        _ => {
+            return Err(Failure::new(
+                code::SWEEP_LAUNCH_FAILED,
+                format!(
+                    "the runner launch answered {:?}; read {out}/_sweep/runner.log on the pod",
+                    res.stdout.trim()
+                ),
+            ))
+        }
+    };
+    act.facts.set("runs_selected", selected);
+    act.facts.set("runs_started", pending);
+    act.facts.set("runs_pending_at_launch", pending);
+    act.facts.set("runs_already_claimed", claimed);
+    act.facts.set("runner", &runner);
+    act.facts.set("runner_pid", &pid);
+    act.log(Level::Info, &format!("sweep {mode}: {selected} run(s), {pending} pending, {claimed} already claimed; runner {runner} (pid {pid})"));
+    Ok((
+        Status::Ok,
+        format!(
+            "sweep {mode}: {selected} run(s) selected, {pending} handed to the runner, {claimed} already claimed; runner {runner} (pid {pid}), max parallel {maxp}"
+        ),
+    ))
+}
+
+fn short(sha: &str) -> String {
+    if sha.is_empty() {
+        "unknown".to_string()
+    } else {
+        sha.chars().take(12).collect()
+    }
+}
+
+/// `pending=N claimed=M`.
+fn parse_prepared(stdout: &str) -> Option<(u64, u64)> {
+    let line = stdout
+        .lines()
+        .map(str::trim)
+        .rfind(|l| l.starts_with("pending="))?;
+    let mut it = line.split_whitespace();
+    let p = it.next()?.strip_prefix("pending=")?.parse().ok()?;
+    let c = it.next()?.strip_prefix("claimed=")?.parse().ok()?;
+    Some((p, c))
+}
+
+/// Read what the target holds: nothing, or a sweep with its manifest sha and status.
+fn inspect<H: Host>(act: &mut Act<'_, H>, out_r: &str) -> Result<Existing, Failure> {
+    let res = act.exec_ok(
+        "reading the sweep state",
+        &scripts::inspect_command(out_r),
+        None,
+        &[],
+        QUICK_TIMEOUT_MS,
+        ActionClass::Read,
+        code::SWEEP_LAUNCH_FAILED,
+        "check the pod with `wfhost sweep-status`",
+    )?;
+    let text = res.stdout.trim();
+    if text == "none" {
+        return Ok(Existing::None);
+    }
+    let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+    let sha = first.strip_prefix("sha=").map(str::trim).ok_or_else(|| {
+        Failure::new(
+            code::SWEEP_LAUNCH_FAILED,
+            format!("the sweep state on the target is unreadable ({:?})", first),
+        )
+    })?;
+    let status = status::parse(rest).map_err(|e| {
+        Failure::new(
+            code::SWEEP_LAUNCH_FAILED,
+            format!("the sweep state on the target is unreadable: {e}"),
+        )
+    })?;
+    Ok(Existing::Sweep {
+        sha: sha.to_string(),
+        status,
+    })
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn runs_json_is_checked() {
+        assert_eq!(
+            parse_runs(r#"[{"run_id":"a","command":"true"}]"#)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(parse_runs("[]").unwrap_err().contains("no run"));
+        assert!(parse_runs("{").is_err());
+        assert!(parse_runs(r#"[{"run_id":"../x","command":"true"}]"#)
+            .unwrap_err()
+            .contains("run_id"));
+        assert!(
+            parse_runs(r#"[{"run_id":"a","command":"x"},{"run_id":"a","command":"y"}]"#)
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!(parse_runs(r#"[{"run_id":"a","command":"  "}]"#)
+            .unwrap_err()
+            .contains("empty"));
+        assert!(parse_runs(r#"[{"run_id":"a"}]"#).is_err());
+    }
+
+    #[test]
+    fn prepared_line() {
+        assert_eq!(parse_prepared("pending=3 claimed=1\n"), Some((3, 1)));
+        assert_eq!(parse_prepared("noise\npending=0 claimed=0"), Some((0, 0)));
+        assert_eq!(parse_prepared("pending=x claimed=1"), None);
+        assert_eq!(parse_prepared(""), None);
+    }
+}

@@ -1,0 +1,63 @@
+//! Test-only executor. It calls every import the executor world has (log, settings, gateway) and
+//! reports what it saw as facts, so tests can check the host plumbing end to end. The phase
+//! `trap` traps, `loop` never returns, `big` returns a 2 MiB message.
+
+wit_bindgen::generate!({ world: "executor", path: "../../../wit" });
+
+use exports::wfhost::plugin::phase::{Guest, PhaseContext};
+use wfhost::plugin::gateway::{self, ExecRequest};
+use wfhost::plugin::log::{self, Level};
+use wfhost::plugin::settings;
+use wfhost::plugin::types::{ActionClass, Kv, PhaseOutcome, PhaseStatus};
+
+struct Probe;
+
+fn fact(key: &str, value: String) -> Kv {
+    Kv { key: key.into(), value }
+}
+
+impl Guest for Probe {
+    fn phases() -> Vec<String> {
+        vec!["P30".into(), "P40".into()]
+    }
+
+    fn run_phase(context: PhaseContext) -> PhaseOutcome {
+        match context.phase.as_str() {
+            "trap" => core::arch::wasm32::unreachable(),
+            "loop" => loop {
+                std::hint::black_box(0u8);
+            },
+            _ => {}
+        }
+        log::emit(Level::Info, &format!("probe running {}", context.phase));
+        let setting = settings::get("probe_key").unwrap_or_else(|| "<none>".into());
+        let target = gateway::bound_target();
+        let exec = gateway::exec(&ExecRequest {
+            target: target.clone().unwrap_or_default(),
+            command: "echo probe".into(),
+            cwd: None,
+            env: vec![],
+            timeout_ms: 1000,
+            class: ActionClass::Read,
+            idempotency_key: None,
+        });
+        let elsewhere = gateway::pod_status("elsewhere");
+        let message = if context.phase == "big" { "m".repeat(2 << 20) } else { "probed".into() };
+        PhaseOutcome {
+            phase: context.phase,
+            status: PhaseStatus::Ok,
+            code: 0,
+            message,
+            artifacts: vec![],
+            facts: vec![
+                fact("setting", setting),
+                fact("bound_target", format!("{target:?}")),
+                fact("exec", format!("{:?}", exec.map(|r| r.stdout))),
+                fact("elsewhere", format!("{elsewhere:?}")),
+            ],
+            details_json: None,
+        }
+    }
+}
+
+export!(Probe);

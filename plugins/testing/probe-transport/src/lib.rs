@@ -1,0 +1,83 @@
+//! Test-only transport. `exec` runs `spec.command` as a host program through the process
+//! capability (with a secret-env entry when the target is `secret`); `parse-target` refuses empty
+//! targets; `status` says the pod vanished; `get-file` returns `max-bytes` bytes; `provision`
+//! traps; `delete` never returns.
+
+wit_bindgen::generate!({ world: "transport-plugin", path: "../../../wit" });
+
+use exports::wfhost::plugin::transport::{ExecSpec, Guest, TransportError};
+use wfhost::plugin::log::{self, Level};
+use wfhost::plugin::process::{self, RunRequest};
+use wfhost::plugin::types::{CommandResult, Kv, PodIdentity};
+
+struct Probe;
+
+fn unsupported<T>() -> Result<T, TransportError> {
+    Err(TransportError::Failed("not supported by the probe".into()))
+}
+
+impl Guest for Probe {
+    fn id() -> String {
+        "probe".into()
+    }
+
+    fn parse_target(target: String) -> Result<String, TransportError> {
+        if target.trim().is_empty() {
+            return Err(TransportError::Invalid("empty target".into()));
+        }
+        Ok(target.trim().to_string())
+    }
+
+    fn provision(_: String, _: String) -> Result<PodIdentity, TransportError> {
+        core::arch::wasm32::unreachable()
+    }
+
+    fn status(target: String) -> Result<(String, String), TransportError> {
+        Err(TransportError::Vanished(target))
+    }
+
+    fn resolve_path(_: String, _: String) -> Result<String, TransportError> {
+        unsupported()
+    }
+
+    fn exec(target: String, spec: ExecSpec) -> Result<CommandResult, TransportError> {
+        log::emit(Level::Debug, &format!("probe exec on {target}"));
+        let mut words = spec.command.split_whitespace().map(String::from);
+        let program = words.next().unwrap_or_default();
+        let secret_env = if target == "secret" {
+            vec![Kv { key: "PROBE_SECRET".into(), value: "probe-handle".into() }]
+        } else {
+            vec![]
+        };
+        process::run(&RunRequest {
+            program,
+            args: words.collect(),
+            cwd: spec.cwd,
+            env: spec.env,
+            secret_env,
+            stdin: None,
+            timeout_ms: spec.timeout_ms,
+        })
+        .map_err(TransportError::Failed)
+    }
+
+    fn put_file(_: String, _: String, _: Vec<u8>, _: u32) -> Result<(), TransportError> {
+        unsupported()
+    }
+
+    fn get_file(_: String, _: String, max_bytes: u64) -> Result<Vec<u8>, TransportError> {
+        Ok(vec![b'z'; max_bytes as usize])
+    }
+
+    fn fetch_dir(_: String, _: String, _: String) -> Result<(), TransportError> {
+        unsupported()
+    }
+
+    fn delete(_: String) -> Result<(), TransportError> {
+        loop {
+            std::hint::black_box(0u8);
+        }
+    }
+}
+
+export!(Probe);

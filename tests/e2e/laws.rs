@@ -1,0 +1,144 @@
+//! Each law's refusal, through the real binary with stdin closed.
+
+use crate::harness::Sandbox;
+use std::time::Duration;
+
+fn p00_refusal(run: &crate::harness::Run, code: u16) {
+    assert_eq!(run.status, 10, "{}", run.explain());
+    let statuses = run.statuses();
+    assert_eq!(statuses.len(), 1, "nothing may run after a P00 refusal: {}", run.explain());
+    assert_eq!(statuses[0], ("P00".to_string(), "fail".to_string(), code), "{}", run.explain());
+    let courts = run.courts();
+    assert_eq!(courts[0].1, "fail");
+    let summary = run.summary();
+    assert_eq!(summary["first_failure_code"], code);
+}
+
+#[test]
+fn law1_override_is_refused_without_allow_override() {
+    let mut s = Sandbox::new();
+    s.write("other.env", "WF_CONSTITUTION_VERSION=1\n");
+    s.env.push(("WORKFLOW_CONFIG".into(), s.root().join("other.env").display().to_string()));
+    let run = s.run(&["flow", "--yes"]);
+    p00_refusal(&run, 102);
+    assert!(s.pods().is_empty());
+    // With WF_ALLOW_OVERRIDE=1 the override is used, and said so in the header.
+    s.env.push(("WF_ALLOW_OVERRIDE".into(), "1".into()));
+    let run = s.run(&["flow", "--yes", "--sweep", "skip", "--provision", "skip"]);
+    assert_eq!(run.header("override_enabled"), Some("true"), "{}", run.explain());
+    assert!(run.header("active_config_path").unwrap().ends_with("other.env"));
+}
+
+#[test]
+fn law4_no_consent_no_terminal_fails_in_p00_before_anything_is_created() {
+    let s = Sandbox::new();
+    let run = s.run(&["flow"]);
+    p00_refusal(&run, 106);
+    assert!(s.pods().is_empty(), "no pod may be created without consent");
+}
+
+#[test]
+fn law9_the_court_cannot_be_switched_off() {
+    let mut s = Sandbox::new();
+    s.set("WF_PHASE_COURT_ENFORCE", "0");
+    let run = s.run(&["flow", "--yes"]);
+    p00_refusal(&run, 104);
+}
+
+#[test]
+fn unknown_teardown_value_is_refused_in_p00() {
+    let s = Sandbox::new();
+    let run = s.run(&["flow", "--yes", "--teardown=destroy"]);
+    p00_refusal(&run, 105);
+    assert!(run.verdict("P00")["halt_reason"].as_str().unwrap().contains("--teardown \"destroy\""));
+}
+
+#[test]
+fn missing_repo_url_is_refused_in_p00() {
+    let mut s = Sandbox::new();
+    s.unset("REPO_URL");
+    let run = s.run(&["flow", "--yes"]);
+    p00_refusal(&run, 107);
+    assert!(run.verdict("P00")["halt_reason"].as_str().unwrap().contains("REPO_URL"));
+}
+
+#[test]
+fn law3_a_target_that_changes_mid_run_halts_the_flow() {
+    let mut s = Sandbox::new();
+    // The bootstrap script (run on the local "pod") rewrites the config's target mid-run.
+    let cfg = s.root().join("infra_scripts/workflow.env").display().to_string();
+    s.write("bootstrap.sh", &format!("echo LIUM_TARGET=someone-elses-pod >> '{cfg}'\n"));
+    s.set("BOOTSTRAP_SCRIPT", "bootstrap.sh");
+    let run = s.run(&["flow", "--yes"]);
+    assert_eq!(run.status, 30, "{}", run.explain());
+    let last = run.statuses().last().cloned().unwrap();
+    assert_eq!(last.0, "P40");
+    let verdict = run.verdict("P40");
+    assert_eq!(verdict["deterministic"], "fail");
+    assert!(verdict["halt_reason"].as_str().unwrap().contains("config_unchanged"), "{verdict}");
+    assert!(verdict["violated_laws"].as_array().unwrap().iter().any(|l| l == "L1"), "{verdict}");
+}
+
+#[test]
+fn a_dirty_checkout_needs_checkout_force_clean() {
+    let mut s = Sandbox::new();
+    let first = s.run(&["flow", "--yes", "--sweep", "skip"]);
+    assert_eq!(first.status, 0, "{}", first.explain());
+    let pod = s.pods()[0].clone();
+    let checkout = s.root().join(".wfhost/pods").join(&pod).join("root/mnt/repo");
+    std::fs::write(checkout.join("README"), "local edit\n").unwrap();
+    s.set("LIUM_TARGET", &pod);
+    let dirty = s.run(&["flow", "--provision", "skip", "--sweep", "skip"]);
+    assert_eq!(dirty.status, 30, "{}", dirty.explain());
+    assert_eq!(dirty.statuses().last().unwrap().2, 302);
+    assert_eq!(std::fs::read_to_string(checkout.join("README")).unwrap(), "local edit\n", "nothing discarded without consent");
+    s.set("CHECKOUT_FORCE_CLEAN", "1");
+    let forced = s.run(&["flow", "--provision", "skip", "--sweep", "skip"]);
+    assert_eq!(forced.status, 0, "{}", forced.explain());
+    assert_eq!(std::fs::read_to_string(checkout.join("README")).unwrap(), "test experiment\n");
+}
+
+#[test]
+fn a_hanging_phase_is_bounded_by_its_timeout() {
+    let mut s = Sandbox::new();
+    s.write("bootstrap.sh", "sleep 600\n");
+    s.set("BOOTSTRAP_SCRIPT", "bootstrap.sh");
+    s.set("WF_PHASE_TIMEOUT_P40", "3");
+    let run = s.run_with_limit(&["flow", "--yes"], Duration::from_secs(60));
+    assert_eq!(run.status, 30, "{}", run.explain());
+    let last = run.statuses().last().cloned().unwrap();
+    assert_eq!((last.0.as_str(), last.2), ("P40", 399), "{}", run.explain());
+    assert!(run.took < Duration::from_secs(30), "took {:?}", run.took);
+}
+
+#[test]
+fn a_hostile_auditor_halts_the_flow_at_the_first_court() {
+    let mut s = Sandbox::new();
+    let hostile = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/plugins/wasm32-wasip2/release/hostile_runtime.wasm");
+    assert!(hostile.exists(), "{} is built by the runtime's build script", hostile.display());
+    s.set("WF_AUDITORS", &format!("constitution,{}", hostile.display()));
+    s.set("WF_SUBAGENT_VALIDATOR_TIMEOUT_SECS", "2");
+    let run = s.run_with_limit(&["flow", "--yes"], Duration::from_secs(60));
+    assert_eq!(run.status, 10, "{}", run.explain());
+    let courts = run.courts();
+    assert_eq!(courts.len(), 1, "the flow must stop at the first court: {}", run.explain());
+    assert_eq!((courts[0].2.as_str(), courts[0].3.as_str()), ("pass", "unverified"));
+    assert_eq!(run.statuses()[0].1, "ok", "P00 itself succeeded; the court halted it");
+    assert_eq!(run.verdict("P00")["code"], 191);
+    assert!(s.pods().is_empty());
+}
+
+#[test]
+fn stdout_is_only_the_contract_lines() {
+    let s = Sandbox::new();
+    let run = s.run(&["flow", "--yes", "--sweep", "skip", "--teardown", "delete"]);
+    assert_eq!(run.status, 0, "{}", run.explain());
+    for line in run.stdout.lines() {
+        let key = line.split('=').next().unwrap();
+        assert!(
+            line.starts_with("PHASE=")
+                || ["WF_CONSTITUTION_VERSION", "active_config_path", "active_config_sha256", "override_enabled", "resolved_target", "target_source", "transport", "remote_env_path", "fsm_state_file", "flow_id"].contains(&key),
+            "unexpected stdout line: {line}"
+        );
+    }
+}

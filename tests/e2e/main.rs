@@ -1,0 +1,5 @@
+//! End-to-end tests: the real `wfhost` binary, real processes, real git, stdin closed.
+
+mod harness;
+mod laws;
+mod local_flow;
