@@ -144,13 +144,13 @@ fn is_flow_id(b: &[u8]) -> bool {
         && b[17..23].iter().all(|c| c.is_ascii_hexdigit())
 }
 
-/// Pods created by the local transport are named wf-<8 hex>.
+/// Pods created by the local transport are named wf-<the flow id's 6 hex digits>.
 fn redact_pod_names(line: &str) -> String {
     let mut out = line.to_string();
     while let Some(pos) = out.find("wf-").filter(|&p| {
-        out.len() >= p + 11 && out.as_bytes()[p + 3..p + 11].iter().all(|c| c.is_ascii_hexdigit())
+        out.len() >= p + 9 && out.as_bytes()[p + 3..p + 9].iter().all(|c| c.is_ascii_hexdigit())
     }) {
-        out.replace_range(pos..pos + 11, "[POD]");
+        out.replace_range(pos..pos + 9, "[POD]");
     }
     out
 }

@@ -217,6 +217,10 @@ fn create_refuses_to_overwrite_and_a_second_writer_is_locked_out() {
         EventLog::open_existing(&path, FLOW, options()).expect("reopens after release");
     assert_eq!(report.records, 0);
     assert!(reopened.is_empty());
+    assert!(matches!(
+        EventLog::create(&dir.path().join("anon.jsonl"), ""),
+        Err(LogError::Invalid { field, .. }) if field == "correlation_id"
+    ));
     std::fs::write(dir.path().join("other"), b"keep").expect("write");
     assert!(matches!(
         EventLog::create(&dir.path().join("other"), FLOW),

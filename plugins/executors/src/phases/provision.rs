@@ -13,9 +13,11 @@ pub fn run<H: Host>(host: &H, ctx: &PhaseContext) -> Outcome {
     act.finish(r)
 }
 
-/// `wf-` and the first 8 safe characters of the flow ID.
+/// `wf-` and up to 8 safe characters of the flow ID's unique suffix (the part after its last
+/// `-`; flow IDs are `<UTC timestamp>-<hex>`), so pods of flows started the same day differ.
 pub fn name_hint(flow_id: &str) -> String {
-    let part: String = flow_id
+    let unique = flow_id.rsplit('-').next().unwrap_or(flow_id);
+    let part: String = unique
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         .take(8)

@@ -87,10 +87,10 @@ fn p10_provisions_with_a_hint_from_the_flow_id() {
     set(&mut ctx.flow_flags, "provision", "auto");
     let o = run_phase(&h, &ctx);
     assert_ok(&o);
-    assert_eq!(*h.provisioned.borrow(), vec!["wf-20240101".to_string()]);
-    assert_eq!(o.fact("target"), Some("wf-20240101"));
+    assert_eq!(*h.provisioned.borrow(), vec!["wf-abcd1234".to_string()]);
+    assert_eq!(o.fact("target"), Some("wf-abcd1234"));
     assert_eq!(o.fact("transport"), Some("local"));
-    assert_eq!(o.fact("location"), Some("/pods/wf-20240101"));
+    assert_eq!(o.fact("location"), Some("/pods/wf-abcd1234"));
 }
 
 #[test]
@@ -108,7 +108,7 @@ fn p10_failures_are_200() {
 
 #[test]
 fn p10_name_hints_are_safe() {
-    assert_eq!(provision::name_hint("20240101T000000Z-abcd"), "wf-20240101");
+    assert_eq!(provision::name_hint("20240101T000000Z-abcd"), "wf-abcd");
     assert_eq!(provision::name_hint("a/b c$d"), "wf-abcd");
     assert_eq!(provision::name_hint("///"), "wf-flow");
     let _ = PodIdentity {
