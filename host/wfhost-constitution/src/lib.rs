@@ -109,6 +109,8 @@ pub struct Phase {
 pub struct Check {
     /// What the check asserts.
     pub text: String,
+    /// The law a failing check violates.
+    pub law: String,
 }
 
 /// A code family (hundreds digit).
@@ -280,6 +282,11 @@ impl Constitution {
                 if !states.contains(s.as_str()) {
                     return bad(format!("phases.toml: {} names unknown FSM state {s}", p.id));
                 }
+            }
+        }
+        for (name, check) in &self.checks {
+            if !law_ids.contains(check.law.as_str()) {
+                return bad(format!("checks.toml: {name} names unknown law {}", check.law));
             }
         }
         let mut seen = BTreeSet::new();

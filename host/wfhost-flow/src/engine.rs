@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wfhost_constitution::{Constitution, Phase, Runner};
+use wfhost_evidence::Actor;
 
 /// What to run, and where.
 #[derive(Debug, Clone)]
@@ -98,10 +99,11 @@ struct Run<'o> {
     provisioned: Option<PodIdentity>,
     pod_deleted: bool,
     consent: bool,
+    consent_from_tty: bool,
     flag_problems: Vec<String>,
     fsm: String,
-    fsm_loaded: bool,
     first_failure: Option<(String, u16)>,
+    internal_error: Option<String>,
     gateway: Arc<GatewayShared>,
 }
 
@@ -180,10 +182,11 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
         provisioned: None,
         pod_deleted: false,
         consent: false,
+        consent_from_tty: false,
         flag_problems: Vec::new(),
         fsm: c.fsm.initial.clone(),
-        fsm_loaded: false,
         first_failure: None,
+        internal_error: None,
         gateway,
         req,
     };
@@ -204,7 +207,15 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
         run.req.plan.phases().iter().filter_map(|id| c.phase(id)).collect();
     let mut halted = false;
     for phase in phases {
-        if !run.phase(phase, &location, &loaded) {
+        let passed = run.phase(phase, &location, &loaded);
+        if let Some(e) = run.sink.error() {
+            // Fail closed: a flow that cannot record its decisions must not go on making them.
+            out.note(&format!("internal error: {e}; halting (evidence: {})", run.flow_dir.display()));
+            run.internal_error = Some(e);
+            halted = true;
+            break;
+        }
+        if !passed {
             halted = true;
             break;
         }
@@ -224,7 +235,6 @@ impl Run<'_> {
         let started_at = now_rfc3339();
         self.out.begin(&format!("{} {}: {}", phase.id, phase.name, phase.summary));
         self.sink.event("phase.started", &format!("{}/started", phase.id), json!({"phase": phase.id}));
-        let fsm_before = self.fsm.clone();
         let pre_facts = self.facts(phase, None);
         let pre = deterministic::run(self.c, phase, deterministic::Stage::Pre, &phase.pre, &pre_facts);
         self.gateway.begin_phase(phase, self.target.clone(), Duration::from_secs(self.phase_timeout(phase)));
@@ -240,7 +250,7 @@ impl Run<'_> {
             }
         };
         let outcome = self.enforce_deadline(phase, outcome, started.elapsed());
-        let (fsm_after, remote_state) = self.transition(phase, &outcome);
+        let (fsm_before, fsm_after, remote_state) = self.transition(phase, &outcome);
         self.out.end();
         let run = PhaseRun {
             duration_ms: started.elapsed().as_millis() as u64,
@@ -392,13 +402,19 @@ impl Run<'_> {
             self.consent = crate::prompt_yes_no(&format!(
                 "Create a new pod with the {transport} transport? [y/N] "
             ));
+            self.consent_from_tty = self.consent;
         }
         if provisioning {
             if self.consent {
-                self.sink.event("consent.given", "consent/provision", json!({
-                    "action": "provision",
-                    "actor": if self.flags.yes { "flag:--yes" } else if self.req.interactive { "user:tty" } else { "env:LIUM_YES" },
-                }));
+                let actor = if self.flags.yes {
+                    Actor::new("policy", "--yes")
+                } else if self.consent_from_tty {
+                    Actor::new("user", "tty")
+                } else {
+                    Actor::new("policy", "LIUM_YES")
+                };
+                self.sink.event_as("consent.given", "consent/provision", json!({"action": "provision", "transport": transport}), actor.clone());
+                self.gateway.grant("provision", json!({"ops": ["provision"], "count": 1, "phase": "P10"}), actor);
             } else {
                 return fail(phase, 106, "this run would create a pod, but it has no terminal and no consent".into());
             }
@@ -442,15 +458,16 @@ impl Run<'_> {
         self.target = Some(target.clone());
         self.target_source = Some(source);
         self.gateway.bind(&target);
+        self.load_remote_fsm();
         if source == TargetSource::Autobind {
             self.header("resolved_target", &target);
             self.header("target_source", source.as_str());
         }
-        self.sink.event("capability.granted", "capability/target", json!({
-            "capability": "target",
-            "scope": {"target": target, "ops": ["status", "exec", "put-file", "get-file", "resolve-path", "fetch-dir", "delete-pod"]},
-            "source": source.as_str(),
-        }));
+        self.gateway.grant(
+            "target",
+            json!({"target": target, "source": source.as_str(), "ops": ["pod-status", "resolve-path", "exec", "put-file", "get-file", "fetch-dir"]}),
+            Actor::new("policy", "law-3-target-lock"),
+        );
         ok(phase, format!("bound to {target} ({})", source.as_str()), vec![
             kv("target", &target),
             kv("target_source", source.as_str()),
@@ -460,9 +477,6 @@ impl Run<'_> {
     // ----- plugin phases -----------------------------------------------------------------
 
     fn plugin_phase(&mut self, phase: &Phase) -> PhaseOutcome {
-        if !self.fsm_loaded && self.target.is_some() && self.plugins.is_some() {
-            self.load_remote_fsm();
-        }
         let Some(plugins) = &self.plugins else {
             return fail(phase, 108, "plugins were not loaded in P00".into());
         };
@@ -491,6 +505,11 @@ impl Run<'_> {
             fsm_state: self.fsm.clone(),
             inputs: inputs.into_iter().map(|(k, v)| Kv { key: k, value: v }).collect(),
         };
+        if phase.id == "P90" && self.flags.teardown == crate::flags::Teardown::Delete {
+            if let Some(t) = &self.target {
+                self.gateway.grant("delete", json!({"target": t, "ops": ["delete-pod"], "phase": "P90"}), Actor::new("policy", "--teardown=delete"));
+            }
+        }
         let host = FlowGateway::new(self.gateway.clone(), plugins.transport.clone(), self.flags.clone(), self.consent);
         let wall = Duration::from_secs(self.phase_timeout(phase));
         let mut outcome = match plugins.executor.run_phase(ctx, host, wall) {
@@ -577,7 +596,6 @@ impl Run<'_> {
     /// Read the remote FSM once per flow, after binding (a pod may carry state from an
     /// earlier flow: a resumed sweep, a kept pod).
     fn load_remote_fsm(&mut self) {
-        self.fsm_loaded = true;
         let (Some(p), Some(t)) = (&self.plugins, &self.target) else { return };
         match p.transport.get_file(t, &self.state_file(), 64 * 1024) {
             Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
@@ -599,7 +617,8 @@ impl Run<'_> {
         self.sink.event("fsm.loaded", "fsm/loaded", json!({"state": self.fsm, "file": self.state_file()}));
     }
 
-    fn transition(&mut self, phase: &Phase, outcome: &PhaseOutcome) -> (String, Option<Result<String, String>>) {
+    /// Apply the phase's FSM transition: returns (before, after, what the remote file holds).
+    fn transition(&mut self, phase: &Phase, outcome: &PhaseOutcome) -> (String, String, Option<Result<String, String>>) {
         let before = self.fsm.clone();
         let next = match outcome.status {
             PhaseStatus::Skip => None,
@@ -613,10 +632,10 @@ impl Run<'_> {
                 }
             }
         };
-        let Some(next) = next else { return (before, None) };
+        let Some(next) = next else { return (before.clone(), before, None) };
         // Pods deleted in this phase have no state file to write.
         if self.pod_deleted || self.target.is_none() {
-            return (before, None);
+            return (before.clone(), before, None);
         }
         self.fsm = next.clone();
         self.sink.event("fsm.transition", &format!("{}/fsm", phase.id), json!({
@@ -650,7 +669,7 @@ impl Run<'_> {
             }
             _ => None,
         };
-        (next, remote)
+        (before, next, remote)
     }
 
     // ----- the court ---------------------------------------------------------------------
@@ -781,12 +800,13 @@ impl Run<'_> {
             Some(format!("auditors did not pass {}: {}", phase.id, constitutional.reasons().join("; ")))
         };
         let next = if result.pass { None } else { Some(self.next_command(code)) };
-        let mut violated = constitutional.violated_laws();
-        if !det_pass {
-            for law in ["L5", "L9"] {
-                if !violated.iter().any(|l| l == law) {
-                    violated.push(law.to_string());
-                }
+        // Laws broken: those of every failed check (checks.toml names each check's law), then
+        // the auditors'.
+        let mut violated: Vec<String> = Vec::new();
+        let check_laws = checks.iter().filter(|r| !r.pass).filter_map(|r| self.c.checks.get(&r.check).map(|k| k.law.clone()));
+        for law in check_laws.chain(constitutional.violated_laws()) {
+            if !violated.contains(&law) {
+                violated.push(law);
             }
         }
         let verdict_path = dir.join(format!("phase.{}.verdict.json", phase.id));
@@ -850,6 +870,7 @@ impl Run<'_> {
     fn finish(self, halted: bool) -> FlowReport {
         let (pod_state, delete_cmd) = self.pod_line();
         let exit_status = match &self.first_failure {
+            _ if self.internal_error.is_some() => crate::EXIT_INTERNAL,
             None => 0,
             Some((_, code)) => self.c.family_exit_status((code / 100) as u8).unwrap_or(crate::EXIT_INTERNAL),
         };
@@ -859,7 +880,8 @@ impl Run<'_> {
                 "code": self.first_failure.as_ref().map(|f| f.1),
             }));
         }
-        self.sink.event("flow.finished", "flow/finished", json!({
+        self.gateway.expire_all(if halted { "flow halted" } else { "flow finished" });
+        self.sink.event("flow.summary", "flow/summary", json!({
             "verdict": if halted { "halted" } else { "pass" },
             "first_failure_phase": self.first_failure.as_ref().map(|f| f.0.clone()),
             "first_failure_code": self.first_failure.as_ref().map(|f| f.1),

@@ -12,6 +12,7 @@ use crate::flags::{Flags, Teardown};
 use crate::output::Output;
 use crate::plugins::TransportPlugin;
 use crate::sink::Sink;
+use wfhost_evidence::Actor;
 use crate::types::{ActionClass, Artifact, CommandResult, ExecRequest, ExecSpec, GatewayError, PodIdentity};
 use wfhost_runtime::TransportError;
 use serde_json::{json, Value};
@@ -40,6 +41,8 @@ struct State {
     provisioned: Option<PodIdentity>,
     deleted: bool,
     phase_target: Option<String>,
+    /// Granted capabilities: kind (`provision`, `target`, `delete`) -> capability id.
+    caps: std::collections::BTreeMap<&'static str, String>,
 }
 
 impl GatewayShared {
@@ -69,6 +72,39 @@ impl GatewayShared {
     /// Lock the target (P20). From now on every call must name it.
     pub fn bind(&self, target: &str) {
         self.state().bound = Some(target.to_string());
+    }
+
+    /// Grant a capability (`provision`, `target` or `delete`) with its scope; recorded as a
+    /// `capability.granted` event. Returns its id.
+    pub fn grant(&self, kind: &'static str, scope: Value, actor: Actor) -> String {
+        let id = format!("cap:{}:{kind}", self.flow_id);
+        self.sink.event_full(
+            "capability.granted",
+            &format!("capability/{kind}"),
+            json!({"capability_id": id, "kind": kind, "scope": scope}),
+            actor,
+            Some(&id),
+        );
+        self.state().caps.insert(kind, id.clone());
+        id
+    }
+
+    /// Expire every granted capability (end of flow).
+    pub fn expire_all(&self, reason: &str) {
+        let caps: Vec<(&'static str, String)> = std::mem::take(&mut self.state().caps).into_iter().collect();
+        for (kind, id) in caps {
+            self.sink.event_full(
+                "capability.expired",
+                &format!("capability/{kind}/expired"),
+                json!({"capability_id": id, "kind": kind, "reason": reason}),
+                Actor::new("host", "wfhost"),
+                Some(&id),
+            );
+        }
+    }
+
+    fn cap(&self, kind: &str) -> Option<String> {
+        self.state().caps.get(kind).cloned()
     }
 
     /// Whether a call of this phase ran into the phase's deadline.
@@ -129,15 +165,19 @@ impl FlowGateway {
             "duration_ms": ms, "detail": truncate(&detail, 2000),
         });
         self.shared.state().calls.push(entry.clone());
-        let kind = if refused { "gateway.refused" } else { "gateway.call" };
-        self.shared.sink.event(kind, &format!("{phase}/{op}/{}", self.shared.state().calls.len()), entry);
+        let cap = self.shared.cap(cap_kind(op));
+        // A call made without its capability is by definition refused; record it as such.
+        let kind = if refused || cap.is_none() { "gateway.refused" } else { "gateway.call" };
+        let n = self.shared.state().calls.len();
+        self.shared.sink.event_full(kind, &format!("{phase}/{op}/{n}"), entry, Actor::new("plugin", "executor"), cap.as_deref());
     }
 
     fn receipt(&self, op: &str, target: &str, key: &str, approved_by: &str) {
         let phase = self.shared.state().phase.clone();
-        self.shared.sink.event("receipt.side_effect", &format!("{phase}/{op}/{key}"), json!({
+        let cap = self.shared.cap(cap_kind(op));
+        self.shared.sink.event_full("receipt.side_effect", &format!("{phase}/{op}/{key}"), json!({
             "op": op, "target": target, "idempotency_key": key, "approved_by": approved_by, "phase": phase,
-        }));
+        }), Actor::new("host", "wfhost"), cap.as_deref());
     }
 
     /// Check `target` is the bound one; record drift otherwise.
@@ -183,7 +223,7 @@ impl FlowGateway {
         let phase = self.shared.state().phase.clone();
         let r = if phase != "P10" {
             Err(GatewayError::Refused(format!("provision refused: only P10 may create a pod, not {phase}")))
-        } else if !self.consent {
+        } else if !self.consent || self.shared.cap("provision").is_none() {
             Err(GatewayError::Refused("provision refused: no consent (use --yes or LIUM_YES=1)".into()))
         } else if !crate::is_safe_segment(&name_hint) {
             Err(GatewayError::Refused(format!("provision refused: name hint {name_hint:?} is not a safe name")))
@@ -308,7 +348,7 @@ impl FlowGateway {
         let t0 = Instant::now();
         let phase = self.shared.state().phase.clone();
         let r = self.scope("delete-pod", &target).and_then(|_| {
-            if phase != "P90" || self.flags.teardown != Teardown::Delete {
+            if phase != "P90" || self.flags.teardown != Teardown::Delete || self.shared.cap("delete").is_none() {
                 return Err(GatewayError::Refused(format!(
                     "delete-pod refused in {phase}: a pod is deleted only in P90 with --teardown delete (Law 7)"
                 )));
@@ -332,6 +372,15 @@ impl FlowGateway {
         if level == "warn" || level == "error" {
             self.shared.sink.event("plugin.log", &format!("{phase}/log"), json!({"level": level, "message": truncate(message, 2000)}));
         }
+    }
+}
+
+/// Which capability a gateway operation runs under.
+fn cap_kind(op: &str) -> &'static str {
+    match op {
+        "provision" => "provision",
+        "delete-pod" => "delete",
+        _ => "target",
     }
 }
 

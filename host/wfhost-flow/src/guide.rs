@@ -57,9 +57,9 @@ pub fn render() -> Result<String, String> {
         let list = |v: &[String]| if v.is_empty() { "—".to_string() } else { v.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", ") };
         let _ = writeln!(w, "| {} | {} | {} | {} | {} |", p.id, list(&p.pre), list(&p.post), list(&p.fsm_ok), p.fsm_fail.as_deref().unwrap_or("—"));
     }
-    let _ = writeln!(w, "\n| Check | What it asserts |\n| --- | --- |");
+    let _ = writeln!(w, "\n| Check | What it asserts | Law it enforces |\n| --- | --- | --- |");
     for (name, check) in &c.checks {
-        let _ = writeln!(w, "| `{name}` | {} |", cell(&check.text));
+        let _ = writeln!(w, "| `{name}` | {} | {} |", cell(&check.text), check.law);
     }
 
     let _ = writeln!(w, "\n## Required variables\n");

@@ -42,9 +42,17 @@ impl Sink {
 
     /// Append one event with an explicit actor.
     pub fn event_as(&self, event_type: &str, native_id: &str, payload: Value, actor: Actor) {
+        self.event_full(event_type, native_id, payload, actor, None);
+    }
+
+    /// Append one event with an explicit actor and the capability it ran under.
+    pub fn event_full(&self, event_type: &str, native_id: &str, payload: Value, actor: Actor, capability: Option<&str>) {
         let Some(inner) = &self.inner else { return };
         let mut inner = inner.lock().unwrap_or_else(|p| p.into_inner());
-        let draft = EventDraft::new(event_type, actor, format!("wfhost/flow/{}", inner.flow_id), native_id, payload);
+        let mut draft = EventDraft::new(event_type, actor, format!("wfhost/flow/{}", inner.flow_id), native_id, payload);
+        if let Some(cap) = capability {
+            draft = draft.with_capability(cap);
+        }
         if let Err(e) = inner.log.append(draft) {
             if inner.error.is_none() {
                 inner.error = Some(format!("cannot append {event_type} to events.jsonl: {e}"));

@@ -50,7 +50,7 @@ pub fn project(events: &[Value]) -> Value {
             "gateway.refused" => refused.push(p),
             "fsm.transition" => fsm.push(json!({"from": p.get("from"), "to": p.get("to"), "phase": p.get("phase")})),
             "artifact.written" => fetched += 1,
-            "flow.finished" => finished = p,
+            "flow.summary" => finished = p,
             _ => {}
         }
     }
@@ -110,7 +110,7 @@ mod tests {
             json!({"event_type": "court.verdict", "payload": {"phase": "P00", "court": "pass", "code": 0}}),
             json!({"event_type": "phase.outcome", "payload": {"phase": "P50", "status": "fail", "code": 302}}),
             json!({"event_type": "court.verdict", "payload": {"phase": "P50", "court": "fail", "code": 302, "halt_reason": "dirty"}}),
-            json!({"event_type": "flow.finished", "record_hash": "x", "payload": {"verdict": "halted", "first_failure_phase": "P50", "first_failure_code": 302, "exit_status": 30}}),
+            json!({"event_type": "flow.summary", "record_hash": "x", "payload": {"verdict": "halted", "first_failure_phase": "P50", "first_failure_code": 302, "exit_status": 30}}),
         ];
         let s = project(&events);
         assert_eq!(s["first_failure_code"], 302);

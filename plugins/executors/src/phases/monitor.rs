@@ -123,6 +123,14 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     let wait = act.ctx.flag("wait").and_then(parse_bool).unwrap_or(false);
     let out_r = act.resolve(&out)?;
 
+    // `--sweep skip` on a target that never had a sweep: nothing to monitor. With a sweep
+    // start or resume in this flow, a missing sweep is a real failure (405 below).
+    if act.ctx.flag("sweep") == Some("skip") {
+        if let Err(SnapshotError::NoSweep(m)) = snapshot(act, &out_r)? {
+            return Ok((Status::Skip, format!("no sweep on the target to monitor ({m}); --sweep skip")));
+        }
+    }
+
     if !wait {
         let s = match snapshot(act, &out_r)? {
             Ok(s) => s,

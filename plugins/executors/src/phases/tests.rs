@@ -880,6 +880,19 @@ fn p70_without_a_sweep_is_405() {
 }
 
 #[test]
+fn p70_with_sweep_skip_and_no_sweep_skips() {
+    let h = TestHost::new();
+    std::fs::create_dir_all(h.local("/mnt/outputs")).unwrap();
+    for wait in [false, true] {
+        let mut ctx = monitor_ctx(&h, wait);
+        set(&mut ctx.flow_flags, "sweep", "skip");
+        let o = run_phase(&h, &ctx);
+        assert_eq!(o.status, Status::Skip, "{}", o.message);
+        assert!(o.message.contains("no sweep on the target"), "{}", o.message);
+    }
+}
+
+#[test]
 fn p70_times_out_with_403() {
     let h = TestHost::new().real_time();
     assert_ok(&run_phase(
