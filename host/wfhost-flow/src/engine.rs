@@ -378,20 +378,26 @@ impl Run<'_> {
         self.header("flow_id", &self.flow_id);
         self.config = Some(config.clone());
 
-        // Required variables for the phases this plan will run.
-        let runs = |id: &str| self.req.plan.phases().contains(&id);
+        // Required variables (config.toml `required_for`) of the phases this run will execute.
         let mut missing = Vec::new();
-        if runs("P50") && self.flags.sweep != Sweep::Skip && config.get("REPO_URL").is_none_or(str::is_empty) {
-            missing.push("REPO_URL (the repository P50 checks out)");
-        }
-        if runs("P60") && self.flags.sweep == Sweep::Start && config.get("SWEEP_MANIFEST").is_none_or(str::is_empty) {
-            missing.push("SWEEP_MANIFEST (the sweep's CSV)");
+        if let Ok(vocab) = crate::config::Vocabulary::get() {
+            for key in &vocab.keys {
+                let needed_by: Vec<&str> = key
+                    .required_for
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|p| self.phase_needs_inputs(p))
+                    .collect();
+                if !needed_by.is_empty() && config.get(&key.name).is_none_or(str::is_empty) {
+                    missing.push(format!("{} (needed by {}: {})", key.name, needed_by.join(", "), key.meaning.trim_end_matches('.')));
+                }
+            }
         }
         if !self.flag_problems.is_empty() {
             return fail(phase, 105, self.flag_problems.join("; "));
         }
         if !missing.is_empty() {
-            return fail(phase, 107, format!("{} unset in {config_path}", missing.join(" and ")));
+            return fail(phase, 107, format!("unset in {config_path}: {}", missing.join("; ")));
         }
         // Consent (Law 4): decided here, before anything is created.
         let provisioning = self.provision_needed();
@@ -432,6 +438,18 @@ impl Run<'_> {
             kv("transport", &transport),
             kv("consent", &self.consent.to_string()),
         ])
+    }
+
+    /// Whether a phase of this plan will run with inputs it needs (not skipped by the flags).
+    fn phase_needs_inputs(&self, id: &str) -> bool {
+        self.req.plan.phases().contains(&id)
+            && match id {
+                "P10" => self.provision_needed(),
+                "P50" => self.flags.sweep != Sweep::Skip,
+                "P60" => self.flags.sweep == Sweep::Start,
+                "P80" => self.flags.fetch != crate::flags::Fetch::None,
+                _ => true,
+            }
     }
 
     fn provision_needed(&self) -> bool {
@@ -728,6 +746,8 @@ impl Run<'_> {
             "facts": run.outcome.facts.iter().map(|k| (k.key.clone(), Value::String(k.value.clone()))).collect::<serde_json::Map<_, _>>(),
             "artifacts": run.outcome.artifacts,
             "details": run.outcome.details_json.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
+            "process_ms": self.gateway.process_ms(),
+            "gateway_ms": self.gateway.calls().iter().filter_map(|c| c.get("duration_ms").and_then(Value::as_u64)).sum::<u64>(),
             "gateway_calls": self.gateway.calls(),
         });
         let outcome_path = dir.join(format!("phase.{}.json", phase.id));
@@ -737,6 +757,7 @@ impl Run<'_> {
         self.sink.event("phase.outcome", &format!("{}/outcome", phase.id), outcome_json.clone());
         self.out.phase(&phase.id, status_str(run.outcome.status), run.outcome.code, &self.flow_dir.join(rel(".json")).display().to_string());
 
+        let court_started = Instant::now();
         let facts = self.facts(phase, Some((&run, recorded)));
         let mut checks = run.pre.clone();
         checks.extend(deterministic::run(self.c, phase, deterministic::Stage::Post, &phase.post, &facts));
@@ -819,6 +840,7 @@ impl Run<'_> {
             "halt_reason": halt_reason,
             "violated_laws": violated,
             "next_command": next,
+            "court_ms": court_started.elapsed().as_millis() as u64,
             "evidence": {
                 "outcome": rel(".json"),
                 "deterministic": rel(".deterministic.json"),

@@ -41,6 +41,8 @@ struct State {
     provisioned: Option<PodIdentity>,
     deleted: bool,
     phase_target: Option<String>,
+    /// Time this phase spent inside commands on the target (their own duration).
+    process_ms: u64,
     /// Granted capabilities: kind (`provision`, `target`, `delete`) -> capability id.
     caps: std::collections::BTreeMap<&'static str, String>,
 }
@@ -67,6 +69,12 @@ impl GatewayShared {
         s.calls.clear();
         s.drift.clear();
         s.phase_target = None;
+        s.process_ms = 0;
+    }
+
+    /// Milliseconds this phase spent inside commands on the target.
+    pub fn process_ms(&self) -> u64 {
+        self.state().process_ms
     }
 
     /// Lock the target (P20). From now on every call must name it.
@@ -268,6 +276,7 @@ impl FlowGateway {
             let spec = ExecSpec { command: req.command.clone(), cwd: req.cwd.clone(), env: req.env.clone(), timeout_ms: timeout.as_millis() as u64 };
             let r = self.transport.exec(&target, spec).map_err(gw_err);
             if let Ok(res) = &r {
+                self.shared.state().process_ms += res.duration_ms;
                 if res.timed_out && timeout < asked {
                     self.shared.state().deadline_hit = true;
                 }

@@ -17,6 +17,7 @@ pub fn project(events: &[Value]) -> Value {
     let mut finished = Value::Null;
     let mut fsm: Vec<Value> = Vec::new();
     let mut fetched = 0u64;
+    let (mut phase_ms, mut process_ms, mut court_ms, mut gateway_ms) = (0u64, 0u64, 0u64, 0u64);
     for e in events {
         let ty = e.get("event_type").and_then(Value::as_str).unwrap_or("");
         let p = e.get("payload").cloned().unwrap_or(Value::Null);
@@ -27,15 +28,22 @@ pub fn project(events: &[Value]) -> Value {
                     header.insert(k.to_string(), v.clone());
                 }
             }
-            "phase.outcome" => phases.push(json!({
+            "phase.outcome" => {
+                phase_ms += p.get("duration_ms").and_then(Value::as_u64).unwrap_or(0);
+                process_ms += p.get("process_ms").and_then(Value::as_u64).unwrap_or(0);
+                gateway_ms += p.get("gateway_ms").and_then(Value::as_u64).unwrap_or(0);
+                phases.push(json!({
                 "phase": p.get("phase"),
                 "name": p.get("name"),
                 "status": p.get("status"),
                 "code": p.get("code"),
                 "message": p.get("message"),
                 "duration_ms": p.get("duration_ms"),
-            })),
+                "process_ms": p.get("process_ms"),
+            }))
+            }
             "court.verdict" => {
+                court_ms += p.get("court_ms").and_then(Value::as_u64).unwrap_or(0);
                 let id = p.get("phase").cloned();
                 if let Some(ph) = phases.iter_mut().rev().find(|ph| ph.get("phase") == id.as_ref()) {
                     if let Some(obj) = ph.as_object_mut() {
@@ -75,6 +83,16 @@ pub fn project(events: &[Value]) -> Value {
         "side_effects": receipts,
         "refused_calls": refused,
         "files_fetched": fetched,
+        // Where the time went: phases (including waits such as monitor polling), commands on
+        // the target, gateway calls (commands plus the transport plugin and process spawning
+        // around them), and the court (checks, auditors, evidence files).
+        "timing": {
+            "phases_ms": phase_ms,
+            "target_process_ms": process_ms,
+            "gateway_ms": gateway_ms,
+            "court_ms": court_ms,
+            "host_overhead_ms": court_ms + gateway_ms.saturating_sub(process_ms),
+        },
         "events": events.len(),
         "last_record_hash": events.last().and_then(|e| e.get("record_hash")).cloned(),
     })

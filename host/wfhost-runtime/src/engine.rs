@@ -11,7 +11,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use wasmtime::{Config, Engine, WasmBacktraceDetails};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, WasmBacktraceDetails,
+};
+
+/// Most component instances alive at once (one per call in progress).
+pub const MAX_LIVE_INSTANCES: u32 = 64;
 
 /// How often the epoch advances.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -29,7 +34,24 @@ pub(crate) fn new_engine() -> Result<Engine, RuntimeError> {
     config.wasm_backtrace_details(WasmBacktraceDetails::Disable);
     // Our own on-disk cache (see `cache`) is used instead of wasmtime's.
     config.parallel_compilation(true);
+    config.allocation_strategy(pooling());
     Engine::new(&config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))
+}
+
+/// Pre-reserved instance slots: instantiation reuses them instead of mapping fresh memory for every
+/// call (the per-call store makes instantiation the hot path of a warm call). Slots are virtual
+/// reservations; only touched pages cost memory, and a freed slot keeps at most
+/// `linear_memory_keep_resident` bytes warm.
+fn pooling() -> InstanceAllocationStrategy {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(MAX_LIVE_INSTANCES)
+        .total_core_instances(MAX_LIVE_INSTANCES * 8)
+        .total_memories(MAX_LIVE_INSTANCES * 2)
+        .total_tables(MAX_LIVE_INSTANCES * 4)
+        .max_memory_size(4 << 30)
+        .linear_memory_keep_resident(256 << 10)
+        .table_keep_resident(64 << 10);
+    InstanceAllocationStrategy::Pooling(pool)
 }
 
 /// The ticker's view of time: when it started and how many ticks it has applied to the engine.
