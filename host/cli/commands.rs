@@ -24,6 +24,9 @@ Configuration is one file, infra_scripts/workflow.env, relative to the directory
 (see -C). Nothing ever waits on standard input unless a person is at a terminal.";
 
 const AFTER_HELP: &str = "\
+Commands marked [legacy primitive] run one step through the same engine, court and evidence as
+`flow`; they exist for diagnosis and recovery. `flow` is the canonical path (Law L2).
+
 Examples:
   wfhost -C examples/quickstart flow --yes --wait true --fetch all --teardown delete
   wfhost flow --provision skip --sweep resume --wait true
@@ -61,7 +64,6 @@ pub enum Command {
     SweepCsvTemplate,
 
     /// [legacy primitive] Create a pod and wait until it is ready (P10-P30).
-    #[command(next_help_heading = "Legacy primitives")]
     PodUp(PrimitiveArgs),
     /// [legacy primitive] Check that the target is ready (P30).
     PodStatus(PrimitiveArgs),

@@ -3,3 +3,4 @@
 mod harness;
 mod laws;
 mod local_flow;
+mod primitives;

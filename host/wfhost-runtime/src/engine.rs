@@ -49,8 +49,8 @@ fn pooling() -> InstanceAllocationStrategy {
         .total_memories(MAX_LIVE_INSTANCES * 2)
         .total_tables(MAX_LIVE_INSTANCES * 4)
         .max_memory_size(4 << 30)
-        .linear_memory_keep_resident(256 << 10)
-        .table_keep_resident(64 << 10);
+        .linear_memory_keep_resident(0)
+        .table_keep_resident(0);
     InstanceAllocationStrategy::Pooling(pool)
 }
 
