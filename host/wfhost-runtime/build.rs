@@ -16,10 +16,30 @@ use std::process::{Command, ExitCode};
 /// A row is embedded only when its crate directory exists, so adding a built-in is one row here
 /// plus the crate (and its `members` entry) in `plugins/`.
 const BUILTINS: &[(&str, &str, &str, &str)] = &[
-    ("constitution", "Auditor", "auditor-constitution", "wfhost_auditor_constitution.wasm"),
-    ("executors", "Executor", "executors", "wfhost_executors.wasm"),
-    ("local", "Transport", "transport-local", "wfhost_transport_local.wasm"),
-    ("ssh", "Transport", "transport-ssh", "wfhost_transport_ssh.wasm"),
+    (
+        "constitution",
+        "Auditor",
+        "auditor-constitution",
+        "wfhost_auditor_constitution.wasm",
+    ),
+    (
+        "executors",
+        "Executor",
+        "executors",
+        "wfhost_executors.wasm",
+    ),
+    (
+        "local",
+        "Transport",
+        "transport-local",
+        "wfhost_transport_local.wasm",
+    ),
+    (
+        "ssh",
+        "Transport",
+        "transport-ssh",
+        "wfhost_transport_ssh.wasm",
+    ),
 ];
 
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -67,10 +87,12 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), String> {
     let manifest_dir = PathBuf::from(env_var("CARGO_MANIFEST_DIR")?);
-    let workspace_root = manifest_dir
-        .join("../..")
-        .canonicalize()
-        .map_err(|e| format!("cannot resolve the workspace root above {}: {e}", manifest_dir.display()))?;
+    let workspace_root = manifest_dir.join("../..").canonicalize().map_err(|e| {
+        format!(
+            "cannot resolve the workspace root above {}: {e}",
+            manifest_dir.display()
+        )
+    })?;
     let plugins_dir = workspace_root.join("plugins");
     let wit_dir = workspace_root.join("wit");
     let target_dir = workspace_root.join("target").join("plugins");
@@ -88,9 +110,13 @@ fn run() -> Result<(), String> {
 
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut command = Command::new(&cargo);
-    command
-        .current_dir(&plugins_dir)
-        .args(["build", "--release", "--target", WASM_TARGET, "--workspace"]);
+    command.current_dir(&plugins_dir).args([
+        "build",
+        "--release",
+        "--target",
+        WASM_TARGET,
+        "--workspace",
+    ]);
     for (key, _) in env::vars_os() {
         let Some(key) = key.to_str() else { continue };
         if REMOVED_VARS.contains(&key) || REMOVED_PREFIXES.iter().any(|p| key.starts_with(p)) {
@@ -108,7 +134,8 @@ fn run() -> Result<(), String> {
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         eprintln!("{stderr}");
-        let hint = if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed")
+        let hint = if stderr.contains("wasm32-wasip2")
+            && stderr.contains("target may not be installed")
             || stderr.contains("can't find crate for `core`")
             || stderr.contains("can't find crate for `std`")
         {
@@ -168,8 +195,14 @@ fn env_var(key: &str) -> Result<String, String> {
 /// plugin workspace is watched (cargo scans directories recursively); `plugins/target` is not,
 /// since the inner build writes there.
 fn emit_rerun_if_changed(plugins_dir: &Path, wit_dir: &Path) -> Result<(), String> {
-    println!("cargo:rerun-if-changed={}", plugins_dir.join("Cargo.toml").display());
-    println!("cargo:rerun-if-changed={}", plugins_dir.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        plugins_dir.join("Cargo.toml").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        plugins_dir.join("Cargo.lock").display()
+    );
     println!("cargo:rerun-if-changed={}", wit_dir.display());
     let entries = fs::read_dir(plugins_dir)
         .map_err(|e| format!("cannot list {}: {e}", plugins_dir.display()))?;

@@ -142,3 +142,15 @@ fn stdout_is_only_the_contract_lines() {
         );
     }
 }
+
+#[test]
+fn a_target_that_does_not_exist_halts_p30_with_205_and_no_delete_advice() {
+    let mut s = Sandbox::new();
+    s.set("LIUM_TARGET", "ghost-pod");
+    let run = s.run(&["flow", "--provision", "skip"]);
+    assert_eq!(run.status, 20, "{}", run.explain());
+    assert_eq!(run.statuses().last().unwrap(), &("P30".to_string(), "fail".to_string(), 205));
+    let summary = run.summary();
+    assert!(summary["pod_state"].as_str().unwrap().starts_with("vanished"), "{summary}");
+    assert!(summary["delete_command"].is_null(), "{summary}");
+}

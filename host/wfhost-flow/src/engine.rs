@@ -876,6 +876,10 @@ impl Run<'_> {
     // ----- the end -----------------------------------------------------------------------
 
     fn pod_line(&self) -> (String, Option<String>) {
+        let vanished = self.c.code_named(2, "POD_VANISHED").map(|c| c.code);
+        if self.first_failure.as_ref().map(|f| f.1) == vanished && vanished.is_some() {
+            return ("vanished (the target does not exist)".into(), None);
+        }
         match (&self.target, self.pod_deleted) {
             (_, true) => ("deleted".into(), None),
             (Some(t), false) => {

@@ -28,10 +28,16 @@ fn request() -> AuditRequest {
                 code: 0,
                 message: "pod ready".into(),
                 artifacts: vec![],
-                facts: vec![Kv { key: "status".into(), value: "ready".into() }],
+                facts: vec![Kv {
+                    key: "status".into(),
+                    value: "ready".into(),
+                }],
                 details_json: None,
             },
-            flow_flags: vec![Kv { key: "teardown".into(), value: "keep".into() }],
+            flow_flags: vec![Kv {
+                key: "teardown".into(),
+                value: "keep".into(),
+            }],
             config: vec![],
             fsm_before: "INIT".into(),
             fsm_after: "POD_READY".into(),
@@ -39,19 +45,31 @@ fn request() -> AuditRequest {
             deterministic_findings: vec![],
         },
         laws: vec![
-            Law { id: "L1".into(), title: "Fail closed".into(), text: "Every phase is judged.".into() },
-            Law { id: "L3".into(), title: "Target".into(), text: "The target never changes.".into() },
+            Law {
+                id: "L1".into(),
+                title: "Fail closed".into(),
+                text: "Every phase is judged.".into(),
+            },
+            Law {
+                id: "L3".into(),
+                title: "Target".into(),
+                text: "The target never changes.".into(),
+            },
         ],
     }
 }
 
 fn disk_runtime(dir: &Path) -> Runtime {
-    Runtime::new(RuntimeOptions { cache: CacheMode::Disk(dir.to_path_buf()) }).expect("runtime")
+    Runtime::new(RuntimeOptions {
+        cache: CacheMode::Disk(dir.to_path_buf()),
+    })
+    .expect("runtime")
 }
 
 fn bench(c: &mut Criterion) {
     let constitution = ComponentSource::builtin("constitution");
-    let minimal = ComponentSource::file(Path::new(env!("WFHOST_PLUGINS_DIR")).join("hostile_runtime.wasm"));
+    let minimal =
+        ComponentSource::file(Path::new(env!("WFHOST_PLUGINS_DIR")).join("hostile_runtime.wasm"));
     let dir = tempfile::tempdir().expect("temp dir");
     let rt = disk_runtime(dir.path());
     rt.preload_builtins().expect("built-ins load");
@@ -60,7 +78,10 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("auditor");
     group.sample_size(10);
-    let cold = Runtime::new(RuntimeOptions { cache: CacheMode::MemoryOnly }).expect("runtime");
+    let cold = Runtime::new(RuntimeOptions {
+        cache: CacheMode::MemoryOnly,
+    })
+    .expect("runtime");
     group.bench_function("cold_compile", |b| {
         b.iter(|| {
             cold.clear_memory_cache();
@@ -78,7 +99,9 @@ fn bench(c: &mut Criterion) {
     });
     group.sample_size(100);
     let auditor = rt.load_auditor(&constitution).expect("loads");
-    group.bench_function("warm_audit_builtin", |b| b.iter(|| auditor.audit(&request, &limits)));
+    group.bench_function("warm_audit_builtin", |b| {
+        b.iter(|| auditor.audit(&request, &limits))
+    });
     let minimal_auditor = rt.load_auditor(&minimal).expect("loads");
     group.bench_function("warm_audit_minimal", |b| {
         b.iter(|| {

@@ -61,7 +61,10 @@ impl AuditResult {
                 )],
                 remediation: failure.kind.remediation().to_string(),
             },
-            reason: Some(UnverifiedReason { kind: failure.kind, message: failure.message.clone() }),
+            reason: Some(UnverifiedReason {
+                kind: failure.kind,
+                message: failure.message.clone(),
+            }),
             fuel_used: failure.fuel_used,
             duration: failure.duration,
         }
@@ -102,7 +105,11 @@ impl Auditor {
             role: Role::Auditor,
             message: format!("{e:#}"),
         })?;
-        Ok(Auditor { runtime, loaded, pre })
+        Ok(Auditor {
+            runtime,
+            loaded,
+            pre,
+        })
     }
 
     /// The component's name (`builtin:constitution`, a file path, ...).
@@ -123,8 +130,7 @@ impl Auditor {
     /// Judge one phase. Never fails: any failure of the auditor is an `unverified` verdict with
     /// a reason.
     pub fn audit(&self, request: &AuditRequest, limits: &Limits) -> AuditResult {
-        let mut call = match Call::new(&self.runtime, &self.loaded.name, limits, Hosts::None)
-        {
+        let mut call = match Call::new(&self.runtime, &self.loaded.name, limits, Hosts::None) {
             Ok(call) => call,
             Err(failure) => return AuditResult::from_failure(&failure),
         };
@@ -145,7 +151,10 @@ impl Auditor {
         request: &AuditRequest,
         limits: &Limits,
     ) -> Result<Verdict, PluginFailure> {
-        let bindings = self.pre.instantiate(&mut call.store).map_err(|e| call.failure(&e, limits))?;
+        let bindings = self
+            .pre
+            .instantiate(&mut call.store)
+            .map_err(|e| call.failure(&e, limits))?;
         let verdict = bindings
             .wfhost_plugin_judge()
             .call_audit(&mut call.store, request)
@@ -160,7 +169,10 @@ impl Auditor {
     /// The auditor's self-description (name and version) for evidence.
     pub fn describe(&self, limits: &Limits) -> Result<String, PluginFailure> {
         let mut call = Call::new(&self.runtime, &self.loaded.name, limits, Hosts::None)?;
-        let bindings = self.pre.instantiate(&mut call.store).map_err(|e| call.failure(&e, limits))?;
+        let bindings = self
+            .pre
+            .instantiate(&mut call.store)
+            .map_err(|e| call.failure(&e, limits))?;
         let text = bindings
             .wfhost_plugin_judge()
             .call_describe(&mut call.store)

@@ -15,10 +15,16 @@ pub fn builtins() -> impl Iterator<Item = (&'static str, Role)> {
 
 /// The component bytes and role of a built-in.
 pub(crate) fn builtin(name: &str) -> Option<(Role, &'static [u8])> {
-    BUILTIN_TABLE.iter().find(|(n, _, _)| *n == name).map(|(_, role, bytes)| (*role, *bytes))
+    BUILTIN_TABLE
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, role, bytes)| (*role, *bytes))
 }
 
 /// Comma-separated names of the built-ins, for error messages.
 pub(crate) fn known_names() -> String {
-    builtins().map(|(name, _)| name).collect::<Vec<_>>().join(", ")
+    builtins()
+        .map(|(name, _)| name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

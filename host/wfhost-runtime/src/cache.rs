@@ -34,7 +34,11 @@ pub enum CacheMode {
 /// `$XDG_CACHE_HOME/wfhost/components`, else `$HOME/.cache/wfhost/components`; `None` when none
 /// of those is set.
 pub fn default_cache_dir(env: &BTreeMap<String, String>) -> Option<PathBuf> {
-    let set = |key: &str| env.get(key).filter(|v| !v.trim().is_empty()).map(PathBuf::from);
+    let set = |key: &str| {
+        env.get(key)
+            .filter(|v| !v.trim().is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(dir) = set("WFHOST_CACHE_DIR") {
         return Some(dir);
     }
@@ -170,9 +174,11 @@ impl ComponentCache {
     /// The disk entry path for a component digest (`None` in memory-only mode).
     pub(crate) fn entry_path(&self, digest: &[u8; 32]) -> Option<PathBuf> {
         match &self.mode {
-            CacheMode::Disk(dir) => {
-                Some(dir.join(format!("{}-{}.cwasm", hex::encode(digest), self.engine_digest)))
-            }
+            CacheMode::Disk(dir) => Some(dir.join(format!(
+                "{}-{}.cwasm",
+                hex::encode(digest),
+                self.engine_digest
+            ))),
             CacheMode::MemoryOnly => None,
         }
     }
@@ -180,13 +186,17 @@ impl ComponentCache {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding these locks cannot leave them inconsistent (plain inserts/counters).
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Refuse anything but component bytes before they reach wasmtime or the cache.
 fn validate_component_bytes(name: &str, bytes: &[u8]) -> Result<(), LoadError> {
     if Engine::detect_precompiled(bytes).is_some() {
-        return Err(LoadError::Precompiled { name: name.to_string() });
+        return Err(LoadError::Precompiled {
+            name: name.to_string(),
+        });
     }
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
         return Err(LoadError::NotAComponent {
@@ -244,7 +254,9 @@ fn read_verified(engine: &Engine, path: &Path) -> Entry {
 }
 
 fn write_entry(path: &Path, serialized: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().ok_or_else(|| std::io::Error::other("cache entry has no directory"))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("cache entry has no directory"))?;
     std::fs::create_dir_all(dir)?;
     write_atomic(dir, path, serialized)?;
     let digest = hex::encode(Sha256::digest(serialized));
@@ -264,26 +276,48 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn default_dir_prefers_wfhost_then_xdg_then_home() {
-        let all = env(&[("WFHOST_CACHE_DIR", "/w"), ("XDG_CACHE_HOME", "/x"), ("HOME", "/h")]);
+        let all = env(&[
+            ("WFHOST_CACHE_DIR", "/w"),
+            ("XDG_CACHE_HOME", "/x"),
+            ("HOME", "/h"),
+        ]);
         assert_eq!(default_cache_dir(&all), Some(PathBuf::from("/w")));
-        let xdg = env(&[("WFHOST_CACHE_DIR", " "), ("XDG_CACHE_HOME", "/x"), ("HOME", "/h")]);
-        assert_eq!(default_cache_dir(&xdg), Some(PathBuf::from("/x/wfhost/components")));
+        let xdg = env(&[
+            ("WFHOST_CACHE_DIR", " "),
+            ("XDG_CACHE_HOME", "/x"),
+            ("HOME", "/h"),
+        ]);
+        assert_eq!(
+            default_cache_dir(&xdg),
+            Some(PathBuf::from("/x/wfhost/components"))
+        );
         let home = env(&[("HOME", "/h")]);
-        assert_eq!(default_cache_dir(&home), Some(PathBuf::from("/h/.cache/wfhost/components")));
+        assert_eq!(
+            default_cache_dir(&home),
+            Some(PathBuf::from("/h/.cache/wfhost/components"))
+        );
         assert_eq!(default_cache_dir(&env(&[])), None);
     }
 
     #[test]
     fn non_component_bytes_are_refused_with_the_reason() {
         let garbage = validate_component_bytes("g", b"hello world, not wasm");
-        assert!(matches!(garbage, Err(LoadError::NotAComponent { .. })), "{garbage:?}");
+        assert!(
+            matches!(garbage, Err(LoadError::NotAComponent { .. })),
+            "{garbage:?}"
+        );
         let core = validate_component_bytes("c", b"\0asm\x01\0\0\0");
-        let Err(LoadError::NotAComponent { detail, .. }) = core else { panic!("{core:?}") };
+        let Err(LoadError::NotAComponent { detail, .. }) = core else {
+            panic!("{core:?}")
+        };
         assert!(detail.contains("core WebAssembly module"), "{detail}");
         assert!(validate_component_bytes("ok", b"\0asm\x0d\0\x01\0").is_ok());
     }

@@ -28,7 +28,10 @@ pub struct Executor {
 
 impl std::fmt::Debug for Executor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Executor").field("name", &self.loaded.name).field("sha256", &self.loaded.sha256).finish()
+        f.debug_struct("Executor")
+            .field("name", &self.loaded.name)
+            .field("sha256", &self.loaded.sha256)
+            .finish()
     }
 }
 
@@ -39,7 +42,11 @@ impl Executor {
             role: Role::Executor,
             message: format!("{e:#}"),
         })?;
-        Ok(Executor { runtime, loaded, pre })
+        Ok(Executor {
+            runtime,
+            loaded,
+            pre,
+        })
     }
 
     /// The component's name.
@@ -60,8 +67,16 @@ impl Executor {
     /// The phases this executor serves (`P10`, `P30`, ...). Runs with no host: logs are dropped,
     /// settings are absent and gateway calls are refused.
     pub fn phases(&self, limits: &Limits) -> Result<Vec<String>, PluginFailure> {
-        let mut call = Call::new(&self.runtime, &self.loaded.name, limits, Hosts::Executor(Arc::new(NoHost)))?;
-        let bindings = self.pre.instantiate(&mut call.store).map_err(|e| call.failure(&e, limits))?;
+        let mut call = Call::new(
+            &self.runtime,
+            &self.loaded.name,
+            limits,
+            Hosts::Executor(Arc::new(NoHost)),
+        )?;
+        let bindings = self
+            .pre
+            .instantiate(&mut call.store)
+            .map_err(|e| call.failure(&e, limits))?;
         let phases = bindings
             .wfhost_plugin_phase()
             .call_phases(&mut call.store)
@@ -78,8 +93,16 @@ impl Executor {
         host: Arc<dyn ExecutorHost>,
         limits: &Limits,
     ) -> Result<PhaseOutcome, PluginFailure> {
-        let mut call = Call::new(&self.runtime, &self.loaded.name, limits, Hosts::Executor(host))?;
-        let bindings = self.pre.instantiate(&mut call.store).map_err(|e| call.failure(&e, limits))?;
+        let mut call = Call::new(
+            &self.runtime,
+            &self.loaded.name,
+            limits,
+            Hosts::Executor(host),
+        )?;
+        let bindings = self
+            .pre
+            .instantiate(&mut call.store)
+            .map_err(|e| call.failure(&e, limits))?;
         let outcome = bindings
             .wfhost_plugin_phase()
             .call_run_phase(&mut call.store, context)
@@ -91,12 +114,19 @@ impl Executor {
 }
 
 /// Refuse output larger than the limit.
-pub(crate) fn check_size<T: OutputSize>(call: &Call, value: &T, limits: &Limits) -> Result<(), PluginFailure> {
+pub(crate) fn check_size<T: OutputSize>(
+    call: &Call,
+    value: &T,
+    limits: &Limits,
+) -> Result<(), PluginFailure> {
     let size = value.output_size();
     if size > limits.max_output_bytes {
         return Err(call.failure_with(
             FailureKind::OversizedOutput,
-            format!("returned {size} bytes, over the {}-byte output limit", limits.max_output_bytes),
+            format!(
+                "returned {size} bytes, over the {}-byte output limit",
+                limits.max_output_bytes
+            ),
         ));
     }
     Ok(())

@@ -33,13 +33,22 @@ pub trait ExecutorHost: PluginHost {
     /// Run a command on a target.
     fn exec(&self, request: ExecRequest) -> Result<CommandResult, GatewayError>;
     /// Write a file on a target.
-    fn put_file(&self, target: &str, path: &str, contents: Vec<u8>, mode: u32)
-        -> Result<(), GatewayError>;
+    fn put_file(
+        &self,
+        target: &str,
+        path: &str,
+        contents: Vec<u8>,
+        mode: u32,
+    ) -> Result<(), GatewayError>;
     /// Read at most `max_bytes` of a file on a target.
     fn get_file(&self, target: &str, path: &str, max_bytes: u64) -> Result<Vec<u8>, GatewayError>;
     /// Copy a remote directory back under the flow's evidence directory.
-    fn fetch_dir(&self, target: &str, remote_dir: &str, local_rel: &str)
-        -> Result<Vec<Artifact>, GatewayError>;
+    fn fetch_dir(
+        &self,
+        target: &str,
+        remote_dir: &str,
+        local_rel: &str,
+    ) -> Result<Vec<Artifact>, GatewayError>;
     /// Delete a pod (external side effect: needs explicit `--teardown delete`).
     fn delete_pod(&self, target: &str) -> Result<(), GatewayError>;
 }
@@ -66,7 +75,9 @@ impl PluginHost for NoHost {
 }
 
 fn refused<T>() -> Result<T, GatewayError> {
-    Err(GatewayError::Refused("no gateway access outside run-phase".to_string()))
+    Err(GatewayError::Refused(
+        "no gateway access outside run-phase".to_string(),
+    ))
 }
 
 impl ExecutorHost for NoHost {

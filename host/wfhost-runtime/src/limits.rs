@@ -97,15 +97,25 @@ impl Limits {
     /// ```
     pub fn from_env_map(env: &BTreeMap<String, String>) -> Result<Limits, LimitsError> {
         let mut limits = Limits::auditor_default();
-        if let Some(fuel) = parse_key(env, ENV_AUDITOR_FUEL, 1, u64::MAX, "fuel units, e.g. 1000000000")? {
+        if let Some(fuel) = parse_key(
+            env,
+            ENV_AUDITOR_FUEL,
+            1,
+            u64::MAX,
+            "fuel units, e.g. 1000000000",
+        )? {
             limits.fuel = fuel;
         }
         if let Some(mb) = parse_key(env, ENV_AUDITOR_MEMORY_MB, 1, MAX_MEMORY_MB, "MiB, e.g. 64")? {
             limits.memory_bytes = mb as usize * MIB;
         }
-        if let Some(secs) =
-            parse_key(env, ENV_AUDITOR_TIMEOUT_SECS, 1, MAX_TIMEOUT_SECS, "seconds, e.g. 120")?
-        {
+        if let Some(secs) = parse_key(
+            env,
+            ENV_AUDITOR_TIMEOUT_SECS,
+            1,
+            MAX_TIMEOUT_SECS,
+            "seconds, e.g. 120",
+        )? {
             limits.wall = Duration::from_secs(secs);
         }
         Ok(limits)
@@ -119,16 +129,21 @@ fn parse_key(
     max: u64,
     unit: &'static str,
 ) -> Result<Option<u64>, LimitsError> {
-    let Some(raw) = env.get(key) else { return Ok(None) };
+    let Some(raw) = env.get(key) else {
+        return Ok(None);
+    };
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Ok(None);
     }
-    let value: u64 = trimmed.replace('_', "").parse().map_err(|_| LimitsError::Invalid {
-        key,
-        value: raw.clone(),
-        expected: format!("a whole number of {unit}"),
-    })?;
+    let value: u64 = trimmed
+        .replace('_', "")
+        .parse()
+        .map_err(|_| LimitsError::Invalid {
+            key,
+            value: raw.clone(),
+            expected: format!("a whole number of {unit}"),
+        })?;
     if value < min || value > max {
         return Err(LimitsError::Invalid {
             key,
@@ -143,7 +158,9 @@ fn parse_key(
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitsError {
     /// The value is not a whole number in range.
-    #[error("{key}={value:?} is invalid: expected {expected}; fix it or unset it to use the default")]
+    #[error(
+        "{key}={value:?} is invalid: expected {expected}; fix it or unset it to use the default"
+    )]
     Invalid {
         /// The configuration key.
         key: &'static str,

@@ -25,7 +25,8 @@ pub(crate) struct Linkers {
 
 impl Linkers {
     pub(crate) fn new(engine: &Engine) -> Result<Linkers, RuntimeError> {
-        let build = |role| linker_for(engine, role).map_err(|e| RuntimeError::Engine(format!("{e:#}")));
+        let build =
+            |role| linker_for(engine, role).map_err(|e| RuntimeError::Engine(format!("{e:#}")));
         Ok(Linkers {
             auditor: build(Role::Auditor)?,
             executor: build(Role::Executor)?,

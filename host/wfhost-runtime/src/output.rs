@@ -47,7 +47,9 @@ impl<T: OutputSize> OutputSize for Vec<T> {
             // Byte lists: the payload is the bytes themselves.
             return self.len();
         }
-        self.iter().map(|item| item.output_size().saturating_add(ELEMENT_OVERHEAD)).sum()
+        self.iter()
+            .map(|item| item.output_size().saturating_add(ELEMENT_OVERHEAD))
+            .sum()
     }
 }
 
@@ -138,7 +140,10 @@ mod tests {
         assert_eq!(vec![0u8; 100].output_size(), 100);
         assert_eq!(vec![String::new(); 10].output_size(), 10 * ELEMENT_OVERHEAD);
         assert_eq!(vec!["abc".to_string()].output_size(), 3 + ELEMENT_OVERHEAD);
-        let kv = Kv { key: "k".into(), value: "vv".into() };
+        let kv = Kv {
+            key: "k".into(),
+            value: "vv".into(),
+        };
         assert_eq!(vec![kv].output_size(), 3 + ELEMENT_OVERHEAD);
         assert_eq!(Some("four".to_string()).output_size(), 4);
     }

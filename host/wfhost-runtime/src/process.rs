@@ -111,8 +111,16 @@ impl From<RunRequest> for ProcessRequest {
             program: request.program,
             args: request.args,
             cwd: request.cwd.map(PathBuf::from),
-            env: request.env.into_iter().map(|kv| (kv.key, kv.value)).collect(),
-            secret_env: request.secret_env.into_iter().map(|kv| (kv.key, kv.value)).collect(),
+            env: request
+                .env
+                .into_iter()
+                .map(|kv| (kv.key, kv.value))
+                .collect(),
+            secret_env: request
+                .secret_env
+                .into_iter()
+                .map(|kv| (kv.key, kv.value))
+                .collect(),
             stdin: request.stdin,
             timeout: Duration::from_millis(request.timeout_ms),
         }
@@ -180,7 +188,9 @@ pub enum ProcessError {
         why: &'static str,
     },
     /// A secret handle is unknown to the host.
-    #[error("secret handle {handle:?} (for {key}) is not known to the host; configure the secret first")]
+    #[error(
+        "secret handle {handle:?} (for {key}) is not known to the host; configure the secret first"
+    )]
     UnknownSecret {
         /// The handle.
         handle: String,
@@ -212,7 +222,9 @@ pub struct ProcessRunner {
 
 impl std::fmt::Debug for ProcessRunner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProcessRunner").field("policy", &self.policy).finish_non_exhaustive()
+        f.debug_struct("ProcessRunner")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
     }
 }
 
@@ -230,7 +242,9 @@ impl ProcessRunner {
     /// `run` for a plugin's `wfhost:plugin/process.run` call: the error is a message for the
     /// plugin.
     pub fn run_wit(&self, request: RunRequest) -> Result<CommandResult, String> {
-        self.run(&request.into()).map(ProcessOutput::into_command_result).map_err(|e| e.to_string())
+        self.run(&request.into())
+            .map(ProcessOutput::into_command_result)
+            .map_err(|e| e.to_string())
     }
 
     /// Run one program under the policy.
@@ -241,7 +255,10 @@ impl ProcessRunner {
         }
         let timeout = request.timeout.min(self.policy.max_timeout);
         let mut command = Command::new(&program);
-        command.args(&request.args).env_clear().envs(&self.policy.base_env);
+        command
+            .args(&request.args)
+            .env_clear()
+            .envs(&self.policy.base_env);
         for (key, value) in &request.env {
             check_env_key(key)?;
             command.env(key, value);
@@ -249,10 +266,13 @@ impl ProcessRunner {
         let mut secret_values = Vec::new();
         for (key, handle) in &request.secret_env {
             check_env_key(key)?;
-            let value = self.secrets.resolve(handle).ok_or_else(|| ProcessError::UnknownSecret {
-                handle: handle.clone(),
-                key: key.clone(),
-            })?;
+            let value =
+                self.secrets
+                    .resolve(handle)
+                    .ok_or_else(|| ProcessError::UnknownSecret {
+                        handle: handle.clone(),
+                        key: key.clone(),
+                    })?;
             command.env(key, &value);
             if value.len() >= MIN_REDACTED_SECRET {
                 secret_values.push(value);
@@ -265,14 +285,26 @@ impl ProcessRunner {
             command.current_dir(cwd);
         }
         command
-            .stdin(if request.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if request.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        let io_error = |source| ProcessError::Io { program: request.program.clone(), source };
+        let io_error = |source| ProcessError::Io {
+            program: request.program.clone(),
+            source,
+        };
         let started = Instant::now();
         let mut child = command.spawn().map_err(io_error)?;
-        let supervised = supervise(&mut child, request.stdin.as_deref(), started + timeout, self.policy.max_output_bytes);
+        let supervised = supervise(
+            &mut child,
+            request.stdin.as_deref(),
+            started + timeout,
+            self.policy.max_output_bytes,
+        );
         let (status, mut stdout, mut stderr, timed_out, truncated) = match supervised {
             Ok(result) => result,
             Err(error) => {
@@ -300,7 +332,13 @@ impl ProcessRunner {
         if !self.policy.allowed_programs.contains(program) {
             return Err(ProcessError::NotAllowed {
                 program: program.to_string(),
-                allowed: self.policy.allowed_programs.iter().cloned().collect::<Vec<_>>().join(", "),
+                allowed: self
+                    .policy
+                    .allowed_programs
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
         if program.contains('/') {
@@ -308,20 +346,33 @@ impl ProcessRunner {
             if path.is_absolute() && is_executable(&path) {
                 return Ok(path);
             }
-            return Err(ProcessError::NotFound { program: program.to_string(), path: "absolute path".to_string() });
+            return Err(ProcessError::NotFound {
+                program: program.to_string(),
+                path: "absolute path".to_string(),
+            });
         }
-        let path_var = self.policy.base_env.get("PATH").cloned().unwrap_or_default();
+        let path_var = self
+            .policy
+            .base_env
+            .get("PATH")
+            .cloned()
+            .unwrap_or_default();
         std::env::split_paths(&path_var)
             .filter(|dir| dir.is_absolute())
             .map(|dir| dir.join(program))
             .find(|candidate| is_executable(candidate))
-            .ok_or(ProcessError::NotFound { program: program.to_string(), path: path_var })
+            .ok_or(ProcessError::NotFound {
+                program: program.to_string(),
+                path: path_var,
+            })
     }
 }
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    path.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    path.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
 
 fn check_env_key(key: &str) -> Result<(), ProcessError> {
@@ -334,7 +385,10 @@ fn check_env_key(key: &str) -> Result<(), ProcessError> {
     } else {
         return Ok(());
     };
-    Err(ProcessError::BadEnv { key: key.to_string(), why })
+    Err(ProcessError::BadEnv {
+        key: key.to_string(),
+        why,
+    })
 }
 
 fn redact(haystack: &[u8], secret: &[u8]) -> Vec<u8> {
@@ -408,9 +462,13 @@ fn supervise(
     let mut stdin = child.stdin.take();
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
-    for fd in [stdin.as_ref().map(|s| s.as_raw_fd()), stdout.as_ref().map(|s| s.as_raw_fd()), stderr.as_ref().map(|s| s.as_raw_fd())]
-        .into_iter()
-        .flatten()
+    for fd in [
+        stdin.as_ref().map(|s| s.as_raw_fd()),
+        stdout.as_ref().map(|s| s.as_raw_fd()),
+        stderr.as_ref().map(|s| s.as_raw_fd()),
+    ]
+    .into_iter()
+    .flatten()
     {
         set_nonblocking(fd)?;
     }
@@ -418,8 +476,16 @@ fn supervise(
     if pending.is_empty() {
         stdin = None; // closes it: EOF for the child
     }
-    let mut out = Capture { kept: Vec::new(), cap, truncated: false };
-    let mut err = Capture { kept: Vec::new(), cap, truncated: false };
+    let mut out = Capture {
+        kept: Vec::new(),
+        cap,
+        truncated: false,
+    };
+    let mut err = Capture {
+        kept: Vec::new(),
+        cap,
+        truncated: false,
+    };
     let mut buf = vec![0u8; 64 * 1024];
     let mut status: Option<ExitStatus> = None;
     let mut exited_at: Option<Instant> = None;
@@ -451,13 +517,25 @@ fn supervise(
 
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(3);
         if let Some(s) = &stdin {
-            fds.push(libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLOUT, revents: 0 });
+            fds.push(libc::pollfd {
+                fd: s.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            });
         }
         if let Some(s) = &stdout {
-            fds.push(libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            fds.push(libc::pollfd {
+                fd: s.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
         }
         if let Some(s) = &stderr {
-            fds.push(libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            fds.push(libc::pollfd {
+                fd: s.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
         }
         // Wake at least every 50 ms to notice the child's exit and the deadline.
         let mut wait = Duration::from_millis(50).min(deadline.saturating_duration_since(now));
@@ -481,7 +559,8 @@ fn supervise(
         if let Some(s) = stdin.as_mut() {
             match s.write(pending) {
                 Ok(n) => pending = &pending[n..],
-                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
+                Err(e)
+                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
                 // The child closed its stdin (EPIPE) or it broke: stop feeding it.
                 Err(_) => pending = &[],
             }
@@ -501,8 +580,14 @@ fn supervise(
 }
 
 /// Read whatever is available; close the stream at EOF.
-fn drain<R: Read>(stream: &mut Option<R>, capture: &mut Capture, buf: &mut [u8]) -> std::io::Result<()> {
-    let Some(reader) = stream.as_mut() else { return Ok(()) };
+fn drain<R: Read>(
+    stream: &mut Option<R>,
+    capture: &mut Capture,
+    buf: &mut [u8],
+) -> std::io::Result<()> {
+    let Some(reader) = stream.as_mut() else {
+        return Ok(());
+    };
     // Bounded so a producer faster than us cannot keep us from checking the deadline.
     for _ in 0..64 {
         match reader.read(buf) {
@@ -525,7 +610,10 @@ mod tests {
 
     #[test]
     fn redact_replaces_every_occurrence() {
-        assert_eq!(redact(b"a s3cret b s3cret", b"s3cret"), b"a [redacted] b [redacted]".to_vec());
+        assert_eq!(
+            redact(b"a s3cret b s3cret", b"s3cret"),
+            b"a [redacted] b [redacted]".to_vec()
+        );
         assert_eq!(redact(b"short", b"longer secret"), b"short".to_vec());
     }
 
@@ -539,7 +627,11 @@ mod tests {
 
     #[test]
     fn capture_keeps_at_most_the_cap() {
-        let mut c = Capture { kept: Vec::new(), cap: 5, truncated: false };
+        let mut c = Capture {
+            kept: Vec::new(),
+            cap: 5,
+            truncated: false,
+        };
         c.take(b"abc");
         assert!(!c.truncated);
         c.take(b"defgh");

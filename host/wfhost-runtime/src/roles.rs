@@ -116,7 +116,11 @@ pub(crate) fn check_component(
             name: name.to_string(),
             role,
             export,
-            found: if found.is_empty() { "nothing".to_string() } else { found.join(", ") },
+            found: if found.is_empty() {
+                "nothing".to_string()
+            } else {
+                found.join(", ")
+            },
         });
     }
     for (import, item) in ty.imports(engine) {
@@ -154,7 +158,9 @@ fn import_allowed(
             ));
         }
         if !version.starts_with("0.2.") {
-            return Err(format!("WASI version {version:?} is not supported; build against WASI 0.2"));
+            return Err(format!(
+                "WASI version {version:?} is not supported; build against WASI 0.2"
+            ));
         }
         return Ok(());
     }
@@ -168,7 +174,10 @@ fn import_allowed(
         if wfhost_iface == "types" {
             // `types` carries records only; a function in it would be a capability.
             if let ComponentItem::ComponentInstance(instance) = item {
-                if instance.exports(engine).any(|(_, i)| !matches!(i.ty, ComponentItem::Type(_))) {
+                if instance
+                    .exports(engine)
+                    .any(|(_, i)| !matches!(i.ty, ComponentItem::Type(_)))
+                {
                     return Err("wfhost:plugin/types may only carry types".to_string());
                 }
             }

@@ -103,7 +103,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("cache", self.inner.cache.mode()).finish_non_exhaustive()
+        f.debug_struct("Runtime")
+            .field("cache", self.inner.cache.mode())
+            .finish_non_exhaustive()
     }
 }
 
@@ -114,7 +116,14 @@ impl Runtime {
         let ticker = EpochTicker::start(&engine)?;
         let cache = ComponentCache::new(&engine, options.cache);
         let linkers = Linkers::new(&engine)?;
-        Ok(Runtime { inner: Arc::new(Inner { ticker, engine, cache, linkers }) })
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                ticker,
+                engine,
+                cache,
+                linkers,
+            }),
+        })
     }
 
     pub(crate) fn engine(&self) -> &Engine {
@@ -166,19 +175,25 @@ impl Runtime {
         let name = source.name();
         let bytes: Cow<'_, [u8]> = match source {
             ComponentSource::Builtin(builtin_name) => {
-                let (actual, bytes) = builtin::builtin(builtin_name).ok_or_else(|| {
-                    LoadError::UnknownBuiltin {
+                let (actual, bytes) =
+                    builtin::builtin(builtin_name).ok_or_else(|| LoadError::UnknownBuiltin {
                         name: builtin_name.clone(),
                         known: builtin::known_names(),
-                    }
-                })?;
+                    })?;
                 if actual != role {
-                    return Err(LoadError::BuiltinRole { name: builtin_name.clone(), actual, wanted: role });
+                    return Err(LoadError::BuiltinRole {
+                        name: builtin_name.clone(),
+                        actual,
+                        wanted: role,
+                    });
                 }
                 Cow::Borrowed(bytes)
             }
             ComponentSource::File(path) => {
-                if path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("cwasm")) {
+                if path
+                    .extension()
+                    .is_some_and(|ext| ext.eq_ignore_ascii_case("cwasm"))
+                {
                     return Err(LoadError::Precompiled { name });
                 }
                 Cow::Owned(std::fs::read(path).map_err(|source| LoadError::Read {
@@ -191,9 +206,21 @@ impl Runtime {
         let engine = &self.inner.engine;
         let (component, source, digest) = self.inner.cache.get_or_compile(engine, &name, &bytes)?;
         check_component(engine, &component, role, &name)?;
-        let pre = self.inner.linkers.get(role).instantiate_pre(&component).map_err(|e| {
-            LoadError::Link { name: name.clone(), role, message: format!("{e:#}") }
-        })?;
-        Ok(Loaded { name, sha256: hex::encode(digest), source, pre })
+        let pre = self
+            .inner
+            .linkers
+            .get(role)
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link {
+                name: name.clone(),
+                role,
+                message: format!("{e:#}"),
+            })?;
+        Ok(Loaded {
+            name,
+            sha256: hex::encode(digest),
+            source,
+            pre,
+        })
     }
 }

@@ -9,14 +9,16 @@
 //! generic trap. The stderr tail is appended for traps and panics.
 
 use crate::capability::wasi::{self, TailPipe, STDIO_TAIL_BYTES};
-use crate::runtime::Runtime;
 use crate::failure::{FailureKind, PluginFailure};
 use crate::host::{ExecutorHost, PluginHost, TransportHost};
 use crate::limits::Limits;
+use crate::runtime::Runtime;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{
+    PoolConcurrencyLimitError, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap,
+};
 use wasmtime_wasi::{I32Exit, WasiCtx};
 
 /// How much of stderr a failure message quotes.
@@ -104,7 +106,12 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    pub(crate) fn new(runtime: &Runtime, plugin: &str, limits: &Limits, hosts: Hosts) -> Result<Call, PluginFailure> {
+    pub(crate) fn new(
+        runtime: &Runtime,
+        plugin: &str,
+        limits: &Limits,
+        hosts: Hosts,
+    ) -> Result<Call, PluginFailure> {
         let started = Instant::now();
         let stdout = TailPipe::new(STDIO_TAIL_BYTES);
         let stderr = TailPipe::new(STDIO_TAIL_BYTES);
@@ -130,15 +137,26 @@ impl Call {
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(runtime.clock().deadline_ticks(limits.wall));
         store.epoch_deadline_trap();
-        let mut call = Call { store, plugin: plugin.to_string(), stderr, started, fuel: limits.fuel };
+        let mut call = Call {
+            store,
+            plugin: plugin.to_string(),
+            stderr,
+            started,
+            fuel: limits.fuel,
+        };
         if let Err(e) = call.store.set_fuel(limits.fuel) {
-            return Err(call.failure_with(FailureKind::HostError, format!("cannot set fuel: {e:#}")));
+            return Err(
+                call.failure_with(FailureKind::HostError, format!("cannot set fuel: {e:#}"))
+            );
         }
         Ok(call)
     }
 
     pub(crate) fn fuel_used(&self) -> u64 {
-        self.store.get_fuel().map(|left| self.fuel.saturating_sub(left)).unwrap_or(0)
+        self.store
+            .get_fuel()
+            .map(|left| self.fuel.saturating_sub(left))
+            .unwrap_or(0)
     }
 
     pub(crate) fn elapsed(&self) -> Duration {
@@ -162,7 +180,10 @@ impl Call {
         if tail.is_empty() {
             String::new()
         } else {
-            format!("; stderr tail (of {} bytes written): {tail}", self.stderr.total())
+            format!(
+                "; stderr tail (of {} bytes written): {tail}",
+                self.stderr.total()
+            )
         }
     }
 
@@ -215,7 +236,10 @@ impl Call {
                 ),
                 Trap::StackOverflow => (
                     FailureKind::StackOverflow,
-                    format!("the component overflowed the wasm call stack{}", self.stderr_suffix()),
+                    format!(
+                        "the component overflowed the wasm call stack{}",
+                        self.stderr_suffix()
+                    ),
                 ),
                 _ => {
                     let stderr = self.stderr.tail_text(STDIO_TAIL_BYTES);
@@ -224,14 +248,30 @@ impl Call {
                     } else {
                         FailureKind::Trap
                     };
-                    (kind, format!("the component trapped: {trap}{}", self.stderr_suffix()))
+                    (
+                        kind,
+                        format!("the component trapped: {trap}{}", self.stderr_suffix()),
+                    )
                 }
             };
+        }
+        if error.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
+            return (
+                FailureKind::HostError,
+                format!(
+                    "too many plugin calls at once ({}); retry when others have finished",
+                    chain(error)
+                ),
+            );
         }
         if let Some(exit) = error.downcast_ref::<I32Exit>() {
             return (
                 FailureKind::GuestExit,
-                format!("the component called exit({}) instead of returning{}", exit.0, self.stderr_suffix()),
+                format!(
+                    "the component called exit({}) instead of returning{}",
+                    exit.0,
+                    self.stderr_suffix()
+                ),
             );
         }
         (

@@ -66,7 +66,10 @@ pub struct Transport {
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Transport").field("name", &self.loaded.name).field("sha256", &self.loaded.sha256).finish()
+        f.debug_struct("Transport")
+            .field("name", &self.loaded.name)
+            .field("sha256", &self.loaded.sha256)
+            .finish()
     }
 }
 
@@ -77,7 +80,11 @@ impl Transport {
             role: Role::Transport,
             message: format!("{e:#}"),
         })?;
-        Ok(Transport { runtime, loaded, pre })
+        Ok(Transport {
+            runtime,
+            loaded,
+            pre,
+        })
     }
 
     /// The component's name.
@@ -102,9 +109,18 @@ impl Transport {
         limits: &Limits,
         f: impl FnOnce(&Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginFailure> {
-        let mut call = Call::new(&self.runtime, &self.loaded.name, limits, Hosts::Transport(host))?;
-        let bindings = self.pre.instantiate(&mut call.store).map_err(|e| call.failure(&e, limits))?;
-        let value = f(bindings.wfhost_plugin_transport(), &mut call.store).map_err(|e| call.failure(&e, limits))?;
+        let mut call = Call::new(
+            &self.runtime,
+            &self.loaded.name,
+            limits,
+            Hosts::Transport(host),
+        )?;
+        let bindings = self
+            .pre
+            .instantiate(&mut call.store)
+            .map_err(|e| call.failure(&e, limits))?;
+        let value = f(bindings.wfhost_plugin_transport(), &mut call.store)
+            .map_err(|e| call.failure(&e, limits))?;
         call.check_deadline(limits)?;
         check_size(&call, &value, limits)?;
         Ok(value)
@@ -124,12 +140,22 @@ impl Transport {
     }
 
     /// The transport id (`local`, `ssh`, ...).
-    pub fn id(&self, host: Arc<dyn TransportHost>, limits: &Limits) -> Result<String, TransportError> {
-        self.call(host, limits, |g, s| g.call_id(s)).map_err(TransportError::Plugin)
+    pub fn id(
+        &self,
+        host: Arc<dyn TransportHost>,
+        limits: &Limits,
+    ) -> Result<String, TransportError> {
+        self.call(host, limits, |g, s| g.call_id(s))
+            .map_err(TransportError::Plugin)
     }
 
     /// Check a target string and return it normalised.
-    pub fn parse_target(&self, host: Arc<dyn TransportHost>, limits: &Limits, target: &str) -> Result<String, TransportError> {
+    pub fn parse_target(
+        &self,
+        host: Arc<dyn TransportHost>,
+        limits: &Limits,
+        target: &str,
+    ) -> Result<String, TransportError> {
         self.fallible(host, limits, |g, s| g.call_parse_target(s, target))
     }
 
@@ -141,11 +167,18 @@ impl Transport {
         name_hint: &str,
         idempotency_key: &str,
     ) -> Result<PodIdentity, TransportError> {
-        self.fallible(host, limits, |g, s| g.call_provision(s, name_hint, idempotency_key))
+        self.fallible(host, limits, |g, s| {
+            g.call_provision(s, name_hint, idempotency_key)
+        })
     }
 
     /// Status of a target (`ready`, `starting`, `stopped` or `missing`) and a detail line.
-    pub fn status(&self, host: Arc<dyn TransportHost>, limits: &Limits, target: &str) -> Result<(String, String), TransportError> {
+    pub fn status(
+        &self,
+        host: Arc<dyn TransportHost>,
+        limits: &Limits,
+        target: &str,
+    ) -> Result<(String, String), TransportError> {
         self.fallible(host, limits, |g, s| g.call_status(s, target))
     }
 
@@ -181,7 +214,9 @@ impl Transport {
         contents: &[u8],
         mode: u32,
     ) -> Result<(), TransportError> {
-        self.fallible(host, limits, |g, s| g.call_put_file(s, target, path, contents, mode))
+        self.fallible(host, limits, |g, s| {
+            g.call_put_file(s, target, path, contents, mode)
+        })
     }
 
     /// Read at most `max_bytes` of a file on a target.
@@ -193,7 +228,9 @@ impl Transport {
         path: &str,
         max_bytes: u64,
     ) -> Result<Vec<u8>, TransportError> {
-        self.fallible(host, limits, |g, s| g.call_get_file(s, target, path, max_bytes))
+        self.fallible(host, limits, |g, s| {
+            g.call_get_file(s, target, path, max_bytes)
+        })
     }
 
     /// Copy `remote_dir` (recursively) into the existing, empty host directory `local_dir`.
@@ -205,11 +242,18 @@ impl Transport {
         remote_dir: &str,
         local_dir: &str,
     ) -> Result<(), TransportError> {
-        self.fallible(host, limits, |g, s| g.call_fetch_dir(s, target, remote_dir, local_dir))
+        self.fallible(host, limits, |g, s| {
+            g.call_fetch_dir(s, target, remote_dir, local_dir)
+        })
     }
 
     /// Delete a pod.
-    pub fn delete(&self, host: Arc<dyn TransportHost>, limits: &Limits, target: &str) -> Result<(), TransportError> {
+    pub fn delete(
+        &self,
+        host: Arc<dyn TransportHost>,
+        limits: &Limits,
+        target: &str,
+    ) -> Result<(), TransportError> {
         self.fallible(host, limits, |g, s| g.call_delete(s, target))
     }
 }

@@ -5,10 +5,15 @@ mod common;
 
 use common::request;
 use std::path::{Path, PathBuf};
-use wfhost_runtime::{CacheMode, CacheStats, ComponentSource, Limits, LoadSource, Runtime, RuntimeOptions};
+use wfhost_runtime::{
+    CacheMode, CacheStats, ComponentSource, Limits, LoadSource, Runtime, RuntimeOptions,
+};
 
 fn runtime_at(dir: &Path) -> Runtime {
-    Runtime::new(RuntimeOptions { cache: CacheMode::Disk(dir.to_path_buf()) }).expect("runtime")
+    Runtime::new(RuntimeOptions {
+        cache: CacheMode::Disk(dir.to_path_buf()),
+    })
+    .expect("runtime")
 }
 
 fn entries(dir: &Path) -> Vec<PathBuf> {
@@ -34,14 +39,33 @@ fn built_in_auditor_is_compiled_once_then_loaded_from_disk() {
     assert_eq!(files.len(), 1, "one cache entry: {files:?}");
     let sidecar = PathBuf::from(format!("{}.sha256", files[0].display()));
     assert!(sidecar.is_file(), "the entry's sha256 is stored next to it");
-    assert_eq!(first.load_auditor(&constitution()).expect("loads").load_source(), LoadSource::Memory);
-    assert_eq!(first.cache_stats(), CacheStats { compiled: 1, memory_hits: 1, ..CacheStats::default() });
+    assert_eq!(
+        first
+            .load_auditor(&constitution())
+            .expect("loads")
+            .load_source(),
+        LoadSource::Memory
+    );
+    assert_eq!(
+        first.cache_stats(),
+        CacheStats {
+            compiled: 1,
+            memory_hits: 1,
+            ..CacheStats::default()
+        }
+    );
 
     // A new runtime (as a new process would) finds it on disk.
     let second = runtime_at(dir.path());
     let auditor = second.load_auditor(&constitution()).expect("loads");
     assert_eq!(auditor.load_source(), LoadSource::Disk);
-    assert_eq!(second.cache_stats(), CacheStats { disk_hits: 1, ..CacheStats::default() });
+    assert_eq!(
+        second.cache_stats(),
+        CacheStats {
+            disk_hits: 1,
+            ..CacheStats::default()
+        }
+    );
     let result = auditor.audit(&request("P30"), &Limits::auditor_default());
     assert!(result.fuel_used > 0, "the cached auditor runs: {result:?}");
     assert_eq!(entries(dir.path()), files, "no second entry");
@@ -50,7 +74,9 @@ fn built_in_auditor_is_compiled_once_then_loaded_from_disk() {
 #[test]
 fn corrupt_entries_are_recompiled_never_trusted() {
     let dir = tempfile::tempdir().expect("temp dir");
-    runtime_at(dir.path()).load_auditor(&constitution()).expect("loads");
+    runtime_at(dir.path())
+        .load_auditor(&constitution())
+        .expect("loads");
     let entry = entries(dir.path()).pop().expect("an entry");
     let good = std::fs::read(&entry).expect("read entry");
 
@@ -66,15 +92,30 @@ fn corrupt_entries_are_recompiled_never_trusted() {
     assert_eq!(auditor.load_source(), LoadSource::Compiled);
     assert_eq!(rt.cache_stats().rejected_entries, 1);
     let result = auditor.audit(&request("P30"), &Limits::auditor_default());
-    assert_ne!(result.reason.as_ref().map(|r| r.kind), Some(wfhost_runtime::FailureKind::Trap), "{result:?}");
+    assert_ne!(
+        result.reason.as_ref().map(|r| r.kind),
+        Some(wfhost_runtime::FailureKind::Trap),
+        "{result:?}"
+    );
     // The entry was rewritten and verifies again.
-    assert_eq!(runtime_at(dir.path()).load_auditor(&constitution()).expect("loads").load_source(), LoadSource::Disk);
+    assert_eq!(
+        runtime_at(dir.path())
+            .load_auditor(&constitution())
+            .expect("loads")
+            .load_source(),
+        LoadSource::Disk
+    );
 
     // A missing sidecar: the entry cannot be verified, so it is recompiled.
     let sidecar = PathBuf::from(format!("{}.sha256", entry.display()));
     std::fs::remove_file(&sidecar).expect("remove sidecar");
     let rt = runtime_at(dir.path());
-    assert_eq!(rt.load_auditor(&constitution()).expect("loads").load_source(), LoadSource::Compiled);
+    assert_eq!(
+        rt.load_auditor(&constitution())
+            .expect("loads")
+            .load_source(),
+        LoadSource::Compiled
+    );
     assert_eq!(rt.cache_stats().rejected_entries, 1);
     assert!(sidecar.is_file(), "the sidecar was written again");
 
@@ -88,16 +129,46 @@ fn corrupt_entries_are_recompiled_never_trusted() {
     };
     std::fs::write(&sidecar, format!("{digest}\n")).expect("write sidecar");
     let rt = runtime_at(dir.path());
-    assert_eq!(rt.load_auditor(&constitution()).expect("loads").load_source(), LoadSource::Compiled);
+    assert_eq!(
+        rt.load_auditor(&constitution())
+            .expect("loads")
+            .load_source(),
+        LoadSource::Compiled
+    );
     assert_eq!(rt.cache_stats().rejected_entries, 1);
 }
 
 #[test]
 fn memory_only_mode_compiles_once_per_runtime() {
-    let rt = Runtime::new(RuntimeOptions { cache: CacheMode::MemoryOnly }).expect("runtime");
-    assert_eq!(rt.load_auditor(&constitution()).expect("loads").load_source(), LoadSource::Compiled);
-    assert_eq!(rt.load_auditor(&constitution()).expect("loads").load_source(), LoadSource::Memory);
+    let rt = Runtime::new(RuntimeOptions {
+        cache: CacheMode::MemoryOnly,
+    })
+    .expect("runtime");
+    assert_eq!(
+        rt.load_auditor(&constitution())
+            .expect("loads")
+            .load_source(),
+        LoadSource::Compiled
+    );
+    assert_eq!(
+        rt.load_auditor(&constitution())
+            .expect("loads")
+            .load_source(),
+        LoadSource::Memory
+    );
     rt.clear_memory_cache();
-    assert_eq!(rt.load_auditor(&constitution()).expect("loads").load_source(), LoadSource::Compiled);
-    assert_eq!(rt.cache_stats(), CacheStats { compiled: 2, memory_hits: 1, ..CacheStats::default() });
+    assert_eq!(
+        rt.load_auditor(&constitution())
+            .expect("loads")
+            .load_source(),
+        LoadSource::Compiled
+    );
+    assert_eq!(
+        rt.cache_stats(),
+        CacheStats {
+            compiled: 2,
+            memory_hits: 1,
+            ..CacheStats::default()
+        }
+    );
 }

@@ -13,12 +13,17 @@ const NO_HANG: Duration = Duration::from_secs(30);
 
 fn hostile() -> (Auditor, tempfile::TempDir, wfhost_runtime::Runtime) {
     let (rt, dir) = runtime();
-    let auditor = rt.load_auditor(&component("hostile_runtime")).expect("hostile auditor loads");
+    let auditor = rt
+        .load_auditor(&component("hostile_runtime"))
+        .expect("hostile auditor loads");
     (auditor, dir, rt)
 }
 
 fn limits() -> Limits {
-    Limits { wall: Duration::from_secs(10), ..Limits::auditor_default() }
+    Limits {
+        wall: Duration::from_secs(10),
+        ..Limits::auditor_default()
+    }
 }
 
 fn run(auditor: &Auditor, case: &str, limits: &Limits) -> AuditResult {
@@ -26,7 +31,12 @@ fn run(auditor: &Auditor, case: &str, limits: &Limits) -> AuditResult {
     let result = auditor.audit(&request(case), limits);
     let took = started.elapsed();
     assert!(took < NO_HANG, "case {case} took {took:?}");
-    println!("{case}: {:?} in {took:?}, fuel {}: {:?}", result.status(), result.fuel_used, result.reason);
+    println!(
+        "{case}: {:?} in {took:?}, fuel {}: {:?}",
+        result.status(),
+        result.fuel_used,
+        result.reason
+    );
     result
 }
 
@@ -36,7 +46,11 @@ fn expect_unverified(result: &AuditResult, kind: FailureKind) -> String {
     assert_eq!(reason.kind, kind, "{reason:?}");
     assert!(result.verdict.violated_laws.is_empty());
     assert!(!result.verdict.remediation.is_empty());
-    assert!(result.verdict.reasons[0].contains(kind.as_str()), "{:?}", result.verdict.reasons);
+    assert!(
+        result.verdict.reasons[0].contains(kind.as_str()),
+        "{:?}",
+        result.verdict.reasons
+    );
     reason.message.clone()
 }
 
@@ -56,41 +70,77 @@ fn well_formed_verdicts_pass_through() {
 #[test]
 fn infinite_loop_runs_out_of_fuel() {
     let (auditor, _dir, _rt) = hostile();
-    let result = run(&auditor, "loop", &Limits { fuel: 50_000_000, ..limits() });
+    let result = run(
+        &auditor,
+        "loop",
+        &Limits {
+            fuel: 50_000_000,
+            ..limits()
+        },
+    );
     expect_unverified(&result, FailureKind::FuelExhausted);
-    assert!(result.fuel_used >= 50_000_000 - 1_000, "fuel used {}", result.fuel_used);
+    assert!(
+        result.fuel_used >= 50_000_000 - 1_000,
+        "fuel used {}",
+        result.fuel_used
+    );
 }
 
 #[test]
 fn infinite_loop_hits_the_deadline_when_fuel_is_plentiful() {
     let (auditor, _dir, _rt) = hostile();
-    let limits = Limits { fuel: u64::MAX / 4, wall: Duration::from_millis(300), ..limits() };
+    let limits = Limits {
+        fuel: u64::MAX / 4,
+        wall: Duration::from_millis(300),
+        ..limits()
+    };
     let result = run(&auditor, "loop", &limits);
     expect_unverified(&result, FailureKind::Deadline);
-    assert!(result.duration >= Duration::from_millis(300), "{:?}", result.duration);
-    assert!(result.duration < Duration::from_secs(5), "{:?}", result.duration);
+    assert!(
+        result.duration >= Duration::from_millis(300),
+        "{:?}",
+        result.duration
+    );
+    assert!(
+        result.duration < Duration::from_secs(5),
+        "{:?}",
+        result.duration
+    );
 }
 
 #[test]
 fn sleeping_for_an_hour_hits_the_deadline() {
     let (auditor, _dir, _rt) = hostile();
-    let limits = Limits { wall: Duration::from_millis(500), ..limits() };
+    let limits = Limits {
+        wall: Duration::from_millis(500),
+        ..limits()
+    };
     let result = run(&auditor, "sleep", &limits);
     expect_unverified(&result, FailureKind::Deadline);
-    assert!(result.duration < Duration::from_secs(5), "{:?}", result.duration);
+    assert!(
+        result.duration < Duration::from_secs(5),
+        "{:?}",
+        result.duration
+    );
 }
 
 #[test]
 fn memory_bomb_hits_the_memory_limit() {
     let (auditor, _dir, _rt) = hostile();
-    let message = expect_unverified(&run(&auditor, "memory-bomb", &limits()), FailureKind::MemoryLimit);
+    let message = expect_unverified(
+        &run(&auditor, "memory-bomb", &limits()),
+        FailureKind::MemoryLimit,
+    );
     assert!(message.contains("64 MiB"), "{message}");
 }
 
 #[test]
 fn runaway_recursion_overflows_the_stack() {
     let (auditor, _dir, _rt) = hostile();
-    expect_unverified(&run(&auditor, "recursion", &limits()), FailureKind::StackOverflow);
+    expect_unverified(
+        &run(&auditor, "recursion", &limits()),
+        FailureKind::StackOverflow,
+    );
 }
 
 #[test]
@@ -104,15 +154,28 @@ fn unreachable_is_a_trap() {
 fn panic_is_reported_with_the_stderr_tail() {
     let (auditor, _dir, _rt) = hostile();
     let message = expect_unverified(&run(&auditor, "panic", &limits()), FailureKind::GuestPanic);
-    assert!(message.contains("hostile auditor panicked on purpose"), "{message}");
+    assert!(
+        message.contains("hostile auditor panicked on purpose"),
+        "{message}"
+    );
 }
 
 #[test]
 fn panic_after_a_stderr_flood_still_shows_the_panic() {
     let (auditor, _dir, _rt) = hostile();
-    let message = expect_unverified(&run(&auditor, "stderr-flood-panic", &limits()), FailureKind::GuestPanic);
-    assert!(message.contains("panic after the stderr flood"), "{message}");
-    assert!(message.len() < 8 * 1024, "the message quotes only a tail: {} bytes", message.len());
+    let message = expect_unverified(
+        &run(&auditor, "stderr-flood-panic", &limits()),
+        FailureKind::GuestPanic,
+    );
+    assert!(
+        message.contains("panic after the stderr flood"),
+        "{message}"
+    );
+    assert!(
+        message.len() < 8 * 1024,
+        "the message quotes only a tail: {} bytes",
+        message.len()
+    );
 }
 
 #[test]
@@ -127,10 +190,19 @@ fn exit_is_a_guest_exit() {
 fn hundred_megabyte_output_is_refused() {
     let (auditor, _dir, _rt) = hostile();
     // With the default 64 MiB the guest cannot even build the string.
-    expect_unverified(&run(&auditor, "output-100mb", &limits()), FailureKind::MemoryLimit);
+    expect_unverified(
+        &run(&auditor, "output-100mb", &limits()),
+        FailureKind::MemoryLimit,
+    );
     // With room to build it, the verdict is refused for its size.
-    let roomy = Limits { memory_bytes: 256 << 20, ..limits() };
-    expect_unverified(&run(&auditor, "output-100mb", &roomy), FailureKind::OversizedOutput);
+    let roomy = Limits {
+        memory_bytes: 256 << 20,
+        ..limits()
+    };
+    expect_unverified(
+        &run(&auditor, "output-100mb", &roomy),
+        FailureKind::OversizedOutput,
+    );
 }
 
 #[test]
@@ -142,7 +214,10 @@ fn malformed_verdicts_are_unverified() {
         ("malformed-empty-remediation", "remediation is empty"),
         ("malformed-pass-with-law", "pass but violated laws"),
     ] {
-        let message = expect_unverified(&run(&auditor, case, &limits()), FailureKind::MalformedVerdict);
+        let message = expect_unverified(
+            &run(&auditor, case, &limits()),
+            FailureKind::MalformedVerdict,
+        );
         assert!(message.contains(needle), "{case}: {message}");
     }
 }
@@ -157,20 +232,31 @@ fn stdout_flood_costs_nothing_and_the_verdict_stands() {
 #[test]
 fn the_environment_and_arguments_are_empty() {
     let (rt, _dir) = runtime();
-    let auditor = rt.load_auditor(&component("hostile_env")).expect("env reader loads");
+    let auditor = rt
+        .load_auditor(&component("hostile_env"))
+        .expect("env reader loads");
     let result = auditor.audit(&request("any"), &limits());
     assert_eq!(result.status(), VerdictStatus::Pass, "{result:?}");
-    let leaked: Vec<&String> =
-        result.verdict.reasons.iter().filter(|r| r.starts_with("env:") || r.starts_with("arg:")).collect();
+    let leaked: Vec<&String> = result
+        .verdict
+        .reasons
+        .iter()
+        .filter(|r| r.starts_with("env:") || r.starts_with("arg:"))
+        .collect();
     assert!(leaked.is_empty(), "the auditor saw {leaked:?}");
 }
 
 fn assert_refused(stem: &str, import_prefix: &str) {
     let (rt, _dir) = runtime();
-    let error = rt.load_auditor(&component(stem)).expect_err("must be refused");
+    let error = rt
+        .load_auditor(&component(stem))
+        .expect_err("must be refused");
     match &error {
         LoadError::ForbiddenImport { import, .. } => {
-            assert!(import.starts_with(import_prefix), "{stem}: refused for {import}")
+            assert!(
+                import.starts_with(import_prefix),
+                "{stem}: refused for {import}"
+            )
         }
         other => panic!("{stem}: expected a forbidden import, got {other}"),
     }

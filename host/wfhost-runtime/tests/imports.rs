@@ -11,8 +11,11 @@ use wfhost_runtime::WASI_BASE_IMPORTS;
 fn imports(stem: &str) -> Vec<String> {
     let engine = Engine::new(Config::new().wasm_component_model(true)).expect("engine");
     let component = Component::new(&engine, common::component_bytes(stem)).expect("component");
-    let list: Vec<String> =
-        component.component_type().imports(&engine).map(|(name, _)| name.to_string()).collect();
+    let list: Vec<String> = component
+        .component_type()
+        .imports(&engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
     println!("{stem}: {}", list.join(" "));
     list
 }

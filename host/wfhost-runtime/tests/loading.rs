@@ -12,8 +12,15 @@ use wfhost_runtime::{ComponentSource, FailureKind, Limits, LoadError, Role};
 fn every_built_in_loads_for_its_role() {
     let (rt, _dir) = runtime();
     let names: Vec<(&str, Role)> = builtins().collect();
-    for expected in [("constitution", Role::Auditor), ("executors", Role::Executor), ("local", Role::Transport)] {
-        assert!(names.contains(&expected), "missing built-in {expected:?} in {names:?}");
+    for expected in [
+        ("constitution", Role::Auditor),
+        ("executors", Role::Executor),
+        ("local", Role::Transport),
+    ] {
+        assert!(
+            names.contains(&expected),
+            "missing built-in {expected:?} in {names:?}"
+        );
     }
     for (name, role) in names {
         let source = ComponentSource::builtin(name);
@@ -22,12 +29,16 @@ fn every_built_in_loads_for_its_role() {
                 let auditor = rt.load_auditor(&source).expect("auditor loads");
                 assert_eq!(auditor.name(), format!("builtin:{name}"));
                 assert_eq!(auditor.sha256().len(), 64);
-                let described = auditor.describe(&Limits::auditor_default()).expect("describe");
+                let described = auditor
+                    .describe(&Limits::auditor_default())
+                    .expect("describe");
                 assert!(!described.is_empty());
             }
             Role::Executor => {
                 let executor = rt.load_executor(&source).expect("executor loads");
-                executor.phases(&Limits::executor_default()).expect("phases() runs");
+                executor
+                    .phases(&Limits::executor_default())
+                    .expect("phases() runs");
             }
             Role::Transport => {
                 rt.load_transport(&source).expect("transport loads");
@@ -41,10 +52,16 @@ fn every_built_in_loads_for_its_role() {
 #[test]
 fn the_built_in_auditor_stays_far_below_the_default_fuel() {
     let (rt, _dir) = runtime();
-    let auditor = rt.load_auditor(&ComponentSource::builtin("constitution")).expect("loads");
+    let auditor = rt
+        .load_auditor(&ComponentSource::builtin("constitution"))
+        .expect("loads");
     let limits = Limits::auditor_default();
     let result = auditor.audit(&request("P30"), &limits);
-    println!("built-in audit: {:?}, fuel {}", result.status(), result.fuel_used);
+    println!(
+        "built-in audit: {:?}, fuel {}",
+        result.status(),
+        result.fuel_used
+    );
     assert!(result.fuel_used > 0);
     assert!(
         result.fuel_used < limits.fuel / 100,
@@ -55,7 +72,10 @@ fn the_built_in_auditor_stays_far_below_the_default_fuel() {
     // Whatever it decided, it was not the host that overrode it for resources.
     if let Some(reason) = &result.reason {
         assert!(
-            !matches!(reason.kind, FailureKind::FuelExhausted | FailureKind::Deadline | FailureKind::MemoryLimit),
+            !matches!(
+                reason.kind,
+                FailureKind::FuelExhausted | FailureKind::Deadline | FailureKind::MemoryLimit
+            ),
             "{reason:?}"
         );
     }
@@ -64,72 +84,137 @@ fn the_built_in_auditor_stays_far_below_the_default_fuel() {
 #[test]
 fn a_component_of_another_world_is_refused_naming_the_missing_export() {
     let (rt, _dir) = runtime();
-    let executor_as_auditor = rt.load_auditor(&component("wfhost_executors")).expect_err("refused");
+    let executor_as_auditor = rt
+        .load_auditor(&component("wfhost_executors"))
+        .expect_err("refused");
     let LoadError::MissingExport { export, role, .. } = &executor_as_auditor else {
         panic!("expected a missing export, got {executor_as_auditor}");
     };
     assert_eq!(export, "wfhost:plugin/judge@0.1.0");
     assert_eq!(*role, Role::Auditor);
-    assert!(executor_as_auditor.to_string().contains("wfhost:plugin/judge@0.1.0"));
+    assert!(executor_as_auditor
+        .to_string()
+        .contains("wfhost:plugin/judge@0.1.0"));
 
-    let auditor_as_transport = rt.load_transport(&component("hostile_runtime")).expect_err("refused");
-    assert!(auditor_as_transport.to_string().contains("wfhost:plugin/transport@0.1.0"), "{auditor_as_transport}");
+    let auditor_as_transport = rt
+        .load_transport(&component("hostile_runtime"))
+        .expect_err("refused");
+    assert!(
+        auditor_as_transport
+            .to_string()
+            .contains("wfhost:plugin/transport@0.1.0"),
+        "{auditor_as_transport}"
+    );
 
     // A transport is not an executor, even though both import log and settings.
-    let transport_as_executor = rt.load_executor(&component("probe_transport")).expect_err("refused");
-    assert!(transport_as_executor.to_string().contains("wfhost:plugin/phase@0.1.0"), "{transport_as_executor}");
+    let transport_as_executor = rt
+        .load_executor(&component("probe_transport"))
+        .expect_err("refused");
+    assert!(
+        transport_as_executor
+            .to_string()
+            .contains("wfhost:plugin/phase@0.1.0"),
+        "{transport_as_executor}"
+    );
 
     // An executor's gateway is not a transport's capability: refused naming the import.
-    let err = rt.load_transport(&component("probe_executor")).expect_err("refused");
-    assert!(err.to_string().contains("does not export wfhost:plugin/transport@0.1.0"), "{err}");
+    let err = rt
+        .load_transport(&component("probe_executor"))
+        .expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("does not export wfhost:plugin/transport@0.1.0"),
+        "{err}"
+    );
 
     // A built-in asked for under the wrong role.
-    let err = rt.load_auditor(&ComponentSource::builtin("local")).expect_err("refused");
-    assert!(matches!(err, LoadError::BuiltinRole { actual: Role::Transport, .. }), "{err}");
-    let err = rt.load_auditor(&ComponentSource::builtin("nonesuch")).expect_err("refused");
-    assert!(err.to_string().contains("constitution"), "lists the known built-ins: {err}");
+    let err = rt
+        .load_auditor(&ComponentSource::builtin("local"))
+        .expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            LoadError::BuiltinRole {
+                actual: Role::Transport,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = rt
+        .load_auditor(&ComponentSource::builtin("nonesuch"))
+        .expect_err("refused");
+    assert!(
+        err.to_string().contains("constitution"),
+        "lists the known built-ins: {err}"
+    );
 }
 
 #[test]
 fn garbage_core_modules_and_precompiled_code_are_refused() {
     let (rt, dir) = runtime();
-    let garbage = ComponentSource::Bytes { name: "garbage".into(), bytes: b"#!/bin/sh\necho hi\n".to_vec() };
+    let garbage = ComponentSource::Bytes {
+        name: "garbage".into(),
+        bytes: b"#!/bin/sh\necho hi\n".to_vec(),
+    };
     let err = rt.load_auditor(&garbage).expect_err("refused");
     assert!(matches!(err, LoadError::NotAComponent { .. }), "{err}");
     assert!(err.to_string().contains("garbage"), "{err}");
 
-    let core = ComponentSource::Bytes { name: "core".into(), bytes: b"\0asm\x01\0\0\0".to_vec() };
+    let core = ComponentSource::Bytes {
+        name: "core".into(),
+        bytes: b"\0asm\x01\0\0\0".to_vec(),
+    };
     let err = rt.load_auditor(&core).expect_err("refused");
     assert!(err.to_string().contains("core WebAssembly module"), "{err}");
 
     // A truncated component: the right header, then nonsense.
     let mut truncated = component_bytes("hostile_runtime");
     truncated.truncate(100);
-    let err = rt.load_auditor(&ComponentSource::Bytes { name: "cut".into(), bytes: truncated }).expect_err("refused");
+    let err = rt
+        .load_auditor(&ComponentSource::Bytes {
+            name: "cut".into(),
+            bytes: truncated,
+        })
+        .expect_err("refused");
     assert!(matches!(err, LoadError::Invalid { .. }), "{err}");
 
     // Real precompiled native code for this very engine configuration is still refused.
     let engine = wasmtime::Engine::default();
-    let precompiled = engine.precompile_component(&component_bytes("hostile_runtime")).expect("precompile");
+    let precompiled = engine
+        .precompile_component(&component_bytes("hostile_runtime"))
+        .expect("precompile");
     let err = rt
-        .load_auditor(&ComponentSource::Bytes { name: "shipped.cwasm".into(), bytes: precompiled.clone() })
+        .load_auditor(&ComponentSource::Bytes {
+            name: "shipped.cwasm".into(),
+            bytes: precompiled.clone(),
+        })
         .expect_err("refused");
     assert!(matches!(err, LoadError::Precompiled { .. }), "{err}");
     let path = dir.path().join("plugin.cwasm");
     std::fs::write(&path, &precompiled).expect("write");
-    let err = rt.load_auditor(&ComponentSource::file(&path)).expect_err("refused");
+    let err = rt
+        .load_auditor(&ComponentSource::file(&path))
+        .expect_err("refused");
     assert!(matches!(err, LoadError::Precompiled { .. }), "{err}");
     // Renaming it does not help.
     let renamed = dir.path().join("plugin.wasm");
     std::fs::rename(&path, &renamed).expect("rename");
-    let err = rt.load_auditor(&ComponentSource::file(&renamed)).expect_err("refused");
+    let err = rt
+        .load_auditor(&ComponentSource::file(&renamed))
+        .expect_err("refused");
     assert!(matches!(err, LoadError::Precompiled { .. }), "{err}");
 
-    let err = rt.load_auditor(&ComponentSource::file(dir.path().join("absent.wasm"))).expect_err("refused");
+    let err = rt
+        .load_auditor(&ComponentSource::file(dir.path().join("absent.wasm")))
+        .expect_err("refused");
     assert!(matches!(err, LoadError::Read { .. }), "{err}");
 
     // Through the never-failing entry point, each of these is an unverified verdict.
     let result = rt.audit(&garbage, &request("P30"), &Limits::auditor_default());
     assert_eq!(result.status(), VerdictStatus::Unverified);
-    assert_eq!(result.reason.map(|r| r.kind), Some(FailureKind::LoadRefused));
+    assert_eq!(
+        result.reason.map(|r| r.kind),
+        Some(FailureKind::LoadRefused)
+    );
 }

@@ -15,21 +15,44 @@ const MIB: u64 = 1024 * 1024;
 #[test]
 fn hostile_output_and_memory_do_not_blow_up_the_host() {
     let (rt, _dir) = runtime();
-    let auditor = rt.load_auditor(&component("hostile_runtime")).expect("loads");
-    let defaults = Limits { wall: Duration::from_secs(20), ..Limits::auditor_default() };
+    let auditor = rt
+        .load_auditor(&component("hostile_runtime"))
+        .expect("loads");
+    let defaults = Limits {
+        wall: Duration::from_secs(20),
+        ..Limits::auditor_default()
+    };
     // Warm up: one well-behaved call so code and allocator pools are in place.
     auditor.audit(&request("pass"), &defaults);
-    let roomy = Limits { memory_bytes: 160 * 1024 * 1024, ..defaults };
+    let roomy = Limits {
+        memory_bytes: 160 * 1024 * 1024,
+        ..defaults
+    };
     let cases: [(&str, Limits, Option<FailureKind>, u64); 4] = [
         // The guest may use its 64 MiB; the host keeps nothing of it.
-        ("memory-bomb", defaults, Some(FailureKind::MemoryLimit), 64 * MIB + 48 * MIB),
+        (
+            "memory-bomb",
+            defaults,
+            Some(FailureKind::MemoryLimit),
+            64 * MIB + 48 * MIB,
+        ),
         // 100 MB of stdout and of stderr are reduced to a 64 KiB tail each (the stdout flood
         // then returns a valid verdict, which stands).
         ("stdout-flood", defaults, None, 48 * MIB),
-        ("stderr-flood-panic", defaults, Some(FailureKind::GuestPanic), 48 * MIB),
+        (
+            "stderr-flood-panic",
+            defaults,
+            Some(FailureKind::GuestPanic),
+            48 * MIB,
+        ),
         // 100 MB returned: the guest holds it in its (raised) memory; the host's transient copy
         // made while lifting is bounded by that memory limit, and dropped at once.
-        ("output-100mb", roomy, Some(FailureKind::OversizedOutput), 2 * 160 * MIB + 48 * MIB),
+        (
+            "output-100mb",
+            roomy,
+            Some(FailureKind::OversizedOutput),
+            2 * 160 * MIB + 48 * MIB,
+        ),
     ];
     let start = peak_rss();
     let mut resettable = true;
@@ -38,13 +61,29 @@ fn hostile_output_and_memory_do_not_blow_up_the_host() {
         let before = if resettable { current_rss() } else { start };
         let result = auditor.audit(&request(case), &limits);
         let grew = peak_rss().saturating_sub(before);
-        println!("{case}: peak grew {} MiB (budget {} MiB), {:?}", grew / MIB, budget / MIB, result.reason);
-        assert_eq!(result.reason.as_ref().map(|r| r.kind), kind, "{case}: {result:?}");
+        println!(
+            "{case}: peak grew {} MiB (budget {} MiB), {:?}",
+            grew / MIB,
+            budget / MIB,
+            result.reason
+        );
+        assert_eq!(
+            result.reason.as_ref().map(|r| r.kind),
+            kind,
+            "{case}: {result:?}"
+        );
         if resettable {
             assert!(grew < budget, "{case}: peak RSS grew by {} MiB", grew / MIB);
         }
     }
     let total = peak_rss().saturating_sub(start);
-    println!("overall peak growth {} MiB (peak reset per case: {resettable})", total / MIB);
-    assert!(total < 2 * 160 * MIB + 64 * MIB, "peak RSS grew by {} MiB", total / MIB);
+    println!(
+        "overall peak growth {} MiB (peak reset per case: {resettable})",
+        total / MIB
+    );
+    assert!(
+        total < 2 * 160 * MIB + 64 * MIB,
+        "peak RSS grew by {} MiB",
+        total / MIB
+    );
 }

@@ -2,16 +2,18 @@
 //! [`ExecutorHost`](crate::ExecutorHost) of the call. Only the executor linker has it.
 
 use crate::bindings::executor::wfhost::plugin::gateway::{self, ExecRequest, GatewayError};
+use crate::host::ExecutorHost;
 use crate::store::{HostState, Hosts};
 use crate::types::{Artifact, CommandResult, PodIdentity};
-use crate::host::ExecutorHost;
 use wasmtime::component::{HasSelf, Linker};
 
 impl HostState {
     fn gateway(&self) -> Result<&dyn ExecutorHost, GatewayError> {
         match &self.hosts {
             Hosts::Executor(host) => Ok(host.as_ref()),
-            _ => Err(GatewayError::Refused("this plugin role has no gateway".to_string())),
+            _ => Err(GatewayError::Refused(
+                "this plugin role has no gateway".to_string(),
+            )),
         }
     }
 }

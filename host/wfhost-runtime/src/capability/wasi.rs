@@ -31,7 +31,10 @@ const WAKE_SLACK: Duration = Duration::from_millis(20);
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -145,7 +148,11 @@ struct Tail {
 impl TailPipe {
     pub(crate) fn new(capacity: usize) -> TailPipe {
         TailPipe {
-            inner: Arc::new(Mutex::new(Tail { buffer: BytesMut::new(), capacity, total: 0 })),
+            inner: Arc::new(Mutex::new(Tail {
+                buffer: BytesMut::new(),
+                capacity,
+                total: 0,
+            })),
         }
     }
 

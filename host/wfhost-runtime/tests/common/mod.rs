@@ -4,9 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use wfhost_runtime::types::{
-    AuditRequest, EvidencePack, Kv, Law, PhaseOutcome, PhaseStatus,
-};
+use wfhost_runtime::types::{AuditRequest, EvidencePack, Kv, Law, PhaseOutcome, PhaseStatus};
 use wfhost_runtime::{CacheMode, ComponentSource, Runtime, RuntimeOptions};
 
 /// Where build.rs put the plugin workspace's components (built-ins and test components).
@@ -27,8 +25,10 @@ pub fn component_bytes(stem: &str) -> Vec<u8> {
 /// A runtime whose disk cache lives in a fresh temporary directory.
 pub fn runtime() -> (Runtime, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let runtime = Runtime::new(RuntimeOptions { cache: CacheMode::Disk(dir.path().to_path_buf()) })
-        .expect("runtime");
+    let runtime = Runtime::new(RuntimeOptions {
+        cache: CacheMode::Disk(dir.path().to_path_buf()),
+    })
+    .expect("runtime");
     (runtime, dir)
 }
 
@@ -52,10 +52,16 @@ pub fn request(phase: &str) -> AuditRequest {
                 code: 0,
                 message: "ok".into(),
                 artifacts: vec![],
-                facts: vec![Kv { key: "runs_total".into(), value: "4".into() }],
+                facts: vec![Kv {
+                    key: "runs_total".into(),
+                    value: "4".into(),
+                }],
                 details_json: None,
             },
-            flow_flags: vec![Kv { key: "teardown".into(), value: "keep".into() }],
+            flow_flags: vec![Kv {
+                key: "teardown".into(),
+                value: "keep".into(),
+            }],
             config: vec![],
             fsm_before: "INIT".into(),
             fsm_after: "POD_READY".into(),
@@ -63,8 +69,16 @@ pub fn request(phase: &str) -> AuditRequest {
             deterministic_findings: vec![],
         },
         laws: vec![
-            Law { id: "L1".into(), title: "First".into(), text: "The first law.".into() },
-            Law { id: "L2".into(), title: "Second".into(), text: "The second law.".into() },
+            Law {
+                id: "L1".into(),
+                title: "First".into(),
+                text: "The first law.".into(),
+            },
+            Law {
+                id: "L2".into(),
+                title: "Second".into(),
+                text: "The second law.".into(),
+            },
         ],
     }
 }

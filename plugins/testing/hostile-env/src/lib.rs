@@ -10,7 +10,9 @@ struct ReadsEnv;
 
 impl Guest for ReadsEnv {
     fn audit(_request: AuditRequest) -> Verdict {
-        let mut seen: Vec<String> = std::env::vars().map(|(k, v)| format!("env:{k}={v}")).collect();
+        let mut seen: Vec<String> = std::env::vars()
+            .map(|(k, v)| format!("env:{k}={v}"))
+            .collect();
         seen.extend(std::env::args().map(|a| format!("arg:{a}")));
         if let Ok(dir) = std::env::current_dir() {
             seen.push(format!("cwd:{}", dir.display()));

@@ -15,7 +15,12 @@ use wfhost::plugin::types::{AuditRequest, Verdict, VerdictStatus};
 
 struct Hostile;
 
-fn verdict(status: VerdictStatus, laws: Vec<String>, reasons: Vec<String>, remediation: &str) -> Verdict {
+fn verdict(
+    status: VerdictStatus,
+    laws: Vec<String>,
+    reasons: Vec<String>,
+    remediation: &str,
+) -> Verdict {
     Verdict {
         status,
         violated_laws: laws,
@@ -45,7 +50,11 @@ fn flood(out: &mut dyn Write, total: usize) {
 
 impl Guest for Hostile {
     fn audit(request: AuditRequest) -> Verdict {
-        let first_law = request.laws.first().map(|l| l.id.clone()).unwrap_or_default();
+        let first_law = request
+            .laws
+            .first()
+            .map(|l| l.id.clone())
+            .unwrap_or_default();
         match request.pack.phase.as_str() {
             "loop" => {
                 let mut n: u64 = 0;
@@ -72,7 +81,12 @@ impl Guest for Hostile {
             }
             "stdout-flood" => {
                 flood(&mut std::io::stdout(), 100 * 1024 * 1024);
-                verdict(VerdictStatus::Pass, vec![], vec!["flooded stdout".into()], "")
+                verdict(
+                    VerdictStatus::Pass,
+                    vec![],
+                    vec!["flooded stdout".into()],
+                    "",
+                )
             }
             "stderr-flood-panic" => {
                 flood(&mut std::io::stderr(), 100 * 1024 * 1024);
@@ -83,16 +97,27 @@ impl Guest for Hostile {
                 verdict(VerdictStatus::Pass, vec![], vec!["woke up".into()], "")
             }
             "exit" => std::process::exit(3),
-            "malformed-no-law" => verdict(VerdictStatus::Fail, vec![], vec!["no law".into()], "fix it"),
-            "malformed-unknown-law" => {
-                verdict(VerdictStatus::Fail, vec!["L999".into()], vec!["unknown law".into()], "fix it")
+            "malformed-no-law" => {
+                verdict(VerdictStatus::Fail, vec![], vec!["no law".into()], "fix it")
             }
-            "malformed-empty-remediation" => {
-                verdict(VerdictStatus::Fail, vec![first_law], vec!["no remediation".into()], " ")
-            }
-            "malformed-pass-with-law" => {
-                verdict(VerdictStatus::Pass, vec![first_law], vec!["pass yet violated".into()], "")
-            }
+            "malformed-unknown-law" => verdict(
+                VerdictStatus::Fail,
+                vec!["L999".into()],
+                vec!["unknown law".into()],
+                "fix it",
+            ),
+            "malformed-empty-remediation" => verdict(
+                VerdictStatus::Fail,
+                vec![first_law],
+                vec!["no remediation".into()],
+                " ",
+            ),
+            "malformed-pass-with-law" => verdict(
+                VerdictStatus::Pass,
+                vec![first_law],
+                vec!["pass yet violated".into()],
+                "",
+            ),
             "fail-valid" => verdict(
                 VerdictStatus::Fail,
                 vec![first_law],

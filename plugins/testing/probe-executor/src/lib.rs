@@ -13,7 +13,10 @@ use wfhost::plugin::types::{ActionClass, Kv, PhaseOutcome, PhaseStatus};
 struct Probe;
 
 fn fact(key: &str, value: String) -> Kv {
-    Kv { key: key.into(), value }
+    Kv {
+        key: key.into(),
+        value,
+    }
 }
 
 impl Guest for Probe {
@@ -42,7 +45,11 @@ impl Guest for Probe {
             idempotency_key: None,
         });
         let elsewhere = gateway::pod_status("elsewhere");
-        let message = if context.phase == "big" { "m".repeat(2 << 20) } else { "probed".into() };
+        let message = if context.phase == "big" {
+            "m".repeat(2 << 20)
+        } else {
+            "probed".into()
+        };
         PhaseOutcome {
             phase: context.phase,
             status: PhaseStatus::Ok,

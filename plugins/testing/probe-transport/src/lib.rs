@@ -45,7 +45,10 @@ impl Guest for Probe {
         let mut words = spec.command.split_whitespace().map(String::from);
         let program = words.next().unwrap_or_default();
         let secret_env = if target == "secret" {
-            vec![Kv { key: "PROBE_SECRET".into(), value: "probe-handle".into() }]
+            vec![Kv {
+                key: "PROBE_SECRET".into(),
+                value: "probe-handle".into(),
+            }]
         } else {
             vec![]
         };
