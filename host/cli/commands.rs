@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use wfhost_flow::audit_trail;
 use wfhost_flow::engine::{run_flow, FlowRequest};
 use wfhost_flow::flags::{self, Fetch, Flags};
 use wfhost_flow::output::Output;
@@ -62,6 +63,35 @@ pub enum Command {
     Docs(DocsCommand),
     /// Print an example sweep manifest (CSV) and a matching SWEEP_RUN_TEMPLATE.
     SweepCsvTemplate,
+    /// Re-check a flow's evidence from its files alone (exit 0 all holds, 1 a problem).
+    ///
+    /// Checks the event log's hash chain, every evidence file against its published schema
+    /// (docs/schemas) and against the records that carry it, the phase order and the court's
+    /// rules, capabilities and consent, and that flow.summary.json is the log's projection. The
+    /// first problem is named with its file, line and member.
+    Verify {
+        /// The flow's evidence directory (artifacts/pod_logs/_flows/<flow_id>).
+        flow_dir: PathBuf,
+        /// Print the report (or the failure) as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild flow.summary.json, the phase files and fsm.json from events.jsonl and compare.
+    ///
+    /// Reports every byte difference (offset and context); exit 0 when all are identical, 1
+    /// when one differs or is missing. Nothing is written unless --write is given.
+    Replay {
+        /// The flow's evidence directory.
+        flow_dir: PathBuf,
+        /// Replace the files that differ or are missing with the rebuilt bytes.
+        #[arg(long)]
+        write: bool,
+    },
+    /// Tell a flow in plain words: command, config, target, phases, halt, side effects, pod.
+    Explain {
+        /// The flow's evidence directory.
+        flow_dir: PathBuf,
+    },
 
     /// [legacy primitive] Create a pod and wait until it is ready (P10-P30).
     PodUp(PrimitiveArgs),
@@ -285,6 +315,56 @@ pub fn exec(cli: Cli) -> Exit {
                 }
             }
         }
+        Command::Verify { flow_dir, json } => with_flow_dir(&dir, &flow_dir, |d| match audit_trail::verify(d) {
+            Ok(report) => {
+                if json {
+                    println!("{}", report.to_json());
+                } else {
+                    print!("{}", report.render());
+                }
+                Exit::OK
+            }
+            Err(failure) if failure.kind == audit_trail::FailureKind::NotAFlow => {
+                eprintln!("wfhost: {}", failure.problem);
+                Exit::USAGE
+            }
+            Err(failure) => {
+                if json {
+                    println!("{}", serde_json::json!({"ok": false, "failure": failure.to_json()}));
+                } else {
+                    eprintln!("wfhost: verify failed: {failure}\nwfhost: {}", failure.next_step());
+                }
+                Exit(1)
+            }
+        }),
+        Command::Replay { flow_dir, write } => with_flow_dir(&dir, &flow_dir, |d| match audit_trail::replay(d, write) {
+            Ok(report) => {
+                print!("{}", report.render());
+                if report.identical() { Exit::OK } else { Exit(1) }
+            }
+            Err(audit_trail::ReplayError::NotAFlow(e)) => {
+                eprintln!("wfhost: {e}");
+                Exit::USAGE
+            }
+            Err(e) => {
+                eprintln!("wfhost: replay failed: {e}");
+                Exit(1)
+            }
+        }),
+        Command::Explain { flow_dir } => with_flow_dir(&dir, &flow_dir, |d| match audit_trail::explain(d) {
+            Ok(text) => {
+                print!("{text}");
+                Exit::OK
+            }
+            Err(audit_trail::ExplainError::NotAFlow(e)) => {
+                eprintln!("wfhost: {e}");
+                Exit::USAGE
+            }
+            Err(e) => {
+                eprintln!("wfhost: explain failed: {e}");
+                Exit(1)
+            }
+        }),
         Command::Docs(DocsCommand::Guide) => match wfhost_flow::guide::render() {
             Ok(text) => {
                 print!("{text}");
@@ -295,6 +375,17 @@ pub fn exec(cli: Cli) -> Exit {
                 Exit::INTERNAL
             }
         },
+    }
+}
+
+/// Run `f` on a flow directory given on the command line (relative to -C, like every path).
+fn with_flow_dir(dir: &Option<PathBuf>, flow_dir: &std::path::Path, f: impl FnOnce(&std::path::Path) -> Exit) -> Exit {
+    match workdir(dir) {
+        Ok(w) => f(&w.join(flow_dir)),
+        Err(e) => {
+            eprintln!("wfhost: {e}");
+            Exit::USAGE
+        }
     }
 }
 

@@ -125,6 +125,12 @@ fn a_hostile_auditor_halts_the_flow_at_the_first_court() {
     assert_eq!((courts[0].2.as_str(), courts[0].3.as_str()), ("pass", "unverified"));
     assert_eq!(run.statuses()[0].1, "ok", "P00 itself succeeded; the court halted it");
     assert_eq!(run.verdict("P00")["code"], 191);
+    let c: serde_json::Value = serde_json::from_slice(&std::fs::read(run.flow_dir().join("phase/phase.P00.constitutional.json")).unwrap()).unwrap();
+    let hostile_record = &c["auditors"][1];
+    assert_eq!(hostile_record["status"], "unverified", "{c}");
+    let kind = hostile_record["reason_kind"].as_str().unwrap();
+    assert!(["fuel_exhausted", "deadline"].contains(&kind), "a spinning auditor runs out of fuel or time, not {kind}");
+    assert_eq!(c["auditors"][0]["status"], "pass", "the built-in auditor still passed P00: {c}");
     assert!(s.pods().is_empty());
 }
 

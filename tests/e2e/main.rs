@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `wfhost` binary, real processes, real git, stdin closed.
 
+mod evidence;
 mod harness;
 mod laws;
 mod local_flow;

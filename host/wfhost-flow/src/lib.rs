@@ -15,6 +15,7 @@
 //! - [`sink`], [`summary`], [`guide`]: evidence, its projection, and the user guide.
 #![warn(missing_docs)]
 
+pub mod audit_trail;
 pub mod config;
 pub mod court;
 pub mod engine;

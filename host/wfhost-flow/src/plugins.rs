@@ -231,14 +231,42 @@ impl FlowTransportHost {
         let mut settings = BTreeMap::new();
         let pods = config.get("WF_LOCAL_PODS_DIR").unwrap_or(".wfhost/pods");
         settings.insert("WF_LOCAL_PODS_DIR".to_string(), workdir.join(pods).display().to_string());
-        for key in ["OPS_DEFAULT_HOST", "WF_SSH_KNOWN_HOSTS", "WF_SSH_OPTIONS"] {
+        for key in ["OPS_DEFAULT_HOST", "WF_SSH_OPTIONS", "WF_SSH_ACCEPT_NEW"] {
             if let Some(v) = config.get(key) {
                 settings.insert(key.to_string(), v.to_string());
             }
         }
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
+        if let Some(p) = config.get_path("WF_SSH_KNOWN_HOSTS") {
+            settings.insert("WF_SSH_KNOWN_HOSTS".to_string(), absolute(&p));
+        }
+        // The ssh transport's identity file is a secret: the plugin only learns its handle and
+        // asks for it in a process request's `secret-env`; the path lives in the child's
+        // environment only. Only the built-in ssh transport gets it (and its connection-sharing
+        // socket directory).
+        let mut secrets: BTreeMap<String, String> = BTreeMap::new();
+        if transport == "ssh" {
+            let control = workdir.join(".wfhost/ssh-control");
+            let made = std::fs::create_dir_all(&control).and_then(|()| {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&control, std::fs::Permissions::from_mode(0o700))
+            });
+            match made {
+                Ok(()) => {
+                    settings.insert("WF_SSH_CONTROL_DIR".to_string(), absolute(&control));
+                }
+                Err(e) => out.note(&format!("transport: cannot create {} ({e}); ssh connection sharing is off", control.display())),
+            }
+            if let Some(identity) = config.secret("WF_SSH_IDENTITY") {
+                secrets.insert("ssh_identity".to_string(), absolute(&workdir.join(identity.expose())));
+                settings.insert("WF_SSH_IDENTITY_HANDLE".to_string(), "ssh_identity".to_string());
+            }
+        }
         let env: BTreeMap<String, String> = std::env::vars().collect();
         let policy = ProcessPolicy::new(builtin_programs(transport).iter().copied(), &env);
-        FlowTransportHost { settings, runner: ProcessRunner::new(policy, Arc::new(NoSecrets)), out }
+        let resolver: Arc<dyn wfhost_runtime::process::SecretResolver> =
+            if secrets.is_empty() { Arc::new(NoSecrets) } else { Arc::new(secrets) };
+        FlowTransportHost { settings, runner: ProcessRunner::new(policy, resolver), out }
     }
 }
 

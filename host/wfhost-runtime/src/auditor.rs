@@ -2,8 +2,9 @@
 //!
 //! A call gets a fresh store with the auditor limits and no capability. The verdict's size is
 //! checked against `max_output_bytes` (the host copy made while lifting it is bounded by the
-//! guest's memory limit), then it is checked against the verdict contract ([`check_verdict`]). Every way this can go wrong, from a refused load to a trap, becomes an
-//! `unverified` verdict with a machine-readable [`FailureKind`], so the court fails closed.
+//! guest's memory limit), then it is checked against the verdict contract ([`check_verdict`]).
+//! Every way this can go wrong, from a refused load to a trap, becomes an `unverified` verdict
+//! with a machine-readable [`FailureKind`], so the court fails closed.
 
 use crate::bindings::auditor::AuditorPre;
 use crate::cache::LoadSource;

@@ -129,14 +129,17 @@ impl ComponentCache {
     }
 
     /// The compiled component for these bytes, from memory, disk, or a fresh compile.
+    /// `known_digest` is the bytes' sha256 when the caller already has it (built-ins carry one
+    /// computed at build time).
     pub(crate) fn get_or_compile(
         &self,
         engine: &Engine,
         name: &str,
         bytes: &[u8],
+        known_digest: Option<[u8; 32]>,
     ) -> Result<(Component, LoadSource, [u8; 32]), LoadError> {
         validate_component_bytes(name, bytes)?;
-        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        let digest: [u8; 32] = known_digest.unwrap_or_else(|| Sha256::digest(bytes).into());
         if let Some(component) = lock(&self.memory).get(&digest) {
             self.count(|s| s.memory_hits += 1);
             return Ok((component.clone(), LoadSource::Memory, digest));

@@ -1,10 +1,11 @@
 //! The one wasmtime engine of a runtime, and the epoch ticker that enforces wall-clock deadlines.
 //!
 //! The engine is components-only, counts fuel, and checks the epoch at function entries and loop
-//! back-edges. A ticker thread bumps the epoch every [`EPOCH_TICK`] of real time (catching up after
-//! a late wake-up); a call's store gets the deadline in ticks that corresponds to `now + wall` in
-//! real time, plus one tick, so a call is interrupted at most about one tick late and never early. The ticker
-//! holds only a weak handle on the engine and stops when the runtime is dropped.
+//! back-edges. A ticker thread bumps the epoch every [`EPOCH_TICK`] of real time (catching up
+//! after a late wake-up); a call's store gets the deadline in ticks that corresponds to
+//! `now + wall` in real time, plus one tick, so a call is interrupted at most about one tick late
+//! and never early. The ticker holds only a weak handle on the engine and stops when the runtime
+//! is dropped. Instances come from a pooling allocator (see `pooling`).
 
 use crate::error::RuntimeError;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,7 +18,7 @@ use wasmtime::{
 };
 
 /// Most component instances alive at once (one per call in progress).
-pub const MAX_LIVE_INSTANCES: u32 = 64;
+pub(crate) const MAX_LIVE_INSTANCES: u32 = 16;
 
 /// Dirty bytes a freed instance slot keeps resident (see `pooling`).
 const KEEP_RESIDENT: usize = 2 << 20;
@@ -116,7 +117,8 @@ impl EpochTicker {
                 // so sleep jitter does not stretch deadlines.
                 let mut applied: u64 = 0;
                 while !stop_flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
+                    // Parked rather than asleep, so dropping the ticker wakes it at once.
+                    std::thread::park_timeout(EPOCH_TICK);
                     let Some(engine) = weak.upgrade() else { break };
                     let due = thread_clock.start.elapsed().as_nanos() / EPOCH_TICK.as_nanos();
                     let due = u64::try_from(due).unwrap_or(u64::MAX);
@@ -144,7 +146,8 @@ impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(handle) = self.handle.take() {
-            // The thread wakes within one tick; a panic in it has nothing left to report.
+            handle.thread().unpark();
+            // A panic in the ticker thread has nothing left to report.
             let _ = handle.join();
         }
     }

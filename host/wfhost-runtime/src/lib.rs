@@ -88,7 +88,11 @@ pub use error::{LoadError, RuntimeError};
 pub use executor::Executor;
 pub use failure::{FailureKind, PluginFailure};
 pub use host::{ExecutorHost, PluginHost, TransportHost};
-pub use limits::{Limits, LimitsError};
+pub use limits::{
+    Limits, LimitsError, DEFAULT_AUDITOR_FUEL, DEFAULT_AUDITOR_MEMORY_MB,
+    DEFAULT_AUDITOR_TIMEOUT_SECS, ENV_AUDITOR_FUEL, ENV_AUDITOR_MEMORY_MB,
+    ENV_AUDITOR_TIMEOUT_SECS,
+};
 pub use roles::{Role, WASI_BASE_IMPORTS, WFHOST_PLUGIN_VERSION};
 pub use runtime::{ComponentSource, Runtime, RuntimeOptions};
 pub use transport::{Transport, TransportError};

@@ -5,6 +5,9 @@
 //! naming the offending item, before anything is instantiated. The allowlists are exactly what the
 //! role's linker provides (see `linker`): anything else would fail to link anyway, but refusing it
 //! here gives an error that says which capability the component wanted.
+//!
+//! Every role may import `wfhost:plugin/types`: a component that exports an interface using those
+//! records imports the (type-only) `types` instance. It is accepted only if it carries no function.
 
 use crate::error::LoadError;
 use serde::{Deserialize, Serialize};

@@ -173,9 +173,10 @@ impl Runtime {
 
     pub(crate) fn load(&self, role: Role, source: &ComponentSource) -> Result<Loaded, LoadError> {
         let name = source.name();
+        let mut known_digest = None;
         let bytes: Cow<'_, [u8]> = match source {
             ComponentSource::Builtin(builtin_name) => {
-                let (actual, bytes) =
+                let (actual, bytes, digest) =
                     builtin::builtin(builtin_name).ok_or_else(|| LoadError::UnknownBuiltin {
                         name: builtin_name.clone(),
                         known: builtin::known_names(),
@@ -187,6 +188,7 @@ impl Runtime {
                         wanted: role,
                     });
                 }
+                known_digest = Some(digest);
                 Cow::Borrowed(bytes)
             }
             ComponentSource::File(path) => {
@@ -204,7 +206,10 @@ impl Runtime {
             ComponentSource::Bytes { bytes, .. } => Cow::Borrowed(bytes.as_slice()),
         };
         let engine = &self.inner.engine;
-        let (component, source, digest) = self.inner.cache.get_or_compile(engine, &name, &bytes)?;
+        let (component, source, digest) =
+            self.inner
+                .cache
+                .get_or_compile(engine, &name, &bytes, known_digest)?;
         check_component(engine, &component, role, &name)?;
         let pre = self
             .inner

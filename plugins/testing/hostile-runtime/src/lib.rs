@@ -4,7 +4,9 @@
 //! host must survive: `loop`, `memory-bomb`, `recursion`, `trap`, `panic`, `output-100mb`,
 //! `stderr-flood-panic`, `stdout-flood`, `sleep`, `exit`, `malformed-no-law`,
 //! `malformed-unknown-law`, `malformed-empty-remediation`, `malformed-pass-with-law`; `pass` and
-//! `fail-valid` return well-formed verdicts so tests can show the component itself works.
+//! `fail-valid` return well-formed verdicts so tests can show the component itself works. A real
+//! phase id (`P00`..`P99`) spins like `loop`, so a flow using this auditor halts at its first
+//! court.
 
 wit_bindgen::generate!({ world: "auditor", path: "../../../wit" });
 
@@ -124,6 +126,14 @@ impl Guest for Hostile {
                 vec!["the phase broke the law".into()],
                 "rerun the phase after fixing the cause",
             ),
+            // A real phase id (`P00`..`P99`), as in a flow: spin until the host's deadline, so a
+            // flow configured with this auditor halts at its first court.
+            phase if phase.len() == 3 && phase.starts_with('P') && phase[1..].bytes().all(|b| b.is_ascii_digit()) => {
+                let mut n: u64 = 0;
+                loop {
+                    n = black_box(n.wrapping_add(1));
+                }
+            }
             _ => verdict(VerdictStatus::Pass, vec![], vec!["looks fine".into()], ""),
         }
     }

@@ -1,0 +1,104 @@
+//! The audit trail of a finished (or interrupted) flow: `wfhost verify`, `wfhost replay` and
+//! `wfhost explain`, working from the flow's evidence directory alone.
+//!
+//! ```text
+//! <flow_dir>/events.jsonl ──► wfhost_evidence::verify (hash chain, envelope, tail rule)
+//!                         └─► wfhost_evidence::read ──► Log { envelopes, JSON values, tail }
+//!                                                        │
+//!   verify:  walk the records (phase order, court rules, capabilities, consent)
+//!            ─► every evidence file: JSON, canonical bytes, published schema (docs/schemas),
+//!               byte-equal to the record that carries it; pack and fsm mirror cross-checked
+//!            ─► flow.summary.json byte-equal to summary::project(records)
+//!   replay:  the same projections rebuilt and compared byte for byte; `--write` restores them
+//!   explain: the records told as plain text (command, config, target, phases, halt, effects)
+//! ```
+//!
+//! The event log is the write truth (constitution/ops.md O1): every check here derives what a
+//! file must hold from the log and compares, so a changed byte anywhere is named with its file,
+//! line or member. What the log cannot vouch for (members the engine never records) is listed in
+//! docs/evidence.md and in each file's check description.
+
+mod diff;
+mod explain;
+mod files;
+mod replay;
+mod schemas;
+mod verify;
+mod walk;
+
+pub use explain::{explain, ExplainError};
+pub use replay::{replay, ReplayError, ReplayFile, ReplayOutcome, ReplayReport};
+pub use schemas::{Schema, SCHEMAS};
+pub use verify::{verify, CheckedFile, FailureKind, PhaseLine, VerifyFailure, VerifyReport};
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use wfhost_evidence::{Envelope, Tail, VerifyError};
+
+/// File names inside a flow directory.
+pub(crate) const EVENTS: &str = "events.jsonl";
+pub(crate) const SUMMARY: &str = "flow.summary.json";
+pub(crate) const FSM: &str = "fsm.json";
+pub(crate) const PHASE_DIR: &str = "phase";
+
+/// The complete records of a flow's log, as envelopes and as the JSON values
+/// [`crate::summary::project`] folds, and what follows them.
+pub(crate) struct Log {
+    pub(crate) events: Vec<Envelope>,
+    pub(crate) values: Vec<Value>,
+    pub(crate) tail: Tail,
+}
+
+impl Log {
+    /// Parse `<flow_dir>/events.jsonl` (no hash checks: call `wfhost_evidence::verify` first).
+    pub(crate) fn read(flow_dir: &Path) -> Result<Log, VerifyError> {
+        let contents = wfhost_evidence::read(&flow_dir.join(EVENTS))?;
+        let values = contents
+            .events
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+            .collect();
+        Ok(Log { events: contents.events, values, tail: contents.tail })
+    }
+
+    /// Whether the flow finished (its log holds the `flow.summary` record).
+    pub(crate) fn finished(&self) -> bool {
+        self.events.iter().any(|e| e.event_type == "flow.summary")
+    }
+
+    /// The flow id (correlation id of every record), if there is a record.
+    pub(crate) fn flow_id(&self) -> Option<&str> {
+        self.events.first().map(|e| e.correlation_id.as_str())
+    }
+}
+
+/// Whether `dir` looks like a flow's evidence directory (it holds `events.jsonl`).
+pub(crate) fn check_flow_dir(dir: &Path) -> Result<PathBuf, String> {
+    if !dir.is_dir() {
+        return Err(format!(
+            "{} is not a directory; pass a flow's evidence directory, e.g. artifacts/pod_logs/_flows/<flow_id>",
+            dir.display()
+        ));
+    }
+    if !dir.join(EVENTS).is_file() {
+        return Err(format!(
+            "{} holds no {EVENTS}, so it is not a flow's evidence directory; pass \
+             artifacts/pod_logs/_flows/<flow_id> (the path the PHASE lines print)",
+            dir.display()
+        ));
+    }
+    Ok(dir.to_path_buf())
+}
+
+/// The bytes of an evidence file holding `value`: RFC 8785 canonical JSON and one `\n`
+/// (constitution/ops.md O11), exactly what the engine writes.
+pub(crate) fn file_bytes(value: &Value) -> Result<Vec<u8>, wfhost_evidence::canonical::CanonicalError> {
+    let mut bytes = wfhost_evidence::canonical::to_vec(value)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// A string payload member, or "".
+pub(crate) fn pstr<'a>(e: &'a Envelope, key: &str) -> &'a str {
+    e.payload.get(key).and_then(Value::as_str).unwrap_or("")
+}

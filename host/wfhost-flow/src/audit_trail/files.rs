@@ -1,0 +1,804 @@
+//! The evidence files of a flow, for `wfhost verify`.
+//!
+//! [`Files::check_all`] lists the flow directory (only names wfhost writes), then checks each
+//! file against what the [`Walk`] learnt from the log: JSON, canonical bytes and published
+//! schema; outcome, deterministic, constitutional and verdict files byte-identical to their
+//! record's payload; every file a record implies present; each pack cross-checked against the
+//! records and all packs agreeing; `fsm.json` against the last transition; `flow.summary.json`
+//! byte-identical to `summary::project` of the records. Fetched files that changed since their
+//! `artifact.written` record are reported as warnings.
+
+use super::diff::{context, first_byte_difference, first_json_difference, shown};
+use super::verify::{CheckedFile, FailureKind, VerifyFailure};
+use super::walk::{PhaseRun, Walk};
+use super::{file_bytes, pstr, schemas, Log, EVENTS, FSM, PHASE_DIR, SUMMARY};
+use crate::config::{Vocabulary, SECRET_MARKER};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use wfhost_evidence::{Envelope, Timestamp};
+/// Kinds of per-phase files, by the suffix after `phase.<Pxx>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum PhaseFile {
+    Outcome,
+    Deterministic,
+    Pack,
+    Constitutional,
+    Verdict,
+    ExternalInput,
+    ExternalVerdict,
+}
+
+impl PhaseFile {
+    fn parse(name: &str) -> Option<(String, PhaseFile)> {
+        let rest = name.strip_prefix("phase.")?.strip_suffix(".json")?;
+        let (id, kind) = rest.split_once('.').unwrap_or((rest, ""));
+        let valid = id.len() == 3 && id.starts_with('P') && id[1..].bytes().all(|b| b.is_ascii_digit());
+        let kind = match kind {
+            "" => PhaseFile::Outcome,
+            "deterministic" => PhaseFile::Deterministic,
+            "pack" => PhaseFile::Pack,
+            "constitutional" => PhaseFile::Constitutional,
+            "verdict" => PhaseFile::Verdict,
+            "external-input" => PhaseFile::ExternalInput,
+            "external-verdict" => PhaseFile::ExternalVerdict,
+            _ => return None,
+        };
+        valid.then(|| (id.to_string(), kind))
+    }
+
+    fn suffix(self) -> &'static str {
+        match self {
+            PhaseFile::Outcome => "",
+            PhaseFile::Deterministic => ".deterministic",
+            PhaseFile::Pack => ".pack",
+            PhaseFile::Constitutional => ".constitutional",
+            PhaseFile::Verdict => ".verdict",
+            PhaseFile::ExternalInput => ".external-input",
+            PhaseFile::ExternalVerdict => ".external-verdict",
+        }
+    }
+
+    fn schema(self) -> Option<&'static str> {
+        match self {
+            PhaseFile::Outcome => Some("phase-outcome"),
+            PhaseFile::Deterministic => Some("phase-deterministic"),
+            PhaseFile::Pack => Some("phase-pack"),
+            PhaseFile::Constitutional => Some("phase-constitutional"),
+            PhaseFile::Verdict => Some("phase-verdict"),
+            PhaseFile::ExternalInput | PhaseFile::ExternalVerdict => None,
+        }
+    }
+
+    /// The record that carries this file's JSON as its payload.
+    fn record(self, run: &PhaseRun) -> Option<Option<usize>> {
+        match self {
+            PhaseFile::Outcome => Some(run.outcome),
+            PhaseFile::Deterministic => Some(run.det),
+            PhaseFile::Constitutional => Some(run.auditor),
+            PhaseFile::Verdict => Some(run.verdict),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) fn rel_phase_file(id: &str, suffix: &str) -> String {
+    format!("{PHASE_DIR}/phase.{id}{suffix}.json")
+}
+
+/// The file checks of one flow directory, and what they found.
+pub(super) struct Files<'w, 'a> {
+    dir: &'w Path,
+    walk: &'w Walk<'a>,
+    log: &'w Log,
+    checked: Vec<CheckedFile>,
+    warnings: Vec<String>,
+}
+
+/// A parsed evidence file.
+struct Parsed {
+    rel: String,
+    bytes: Vec<u8>,
+    value: Value,
+}
+
+impl<'w, 'a> Files<'w, 'a> {
+    /// Checks of the files in `dir` against what `walk` learnt from `log`.
+    pub(super) fn new(dir: &'w Path, walk: &'w Walk<'a>, log: &'w Log) -> Files<'w, 'a> {
+        Files { dir, walk, log, checked: Vec::new(), warnings: Vec::new() }
+    }
+
+    /// The files checked and the warnings, once [`Files::check_all`] has run.
+    pub(super) fn into_findings(self) -> (Vec<CheckedFile>, Vec<String>) {
+        (self.checked, self.warnings)
+    }
+
+    /// Check every file (module doc); stops at the first problem.
+    pub(super) fn check_all(&mut self) -> Result<(), VerifyFailure> {
+        let mut found: BTreeMap<(usize, PhaseFile), String> = BTreeMap::new();
+        let mut extra_phase_files: Vec<(String, PhaseFile, String)> = Vec::new();
+        for name in self.list(".")? {
+            match name.as_str() {
+                EVENTS | SUMMARY | FSM | PHASE_DIR => {}
+                n if is_temp_leftover(n) => self.warnings.push(format!("{n}: a temporary file left by an interrupted write; it is not evidence")),
+                n => {
+                    return Err(VerifyFailure::new(FailureKind::Unexpected, n, format!(
+                        "wfhost writes only {EVENTS}, {SUMMARY}, {FSM} and {PHASE_DIR}/ here; nothing in the log accounts for this entry"
+                    )))
+                }
+            }
+        }
+        let phase_dir = self.dir.join(PHASE_DIR);
+        let names = if phase_dir.is_dir() { self.list(PHASE_DIR)? } else { Vec::new() };
+        for name in names {
+            let rel = format!("{PHASE_DIR}/{name}");
+            if is_temp_leftover(&name) {
+                self.warnings.push(format!("{rel}: a temporary file left by an interrupted write; it is not evidence"));
+                continue;
+            }
+            let Some((id, kind)) = PhaseFile::parse(&name) else {
+                return Err(VerifyFailure::new(FailureKind::Unexpected, &rel, "not a file name wfhost writes (phase.<Pxx>[.deterministic|.pack|.constitutional|.verdict].json)"));
+            };
+            match self.walk.phases.iter().position(|p| p.id == id) {
+                Some(p) => {
+                    found.insert((p, kind), rel);
+                }
+                None => extra_phase_files.push((id, kind, rel)),
+            }
+        }
+        if let Some((id, _, rel)) = extra_phase_files.first() {
+            return Err(VerifyFailure::new(FailureKind::Unexpected, rel, format!(
+                "events.jsonl has no phase.started record for {id}, so no phase of this flow wrote this file"
+            )));
+        }
+        // Every file a record says exists must exist.
+        for (p, run) in self.walk.phases.iter().enumerate() {
+            for kind in [PhaseFile::Outcome, PhaseFile::Deterministic, PhaseFile::Pack, PhaseFile::Constitutional, PhaseFile::Verdict] {
+                let written = match kind {
+                    // The pack is written before the auditors run, so their record implies it.
+                    PhaseFile::Pack => run.auditor,
+                    k => k.record(run).flatten(),
+                };
+                if let (Some(i), false) = (written, found.contains_key(&(p, kind))) {
+                    let e = &self.log.events[i];
+                    return Err(VerifyFailure {
+                        kind: FailureKind::Missing,
+                        file: rel_phase_file(&run.id, kind.suffix()),
+                        line: Some(e.seq + 1),
+                        field: None,
+                        problem: format!(
+                            "events.jsonl line {} ({}) shows this file was written, but it is missing",
+                            e.seq + 1,
+                            e.event_type
+                        ),
+                    });
+                }
+            }
+        }
+        for ((p, kind), rel) in &found {
+            self.phase_file(*p, *kind, rel)?;
+        }
+        let packs: Vec<&String> = found.iter().filter(|((_, k), _)| *k == PhaseFile::Pack).map(|(_, rel)| rel).collect();
+        self.packs_agree(&packs)?;
+        self.fsm_file()?;
+        self.summary_file()?;
+        self.fetched_files();
+        Ok(())
+    }
+
+    fn list(&self, rel: &str) -> Result<Vec<String>, VerifyFailure> {
+        let path = if rel == "." { self.dir.to_path_buf() } else { self.dir.join(rel) };
+        let rd = std::fs::read_dir(&path).map_err(|e| VerifyFailure::new(FailureKind::Unreadable, rel, format!("cannot list: {e}")))?;
+        let mut names = Vec::new();
+        for entry in rd {
+            let entry = entry.map_err(|e| VerifyFailure::new(FailureKind::Unreadable, rel, format!("cannot list: {e}")))?;
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Read, parse, and check the canonical form and the schema.
+    fn parse(&self, rel: &str, schema: Option<&str>) -> Result<Parsed, VerifyFailure> {
+        let bytes = std::fs::read(self.dir.join(rel)).map_err(|e| VerifyFailure::new(FailureKind::Unreadable, rel, format!("cannot read: {e}")))?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            VerifyFailure::new(FailureKind::Format, rel, format!("not JSON: {e}")).field(format!("line {} column {}", e.line(), e.column()))
+        })?;
+        if let Some(name) = schema {
+            let canonical = file_bytes(&value).map_err(|e| VerifyFailure::new(FailureKind::Format, rel, e.to_string()))?;
+            if let Some(at) = first_byte_difference(&canonical, &bytes) {
+                return Err(VerifyFailure::new(FailureKind::Format, rel, format!(
+                    "not RFC 8785 canonical JSON followed by one newline (constitution/ops.md O11): first difference at \
+                     byte {at}: the file has {}, canonical form {}",
+                    context(&bytes, at),
+                    context(&canonical, at)
+                )));
+            }
+            let schema = schemas::named(name).ok_or_else(|| VerifyFailure::new(FailureKind::Internal, rel, format!("no schema {name}")))?;
+            match schema.check(&value) {
+                Err(e) => return Err(VerifyFailure::new(FailureKind::Internal, rel, e)),
+                Ok(Some((at, message))) => {
+                    return Err(VerifyFailure::new(FailureKind::Schema, rel, format!("does not meet {}: {message}", schema.path)).field(at))
+                }
+                Ok(None) => {}
+            }
+        }
+        Ok(Parsed { rel: rel.to_string(), bytes, value })
+    }
+
+    fn unfinished_last(&self, p: usize) -> bool {
+        !self.log.finished() && p + 1 == self.walk.phases.len()
+    }
+
+    fn phase_file(&mut self, p: usize, kind: PhaseFile, rel: &str) -> Result<(), VerifyFailure> {
+        let run = &self.walk.phases[p];
+        let parsed = self.parse(rel, kind.schema())?;
+        match kind.record(run) {
+            Some(Some(i)) => {
+                let e = &self.log.events[i];
+                self.equal_to_record(&parsed, e)?;
+                self.checked.push(CheckedFile {
+                    path: rel.to_string(),
+                    checks: format!(
+                        "schema {}; byte-identical to the payload of events.jsonl line {} ({})",
+                        kind.schema().unwrap_or_default(),
+                        e.seq + 1,
+                        e.event_type
+                    ),
+                });
+            }
+            Some(None) => self.unanchored(p, rel, "its record was never appended")?,
+            None if kind == PhaseFile::Pack => {
+                if run.det.is_none() {
+                    return self.unanchored(p, rel, "it is written after the court.deterministic record, which is absent");
+                }
+                self.pack(run, &parsed)?;
+                self.checked.push(CheckedFile {
+                    path: rel.to_string(),
+                    checks: "schema phase-pack; every member except `config` cross-checked against the flow's records; \
+                             `config` checked for secret markers and against the header (its other values are not recorded in events.jsonl)"
+                        .to_string(),
+                });
+            }
+            None => {
+                // The external auditor's exchange files: the input repeats the pack.
+                if kind == PhaseFile::ExternalInput {
+                    let pack_rel = rel_phase_file(&run.id, PhaseFile::Pack.suffix());
+                    if let Ok(pack) = self.parse(&pack_rel, None) {
+                        if parsed.value.get("pack") != Some(&pack.value) {
+                            return Err(VerifyFailure::new(FailureKind::Mismatch, rel, format!("its pack differs from {pack_rel}")).field("/pack"));
+                        }
+                    }
+                }
+                self.checked.push(CheckedFile {
+                    path: rel.to_string(),
+                    checks: "JSON (the external auditor's exchange file; its verdict is recorded in the court.auditor record)".to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A file whose record is absent: allowed only for the phase an unfinished flow stopped in
+    /// (the engine writes a file, then appends its record).
+    fn unanchored(&mut self, p: usize, rel: &str, why: &str) -> Result<(), VerifyFailure> {
+        if self.unfinished_last(p) {
+            self.warnings.push(format!(
+                "{rel}: written just before the flow stopped ({why}); nothing in events.jsonl vouches for it"
+            ));
+            self.checked.push(CheckedFile { path: rel.to_string(), checks: "schema only (not anchored: the flow stopped before its record)".into() });
+            return Ok(());
+        }
+        Err(VerifyFailure::new(FailureKind::Unexpected, rel, format!(
+            "no record in events.jsonl carries this file ({why}), and the flow {}",
+            if self.log.finished() { "finished" } else { "went on past this phase" }
+        )))
+    }
+
+    fn equal_to_record(&self, parsed: &Parsed, e: &Envelope) -> Result<(), VerifyFailure> {
+        let want = file_bytes(&e.payload).map_err(|err| VerifyFailure::record(FailureKind::Mismatch, e, "payload", err.to_string()))?;
+        if want == parsed.bytes {
+            return Ok(());
+        }
+        let line = e.seq + 1;
+        let (field, problem) = match first_json_difference(&parsed.value, &e.payload) {
+            Some(d) => (
+                d.at().to_string(),
+                format!("the file has {}, events.jsonl line {line} ({}) records {}", shown(&d.left), e.event_type, shown(&d.right)),
+            ),
+            None => {
+                let at = first_byte_difference(&parsed.bytes, &want).unwrap_or(0);
+                (format!("byte {at}"), format!("differs from the payload of events.jsonl line {line} ({})", e.event_type))
+            }
+        };
+        Err(VerifyFailure { kind: FailureKind::Mismatch, file: parsed.rel.clone(), line: Some(line), field: Some(field), problem })
+    }
+
+    /// Cross-check a pack against the records of its phase.
+    fn pack(&self, run: &PhaseRun, parsed: &Parsed) -> Result<(), VerifyFailure> {
+        let ev = &self.log.events;
+        let (Some(o), Some(d)) = (run.outcome, run.det) else { return Ok(()) };
+        let (outcome, det) = (&ev[o].payload, &ev[d].payload);
+        let pack = &parsed.value;
+        let c = self.walk.c;
+        let fail = |at: &str, want: Value, why: &str| -> Result<(), VerifyFailure> {
+            let found = pointer(pack, at);
+            if found == want {
+                return Ok(());
+            }
+            Err(VerifyFailure::new(FailureKind::Mismatch, &parsed.rel, format!(
+                "the pack has {}, but {why} gives {}", shown(&Some(found)), shown(&Some(want))
+            ))
+            .field(at))
+        };
+        let phase = c.phase(&run.id).map(|p| p.laws.clone()).unwrap_or_default();
+        fail("/flow_id", json!(self.log.flow_id().unwrap_or_default()), "the log's flow id")?;
+        fail("/phase", json!(run.id), "the file name")?;
+        fail("/constitution_version", json!(c.version), "constitution/")?;
+        fail("/applicable_laws", json!(phase), "constitution/phases.toml")?;
+        let verdict_at = run.auditor.unwrap_or(run.started);
+        let sha_start = self.walk.header_before("active_config_sha256", verdict_at).unwrap_or("");
+        fail("/config_sha256_at_start", json!(sha_start), "the active_config_sha256 header")?;
+        // The hash "now" is what the phase's last config_unchanged check compared; a phase
+        // without that check (P99) leaves it unrecorded.
+        let unchanged = det
+            .get("checks")
+            .and_then(Value::as_array)
+            .and_then(|a| a.iter().rev().find(|c| c.get("check").and_then(Value::as_str) == Some("config_unchanged")));
+        if let Some(check) = unchanged {
+            let finding = check.get("finding").and_then(Value::as_str).unwrap_or("");
+            let now = if check.get("pass") == Some(&Value::Bool(true)) {
+                Some(sha_start.to_string())
+            } else if let Some(rest) = finding.strip_suffix(" now") {
+                rest.rsplit(' ').next().map(str::to_string)
+            } else {
+                Some(String::new())
+            };
+            if let Some(now) = now {
+                fail("/config_sha256", json!(now), "the phase's config_unchanged check")?;
+            }
+        }
+        let transport = match self.walk.plugins {
+            Some(i) if i < verdict_at => ev[i].payload.pointer("/transport/id").cloned().unwrap_or(json!("")),
+            _ => json!(""),
+        };
+        fail("/transport", transport, "the plugins.loaded record")?;
+        let bound = outcome.get("target").cloned().unwrap_or(Value::Null);
+        fail("/bound_target", bound.clone(), "the phase.outcome record's target")?;
+        let phase_target = pointer(pack, "/phase_target");
+        let call_targets: Vec<&Value> = outcome
+            .get("gateway_calls")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|c| c.get("target")).collect())
+            .unwrap_or_default();
+        if phase_target != bound && !(phase_target.is_string() && call_targets.contains(&&phase_target)) {
+            return Err(VerifyFailure::new(FailureKind::Mismatch, &parsed.rel, format!(
+                "the pack's phase target {phase_target} is neither the bound target {bound} nor a target the phase's gateway calls named"
+            ))
+            .field("/phase_target"));
+        }
+        let source = if bound.is_null() {
+            json!("pending")
+        } else {
+            self.walk
+                .phases
+                .iter()
+                .find(|p| p.id == "P20")
+                .and_then(|p| p.outcome)
+                .and_then(|i| ev[i].payload.pointer("/facts/target_source").cloned())
+                .unwrap_or(Value::Null)
+        };
+        fail("/target_source", source, "P20's outcome")?;
+        // The outcome as the auditors saw it (the WIT record) against the outcome record.
+        let status = match outcome.get("status").and_then(Value::as_str) {
+            Some("ok") => "Ok",
+            Some("skip") => "Skip",
+            Some("fail") => "Fail",
+            _ => "",
+        };
+        fail("/outcome/phase", json!(run.id), "the file name")?;
+        fail("/outcome/status", json!(status), "the phase.outcome record")?;
+        for m in ["code", "message", "artifacts"] {
+            fail(&format!("/outcome/{m}"), outcome.get(m).cloned().unwrap_or(Value::Null), "the phase.outcome record")?;
+        }
+        let facts: Map<String, Value> = pointer(pack, "/outcome/facts")
+            .as_array()
+            .map(|a| a.iter().filter_map(|kv| Some((kv.get("key")?.as_str()?.to_string(), kv.get("value")?.clone()))).collect())
+            .unwrap_or_default();
+        if Value::Object(facts) != outcome.get("facts").cloned().unwrap_or(Value::Null) {
+            return Err(VerifyFailure::new(FailureKind::Mismatch, &parsed.rel, "the outcome facts differ from the phase.outcome record's").field("/outcome/facts"));
+        }
+        let details = match pointer(pack, "/outcome/details_json").as_str() {
+            Some(text) => serde_json::from_str::<Value>(text).unwrap_or(Value::Null),
+            None => Value::Null,
+        };
+        if details != outcome.get("details").cloned().unwrap_or(Value::Null) {
+            return Err(VerifyFailure::new(FailureKind::Mismatch, &parsed.rel, "details_json differs from the phase.outcome record's details").field("/outcome/details_json"));
+        }
+        // Flags: the flow's flags, then the consent the court saw.
+        let pairs = kv_pairs(&pointer(pack, "/flow_flags"));
+        let Some(((last_key, consent), flags)) = pairs.split_last() else {
+            return Err(VerifyFailure::new(FailureKind::Mismatch, &parsed.rel, "no flags, not even the consent").field("/flow_flags"));
+        };
+        let started = ev.first().map(|e| e.payload.get("flags").cloned().unwrap_or(Value::Null)).unwrap_or(Value::Null);
+        let flag_map: Map<String, Value> = flags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        if last_key != "consent" || flag_map.len() != flags.len() || Value::Object(flag_map) != started {
+            return Err(VerifyFailure::new(FailureKind::Mismatch, &parsed.rel, format!(
+                "the flags differ from the flow.started record's {started} followed by consent"
+            ))
+            .field("/flow_flags"));
+        }
+        let p00_consent = self
+            .walk
+            .phases
+            .first()
+            .and_then(|p| p.outcome)
+            .and_then(|i| ev[i].payload.pointer("/facts/consent").and_then(Value::as_str));
+        let consented = self.walk.consents.iter().any(|(i, _)| *i < verdict_at);
+        let want_consent = match p00_consent {
+            Some(v) => Some(v.to_string()),
+            None if consented => Some("true".to_string()),
+            None => None,
+        };
+        if let Some(want) = want_consent {
+            if *consent != want {
+                return Err(VerifyFailure::new(FailureKind::Mismatch, &parsed.rel, format!(
+                    "consent {consent:?}, but the records give {want:?}"
+                ))
+                .field("/flow_flags"));
+            }
+        }
+        // Config: unique keys, secrets only as markers, and what the header repeats.
+        let config = kv_pairs(&pointer(pack, "/config"));
+        let mut seen = BTreeSet::new();
+        let vocab = Vocabulary::get().map_err(|e| VerifyFailure::new(FailureKind::Internal, &parsed.rel, e.to_string()))?;
+        // Vocabulary keys come first, in vocabulary order, then keys of families (WF_SECRET_*).
+        let mut last_rank = 0usize;
+        for (i, (k, v)) in config.iter().enumerate() {
+            let at = format!("/config/{i}/value");
+            if !seen.insert(k.clone()) {
+                return Err(VerifyFailure::new(FailureKind::Mismatch, &parsed.rel, format!("{k} appears twice")).field(format!("/config/{i}/key")));
+            }
+            let (rank, kind) = match (vocab.keys.iter().position(|s| s.name == *k), vocab.pattern_for(k)) {
+                (Some(r), _) => (r, &vocab.keys[r].kind),
+                (None, Some(p)) => (vocab.keys.len(), &p.kind),
+                (None, None) => {
+                    return Err(VerifyFailure::new(FailureKind::Mismatch, &parsed.rel, format!(
+                        "{k:?} is not a key of constitution/config.toml, and a pack carries only those"
+                    ))
+                    .field(format!("/config/{i}/key")))
+                }
+            };
+            if rank < last_rank {
+                return Err(VerifyFailure::new(FailureKind::Mismatch, &parsed.rel, format!(
+                    "{k} is out of the vocabulary's order (constitution/config.toml), in which a pack lists its config"
+                ))
+                .field(format!("/config/{i}/key")));
+            }
+            last_rank = rank;
+            if v != SECRET_MARKER {
+                if let Err(problem) = kind.check(v) {
+                    return Err(VerifyFailure::new(FailureKind::Mismatch, &parsed.rel, format!("{k}={v:?} is not a legal value: {problem}")).field(at));
+                }
+            }
+            if vocab.is_secret(k) && v != SECRET_MARKER {
+                return Err(VerifyFailure::new(FailureKind::Mismatch, &parsed.rel, format!(
+                    "{k} is a secret, so the pack must show it as {SECRET_MARKER} (Law 10), not a value"
+                ))
+                .field(at));
+            }
+            let header = match k.as_str() {
+                "WF_TRANSPORT" => self.walk.header_before("transport", verdict_at).map(str::to_string),
+                "REMOTE_ENV_PATH" => self.walk.header_before("remote_env_path", verdict_at).map(str::to_string),
+                "OPS_REMOTE_OUTPUTS_DIR" => self
+                    .walk
+                    .header_before("fsm_state_file", verdict_at)
+                    .map(|f| f.strip_suffix("/_control/workflow_state.json").unwrap_or(f).to_string())
+                    .map(|d| if d.is_empty() { "/".to_string() } else { d }),
+                _ => None,
+            };
+            if let Some(h) = header {
+                let mine = if k == "OPS_REMOTE_OUTPUTS_DIR" { v.trim_end_matches('/').to_string() } else { v.clone() };
+                let mine = if mine.is_empty() { "/".to_string() } else { mine };
+                if mine != h {
+                    return Err(VerifyFailure::new(FailureKind::Mismatch, &parsed.rel, format!(
+                        "{k} is {v:?}, but the flow's header gives {h:?}"
+                    ))
+                    .field(at));
+                }
+            }
+        }
+        fail("/fsm_before", outcome.get("fsm_before").cloned().unwrap_or(Value::Null), "the phase.outcome record")?;
+        fail("/fsm_after", outcome.get("fsm_after").cloned().unwrap_or(Value::Null), "the phase.outcome record")?;
+        fail("/deterministic_pass", det.get("pass").cloned().unwrap_or(Value::Null), "the court.deterministic record")?;
+        let findings: Vec<Value> = det
+            .get("checks")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter(|c| c.get("pass") == Some(&Value::Bool(false)))
+                    .map(|c| json!(format!("{}: {}", c.get("check").and_then(Value::as_str).unwrap_or(""), c.get("finding").and_then(Value::as_str).unwrap_or(""))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        fail("/deterministic_findings", Value::Array(findings), "the court.deterministic record's failed checks")?;
+        Ok(())
+    }
+
+    /// Every pack of a flow carries the config loaded once in P00, the same flags and the same
+    /// start hash. The config's values are not in events.jsonl, so the packs vouch for each
+    /// other: a pack that differs from the others (the majority; the earlier on a tie) is named.
+    fn packs_agree(&self, packs: &[&String]) -> Result<(), VerifyFailure> {
+        let shared = |v: &Value| {
+            json!({"config": v.get("config"), "flow_flags": v.get("flow_flags"),
+                   "config_sha256_at_start": v.get("config_sha256_at_start"), "flow_id": v.get("flow_id")})
+        };
+        let mut parsed = Vec::new();
+        for rel in packs {
+            parsed.push(self.parse(rel, None)?);
+        }
+        let mut groups: Vec<(Value, Vec<usize>)> = Vec::new();
+        for (i, p) in parsed.iter().enumerate() {
+            let key = shared(&p.value);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((key, vec![i])),
+            }
+        }
+        if groups.len() <= 1 {
+            return Ok(());
+        }
+        // The largest group is the reference; on a tie the group holding the earliest pack.
+        let reference = groups
+            .iter()
+            .enumerate()
+            .max_by_key(|(gi, (_, members))| (members.len(), std::cmp::Reverse(*gi)))
+            .map(|(gi, _)| gi)
+            .unwrap_or(0);
+        let ref_pack = &parsed[groups[reference].1[0]];
+        let odd = parsed
+            .iter()
+            .find(|p| shared(&p.value) != groups[reference].0)
+            .unwrap_or(&parsed[0]);
+        let d = first_json_difference(&shared(&odd.value), &shared(&ref_pack.value));
+        let others = groups[reference].1.len();
+        let (field, what) = match d {
+            Some(d) => (
+                d.at().to_string(),
+                format!("this one has {} where {others} other pack(s), {} among them, have {}", shown(&d.left), ref_pack.rel, shown(&d.right)),
+            ),
+            None => ("/".to_string(), format!("this one differs from {}", ref_pack.rel)),
+        };
+        Err(VerifyFailure::new(FailureKind::Mismatch, &odd.rel, format!(
+            "every pack of a flow carries the same config, flags and start hash (loaded once in P00), but {what}"
+        ))
+        .field(field))
+    }
+
+    fn fsm_file(&mut self) -> Result<(), VerifyFailure> {
+        let exists = self.dir.join(FSM).exists();
+        let ts = &self.walk.transitions;
+        if !exists {
+            if let Some(&t) = ts.last() {
+                let e = &self.log.events[t];
+                return Err(VerifyFailure {
+                    kind: FailureKind::Missing,
+                    file: FSM.into(),
+                    line: Some(e.seq + 1),
+                    field: None,
+                    problem: format!("events.jsonl line {} records an FSM transition, which is mirrored in {FSM}, but it is missing", e.seq + 1),
+                });
+            }
+            return Ok(());
+        }
+        let parsed = self.parse(FSM, Some("fsm-mirror"))?;
+        let Some(&last) = ts.last() else {
+            return Err(VerifyFailure::new(FailureKind::Unexpected, FSM, "events.jsonl records no fsm.transition, so no FSM state was ever written"));
+        };
+        // An interrupted flow may have recorded a transition and stopped before mirroring it.
+        let candidates: Vec<usize> = if self.log.finished() { vec![last] } else { ts.iter().rev().take(2).copied().collect() };
+        let mut first_problem = None;
+        for &t in &candidates {
+            match self.fsm_matches(&parsed, t) {
+                Ok(()) => {
+                    let e = &self.log.events[t];
+                    if t != last {
+                        self.warnings.push(format!("{FSM}: mirrors the transition before the last one; the flow stopped before it mirrored line {}", self.log.events[last].seq + 1));
+                    }
+                    self.checked.push(CheckedFile {
+                        path: FSM.into(),
+                        checks: format!(
+                            "schema fsm-mirror; state, previous_state, phase, reason and flow_id from events.jsonl line {} (fsm.transition); \
+                             updated_at within that record's time and the next record's; host is not recorded in events.jsonl",
+                            e.seq + 1
+                        ),
+                    });
+                    return Ok(());
+                }
+                Err(f) => {
+                    first_problem.get_or_insert(f);
+                }
+            }
+        }
+        Err(first_problem.unwrap_or_else(|| VerifyFailure::new(FailureKind::Mismatch, FSM, "does not match the FSM records")))
+    }
+
+    fn fsm_matches(&self, parsed: &Parsed, t: usize) -> Result<(), VerifyFailure> {
+        let ev = &self.log.events;
+        let e = &ev[t];
+        let phase = pstr(e, "phase");
+        let status = self
+            .walk
+            .phases
+            .iter()
+            .find(|p| p.transition == Some(t))
+            .and_then(|p| p.outcome)
+            .map(|o| pstr(&ev[o], "status").to_string())
+            .unwrap_or_else(|| if e.payload.get("code").and_then(Value::as_u64) == Some(0) { "ok".into() } else { "fail".into() });
+        let code = e.payload.get("code").cloned().unwrap_or(Value::Null);
+        let want = [
+            ("/state", json!(pstr(e, "to"))),
+            ("/previous_state", json!(pstr(e, "from"))),
+            ("/phase", json!(phase)),
+            ("/flow_id", json!(e.correlation_id)),
+            ("/reason", json!(format!("{phase} {status} code {code}"))),
+        ];
+        for (at, w) in want {
+            let found = pointer(&parsed.value, at);
+            if found != w {
+                return Err(VerifyFailure::new(FailureKind::Mismatch, FSM, format!(
+                    "the file has {found}, events.jsonl line {} (fsm.transition) gives {w}", e.seq + 1
+                ))
+                .field(at)
+                .with_line(e.seq + 1));
+            }
+        }
+        let updated = pointer(&parsed.value, "/updated_at");
+        let updated = updated.as_str().and_then(|s| Timestamp::parse(s).ok());
+        let earliest = e.occurred_at;
+        let latest = ev.get(t + 1).map(|n| n.occurred_at);
+        let in_range = updated.is_some_and(|u| u >= earliest && latest.is_none_or(|l| u <= l));
+        if !in_range {
+            return Err(VerifyFailure::new(FailureKind::Mismatch, FSM, format!(
+                "updated_at {} is not between the transition's record ({earliest}) and the next record ({})",
+                pointer(&parsed.value, "/updated_at"),
+                latest.map(|l| l.to_string()).unwrap_or_else(|| "none".into())
+            ))
+            .field("/updated_at")
+            .with_line(e.seq + 1));
+        }
+        Ok(())
+    }
+
+    fn summary_file(&mut self) -> Result<(), VerifyFailure> {
+        let exists = self.dir.join(SUMMARY).exists();
+        let Some(s) = self.walk.summary else {
+            if exists {
+                let anchor = self.parse(SUMMARY, None).ok();
+                let said = anchor
+                    .as_ref()
+                    .map(|p| format!(
+                        " (it anchors {} record(s) ending in record_hash {})",
+                        pointer(&p.value, "/events"),
+                        pointer(&p.value, "/last_record_hash")
+                    ))
+                    .unwrap_or_default();
+                return Err(VerifyFailure::new(FailureKind::Projection, SUMMARY, format!(
+                    "the summary exists, but events.jsonl ({} record(s)) has no flow.summary record{said}: records were cut off the end of the log",
+                    self.log.events.len()
+                )));
+            }
+            return Ok(());
+        };
+        let e = &self.log.events[s];
+        if !exists {
+            return Err(VerifyFailure {
+                kind: FailureKind::Missing,
+                file: SUMMARY.into(),
+                line: Some(e.seq + 1),
+                field: None,
+                problem: format!("events.jsonl line {} records the flow's end, whose projection is {SUMMARY}, but it is missing", e.seq + 1),
+            });
+        }
+        let parsed = self.parse(SUMMARY, Some("flow-summary"))?;
+        let projected = crate::summary::project(&self.log.values);
+        let want = file_bytes(&projected).map_err(|err| VerifyFailure::new(FailureKind::Projection, SUMMARY, err.to_string()))?;
+        if let Some(at) = first_byte_difference(&parsed.bytes, &want) {
+            let field = first_json_difference(&parsed.value, &projected);
+            let what = field
+                .as_ref()
+                .map(|d| format!("the file has {}, the projection of events.jsonl has {}", shown(&d.left), shown(&d.right)))
+                .unwrap_or_else(|| "the bytes differ".into());
+            return Err(VerifyFailure {
+                kind: FailureKind::Projection,
+                file: SUMMARY.into(),
+                line: None,
+                field: Some(field.map(|d| d.at().to_string()).unwrap_or_else(|| format!("byte {at}"))),
+                problem: format!("not the projection of events.jsonl (first difference at byte {at}): {what}"),
+            });
+        }
+        self.checked.push(CheckedFile {
+            path: SUMMARY.into(),
+            checks: format!("schema flow-summary; byte-identical to summary::project of the {} record(s)", self.log.events.len()),
+        });
+        Ok(())
+    }
+
+    /// Fetched files recorded by artifact.written: report those changed or gone since.
+    fn fetched_files(&mut self) {
+        let mut changed = Vec::new();
+        let mut total = 0;
+        for e in self.log.events.iter().filter(|e| e.event_type == "artifact.written") {
+            let (path, want) = (pstr(e, "path"), pstr(e, "sha256"));
+            if path.is_empty() || want.is_empty() {
+                continue;
+            }
+            total += 1;
+            match crate::sha256_file(Path::new(path)) {
+                Ok(sha) if sha == want => {}
+                Ok(_) => changed.push(format!("{path} (changed)")),
+                Err(_) => changed.push(format!("{path} (gone)")),
+            }
+        }
+        if !changed.is_empty() {
+            let shown: Vec<&str> = changed.iter().take(3).map(String::as_str).collect();
+            self.warnings.push(format!(
+                "{} of {total} fetched file(s) no longer match the sha256 recorded when they were fetched (a later fetch \
+                 replaces a run's directory): {}{}",
+                changed.len(),
+                shown.join(", "),
+                if changed.len() > 3 { ", ..." } else { "" }
+            ));
+        }
+    }
+}
+
+fn pointer(v: &Value, at: &str) -> Value {
+    v.pointer(at).cloned().unwrap_or(Value::Null)
+}
+
+fn kv_pairs(v: &Value) -> Vec<(String, String)> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|kv| {
+                    (
+                        kv.get("key").and_then(Value::as_str).unwrap_or("").to_string(),
+                        kv.get("value").and_then(Value::as_str).unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `.name.XXXXXX.tmp`: what an atomic write leaves when it is interrupted.
+fn is_temp_leftover(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".tmp")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_names_wfhost_writes_are_phase_files() {
+        assert_eq!(PhaseFile::parse("phase.P30.json"), Some(("P30".into(), PhaseFile::Outcome)));
+        assert_eq!(PhaseFile::parse("phase.P30.verdict.json"), Some(("P30".into(), PhaseFile::Verdict)));
+        assert_eq!(PhaseFile::parse("phase.P00.external-input.json"), Some(("P00".into(), PhaseFile::ExternalInput)));
+        for bad in ["phase.P3.json", "phase.X30.json", "phase.P30.notes.json", "phase.P30.json.bak", "phase.Pé.json", "P30.json"] {
+            assert_eq!(PhaseFile::parse(bad), None, "{bad}");
+        }
+        assert!(is_temp_leftover(".phase.P30.json.a1B2c3.tmp"));
+        assert!(!is_temp_leftover("phase.P30.json"));
+    }
+
+    #[test]
+    fn string_members_and_key_value_lists_are_read_without_panicking() {
+        let v = json!({"config": [{"key": "A", "value": "1"}, {"key": 2}], "x": {"y": [1]}});
+        assert_eq!(kv_pairs(&v["config"]), vec![("A".to_string(), "1".to_string()), (String::new(), String::new())]);
+        assert_eq!(kv_pairs(&v["nothing"]), vec![]);
+        assert_eq!(pointer(&v, "/x/y/0"), json!(1));
+        assert_eq!(pointer(&v, "/x/z"), Value::Null);
+    }
+}

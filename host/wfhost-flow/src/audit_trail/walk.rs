@@ -1,0 +1,695 @@
+//! The walk over a flow's records, in log order, for `wfhost verify`.
+//!
+//! [`Walk::run`] replays the flow's decisions from `events.jsonl` and checks that they obey the
+//! constitution: the log starts with `flow.started`; phases start in the order of the
+//! command's phase list, which follows `constitution/phases.toml`; each phase records outcome,
+//! deterministic result, auditors' result and verdict once each, in that order; the verdict
+//! follows the court's rules (court = deterministic pass AND constitutional pass, its code, the
+//! laws of failed checks); nothing starts after a failing verdict; FSM transitions continue
+//! from the state before them; phases after P20 run on the bound target; capabilities are
+//! granted before use, used within scope and while in force; provisioning follows a consent;
+//! receipts match calls; `flow.summary` is last and agrees with what came before. What it
+//! learns (each phase's records, the transitions, the header, the grants) indexes the log for
+//! the file checks in `files`.
+
+use super::{pstr, PHASE_DIR};
+use super::verify::{FailureKind, VerifyFailure};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use wfhost_constitution::Constitution;
+use wfhost_evidence::Envelope;
+/// One phase's records (indices into the log).
+#[derive(Debug, Clone)]
+pub(super) struct PhaseRun {
+    pub(super) id: String,
+    pub(super) started: usize,
+    pub(super) outcome: Option<usize>,
+    pub(super) det: Option<usize>,
+    pub(super) auditor: Option<usize>,
+    pub(super) verdict: Option<usize>,
+    pub(super) transition: Option<usize>,
+}
+
+/// A capability as the records issued it.
+#[derive(Debug, Clone)]
+struct Cap {
+    scope: Value,
+    ended: Option<(usize, &'static str)>,
+    uses: BTreeMap<String, u64>,
+}
+
+/// The state of the walk over the records; after [`Walk::run`] it indexes the log for the
+/// file checks.
+pub(super) struct Walk<'a> {
+    pub(super) c: &'static Constitution,
+    events: &'a [Envelope],
+    plan: Vec<String>,
+    pub(super) phases: Vec<PhaseRun>,
+    /// The failing verdict (phase, code), if any.
+    halted: Option<(String, u64)>,
+    halted_record: Option<usize>,
+    fsm: String,
+    pub(super) transitions: Vec<usize>,
+    bound: Value,
+    caps: BTreeMap<String, Cap>,
+    pub(super) consents: Vec<(usize, String)>,
+    /// (record, phase index) of every receipt and gateway.call.
+    receipts: Vec<(usize, usize)>,
+    calls: Vec<(usize, usize)>,
+    headers: Vec<(usize, String, String)>,
+    pub(super) plugins: Option<usize>,
+    pub(super) summary: Option<usize>,
+    pub(super) warnings: BTreeSet<String>,
+}
+
+impl<'a> Walk<'a> {
+    pub(super) fn new(c: &'static Constitution, events: &'a [Envelope]) -> Walk<'a> {
+        Walk {
+            c,
+            events,
+            plan: Vec::new(),
+            phases: Vec::new(),
+            halted: None,
+            halted_record: None,
+            fsm: c.fsm.initial.clone(),
+            transitions: Vec::new(),
+            bound: Value::Null,
+            caps: BTreeMap::new(),
+            consents: Vec::new(),
+            receipts: Vec::new(),
+            calls: Vec::new(),
+            headers: Vec::new(),
+            plugins: None,
+            summary: None,
+            warnings: BTreeSet::new(),
+        }
+    }
+
+    pub(super) fn run(&mut self) -> Result<(), VerifyFailure> {
+        let events = self.events;
+        if let Some(first) = events.first() {
+            if first.event_type != "flow.started" {
+                return Err(VerifyFailure::record(FailureKind::Order, first, "event_type", format!(
+                    "a flow's log starts with flow.started, this one with {}", first.event_type
+                )));
+            }
+        }
+        for (i, e) in events.iter().enumerate() {
+            if self.summary.is_some() {
+                return Err(VerifyFailure::record(FailureKind::Order, e, "event_type", format!(
+                    "{} comes after the flow.summary record, which is always the last", e.event_type
+                )));
+            }
+            self.step(i, e)?;
+        }
+        self.after()
+    }
+
+    fn cur(&self, e: &Envelope) -> Result<usize, VerifyFailure> {
+        match self.phases.len() {
+            0 => Err(VerifyFailure::record(FailureKind::Order, e, "event_type", format!(
+                "{} before any phase.started record", e.event_type
+            ))),
+            n => Ok(n - 1),
+        }
+    }
+
+    /// The phase whose executor is running (started, no outcome yet).
+    fn in_window(&self, e: &Envelope) -> Result<usize, VerifyFailure> {
+        let p = self.cur(e)?;
+        if self.phases[p].outcome.is_some() {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "event_type", format!(
+                "{} after the outcome of {}: it happens only while a phase runs", e.event_type, self.phases[p].id
+            )));
+        }
+        Ok(p)
+    }
+
+    fn step(&mut self, i: usize, e: &Envelope) -> Result<(), VerifyFailure> {
+        match e.event_type.as_str() {
+            "flow.started" => self.flow_started(i, e),
+            "flow.header" => {
+                self.headers.push((i, pstr(e, "key").to_string(), pstr(e, "value").to_string()));
+                Ok(())
+            }
+            "plugins.loaded" => {
+                self.plugins = Some(i);
+                Ok(())
+            }
+            "phase.started" => self.phase_started(i, e),
+            "phase.outcome" | "court.deterministic" | "court.auditor" | "court.verdict" => self.court_step(i, e),
+            "fsm.loaded" => {
+                let s = pstr(e, "state");
+                if !self.c.fsm.states.iter().any(|st| st.name == s) {
+                    return Err(VerifyFailure::record(FailureKind::Order, e, "payload.state", format!(
+                        "{s:?} is not a state of constitution/fsm.toml"
+                    )));
+                }
+                self.fsm = s.to_string();
+                Ok(())
+            }
+            "fsm.transition" => {
+                let p = self.in_window(e)?;
+                self.same_phase(e, p)?;
+                let from = pstr(e, "from");
+                if from != self.fsm {
+                    return Err(VerifyFailure::record(FailureKind::Order, e, "payload.from", format!(
+                        "the transition starts from {from}, but the FSM is in {}", self.fsm
+                    )));
+                }
+                let to = pstr(e, "to");
+                if !self.c.fsm.states.iter().any(|st| st.name == to) {
+                    return Err(VerifyFailure::record(FailureKind::Order, e, "payload.to", format!(
+                        "{to:?} is not a state of constitution/fsm.toml"
+                    )));
+                }
+                self.fsm = to.to_string();
+                self.phases[p].transition = Some(i);
+                self.transitions.push(i);
+                Ok(())
+            }
+            "capability.granted" => self.grant(e),
+            "capability.scope_changed" | "capability.revoked" | "capability.expired" => self.cap_change(i, e),
+            "consent.given" => {
+                self.consents.push((i, pstr(e, "action").to_string()));
+                Ok(())
+            }
+            "gateway.call" => {
+                let p = self.in_window(e)?;
+                self.use_cap(e, p, true)?;
+                self.calls.push((i, p));
+                Ok(())
+            }
+            "gateway.refused" | "artifact.written" => self.in_window(e).map(|_| ()),
+            "receipt.side_effect" => {
+                let p = self.in_window(e)?;
+                self.use_cap(e, p, false)?;
+                if pstr(e, "op") == "provision" && !self.consents.iter().any(|(_, a)| a == "provision") {
+                    return Err(VerifyFailure::record(FailureKind::Capability, e, "payload.op", format!(
+                        "a pod was provisioned in {} without a consent.given record for provision before it (Law 4)",
+                        self.phases[p].id
+                    )));
+                }
+                self.receipts.push((i, p));
+                Ok(())
+            }
+            "flow.halted" => self.flow_halted(i, e),
+            "flow.summary" => self.flow_summary(i, e),
+            _ => Ok(()),
+        }
+    }
+
+    fn flow_started(&mut self, i: usize, e: &Envelope) -> Result<(), VerifyFailure> {
+        if i != 0 {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "event_type", "a second flow.started record"));
+        }
+        if pstr(e, "flow_id") != e.correlation_id {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "payload.flow_id", format!(
+                "flow {:?} is not the log's flow {:?}", pstr(e, "flow_id"), e.correlation_id
+            )));
+        }
+        let listed: Vec<String> = e
+            .payload
+            .get("phases")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        // The engine runs the listed phases the constitution defines, in the listed order.
+        self.plan = listed.into_iter().filter(|id| self.c.phase(id).is_some()).collect();
+        let index = |id: &str| self.c.phases.iter().position(|p| p.id == id);
+        if self.plan.windows(2).any(|w| index(&w[0]) >= index(&w[1])) {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "payload.phases", format!(
+                "the command's phases {:?} are not in the order of constitution/phases.toml", self.plan
+            )));
+        }
+        Ok(())
+    }
+
+    fn phase_started(&mut self, i: usize, e: &Envelope) -> Result<(), VerifyFailure> {
+        let id = pstr(e, "phase");
+        if self.c.phase(id).is_none() {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "payload.phase", format!(
+                "{id:?} is not a phase of constitution/phases.toml"
+            )));
+        }
+        if let Some((p, code)) = &self.halted {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "payload.phase", format!(
+                "{id} starts after the court halted the flow at {p} (code {code}); a flow stops at its first failing verdict"
+            )));
+        }
+        if let Some(last) = self.phases.last() {
+            if last.verdict.is_none() {
+                return Err(VerifyFailure::record(FailureKind::Order, e, "payload.phase", format!(
+                    "{id} starts before the court's verdict on {}", last.id
+                )));
+            }
+        }
+        match self.plan.get(self.phases.len()) {
+            Some(next) if next == id => {}
+            Some(next) => {
+                return Err(VerifyFailure::record(FailureKind::Order, e, "payload.phase", format!(
+                    "{id} runs where the command's phase list (flow.started) has {next} next"
+                )))
+            }
+            None => {
+                return Err(VerifyFailure::record(FailureKind::Order, e, "payload.phase", format!(
+                    "{id} runs after every phase of the command's list (flow.started) has run"
+                )))
+            }
+        }
+        self.phases.push(PhaseRun {
+            id: id.to_string(),
+            started: i,
+            outcome: None,
+            det: None,
+            auditor: None,
+            verdict: None,
+            transition: None,
+        });
+        Ok(())
+    }
+
+    fn same_phase(&self, e: &Envelope, p: usize) -> Result<(), VerifyFailure> {
+        let id = pstr(e, "phase");
+        if id != self.phases[p].id {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "payload.phase", format!(
+                "{} for {id:?} while {} runs", e.event_type, self.phases[p].id
+            )));
+        }
+        Ok(())
+    }
+
+    fn court_step(&mut self, i: usize, e: &Envelope) -> Result<(), VerifyFailure> {
+        let p = self.cur(e)?;
+        self.same_phase(e, p)?;
+        let run = self.phases[p].clone();
+        let order = |before: &str| {
+            VerifyFailure::record(FailureKind::Order, e, "event_type", format!(
+                "{} for {} is out of order: each phase records phase.outcome, court.deterministic, court.auditor, \
+                 court.verdict once each, in that order ({before})",
+                e.event_type, run.id
+            ))
+        };
+        match e.event_type.as_str() {
+            "phase.outcome" => {
+                if run.outcome.is_some() {
+                    return Err(order("a second outcome"));
+                }
+                self.check_outcome(e, &run)?;
+                self.phases[p].outcome = Some(i);
+            }
+            "court.deterministic" => {
+                if run.outcome.is_none() || run.det.is_some() {
+                    return Err(order("the outcome must come first, once"));
+                }
+                self.check_deterministic(e, &run)?;
+                self.phases[p].det = Some(i);
+            }
+            "court.auditor" => {
+                if run.det.is_none() || run.auditor.is_some() {
+                    return Err(order("the deterministic result must come first, once"));
+                }
+                check_constitutional(e)?;
+                self.phases[p].auditor = Some(i);
+            }
+            _ => {
+                if run.auditor.is_none() || run.verdict.is_some() {
+                    return Err(order("the auditors' result must come first, once"));
+                }
+                self.check_verdict(e, &run)?;
+                self.phases[p].verdict = Some(i);
+                if pstr(e, "court") != "pass" {
+                    let code = e.payload.get("code").and_then(Value::as_u64).unwrap_or(0);
+                    self.halted = Some((run.id.clone(), code));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_outcome(&mut self, e: &Envelope, run: &PhaseRun) -> Result<(), VerifyFailure> {
+        let before = match run.transition {
+            Some(t) => pstr(&self.events[t], "from").to_string(),
+            None => self.fsm.clone(),
+        };
+        for (member, want) in [("fsm_before", before), ("fsm_after", self.fsm.clone())] {
+            if pstr(e, member) != want {
+                return Err(VerifyFailure::record(FailureKind::Order, e, &format!("payload.{member}"), format!(
+                    "{} records {member} {:?}, but the FSM records say {want}", run.id, pstr(e, member)
+                )));
+            }
+        }
+        let target = e.payload.get("target").cloned().unwrap_or(Value::Null);
+        if run.id == "P20" {
+            self.bound = target;
+        } else if target != self.bound {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "payload.target", format!(
+                "{} ran on target {target}, but the target bound in P20 is {} (Law 3)", run.id, self.bound
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_deterministic(&self, e: &Envelope, run: &PhaseRun) -> Result<(), VerifyFailure> {
+        let phase = self.c.phase(&run.id).ok_or_else(|| VerifyFailure::record(FailureKind::Order, e, "payload.phase", "unknown phase"))?;
+        let checks = e.payload.get("checks").and_then(Value::as_array).cloned().unwrap_or_default();
+        let named: Vec<(&str, &str)> = checks
+            .iter()
+            .map(|c| (c.get("check").and_then(Value::as_str).unwrap_or(""), c.get("stage").and_then(Value::as_str).unwrap_or("")))
+            .collect();
+        let want: Vec<(&str, &str)> = phase
+            .pre
+            .iter()
+            .map(|n| (n.as_str(), "pre"))
+            .chain(phase.post.iter().map(|n| (n.as_str(), "post")))
+            .collect();
+        if named != want {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "payload.checks", format!(
+                "{} ran checks {named:?}, but constitution/phases.toml names {want:?}", run.id
+            )));
+        }
+        let outcome_failed = run.outcome.is_some_and(|o| pstr(&self.events[o], "status") == "fail");
+        let all_pass = checks.iter().all(|c| c.get("pass") == Some(&Value::Bool(true)));
+        let want_pass = all_pass && !outcome_failed;
+        if e.payload.get("pass") != Some(&Value::Bool(want_pass)) {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "payload.pass", format!(
+                "pass must be {want_pass}: every check passed: {all_pass}, outcome failed: {outcome_failed}"
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_verdict(&self, e: &Envelope, run: &PhaseRun) -> Result<(), VerifyFailure> {
+        let (Some(o), Some(d), Some(a)) = (run.outcome, run.det, run.auditor) else {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "event_type", "a verdict before its outcome, deterministic and auditor records"));
+        };
+        let (outcome, det, aud) = (&self.events[o], &self.events[d], &self.events[a]);
+        let det_pass = det.payload.get("pass") == Some(&Value::Bool(true));
+        let constitutional = pstr(aud, "status");
+        let court_pass = det_pass && constitutional == "pass";
+        let mismatch = |member: &str, want: String, found: String| {
+            Err(VerifyFailure::record(FailureKind::Order, e, &format!("payload.{member}"), format!(
+                "{} verdict has {member} {found}, but the court's rule gives {want} (deterministic {}, constitutional {constitutional})",
+                run.id,
+                if det_pass { "pass" } else { "fail" }
+            )))
+        };
+        let pf = |b: bool| if b { "pass" } else { "fail" }.to_string();
+        if pstr(e, "deterministic") != pf(det_pass) {
+            return mismatch("deterministic", pf(det_pass), pstr(e, "deterministic").into());
+        }
+        if pstr(e, "constitutional") != constitutional {
+            return mismatch("constitutional", constitutional.into(), pstr(e, "constitutional").into());
+        }
+        if pstr(e, "court") != pf(court_pass) {
+            return mismatch("court", pf(court_pass), pstr(e, "court").into());
+        }
+        let phase = self.c.phase(&run.id).ok_or_else(|| VerifyFailure::record(FailureKind::Order, e, "payload.phase", "unknown phase"))?;
+        let family_code = |name: &str| self.c.code_named(phase.family, name).map(|c| u64::from(c.code)).unwrap_or(u64::from(phase.family) * 100);
+        let want_code = if pstr(outcome, "status") == "fail" {
+            outcome.payload.get("code").and_then(Value::as_u64).unwrap_or(0)
+        } else if !det_pass {
+            family_code("COURT_DETERMINISTIC_FAIL")
+        } else if !court_pass {
+            family_code("COURT_AUDITOR_FAIL")
+        } else {
+            0
+        };
+        let code = e.payload.get("code").and_then(Value::as_u64).unwrap_or(u64::MAX);
+        if code != want_code {
+            return mismatch("code", want_code.to_string(), code.to_string());
+        }
+        let laws: Vec<&str> = e.payload.get("violated_laws").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        if let Some(unknown) = laws.iter().find(|l| self.c.law(l).is_none()) {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "payload.violated_laws", format!(
+                "{unknown} is not a law of constitution/laws.toml"
+            )));
+        }
+        let failed_check_laws: Vec<String> = det
+            .payload
+            .get("checks")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter(|c| c.get("pass") == Some(&Value::Bool(false)))
+                    .filter_map(|c| c.get("check").and_then(Value::as_str))
+                    .filter_map(|n| self.c.checks.get(n).map(|k| k.law.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(missing) = failed_check_laws.iter().find(|l| !laws.contains(&l.as_str())) {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "payload.violated_laws", format!(
+                "a failed check of {} belongs to {missing} (constitution/checks.toml), which the verdict does not name", run.id
+            )));
+        }
+        let evidence = e.payload.get("evidence");
+        for (member, suffix) in [("outcome", ""), ("deterministic", ".deterministic"), ("constitutional", ".constitutional")] {
+            let want = format!("{PHASE_DIR}/phase.{}{suffix}.json", run.id);
+            let found = evidence.and_then(|v| v.get(member)).and_then(Value::as_str).unwrap_or("");
+            if found != want {
+                return Err(VerifyFailure::record(FailureKind::Order, e, &format!("payload.evidence.{member}"), format!(
+                    "names {found:?}, not {want:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn flow_halted(&mut self, i: usize, e: &Envelope) -> Result<(), VerifyFailure> {
+        let phase = e.payload.get("phase").cloned().unwrap_or(Value::Null);
+        let code = e.payload.get("code").cloned().unwrap_or(Value::Null);
+        let want = match &self.halted {
+            Some((p, c)) => (json!(p), json!(c)),
+            // A flow that could not record a decision halts without a failing verdict.
+            None => (Value::Null, Value::Null),
+        };
+        if (phase.clone(), code.clone()) != want {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "payload", format!(
+                "flow.halted names phase {phase} code {code}, but the first failing verdict is phase {} code {}",
+                want.0, want.1
+            )));
+        }
+        self.halted_record = Some(i);
+        Ok(())
+    }
+
+    fn flow_summary(&mut self, i: usize, e: &Envelope) -> Result<(), VerifyFailure> {
+        let halted = self.halted_record.is_some();
+        if self.halted.is_some() && !halted {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "event_type", "the court halted the flow, but no flow.halted record precedes the summary"));
+        }
+        let want_exit = match &self.halted {
+            Some((_, code)) => self.c.family_exit_status((code / 100) as u8).map(i64::from).unwrap_or(crate::EXIT_INTERNAL.into()),
+            None if halted => crate::EXIT_INTERNAL.into(),
+            None => 0,
+        };
+        let expect = [
+            ("verdict", json!(if halted { "halted" } else { "pass" })),
+            ("first_failure_phase", self.halted.as_ref().map(|h| json!(h.0)).unwrap_or(Value::Null)),
+            ("first_failure_code", self.halted.as_ref().map(|h| json!(h.1)).unwrap_or(Value::Null)),
+            ("exit_status", json!(want_exit)),
+            ("fsm_state", json!(self.fsm)),
+            ("target", self.bound.clone()),
+        ];
+        for (member, want) in expect {
+            let found = e.payload.get(member).cloned().unwrap_or(Value::Null);
+            if found != want {
+                return Err(VerifyFailure::record(FailureKind::Order, e, &format!("payload.{member}"), format!(
+                    "the summary says {found}, the records before it give {want}"
+                )));
+            }
+        }
+        if !halted {
+            let done = self.phases.iter().filter(|p| p.verdict.is_some()).count();
+            if done != self.plan.len() {
+                return Err(VerifyFailure::record(FailureKind::Order, e, "payload.verdict", format!(
+                    "the flow passed, but only {done} of the command's {} phases have a verdict", self.plan.len()
+                )));
+            }
+        }
+        if let Some((id, _)) = self.caps.iter().find(|(_, c)| c.ended.is_none()) {
+            return Err(VerifyFailure::record(FailureKind::Capability, e, "event_type", format!(
+                "the flow ended with capability {id} neither expired nor revoked"
+            )));
+        }
+        self.summary = Some(i);
+        Ok(())
+    }
+
+    fn grant(&mut self, e: &Envelope) -> Result<(), VerifyFailure> {
+        let id = e.capability_id.clone().unwrap_or_default();
+        if let Some(named) = e.payload.get("capability_id").and_then(Value::as_str) {
+            if named != id {
+                return Err(VerifyFailure::record(FailureKind::Capability, e, "payload.capability_id", format!(
+                    "the payload grants {named:?}, the record names {id:?}"
+                )));
+            }
+        }
+        if self.caps.get(&id).is_some_and(|c| c.ended.is_none()) {
+            return Err(VerifyFailure::record(FailureKind::Capability, e, "capability_id", format!(
+                "capability {id} is granted again while it is still in force"
+            )));
+        }
+        self.caps.insert(id, Cap {
+            scope: e.payload.get("scope").cloned().unwrap_or(Value::Null),
+            ended: None,
+            uses: BTreeMap::new(),
+        });
+        Ok(())
+    }
+
+    fn cap_change(&mut self, i: usize, e: &Envelope) -> Result<(), VerifyFailure> {
+        let id = e.capability_id.clone().unwrap_or_default();
+        let Some(cap) = self.caps.get_mut(&id) else {
+            return Err(VerifyFailure::record(FailureKind::Capability, e, "capability_id", format!(
+                "{} for capability {id}, which no earlier capability.granted record issued", e.event_type
+            )));
+        };
+        if let Some((j, how)) = cap.ended {
+            return Err(VerifyFailure::record(FailureKind::Capability, e, "capability_id", format!(
+                "{} for capability {id}, which was {how} at line {}", e.event_type, j + 1
+            )));
+        }
+        match e.event_type.as_str() {
+            "capability.scope_changed" => {
+                if let Some(scope) = e.payload.get("scope") {
+                    cap.scope = scope.clone();
+                }
+            }
+            "capability.revoked" => cap.ended = Some((i, "revoked")),
+            _ => cap.ended = Some((i, "expired")),
+        }
+        Ok(())
+    }
+
+    /// A gateway call or receipt under its capability: granted, in force, in scope.
+    fn use_cap(&mut self, e: &Envelope, p: usize, count: bool) -> Result<(), VerifyFailure> {
+        let id = e.capability_id.clone().unwrap_or_default();
+        let phase = self.phases[p].id.clone();
+        let Some(cap) = self.caps.get_mut(&id) else {
+            return Err(VerifyFailure::record(FailureKind::Capability, e, "capability_id", format!(
+                "{} runs under capability {id}, which no earlier capability.granted record issued", e.event_type
+            )));
+        };
+        if let Some((j, how)) = cap.ended {
+            return Err(VerifyFailure::record(FailureKind::Capability, e, "capability_id", format!(
+                "{} runs under capability {id}, which was {how} at line {}", e.event_type, j + 1
+            )));
+        }
+        let op = pstr(e, "op").to_string();
+        if let Some(ops) = cap.scope.get("ops").and_then(Value::as_array) {
+            if !ops.iter().any(|o| o.as_str() == Some(op.as_str())) {
+                return Err(VerifyFailure::record(FailureKind::Capability, e, "payload.op", format!(
+                    "{op} is outside the scope of capability {id} (ops {})", Value::Array(ops.clone())
+                )));
+            }
+        }
+        if let (Some(scoped), Some(target)) = (cap.scope.get("target").and_then(Value::as_str), e.payload.get("target").and_then(Value::as_str)) {
+            if scoped != target {
+                return Err(VerifyFailure::record(FailureKind::Capability, e, "payload.target", format!(
+                    "{op} on {target} is outside the scope of capability {id} (target {scoped}, Law 3)"
+                )));
+            }
+        }
+        if let Some(scoped) = cap.scope.get("phase").and_then(Value::as_str) {
+            if scoped != phase {
+                return Err(VerifyFailure::record(FailureKind::Capability, e, "capability_id", format!(
+                    "{op} in {phase} under capability {id}, which is scoped to {scoped}"
+                )));
+            }
+        }
+        if count {
+            let n = cap.uses.entry(op.clone()).or_insert(0);
+            *n += 1;
+            if let Some(limit) = cap.scope.get("count").and_then(Value::as_u64) {
+                if *n > limit {
+                    return Err(VerifyFailure::record(FailureKind::Capability, e, "capability_id", format!(
+                        "call {n} of {op} under capability {id}, which allows {limit}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that need the whole log: receipts against calls, and the warnings.
+    fn after(&mut self) -> Result<(), VerifyFailure> {
+        let events = self.events;
+        let same = |a: &Envelope, b: &Envelope| pstr(a, "op") == pstr(b, "op") && a.payload.get("target") == b.payload.get("target");
+        for &(r, p) in &self.receipts {
+            let receipt = &events[r];
+            if !self.calls.iter().any(|&(c, q)| q == p && same(&events[c], receipt)) {
+                return Err(VerifyFailure::record(FailureKind::Capability, receipt, "payload.op", format!(
+                    "a receipt for {} on {} with no gateway.call of that operation in {}",
+                    pstr(receipt, "op"),
+                    receipt.payload.get("target").cloned().unwrap_or(Value::Null),
+                    self.phases[p].id
+                )));
+            }
+        }
+        // Departures from ops.md O5 that the engine makes knowingly; they leave the record
+        // complete, so they are reported rather than failed.
+        let mut unreceipted: BTreeMap<String, u64> = BTreeMap::new();
+        let mut unconsented: BTreeSet<String> = BTreeSet::new();
+        for &(c, p) in &self.calls {
+            let call = &events[c];
+            if pstr(call, "class") != "WRITE_EXTERNAL_SIDE_EFFECT" || call.payload.get("ok") != Some(&Value::Bool(true)) {
+                continue;
+            }
+            if !self.receipts.iter().any(|&(r, q)| q == p && same(&events[r], call)) {
+                *unreceipted.entry(format!("{} in {}", pstr(call, "op"), self.phases[p].id)).or_insert(0) += 1;
+            }
+            let op = pstr(call, "op");
+            let action = if op == "provision" { "provision" } else { op };
+            if !self.consents.iter().any(|(i, a)| *i < c && a == action) {
+                unconsented.insert(op.to_string());
+            }
+        }
+        if !unreceipted.is_empty() {
+            let list: Vec<String> = unreceipted.iter().map(|(k, n)| format!("{k} (x{n})")).collect();
+            self.warnings.insert(format!(
+                "constitution/ops.md O5: WRITE_EXTERNAL_SIDE_EFFECT calls without a receipt.side_effect record: {}",
+                list.join(", ")
+            ));
+        }
+        if !unconsented.is_empty() {
+            self.warnings.insert(format!(
+                "constitution/ops.md O5: WRITE_EXTERNAL_SIDE_EFFECT calls with no consent.given record covering them \
+                 (they rest on their capability's grant): {}",
+                unconsented.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if self.receipts.iter().any(|&(r, _)| events[r].causation_id.is_none()) {
+            self.warnings.insert(
+                "constitution/ops.md O5: receipt.side_effect records precede their gateway.call and carry no causation_id"
+                    .to_string(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The latest value of a header key recorded before record `before`.
+    pub(super) fn header_before(&self, key: &str, before: usize) -> Option<&str> {
+        self.headers.iter().rev().find(|(i, k, _)| *i < before && k == key).map(|(_, _, v)| v.as_str())
+    }
+}
+
+fn check_constitutional(e: &Envelope) -> Result<(), VerifyFailure> {
+    let auditors = e.payload.get("auditors").and_then(Value::as_array).cloned().unwrap_or_default();
+    let statuses: Vec<&str> = auditors.iter().map(|a| a.get("status").and_then(Value::as_str).unwrap_or("")).collect();
+    let want = if statuses.is_empty() {
+        "unverified"
+    } else if statuses.contains(&"fail") {
+        "fail"
+    } else if statuses.iter().all(|s| *s == "pass") {
+        "pass"
+    } else {
+        "unverified"
+    };
+    if pstr(e, "status") != want {
+        return Err(VerifyFailure::record(FailureKind::Order, e, "payload.status", format!(
+            "the auditors said {statuses:?}, which makes {want}, not {:?} (no auditor is never a pass)", pstr(e, "status")
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,475 @@
+//! Tests of settings, option checks and command building. The remote scripts and the local
+//! wrappers are run with a real `sh` (standing in for the remote login shell) so quoting and
+//! exit codes are checked by execution, not by string comparison alone.
+
+use super::*;
+use crate::testsupport::{fake_ssh, last_argv, with_path};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use wfhost_pack_sdk::testing::{run, RunSpec, TempDir};
+
+fn settings(pairs: &[(&str, &str)]) -> Result<SshSettings, TransportError> {
+    let map: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    SshSettings::from_lookup(|k| map.get(k).cloned())
+}
+
+fn target(s: &str) -> Target {
+    Target::parse(s).unwrap()
+}
+
+/// Run `sh -c <line>` the way sshd hands a command to the login shell.
+fn remote_sh(line: &str, cwd: Option<&str>) -> wfhost_pack_sdk::testing::RunOutput {
+    run(&RunSpec {
+        program: "sh".into(),
+        args: vec!["-c".into(), line.into()],
+        cwd: cwd.map(str::to_string),
+        env: vec![],
+        stdin: None,
+        timeout: Duration::from_secs(20),
+    })
+}
+
+const HOSTILE: &[&str] = &[
+    "plain",
+    "with space",
+    "it's",
+    "$(touch /tmp/wfhost-ssh-pwned)",
+    "`id`",
+    "a;b|c&d",
+    "*",
+    "line1\nline2",
+    "\"dq\"",
+    "-n",
+    "",
+];
+
+// ---------------------------------------------------------------- settings
+
+#[test]
+fn defaults_without_settings() {
+    let s = settings(&[]).unwrap();
+    assert_eq!(s, SshSettings::default());
+}
+
+#[test]
+fn settings_are_read_and_checked() {
+    let s = settings(&[
+        (SETTING_KNOWN_HOSTS, "/w/known_hosts"),
+        (SETTING_ACCEPT_NEW, "1"),
+        (SETTING_CONTROL_DIR, "/w/.wfhost/ssh-control/"),
+        (SETTING_IDENTITY_HANDLE, "ssh_identity"),
+        (SETTING_OPTIONS, " -o ConnectTimeout=3  -C "),
+        (SETTING_DEFAULT_HOST, " root@gpu "),
+    ])
+    .unwrap();
+    assert_eq!(s.known_hosts.as_deref(), Some("/w/known_hosts"));
+    assert!(s.accept_new);
+    assert_eq!(s.control_dir.as_deref(), Some("/w/.wfhost/ssh-control"));
+    assert_eq!(s.identity_handle.as_deref(), Some("ssh_identity"));
+    assert_eq!(s.extra, ["-o", "ConnectTimeout=3", "-C"]);
+    assert_eq!(s.default_host.as_deref(), Some("root@gpu"));
+    assert!(s.warnings.is_empty());
+    assert!(!settings(&[(SETTING_ACCEPT_NEW, "0")]).unwrap().accept_new);
+}
+
+#[test]
+fn bad_settings_are_invalid() {
+    for pairs in [
+        vec![(SETTING_KNOWN_HOSTS, "relative/known_hosts")],
+        vec![(SETTING_KNOWN_HOSTS, "/a/../b")],
+        vec![(SETTING_ACCEPT_NEW, "yes")],
+        vec![(SETTING_CONTROL_DIR, "ctl")],
+        vec![(SETTING_IDENTITY_HANDLE, "$(x)")],
+        vec![(SETTING_OPTIONS, "-t")],
+    ] {
+        assert!(
+            matches!(settings(&pairs), Err(TransportError::Invalid(_))),
+            "{pairs:?}"
+        );
+    }
+}
+
+#[test]
+fn a_long_control_dir_turns_sharing_off_with_a_warning() {
+    let long = format!("/{}", "d".repeat(MAX_CONTROL_DIR_LEN));
+    let s = settings(&[(SETTING_CONTROL_DIR, &long)]).unwrap();
+    assert_eq!(s.control_dir, None);
+    assert_eq!(s.warnings.len(), 1);
+    assert!(s.warnings[0].contains("sharing is off"), "{:?}", s.warnings);
+    let args = ssh_args(&s, &target("h"), Stdin::Closed, "true").unwrap();
+    assert!(args.contains(&"ControlMaster=no".to_string()), "{args:?}");
+    assert!(
+        !args.iter().any(|a| a.starts_with("ControlPath")),
+        "{args:?}"
+    );
+    let ok = format!("/{}", "d".repeat(MAX_CONTROL_DIR_LEN - 1));
+    assert!(settings(&[(SETTING_CONTROL_DIR, &ok)])
+        .unwrap()
+        .control_dir
+        .is_some());
+}
+
+#[test]
+fn extra_options_accept_only_safe_forms() {
+    assert_eq!(
+        check_extra_options("-o ServerAliveInterval=5 -oCompression=yes -J bastion -4 -q").unwrap(),
+        [
+            "-o",
+            "ServerAliveInterval=5",
+            "-oCompression=yes",
+            "-J",
+            "bastion",
+            "-4",
+            "-q"
+        ]
+    );
+    assert!(check_extra_options("").unwrap().is_empty());
+    for bad in [
+        "-t",
+        "-tt",
+        "-N",
+        "-f",
+        "-M",
+        "-A",
+        "-i /k",
+        "-F /cfg",
+        "-o",
+        "-o BatchMode=no",
+        "-o batchmode=no",
+        "-o StrictHostKeyChecking=no",
+        "-oUserKnownHostsFile=/dev/null",
+        "-o RequestTTY=force",
+        "-o LocalCommand=id",
+        "-o PermitLocalCommand=yes",
+        "-o IdentityFile=/k",
+        "-o ConnectTimeout",
+        "-o Bad-Key=1",
+        "-J -oProxyCommand=x",
+        "user@host",
+        "ConnectTimeout=5",
+    ] {
+        assert!(
+            matches!(check_extra_options(bad), Err(TransportError::Invalid(_))),
+            "{bad:?} was accepted"
+        );
+    }
+    let e = check_extra_options("-o StrictHostKeyChecking=no")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("host keys are always checked"), "{e}");
+}
+
+#[test]
+fn option_paths_escape_tokens_and_quote_spaces() {
+    assert_eq!(option_path("x", "/a/b").unwrap(), "/a/b");
+    assert_eq!(option_path("x", "/a/100%").unwrap(), "/a/100%%");
+    assert_eq!(option_path("x", "/my dir/kh").unwrap(), "\"/my dir/kh\"");
+    assert!(option_path("x", "/a\"b").is_err());
+}
+
+// ---------------------------------------------------------------- ssh arguments
+
+fn pos(args: &[String], needle: &str) -> usize {
+    args.iter()
+        .position(|a| a == needle)
+        .unwrap_or_else(|| panic!("{needle} not in {args:?}"))
+}
+
+#[test]
+fn safety_options_come_first_and_defaults_after_user_options() {
+    let s = settings(&[
+        (SETTING_KNOWN_HOSTS, "/w/kh"),
+        (SETTING_CONTROL_DIR, "/w/ctl"),
+        (SETTING_OPTIONS, "-o ConnectTimeout=3"),
+    ])
+    .unwrap();
+    let a = ssh_args(
+        &s,
+        &target("ssh://root@127.0.0.1:2222"),
+        Stdin::Closed,
+        "REMOTE",
+    )
+    .unwrap();
+    assert_eq!(&a[..2], ["-o", "BatchMode=yes"]);
+    assert_eq!(a[3], "StrictHostKeyChecking=yes");
+    assert_eq!(a[5], "UserKnownHostsFile=/w/kh");
+    let user = pos(&a, "ConnectTimeout=3");
+    let ours = pos(&a, &format!("ConnectTimeout={CONNECT_TIMEOUT_SECS}"));
+    assert!(
+        pos(&a, "StrictHostKeyChecking=yes") < user && user < ours,
+        "{a:?}"
+    );
+    assert!(a.contains(&"ControlMaster=auto".to_string()));
+    assert!(a.contains(&"ControlPath=/w/ctl/%C".to_string()));
+    assert!(a.contains(&format!("ControlPersist={CONTROL_PERSIST_SECS}")));
+    assert!(a.contains(&"LogLevel=ERROR".to_string()));
+    assert!(a.contains(&"-T".to_string()) && a.contains(&"-n".to_string()));
+    assert_eq!(a[pos(&a, "-p") + 1], "2222");
+    // The destination follows `--`, the remote command is last and whole.
+    let dd = pos(&a, "--");
+    assert_eq!(&a[dd + 1..], ["root@127.0.0.1", "REMOTE"]);
+    assert!(!a.contains(&"IdentitiesOnly=yes".to_string()));
+}
+
+#[test]
+fn accept_new_identity_and_stdin_data() {
+    let s = settings(&[
+        (SETTING_ACCEPT_NEW, "1"),
+        (SETTING_IDENTITY_HANDLE, "ssh_identity"),
+    ])
+    .unwrap();
+    let a = ssh_args(&s, &target("box"), Stdin::Data, "x").unwrap();
+    assert!(
+        a.contains(&"StrictHostKeyChecking=accept-new".to_string()),
+        "{a:?}"
+    );
+    assert!(a.contains(&"IdentitiesOnly=yes".to_string()), "{a:?}");
+    assert!(
+        !a.contains(&"-n".to_string()),
+        "put-file needs stdin: {a:?}"
+    );
+    assert!(!a.contains(&"-p".to_string()));
+    assert!(!a.iter().any(|x| x.starts_with("UserKnownHostsFile")));
+}
+
+#[test]
+fn invocation_injects_the_identity_only_through_secret_env() {
+    let plain = settings(&[]).unwrap();
+    let inv = invocation(&plain, vec!["a".into()]);
+    assert_eq!(
+        (inv.program.as_str(), inv.args.as_slice()),
+        ("ssh", &["a".to_string()][..])
+    );
+    assert!(inv.secret_env.is_empty());
+
+    let s = settings(&[(SETTING_IDENTITY_HANDLE, "ssh_identity")]).unwrap();
+    let inv = invocation(&s, vec!["-o".into(), "BatchMode=yes".into()]);
+    assert_eq!(inv.program, "sh");
+    assert_eq!(inv.args[..3], ["-c", IDENTITY_WRAPPER, "sh"]);
+    assert_eq!(inv.args[3..], ["-o", "BatchMode=yes"]);
+    assert_eq!(
+        inv.secret_env,
+        [(IDENTITY_ENV.to_string(), "ssh_identity".to_string())]
+    );
+    let f = fetch_invocation(&s, "/dst", vec!["x".into()]);
+    assert_eq!(f.args[..5], ["-c", FETCH_LOCAL_SH, "sh", "/dst", "x"]);
+    assert_eq!(f.secret_env, inv.secret_env);
+    assert!(fetch_invocation(&plain, "/dst", vec![])
+        .secret_env
+        .is_empty());
+}
+
+// ---------------------------------------------------------------- remote commands, executed
+
+#[test]
+fn remote_command_hands_every_argument_over_unchanged() {
+    let line = remote_command(r#"for a in "$@"; do printf '[%s]' "$a"; done"#, HOSTILE);
+    let out = remote_sh(&line, None);
+    assert_eq!(out.exit_code, Some(0), "{}", out.stderr);
+    let expected: String = HOSTILE.iter().map(|a| format!("[{a}]")).collect();
+    assert_eq!(out.stdout, expected);
+    assert!(!std::path::Path::new("/tmp/wfhost-ssh-pwned").exists());
+}
+
+#[test]
+fn exec_remote_sets_cwd_env_and_runs_the_command_with_sh() {
+    let tmp = TempDir::new("wfhost-ssh-cmd").unwrap();
+    std::fs::create_dir(tmp.join("work dir")).unwrap();
+    let env = vec![
+        ("A".to_string(), "it's $HOME `x`".to_string()),
+        ("_B2".to_string(), String::new()),
+    ];
+    let line = exec_remote(
+        r#"pwd; printf '%s|%s|%s\n' "$A" "${_B2-unset}" "$0"; echo err >&2; exit 7"#,
+        Some(&tmp.join("work dir")),
+        &env,
+    )
+    .unwrap();
+    let out = remote_sh(&line, None);
+    assert_eq!(out.exit_code, Some(7), "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        format!("{}\nit's $HOME `x`||sh\n", tmp.join("work dir"))
+    );
+    assert_eq!(out.stderr, format!("{CONNECTED_MARK}\nerr\n"));
+}
+
+#[test]
+fn exec_remote_without_cwd_runs_in_the_login_directory() {
+    let tmp = TempDir::new("wfhost-ssh-cmd").unwrap();
+    let line = exec_remote("pwd", None, &[]).unwrap();
+    let out = remote_sh(&line, Some(&tmp.path()));
+    assert_eq!(out.stdout.trim(), tmp.path());
+}
+
+#[test]
+fn exec_remote_reports_a_missing_cwd_distinctly() {
+    let line = exec_remote("echo ran", Some("/nonexistent/wfhost/dir"), &[]).unwrap();
+    let out = remote_sh(&line, None);
+    assert_eq!(out.exit_code, Some(RC_NO_CWD));
+    assert_eq!(out.stdout, "", "the command must not run");
+    assert_eq!(
+        out.stderr,
+        format!("{CONNECTED_MARK}\n{NO_CWD_PREFIX}/nonexistent/wfhost/dir\n")
+    );
+}
+
+#[test]
+fn exec_remote_refuses_bad_env_names_and_cwds() {
+    for k in ["", "1A", "A-B", "A B", "A=B", "$X"] {
+        let env = vec![(k.to_string(), "v".to_string())];
+        assert!(
+            matches!(
+                exec_remote("true", None, &env),
+                Err(TransportError::Invalid(_))
+            ),
+            "{k:?}"
+        );
+    }
+    for cwd in ["relative", "/a/../b", "/a//b"] {
+        assert!(matches!(
+            exec_remote("true", Some(cwd), &[]),
+            Err(TransportError::Invalid(_))
+        ));
+    }
+}
+
+#[test]
+fn exec_remote_closes_stdin_for_prompts() {
+    // `read` gets end-of-file at once instead of waiting for an answer.
+    let line = exec_remote("if read x; then echo got; else echo eof; fi", None, &[]).unwrap();
+    let out = remote_sh(&line, None);
+    assert_eq!(out.stdout, "eof\n");
+}
+
+#[test]
+fn put_get_and_fetch_scripts_work_on_a_real_shell() {
+    let tmp = TempDir::new("wfhost-ssh-cmd").unwrap();
+    let file = tmp.join("a/b/file.txt");
+    let parent = tmp.join("a/b");
+    let put = run(&RunSpec {
+        stdin: Some(b"hello\nworld\n".to_vec()),
+        ..RunSpec {
+            program: "sh".into(),
+            args: vec![
+                "-c".into(),
+                remote_command(PUT_SH, &[&parent, &file, "640"]),
+            ],
+            cwd: None,
+            env: vec![],
+            stdin: None,
+            timeout: Duration::from_secs(20),
+        }
+    });
+    assert_eq!(put.exit_code, Some(0), "{}", put.stderr);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "hello\nworld\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    assert_eq!(
+        std::fs::read_dir(&parent).unwrap().count(),
+        1,
+        "no temp file left"
+    );
+
+    let get = remote_sh(&remote_command(GET_SH, &[&file, "7"]), None);
+    assert_eq!((get.exit_code, get.stdout.as_str()), (Some(0), "hello\nw"));
+    let missing = remote_sh(&remote_command(GET_SH, &[&tmp.join("nope"), "7"]), None);
+    assert_eq!(missing.exit_code, Some(RC_MISSING));
+    assert!(
+        missing.stderr.contains("no such file"),
+        "{}",
+        missing.stderr
+    );
+
+    let nodir = remote_sh(&remote_command(FETCH_REMOTE_SH, &[&tmp.join("nope")]), None);
+    assert_eq!(nodir.exit_code, Some(RC_MISSING));
+}
+
+// ---------------------------------------------------------------- local wrappers, executed
+
+#[test]
+fn identity_wrapper_puts_the_key_first_from_the_environment() {
+    let tmp = TempDir::new("wfhost-ssh-cmd").unwrap();
+    let bin = fake_ssh(&tmp);
+    let mut spec = RunSpec::sh(
+        IDENTITY_WRAPPER,
+        &["-o", "BatchMode=yes", "--", "h", "echo hi"],
+    );
+    spec.env.push((IDENTITY_ENV.into(), "/keys/my key".into()));
+    let out = run(&with_path(&bin, spec));
+    assert_eq!(out.exit_code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, "hi\n");
+    assert_eq!(
+        last_argv(&bin),
+        [
+            "-i",
+            "/keys/my key",
+            "-o",
+            "BatchMode=yes",
+            "--",
+            "h",
+            "echo hi"
+        ]
+    );
+}
+
+#[test]
+fn fetch_pipeline_copies_a_tree_and_keeps_ssh_failures() {
+    let tmp = TempDir::new("wfhost-ssh-cmd").unwrap();
+    let bin = fake_ssh(&tmp);
+    let src = tmp.join("src");
+    std::fs::create_dir_all(format!("{src}/sub/deep")).unwrap();
+    std::fs::write(format!("{src}/a.txt"), "A").unwrap();
+    std::fs::write(format!("{src}/.hidden"), "H").unwrap();
+    std::fs::write(format!("{src}/sub/deep/b.json"), "{}").unwrap();
+    let dst = tmp.join("dst");
+    std::fs::create_dir(&dst).unwrap();
+    let remote = remote_command(FETCH_REMOTE_SH, &[&src]);
+    let out = run(&with_path(
+        &bin,
+        RunSpec::sh(FETCH_LOCAL_SH, &[&dst, "-n", "--", "host", &remote]),
+    ));
+    assert_eq!(out.exit_code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(format!("{dst}/a.txt")).unwrap(),
+        "A"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{dst}/.hidden")).unwrap(),
+        "H"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{dst}/sub/deep/b.json")).unwrap(),
+        "{}"
+    );
+
+    // ssh's own failure comes back as its exit code and message.
+    let out = run(&with_path(
+        &bin,
+        RunSpec::sh(FETCH_LOCAL_SH, &[&dst, "--", "refused", &remote]),
+    ));
+    assert_eq!(out.exit_code, Some(255));
+    assert!(out.stderr.contains("Connection refused"), "{}", out.stderr);
+
+    // A missing remote directory: the remote script's code.
+    let gone = remote_command(FETCH_REMOTE_SH, &[&tmp.join("gone")]);
+    let out = run(&with_path(
+        &bin,
+        RunSpec::sh(FETCH_LOCAL_SH, &[&dst, "--", "h", &gone]),
+    ));
+    assert_eq!(out.exit_code, Some(RC_MISSING), "{}", out.stderr);
+
+    // The local side cannot unpack: 96.
+    let out = run(&with_path(
+        &bin,
+        RunSpec::sh(
+            FETCH_LOCAL_SH,
+            &[&tmp.join("no-such-dst"), "--", "h", &remote],
+        ),
+    ));
+    assert_eq!(out.exit_code, Some(RC_LOCAL_UNPACK), "{}", out.stderr);
+}

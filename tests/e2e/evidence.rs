@@ -1,0 +1,451 @@
+//! `wfhost verify`, `replay` and `explain` on the evidence of real flows: clean flows verify
+//! and replay byte for byte; any changed byte is caught and the file named; a log cut by a
+//! crash verifies up to its last complete record; logs re-sealed with a valid chain but a
+//! broken rule are refused; secrets never reach evidence, artifacts or output.
+
+use crate::harness::{Run, Sandbox};
+use serde_json::Value;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use wfhost_evidence::{EventDraft, EventLog, Tail};
+use wfhost_flow::audit_trail::{self, FailureKind};
+
+const FULL: &[&str] = &["flow", "--yes", "--wait", "true", "--fetch", "all", "--teardown", "delete"];
+
+/// A flow that passes every phase.
+fn happy() -> (Sandbox, Run) {
+    let s = Sandbox::new();
+    let run = s.run(FULL);
+    assert_eq!(run.status, 0, "{}", run.explain());
+    (s, run)
+}
+
+/// A flow halted at P00 (no consent, no terminal: code 106).
+fn halted_at_p00() -> (Sandbox, Run) {
+    let s = Sandbox::new();
+    let run = s.run(&["flow"]);
+    assert_eq!(run.status, 10, "{}", run.explain());
+    (s, run)
+}
+
+/// A flow halted at P70 (a run exits 3: code 402).
+fn halted_at_p70() -> (Sandbox, Run) {
+    let mut s = Sandbox::new();
+    s.set("SWEEP_RUN_TEMPLATE", "sh train.sh --seed {seed} --fail {code}");
+    s.manifest("run_id,seed,code\ngood,1,0\nbad,2,3\n");
+    let run = s.run(&["flow", "--yes", "--wait", "true", "--teardown", "delete"]);
+    assert_eq!(run.status, 40, "{}", run.explain());
+    assert_eq!(run.statuses().last().map(|s| (s.0.clone(), s.2)), Some(("P70".to_string(), 402)), "{}", run.explain());
+    (s, run)
+}
+
+fn path_arg(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Every file under `dir`, relative, sorted.
+fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The bytes of the string value of `"member":"..."` in canonical JSON (between the quotes).
+fn string_value_range(bytes: &[u8], member: &str) -> Option<Range<usize>> {
+    let key = format!("\"{member}\":\"");
+    let start = bytes.windows(key.len()).position(|w| w == key.as_bytes())? + key.len();
+    let mut i = start;
+    while i < bytes.len() && bytes[i] != b'"' {
+        i += if bytes[i] == b'\\' { 2 } else { 1 };
+    }
+    Some(start..i)
+}
+
+/// Byte ranges the engine does not record in events.jsonl (docs/evidence.md, "What verify
+/// cannot vouch for"): a flip there is not detectable from the files, so the loop skips them.
+fn unanchored(dir: &Path, rel: &str, bytes: &[u8]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    if rel == "fsm.json" {
+        out.extend(string_value_range(bytes, "host"));
+        out.extend(string_value_range(bytes, "updated_at"));
+    }
+    if let Some(phase) = rel.strip_prefix("phase/phase.").and_then(|r| r.strip_suffix(".pack.json")) {
+        let det = std::fs::read_to_string(dir.join(format!("phase/phase.{phase}.deterministic.json"))).unwrap();
+        if !det.contains("\"check\":\"config_unchanged\"") {
+            out.extend(string_value_range(bytes, "config_sha256"));
+        }
+    }
+    out
+}
+
+/// Flip one byte at several positions of every evidence file (first, last and three spread
+/// by a fixed seed); each flip must fail verification naming that file, and restoring the
+/// byte must make the flow verify again.
+fn every_flip_is_caught(dir: &Path) {
+    let mut seed: u64 = 0x5eed_1234_abcd_0001;
+    let mut next = move |n: usize| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((seed >> 33) as usize) % n
+    };
+    let files = files_under(dir);
+    let mut flips = 0;
+    for rel in &files {
+        let path = dir.join(&rel);
+        let bytes = std::fs::read(&path).unwrap();
+        let skip = unanchored(dir, rel, &bytes);
+        let allowed: Vec<usize> = (0..bytes.len()).filter(|i| !skip.iter().any(|r| r.contains(i))).collect();
+        let mut positions = vec![0, bytes.len() - 1];
+        for _ in 0..3 {
+            positions.push(allowed[next(allowed.len())]);
+        }
+        positions.sort();
+        positions.dedup();
+        for at in positions {
+            let mut changed = bytes.clone();
+            changed[at] ^= 0x01;
+            std::fs::write(&path, &changed).unwrap();
+            let result = audit_trail::verify(dir);
+            std::fs::write(&path, &bytes).unwrap();
+            match result {
+                Ok(_) => panic!("flipping byte {at} of {rel} ({:?}) went unnoticed", String::from_utf8_lossy(&bytes[at.saturating_sub(20)..(at + 20).min(bytes.len())])),
+                Err(f) => assert_eq!(&f.file, rel, "flipping byte {at} of {rel} was blamed on another file: {f}"),
+            }
+            flips += 1;
+        }
+    }
+    audit_trail::verify(dir).unwrap_or_else(|f| panic!("restored evidence must verify: {f}"));
+    assert!(flips >= 4 * files.len(), "only {flips} flips over {} files", files.len());
+}
+
+fn wfhost(s: &Sandbox, args: &[&str]) -> Run {
+    s.run(args)
+}
+
+#[test]
+fn a_passing_flow_verifies_replays_identically_and_no_flipped_byte_goes_unnoticed() {
+    let (s, run) = happy();
+    let dir = run.flow_dir();
+    let verify = wfhost(&s, &["verify", &path_arg(&dir)]);
+    assert_eq!(verify.status, 0, "{}", verify.explain());
+    assert!(verify.stdout.contains("finished, verdict pass, 11 phase(s) judged"), "{}", verify.stdout);
+    let json = wfhost(&s, &["verify", "--json", &path_arg(&dir)]);
+    let report: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["records"].as_u64(), Some(std::fs::read_to_string(dir.join("events.jsonl")).unwrap().lines().count() as u64));
+    // Every file but the log was checked (11 phases x 5 files, fsm.json, the summary).
+    assert_eq!(report["files"].as_array().unwrap().len(), files_under(&dir).len() - 1, "{report}");
+
+    let replay = wfhost(&s, &["replay", &path_arg(&dir)]);
+    assert_eq!(replay.status, 0, "{}", replay.explain());
+    assert!(replay.stdout.contains("flow.summary.json: identical"), "{}", replay.stdout);
+    assert!(replay.stdout.contains("fsm.json: identical"), "{}", replay.stdout);
+    assert!(replay.stdout.contains(" 0 different or missing"), "{}", replay.stdout);
+
+    every_flip_is_caught(&dir);
+}
+
+#[test]
+fn halted_flows_verify_replay_identically_and_explain_the_halt() {
+    let (s0, p00) = halted_at_p00();
+    let (s7, p70) = halted_at_p70();
+    for (s, run, phase, code) in [(&s0, &p00, "P00", 106), (&s7, &p70, "P70", 402)] {
+        let dir = run.flow_dir();
+        let verify = wfhost(s, &["verify", &path_arg(&dir)]);
+        assert_eq!(verify.status, 0, "{}", verify.explain());
+        assert!(verify.stdout.contains("verdict halted"), "{}", verify.stdout);
+        let replay = wfhost(s, &["replay", &path_arg(&dir)]);
+        assert_eq!(replay.status, 0, "{}", replay.explain());
+        assert!(!replay.stdout.contains("DIFFERS") && !replay.stdout.contains("MISSING"), "{}", replay.stdout);
+        let explain = wfhost(s, &["explain", &path_arg(&dir)]);
+        assert_eq!(explain.status, 0, "{}", explain.explain());
+        let text = &explain.stdout;
+        let verdict = run.verdict(phase);
+        let next = verdict["next_command"].as_str().unwrap();
+        assert!(text.contains(&format!("HALTED at {phase} with code {code}")), "{text}");
+        assert!(text.contains(&format!("  {phase} code {code} ")), "{text}");
+        assert!(text.contains(&format!("  next: {next}")), "{text}");
+        for law in verdict["violated_laws"].as_array().unwrap() {
+            assert!(text.contains(law.as_str().unwrap()), "{law} missing from {text}");
+        }
+        assert!(!text.contains('\u{1b}'), "no terminal escapes in a pipe: {text}");
+    }
+    // The P70 halt left the pod running (Law 7): explain says how to delete it.
+    let text = wfhost(&s7, &["explain", &path_arg(&p70.flow_dir())]).stdout;
+    let cmd = p70.summary()["delete_command"].as_str().unwrap().to_string();
+    assert!(text.contains(&format!("delete it with: {cmd}")), "{text}");
+    assert!(text.contains("provision on wf-") && text.contains("consent given by policy --yes"), "{text}");
+    every_flip_is_caught(&p70.flow_dir());
+}
+
+#[test]
+fn secrets_never_reach_evidence_artifacts_or_output() {
+    const KEY: &str = "canary-5f1e9c0d-lium-api-key";
+    const TOKEN: &str = "canary-77ab31-secret-token";
+    let mut s = Sandbox::new();
+    s.set("LIUM_API_KEY", KEY);
+    s.set("WF_SECRET_TOKEN", TOKEN);
+    s.env.push(("WF_SECRET_TOKEN".into(), TOKEN.into()));
+    let run = s.run(FULL);
+    assert_eq!(run.status, 0, "{}", run.explain());
+    let dir = run.flow_dir();
+    let verify = wfhost(&s, &["verify", "--json", &path_arg(&dir)]);
+    let explain = wfhost(&s, &["explain", &path_arg(&dir)]);
+    let replay = wfhost(&s, &["replay", &path_arg(&dir)]);
+    for (name, text) in [("flow", &run), ("verify", &verify), ("explain", &explain), ("replay", &replay)]
+        .iter()
+        .flat_map(|(n, r)| [(format!("{n} stdout"), &r.stdout), (format!("{n} stderr"), &r.stderr)])
+    {
+        assert!(!text.contains(KEY) && !text.contains(TOKEN), "a secret reached {name}");
+    }
+    let artifacts = s.root().join("artifacts");
+    let files = files_under(&artifacts);
+    assert!(files.iter().any(|f| f.ends_with("events.jsonl")) && files.iter().any(|f| f.ends_with("metrics.json")), "{files:?}");
+    for rel in files {
+        let bytes = std::fs::read(artifacts.join(&rel)).unwrap();
+        for secret in [KEY, TOKEN] {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} is in artifacts/{rel}");
+        }
+    }
+    // The packs show the secrets as markers, and verify holds them to it.
+    let pack = std::fs::read_to_string(dir.join("phase/phase.P40.pack.json")).unwrap();
+    assert!(pack.contains(r#"{"key":"LIUM_API_KEY","value":"<secret>"}"#), "{pack}");
+    assert_eq!(verify.status, 0, "{}", verify.explain());
+}
+
+#[test]
+fn a_flow_killed_mid_append_verifies_up_to_its_last_complete_record() {
+    let mut s = Sandbox::new();
+    s.manifest("run_id,seed,extra\nslow,1,--sleep 4\n");
+    // Any run writes the config; this one does nothing else.
+    assert_eq!(s.run(&["--version"]).status, 0);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wfhost"));
+    cmd.args(["flow", "--yes", "--wait", "true"])
+        .current_dir(s.root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .env("WFHOST_CACHE_DIR", PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wfhost-component-cache"));
+    for k in ["LIUM_YES", "LIUM_TARGET", "WORKFLOW_CONFIG", "WF_ALLOW_OVERRIDE"] {
+        cmd.env_remove(k);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let flows = s.root().join("artifacts/pod_logs/_flows");
+    let t0 = Instant::now();
+    let dir = loop {
+        let found = std::fs::read_dir(&flows).ok().and_then(|mut d| d.next()).and_then(|e| e.ok()).map(|e| e.path());
+        if let Some(dir) = found {
+            let log = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
+            // Kill once the monitor has polled at least once (a gateway call after P70 started).
+            if log.split("\"native_id\":\"P70/started\"").nth(1).is_some_and(|after| after.contains("\"native_id\":\"P70/")) {
+                break dir;
+            }
+        }
+        assert!(t0.elapsed() < Duration::from_secs(90), "the flow never reached P70");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let killed = audit_trail::verify(&dir).unwrap_or_else(|f| panic!("a killed flow's evidence must verify: {f}"));
+    assert!(!killed.finished && killed.verdict.is_none());
+    assert_eq!(killed.tail, Tail::Clean, "appends are single writes: a kill leaves whole lines");
+    assert_eq!(killed.phases.last().map(|p| (p.phase.as_str(), p.court.is_none())), Some(("P70", true)), "{killed:?}");
+    assert!(!dir.join("flow.summary.json").exists());
+
+    // A crash inside an append leaves half a line: cut the last record in the middle.
+    let log_path = dir.join("events.jsonl");
+    let bytes = std::fs::read(&log_path).unwrap();
+    let last_start = bytes[..bytes.len() - 1].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let cut = last_start + (bytes.len() - last_start) / 2;
+    std::fs::write(&log_path, &bytes[..cut]).unwrap();
+    let partial = audit_trail::verify(&dir).unwrap_or_else(|f| panic!("a partial last line is a crash, not damage: {f}"));
+    assert_eq!(partial.records, killed.records - 1);
+    match &partial.tail {
+        Tail::Partial { line, offset, len, .. } => {
+            assert_eq!((*line, *offset, *len), (killed.records, last_start as u64, (cut - last_start) as u64));
+        }
+        Tail::Clean => panic!("the partial line must be reported"),
+    }
+    let cli = s.run(&["verify", &path_arg(&dir)]);
+    assert_eq!(cli.status, 0, "{}", cli.explain());
+    assert!(cli.stdout.contains("NOT FINISHED") && cli.stdout.contains("a crash's unfinished append"), "{}", cli.stdout);
+    let explain = s.run(&["explain", &path_arg(&dir)]);
+    assert_eq!(explain.status, 0, "{}", explain.explain());
+    assert!(explain.stdout.contains("DID NOT FINISH") && explain.stdout.contains("partial line"), "{}", explain.stdout);
+    let replay = s.run(&["replay", &path_arg(&dir)]);
+    assert_eq!(replay.status, 0, "{}", replay.explain());
+    assert!(replay.stdout.contains("flow.summary.json: not rebuilt: the flow did not finish"), "{}", replay.stdout);
+    // The kill left the pod; it can still be deleted by name.
+    for pod in s.pods() {
+        assert_eq!(s.run(&["pod-delete", "--target", &pod, "--yes"]).status, 0);
+    }
+}
+
+#[test]
+fn records_cut_off_the_end_of_the_log_are_caught_by_the_summary_anchor() {
+    let (_s, run) = halted_at_p00();
+    let dir = run.flow_dir();
+    let log_path = dir.join("events.jsonl");
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // Whole records removed from the end leave a valid, shorter chain (ops.md O7).
+    let kept: String = lines[..lines.len() - 3].iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&log_path, kept).unwrap();
+    let f = audit_trail::verify(&dir).unwrap_err();
+    assert_eq!((f.kind, f.file.as_str()), (FailureKind::Projection, "flow.summary.json"), "{f}");
+    assert!(f.problem.contains("records were cut off the end of the log"), "{f}");
+}
+
+/// Rewrite a flow's log from its records, edited, with a valid hash chain.
+fn reseal(dir: &Path, edit: impl FnOnce(&mut Vec<EventDraft>)) {
+    let path = dir.join("events.jsonl");
+    let contents = wfhost_evidence::read(&path).unwrap();
+    let flow_id = contents.events[0].correlation_id.clone();
+    let mut drafts: Vec<EventDraft> = contents.events.iter().map(|e| e.to_draft()).collect();
+    edit(&mut drafts);
+    std::fs::remove_file(&path).unwrap();
+    let mut log = EventLog::create(&path, &flow_id).unwrap();
+    for d in drafts {
+        log.append(d).unwrap();
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for rel in files_under(from) {
+        let dest = to.join(&rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(&rel), dest).unwrap();
+    }
+}
+
+fn position(drafts: &[EventDraft], native_id: &str) -> usize {
+    drafts.iter().position(|d| d.native_id == native_id).unwrap_or_else(|| panic!("no record {native_id}"))
+}
+
+#[test]
+fn a_resealed_log_that_breaks_a_rule_is_refused_with_its_line() {
+    let (s, run) = halted_at_p70();
+    let original = run.flow_dir();
+    let case = |name: &str, edit: &dyn Fn(&mut Vec<EventDraft>)| {
+        let dir = s.root().join("forged").join(name);
+        copy_dir(&original, &dir);
+        reseal(&dir, |d| edit(d));
+        wfhost_evidence::verify(&dir.join("events.jsonl")).expect("the forged chain itself is valid");
+        audit_trail::verify(&dir).expect_err("a broken rule must fail verification")
+    };
+
+    // A gateway call after its capability expired.
+    let f = case("expired", &|d| {
+        let expired = d.iter().position(|x| x.event_type == "capability.expired" && x.native_id == "capability/target/expired").unwrap();
+        let record = d.remove(expired);
+        let first_call = d.iter().position(|x| x.event_type == "gateway.call" && x.native_id.starts_with("P30/")).unwrap();
+        d.insert(first_call, record);
+    });
+    assert_eq!((f.kind, f.file.as_str(), f.field.as_deref()), (FailureKind::Capability, "events.jsonl", Some("capability_id")), "{f}");
+    assert!(f.problem.contains("expired at line"), "{f}");
+
+    // A pod created without consent (Law 4).
+    let f = case("no-consent", &|d| {
+        let consent = position(d, "consent/provision");
+        d.remove(consent);
+    });
+    assert_eq!(f.kind, FailureKind::Capability, "{f}");
+    assert!(f.problem.contains("without a consent.given record") && f.problem.contains("Law 4"), "{f}");
+
+    // A verdict that passes a phase whose deterministic validator failed.
+    let f = case("lying-verdict", &|d| {
+        let v = position(d, "P70/verdict");
+        d[v].payload["court"] = Value::from("pass");
+    });
+    assert_eq!((f.kind, f.field.as_deref()), (FailureKind::Order, Some("payload.court")), "{f}");
+    let line = f.line.unwrap();
+    let expected_line = 1 + wfhost_evidence::read(&original.join("events.jsonl")).unwrap().events.iter().position(|e| e.native_id == "P70/verdict").unwrap() as u64;
+    assert_eq!(line, expected_line, "{f}");
+
+    // A phase that runs after the flow halted.
+    let f = case("after-halt", &|d| {
+        let v = position(d, "P70/verdict");
+        let mut started = d[position(d, "P70/started")].clone();
+        started.native_id = "P80/started".into();
+        started.payload = serde_json::json!({"phase": "P80"});
+        d.insert(v + 1, started);
+    });
+    assert_eq!(f.kind, FailureKind::Order, "{f}");
+    assert!(f.problem.contains("P80 starts after the court halted the flow at P70"), "{f}");
+
+    // Phase records out of order.
+    let f = case("order", &|d| {
+        let det = position(d, "P30/deterministic");
+        let aud = position(d, "P30/constitutional");
+        d.swap(det, aud);
+    });
+    assert_eq!(f.kind, FailureKind::Order, "{f}");
+    assert!(f.problem.contains("court.auditor for P30 is out of order"), "{f}");
+}
+
+#[test]
+fn replay_names_the_first_differing_byte_and_write_restores_the_file() {
+    let (s, run) = halted_at_p00();
+    let dir = run.flow_dir();
+    let summary = dir.join("flow.summary.json");
+    let good = std::fs::read(&summary).unwrap();
+    let mut bad = good.clone();
+    let at = good.windows(9).position(|w| w == b"\"events\":").unwrap() + 9;
+    bad[at] = if bad[at] == b'9' { b'8' } else { b'9' };
+    std::fs::write(&summary, &bad).unwrap();
+
+    let verify = s.run(&["verify", &path_arg(&dir)]);
+    assert_eq!(verify.status, 1, "{}", verify.explain());
+    assert!(verify.stderr.contains("flow.summary.json: /events: not the projection of events.jsonl"), "{}", verify.stderr);
+    let replay = s.run(&["replay", &path_arg(&dir)]);
+    assert_eq!(replay.status, 1, "{}", replay.explain());
+    assert!(replay.stdout.contains(&format!("flow.summary.json: DIFFERS at byte {at}")), "{}", replay.stdout);
+    assert_eq!(std::fs::read(&summary).unwrap(), bad, "replay without --write changes nothing");
+    let fixed = s.run(&["replay", "--write", &path_arg(&dir)]);
+    assert_eq!(fixed.status, 0, "{}", fixed.explain());
+    assert!(fixed.stdout.contains("flow.summary.json: written from the log"), "{}", fixed.stdout);
+    assert_eq!(std::fs::read(&summary).unwrap(), good);
+    assert_eq!(s.run(&["verify", &path_arg(&dir)]).status, 0);
+
+    // A removed phase file is named by verify and restored by replay.
+    let outcome = dir.join("phase/phase.P00.json");
+    let kept = std::fs::read(&outcome).unwrap();
+    std::fs::remove_file(&outcome).unwrap();
+    let f = audit_trail::verify(&dir).unwrap_err();
+    assert_eq!((f.kind, f.file.as_str()), (FailureKind::Missing, "phase/phase.P00.json"), "{f}");
+    assert_eq!(s.run(&["replay", "--write", &path_arg(&dir)]).status, 0);
+    assert_eq!(std::fs::read(&outcome).unwrap(), kept);
+
+    // A stray file is named; a log that does not verify is never replayed.
+    std::fs::write(dir.join("notes.txt"), "x").unwrap();
+    let f = audit_trail::verify(&dir).unwrap_err();
+    assert_eq!((f.kind, f.file.as_str()), (FailureKind::Unexpected, "notes.txt"), "{f}");
+    std::fs::remove_file(dir.join("notes.txt")).unwrap();
+    let log = dir.join("events.jsonl");
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes[10] ^= 0x01;
+    std::fs::write(&log, &bytes).unwrap();
+    let refused = s.run(&["replay", "--write", &path_arg(&dir)]);
+    assert_eq!(refused.status, 1, "{}", refused.explain());
+    assert!(refused.stderr.contains("replay rebuilds only from a log that verifies"), "{}", refused.stderr);
+
+    // Not a flow directory: a usage error.
+    for cmd in ["verify", "replay", "explain"] {
+        let r = s.run(&[cmd, "no/such/flow"]);
+        assert_eq!(r.status, 64, "{cmd}: {}", r.explain());
+        assert!(r.stderr.contains("not a directory"), "{}", r.stderr);
+    }
+}
