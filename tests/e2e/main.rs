@@ -5,3 +5,4 @@ mod harness;
 mod laws;
 mod local_flow;
 mod primitives;
+mod ssh;

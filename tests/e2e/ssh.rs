@@ -1,0 +1,609 @@
+//! The ssh transport end to end: the real `wfhost` binary against a real OpenSSH server on
+//! 127.0.0.1.
+//!
+//! [`Sshd`] starts `sshd -D` as the current user on a free loopback port with a fresh host key,
+//! a fresh user key and its own config, pid file and authorized_keys in a temp dir, and kills
+//! it (and the connection processes it forked) on drop. The "pod" of the ssh transport is that
+//! host; every remote path (outputs, config copy, checkout) lives in the sandbox, never /mnt.
+//! Sessions get `SHLVL=1`, so bash does not read the login user's ~/.bashrc for each command
+//! (it does so for ssh commands at shell level 1 only): the tests do not depend on the test
+//! machine's shell setup, and stay fast.
+//! When sshd is not installed the harness installs Debian's openssh-server; if that fails the
+//! tests fail saying so (they never skip).
+
+use crate::harness::{Run, Sandbox};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// Install openssh-server (once per test run) when sshd is missing; panic when that fails.
+fn ensure_sshd() {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let have = |p: &str| Path::new(p).is_file();
+    if have(SSHD) && have("/usr/bin/ssh") && have("/usr/bin/ssh-keygen") {
+        return;
+    }
+    eprintln!("ssh e2e: {SSHD} or the ssh client is missing; installing openssh-server with apt-get");
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .output()
+    };
+    let update = apt(&["update", "-qq"]);
+    let install = apt(&["install", "-y", "-qq", "--no-install-recommends", "openssh-server", "openssh-client"]);
+    if !(have(SSHD) && have("/usr/bin/ssh")) {
+        panic!(
+            "the ssh end-to-end tests need OpenSSH ({SSHD} and ssh) and installing it failed: \
+             install openssh-server and openssh-client (apt-get install openssh-server openssh-client) and rerun.\n\
+             apt-get update: {update:?}\napt-get install: {install:?}"
+        );
+    }
+}
+
+fn sh_out(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program).args(args).stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn keygen(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(path.with_extension("pub"));
+    sh_out("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-C", "wfhost-e2e", "-f", &path.display().to_string()]);
+}
+
+/// Every descendant of `root` (from /proc), children before grandchildren.
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parent: BTreeMap<u32, u32> = BTreeMap::new();
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            // pid (comm) state ppid ...; comm may hold spaces, so read after the last ')'.
+            if let Some(ppid) = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|p| p.parse().ok()) {
+                parent.insert(pid, ppid);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut frontier = vec![root];
+    let mut seen = BTreeSet::new();
+    while let Some(p) = frontier.pop() {
+        for (&child, &pp) in &parent {
+            if pp == p && seen.insert(child) {
+                out.push(child);
+                frontier.push(child);
+            }
+        }
+    }
+    out
+}
+
+/// A real sshd on 127.0.0.1.
+pub struct Sshd {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub user: String,
+    child: Option<Child>,
+}
+
+impl Sshd {
+    /// Start sshd with fresh keys on a free port.
+    pub fn start() -> Sshd {
+        ensure_sshd();
+        let mut dir = tempfile::Builder::new().prefix("wfsshd").tempdir().expect("tempdir");
+        keygen(&dir.path().join("host_ed25519"));
+        keygen(&dir.path().join("id_ed25519"));
+        std::fs::copy(dir.path().join("id_ed25519.pub"), dir.path().join("authorized_keys")).unwrap();
+        let user = sh_out("id", &["-un"]);
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+            let mut s = Sshd { dir, port, user: user.clone(), child: None };
+            match s.spawn() {
+                Ok(()) => return s,
+                Err(e) => {
+                    last_err = e;
+                    dir = s.take_dir();
+                }
+            }
+        }
+        panic!("sshd did not start: {last_err}");
+    }
+
+    fn take_dir(mut self) -> tempfile::TempDir {
+        self.kill();
+        let placeholder = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, placeholder)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let base = self.dir.path().to_path_buf();
+        let d = |n: &str| base.join(n).display().to_string();
+        let config = format!(
+            "Port {}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\n\
+             UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nPubkeyAuthentication yes\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nPrintMotd no\n\
+             MaxSessions 64\nMaxStartups 64:30:128\nLogLevel VERBOSE\nSubsystem sftp internal-sftp\n\
+             SetEnv SHLVL=1\n",
+            self.port,
+            d("host_ed25519"),
+            d("sshd.pid"),
+            d("authorized_keys"),
+        );
+        std::fs::write(d("sshd_config"), config).map_err(|e| e.to_string())?;
+        if sh_out("id", &["-u"]) == "0" {
+            // sshd's privilege separation directory (normally created by its service unit).
+            let _ = std::fs::create_dir_all("/run/sshd");
+        }
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(d("sshd.log")).map_err(|e| e.to_string())?;
+        let child = Command::new(SSHD)
+            .args(["-D", "-e", "-f", &d("sshd_config")])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot run {SSHD}: {e}"))?;
+        self.child = Some(child);
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(15) {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                self.child = None;
+                return Err(format!("sshd exited with {status}: {}", std::fs::read_to_string(d("sshd.log")).unwrap_or_default()));
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("sshd did not listen on {} within 15 s: {}", self.port, std::fs::read_to_string(d("sshd.log")).unwrap_or_default()))
+    }
+
+    /// Kill sshd and every connection process it forked (a dropped server, not a clean stop).
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let pids: Vec<String> = descendants(c.id()).into_iter().map(|p| p.to_string()).collect();
+            let _ = c.kill();
+            if !pids.is_empty() {
+                let mut args = vec!["-KILL".to_string(), "--".to_string()];
+                args.extend(pids);
+                let _ = Command::new("kill").args(&args).stderr(Stdio::null()).status();
+            }
+            let _ = c.wait();
+        }
+    }
+
+    /// Stop the server: listening socket and live connections go away.
+    pub fn stop(&mut self) {
+        self.kill();
+        let t0 = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Start again on the same port with the same keys.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn().unwrap_or_else(|e| panic!("sshd restart: {e}"));
+    }
+
+    /// Start again on the same port with a NEW host key (a reinstalled or impostor host).
+    pub fn restart_with_new_host_key(&mut self) {
+        self.stop();
+        keygen(&self.dir.path().join("host_ed25519"));
+        self.spawn().unwrap_or_else(|e| panic!("sshd restart: {e}"));
+    }
+
+    pub fn target(&self) -> String {
+        format!("ssh://{}@127.0.0.1:{}", self.user, self.port)
+    }
+
+    pub fn identity(&self) -> String {
+        self.path("id_ed25519")
+    }
+
+    /// A known_hosts line for this server's current host key.
+    pub fn known_hosts_line(&self) -> String {
+        let key = std::fs::read_to_string(self.path("host_ed25519.pub")).unwrap();
+        let mut parts = key.split_whitespace();
+        format!("[127.0.0.1]:{} {} {}\n", self.port, parts.next().unwrap(), parts.next().unwrap())
+    }
+
+    /// Point a sandbox at this server: transport, target, key, known_hosts (already holding the
+    /// host key) and remote paths inside the sandbox.
+    pub fn configure(&self, s: &mut Sandbox) {
+        let root = s.root().to_path_buf();
+        let kh = root.join("known_hosts");
+        std::fs::write(&kh, self.known_hosts_line()).unwrap();
+        s.set("WF_TRANSPORT", "ssh");
+        s.set("LIUM_TARGET", &self.target());
+        s.set("WF_SSH_IDENTITY", &self.identity());
+        s.set("WF_SSH_KNOWN_HOSTS", "known_hosts");
+        s.set("OPS_REMOTE_OUTPUTS_DIR", &root.join("remote/outputs").display().to_string());
+        s.set("REMOTE_ENV_PATH", &root.join("remote/project.env").display().to_string());
+        s.set("REMOTE_REPO_DIR", &root.join("remote/repo").display().to_string());
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The directory fetched files land in for `target` (the host's naming).
+fn pod_logs(s: &Sandbox, target: &str) -> PathBuf {
+    let name: String = target.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
+    s.root().join("artifacts/pod_logs").join(name)
+}
+
+fn sha256sum(path: &Path) -> String {
+    sh_out("sha256sum", &[&path.display().to_string()]).split_whitespace().next().unwrap_or_default().to_string()
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn last_status(run: &Run) -> (String, String, u16) {
+    run.statuses().last().cloned().unwrap_or_else(|| panic!("no status line\n{}", run.explain()))
+}
+
+// ------------------------------------------------------------------------------------ flows
+
+#[test]
+fn full_flow_over_ssh_runs_every_phase_and_fetches_files_with_digests() {
+    let sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    let run = s.run(&["flow", "--provision", "skip", "--wait", "true", "--fetch", "all"]);
+    assert_eq!(run.status, 0, "{}", run.explain());
+    let statuses = run.statuses();
+    let phases: Vec<&str> = statuses.iter().map(|(p, _, _)| p.as_str()).collect();
+    assert_eq!(phases, ["P00", "P10", "P20", "P30", "P40", "P50", "P60", "P70", "P80", "P90", "P99"], "{}", run.explain());
+    assert!(statuses.iter().all(|(_, st, code)| (st == "ok" || st == "skip") && *code == 0), "{}", run.explain());
+    assert_eq!(run.header("target_source"), Some("explicit"));
+    assert!(run.courts().iter().all(|(_, c, _, _)| c == "pass"), "{}", run.explain());
+
+    // The runs really ran on the ssh host, in the sandbox's remote tree.
+    let remote_runs = s.root().join("remote/outputs/runs");
+    for id in ["r1", "r2", "r3"] {
+        let code = std::fs::read_to_string(remote_runs.join(id).join("_wf/exit_code")).unwrap();
+        assert_eq!(code.trim(), "0", "{id}");
+    }
+    // Fetched back, with digests in evidence that match the files.
+    let fetched = pod_logs(&s, &sshd.target());
+    let summary = run.summary();
+    assert_eq!(summary["verdict"], "pass", "{summary}");
+    assert!(summary["files_fetched"].as_u64().unwrap() >= 9, "{summary}");
+    let events = std::fs::read_to_string(run.flow_dir().join("events.jsonl")).or_else(|_| {
+        // The event log's name is the evidence crate's business; find the one jsonl file.
+        files(&run.flow_dir()).into_iter().find(|p| p.extension().is_some_and(|e| e == "jsonl")).map(std::fs::read_to_string).unwrap()
+    }).unwrap();
+    let mut checked = 0;
+    for id in ["r1", "r2", "r3"] {
+        let metrics = fetched.join(id).join("metrics.json");
+        let text = std::fs::read_to_string(&metrics).unwrap_or_else(|e| panic!("{}: {e}\n{}", metrics.display(), run.explain()));
+        assert!(text.contains("\"seed\""), "{text}");
+        let digest = sha256sum(&metrics);
+        assert!(events.contains(&digest), "the digest of {} is not in the evidence", metrics.display());
+        checked += 1;
+    }
+    assert_eq!(checked, 3);
+
+    // Connection sharing: the master socket of this flow is in the control directory.
+    let sockets: Vec<_> = std::fs::read_dir(s.root().join(".wfhost/ssh-control")).unwrap().flatten().collect();
+    assert!(!sockets.is_empty(), "no ControlMaster socket was left in .wfhost/ssh-control");
+
+    // The identity path is a secret: it appears nowhere in evidence or output.
+    let key = sshd.identity();
+    assert!(!run.stdout.contains(&key) && !run.stderr.contains(&key), "the identity path leaked to the output");
+    for f in files(&s.root().join(".wfhost")).into_iter().chain(files(&run.flow_dir())) {
+        if let Ok(text) = std::fs::read_to_string(&f) {
+            assert!(!text.contains(&key), "the identity path leaked into {}", f.display());
+        }
+    }
+}
+
+#[test]
+fn a_stopped_sshd_halts_sweep_status_as_unreachable_and_resume_works_after_restart() {
+    let mut sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    s.manifest("run_id,seed,extra\nslow1,1,--sleep 3\nslow2,2,--sleep 3\n");
+    let first = s.run(&["flow", "--provision", "skip", "--wait", "false"]);
+    assert_eq!(first.status, 0, "{}", first.explain());
+
+    sshd.stop();
+    let t0 = Instant::now();
+    let down = s.run_with_limit(&["sweep-status"], Duration::from_secs(90));
+    let took = t0.elapsed();
+    assert_ne!(down.status, 0, "{}", down.explain());
+    let (phase, status, code) = last_status(&down);
+    assert_eq!(status, "fail", "{}", down.explain());
+    assert!((200..300).contains(&code) || (400..500).contains(&code), "{phase} {code}\n{}", down.explain());
+    let reason = down.verdict(&phase)["halt_reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("cannot be reached") || reason.contains("unreachable"), "{reason}");
+    assert!(reason.contains("Connection refused"), "{reason}");
+    assert!(took < Duration::from_secs(60), "sweep-status took {took:?} against a stopped sshd");
+
+    // The runs went on without the connection; once sshd is back a resume collects them, and
+    // no run ran twice.
+    sshd.restart();
+    let back = s.run(&["flow", "--provision", "skip", "--sweep", "resume", "--wait", "true", "--fetch", "all"]);
+    assert_eq!(back.status, 0, "{}", back.explain());
+    for id in ["slow1", "slow2"] {
+        let log = s.root().join("remote/outputs/runs").join(id).join("train.log");
+        assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1, "{id} ran more than once");
+        assert!(pod_logs(&s, &sshd.target()).join(id).join("summary.json").exists(), "{id} fetched");
+    }
+}
+
+#[test]
+fn a_prompting_bootstrap_script_fails_at_once_instead_of_hanging() {
+    let sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    s.write("bootstrap.sh", "printf 'Continue? [y/N] '\nif read answer; then echo \"answer: $answer\"; exit 0; fi\necho 'no answer: stdin is closed' >&2\nexit 1\n");
+    s.set("BOOTSTRAP_SCRIPT", "bootstrap.sh");
+    let t0 = Instant::now();
+    let run = s.run_with_limit(&["flow", "--provision", "skip", "--sweep", "skip"], Duration::from_secs(90));
+    assert!(t0.elapsed() < Duration::from_secs(60), "took {:?}", t0.elapsed());
+    assert_ne!(run.status, 0, "{}", run.explain());
+    assert_eq!(last_status(&run), ("P40".to_string(), "fail".to_string(), 300), "{}", run.explain());
+    let pack = std::fs::read_to_string(run.flow_dir().join("phase/phase.P40.json")).unwrap();
+    assert!(pack.contains("no answer: stdin is closed"), "{pack}");
+}
+
+#[test]
+fn an_unknown_host_key_is_refused_unless_accept_new_and_a_changed_key_always() {
+    let mut sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    std::fs::write(s.root().join("known_hosts"), "").unwrap();
+
+    let refused = s.run_with_limit(&["pod-status"], Duration::from_secs(90));
+    assert_ne!(refused.status, 0, "{}", refused.explain());
+    let (phase, _, code) = last_status(&refused);
+    assert_eq!(phase, "P30", "{}", refused.explain());
+    let reason = refused.verdict("P30")["halt_reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("host key verification") && reason.contains("WF_SSH_ACCEPT_NEW=1"), "{code}: {reason}");
+    assert_eq!(std::fs::read_to_string(s.root().join("known_hosts")).unwrap(), "", "nothing was recorded");
+
+    s.set("WF_SSH_ACCEPT_NEW", "1");
+    let accepted = s.run_with_limit(&["pod-status"], Duration::from_secs(90));
+    assert_eq!(accepted.status, 0, "{}", accepted.explain());
+    let recorded = std::fs::read_to_string(s.root().join("known_hosts")).unwrap();
+    let key = std::fs::read_to_string(sshd.dir.path().join("host_ed25519.pub")).unwrap();
+    let key_b64 = key.split_whitespace().nth(1).unwrap();
+    assert!(recorded.contains(key_b64), "accept-new recorded {recorded:?}");
+
+    // Same address, new key: refused even with accept-new, with the ssh-keygen -R advice.
+    sshd.restart_with_new_host_key();
+    let changed = s.run_with_limit(&["pod-status"], Duration::from_secs(90));
+    assert_ne!(changed.status, 0, "{}", changed.explain());
+    let reason = changed.verdict("P30")["halt_reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("CHANGED") && reason.contains("ssh-keygen -R"), "{reason}");
+}
+
+#[test]
+fn an_unauthorized_key_is_a_clear_login_failure() {
+    let sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    let other = s.root().join("other_key");
+    keygen(&other);
+    s.set("WF_SSH_IDENTITY", &other.display().to_string());
+    let run = s.run_with_limit(&["pod-status"], Duration::from_secs(90));
+    assert_ne!(run.status, 0, "{}", run.explain());
+    let reason = run.verdict("P30")["halt_reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("refused the login") && reason.contains("WF_SSH_IDENTITY"), "{reason}");
+    assert!(!run.stdout.contains("other_key") && !run.stderr.contains("other_key"), "the identity path leaked");
+}
+
+#[test]
+fn ssh_never_creates_or_deletes_hosts() {
+    let sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    // Without a target, P10 would have to create a machine: refused with what to do instead.
+    s.unset("LIUM_TARGET");
+    s.set("OPS_DEFAULT_HOST", &format!("{}@127.0.0.1", sshd.user));
+    let p10 = s.run(&["flow", "--yes"]);
+    assert_ne!(p10.status, 0, "{}", p10.explain());
+    assert_eq!(last_status(&p10).0, "P10", "{}", p10.explain());
+    let reason = p10.verdict("P10")["halt_reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("cannot create pods") && reason.contains("--provision skip"), "{reason}");
+
+    // --teardown delete on an ssh host is refused; the host's files stay.
+    sshd.configure(&mut s);
+    let run = s.run(&["flow", "--provision", "skip", "--sweep", "skip", "--teardown", "delete"]);
+    assert_ne!(run.status, 0, "{}", run.explain());
+    let (phase, status, _) = last_status(&run);
+    assert_eq!((phase.as_str(), status.as_str()), ("P90", "fail"), "{}", run.explain());
+    let reason = run.verdict("P90")["halt_reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("never deletes hosts"), "{reason}");
+    assert!(s.root().join("remote/project.env").exists(), "the host was left as it is");
+}
+
+// ------------------------------------------------- dropped connections and a killed wfhost
+
+/// `wfhost ARGS` running in the sandbox, its stderr readable line by line while it runs.
+struct Live {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+    stdout: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Live {
+    fn spawn(s: &Sandbox, args: &[&str]) -> Live {
+        // Any run writes the sandbox's config file first; `--help` does nothing else.
+        let _ = s.run(&["--help"]);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wfhost"));
+        cmd.args(args).current_dir(s.root()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        for k in ["LIUM_YES", "LIUM_TARGET", "WORKFLOW_CONFIG", "WF_ALLOW_OVERRIDE"] {
+            cmd.env_remove(k);
+        }
+        cmd.env("WFHOST_CACHE_DIR", PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wfhost-component-cache"));
+        let mut child = cmd.spawn().expect("wfhost spawns");
+        let err = child.stderr.take().expect("stderr");
+        let mut out = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdout = std::thread::spawn(move || {
+            use std::io::Read;
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        Live { child, lines: rx, seen: Vec::new(), stdout: Some(stdout) }
+    }
+
+    /// Wait for a stderr line containing `needle`.
+    fn wait_for(&mut self, needle: &str, limit: Duration) {
+        let t0 = Instant::now();
+        while t0.elapsed() < limit {
+            match self.lines.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    let hit = line.contains(needle);
+                    self.seen.push(line);
+                    if hit {
+                        return;
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let _ = self.child.kill();
+        panic!("no stderr line with {needle:?} within {limit:?}; stderr so far:\n{}", self.seen.join("\n"));
+    }
+
+    /// Wait for the exit (killed and failed after `limit`): (status, stdout, stderr).
+    fn finish(mut self, limit: Duration) -> (i32, String, String) {
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                break st.code().unwrap_or(-1);
+            }
+            if t0.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("wfhost did not finish within {limit:?}; stderr:\n{}", self.seen.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(500)) {
+            self.seen.push(l);
+        }
+        let stdout = self.stdout.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        (status, stdout, self.seen.join("\n"))
+    }
+
+    /// `kill -9` the wfhost process (no cleanup of any kind runs).
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn train_log_lines(s: &Sandbox, id: &str) -> usize {
+    let log = s.root().join("remote/outputs/runs").join(id).join("train.log");
+    std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display())).lines().count()
+}
+
+#[test]
+fn a_connection_dropped_while_waiting_is_retried_and_the_wait_completes() {
+    let mut sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    s.manifest("run_id,seed,extra\nw1,1,--sleep 8\nw2,2,--sleep 8\n");
+    let first = s.run(&["flow", "--provision", "skip", "--wait", "false"]);
+    assert_eq!(first.status, 0, "{}", first.explain());
+
+    // While the monitor waits, the server drops every connection (and refuses new ones): the
+    // monitor reports it, retries, and finishes once the server is back.
+    let mut watch = Live::spawn(&s, &["sweep-watch"]);
+    watch.wait_for("P70 MONITOR", Duration::from_secs(60));
+    sshd.stop();
+    watch.wait_for("sweep status unreadable", Duration::from_secs(60));
+    sshd.restart();
+    let (status, stdout, stderr) = watch.finish(Duration::from_secs(120));
+    assert_eq!(status, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.contains("cannot reach") && stderr.contains("retrying"), "{stderr}");
+    assert!(stdout.contains("PHASE=P70 STATUS=ok"), "{stdout}");
+    for id in ["w1", "w2"] {
+        assert_eq!(train_log_lines(&s, id), 1, "{id} ran more than once");
+    }
+}
+
+#[test]
+fn wfhost_killed_during_the_monitor_resumes_without_running_anything_twice() {
+    let sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    s.manifest("run_id,seed,extra\nk1,1,--sleep 3\nk2,2,--sleep 3\nk3,3,--sleep 3\n");
+    s.set("SWEEP_MAX_PARALLEL", "1");
+    let mut flow = Live::spawn(&s, &["flow", "--provision", "skip", "--wait", "true", "--fetch", "all"]);
+    flow.wait_for("P70 MONITOR", Duration::from_secs(90));
+    flow.kill9();
+
+    let again = s.run_with_limit(&["flow", "--provision", "skip", "--sweep", "resume", "--wait", "true", "--fetch", "all"], Duration::from_secs(120));
+    assert_eq!(again.status, 0, "{}", again.explain());
+    for id in ["k1", "k2", "k3"] {
+        assert_eq!(train_log_lines(&s, id), 1, "{id} ran more than once");
+        assert!(pod_logs(&s, &sshd.target()).join(id).join("metrics.json").exists(), "{id} fetched");
+    }
+}
+
+#[test]
+fn wfhost_killed_during_the_sweep_launch_can_start_the_same_sweep_again() {
+    let sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    s.manifest("run_id,seed,extra\nl1,1,--sleep 1\nl2,2,--sleep 1\nl3,3,\nl4,4,\n");
+    let mut flow = Live::spawn(&s, &["flow", "--provision", "skip", "--wait", "true"]);
+    // Killed as soon as P60 begins: wherever its calls stood, the target must stay usable.
+    flow.wait_for("P60 SWEEP", Duration::from_secs(90));
+    flow.kill9();
+
+    let again = s.run_with_limit(&["flow", "--provision", "skip", "--sweep", "start", "--wait", "true", "--fetch", "all"], Duration::from_secs(120));
+    assert_eq!(again.status, 0, "{}", again.explain());
+    for id in ["l1", "l2", "l3", "l4"] {
+        assert_eq!(train_log_lines(&s, id), 1, "{id} ran more than once");
+    }
+}
