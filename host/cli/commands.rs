@@ -63,12 +63,13 @@ pub enum Command {
     Docs(DocsCommand),
     /// Print an example sweep manifest (CSV) and a matching SWEEP_RUN_TEMPLATE.
     SweepCsvTemplate,
-    /// Re-check a flow's evidence from its files alone (exit 0 all holds, 1 a problem).
+    /// Re-check a flow's evidence from its files alone.
     ///
     /// Checks the event log's hash chain, every evidence file against its published schema
     /// (docs/schemas) and against the records that carry it, the phase order and the court's
     /// rules, capabilities and consent, and that flow.summary.json is the log's projection. The
-    /// first problem is named with its file, line and member.
+    /// first problem is named with its file, line and member. Exit status 0 when everything
+    /// holds, 1 at the first problem (see docs/evidence.md).
     Verify {
         /// The flow's evidence directory (artifacts/pod_logs/_flows/<flow_id>).
         flow_dir: PathBuf,
@@ -76,7 +77,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Rebuild flow.summary.json, the phase files and fsm.json from events.jsonl and compare.
+    /// Rebuild flow.summary.json, the phase files and fsm.json from events.jsonl; compare.
     ///
     /// Reports every byte difference (offset and context); exit 0 when all are identical, 1
     /// when one differs or is missing. Nothing is written unless --write is given.
