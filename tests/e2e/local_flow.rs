@@ -39,7 +39,7 @@ fn full_flow_runs_every_phase_fetches_and_deletes_the_pod() {
 #[test]
 fn detached_sweep_outlives_the_flow_and_resume_waits_for_it() {
     let mut s = Sandbox::new();
-    s.manifest("run_id,seed,extra\nslow1,1,--sleep 2\nslow2,2,--sleep 2\n");
+    s.manifest("run_id,command\nslow1,sh train.sh --seed 1 --sleep 2\nslow2,sh train.sh --seed 2 --sleep 2\n");
     let first = s.run(&["flow", "--yes", "--wait", "false"]);
     assert_eq!(first.status, 0, "{}", first.explain());
     assert!(first.took < Duration::from_secs(60));
@@ -70,14 +70,16 @@ fn detached_sweep_outlives_the_flow_and_resume_waits_for_it() {
 #[test]
 fn a_failing_run_fails_monitor_with_4xx_and_says_how_to_delete_the_pod() {
     let mut s = Sandbox::new();
-    s.manifest("run_id,seed,extra\ngood,1,\nbad,2,--fail 3\nbadsummary,3,--bad-summary\n");
+    s.manifest("run_id,command\ngood,sh train.sh --seed 1\nbad,sh train.sh --seed 2 --fail 3\nbadsummary,sh train.sh --seed 3 --bad-summary\n");
     let run = s.run(&["flow", "--yes", "--wait", "true", "--teardown", "delete"]);
     assert_eq!(run.status, 40, "{}", run.explain());
     let last = run.statuses().last().cloned().unwrap();
     assert_eq!((last.0.as_str(), last.2), ("P70", 402), "{}", run.explain());
     let verdict = run.verdict("P70");
     assert_eq!(verdict["court"], "fail");
-    assert!(verdict["halt_reason"].as_str().unwrap().contains("bad"), "{verdict}");
+    let reason = verdict["halt_reason"].as_str().unwrap();
+    assert!(reason.contains("bad,") || reason.contains("bad ") || reason.contains("bad and"), "the exit-3 run must be named: {verdict}");
+    assert!(reason.contains("badsummary"), "the ok:false run must be named: {verdict}");
     let summary = run.summary();
     assert_eq!(summary["first_failure_phase"], "P70");
     assert_eq!(summary["first_failure_code"], 402);
