@@ -607,3 +607,28 @@ fn wfhost_killed_during_the_sweep_launch_can_start_the_same_sweep_again() {
         assert_eq!(train_log_lines(&s, id), 1, "{id} ran more than once");
     }
 }
+
+#[test]
+fn from_a_long_working_directory_connections_are_shared_through_home() {
+    let sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    let root = s.root().to_path_buf();
+    s.set("WF_SSH_KNOWN_HOSTS", &root.join("known_hosts").display().to_string());
+    // `<long>/.wfhost/ssh-control/<40 hex>` would not fit in a unix socket path.
+    let long = root.join("a-rather-long-directory-name/for-an-experiment-with-many-words");
+    std::fs::create_dir_all(&long).unwrap();
+    let home = root.join("h");
+    std::fs::create_dir_all(&home).unwrap();
+    s.env.push(("HOME".into(), home.display().to_string()));
+    s.env.push(("WORKFLOW_CONFIG".into(), root.join("infra_scripts/workflow.env").display().to_string()));
+    s.env.push(("WF_ALLOW_OVERRIDE".into(), "1".into()));
+    let run = s.run(&["-C", &long.display().to_string(), "pod-status"]);
+    assert_eq!(run.status, 0, "{}", run.explain());
+    assert!(!run.stderr.contains("sharing is off"), "{}", run.stderr);
+    assert!(!long.join(".wfhost/ssh-control").exists(), "the long path was used");
+    let dirs: Vec<_> = std::fs::read_dir(home.join(".wfhost/ssh")).unwrap().flatten().collect();
+    assert_eq!(dirs.len(), 1, "one per-workdir socket directory");
+    let sockets = std::fs::read_dir(dirs[0].path()).unwrap().count();
+    assert!(sockets >= 1, "no ControlMaster socket in {}", dirs[0].path().display());
+}

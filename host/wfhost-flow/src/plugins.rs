@@ -245,24 +245,39 @@ impl FlowTransportHost {
         // environment only. Only the built-in ssh transport gets it (and its connection-sharing
         // socket directory).
         let mut secrets: BTreeMap<String, String> = BTreeMap::new();
+        let env: BTreeMap<String, String> = std::env::vars().collect();
         if transport == "ssh" {
-            let control = workdir.join(".wfhost/ssh-control");
-            let made = std::fs::create_dir_all(&control).and_then(|()| {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&control, std::fs::Permissions::from_mode(0o700))
-            });
-            match made {
-                Ok(()) => {
-                    settings.insert("WF_SSH_CONTROL_DIR".to_string(), absolute(&control));
+            // ControlMaster sockets: `<workdir>/.wfhost/ssh-control`, or, when that path is too
+            // long for a unix socket (with ssh's `/%C` and temporary suffix, 49 bytes at most),
+            // a per-workdir directory under `$HOME/.wfhost/ssh`.
+            const MAX_CONTROL_DIR: usize = 49;
+            let work_abs = absolute(workdir);
+            let mut candidates = vec![workdir.join(".wfhost/ssh-control")];
+            if let Some(home) = env.get("HOME").filter(|h| h.starts_with('/')) {
+                candidates.push(Path::new(home).join(".wfhost/ssh").join(&crate::sha256_hex(work_abs.as_bytes())[..12]));
+            }
+            match candidates.into_iter().find(|c| absolute(c).len() <= MAX_CONTROL_DIR) {
+                Some(control) => {
+                    let made = std::fs::create_dir_all(&control).and_then(|()| {
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::set_permissions(&control, std::fs::Permissions::from_mode(0o700))
+                    });
+                    match made {
+                        Ok(()) => {
+                            settings.insert("WF_SSH_CONTROL_DIR".to_string(), absolute(&control));
+                        }
+                        Err(e) => out.note(&format!("transport: cannot create {} ({e}); ssh connection sharing is off", control.display())),
+                    }
                 }
-                Err(e) => out.note(&format!("transport: cannot create {} ({e}); ssh connection sharing is off", control.display())),
+                None => out.note(&format!(
+                    "transport: no short enough directory for ssh control sockets ({work_abs}/.wfhost/ssh-control and $HOME/.wfhost/ssh are too long); ssh connection sharing is off"
+                )),
             }
             if let Some(identity) = config.secret("WF_SSH_IDENTITY") {
                 secrets.insert("ssh_identity".to_string(), absolute(&workdir.join(identity.expose())));
                 settings.insert("WF_SSH_IDENTITY_HANDLE".to_string(), "ssh_identity".to_string());
             }
         }
-        let env: BTreeMap<String, String> = std::env::vars().collect();
         let policy = ProcessPolicy::new(builtin_programs(transport).iter().copied(), &env);
         let resolver: Arc<dyn wfhost_runtime::process::SecretResolver> =
             if secrets.is_empty() { Arc::new(NoSecrets) } else { Arc::new(secrets) };
