@@ -125,14 +125,6 @@ pub fn target_dir_name(target: &str) -> String {
     if s.is_empty() { "_".into() } else { s }
 }
 
-/// POSIX shell single-quoting.
-pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b)) {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 /// Make a REPO_URL that is a relative local path absolute (relative to the working dir), so
 /// the clone works from wherever the pod runs its commands. URLs and absolute paths are kept.
 pub fn absolutize_repo_url(workdir: &Path, url: &str) -> String {
@@ -174,7 +166,7 @@ mod tests {
         for s in ["plain", "it's", "$(echo pwned)", "a b;c", "", "`x`"] {
             let out = std::process::Command::new("sh")
                 .arg("-c")
-                .arg(format!("printf %s {}", shell_quote(s)))
+                .arg(format!("printf %s {}", manifest::sh_quote(s)))
                 .output()
                 .unwrap();
             assert_eq!(String::from_utf8_lossy(&out.stdout), s);

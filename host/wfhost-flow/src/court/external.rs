@@ -52,8 +52,8 @@ impl ExternalAuditor {
         let line = format!(
             "{} --evidence {} --output {} --phase {phase}",
             self.command,
-            crate::shell_quote(&evidence.display().to_string()),
-            crate::shell_quote(&output.display().to_string()),
+            crate::manifest::sh_quote(&evidence.display().to_string()),
+            crate::manifest::sh_quote(&output.display().to_string()),
         );
         let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
         let mut policy = ProcessPolicy::new(["sh"], &env);
