@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use wfhost_evidence::dsse;
 use wfhost_flow::audit_trail;
 use wfhost_flow::engine::{run_flow, FlowRequest};
 use wfhost_flow::flags::{self, Fetch, Flags};
@@ -67,15 +68,35 @@ pub enum Command {
     ///
     /// Checks the event log's hash chain, every evidence file against its published schema
     /// (docs/schemas) and against the records that carry it, the phase order and the court's
-    /// rules, capabilities and consent, and that flow.summary.json is the log's projection. The
-    /// first problem is named with its file, line and member. Exit status 0 when everything
-    /// holds, 1 at the first problem (see docs/evidence.md).
+    /// rules, capabilities and consent, and that flow.summary.json is the log's projection. A
+    /// flow signed with WF_SIGNING_KEY also has every signature checked: each verdict's and the
+    /// flow's envelope, against the key in the log's `signing` header. The first problem is
+    /// named with its file, line and member. Exit status 0 when everything holds, 1 at the
+    /// first problem (see docs/evidence.md).
     Verify {
         /// The flow's evidence directory (artifacts/pod_logs/_flows/<flow_id>).
         flow_dir: PathBuf,
         /// Print the report (or the failure) as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// The public key the flow must be signed by (SPKI PEM: the .pub file `wfhost keygen`
+        /// wrote, or `openssl pkey -pubout`). Without it a signed flow is checked against the
+        /// signing.pub in its own directory, and the report warns that the key is not pinned;
+        /// with it an unsigned flow, or one signed by another key, fails.
+        #[arg(long, value_name = "PUBLIC_KEY_PEM")]
+        key: Option<PathBuf>,
+    },
+    /// Create an ed25519 key pair for signing flow evidence.
+    ///
+    /// Writes the private key (PKCS#8 PEM, mode 0600) at PATH, or at PATH/wfhost-signing.pem
+    /// when PATH is a directory, and its public key (SPKI PEM) next to it as <that path>.pub.
+    /// A missing parent directory is created (mode 0700). Never overwrites a file. Set WF_SIGNING_KEY=<private key> in infra_scripts/workflow.env
+    /// to sign every verdict and the finished flow; check a flow with
+    /// `wfhost verify <flow_dir> --key <private key>.pub`. A key from
+    /// `openssl genpkey -algorithm ed25519` works the same.
+    Keygen {
+        /// Where to write the private key (a file that does not exist yet, or a directory).
+        path: PathBuf,
     },
     /// Rebuild flow.summary.json, the phase files and fsm.json from events.jsonl; compare.
     ///
@@ -316,28 +337,38 @@ pub fn exec(cli: Cli) -> Exit {
                 }
             }
         }
-        Command::Verify { flow_dir, json } => with_flow_dir(&dir, &flow_dir, |d| match audit_trail::verify(d) {
-            Ok(report) => {
-                if json {
-                    println!("{}", report.to_json());
-                } else {
-                    print!("{}", report.render());
+        Command::Keygen { path } => keygen(&dir, &path),
+        Command::Verify { flow_dir, json, key } => {
+            let options = match verify_options(&dir, key.as_deref()) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("wfhost: {e}");
+                    return Exit::USAGE;
                 }
-                Exit::OK
-            }
-            Err(failure) if failure.kind == audit_trail::FailureKind::NotAFlow => {
-                eprintln!("wfhost: {}", failure.problem);
-                Exit::USAGE
-            }
-            Err(failure) => {
-                if json {
-                    println!("{}", serde_json::json!({"ok": false, "failure": failure.to_json()}));
-                } else {
-                    eprintln!("wfhost: verify failed: {failure}\nwfhost: {}", failure.next_step());
+            };
+            with_flow_dir(&dir, &flow_dir, |d| match audit_trail::verify_with(d, &options) {
+                Ok(report) => {
+                    if json {
+                        println!("{}", report.to_json());
+                    } else {
+                        print!("{}", report.render());
+                    }
+                    Exit::OK
                 }
-                Exit(1)
-            }
-        }),
+                Err(failure) if failure.kind == audit_trail::FailureKind::NotAFlow => {
+                    eprintln!("wfhost: {}", failure.problem);
+                    Exit::USAGE
+                }
+                Err(failure) => {
+                    if json {
+                        println!("{}", serde_json::json!({"ok": false, "failure": failure.to_json()}));
+                    } else {
+                        eprintln!("wfhost: verify failed: {failure}\nwfhost: {}", failure.next_step());
+                    }
+                    Exit(1)
+                }
+            })
+        }
         Command::Replay { flow_dir, write } => with_flow_dir(&dir, &flow_dir, |d| match audit_trail::replay(d, write) {
             Ok(report) => {
                 print!("{}", report.render());
@@ -377,6 +408,55 @@ pub fn exec(cli: Cli) -> Exit {
             }
         },
     }
+}
+
+/// `wfhost keygen PATH`: a new signing key pair (PATH relative to -C, like every path).
+fn keygen(dir: &Option<PathBuf>, path: &std::path::Path) -> Exit {
+    let workdir = match workdir(dir) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("wfhost: {e}");
+            return Exit::USAGE;
+        }
+    };
+    let target = workdir.join(path);
+    // A new directory for keys is made private (0700); an existing one is left as it is.
+    if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        use std::os::unix::fs::DirBuilderExt;
+        if let Err(e) = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent) {
+            eprintln!("wfhost: cannot create {} for the key: {e}; create it or choose another path", parent.display());
+            return Exit::USAGE;
+        }
+    }
+    match dsse::generate_key(&target) {
+        Ok(made) => {
+            println!("private key: {} (mode 0600; keep it secret, never commit it)", made.private_path.display());
+            println!("public key:  {}", made.public_path.display());
+            println!("key id:      ed25519:{}", made.key_id);
+            println!("sign flows:  WF_SIGNING_KEY={} in infra_scripts/workflow.env", made.private_path.display());
+            println!("check one:   wfhost verify <flow_dir> --key {}", made.public_path.display());
+            Exit::OK
+        }
+        Err(e @ (dsse::DsseError::KeyExists { .. } | dsse::DsseError::WriteKey { .. })) => {
+            eprintln!("wfhost: {e}");
+            Exit::USAGE
+        }
+        Err(e) => {
+            eprintln!("wfhost: {e}");
+            Exit::INTERNAL
+        }
+    }
+}
+
+/// The options of `wfhost verify`: the pinned public key, if `--key` names one (relative to
+/// -C, like every path).
+fn verify_options(dir: &Option<PathBuf>, key: Option<&std::path::Path>) -> Result<audit_trail::VerifyOptions, String> {
+    let Some(key) = key else {
+        return Ok(audit_trail::VerifyOptions::default());
+    };
+    let path = workdir(dir)?.join(key);
+    let key = dsse::load_public_key(&path).map_err(|e| format!("--key: {e}"))?;
+    Ok(audit_trail::VerifyOptions { key: Some(key) })
 }
 
 /// Run `f` on a flow directory given on the command line (relative to -C, like every path).

@@ -130,6 +130,45 @@ fn every_flip_is_caught(dir: &Path) {
     assert!(flips >= 4 * files.len(), "only {flips} flips over {} files", files.len());
 }
 
+/// Every external side effect that took place has a consent before it and a receipt after it
+/// that names the call as its cause; the ones that did not take place have none.
+fn side_effects_have_consent_and_receipts(dir: &Path) {
+    let events: Vec<Value> = std::fs::read_to_string(dir.join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut effects = 0;
+    for (i, e) in events.iter().enumerate() {
+        if e["event_type"] != "gateway.call" || e["payload"]["class"] != "WRITE_EXTERNAL_SIDE_EFFECT" {
+            continue;
+        }
+        effects += 1;
+        let op = e["payload"]["op"].as_str().unwrap();
+        let id = &e["event_id"];
+        let receipts: Vec<&Value> = events[i + 1..].iter().filter(|r| r["event_type"] == "receipt.side_effect" && &r["causation_id"] == id).collect();
+        assert_eq!(receipts.len(), 1, "{op} at line {} has {} receipts", i + 1, receipts.len());
+        assert_eq!(receipts[0]["payload"]["op"], op);
+        assert_eq!(&receipts[0]["payload"]["call_event_id"], id);
+        assert!(
+            events[..i].iter().any(|c| c["event_type"] == "consent.given" && c["payload"]["action"] == op),
+            "{op} at line {} has no consent before it",
+            i + 1
+        );
+    }
+    // provision, delete and the files written on the target (the executors' commands are
+    // WRITE_INTERNAL: they change only the flow's own directories on the pod).
+    let ops: std::collections::BTreeSet<&str> = events
+        .iter()
+        .filter(|e| e["event_type"] == "receipt.side_effect")
+        .map(|e| e["payload"]["op"].as_str().unwrap())
+        .collect();
+    assert!(effects > 5, "only {effects} side effects recorded");
+    for op in ["provision", "put-file", "delete-pod"] {
+        assert!(ops.contains(op), "no receipt for {op}: {ops:?}");
+    }
+}
+
 fn wfhost(s: &Sandbox, args: &[&str]) -> Run {
     s.run(args)
 }
@@ -147,6 +186,8 @@ fn a_passing_flow_verifies_replays_identically_and_no_flipped_byte_goes_unnotice
     assert_eq!(report["records"].as_u64(), Some(std::fs::read_to_string(dir.join("events.jsonl")).unwrap().lines().count() as u64));
     // Every file but the log was checked (11 phases x 5 files, fsm.json, the summary).
     assert_eq!(report["files"].as_array().unwrap().len(), files_under(&dir).len() - 1, "{report}");
+    assert_eq!(report["warnings"], serde_json::json!([]), "a clean flow leaves nothing to warn about: {report}");
+    side_effects_have_consent_and_receipts(&dir);
 
     let replay = wfhost(&s, &["replay", &path_arg(&dir)]);
     assert_eq!(replay.status, 0, "{}", replay.explain());
@@ -448,4 +489,74 @@ fn replay_names_the_first_differing_byte_and_write_restores_the_file() {
         assert_eq!(r.status, 64, "{cmd}: {}", r.explain());
         assert!(r.stderr.contains("not a directory"), "{}", r.stderr);
     }
+}
+
+#[test]
+fn a_signed_flow_verifies_against_its_pinned_key_and_any_change_after_signing_is_caught() {
+    let mut s = Sandbox::new();
+    let keygen = s.run(&["keygen", "keys/flow.pem"]);
+    assert_eq!(keygen.status, 0, "{}", keygen.explain());
+    let other = s.run(&["keygen", "keys/other.pem"]);
+    assert_eq!(other.status, 0, "{}", other.explain());
+    s.set("WF_SIGNING_KEY", "keys/flow.pem");
+    let run = s.run(FULL);
+    assert_eq!(run.status, 0, "{}", run.explain());
+    let dir = run.flow_dir();
+    // A signature per verdict and one over the whole flow, with the public key beside them.
+    let verdicts = std::fs::read_dir(dir.join("phase"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".verdict.json"))
+        .count();
+    let envelopes = std::fs::read_dir(dir.join("phase"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".verdict.dsse.json"))
+        .count();
+    assert_eq!((verdicts, envelopes), (11, 11));
+    assert!(dir.join("flow.dsse.json").is_file() && dir.join("signing.pub").is_file());
+    // No secret in the evidence: the key's path is a secret of the config and its bytes never
+    // leave the host.
+    let private = std::fs::read_to_string(s.root().join("keys/flow.pem")).unwrap();
+    let body: String = private.lines().filter(|l| !l.starts_with("-----")).collect();
+    for rel in files_under(&dir) {
+        let text = String::from_utf8_lossy(&std::fs::read(dir.join(&rel)).unwrap()).into_owned();
+        assert!(!text.contains(&body), "{rel} holds the private key");
+    }
+
+    let flow = path_arg(&dir);
+    let pinned = s.run(&["verify", &flow, "--key", "keys/flow.pem.pub"]);
+    assert_eq!(pinned.status, 0, "{}", pinned.explain());
+    let wrong = s.run(&["verify", &flow, "--key", "keys/other.pem.pub"]);
+    assert_eq!(wrong.status, 1, "{}", wrong.explain());
+    assert!(wrong.stderr.contains("not the key you gave"), "{}", wrong.stderr);
+
+    // A verdict changed after signing, then resealed so the chain and the record agree, is
+    // still caught by its signature; here the plain change is caught and blamed on the file.
+    let verdict = dir.join("phase/phase.P70.verdict.json");
+    let original = std::fs::read(&verdict).unwrap();
+    let changed = String::from_utf8(original.clone()).unwrap().replace("\"court_ms\":", "\"court_ms\":1");
+    std::fs::write(&verdict, changed).unwrap();
+    let tampered = s.run(&["verify", &flow, "--key", "keys/flow.pem.pub"]);
+    assert_eq!(tampered.status, 1, "{}", tampered.explain());
+    assert!(tampered.stderr.contains("phase/phase.P70.verdict.json"), "{}", tampered.stderr);
+    std::fs::write(&verdict, &original).unwrap();
+    // A missing signature is caught too.
+    let envelope = dir.join("phase/phase.P40.verdict.dsse.json");
+    let saved = std::fs::read(&envelope).unwrap();
+    std::fs::remove_file(&envelope).unwrap();
+    let missing = s.run(&["verify", &flow, "--key", "keys/flow.pem.pub"]);
+    assert_eq!(missing.status, 1, "{}", missing.explain());
+    assert!(missing.stderr.contains("phase.P40.verdict.dsse.json"), "{}", missing.stderr);
+    std::fs::write(&envelope, saved).unwrap();
+    assert_eq!(s.run(&["verify", &flow, "--key", "keys/flow.pem.pub"]).status, 0);
+}
+
+#[test]
+fn a_signing_key_that_cannot_be_read_stops_the_flow_in_p00() {
+    let mut s = Sandbox::new();
+    s.set("WF_SIGNING_KEY", "keys/absent.pem");
+    let run = s.run(FULL);
+    assert_eq!(run.status, 10, "{}", run.explain());
+    assert_eq!(run.statuses().last().unwrap(), &("P00".to_string(), "fail".to_string(), 101));
+    assert!(run.stderr.contains("keys/absent.pem") && run.stderr.contains("wfhost keygen"), "{}", run.stderr);
+    assert!(s.pods().is_empty(), "nothing was created");
 }

@@ -150,13 +150,32 @@ fn stdout_is_only_the_contract_lines() {
 }
 
 #[test]
-fn a_target_that_does_not_exist_halts_p30_with_205_and_no_delete_advice() {
+fn a_target_that_does_not_exist_halts_p20_with_205_and_no_delete_advice() {
     let mut s = Sandbox::new();
     s.set("LIUM_TARGET", "ghost-pod");
     let run = s.run(&["flow", "--provision", "skip"]);
     assert_eq!(run.status, 20, "{}", run.explain());
-    assert_eq!(run.statuses().last().unwrap(), &("P30".to_string(), "fail".to_string(), 205));
+    // Binding reads the remote FSM: a target that is gone is told at once, not taken for a
+    // fresh pod.
+    assert_eq!(run.statuses().last().unwrap(), &("P20".to_string(), "fail".to_string(), 205));
     let summary = run.summary();
     assert!(summary["pod_state"].as_str().unwrap().starts_with("vanished"), "{summary}");
     assert!(summary["delete_command"].is_null(), "{summary}");
+}
+
+#[test]
+fn sweep_skip_without_a_repository_skips_checkout_and_sweep_and_passes() {
+    // A pod used only for its environment: nothing to check out, nothing to sweep. The skipped
+    // phases' preconditions (a checkout before a sweep) are not asked of them.
+    let mut s = Sandbox::new();
+    s.unset("REPO_URL");
+    let run = s.run(&["flow", "--yes", "--sweep", "skip", "--teardown", "delete"]);
+    assert_eq!(run.status, 0, "{}", run.explain());
+    let statuses = run.statuses();
+    for (phase, want) in [("P50", "skip"), ("P60", "skip"), ("P40", "ok"), ("P90", "ok")] {
+        let got = statuses.iter().find(|(p, _, _)| p == phase).map(|(_, st, _)| st.as_str());
+        assert_eq!(got, Some(want), "{phase}: {}", run.explain());
+    }
+    let verify = s.run(&["verify", &run.flow_dir().display().to_string()]);
+    assert_eq!(verify.status, 0, "{}", verify.explain());
 }

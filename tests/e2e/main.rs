@@ -2,6 +2,7 @@
 
 mod evidence;
 mod harness;
+mod hostile_executor;
 mod laws;
 mod local_flow;
 mod primitives;

@@ -111,6 +111,10 @@ pub struct Check {
     pub text: String,
     /// The law a failing check violates.
     pub law: String,
+    /// The code a failing check gives the verdict, when it has one of its own (else the
+    /// phase family's COURT_DETERMINISTIC_FAIL).
+    #[serde(default)]
+    pub code: Option<u16>,
 }
 
 /// A code family (hundreds digit).
@@ -285,6 +289,11 @@ impl Constitution {
             }
         }
         for (name, check) in &self.checks {
+            if let Some(code) = check.code {
+                if self.code(code).is_none() {
+                    return bad(format!("checks.toml: {name} gives code {code}, which codes.toml does not define"));
+                }
+            }
             if !law_ids.contains(check.law.as_str()) {
                 return bad(format!("checks.toml: {name} names unknown law {}", check.law));
             }

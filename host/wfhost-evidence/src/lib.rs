@@ -10,7 +10,8 @@
 //! [`Envelope`] (seq, flow ID, time, payload hash, deterministic event ID, `prev_hash`,
 //! `record_hash`), checks it against ops.toml, writes one canonical JSON line and fsyncs it
 //! before returning. [`verify`] re-derives every hash and rule from the file; [`read`] parses
-//! it for replay. Side files go through [`atomic::write_json`].
+//! it for replay. Side files go through [`atomic::write_json`]. [`dsse`] signs evidence files
+//! (in-toto Statements in DSSE envelopes, ed25519) and verifies the signatures.
 //!
 //! ```
 //! use serde_json::json;
@@ -44,6 +45,7 @@
 pub mod atomic;
 pub mod canonical;
 mod clock;
+pub mod dsse;
 mod envelope;
 pub mod hash;
 mod log;

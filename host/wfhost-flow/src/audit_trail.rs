@@ -9,6 +9,8 @@
 //!            ─► every evidence file: JSON, canonical bytes, published schema (docs/schemas),
 //!               byte-equal to the record that carries it; pack and fsm mirror cross-checked
 //!            ─► flow.summary.json byte-equal to summary::project(records)
+//!            ─► signed flows: signing.pub, every *.dsse.json envelope verified (signature,
+//!               payload type, predicate type, subjects' sha256, predicate)
 //!   replay:  the same projections rebuilt and compared byte for byte; `--write` restores them
 //!   explain: the records told as plain text (command, config, target, phases, halt, effects)
 //! ```
@@ -23,13 +25,15 @@ mod explain;
 mod files;
 mod replay;
 mod schemas;
+mod signatures;
 mod verify;
 mod walk;
 
 pub use explain::{explain, ExplainError};
 pub use replay::{replay, ReplayError, ReplayFile, ReplayOutcome, ReplayReport};
 pub use schemas::{Schema, SCHEMAS};
-pub use verify::{verify, CheckedFile, FailureKind, PhaseLine, VerifyFailure, VerifyReport};
+pub use signatures::SigningReport;
+pub use verify::{verify, verify_with, CheckedFile, FailureKind, PhaseLine, VerifyFailure, VerifyOptions, VerifyReport};
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

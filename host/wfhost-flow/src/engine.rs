@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wfhost_constitution::{Constitution, Phase, Runner};
 use wfhost_evidence::Actor;
+use wfhost_runtime::TransportError;
 
 /// What to run, and where.
 #[derive(Debug, Clone)]
@@ -105,6 +106,8 @@ struct Run<'o> {
     first_failure: Option<(String, u16)>,
     internal_error: Option<String>,
     gateway: Arc<GatewayShared>,
+    /// The key that signs verdicts and the flow (`WF_SIGNING_KEY`), once P00 loaded it.
+    signer: Option<wfhost_evidence::dsse::Signer>,
 }
 
 /// One phase's result before the court.
@@ -162,6 +165,7 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
     };
     let gateway = Arc::new(GatewayShared::new(
         flow_id.clone(),
+        flow_dir.clone(),
         req.workdir.join(crate::DEFAULT_POD_LOGS_DIR),
         sink.clone(),
         out.clone_handle(),
@@ -188,6 +192,7 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
         first_failure: None,
         internal_error: None,
         gateway,
+        signer: None,
         req,
     };
     run.flag_problems = run.req.flag_errors.clone();
@@ -235,10 +240,31 @@ impl Run<'_> {
         let started_at = now_rfc3339();
         self.out.begin(&format!("{} {}: {}", phase.id, phase.name, phase.summary));
         self.sink.event("phase.started", &format!("{}/started", phase.id), json!({"phase": phase.id}));
-        let pre_facts = self.facts(phase, None);
-        let pre = deterministic::run(self.c, phase, deterministic::Stage::Pre, &phase.pre, &pre_facts);
+        // A phase the flags skip does nothing, so its preconditions are not asked of it
+        // (`--sweep skip` on a pod with nothing checked out is fine).
+        let skip = match phase.runner {
+            Runner::Plugin => self.skip_reason(phase),
+            Runner::Host => None,
+        };
+        let pre = match skip {
+            Some(_) => Vec::new(),
+            None => {
+                let pre_facts = self.facts(phase, None);
+                deterministic::run(self.c, phase, deterministic::Stage::Pre, &phase.pre, &pre_facts)
+            }
+        };
         self.gateway.begin_phase(phase, self.target.clone(), Duration::from_secs(self.phase_timeout(phase)));
-        let outcome = if let Some(failed) = pre.iter().find(|r| !r.pass) {
+        let outcome = if let Some(skip) = skip {
+            PhaseOutcome {
+                phase: phase.id.clone(),
+                status: PhaseStatus::Skip,
+                code: 0,
+                message: skip,
+                artifacts: vec![],
+                facts: vec![],
+                details_json: None,
+            }
+        } else if let Some(failed) = pre.iter().find(|r| !r.pass) {
             fail(phase, self.family_code(phase, "COURT_DETERMINISTIC_FAIL"), format!(
                 "precondition {} does not hold: {}",
                 failed.check, failed.finding
@@ -269,6 +295,11 @@ impl Run<'_> {
             .as_ref()
             .and_then(|c| c.get_u64(&format!("WF_PHASE_TIMEOUT_{}", phase.id)).ok().flatten())
             .unwrap_or(phase.timeout_secs)
+    }
+
+    /// A code of `family` by its constitution name, with the number to fall back on.
+    fn family_code_id(&self, family: u8, name: &str, fallback: u16) -> u16 {
+        self.c.code_named(family, name).map(|c| c.code).unwrap_or(fallback)
     }
 
     fn family_code(&self, phase: &Phase, name: &str) -> u16 {
@@ -399,6 +430,27 @@ impl Run<'_> {
         if !missing.is_empty() {
             return fail(phase, 107, format!("unset in {config_path}: {}", missing.join("; ")));
         }
+        // Signing (WF_SIGNING_KEY): the key is read now, so a bad key stops the flow before
+        // anything happens; its id is recorded before the first verdict.
+        if let Some(key) = config.secret("WF_SIGNING_KEY") {
+            let path = self.req.workdir.join(key.expose());
+            let signer = match wfhost_evidence::dsse::load_signing_key(&path) {
+                Ok(s) => s,
+                Err(e) => return fail(phase, 101, format!(
+                    "WF_SIGNING_KEY in {config_path}: {e}. Make one with `wfhost keygen <path>`, or remove the key to run unsigned"
+                )),
+            };
+            if let Some(w) = signer.permission_warning() {
+                self.out.note(&format!("warning: {w}"));
+            }
+            self.sink.event("flow.header", &format!("header/{}", crate::signing::SIGNING_HEADER), json!({
+                "key": crate::signing::SIGNING_HEADER, "value": crate::signing::header_value(&signer),
+            }));
+            if let Err(e) = crate::signing::write_public_key(&signer, &self.flow_dir) {
+                return fail(phase, 101, format!("cannot write the flow's public key: {e}"));
+            }
+            self.signer = Some(signer);
+        }
         // Consent (Law 4): decided here, before anything is created.
         let provisioning = self.provision_needed();
         self.consent = self.flags.yes
@@ -411,14 +463,7 @@ impl Run<'_> {
             self.consent_from_tty = self.consent;
         }
         if provisioning {
-            if self.consent {
-                let actor = if self.flags.yes {
-                    Actor::new("policy", "--yes")
-                } else if self.consent_from_tty {
-                    Actor::new("user", "tty")
-                } else {
-                    Actor::new("policy", "LIUM_YES")
-                };
+            if let Some(actor) = self.consent_actor() {
                 self.sink.event_as("consent.given", "consent/provision", json!({"action": "provision", "transport": transport}), actor.clone());
                 self.gateway.grant("provision", json!({"ops": ["provision"], "count": 1, "phase": "P10"}), actor);
             } else {
@@ -438,6 +483,19 @@ impl Run<'_> {
             kv("transport", &transport),
             kv("consent", &self.consent.to_string()),
         ])
+    }
+
+    /// Who gave consent in P00: `--yes`, the TTY or `LIUM_YES=1`; `None` without consent.
+    fn consent_actor(&self) -> Option<Actor> {
+        if !self.consent {
+            None
+        } else if self.flags.yes {
+            Some(Actor::new("policy", "--yes"))
+        } else if self.consent_from_tty {
+            Some(Actor::new("user", "tty"))
+        } else {
+            Some(Actor::new("policy", "LIUM_YES"))
+        }
     }
 
     /// Whether a phase of this plan will run with inputs it needs (not skipped by the flags).
@@ -476,10 +534,24 @@ impl Run<'_> {
         self.target = Some(target.clone());
         self.target_source = Some(source);
         self.gateway.bind(&target);
-        self.load_remote_fsm();
+        if let Err((code, message)) = self.load_remote_fsm() {
+            return fail(phase, code, message);
+        }
         if source == TargetSource::Autobind {
             self.header("resolved_target", &target);
             self.header("target_source", source.as_str());
+        }
+        // Commands and files on the target are external side effects (DESIGN: they need
+        // consent). What the user gave counts: --yes, LIUM_YES=1 or the TTY; else the target
+        // they named themselves, or the pod they consented to create in P00.
+        let actor = self.consent_actor().unwrap_or_else(|| match source {
+            TargetSource::Explicit => Actor::new("policy", "explicit-target"),
+            TargetSource::Autobind => Actor::new("policy", "provisioned-by-this-flow"),
+        });
+        for action in ["exec", "put-file"] {
+            self.sink.event_as("consent.given", &format!("consent/{action}"), json!({
+                "action": action, "target": target, "basis": format!("the flow's bound target ({})", source.as_str()),
+            }), actor.clone());
         }
         self.gateway.grant(
             "target",
@@ -498,17 +570,7 @@ impl Run<'_> {
         let Some(plugins) = &self.plugins else {
             return fail(phase, 108, "plugins were not loaded in P00".into());
         };
-        if let Some(skip) = self.skip_reason(phase) {
-            return PhaseOutcome {
-                phase: phase.id.clone(),
-                status: PhaseStatus::Skip,
-                code: 0,
-                message: skip,
-                artifacts: vec![],
-                facts: vec![],
-                details_json: None,
-            };
-        }
+        // (Phases the flags skip never get here: `phase` decides that before the preconditions.)
         let inputs = match self.inputs(phase) {
             Ok(i) => i,
             Err((code, message)) => return fail(phase, code, message),
@@ -525,7 +587,11 @@ impl Run<'_> {
         };
         if phase.id == "P90" && self.flags.teardown == crate::flags::Teardown::Delete {
             if let Some(t) = &self.target {
-                self.gateway.grant("delete", json!({"target": t, "ops": ["delete-pod"], "phase": "P90"}), Actor::new("policy", "--teardown=delete"));
+                let actor = Actor::new("policy", "--teardown=delete");
+                self.sink.event_as("consent.given", "consent/delete-pod", json!({
+                    "action": "delete-pod", "target": t, "basis": "--teardown delete",
+                }), actor.clone());
+                self.gateway.grant("delete", json!({"target": t, "ops": ["delete-pod"], "phase": "P90"}), actor);
             }
         }
         let host = FlowGateway::new(self.gateway.clone(), plugins.transport.clone(), self.flags.clone(), self.consent);
@@ -612,9 +678,11 @@ impl Run<'_> {
     }
 
     /// Read the remote FSM once per flow, after binding (a pod may carry state from an
-    /// earlier flow: a resumed sweep, a kept pod).
-    fn load_remote_fsm(&mut self) {
-        let (Some(p), Some(t)) = (&self.plugins, &self.target) else { return };
+    /// earlier flow: a resumed sweep, a kept pod). A missing file is a fresh pod; a target
+    /// that cannot be reached or is gone fails the bind (204/205) instead of being taken for
+    /// a fresh pod, which would make a later phase start over what is already there.
+    fn load_remote_fsm(&mut self) -> Result<(), (u16, String)> {
+        let (Some(p), Some(t)) = (&self.plugins, &self.target) else { return Ok(()) };
         match p.transport.get_file(t, &self.state_file(), 64 * 1024) {
             Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
                 Ok(v) => {
@@ -630,9 +698,30 @@ impl Run<'_> {
                     self.fsm
                 )),
             },
-            Err(_) => {} // No state file yet: a fresh pod.
+            Err(e @ TransportError::Unreachable(_)) => {
+                return Err((self.family_code_id(2, "POD_UNREACHABLE", 204), format!(
+                    "cannot read the remote FSM {} on {t}: {}. Check the target is up and reachable, then run the same command again",
+                    self.state_file(),
+                    plugins::transport_error_text(&e)
+                )));
+            }
+            Err(e @ TransportError::Vanished(_)) => {
+                return Err((self.family_code_id(2, "POD_VANISHED", 205), format!(
+                    "the target {t} is gone: {}",
+                    plugins::transport_error_text(&e)
+                )));
+            }
+            Err(e @ TransportError::Timeout(_)) => {
+                return Err((self.family_code_id(2, "POD_UNREACHABLE", 204), format!(
+                    "reading the remote FSM {} on {t} timed out: {}",
+                    self.state_file(),
+                    plugins::transport_error_text(&e)
+                )));
+            }
+            Err(_) => {} // No state file yet (or not a file): a fresh pod.
         }
         self.sink.event("fsm.loaded", "fsm/loaded", json!({"state": self.fsm, "file": self.state_file()}));
+        Ok(())
     }
 
     /// Apply the phase's FSM transition: returns (before, after, what the remote file holds).
@@ -656,19 +745,23 @@ impl Run<'_> {
             return (before.clone(), before, None);
         }
         self.fsm = next.clone();
+        let reason = format!("{} {} code {}", phase.id, status_str(outcome.status), outcome.code);
+        let updated_at = now_rfc3339();
+        let host = crate::hostname();
         self.sink.event("fsm.transition", &format!("{}/fsm", phase.id), json!({
             "from": before, "to": next, "phase": phase.id, "code": outcome.code,
+            "reason": reason, "updated_at": updated_at, "host": host,
         }));
         let state = json!({
             "state": next,
             "previous_state": before,
-            "reason": format!("{} {} code {}", phase.id, status_str(outcome.status), outcome.code),
-            "updated_at": now_rfc3339(),
-            "host": crate::hostname(),
+            "reason": reason,
+            "updated_at": updated_at,
+            "host": host,
             "flow_id": self.flow_id,
             "phase": phase.id,
         });
-        let _ = crate::sink::write_json(&self.flow_dir.join("fsm.json"), &state);
+        self.write_evidence("fsm.json", &self.flow_dir.join("fsm.json"), &state);
         let remote = match (&self.plugins, &self.target) {
             (Some(p), Some(t)) => {
                 let path = self.state_file();
@@ -706,6 +799,7 @@ impl Run<'_> {
             consent: self.consent,
             bound_target: self.target.clone(),
             drift: self.gateway.drift(),
+            refused: self.gateway.refused(),
             fsm_before: self.fsm.clone(),
             fsm_after: self.fsm.clone(),
             flags: self.flags.clone(),
@@ -764,7 +858,7 @@ impl Run<'_> {
         // A failed phase is never judged as passing: its own outcome failure is a finding.
         let det_pass = checks.iter().all(|r| r.pass) && run.outcome.status != PhaseStatus::Fail;
         let det_json = json!({"phase": phase.id, "pass": det_pass, "checks": checks});
-        let _ = crate::sink::write_json(&dir.join(format!("phase.{}.deterministic.json", phase.id)), &det_json);
+        self.write_evidence(&rel(".deterministic.json"), &dir.join(format!("phase.{}.deterministic.json", phase.id)), &det_json);
         self.sink.event("court.deterministic", &format!("{}/deterministic", phase.id), det_json);
 
         let pack = court::evidence_pack(court::PackInput {
@@ -786,22 +880,34 @@ impl Run<'_> {
             det_pass,
             findings: checks.iter().filter(|r| !r.pass).map(|r| format!("{}: {}", r.check, r.finding)).collect(),
         });
-        if let Ok(v) = serde_json::to_value(&pack) {
-            let _ = crate::sink::write_json(&dir.join(format!("phase.{}.pack.json", phase.id)), &v);
-        }
+        let pack_sha256 = match serde_json::to_value(&pack) {
+            Ok(v) => self.write_evidence(&rel(".pack.json"), &dir.join(format!("phase.{}.pack.json", phase.id)), &v),
+            Err(e) => {
+                self.sink.file_failed(&rel(".pack.json"), &e);
+                None
+            }
+        };
         let constitutional = match &self.plugins {
             Some(p) => court::constitutional(self.c, phase, &pack, p, &self.flow_dir),
             None => court::constitutional_without_plugins(self.c, phase, &pack, &self.flow_dir),
         };
-        let const_json = constitutional.to_json(&phase.id);
-        let _ = crate::sink::write_json(&dir.join(format!("phase.{}.constitutional.json", phase.id)), &const_json);
+        let mut const_json = constitutional.to_json(&phase.id);
+        if let (Some(sha), Some(obj)) = (&pack_sha256, const_json.as_object_mut()) {
+            obj.insert("pack_sha256".into(), Value::String(sha.clone()));
+        }
+        self.write_evidence(&rel(".constitutional.json"), &dir.join(format!("phase.{}.constitutional.json", phase.id)), &const_json);
         self.sink.event("court.auditor", &format!("{}/constitutional", phase.id), const_json);
 
         let result = CourtResult::merge(det_pass, &constitutional);
         let code = if run.outcome.status == PhaseStatus::Fail {
             run.outcome.code
         } else if !det_pass {
-            self.family_code(phase, "COURT_DETERMINISTIC_FAIL")
+            // The first failed check that names its own code (checks.toml) gives it.
+            checks
+                .iter()
+                .filter(|r| !r.pass)
+                .find_map(|r| self.c.checks.get(&r.check).and_then(|k| k.code))
+                .unwrap_or_else(|| self.family_code(phase, "COURT_DETERMINISTIC_FAIL"))
         } else if !result.pass {
             self.family_code(phase, "COURT_AUDITOR_FAIL")
         } else {
@@ -847,8 +953,13 @@ impl Run<'_> {
                 "constitutional": rel(".constitutional.json"),
             },
         });
-        let _ = crate::sink::write_json(&verdict_path, &verdict);
+        self.write_evidence(&rel(".verdict.json"), &verdict_path, &verdict);
         self.sink.event("court.verdict", &format!("{}/verdict", phase.id), verdict);
+        if let Some(signer) = &self.signer {
+            if let Err(e) = crate::signing::sign_verdict(signer, &self.flow_dir, &phase.id) {
+                self.sink.file_failed(&rel(".verdict.dsse.json"), &e);
+            }
+        }
         self.out.court(
             &phase.id,
             if result.pass { "pass" } else { "fail" },
@@ -863,6 +974,18 @@ impl Run<'_> {
             }
         }
         result.pass
+    }
+
+    /// Write an evidence file; a failure is remembered by the sink, and the flow halts after
+    /// this phase (fail-closed). Returns the file's sha256.
+    fn write_evidence(&self, what: &str, path: &Path, value: &Value) -> Option<String> {
+        match crate::sink::write_json(path, value) {
+            Ok(sha) => Some(sha),
+            Err(e) => {
+                self.sink.file_failed(&format!("{what} ({})", path.display()), &e);
+                None
+            }
+        }
     }
 
     fn next_command(&self, code: u16) -> String {
@@ -882,10 +1005,12 @@ impl Run<'_> {
         }
         match (&self.target, self.pod_deleted) {
             (_, true) => ("deleted".into(), None),
-            (Some(t), false) => {
-                let kind = if self.provisioned.is_some() { "running (created by this flow)" } else { "running (explicit target, left as it was)" };
-                (kind.into(), Some(format!("wfhost pod-delete --target {t} --yes")))
+            // Only a pod this flow created is ours to suggest deleting; an explicit target (an
+            // ssh host, a pod from an earlier flow) was there before and stays the user's call.
+            (Some(t), false) if self.provisioned.is_some() => {
+                ("running (created by this flow)".into(), Some(format!("wfhost pod-delete --target {t} --yes")))
             }
+            (Some(_), false) => ("running (explicit target, left as it was)".into(), None),
             (None, false) => match &self.provisioned {
                 Some(p) => ("running (created by this flow, not bound)".into(), Some(format!("wfhost pod-delete --target {} --yes", p.target))),
                 None => ("none".into(), None),
@@ -922,8 +1047,17 @@ impl Run<'_> {
             Ok(_) => {}
             Err(e) => self.out.note(&format!("warning: could not write flow.summary.json: {e}")),
         }
+        if let Some(signer) = &self.signer {
+            let records = self.sink.records();
+            if let Err(e) = crate::signing::sign_flow(signer, &self.flow_dir, &self.flow_id, i32::from(exit_status), records) {
+                self.out.note(&format!("warning: could not sign the flow ({e}); `wfhost verify` will report flow.dsse.json missing"));
+            }
+        }
         let last = match (&self.first_failure, &delete_cmd) {
             (Some((p, code)), Some(cmd)) => format!("halted at {p} with code {code}; pod {} is {pod_state}; delete it with: {cmd}", self.target.clone().unwrap_or_default()),
+            (Some((p, code)), None) if self.target.is_some() && !self.pod_deleted => {
+                format!("halted at {p} with code {code}; target {} is {pod_state}", self.target.clone().unwrap_or_default())
+            }
             (Some((p, code)), None) => format!("halted at {p} with code {code}; no pod is running ({pod_state})"),
             (None, Some(cmd)) => format!("flow passed; pod {} is {pod_state}; delete it with: {cmd}", self.target.clone().unwrap_or_default()),
             (None, None) => format!("flow passed; pod: {pod_state}"),

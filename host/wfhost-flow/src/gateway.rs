@@ -24,6 +24,7 @@ use wfhost_constitution::Phase;
 /// State shared by the engine and the gateway handed to executors.
 pub struct GatewayShared {
     flow_id: String,
+    flow_dir: PathBuf,
     pod_logs: PathBuf,
     sink: Sink,
     out: Output,
@@ -38,6 +39,7 @@ struct State {
     deadline_hit: bool,
     calls: Vec<Value>,
     drift: Vec<String>,
+    refused: Vec<String>,
     provisioned: Option<PodIdentity>,
     deleted: bool,
     phase_target: Option<String>,
@@ -48,9 +50,10 @@ struct State {
 }
 
 impl GatewayShared {
-    /// A gateway for one flow. `pod_logs` is `artifacts/pod_logs` (fetch destination root).
-    pub fn new(flow_id: String, pod_logs: PathBuf, sink: Sink, out: Output) -> GatewayShared {
-        GatewayShared { flow_id, pod_logs, sink, out, state: Mutex::new(State::default()) }
+    /// A gateway for one flow. `pod_logs` is `artifacts/pod_logs` (fetch destination root);
+    /// fetched files are recorded relative to `flow_dir`.
+    pub fn new(flow_id: String, flow_dir: PathBuf, pod_logs: PathBuf, sink: Sink, out: Output) -> GatewayShared {
+        GatewayShared { flow_id, flow_dir, pod_logs, sink, out, state: Mutex::new(State::default()) }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -68,6 +71,7 @@ impl GatewayShared {
         s.deadline_hit = false;
         s.calls.clear();
         s.drift.clear();
+        s.refused.clear();
         s.phase_target = None;
         s.process_ms = 0;
     }
@@ -126,6 +130,12 @@ impl GatewayShared {
     }
 
     /// Every call of this phase, for the outcome file.
+    /// Calls refused in this phase, with the gateway's reason.
+    pub fn refused(&self) -> Vec<String> {
+        self.state().refused.clone()
+    }
+
+    /// Every call of this phase, as recorded.
     pub fn calls(&self) -> Vec<Value> {
         self.state().calls.clone()
     }
@@ -160,7 +170,8 @@ impl FlowGateway {
         Arc::new(FlowGateway { shared, transport, flags, consent })
     }
 
-    fn record(&self, op: &str, target: Option<&str>, class: ActionClass, started: Instant, result: Result<&str, &GatewayError>) {
+    /// Record a call (or its refusal) and return the record's `event_id`.
+    fn record(&self, op: &str, target: Option<&str>, class: ActionClass, started: Instant, result: Result<&str, &GatewayError>) -> Option<String> {
         let ms = started.elapsed().as_millis() as u64;
         let phase = self.shared.state().phase.clone();
         let (ok, detail, refused) = match result {
@@ -176,16 +187,23 @@ impl FlowGateway {
         let cap = self.shared.cap(cap_kind(op));
         // A call made without its capability is by definition refused; record it as such.
         let kind = if refused || cap.is_none() { "gateway.refused" } else { "gateway.call" };
+        if kind == "gateway.refused" {
+            self.shared.state().refused.push(truncate(&format!("{op}: {detail}"), 300));
+        }
         let n = self.shared.state().calls.len();
-        self.shared.sink.event_full(kind, &format!("{phase}/{op}/{n}"), entry, Actor::new("plugin", "executor"), cap.as_deref());
+        self.shared.sink.event_full(kind, &format!("{phase}/{op}/{n}"), entry, Actor::new("plugin", "executor"), cap.as_deref())
     }
 
-    fn receipt(&self, op: &str, target: &str, key: &str, approved_by: &str) {
+    /// The receipt of an external side effect that took place: appended after the call's
+    /// record and caused by it (ops.md O5).
+    fn receipt(&self, call: Option<String>, op: &str, target: &str, key: &str, approved_by: &str, result: &str) {
         let phase = self.shared.state().phase.clone();
         let cap = self.shared.cap(cap_kind(op));
-        self.shared.sink.event_full("receipt.side_effect", &format!("{phase}/{op}/{key}"), json!({
+        let n = self.shared.state().calls.len();
+        self.shared.sink.append("receipt.side_effect", &format!("{phase}/{op}/{n}/{key}"), json!({
             "op": op, "target": target, "idempotency_key": key, "approved_by": approved_by, "phase": phase,
-        }), Actor::new("host", "wfhost"), cap.as_deref());
+            "call_event_id": call, "result": truncate(result, 500),
+        }), Actor::new("host", "wfhost"), cap.as_deref(), call.as_deref());
     }
 
     /// Check `target` is the bound one; record drift otherwise.
@@ -237,15 +255,14 @@ impl FlowGateway {
             Err(GatewayError::Refused(format!("provision refused: name hint {name_hint:?} is not a safe name")))
         } else {
             let key = self.idem_key("provision", "", &name_hint);
-            let r = self.transport.provision(&name_hint, &key).map_err(gw_err);
-            if let Ok(pod) = &r {
-                self.receipt("provision", &pod.target, &key, if self.flags.yes { "flag:--yes" } else { "consent" });
-                self.shared.state().provisioned = Some(pod.clone());
-            }
-            r
+            self.transport.provision(&name_hint, &key).map_err(gw_err).map(|pod| (pod, key))
         };
-        self.record("provision", r.as_ref().ok().map(|p| p.target.as_str()), ActionClass::WriteExternalSideEffect, t0, r.as_ref().map(|p| p.target.as_str()));
-        r
+        let call = self.record("provision", r.as_ref().ok().map(|p| p.0.target.as_str()), ActionClass::WriteExternalSideEffect, t0, r.as_ref().map(|p| p.0.target.as_str()));
+        let (pod, key) = r?;
+        let approved = if self.flags.yes { "flag:--yes" } else { "consent" };
+        self.receipt(call, "provision", &pod.target, &key, approved, &format!("created {}", pod.target));
+        self.shared.state().provisioned = Some(pod.clone());
+        Ok(pod)
     }
 
     /// Pod status.
@@ -281,25 +298,32 @@ impl FlowGateway {
                     self.shared.state().deadline_hit = true;
                 }
             }
-            if class == ActionClass::WriteExternalSideEffect {
-                let key = req.idempotency_key.clone().unwrap_or_else(|| self.idem_key("exec", &target, &req.command));
-                self.receipt("exec", &target, &key, "policy:bound-target");
-            }
             r
         });
         let detail = match &r {
             Ok(res) => format!("exit {:?} in {} ms: {}", res.exit_code, res.duration_ms, first_line(&req.command)),
             Err(_) => first_line(&req.command).to_string(),
         };
-        self.record("exec", Some(&target), class, t0, r.as_ref().map(|_| detail.as_str()));
+        let call = self.record("exec", Some(&target), class, t0, r.as_ref().map(|_| detail.as_str()));
+        // The command ran (whatever its exit code): its side effect, if any, took place.
+        if class == ActionClass::WriteExternalSideEffect && r.is_ok() {
+            let key = req.idempotency_key.clone().unwrap_or_else(|| self.idem_key("exec", &target, &req.command));
+            self.receipt(call, "exec", &target, &key, "policy:bound-target", &detail);
+        }
         r
     }
 
     /// Write a file on the target.
     pub fn gw_put_file(&self, target: String, path: String, contents: Vec<u8>, mode: u32) -> Result<(), GatewayError> {
         let t0 = Instant::now();
+        let digest = crate::sha256_hex(&contents);
+        let size = contents.len();
         let r = self.scope("put-file", &target).and_then(|_| self.transport.put_file(&target, &path, contents, mode).map_err(gw_err));
-        self.record("put-file", Some(&target), ActionClass::WriteExternalSideEffect, t0, r.as_ref().map(|_| path.as_str()));
+        let call = self.record("put-file", Some(&target), ActionClass::WriteExternalSideEffect, t0, r.as_ref().map(|_| path.as_str()));
+        if r.is_ok() {
+            let key = self.idem_key("put-file", &target, &format!("{path}\0{digest}"));
+            self.receipt(call, "put-file", &target, &key, "policy:bound-target", &format!("wrote {path} ({size} bytes, sha256 {digest})"));
+        }
         r
     }
 
@@ -347,7 +371,11 @@ impl FlowGateway {
         let mut out = Vec::new();
         collect_files(&dest, &dest, &mut out).map_err(|e| GatewayError::Failed(format!("cannot hash fetched files in {}: {e}", dest.display())))?;
         for a in &out {
-            self.shared.sink.event("artifact.written", &format!("fetch/{}", a.name), json!({"name": a.name, "path": a.path, "sha256": a.sha256, "target": target}));
+            let size = std::fs::metadata(&a.path).map(|m| m.len()).ok();
+            let path = relative_to(Path::new(&a.path), &self.shared.flow_dir);
+            self.shared.sink.event("artifact.written", &format!("fetch/{local_rel}/{}", a.name), json!({
+                "name": a.name, "path": path, "sha256": a.sha256, "size": size, "target": target,
+            }));
         }
         Ok(out)
     }
@@ -362,15 +390,14 @@ impl FlowGateway {
                     "delete-pod refused in {phase}: a pod is deleted only in P90 with --teardown delete (Law 7)"
                 )));
             }
-            let key = self.idem_key("delete", &target, "");
-            let r = self.transport.delete(&target).map_err(gw_err);
-            if r.is_ok() {
-                self.receipt("delete-pod", &target, &key, "flag:--teardown=delete");
-                self.shared.state().deleted = true;
-            }
-            r
+            self.transport.delete(&target).map_err(gw_err)
         });
-        self.record("delete-pod", Some(&target), ActionClass::WriteExternalSideEffect, t0, r.as_ref().map(|_| "deleted"));
+        let call = self.record("delete-pod", Some(&target), ActionClass::WriteExternalSideEffect, t0, r.as_ref().map(|_| "deleted"));
+        if r.is_ok() {
+            let key = self.idem_key("delete", &target, "");
+            self.receipt(call, "delete-pod", &target, &key, "flag:--teardown=delete", "deleted");
+            self.shared.state().deleted = true;
+        }
         r
     }
 
@@ -382,6 +409,27 @@ impl FlowGateway {
             self.shared.sink.event("plugin.log", &format!("{phase}/log"), json!({"level": level, "message": truncate(message, 2000)}));
         }
     }
+}
+
+/// `path` relative to `base` (both resolved through the file system), for evidence that stays
+/// valid when the working directory moves; the absolute path when they share no root.
+pub fn relative_to(path: &Path, base: &Path) -> String {
+    let (Ok(p), Ok(b)) = (std::fs::canonicalize(path), std::fs::canonicalize(base)) else {
+        return path.display().to_string();
+    };
+    let (pc, bc): (Vec<_>, Vec<_>) = (p.components().collect(), b.components().collect());
+    let common = pc.iter().zip(&bc).take_while(|(x, y)| x == y).count();
+    if common <= 1 {
+        return p.display().to_string();
+    }
+    let mut rel = PathBuf::new();
+    for _ in common..bc.len() {
+        rel.push("..");
+    }
+    for c in &pc[common..] {
+        rel.push(c.as_os_str());
+    }
+    rel.display().to_string()
 }
 
 /// Which capability a gateway operation runs under.

@@ -12,7 +12,8 @@
 //! - [`manifest`]: the sweep CSV and its run commands;
 //! - [`flags`], [`plan`]: what the user asked for;
 //! - [`engine`], [`court`], [`gateway`], [`plugins`]: running and judging phases;
-//! - [`sink`], [`summary`], [`guide`]: evidence, its projection, and the user guide.
+//! - [`sink`], [`summary`], [`guide`]: evidence, its projection, and the user guide;
+//! - [`signing`]: optional ed25519 signatures over verdicts and the finished flow.
 #![warn(missing_docs)]
 
 pub mod audit_trail;
@@ -26,6 +27,7 @@ pub mod manifest;
 pub mod output;
 pub mod plan;
 pub mod plugins;
+pub mod signing;
 pub mod sink;
 pub mod summary;
 

@@ -82,7 +82,7 @@ impl Plugins {
 }
 
 /// Load every plugin the config names. The error names the plugin and why.
-pub fn load(workdir: &Path, config: &Config, _sink: Sink, out: Output) -> Result<Plugins, String> {
+pub fn load(workdir: &Path, config: &Config, sink: Sink, out: Output) -> Result<Plugins, String> {
     let rt = runtime()?;
     let map = config.resolved_map();
     let auditor_limits = Limits::from_env_map(&map).map_err(|e| format!("auditor limits: {e}"))?;
@@ -90,7 +90,7 @@ pub fn load(workdir: &Path, config: &Config, _sink: Sink, out: Output) -> Result
     let transport = rt
         .load_transport(&source(workdir, &transport_name))
         .map_err(|e| format!("transport {transport_name}: {e}"))?;
-    let host = Arc::new(FlowTransportHost::new(workdir, config, &transport_name, out));
+    let host = Arc::new(FlowTransportHost::new(workdir, config, &transport_name, out, sink));
     let tp = TransportPlugin { transport: Arc::new(transport), host, limits: Limits::transport_default() };
     let transport_id = tp.id().map_err(|e| format!("transport {transport_name}: {}", transport_error_text(&e)))?;
     let exec_name = config.get("WF_EXECUTOR").unwrap_or("executors").to_string();
@@ -219,6 +219,32 @@ impl TransportPlugin {
     }
 }
 
+/// Secrets custody: values stay in the host; every issuance into a process leaves a
+/// `secret.issued` record naming the handle, never the value.
+struct Custody {
+    secrets: BTreeMap<String, String>,
+    sink: Sink,
+    requester: String,
+}
+
+impl wfhost_runtime::process::SecretResolver for Custody {
+    fn resolve(&self, handle: &str) -> Option<String> {
+        self.secrets.get(handle).cloned()
+    }
+
+    fn issue(&self, handle: &str, key: &str, program: &str) -> Option<String> {
+        let value = self.resolve(handle)?;
+        self.sink.event("secret.issued", &format!("secret/{handle}"), json!({
+            "handle": handle,
+            "audience": format!("process {program}, environment variable {key}"),
+            "scope": "one process run",
+            "requester": self.requester,
+            "expires": "when the process exits",
+        }));
+        Some(value)
+    }
+}
+
 /// The host side of a transport's imports.
 pub struct FlowTransportHost {
     settings: BTreeMap<String, String>,
@@ -227,7 +253,7 @@ pub struct FlowTransportHost {
 }
 
 impl FlowTransportHost {
-    fn new(workdir: &Path, config: &Config, transport: &str, out: Output) -> FlowTransportHost {
+    fn new(workdir: &Path, config: &Config, transport: &str, out: Output, sink: Sink) -> FlowTransportHost {
         let mut settings = BTreeMap::new();
         let pods = config.get("WF_LOCAL_PODS_DIR").unwrap_or(".wfhost/pods");
         settings.insert("WF_LOCAL_PODS_DIR".to_string(), workdir.join(pods).display().to_string());
@@ -279,8 +305,11 @@ impl FlowTransportHost {
             }
         }
         let policy = ProcessPolicy::new(builtin_programs(transport).iter().copied(), &env);
-        let resolver: Arc<dyn wfhost_runtime::process::SecretResolver> =
-            if secrets.is_empty() { Arc::new(NoSecrets) } else { Arc::new(secrets) };
+        let resolver: Arc<dyn wfhost_runtime::process::SecretResolver> = if secrets.is_empty() {
+            Arc::new(NoSecrets)
+        } else {
+            Arc::new(Custody { secrets, sink, requester: format!("transport:{transport}") })
+        };
         FlowTransportHost { settings, runner: ProcessRunner::new(policy, resolver), out }
     }
 }
@@ -366,7 +395,7 @@ fn transport_for(workdir: &Path, config: &Config, target: Option<&str>) -> Resul
     let rt = runtime()?;
     let name = config.get("WF_TRANSPORT").unwrap_or("local").to_string();
     let t = rt.load_transport(&source(workdir, &name)).map_err(|e| format!("transport {name}: {e}"))?;
-    let host = Arc::new(FlowTransportHost::new(workdir, config, &name, Output::stdio()));
+    let host = Arc::new(FlowTransportHost::new(workdir, config, &name, Output::stdio(), Sink::null()));
     let tp = TransportPlugin { transport: Arc::new(t), host, limits: Limits::transport_default() };
     let target = target
         .map(str::to_string)

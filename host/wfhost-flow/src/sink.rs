@@ -46,18 +46,55 @@ impl Sink {
     }
 
     /// Append one event with an explicit actor and the capability it ran under.
-    pub fn event_full(&self, event_type: &str, native_id: &str, payload: Value, actor: Actor, capability: Option<&str>) {
-        let Some(inner) = &self.inner else { return };
+    pub fn event_full(&self, event_type: &str, native_id: &str, payload: Value, actor: Actor, capability: Option<&str>) -> Option<String> {
+        self.append(event_type, native_id, payload, actor, capability, None)
+    }
+
+    /// Append one event and return its `event_id` (`None` for the null sink or a failed
+    /// append, which is remembered for [`Sink::error`]). `caused_by` names the event this one
+    /// follows from (a receipt's gateway call).
+    pub fn append(
+        &self,
+        event_type: &str,
+        native_id: &str,
+        payload: Value,
+        actor: Actor,
+        capability: Option<&str>,
+        caused_by: Option<&str>,
+    ) -> Option<String> {
+        let inner = self.inner.as_ref()?;
         let mut inner = inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut draft = EventDraft::new(event_type, actor, format!("wfhost/flow/{}", inner.flow_id), native_id, payload);
         if let Some(cap) = capability {
             draft = draft.with_capability(cap);
         }
-        if let Err(e) = inner.log.append(draft) {
-            if inner.error.is_none() {
-                inner.error = Some(format!("cannot append {event_type} to events.jsonl: {e}"));
+        if let Some(cause) = caused_by {
+            draft = draft.caused_by(cause);
+        }
+        match inner.log.append(draft) {
+            Ok(env) => Some(env.event_id),
+            Err(e) => {
+                if inner.error.is_none() {
+                    inner.error = Some(format!("cannot append {event_type} to events.jsonl: {e}"));
+                }
+                None
             }
         }
+    }
+
+    /// Remember a failure to write an evidence file: the engine halts on it like a failed
+    /// append (fail-closed: no phase proceeds past evidence that was not written).
+    pub fn file_failed(&self, what: &str, e: &dyn std::fmt::Display) {
+        let Some(inner) = &self.inner else { return };
+        let mut inner = inner.lock().unwrap_or_else(|p| p.into_inner());
+        if inner.error.is_none() {
+            inner.error = Some(format!("cannot write {what}: {e}"));
+        }
+    }
+
+    /// How many records the log holds.
+    pub fn records(&self) -> u64 {
+        self.inner.as_ref().map(|i| i.lock().unwrap_or_else(|p| p.into_inner()).log.len()).unwrap_or(0)
     }
 
     /// The first append failure, if any.

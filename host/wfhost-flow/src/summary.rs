@@ -64,7 +64,7 @@ pub fn project(events: &[Value]) -> Value {
     }
     let get = |k: &str| finished.get(k).cloned().unwrap_or(Value::Null);
     json!({
-        "summary_schema": "wfhost.flow.summary/1",
+        "summary_schema": "wfhost.flow.summary/2",
         "flow_id": started.get("flow_id"),
         "command": started.get("command"),
         "flags": started.get("flags"),

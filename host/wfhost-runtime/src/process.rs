@@ -35,6 +35,14 @@ pub const REDACTED: &str = "[redacted]";
 pub trait SecretResolver: Send + Sync {
     /// The secret's value, or `None` when the handle is unknown.
     fn resolve(&self, handle: &str) -> Option<String>;
+
+    /// The value for one issuance: `handle` injected as the environment variable `key` of a
+    /// run of `program`. Resolvers that keep a custody record (a receipt per issuance)
+    /// override this; the default only resolves.
+    fn issue(&self, handle: &str, key: &str, program: &str) -> Option<String> {
+        let _ = (key, program);
+        self.resolve(handle)
+    }
 }
 
 /// A resolver that knows no secret.
@@ -268,7 +276,7 @@ impl ProcessRunner {
             check_env_key(key)?;
             let value =
                 self.secrets
-                    .resolve(handle)
+                    .issue(handle, key, &request.program)
                     .ok_or_else(|| ProcessError::UnknownSecret {
                         handle: handle.clone(),
                         key: key.clone(),

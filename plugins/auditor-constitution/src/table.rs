@@ -1,45 +1,18 @@
-//! The constitution tables the auditor needs, read from `constitution/*.toml` at build time.
+//! The constitution tables the auditor needs, generated from `constitution/*.toml` at build time.
 //!
 //! `phases.toml` gives each phase's failure-code family; `codes.toml` gives the codes that exist.
-//! Both files are embedded with `include_str!` and parsed once on first use, so the auditor never
-//! restates them. A parse failure (only a broken build can cause one) makes every audit
-//! `unverified` with the parser's message.
+//! `build.rs` turns both into statics (`$OUT_DIR/tables.rs`), so the auditor never restates them
+//! and, although every audit runs in a fresh instance, never parses them at run time.
 
-use serde::Deserialize;
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
-
-const PHASES_TOML: &str = include_str!("../../../constitution/phases.toml");
-const CODES_TOML: &str = include_str!("../../../constitution/codes.toml");
-
-#[derive(Deserialize)]
-struct PhasesFile {
-    phase: Vec<PhaseRow>,
-}
-
-#[derive(Deserialize)]
-struct PhaseRow {
-    id: String,
-    name: String,
-    family: u16,
-}
-
-#[derive(Deserialize)]
-struct CodesFile {
-    code: Vec<CodeRow>,
-}
-
-#[derive(Deserialize)]
-struct CodeRow {
-    code: u16,
-    name: String,
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/tables.rs"));
 }
 
 /// One phase row as the auditor uses it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PhaseInfo {
     /// `PROVISION`, `CHECKOUT`, ...
-    pub name: String,
+    pub name: &'static str,
     /// Failure-code family (hundreds digit of its codes).
     pub family: u16,
 }
@@ -47,53 +20,37 @@ pub struct PhaseInfo {
 /// Phases and codes of the embedded constitution.
 #[derive(Debug)]
 pub struct Tables {
-    phases: BTreeMap<String, PhaseInfo>,
-    codes: BTreeMap<u16, String>,
+    phases: &'static [(&'static str, &'static str, u16)],
+    codes: &'static [(u16, &'static str)],
 }
 
 impl Tables {
-    /// Parse the given texts (the embedded ones in production, others in tests).
-    pub fn parse(phases_toml: &str, codes_toml: &str) -> Result<Self, String> {
-        let phases: PhasesFile = toml::from_str(phases_toml)
-            .map_err(|e| format!("constitution/phases.toml does not parse: {e}"))?;
-        let codes: CodesFile = toml::from_str(codes_toml)
-            .map_err(|e| format!("constitution/codes.toml does not parse: {e}"))?;
-        Ok(Tables {
-            phases: phases
-                .phase
-                .into_iter()
-                .map(|p| {
-                    (
-                        p.id,
-                        PhaseInfo {
-                            name: p.name,
-                            family: p.family,
-                        },
-                    )
-                })
-                .collect(),
-            codes: codes.code.into_iter().map(|c| (c.code, c.name)).collect(),
-        })
-    }
-
     /// The row of phase `id`, if the table has it.
-    pub fn phase(&self, id: &str) -> Option<&PhaseInfo> {
-        self.phases.get(id)
+    pub fn phase(&self, id: &str) -> Option<PhaseInfo> {
+        self.phases
+            .iter()
+            .find(|(pid, _, _)| *pid == id)
+            .map(|&(_, name, family)| PhaseInfo { name, family })
     }
 
     /// The name of failure code `code`, if codes.toml defines it.
-    pub fn code_name(&self, code: u16) -> Option<&str> {
-        self.codes.get(&code).map(String::as_str)
+    pub fn code_name(&self, code: u16) -> Option<&'static str> {
+        self.codes
+            .binary_search_by_key(&code, |&(c, _)| c)
+            .ok()
+            .map(|i| self.codes[i].1)
     }
 }
 
-/// The embedded tables, parsed on first use.
+static TABLES: Tables = Tables {
+    phases: generated::PHASES,
+    codes: generated::CODES,
+};
+
+/// The embedded tables. Infallible since they are generated at build time; the `Result`
+/// keeps the rules' handling of a missing table in one place.
 pub fn embedded() -> Result<&'static Tables, &'static str> {
-    static TABLES: OnceLock<Result<Tables, String>> = OnceLock::new();
-    TABLES
-        .get_or_init(|| Tables::parse(PHASES_TOML, CODES_TOML))
-        .as_ref()
-        .map_err(String::as_str)
+    Ok(&TABLES)
 }
 
 #[cfg(test)]
@@ -101,7 +58,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn embedded_tables_parse_and_match_the_families() {
+    fn embedded_tables_match_the_families() {
         let t = embedded().unwrap();
         let fam = |id: &str| t.phase(id).map(|p| p.family);
         assert_eq!(fam("P00"), Some(1));
@@ -114,13 +71,18 @@ mod tests {
         assert_eq!(fam("P80"), Some(5));
         assert_eq!(fam("P99"), Some(5));
         assert_eq!(fam("P35"), None);
+        assert_eq!(t.phase("P50").map(|p| p.name), Some("CHECKOUT"));
         assert_eq!(t.code_name(402), Some("RUNS_FAILED"));
         assert_eq!(t.code_name(406), None);
     }
 
     #[test]
-    fn broken_text_is_an_error_not_a_panic() {
-        let err = Tables::parse("[[phase]]\nid = 3", CODES_TOML).unwrap_err();
-        assert!(err.contains("phases.toml"), "{err}");
+    fn the_generated_tables_hold_every_row_of_the_toml_files() {
+        let phases = include_str!("../../../constitution/phases.toml");
+        let codes = include_str!("../../../constitution/codes.toml");
+        let count = |text: &str, header: &str| text.lines().filter(|l| l.trim() == header).count();
+        assert_eq!(TABLES.phases.len(), count(phases, "[[phase]]"));
+        assert_eq!(TABLES.codes.len(), count(codes, "[[code]]"));
+        assert!(TABLES.codes.windows(2).all(|w| w[0].0 < w[1].0), "codes are sorted for the binary search");
     }
 }

@@ -9,6 +9,7 @@
 //! `artifact.written` record are reported as warnings.
 
 use super::diff::{context, first_byte_difference, first_json_difference, shown};
+use super::signatures;
 use super::verify::{CheckedFile, FailureKind, VerifyFailure};
 use super::walk::{PhaseRun, Walk};
 use super::{file_bytes, pstr, schemas, Log, EVENTS, FSM, PHASE_DIR, SUMMARY};
@@ -120,10 +121,12 @@ impl<'w, 'a> Files<'w, 'a> {
         for name in self.list(".")? {
             match name.as_str() {
                 EVENTS | SUMMARY | FSM | PHASE_DIR => {}
+                // signing.pub, flow.dsse.json: checked by `signatures`.
+                n if signatures::is_root_file(n) => {}
                 n if is_temp_leftover(n) => self.warnings.push(format!("{n}: a temporary file left by an interrupted write; it is not evidence")),
                 n => {
                     return Err(VerifyFailure::new(FailureKind::Unexpected, n, format!(
-                        "wfhost writes only {EVENTS}, {SUMMARY}, {FSM} and {PHASE_DIR}/ here; nothing in the log accounts for this entry"
+                        "wfhost writes only {EVENTS}, {SUMMARY}, {FSM}, {PHASE_DIR}/ and, for a signed flow, signing.pub and flow.dsse.json here; nothing in the log accounts for this entry"
                     )))
                 }
             }
@@ -135,6 +138,9 @@ impl<'w, 'a> Files<'w, 'a> {
             if is_temp_leftover(&name) {
                 self.warnings.push(format!("{rel}: a temporary file left by an interrupted write; it is not evidence"));
                 continue;
+            }
+            if signatures::is_phase_file(&name) {
+                continue; // phase.<Pxx>.verdict.dsse.json: checked by `signatures`.
             }
             let Some((id, kind)) = PhaseFile::parse(&name) else {
                 return Err(VerifyFailure::new(FailureKind::Unexpected, &rel, "not a file name wfhost writes (phase.<Pxx>[.deterministic|.pack|.constitutional|.verdict].json)"));
@@ -253,11 +259,28 @@ impl<'w, 'a> Files<'w, 'a> {
                     return self.unanchored(p, rel, "it is written after the court.deterministic record, which is absent");
                 }
                 self.pack(run, &parsed)?;
+                // The court.auditor record names the digest of the pack the auditors judged.
+                let recorded = run.auditor.and_then(|a| self.log.events[a].payload.get("pack_sha256")).and_then(Value::as_str);
+                let digest = match recorded {
+                    Some(want) => {
+                        let got = crate::sha256_hex(&parsed.bytes);
+                        if got != want {
+                            let line = run.auditor.map(|a| self.log.events[a].seq + 1).unwrap_or(0);
+                            return Err(VerifyFailure::new(FailureKind::Mismatch, rel, format!(
+                                "its sha256 is {got}, but events.jsonl line {line} (court.auditor) says the auditors judged a pack with sha256 {want}"
+                            ))
+                            .with_line(line));
+                        }
+                        "; sha256 equal to the court.auditor record's pack_sha256"
+                    }
+                    None => "",
+                };
                 self.checked.push(CheckedFile {
                     path: rel.to_string(),
-                    checks: "schema phase-pack; every member except `config` cross-checked against the flow's records; \
-                             `config` checked for secret markers and against the header (its other values are not recorded in events.jsonl)"
-                        .to_string(),
+                    checks: format!(
+                        "schema phase-pack; every member except `config` cross-checked against the flow's records; \
+                         `config` checked for secret markers and against the header (its other values are not recorded in events.jsonl){digest}"
+                    ),
                 });
             }
             None => {
@@ -609,7 +632,7 @@ impl<'w, 'a> Files<'w, 'a> {
                         path: FSM.into(),
                         checks: format!(
                             "schema fsm-mirror; state, previous_state, phase, reason and flow_id from events.jsonl line {} (fsm.transition); \
-                             updated_at within that record's time and the next record's; host is not recorded in events.jsonl",
+                             updated_at and host from that record, or (older logs) updated_at within that record's time and the next record's",
                             e.seq + 1
                         ),
                     });
@@ -636,13 +659,18 @@ impl<'w, 'a> Files<'w, 'a> {
             .map(|o| pstr(&ev[o], "status").to_string())
             .unwrap_or_else(|| if e.payload.get("code").and_then(Value::as_u64) == Some(0) { "ok".into() } else { "fail".into() });
         let code = e.payload.get("code").cloned().unwrap_or(Value::Null);
-        let want = [
+        let mut want = vec![
             ("/state", json!(pstr(e, "to"))),
             ("/previous_state", json!(pstr(e, "from"))),
             ("/phase", json!(phase)),
             ("/flow_id", json!(e.correlation_id)),
             ("/reason", json!(format!("{phase} {status} code {code}"))),
         ];
+        for key in ["updated_at", "host"] {
+            if let Some(v) = e.payload.get(key) {
+                want.push((if key == "host" { "/host" } else { "/updated_at" }, v.clone()));
+            }
+        }
         for (at, w) in want {
             let found = pointer(&parsed.value, at);
             if found != w {
@@ -657,7 +685,10 @@ impl<'w, 'a> Files<'w, 'a> {
         let updated = updated.as_str().and_then(|s| Timestamp::parse(s).ok());
         let earliest = e.occurred_at;
         let latest = ev.get(t + 1).map(|n| n.occurred_at);
-        let in_range = updated.is_some_and(|u| u >= earliest && latest.is_none_or(|l| u <= l));
+        // The record carries updated_at (checked above) and is appended just after it is taken;
+        // older logs did not carry it, and then it must fall between the record and the next.
+        let recorded = e.payload.get("updated_at").is_some();
+        let in_range = recorded || updated.is_some_and(|u| u >= earliest && latest.is_none_or(|l| u <= l));
         if !in_range {
             return Err(VerifyFailure::new(FailureKind::Mismatch, FSM, format!(
                 "updated_at {} is not between the transition's record ({earliest}) and the next record ({})",
@@ -734,7 +765,8 @@ impl<'w, 'a> Files<'w, 'a> {
                 continue;
             }
             total += 1;
-            match crate::sha256_file(Path::new(path)) {
+            // Recorded relative to the flow directory (older logs: absolute).
+            match crate::sha256_file(&self.dir.join(path)) {
                 Ok(sha) if sha == want => {}
                 Ok(_) => changed.push(format!("{path} (changed)")),
                 Err(_) => changed.push(format!("{path} (gone)")),

@@ -213,8 +213,9 @@ pub fn replay(flow_dir: &Path, write: bool) -> Result<ReplayReport, ReplayError>
     })
 }
 
-/// `fsm.json` as the engine writes it after the transition record `t`. `updated_at` and `host`
-/// are not recorded in the log; they come from the existing file.
+/// `fsm.json` as the engine writes it after the transition record `t`, all of it from the
+/// record (logs written before `updated_at` and `host` were recorded take those two from the
+/// existing file).
 fn fsm_mirror(flow_dir: &Path, log: &Log, t: usize) -> Result<Vec<u8>, String> {
     let e = &log.events[t];
     let phase = pstr(e, "phase");
@@ -226,8 +227,16 @@ fn fsm_mirror(flow_dir: &Path, log: &Log, t: usize) -> Result<Vec<u8>, String> {
         .find(|o| o.event_type == "phase.outcome" && pstr(o, "phase") == phase)
         .map(|o| pstr(o, "status").to_string())
         .unwrap_or_else(|| if code.as_u64() == Some(0) { "ok".into() } else { "fail".into() });
+    // Flows record updated_at and host in the transition; older logs did not, and for them the
+    // values are carried over from the existing file.
     let existing: Option<Value> = std::fs::read(flow_dir.join(FSM)).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    let carried = |key: &str| existing.as_ref().and_then(|v| v.get(key)).filter(|v| v.is_string()).cloned();
+    let carried = |key: &str| {
+        e.payload
+            .get(key)
+            .filter(|v| v.is_string())
+            .or_else(|| existing.as_ref().and_then(|v| v.get(key)).filter(|v| v.is_string()))
+            .cloned()
+    };
     let (Some(updated_at), Some(host)) = (carried("updated_at"), carried("host")) else {
         return Err(format!(
             "updated_at and host are not recorded in events.jsonl and {FSM} does not hold them, so it cannot be rebuilt byte for byte"

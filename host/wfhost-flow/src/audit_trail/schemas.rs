@@ -35,7 +35,7 @@ macro_rules! schema {
 }
 
 /// Every published schema.
-pub static SCHEMAS: [Schema; 7] = [
+pub static SCHEMAS: [Schema; 8] = [
     schema!("phase-outcome", "phase/phase.<Pxx>.json"),
     schema!("phase-deterministic", "phase/phase.<Pxx>.deterministic.json"),
     schema!("phase-pack", "phase/phase.<Pxx>.pack.json"),
@@ -43,6 +43,7 @@ pub static SCHEMAS: [Schema; 7] = [
     schema!("phase-verdict", "phase/phase.<Pxx>.verdict.json"),
     schema!("flow-summary", "flow.summary.json"),
     schema!("fsm-mirror", "fsm.json"),
+    schema!("dsse-envelope", "phase/phase.<Pxx>.verdict.dsse.json, flow.dsse.json"),
 ];
 
 /// The schema called `name`.

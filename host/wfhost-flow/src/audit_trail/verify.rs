@@ -16,18 +16,25 @@
 //!    verdict files are byte-identical to the payload of the record that carries them; the pack
 //!    and `fsm.json` are cross-checked member by member against the records.
 //! 4. `flow.summary.json` is byte-identical to `summary::project` of the records.
+//! 5. When the log has a `signing` header, the signed evidence (`signatures`): `signing.pub` is
+//!    the header's key (and the key given with [`VerifyOptions::key`], when one is), every
+//!    verdict file has a verifying envelope, and a finished flow has `flow.dsse.json`; each
+//!    envelope's signature, payload type, predicate type, subjects' sha256 and predicate hold.
+//!    Without a signing header, signature files are unexpected.
 //!
 //! The first failure names the file, the line (for the log) and the member, and says what is
 //! wrong. Departures from constitution/ops.md that the engine is known to make and that do not
 //! put the record in doubt are reported as warnings.
 
 use super::files::Files;
+use super::signatures::{self, Expect, SigningReport};
 use super::walk::Walk;
 use super::{check_flow_dir, pstr, Log, EVENTS};
 use serde_json::{json, Value};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use wfhost_constitution::Constitution;
+use wfhost_evidence::dsse::PublicKey;
 use wfhost_evidence::{Envelope, Tail, VerifyError};
 
 /// What kind of problem stopped verification.
@@ -55,6 +62,9 @@ pub enum FailureKind {
     Capability,
     /// `flow.summary.json` is not the projection of the records.
     Projection,
+    /// A signature does not hold: a signed file changed, an envelope does not verify, or the
+    /// flow was signed by another key than the one given.
+    Signature,
     /// The embedded constitution or a schema is broken (a build problem).
     Internal,
 }
@@ -74,6 +84,7 @@ impl FailureKind {
             FailureKind::Order => "order",
             FailureKind::Capability => "capability",
             FailureKind::Projection => "projection",
+            FailureKind::Signature => "signature",
             FailureKind::Internal => "internal",
         }
     }
@@ -134,6 +145,11 @@ impl VerifyFailure {
         match self.kind {
             FailureKind::NotAFlow => "pass a flow's evidence directory (the directory the PHASE lines' paths are in)",
             FailureKind::Internal => "this wfhost build is broken; reinstall it",
+            FailureKind::Signature => {
+                "the signed evidence does not hold (a file changed after it was signed, an envelope does not verify, or \
+                 the flow is not signed by the key given): keep the directory as it is, and check that --key names the \
+                 .pub of the key WF_SIGNING_KEY names"
+            }
             FailureKind::Order | FailureKind::Capability => {
                 "the log's hash chain is intact but it records something the flow engine must never do: keep the \
                  directory as it is and report it"
@@ -204,6 +220,17 @@ pub struct VerifyReport {
     /// Departures from constitution/ops.md that do not put the record in doubt, and leftovers
     /// (temporary files of an interrupted write, fetched files changed since).
     pub warnings: Vec<String>,
+    /// The signatures checked, when the flow is signed.
+    pub signing: Option<SigningReport>,
+}
+
+/// How to verify.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// The public key the flow must be signed by (`wfhost verify --key`). With a key, an
+    /// unsigned flow or a flow signed by another key fails; without one, a signed flow is
+    /// checked against its own `signing.pub` and the report warns that the key is not pinned.
+    pub key: Option<PublicKey>,
 }
 
 impl VerifyReport {
@@ -232,6 +259,15 @@ impl VerifyReport {
             "files: {} checked (canonical JSON, published schema, and the records that carry or imply them)\n",
             self.files.len()
         ));
+        match &self.signing {
+            Some(s) => out.push_str(&format!(
+                "signatures: {} envelope(s) verified, signed by ed25519:{} ({})\n",
+                s.envelopes,
+                s.key_id,
+                if s.pinned { "the key given with --key" } else { "key from signing.pub, not pinned" }
+            )),
+            None => out.push_str("signatures: none (the flow is not signed)\n"),
+        }
         for w in &self.warnings {
             out.push_str(&format!("warning: {w}\n"));
         }
@@ -255,12 +291,20 @@ impl VerifyReport {
             "phases": self.phases.iter().map(|p| json!({"phase": p.phase, "status": p.status, "code": p.code, "court": p.court})).collect::<Vec<_>>(),
             "files": self.files.iter().map(|f| json!({"path": f.path, "checks": f.checks})).collect::<Vec<_>>(),
             "warnings": self.warnings,
+            "signing": self.signing.as_ref().map(|s| json!({"key_id": s.key_id, "pinned": s.pinned, "envelopes": s.envelopes})),
         })
     }
 }
 
-/// Verify the evidence of the flow in `flow_dir` from its files alone (module doc).
+/// Verify the evidence of the flow in `flow_dir` from its files alone (module doc), with no
+/// pinned key.
 pub fn verify(flow_dir: &Path) -> Result<VerifyReport, VerifyFailure> {
+    verify_with(flow_dir, &VerifyOptions::default())
+}
+
+/// Verify the evidence of the flow in `flow_dir` from its files alone (module doc), as
+/// `options` say.
+pub fn verify_with(flow_dir: &Path, options: &VerifyOptions) -> Result<VerifyReport, VerifyFailure> {
     let flow_dir = check_flow_dir(flow_dir).map_err(|m| VerifyFailure::new(FailureKind::NotAFlow, ".", m))?;
     let c = Constitution::get().map_err(|e| VerifyFailure::new(FailureKind::Internal, ".", e.to_string()))?;
     let chain = wfhost_evidence::verify(&flow_dir.join(EVENTS)).map_err(chain_failure)?;
@@ -269,9 +313,12 @@ pub fn verify(flow_dir: &Path) -> Result<VerifyReport, VerifyFailure> {
     walk.run()?;
     let mut files = Files::new(&flow_dir, &walk, &log);
     files.check_all()?;
-    let (checked, file_warnings) = files.into_findings();
+    let (mut checked, file_warnings) = files.into_findings();
     let mut warnings: Vec<String> = walk.warnings.iter().cloned().collect();
     warnings.extend(file_warnings);
+    let signed = signatures::check(&flow_dir, &Expect::from_log(&log), options.key.as_ref())?;
+    checked.extend(signed.checked);
+    warnings.extend(signed.warnings);
     if matches!(log.tail, Tail::Partial { .. }) && log.finished() {
         return Err(VerifyFailure::new(
             FailureKind::Chain,
@@ -299,6 +346,7 @@ pub fn verify(flow_dir: &Path) -> Result<VerifyReport, VerifyFailure> {
             .collect(),
         files: checked,
         warnings,
+        signing: signed.report,
     })
 }
 

@@ -59,6 +59,9 @@ pub struct Facts {
     pub bound_target: Option<String>,
     /// Calls the phase made (or tried) against another target.
     pub drift: Vec<String>,
+    /// Calls the gateway refused in this phase (outside the phase's capabilities), each
+    /// with the gateway's reason.
+    pub refused: Vec<String>,
     /// FSM before and after the phase.
     pub fsm_before: String,
     /// FSM after.
@@ -185,6 +188,13 @@ fn evaluate(c: &Constitution, phase: &Phase, name: &str, f: &Facts) -> Option<(b
                 yes(format!("acted only on {}", f.bound_target.as_deref().unwrap_or("<none>")))
             } else {
                 no(format!("acted or tried to act on another target: {}", f.drift.join("; ")))
+            }
+        }
+        "calls_within_capability" => {
+            if f.refused.is_empty() {
+                yes("the gateway refused no call".into())
+            } else {
+                no(format!("the gateway refused {} call(s): {}", f.refused.len(), f.refused.join("; ")))
             }
         }
         "fsm_transition_legal" => {
