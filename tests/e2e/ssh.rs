@@ -10,6 +10,13 @@
 //! machine's shell setup, and stay fast.
 //! When sshd is not installed the harness installs Debian's openssh-server; if that fails the
 //! tests fail saying so (they never skip).
+//!
+//! Beyond whole flows, the tests cover what a real host adds: an exec that times out is stopped
+//! on the host too (with coreutils `timeout`, and with the shell watchdog on a host whose PATH
+//! lacks it), and wfhost killed -9 at points inside P60 and P70 (told by the files it leaves in
+//! the remote outputs tree) resumes without running any run twice, its evidence still
+//! verifying. Fetched files are checked against the sha256 and size their `artifact.written`
+//! records carry.
 
 use crate::harness::{Run, Sandbox};
 use std::collections::{BTreeMap, BTreeSet};
@@ -92,12 +99,19 @@ pub struct Sshd {
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub user: String,
+    /// Extra `NAME=value` words for the sessions' environment (sshd's SetEnv).
+    session_env: String,
     child: Option<Child>,
 }
 
 impl Sshd {
     /// Start sshd with fresh keys on a free port.
     pub fn start() -> Sshd {
+        Sshd::start_with_session_env("")
+    }
+
+    /// [`Sshd::start`], the sessions also getting `session_env` (`NAME=value` words).
+    pub fn start_with_session_env(session_env: &str) -> Sshd {
         ensure_sshd();
         let mut dir = tempfile::Builder::new().prefix("wfsshd").tempdir().expect("tempdir");
         keygen(&dir.path().join("host_ed25519"));
@@ -107,7 +121,7 @@ impl Sshd {
         let mut last_err = String::new();
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
-            let mut s = Sshd { dir, port, user: user.clone(), child: None };
+            let mut s = Sshd { dir, port, user: user.clone(), session_env: session_env.to_string(), child: None };
             match s.spawn() {
                 Ok(()) => return s,
                 Err(e) => {
@@ -137,11 +151,12 @@ impl Sshd {
              UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nPubkeyAuthentication yes\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nPrintMotd no\n\
              MaxSessions 64\nMaxStartups 64:30:128\nLogLevel VERBOSE\nSubsystem sftp internal-sftp\n\
-             SetEnv SHLVL=1\n",
+             SetEnv SHLVL=1 {}\n",
             self.port,
             d("host_ed25519"),
             d("sshd.pid"),
             d("authorized_keys"),
+            self.session_env,
         );
         std::fs::write(d("sshd_config"), config).map_err(|e| e.to_string())?;
         if sh_out("id", &["-u"]) == "0" {
@@ -275,6 +290,85 @@ fn last_status(run: &Run) -> (String, String, u16) {
     run.statuses().last().cloned().unwrap_or_else(|| panic!("no status line\n{}", run.explain()))
 }
 
+/// The records of a flow's event log, parsed.
+fn events(flow_dir: &Path) -> Vec<serde_json::Value> {
+    let log = flow_dir.join("events.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: a line is not JSON ({e}): {l}", log.display())))
+        .collect()
+}
+
+/// (sha256, size) of every file the flow's `artifact.written` records name, by its canonical
+/// path (records hold paths relative to the flow directory; absolute ones are taken as they
+/// are). A file recorded twice fails the test.
+fn fetched_digests(flow_dir: &Path) -> BTreeMap<PathBuf, (String, Option<u64>)> {
+    let mut out = BTreeMap::new();
+    for e in events(flow_dir).into_iter().filter(|e| e["event_type"] == "artifact.written") {
+        let p = &e["payload"];
+        let rel = p["path"].as_str().unwrap_or_else(|| panic!("artifact.written without a path: {e}"));
+        let path = flow_dir.join(rel);
+        let path = path.canonicalize().unwrap_or_else(|err| panic!("artifact.written names {} ({err}): {e}", path.display()));
+        let sha = p["sha256"].as_str().unwrap_or_else(|| panic!("artifact.written without a sha256: {e}")).to_string();
+        assert!(out.insert(path.clone(), (sha, p["size"].as_u64())).is_none(), "{} is recorded twice", path.display());
+    }
+    out
+}
+
+/// `wfhost verify --json FLOW_DIR`: (exit status, the JSON report).
+fn verify(s: &Sandbox, flow_dir: &Path) -> (i32, serde_json::Value) {
+    let run = s.run(&["verify", "--json", &flow_dir.display().to_string()]);
+    let report = serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("verify printed no JSON report ({e})\n{}", run.explain()));
+    (run.status, report)
+}
+
+/// The flow evidence directories in the sandbox.
+fn flow_dirs(s: &Sandbox) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(s.root().join("artifacts/pod_logs/_flows")).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    v.sort();
+    v
+}
+
+/// A directory of links to every program on this machine's PATH except `timeout`: a host whose
+/// sessions use it as PATH lacks coreutils `timeout`, like a minimal image.
+fn path_without_timeout(dir: &Path) -> PathBuf {
+    let farm = dir.join("no-timeout-bin");
+    std::fs::create_dir_all(&farm).unwrap();
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".into());
+    for d in path.split(':').filter(|d| !d.is_empty()) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let name = e.file_name();
+            let link = farm.join(&name);
+            if name != "timeout" && !link.exists() {
+                let _ = std::os::unix::fs::symlink(e.path(), &link);
+            }
+        }
+    }
+    assert!(farm.join("sh").exists() && farm.join("git").exists() && !farm.join("timeout").exists());
+    farm
+}
+
+/// Processes (other than zombies) whose working directory is under `dir`.
+fn processes_working_in(dir: &Path) -> Vec<(u32, String)> {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cwd) = std::fs::read_link(e.path().join("cwd")) else { continue };
+        let zombie = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|st| st.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z'))).unwrap_or(true);
+        if cwd.starts_with(&dir) && !zombie {
+            let cmd = std::fs::read(e.path().join("cmdline")).map(|c| String::from_utf8_lossy(&c).replace('\0', " ")).unwrap_or_default();
+            out.push((pid, cmd));
+        }
+    }
+    out
+}
+
+/// Whether `pid` runs (and is not a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|st| st.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z'))).unwrap_or(false)
+}
+
 // ------------------------------------------------------------------------------------ flows
 
 #[test]
@@ -297,30 +391,43 @@ fn full_flow_over_ssh_runs_every_phase_and_fetches_files_with_digests() {
         let code = std::fs::read_to_string(remote_runs.join(id).join("_wf/exit_code")).unwrap();
         assert_eq!(code.trim(), "0", "{id}");
     }
-    // Fetched back, with digests in evidence that match the files.
+    // Fetched back: every fetched file has exactly one `artifact.written` record whose sha256
+    // and size are those of the local copy, and every such record names a fetched file.
     let fetched = pod_logs(&s, &sshd.target());
     let summary = run.summary();
     assert_eq!(summary["verdict"], "pass", "{summary}");
-    assert!(summary["files_fetched"].as_u64().unwrap() >= 9, "{summary}");
-    let events = std::fs::read_to_string(run.flow_dir().join("events.jsonl")).or_else(|_| {
-        // The event log's name is the evidence crate's business; find the one jsonl file.
-        files(&run.flow_dir()).into_iter().find(|p| p.extension().is_some_and(|e| e == "jsonl")).map(std::fs::read_to_string).unwrap()
-    }).unwrap();
-    let mut checked = 0;
     for id in ["r1", "r2", "r3"] {
         let metrics = fetched.join(id).join("metrics.json");
         let text = std::fs::read_to_string(&metrics).unwrap_or_else(|e| panic!("{}: {e}\n{}", metrics.display(), run.explain()));
         assert!(text.contains("\"seed\""), "{text}");
-        let digest = sha256sum(&metrics);
-        assert!(events.contains(&digest), "the digest of {} is not in the evidence", metrics.display());
-        checked += 1;
     }
-    assert_eq!(checked, 3);
+    let local: BTreeMap<PathBuf, String> = files(&fetched).into_iter().map(|p| (p.canonicalize().unwrap(), sha256sum(&p))).collect();
+    let recorded = fetched_digests(&run.flow_dir());
+    assert!(local.len() >= 9, "only {} file(s) fetched: {:?}", local.len(), local.keys());
+    for (path, sha) in &local {
+        assert_eq!(recorded.get(path).map(|(sha, _)| sha), Some(sha), "{}: the recorded sha256 differs from the local copy's", path.display());
+        let size = std::fs::metadata(path).unwrap().len();
+        assert_eq!(recorded[path].1, Some(size), "{}: recorded size", path.display());
+    }
+    assert_eq!(recorded.keys().collect::<Vec<_>>(), local.keys().collect::<Vec<_>>(), "the artifact.written records and the fetched files differ");
+    assert_eq!(summary["files_fetched"].as_u64(), Some(local.len() as u64), "{summary}");
 
     // Connection sharing: the master socket of this flow is in the control directory.
     let sockets: Vec<_> = std::fs::read_dir(s.root().join(".wfhost/ssh-control")).unwrap().flatten().collect();
     assert!(!sockets.is_empty(), "no ControlMaster socket was left in .wfhost/ssh-control");
 
+    // Every time the identity went into an ssh process, custody left a receipt naming the
+    // handle, its audience and the plugin that asked, never the value.
+    let ev = events(&run.flow_dir());
+    let issued: Vec<&serde_json::Value> = ev.iter().filter(|e| e["event_type"] == "secret.issued").collect();
+    assert!(!issued.is_empty(), "no secret.issued record for the ssh identity");
+    for e in &issued {
+        let p = &e["payload"];
+        assert_eq!(p["handle"], "ssh_identity", "{e}");
+        assert_eq!(p["requester"], "transport:ssh", "{e}");
+        assert!(p["audience"].as_str().unwrap().contains("WF_SSH_IDENTITY_FILE"), "{e}");
+        assert_eq!(e["actor"]["kind"], "host", "{e}");
+    }
     // The identity path is a secret: it appears nowhere in evidence or output.
     let key = sshd.identity();
     assert!(!run.stdout.contains(&key) && !run.stderr.contains(&key), "the identity path leaked to the output");
@@ -379,6 +486,75 @@ fn a_prompting_bootstrap_script_fails_at_once_instead_of_hanging() {
     assert_eq!(last_status(&run), ("P40".to_string(), "fail".to_string(), 300), "{}", run.explain());
     let pack = std::fs::read_to_string(run.flow_dir().join("phase/phase.P40.json")).unwrap();
     assert!(pack.contains("no answer: stdin is closed"), "{pack}");
+}
+
+/// A BOOTSTRAP_SCRIPT that records its pid, sleeps `nap` seconds, then writes a marker, run
+/// with `limits` set; the flow must halt in P40, and the script must be gone from the remote
+/// host afterwards: no marker once its sleep would have ended, its pid dead, and no process
+/// left working in the remote outputs tree (the script runs in OUT/_control).
+/// `sshd` is the host; the script also records what `timeout` the host has ("none" = the
+/// shell watchdog bounds the command).
+fn a_timed_out_bootstrap_is_stopped_on_the_host(sshd: Sshd, limits: &[(&str, &str)], nap: u64, has_timeout: bool) {
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    s.write(
+        "bootstrap.sh",
+        &format!(
+            "echo $$ > \"$WF_OUTPUTS_DIR/_control/bootstrap.pid\"\n\
+             command -v timeout > \"$WF_OUTPUTS_DIR/_control/timeout\" || echo none > \"$WF_OUTPUTS_DIR/_control/timeout\"\n\
+             sleep {nap}\n\
+             echo done > \"$WF_OUTPUTS_DIR/_control/bootstrap.finished\"\n"
+        ),
+    );
+    s.set("BOOTSTRAP_SCRIPT", "bootstrap.sh");
+    for (k, v) in limits {
+        s.set(k, v);
+    }
+    let run = s.run_with_limit(&["flow", "--provision", "skip", "--sweep", "skip"], Duration::from_secs(120));
+    assert_ne!(run.status, 0, "{}", run.explain());
+    let (phase, status, _) = last_status(&run);
+    assert_eq!((phase.as_str(), status.as_str()), ("P40", "fail"), "{}", run.explain());
+    let reason = run.verdict("P40")["halt_reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("timed out") || reason.contains("budget"), "{reason}");
+
+    let control = s.root().join("remote/outputs/_control");
+    let timeout = std::fs::read_to_string(control.join("timeout")).unwrap_or_default();
+    assert_eq!(timeout.trim() != "none", has_timeout, "the host's timeout: {timeout:?}");
+    let pid_file = control.join("bootstrap.pid");
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap_or_else(|e| panic!("{}: {e}: the script never started\n{}", pid_file.display(), run.explain()))
+        .trim()
+        .parse()
+        .unwrap();
+    // Wait until well past the moment the script would have written its marker.
+    let started = std::fs::metadata(&pid_file).unwrap().modified().unwrap();
+    let until = started + Duration::from_secs(nap + 3);
+    if let Ok(left) = until.duration_since(std::time::SystemTime::now()) {
+        std::thread::sleep(left);
+    }
+    assert!(!control.join("bootstrap.finished").exists(), "the bootstrap script ran on after the timeout");
+    assert!(!alive(pid), "the bootstrap script (pid {pid}) is still running");
+    let left = processes_working_in(&s.root().join("remote/outputs"));
+    assert!(left.is_empty(), "processes left running on the host: {left:?}");
+}
+
+#[test]
+fn a_bootstrap_past_its_timeout_is_stopped_on_the_host() {
+    a_timed_out_bootstrap_is_stopped_on_the_host(Sshd::start(), &[("WF_BOOTSTRAP_TIMEOUT_SECS", "2")], 7, true);
+}
+
+#[test]
+fn a_bootstrap_past_the_phase_budget_is_stopped_on_the_host() {
+    // The gateway shortens the exec's timeout to what is left of P40's budget.
+    a_timed_out_bootstrap_is_stopped_on_the_host(Sshd::start(), &[("WF_PHASE_TIMEOUT_P40", "5")], 9, true);
+}
+
+#[test]
+fn on_a_host_without_timeout_the_shell_watchdog_stops_a_timed_out_bootstrap() {
+    let bins = tempfile::Builder::new().prefix("wfbins").tempdir().expect("tempdir");
+    let farm = path_without_timeout(bins.path());
+    let sshd = Sshd::start_with_session_env(&format!("PATH={}", farm.display()));
+    a_timed_out_bootstrap_is_stopped_on_the_host(sshd, &[("WF_BOOTSTRAP_TIMEOUT_SECS", "2")], 7, false);
 }
 
 #[test]
@@ -606,6 +782,129 @@ fn wfhost_killed_during_the_sweep_launch_can_start_the_same_sweep_again() {
     for id in ["l1", "l2", "l3", "l4"] {
         assert_eq!(train_log_lines(&s, id), 1, "{id} ran more than once");
     }
+}
+
+/// Where in P60 a test kills wfhost, told by what it leaves in the remote outputs tree.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum P60Point {
+    /// The manifest copy `_manifests/sweep-latest.csv` exists (runs.tsv may not yet).
+    ManifestCopied,
+    /// The first run's directory has its command (`runs/<id>/_wf/cmd.sh`).
+    RunDirsWritten,
+    /// The detached runner has written `_sweep/runner.pid` (the launch waits for its check-in).
+    RunnerStarting,
+    /// A run has been claimed by the runner.
+    RunClaimed,
+}
+
+const KILL_RUNS: [&str; 6] = ["q1", "q2", "q3", "q4", "q5", "q6"];
+
+impl P60Point {
+    fn reached(self, out: &Path) -> bool {
+        match self {
+            P60Point::ManifestCopied => out.join("_manifests/sweep-latest.csv").exists(),
+            P60Point::RunDirsWritten => out.join("runs/q1/_wf/cmd.sh").exists(),
+            P60Point::RunnerStarting => out.join("_sweep/runner.pid").exists(),
+            P60Point::RunClaimed => KILL_RUNS.iter().any(|id| out.join("runs").join(id).join("_wf/claim").exists()),
+        }
+    }
+}
+
+/// Kill wfhost -9 at `point` of P60, then resume with `--sweep resume` (and, when the kill came
+/// before runs.tsv existed, which resume refuses with 404, start the same sweep again): every
+/// run executes exactly once (its command appends one line to ran.log first), ends with exit
+/// code 0 and is fetched; `wfhost verify` passes on the resumed flow and, up to its last
+/// complete record, on the killed one.
+fn wfhost_killed_inside_p60_resumes_exactly_once(point: P60Point) {
+    let sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    let mut csv = String::from("run_id,seed,extra\n");
+    for (i, id) in KILL_RUNS.iter().enumerate() {
+        csv.push_str(&format!("{id},{i},--sleep 1\n"));
+    }
+    s.manifest(&csv);
+    s.set("SWEEP_RUN_TEMPLATE", "echo {run_id} >> {run_dir}/ran.log; sh train.sh --seed {seed} {extra}");
+    s.set("SWEEP_MAX_PARALLEL", "2");
+    let out = s.root().join("remote/outputs");
+
+    let mut flow = Live::spawn(&s, &["flow", "--provision", "skip", "--wait", "true"]);
+    let t0 = Instant::now();
+    while !point.reached(&out) {
+        if let Some(status) = flow.child.try_wait().expect("wait") {
+            panic!("wfhost exited ({status}) before {point:?}");
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            flow.kill9();
+            panic!("{point:?} was not reached within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    flow.kill9();
+    let tsv_at_kill = out.join("_sweep/runs.tsv").exists();
+
+    // The killed flow's evidence verifies up to its last complete record (docs/evidence.md).
+    let killed = flow_dirs(&s);
+    assert_eq!(killed.len(), 1, "{killed:?}");
+    let killed = killed[0].clone();
+    let (status, report) = verify(&s, &killed);
+    assert_eq!(status, 0, "verify of the killed flow: {report:#}");
+    assert_eq!(report["ok"], true, "{report:#}");
+    assert_eq!(report["finished"], false, "{report:#}");
+    assert!(report["verdict"].is_null(), "{report:#}");
+    let phases = report["phases"].as_array().cloned().unwrap_or_default();
+    let judged: Vec<&str> = phases.iter().filter(|p| p["court"] == "pass").filter_map(|p| p["phase"].as_str()).collect();
+    assert!(["P00", "P10", "P20", "P30", "P40", "P50"].iter().all(|p| judged.contains(p)), "{report:#}");
+    if point != P60Point::RunClaimed {
+        // Still inside P60: it started and has no verdict yet.
+        let last = phases.last().unwrap_or_else(|| panic!("{report:#}"));
+        assert_eq!((last["phase"].as_str(), last["court"].is_null()), (Some("P60"), true), "{report:#}");
+    }
+
+    let resume = ["flow", "--provision", "skip", "--sweep", "resume", "--wait", "true", "--fetch", "all"];
+    let mut done = s.run_with_limit(&resume, Duration::from_secs(180));
+    if done.status != 0 && !tsv_at_kill {
+        // Killed before runs.tsv was written: there is no sweep to resume yet.
+        assert_eq!(last_status(&done), ("P60".to_string(), "fail".to_string(), 404), "{}", done.explain());
+        let reason = done.verdict("P60")["halt_reason"].as_str().unwrap_or_default().to_string();
+        assert!(reason.contains("runs.tsv") && reason.contains("--sweep start"), "{reason}");
+        done = s.run_with_limit(&["flow", "--provision", "skip", "--sweep", "start", "--wait", "true", "--fetch", "all"], Duration::from_secs(180));
+    }
+    assert_eq!(done.status, 0, "after a kill at {point:?} (runs.tsv existed: {tsv_at_kill})\n{}", done.explain());
+
+    for id in KILL_RUNS {
+        let run_dir = out.join("runs").join(id);
+        let ran = std::fs::read_to_string(run_dir.join("ran.log")).unwrap_or_else(|e| panic!("{id}: ran.log: {e}"));
+        assert_eq!(ran.lines().collect::<Vec<_>>(), [id], "{id} did not run exactly once");
+        let code = std::fs::read_to_string(run_dir.join("_wf/exit_code")).unwrap_or_else(|e| panic!("{id}: exit_code: {e}"));
+        assert_eq!(code.trim(), "0", "{id}");
+        assert!(pod_logs(&s, &sshd.target()).join(id).join("ran.log").exists(), "{id} was not fetched");
+    }
+    let (status, report) = verify(&s, &done.flow_dir());
+    assert_eq!(status, 0, "verify of the resumed flow: {report:#}");
+    assert_eq!((report["ok"].as_bool(), report["finished"].as_bool(), report["verdict"].as_str()), (Some(true), Some(true), Some("pass")), "{report:#}");
+    // Verifying the resumed flow did not change what the killed one verifies to.
+    assert_eq!(verify(&s, &killed).0, 0);
+}
+
+#[test]
+fn wfhost_killed_after_the_manifest_copy_resumes_exactly_once() {
+    wfhost_killed_inside_p60_resumes_exactly_once(P60Point::ManifestCopied);
+}
+
+#[test]
+fn wfhost_killed_while_run_dirs_are_written_resumes_exactly_once() {
+    wfhost_killed_inside_p60_resumes_exactly_once(P60Point::RunDirsWritten);
+}
+
+#[test]
+fn wfhost_killed_while_the_runner_starts_resumes_exactly_once() {
+    wfhost_killed_inside_p60_resumes_exactly_once(P60Point::RunnerStarting);
+}
+
+#[test]
+fn wfhost_killed_once_runs_are_claimed_resumes_exactly_once() {
+    wfhost_killed_inside_p60_resumes_exactly_once(P60Point::RunClaimed);
 }
 
 #[test]

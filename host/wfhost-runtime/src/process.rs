@@ -498,6 +498,7 @@ fn supervise(
     let mut status: Option<ExitStatus> = None;
     let mut exited_at: Option<Instant> = None;
     let mut timed_out = false;
+    let mut idle = Duration::ZERO;
 
     loop {
         if status.is_none() {
@@ -561,7 +562,11 @@ fn supervise(
                 }
             }
         } else {
-            std::thread::sleep(wait);
+            // Both pipes are closed but the child has not been reaped yet (it closes them as
+            // it exits): back off from 1 ms rather than sleep the full 50 ms, which would add
+            // that much to every short command.
+            idle = (idle * 2).clamp(Duration::from_millis(1), wait.max(Duration::from_millis(1)));
+            std::thread::sleep(idle.min(wait));
         }
 
         if let Some(s) = stdin.as_mut() {

@@ -5,7 +5,9 @@
 //! [`ssh_args`] turns them plus a [`Target`] and a remote command into ssh's argument list;
 //! [`invocation`] wraps that list into the program the host runs (`ssh` directly, or `sh`
 //! when an identity file must be injected from a secret); [`remote_command`] quotes a fixed
-//! script and its positional arguments into the one string ssh hands to the remote shell.
+//! script and its positional arguments into the one string ssh hands to the remote shell;
+//! [`exec_remote`] builds the line of `exec`, whose script ([`EXEC_SH`]) also bounds the
+//! command's run time on the remote host ([`remote_limit_secs`]).
 //!
 //! Option order matters: ssh keeps the *first* value it sees for an `-o` option, so the options
 //! that make the transport safe (`BatchMode=yes`, host key checking, the known-hosts file) come
@@ -404,13 +406,81 @@ pub fn remote_command(script: &str, args: &[&str]) -> String {
 pub const STATUS_SH: &str = r#"printf '%s\n' 'wfhost-ssh: connected' >&2
 uname -n 2>/dev/null || echo unknown"#;
 
-/// `exec`: `$1` the working directory (empty = the login directory), then the command's argv.
+/// `exec`: `$1` the working directory (empty = the login directory), `$2` the remote time
+/// limit in seconds ([`remote_limit_secs`]), then the command's argv.
+///
+/// The limit is enforced on the remote host itself, so a command whose local ssh was killed by
+/// the timeout does not run on: sshd signals nothing when a session without a terminal loses
+/// its client. Where coreutils `timeout` exists (GNU or uutils, recognised by `--version`), the
+/// script becomes `timeout -k 5 LIMIT argv...`: TERM to the command's whole process group at
+/// the limit, KILL 5 s later if it is still running. Elsewhere a POSIX sh watchdog does the
+/// same: the command runs in the background (so, as POSIX shells do for background jobs, it
+/// starts with SIGINT and SIGQUIT ignored), a `sleep` subshell signals the script (USR1) at the
+/// limit, and the script sends TERM, then KILL after 5 s, to its own process group when it
+/// leads one (always under sshd, which starts every session in a new session and group; the
+/// script is that group's leader because every layer `exec`s), otherwise to the command's
+/// process alone. The script survives its own TERM (a trap) and exits 124 like `timeout`; the
+/// group KILL ends it too. Processes the command detached into a session of their own
+/// (`setsid`, as the sweep runner is) are never touched. A command that ends in time leaves
+/// nothing behind: the watchdog and its `sleep` are stopped, and neither holds ssh's output
+/// open (their stdio is /dev/null).
 pub const EXEC_SH: &str = r#"printf '%s\n' 'wfhost-ssh: connected' >&2
 if [ -n "$1" ]; then
   cd -- "$1" 2>/dev/null || { printf 'wfhost-ssh: no such directory: %s\n' "$1" >&2; exit 97; }
 fi
-shift
-exec "$@""#;
+limit=$2
+shift 2
+case $(timeout --version 2>/dev/null) in
+  *coreutils*) exec timeout -k 5 "$limit" "$@" ;;
+esac
+arm() {
+  ( nap=
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    sleep "$1" & nap=$!
+    wait "$nap" && kill -s USR1 "$2" ) </dev/null >/dev/null 2>&1 &
+  dog=$!
+}
+await() {
+  while :; do
+    wait "$cmd"; rc=$?
+    [ -z "$fired" ] || return 1
+    kill -s 0 "$cmd" 2>/dev/null || return 0
+  done
+}
+"$@" &
+cmd=$! fired=
+trap 'fired=1' USR1
+arm "$limit" "$$"
+if await; then kill "$dog" 2>/dev/null; exit "$rc"; fi
+if kill -s 0 -- "-$$" 2>/dev/null; then grp=-$$; else grp=$cmd; fi
+trap : TERM
+kill -s TERM -- "$grp" 2>/dev/null
+trap - TERM
+fired=
+arm 5 "$$"
+if await; then kill "$dog" 2>/dev/null; exit 124; fi
+kill -s KILL -- "$grp" 2>/dev/null
+exit 124"#;
+
+/// Seconds [`EXEC_SH`] waits after TERM before it sends KILL (the `5` written in the script).
+pub const REMOTE_KILL_AFTER_SECS: u64 = 5;
+/// Seconds the remote limit adds to the exec timeout: the local ssh is killed first (so the
+/// caller sees `timed-out`, not the remote's exit 124), the remote limit is the backstop that
+/// stops the command once its connection is gone.
+pub const REMOTE_GRACE_SECS: u64 = 1;
+/// The largest remote limit (about 68 years): every `sleep` and `timeout` accepts it.
+pub const MAX_REMOTE_LIMIT_SECS: u64 = i32::MAX as u64;
+/// The exit code of a command [`EXEC_SH`] stopped at its limit (as coreutils `timeout`).
+pub const RC_REMOTE_TIMEOUT: i32 = 124;
+
+/// The remote time limit, in whole seconds, of an exec with a local timeout of `timeout_ms`:
+/// the timeout rounded up, plus [`REMOTE_GRACE_SECS`], at most [`MAX_REMOTE_LIMIT_SECS`].
+pub fn remote_limit_secs(timeout_ms: u64) -> u64 {
+    timeout_ms
+        .div_ceil(1000)
+        .saturating_add(REMOTE_GRACE_SECS)
+        .min(MAX_REMOTE_LIMIT_SECS)
+}
 
 /// Exit code of [`EXEC_SH`] when the working directory is missing.
 pub const RC_NO_CWD: i32 = 97;
@@ -445,16 +515,23 @@ pub fn is_env_name(k: &str) -> bool {
         && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
-/// The remote command of `exec`: [`EXEC_SH`] with the cwd, then `env K=V ... sh -c <command>`
-/// (or `sh -c <command>` without env).
-pub fn exec_remote(command: &str, cwd: Option<&str>, env: &[Kv]) -> Result<String, TransportError> {
+/// The remote command of `exec`: [`EXEC_SH`] with the cwd and the remote limit of
+/// `timeout_ms` ([`remote_limit_secs`]), then `env K=V ... sh -c <command>` (or `sh -c <command>`
+/// without env). Every part is a quoted positional argument ([`remote_command`]), so the login
+/// shell that receives the line and the `sh` that runs the script see each one unchanged.
+pub fn exec_remote(
+    command: &str,
+    cwd: Option<&str>,
+    env: &[Kv],
+    timeout_ms: u64,
+) -> Result<String, TransportError> {
     let cwd = match cwd {
         None => String::new(),
         Some(c) => normalize_abs_path(c).map_err(|e| {
             TransportError::Invalid(format!("working directory {c:?} refused: {e}"))
         })?,
     };
-    let mut argv: Vec<String> = vec![cwd];
+    let mut argv: Vec<String> = vec![cwd, remote_limit_secs(timeout_ms).to_string()];
     if !env.is_empty() {
         argv.push("env".into());
         for (k, v) in env {

@@ -187,15 +187,18 @@ impl<'h, H: Host> Ssh<'h, H> {
             .map_err(|e| TransportError::Invalid(format!("remote path {path:?} refused: {e}")))
     }
 
-    /// `exec`: `cd <cwd> && env K=V ... sh -c <command>` on the host, stdin closed. The result
-    /// is the command's (a timed-out command comes back with `timed-out` set); errors are the
+    /// `exec`: `cd <cwd> && env K=V ... sh -c <command>` on the host, stdin closed, bounded on
+    /// the host too ([`crate::command::EXEC_SH`]): when the timeout kills the local ssh, the
+    /// remote command is stopped a moment later instead of running on. The result is the
+    /// command's (a timed-out command comes back with `timed-out` set); errors are the
     /// connection's.
     pub fn exec(&self, target: &str, spec: &ExecSpec) -> Result<CommandResult, TransportError> {
         let call = self.prepare(target)?;
-        let remote = exec_remote(&spec.command, spec.cwd.as_deref(), &spec.env)?;
+        let timeout_ms = spec.timeout_ms.max(1);
+        let remote = exec_remote(&spec.command, spec.cwd.as_deref(), &spec.env, timeout_ms)?;
         let argv = ssh_args(&call.settings, &call.target, Stdin::Closed, &remote)?;
         let inv = invocation(&call.settings, argv);
-        let res = self.run("exec", &call, inv, None, spec.timeout_ms)?;
+        let res = self.run("exec", &call, inv, None, timeout_ms)?;
         if res.exit_code == Some(RC_NO_CWD) {
             if let Some(dir) = res
                 .stderr

@@ -5,7 +5,9 @@
 //! by destination host name, fails the way real ssh fails (`refused`, `badkey`, `changedkey`,
 //! `denied`, `slow` = never connects, `dropper` = runs the command, then reports a dropped
 //! connection) or runs the remote command with `sh -c`, exactly as sshd hands it to the login
-//! shell. Real OpenSSH is exercised by the end-to-end tests against a real sshd.
+//! shell. `session` runs it as sshd really does, in a session of its own (`setsid`): killing
+//! the local "ssh" then leaves the remote command running, as killing a real ssh client does.
+//! Real OpenSSH is exercised by the end-to-end tests against a real sshd.
 
 use std::os::unix::fs::PermissionsExt;
 use wfhost_pack_sdk::testing::{RunSpec, TempDir};
@@ -29,6 +31,7 @@ case $host in
   denied) echo "$1: Permission denied (publickey)." >&2; exit 255 ;;
   slow) exec sleep 30 ;;
   dropper) sh -c "$2"; echo "Connection to dropper closed by remote host." >&2; exit 255 ;;
+  session) exec setsid -w sh -c "$2" ;;
 esac
 exec sh -c "$2"
 "#;

@@ -286,6 +286,7 @@ fn exec_remote_sets_cwd_env_and_runs_the_command_with_sh() {
         r#"pwd; printf '%s|%s|%s\n' "$A" "${_B2-unset}" "$0"; echo err >&2; exit 7"#,
         Some(&tmp.join("work dir")),
         &env,
+        20_000,
     )
     .unwrap();
     let out = remote_sh(&line, None);
@@ -300,14 +301,14 @@ fn exec_remote_sets_cwd_env_and_runs_the_command_with_sh() {
 #[test]
 fn exec_remote_without_cwd_runs_in_the_login_directory() {
     let tmp = TempDir::new("wfhost-ssh-cmd").unwrap();
-    let line = exec_remote("pwd", None, &[]).unwrap();
+    let line = exec_remote("pwd", None, &[], 20_000).unwrap();
     let out = remote_sh(&line, Some(&tmp.path()));
     assert_eq!(out.stdout.trim(), tmp.path());
 }
 
 #[test]
 fn exec_remote_reports_a_missing_cwd_distinctly() {
-    let line = exec_remote("echo ran", Some("/nonexistent/wfhost/dir"), &[]).unwrap();
+    let line = exec_remote("echo ran", Some("/nonexistent/wfhost/dir"), &[], 20_000).unwrap();
     let out = remote_sh(&line, None);
     assert_eq!(out.exit_code, Some(RC_NO_CWD));
     assert_eq!(out.stdout, "", "the command must not run");
@@ -323,7 +324,7 @@ fn exec_remote_refuses_bad_env_names_and_cwds() {
         let env = vec![(k.to_string(), "v".to_string())];
         assert!(
             matches!(
-                exec_remote("true", None, &env),
+                exec_remote("true", None, &env, 20_000),
                 Err(TransportError::Invalid(_))
             ),
             "{k:?}"
@@ -331,7 +332,7 @@ fn exec_remote_refuses_bad_env_names_and_cwds() {
     }
     for cwd in ["relative", "/a/../b", "/a//b"] {
         assert!(matches!(
-            exec_remote("true", Some(cwd), &[]),
+            exec_remote("true", Some(cwd), &[], 20_000),
             Err(TransportError::Invalid(_))
         ));
     }
@@ -340,9 +341,278 @@ fn exec_remote_refuses_bad_env_names_and_cwds() {
 #[test]
 fn exec_remote_closes_stdin_for_prompts() {
     // `read` gets end-of-file at once instead of waiting for an answer.
-    let line = exec_remote("if read x; then echo got; else echo eof; fi", None, &[]).unwrap();
+    let line = exec_remote(
+        "if read x; then echo got; else echo eof; fi",
+        None,
+        &[],
+        20_000,
+    )
+    .unwrap();
     let out = remote_sh(&line, None);
     assert_eq!(out.stdout, "eof\n");
+}
+
+// ---------------------------------------------------------------- the remote time limit
+
+#[test]
+fn the_remote_limit_rounds_up_adds_the_grace_and_is_capped() {
+    assert_eq!(remote_limit_secs(0), REMOTE_GRACE_SECS);
+    assert_eq!(remote_limit_secs(1), 1 + REMOTE_GRACE_SECS);
+    assert_eq!(remote_limit_secs(1000), 1 + REMOTE_GRACE_SECS);
+    assert_eq!(remote_limit_secs(1001), 2 + REMOTE_GRACE_SECS);
+    assert_eq!(remote_limit_secs(1_800_000), 1800 + REMOTE_GRACE_SECS);
+    assert_eq!(remote_limit_secs(u64::MAX), MAX_REMOTE_LIMIT_SECS);
+}
+
+#[test]
+fn exec_line_carries_cwd_limit_env_and_command_as_quoted_arguments() {
+    let env = vec![("A".to_string(), "x y".to_string())];
+    let line = exec_remote("echo 'hi'; exit 3", Some("/w d"), &env, 1500).unwrap();
+    assert_eq!(
+        line,
+        remote_command(
+            EXEC_SH,
+            &["/w d", "3", "env", "A=x y", "sh", "-c", "echo 'hi'; exit 3"]
+        )
+    );
+    assert!(line.starts_with("exec sh -c '"), "{line}");
+    let plain = exec_remote("true", None, &[], 60_000).unwrap();
+    assert_eq!(
+        plain,
+        remote_command(EXEC_SH, &["", "61", "sh", "-c", "true"])
+    );
+    // The script's constants are the ones documented here.
+    assert!(EXEC_SH.contains(&format!(
+        r#"exec timeout -k {REMOTE_KILL_AFTER_SECS} "$limit" "$@""#
+    )));
+    assert!(EXEC_SH.contains(&format!(r#"arm {REMOTE_KILL_AFTER_SECS} "$$""#)));
+    assert!(EXEC_SH.contains(&format!("exit {RC_REMOTE_TIMEOUT}")));
+}
+
+/// The full path of `tool` on this machine's `PATH`.
+fn which(tool: &str) -> String {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .map(|d| format!("{d}/{tool}"))
+        .find(|p| std::path::Path::new(p).is_file())
+        .unwrap_or_else(|| panic!("{tool} is not on PATH ({path}); these tests need it"))
+}
+
+/// A `bin` directory holding only what the test commands use, and no `timeout`: [`EXEC_SH`]
+/// must then fall back to its shell watchdog.
+fn bin_without_timeout(tmp: &TempDir) -> String {
+    let bin = tmp.join("plain-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["sh", "sleep", "touch", "cat", "env"] {
+        std::os::unix::fs::symlink(which(tool), format!("{bin}/{tool}")).unwrap();
+    }
+    assert!(!std::path::Path::new(&format!("{bin}/timeout")).exists());
+    bin
+}
+
+/// How the remote line is started.
+#[derive(Clone, Copy, PartialEq)]
+enum Shell {
+    /// `sh -c LINE` leading its own process group (as under sshd), coreutils on PATH.
+    Leader,
+    /// The same without `timeout` on PATH.
+    LeaderNoTimeout,
+    /// Without `timeout`, started by another shell so it leads no process group.
+    MemberNoTimeout,
+}
+
+fn run_line(shell: Shell, tmp: &TempDir, line: &str) -> wfhost_pack_sdk::testing::RunOutput {
+    let mut spec = match shell {
+        Shell::Leader | Shell::LeaderNoTimeout => RunSpec::sh(line, &[]),
+        // `; exit` keeps the outer shell from exec-ing the inner one.
+        Shell::MemberNoTimeout => RunSpec::sh(r#"sh -c "$1"; exit $?"#, &[line]),
+    };
+    spec.timeout = Duration::from_secs(30);
+    if shell != Shell::Leader {
+        spec.env.push(("PATH".into(), bin_without_timeout(tmp)));
+    }
+    run(&spec)
+}
+
+fn coreutils_timeout_is_installed() {
+    let v = run(&RunSpec {
+        program: "timeout".into(),
+        args: vec!["--version".into()],
+        cwd: None,
+        env: vec![],
+        stdin: None,
+        timeout: Duration::from_secs(10),
+    });
+    assert!(
+        v.stdout.contains("coreutils"),
+        "this test needs coreutils `timeout` on PATH (install coreutils); `timeout --version` said {:?} {:?}",
+        v.stdout,
+        v.stderr
+    );
+}
+
+/// Wait until `since` + `secs`.
+fn sleep_until(since: std::time::Instant, secs: u64) {
+    let at = since + Duration::from_secs(secs);
+    let now = std::time::Instant::now();
+    if at > now {
+        std::thread::sleep(at - now);
+    }
+}
+
+/// Processes whose argv is exactly `argv`.
+fn processes_with_argv(argv: &[&str]) -> Vec<String> {
+    let want: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == want))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Assert that no process runs `argv` within a few seconds (signals and reaping take a moment).
+fn gone_soon(argv: &[&str]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut left = processes_with_argv(argv);
+    while !left.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        left = processes_with_argv(argv);
+    }
+    assert!(left.is_empty(), "{argv:?} is still running: pids {left:?}");
+}
+
+/// A command that forks a child and then sleeps (each `sleep` with a duration no other test
+/// uses, so it can be recognised). With a 1 s timeout (remote limit 2 s) the remote bound must
+/// stop the command, its child and their `sleep`s, and report 124; `who` is the name of the
+/// command's parent (`timeout`, or `sh` for the watchdog).
+fn a_timed_out_command_is_stopped_with_its_children(shell: Shell, who: &str, nap: &str) {
+    if shell == Shell::Leader {
+        coreutils_timeout_is_installed();
+    }
+    let tmp = TempDir::new("wfhost-ssh-limit").unwrap();
+    let marker = tmp.join("late");
+    let env = vec![("M".to_string(), marker.clone())];
+    let command = format!(
+        r#"cat "/proc/$PPID/comm"; (sleep {nap}1; touch "$M.child") & sleep {nap}2; touch "$M""#
+    );
+    let line = exec_remote(&command, None, &env, 1000).unwrap();
+    let out = run_line(shell, &tmp, &line);
+    assert!(
+        !out.timed_out,
+        "the remote limit did not stop the command: {out:?}"
+    );
+    assert_eq!(out.exit_code, Some(RC_REMOTE_TIMEOUT), "{out:?}");
+    assert_eq!(out.stdout.trim(), who, "{out:?}");
+    gone_soon(&["sh", "-c", &command]);
+    gone_soon(&["sleep", &format!("{nap}1")]);
+    gone_soon(&["sleep", &format!("{nap}2")]);
+    assert!(
+        !std::path::Path::new(&marker).exists(),
+        "the command ran on"
+    );
+    assert!(
+        !std::path::Path::new(&format!("{marker}.child")).exists(),
+        "its child ran on"
+    );
+}
+
+#[test]
+fn a_timed_out_command_is_stopped_by_coreutils_timeout() {
+    a_timed_out_command_is_stopped_with_its_children(Shell::Leader, "timeout", "13.1");
+}
+
+#[test]
+fn a_timed_out_command_is_stopped_by_the_shell_watchdog() {
+    a_timed_out_command_is_stopped_with_its_children(Shell::LeaderNoTimeout, "sh", "13.2");
+}
+
+#[test]
+fn outside_a_process_group_of_its_own_the_watchdog_stops_the_command() {
+    // Only the command's own process can be signalled then: its `sleep` lives on, the rest of
+    // the command does not run.
+    let tmp = TempDir::new("wfhost-ssh-limit").unwrap();
+    let marker = tmp.join("late");
+    let env = vec![("M".to_string(), marker.clone())];
+    let command = r#"sleep 3; touch "$M""#;
+    let line = exec_remote(command, None, &env, 1000).unwrap();
+    let t0 = std::time::Instant::now();
+    let out = run_line(Shell::MemberNoTimeout, &tmp, &line);
+    assert_eq!(out.exit_code, Some(RC_REMOTE_TIMEOUT), "{out:?}");
+    gone_soon(&["sh", "-c", command]);
+    sleep_until(t0, 4);
+    assert!(
+        !std::path::Path::new(&marker).exists(),
+        "the command ran on"
+    );
+}
+
+/// A command that ignores TERM is killed 5 s after the limit, with its `sleep`.
+fn a_command_ignoring_term_is_killed(shell: Shell, nap: &str) {
+    if shell == Shell::Leader {
+        coreutils_timeout_is_installed();
+    }
+    let tmp = TempDir::new("wfhost-ssh-limit").unwrap();
+    let marker = tmp.join("late");
+    let env = vec![("M".to_string(), marker.clone())];
+    let command = format!(r#"trap '' TERM; sleep {nap}; touch "$M""#);
+    let line = exec_remote(&command, None, &env, 1000).unwrap();
+    let out = run_line(shell, &tmp, &line);
+    assert!(
+        !out.timed_out,
+        "TERM was ignored and nothing followed it: {out:?}"
+    );
+    gone_soon(&["sh", "-c", &command]);
+    gone_soon(&["sleep", nap]);
+    assert!(
+        !std::path::Path::new(&marker).exists(),
+        "the command ran on"
+    );
+}
+
+#[test]
+fn a_command_ignoring_term_is_killed_by_coreutils_timeout() {
+    a_command_ignoring_term_is_killed(Shell::Leader, "14.1");
+}
+
+#[test]
+fn a_command_ignoring_term_is_killed_by_the_shell_watchdog() {
+    a_command_ignoring_term_is_killed(Shell::LeaderNoTimeout, "14.2");
+}
+
+#[test]
+fn under_the_watchdog_a_quick_command_keeps_its_result_and_leaves_nothing_behind() {
+    let tmp = TempDir::new("wfhost-ssh-limit").unwrap();
+    // An unusual limit, so its watchdog `sleep` can be recognised.
+    let timeout_ms = 27_182_000;
+    let nap = remote_limit_secs(timeout_ms).to_string();
+    let env = vec![("A".to_string(), "it's $x".to_string())];
+    let line = exec_remote(
+        r#"printf '%s|%s\n' "$A" "$0"; echo err >&2; exit 7"#,
+        Some(&tmp.path()),
+        &env,
+        timeout_ms,
+    )
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    let out = run_line(Shell::LeaderNoTimeout, &tmp, &line);
+    assert_eq!(out.exit_code, Some(7), "{out:?}");
+    assert_eq!(out.stdout, "it's $x|sh\n");
+    assert_eq!(out.stderr, format!("{CONNECTED_MARK}\nerr\n"));
+    // The watchdog's sleep would hold the output open for hours had it kept it.
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        t0.elapsed()
+    );
+    gone_soon(&["sleep", &nap]);
 }
 
 #[test]

@@ -372,6 +372,37 @@ fn exec_timeout_comes_back_as_a_timed_out_result() {
     assert_eq!(r.exit_code, None);
 }
 
+#[test]
+fn a_timed_out_exec_does_not_run_on_on_the_remote() {
+    // `session` detaches the remote command from the local ssh like sshd does, so killing the
+    // local side at the timeout cannot stop it: only the remote limit can.
+    let f = Fixture::new();
+    let marker = f.tmp.join("late");
+    let t0 = Instant::now();
+    let r = f
+        .t()
+        .exec(
+            "root@session",
+            &ExecSpec {
+                timeout_ms: 1000,
+                env: vec![("M".into(), marker.clone())],
+                ..exec(r#"(sleep 4; touch "$M.child") & sleep 4; touch "$M""#)
+            },
+        )
+        .unwrap();
+    assert!(r.timed_out, "{r:?}");
+    let until = t0 + Duration::from_secs(6);
+    std::thread::sleep(until.saturating_duration_since(Instant::now()));
+    assert!(
+        !std::path::Path::new(&marker).exists(),
+        "the command ran on after the timeout"
+    );
+    assert!(
+        !std::path::Path::new(&format!("{marker}.child")).exists(),
+        "the command's child ran on after the timeout"
+    );
+}
+
 // ---------------------------------------------------------------- files
 
 #[test]
