@@ -164,6 +164,14 @@ fn side_effects_have_consent_and_receipts(dir: &Path) {
         .map(|e| e["payload"]["op"].as_str().unwrap())
         .collect();
     assert!(effects > 5, "only {effects} side effects recorded");
+    // Capabilities whose purpose is spent are revoked with their phase; the rest expire at the
+    // end, and each ends once.
+    let ended = |how: &str, kind: &str| {
+        events.iter().filter(|e| e["event_type"] == format!("capability.{how}") && e["payload"]["kind"] == kind).count()
+    };
+    assert_eq!((ended("revoked", "provision"), ended("expired", "provision")), (1, 0), "provision ends with P10");
+    assert_eq!((ended("revoked", "delete"), ended("revoked", "target")), (1, 1), "the pod's capabilities end with its deletion");
+    assert_eq!(ended("expired", "target"), 0);
     for op in ["provision", "put-file", "delete-pod"] {
         assert!(ops.contains(op), "no receipt for {op}: {ops:?}");
     }

@@ -276,6 +276,16 @@ impl Run<'_> {
             }
         };
         let outcome = self.enforce_deadline(phase, outcome, started.elapsed());
+        // Capabilities whose purpose is spent end with their phase: only P10 creates a pod,
+        // and nothing acts on a pod P90 deleted.
+        match phase.id.as_str() {
+            "P10" => self.gateway.revoke("provision", "P10 ended: no later phase may create a pod"),
+            "P90" if self.gateway.deleted() => {
+                self.gateway.revoke("delete", "the pod was deleted");
+                self.gateway.revoke("target", "the pod was deleted");
+            }
+            _ => {}
+        }
         let (fsm_before, fsm_after, remote_state) = self.transition(phase, &outcome);
         self.out.end();
         let run = PhaseRun {

@@ -101,18 +101,30 @@ impl GatewayShared {
         id
     }
 
+    /// Revoke a capability before the flow ends (its purpose is spent: the pod was created,
+    /// or deleted); recorded as `capability.revoked`. No-op when it is not in force.
+    pub fn revoke(&self, kind: &str, reason: &str) {
+        let Some(id) = self.state().caps.remove(kind) else { return };
+        self.end(&id, kind, "revoked", reason);
+    }
+
     /// Expire every granted capability (end of flow).
     pub fn expire_all(&self, reason: &str) {
         let caps: Vec<(&'static str, String)> = std::mem::take(&mut self.state().caps).into_iter().collect();
         for (kind, id) in caps {
-            self.sink.event_full(
-                "capability.expired",
-                &format!("capability/{kind}/expired"),
-                json!({"capability_id": id, "kind": kind, "reason": reason}),
-                Actor::new("host", "wfhost"),
-                Some(&id),
-            );
+            self.end(&id, kind, "expired", reason);
         }
+    }
+
+    /// Record the end of capability `id` (`how`: revoked or expired).
+    fn end(&self, id: &str, kind: &str, how: &str, reason: &str) {
+        self.sink.event_full(
+            &format!("capability.{how}"),
+            &format!("capability/{kind}/{how}"),
+            json!({"capability_id": id, "kind": kind, "reason": reason}),
+            Actor::new("host", "wfhost"),
+            Some(id),
+        );
     }
 
     fn cap(&self, kind: &str) -> Option<String> {

@@ -1,4 +1,3 @@
-#!/bin/sh
 # wfhost sweep runner (POSIX sh, dash compatible). Installed by wfhost P60 as
 # OUT/_sweep/runner.sh, where OUT is OPS_REMOTE_OUTPUTS_DIR as resolved on the target.
 #
@@ -16,7 +15,8 @@
 #       /dev/null; records pid, started_at, ended_at and exit_code (each atomically, exit_code
 #       last). Killing this process (its pid is in _wf/pid) leaves the run without exit_code:
 #       status.sh then reports it lost.
-set -u
+#
+# Embedded after common.sh (shebang, `set -u`, valid_id, alive).
 
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 say() { printf '%s runner[%s]: %s\n' "$(now)" "$$" "$*"; }
@@ -24,26 +24,6 @@ say() { printf '%s runner[%s]: %s\n' "$(now)" "$$" "$*"; }
 put() { printf '%s\n' "$2" > "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1"; }
 # nap SECONDS: fractional where sleep supports it, else one second.
 nap() { sleep "$1" 2>/dev/null || sleep 1; }
-valid_id() {
-  case $1 in '' | . | .. | *[!A-Za-z0-9._-]*) return 1 ;; esac
-  return 0
-}
-# alive PID: the process exists, is not a zombie and (where /proc tells) runs runner.sh.
-alive() {
-  case ${1:-} in '' | *[!0-9]*) return 1 ;; esac
-  kill -0 "$1" 2>/dev/null || return 1
-  if [ -r "/proc/$1/stat" ]; then
-    st=$(sed -n 's/^.*) \([A-Za-z]\).*$/\1/p' "/proc/$1/stat" 2>/dev/null)
-    case $st in Z | X | x) return 1 ;; esac
-    if [ -r "/proc/$1/cmdline" ]; then
-      tr '\000' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -q 'runner\.sh' || return 1
-    fi
-  elif command -v ps >/dev/null 2>&1; then
-    st=$(ps -o stat= -p "$1" 2>/dev/null)
-    case $st in Z*) return 1 ;; esac
-  fi
-  return 0
-}
 # has_unclaimed TSV OUT: some listed run has no claim yet.
 has_unclaimed() {
   [ -f "$1" ] || return 1

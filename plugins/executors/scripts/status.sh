@@ -1,4 +1,3 @@
-#!/bin/sh
 # wfhost sweep status (POSIX sh, dash compatible). Installed by wfhost P60 as
 # OUT/_sweep/status.sh.
 #
@@ -12,31 +11,12 @@
 # failed (non-zero exit_code or such a summary) or lost (claimed, no exit_code, pid dead).
 # The counts are disjoint: total = ok + failed + running + pending + lost.
 # Exits 3 (and prints nothing on stdout) when OUT/_sweep/runs.tsv does not exist.
-set -u
+#
+# Embedded after common.sh (shebang, `set -u`, valid_id, alive).
 
 out=${1:?usage: status.sh OUT}
 sweep=$out/_sweep
 tsv=$sweep/runs.tsv
-
-valid_id() {
-  case $1 in '' | . | .. | *[!A-Za-z0-9._-]*) return 1 ;; esac
-  return 0
-}
-alive() {
-  case ${1:-} in '' | *[!0-9]*) return 1 ;; esac
-  kill -0 "$1" 2>/dev/null || return 1
-  if [ -r "/proc/$1/stat" ]; then
-    st=$(sed -n 's/^.*) \([A-Za-z]\).*$/\1/p' "/proc/$1/stat" 2>/dev/null)
-    case $st in Z | X | x) return 1 ;; esac
-    if [ -r "/proc/$1/cmdline" ]; then
-      tr '\000' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -q 'runner\.sh' || return 1
-    fi
-  elif command -v ps >/dev/null 2>&1; then
-    st=$(ps -o stat= -p "$1" 2>/dev/null)
-    case $st in Z*) return 1 ;; esac
-  fi
-  return 0
-}
 
 [ -f "$tsv" ] || { echo "no sweep here: $tsv does not exist" >&2; exit 3; }
 

@@ -1,16 +1,28 @@
 //! The shell side of the sweep: the embedded `runner.sh` and `status.sh` (POSIX sh, in
 //! `scripts/`), and the small command lines and generated scripts the sweep phases run.
 //!
+//! Each embedded script is `scripts/common.sh` (the shebang, `set -u` and the functions both
+//! use: `valid_id`, `alive`) followed by its own file, joined at compile time, so the runner and
+//! the status reader share one definition of a valid run id and of a live process.
+//!
 //! Every command here takes resolved paths (as they live on the target) and quotes every value
 //! with [`shell_quote`]. The remote layout these scripts implement is described in the crate
 //! docs ([`crate`]) and in the header of each script.
 
 use wfhost_pack_sdk::shell::shell_quote;
 
+/// The part both sweep scripts start with.
+pub const COMMON_SH: &str = include_str!("../scripts/common.sh");
 /// `OUT/_sweep/runner.sh`: launches the detached runner, runs the sweep, runs one run.
-pub const RUNNER_SH: &str = include_str!("../scripts/runner.sh");
+pub const RUNNER_SH: &str = concat!(
+    include_str!("../scripts/common.sh"),
+    include_str!("../scripts/runner.sh")
+);
 /// `OUT/_sweep/status.sh`: prints one JSON status object.
-pub const STATUS_SH: &str = include_str!("../scripts/status.sh");
+pub const STATUS_SH: &str = concat!(
+    include_str!("../scripts/common.sh"),
+    include_str!("../scripts/status.sh")
+);
 
 /// Exit code of the status command when there is no sweep on the target.
 pub const NO_SWEEP_RC: i32 = 3;

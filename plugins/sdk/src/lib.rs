@@ -9,7 +9,11 @@
 //! - [`kv`]: key/value lists (config, flags, facts) and their JSON form.
 //! - [`verdict`]: a small builder for auditor verdicts.
 //! - [`text`]: output tails and UTC timestamps for evidence.
-//! - `testing` (host target only): run real processes the way the host does, temp dirs.
+//! - [`transport`]: the records, host capabilities and operations of a transport, and
+//!   [`export_transport!`], which exports a [`transport::Transport`] through the bindings
+//!   wit-bindgen generates.
+//! - `testing` (host target only): run real processes the way the host does (also a transport's
+//!   `process.run` requests), temp dirs.
 //!
 //! ```
 //! use wfhost_pack_sdk::{shell::shell_quote, path::validate_segment};
@@ -25,6 +29,7 @@ pub mod kv;
 pub mod path;
 pub mod shell;
 pub mod text;
+pub mod transport;
 pub mod verdict;
 
 #[cfg(not(target_family = "wasm"))]

@@ -7,6 +7,9 @@
 //! group (so a stuck grandchild cannot hold the pipes open). Processes that detach themselves
 //! with `setsid` and redirect their stdio survive, as they do under the real host.
 //!
+//! A test [`Host`](crate::transport::Host) of a transport runs a `process.run` request with
+//! `run(&RunSpec::from_request(request)).into()`.
+//!
 //! ```
 //! use std::time::Duration;
 //! use wfhost_pack_sdk::testing::{run, RunSpec};
@@ -24,6 +27,8 @@ use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::transport::{CommandResult, RunRequest};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -56,6 +61,20 @@ impl RunSpec {
             timeout: Duration::from_secs(60),
         }
     }
+
+    /// The run a transport's `process.run` request asks for: program, arguments, working
+    /// directory, environment, stdin and timeout as given. Secret handles (`secret_env`) are not
+    /// resolved; a test host that knows the secrets adds their values to `env` itself.
+    pub fn from_request(request: &RunRequest) -> Self {
+        RunSpec {
+            program: request.program.clone(),
+            args: request.args.clone(),
+            cwd: request.cwd.clone(),
+            env: request.env.clone(),
+            stdin: request.stdin.clone(),
+            timeout: Duration::from_millis(request.timeout_ms),
+        }
+    }
 }
 
 /// What a run produced.
@@ -71,6 +90,20 @@ pub struct RunOutput {
     pub timed_out: bool,
     /// Wall-clock duration.
     pub duration_ms: u64,
+}
+
+impl From<RunOutput> for CommandResult {
+    /// What `process.run` answers for this run (never `truncated`: nothing is cut here).
+    fn from(out: RunOutput) -> Self {
+        CommandResult {
+            exit_code: out.exit_code,
+            stdout: out.stdout,
+            stderr: out.stderr,
+            timed_out: out.timed_out,
+            duration_ms: out.duration_ms,
+            truncated: false,
+        }
+    }
 }
 
 /// Run `spec` to completion or timeout.
@@ -252,6 +285,44 @@ mod tests {
         let out = run(&spec);
         assert_eq!(out.exit_code, None);
         assert!(out.stderr.contains("could not start"));
+    }
+
+    #[test]
+    fn transport_requests_run_as_asked() {
+        let t = TempDir::new("wfhost-sdk").unwrap();
+        let request = RunRequest {
+            program: "sh".into(),
+            args: vec![
+                "-c".into(),
+                "pwd; printf '%s|' \"$X\"; cat; echo oops >&2; exit 3".into(),
+            ],
+            cwd: Some(t.path()),
+            env: vec![("X".into(), "a b".into())],
+            secret_env: vec![("KEY".into(), "handle".into())],
+            stdin: Some(b"in".to_vec()),
+            timeout_ms: 30_000,
+        };
+        let spec = RunSpec::from_request(&request);
+        assert_eq!(spec.timeout, Duration::from_secs(30));
+        let got: CommandResult = run(&spec).into();
+        assert_eq!(got.exit_code, Some(3));
+        assert_eq!(got.stdout, format!("{}\na b|in", t.path()));
+        assert_eq!(got.stderr, "oops\n");
+        assert!(!got.timed_out && !got.truncated);
+    }
+
+    #[test]
+    fn transport_request_timeouts_are_kept() {
+        let request = RunRequest {
+            program: "sh".into(),
+            args: vec!["-c".into(), "echo started; sleep 30".into()],
+            timeout_ms: 200,
+            ..RunRequest::default()
+        };
+        let got: CommandResult = run(&RunSpec::from_request(&request)).into();
+        assert!(got.timed_out);
+        assert_eq!(got.exit_code, None);
+        assert_eq!(got.stdout, "started\n");
     }
 
     #[test]

@@ -5,13 +5,14 @@
 //! `<WF_LOCAL_PODS_DIR>/<name>/root/mnt/outputs` on the host. It is meant for trying flows and
 //! for tests: commands run as the wfhost user, with no isolation beyond the path mapping.
 //!
-//! Data flow: the WIT glue ([`glue`], wasm32 only) adapts the `process`, `settings` and `log`
-//! imports to the [`host::Host`] trait and forwards each export to [`local::Local`], which checks
+//! Data flow: the WIT glue (`glue`, wasm32 only; the SDK's
+//! [`export_transport!`](wfhost_pack_sdk::export_transport)) adapts the `process`, `settings`
+//! and `log` imports to [`wfhost_pack_sdk::transport::Host`] and forwards each export to the
+//! [`wfhost_pack_sdk::transport::Transport`] implementation of [`local::Local`], which checks
 //! names and paths with [`paths`] and does all filesystem work by running `sh` through the host's
 //! process capability (paths are passed as positional arguments, never interpolated).
 //! Everything except the glue compiles and is tested on the host target.
 
-pub mod host;
 pub mod local;
 pub mod paths;
 

@@ -1,4 +1,4 @@
-//! The operations of the local transport, over the [`Host`] capabilities.
+//! The operations of the local transport ([`Transport`]), over the [`Host`] capabilities.
 //!
 //! Every operation validates its target and paths with [`crate::paths`], then runs one small
 //! POSIX `sh` script through `process.run` with the host paths as positional arguments
@@ -7,9 +7,11 @@
 //! [`RC_REFUSED`]) which map to `transport-error` variants. User commands (`exec`) are run
 //! separately, after a pre-check, so their exit codes are never confused with ours.
 
-use crate::host::{CommandResult, ExecSpec, Host, Level, PodIdentity, RunRequest, TransportError};
 use crate::paths::{self, PodPaths};
 use wfhost_pack_sdk::text::{last_line, utc_rfc3339};
+use wfhost_pack_sdk::transport::{
+    CommandResult, ExecSpec, Host, Level, PodIdentity, RunRequest, Transport, TransportError,
+};
 
 /// Transport id.
 pub const ID: &str = "local";
@@ -79,7 +81,7 @@ case $pod_real in
 esac
 rm -rf -- "$2""#;
 
-/// The local transport bound to a host.
+/// The local transport bound to a host; its operations are its [`Transport`] implementation.
 pub struct Local<'h, H: Host> {
     host: &'h H,
 }
@@ -117,6 +119,7 @@ impl<'h, H: Host> Local<'h, H> {
             args: argv,
             cwd: None,
             env: Vec::new(),
+            secret_env: Vec::new(),
             stdin,
             timeout_ms,
         };
@@ -187,20 +190,22 @@ impl<'h, H: Host> Local<'h, H> {
             ))),
         }
     }
+}
 
+impl<H: Host> Transport for Local<'_, H> {
     /// `id`.
-    pub fn id(&self) -> String {
+    fn id(&self) -> String {
         ID.to_string()
     }
 
     /// `parse-target`: a safe pod name, returned unchanged.
-    pub fn parse_target(&self, target: &str) -> Result<String, TransportError> {
+    fn parse_target(&self, target: &str) -> Result<String, TransportError> {
         paths::pod_name(target).map(str::to_string)
     }
 
     /// `provision`: create `<hint>` (or `<hint>-2`, ...), or return the pod this idempotency key
     /// already created.
-    pub fn provision(
+    fn provision(
         &self,
         name_hint: &str,
         idempotency_key: &str,
@@ -267,7 +272,7 @@ impl<'h, H: Host> Local<'h, H> {
     }
 
     /// `status`: `ready` when pod.json exists, else `missing`.
-    pub fn status(&self, target: &str) -> Result<(String, String), TransportError> {
+    fn status(&self, target: &str) -> Result<(String, String), TransportError> {
         let (_, p) = self.pod(target)?;
         match self.require_pod(target, &p, None) {
             Ok(()) => Ok(("ready".into(), format!("local pod at {}", p.dir))),
@@ -279,7 +284,7 @@ impl<'h, H: Host> Local<'h, H> {
     }
 
     /// `resolve-path`: `<root><path>` for an existing pod.
-    pub fn resolve_path(&self, target: &str, path: &str) -> Result<String, TransportError> {
+    fn resolve_path(&self, target: &str, path: &str) -> Result<String, TransportError> {
         let (_, p) = self.pod(target)?;
         let resolved = paths::resolve(&p.root, path)?;
         self.require_pod(target, &p, None)?;
@@ -288,7 +293,7 @@ impl<'h, H: Host> Local<'h, H> {
 
     /// `exec`: `sh -c <command>` in the resolved cwd (default: the pod root). A timed-out
     /// command is returned as a result with `timed-out` set, with whatever output it produced.
-    pub fn exec(&self, target: &str, spec: &ExecSpec) -> Result<CommandResult, TransportError> {
+    fn exec(&self, target: &str, spec: &ExecSpec) -> Result<CommandResult, TransportError> {
         let (_, p) = self.pod(target)?;
         let cwd = match &spec.cwd {
             Some(c) => paths::resolve(&p.root, c)?,
@@ -300,6 +305,7 @@ impl<'h, H: Host> Local<'h, H> {
             args: vec!["-c".into(), spec.command.clone()],
             cwd: Some(cwd),
             env: spec.env.clone(),
+            secret_env: Vec::new(),
             stdin: None,
             timeout_ms: spec.timeout_ms,
         };
@@ -310,7 +316,7 @@ impl<'h, H: Host> Local<'h, H> {
 
     /// `put-file`: write atomically (temp file next to the target, chmod, rename), creating
     /// parent directories.
-    pub fn put_file(
+    fn put_file(
         &self,
         target: &str,
         path: &str,
@@ -332,7 +338,7 @@ impl<'h, H: Host> Local<'h, H> {
     }
 
     /// `get-file`: at most `max_bytes` of a (text) file.
-    pub fn get_file(
+    fn get_file(
         &self,
         target: &str,
         path: &str,
@@ -352,7 +358,7 @@ impl<'h, H: Host> Local<'h, H> {
     }
 
     /// `fetch-dir`: copy the contents of the resolved remote dir into the host dir `local_dir`.
-    pub fn fetch_dir(
+    fn fetch_dir(
         &self,
         target: &str,
         remote_dir: &str,
@@ -376,7 +382,7 @@ impl<'h, H: Host> Local<'h, H> {
     }
 
     /// `delete`: remove the pod directory, only when it is strictly inside the pods dir.
-    pub fn delete(&self, target: &str) -> Result<(), TransportError> {
+    fn delete(&self, target: &str) -> Result<(), TransportError> {
         let (pods, p) = self.pod(target)?;
         if !paths::is_deletable(&pods, &p.dir) {
             return Err(TransportError::Invalid(format!(

@@ -4,10 +4,10 @@
 //! Nothing here touches the filesystem; [`crate::local`] uses these results as positional
 //! arguments of the `sh` scripts it runs.
 
-use crate::host::TransportError;
 use wfhost_pack_sdk::path::{
     is_strictly_inside, join, normalize_abs_path, validate_segment, MAX_SEGMENT_LEN,
 };
+use wfhost_pack_sdk::transport::TransportError;
 
 /// The setting naming the pods directory.
 pub const PODS_DIR_SETTING: &str = "WF_LOCAL_PODS_DIR";

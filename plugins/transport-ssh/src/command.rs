@@ -14,10 +14,10 @@
 //! before `WF_SSH_OPTIONS` and cannot be overridden, while the tunable defaults
 //! (`ConnectTimeout`, keep-alives, multiplexing, `LogLevel`) come after it and can be.
 
-use crate::host::{Kv, TransportError};
 use crate::target::Target;
 use wfhost_pack_sdk::path::normalize_abs_path;
 use wfhost_pack_sdk::shell::shell_quote;
+use wfhost_pack_sdk::transport::{Kv, TransportError};
 
 /// Setting: the known_hosts file (absolute; the host resolves relative config paths).
 pub const SETTING_KNOWN_HOSTS: &str = "WF_SSH_KNOWN_HOSTS";

@@ -12,8 +12,8 @@
 //! with `timed-out` set and the caller decides.
 
 use crate::command::CONNECTED_MARK;
-use crate::host::{CommandResult, TransportError};
 use wfhost_pack_sdk::text::last_line;
+use wfhost_pack_sdk::transport::{CommandResult, TransportError};
 
 /// What the messages need to know about the call.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,14 +9,15 @@
 //! plugin only names its handle in the process request's `secret-env`, and a small `sh` wrapper
 //! passes it to `ssh -i` from the child's environment ([`command`]).
 //!
-//! Data flow: the WIT glue (`glue`, wasm32 only) adapts the imports to [`host::Host`] and
-//! forwards each export to [`ssh::Ssh`], which builds the call with [`command`] and reads its
-//! outcome with [`errors`]. Everything except the glue compiles and is tested on the host
-//! target.
+//! Data flow: the WIT glue (`glue`, wasm32 only; the SDK's
+//! [`export_transport!`](wfhost_pack_sdk::export_transport)) adapts the imports to
+//! [`wfhost_pack_sdk::transport::Host`] and forwards each export to the
+//! [`wfhost_pack_sdk::transport::Transport`] implementation of [`ssh::Ssh`], which builds the call
+//! with [`command`] and reads its outcome with [`errors`]. Everything except the glue compiles
+//! and is tested on the host target.
 
 pub mod command;
 pub mod errors;
-pub mod host;
 pub mod ssh;
 pub mod target;
 

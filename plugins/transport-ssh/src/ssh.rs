@@ -1,4 +1,4 @@
-//! The operations of the ssh transport, over the [`Host`] capabilities.
+//! The operations of the ssh transport ([`Transport`]), over the [`Host`] capabilities.
 //!
 //! A "pod" of this transport is an existing machine reached with OpenSSH; remote paths are the
 //! machine's own. Every operation parses its target ([`Target`]), reads the settings
@@ -18,10 +18,12 @@ use crate::command::{
     RC_MISSING, RC_NO_CWD, STATUS_SH,
 };
 use crate::errors::{interpret, CallContext};
-use crate::host::{CommandResult, ExecSpec, Host, Level, PodIdentity, RunRequest, TransportError};
 use crate::target::Target;
 use wfhost_pack_sdk::path::normalize_abs_path;
 use wfhost_pack_sdk::text::last_line;
+use wfhost_pack_sdk::transport::{
+    CommandResult, ExecSpec, Host, Level, PodIdentity, RunRequest, Transport, TransportError,
+};
 
 /// Transport id.
 pub const ID: &str = "ssh";
@@ -35,7 +37,7 @@ pub const PUT_TIMEOUT_MS: u64 = 300_000;
 /// `fetch-dir` (kept under the host's 600 s wall-clock limit for one transport call).
 pub const FETCH_TIMEOUT_MS: u64 = 570_000;
 
-/// The ssh transport bound to a host.
+/// The ssh transport bound to a host; its operations are its [`Transport`] implementation.
 pub struct Ssh<'h, H: Host> {
     host: &'h H,
 }
@@ -136,19 +138,21 @@ impl<'h, H: Host> Ssh<'h, H> {
         let res = self.run(what, call, inv, stdin, timeout_ms)?;
         check_script(what, &call.ctx.target, res, timeout_ms)
     }
+}
 
+impl<H: Host> Transport for Ssh<'_, H> {
     /// `id`.
-    pub fn id(&self) -> String {
+    fn id(&self) -> String {
         ID.to_string()
     }
 
     /// `parse-target`: the normal form of a valid target.
-    pub fn parse_target(&self, target: &str) -> Result<String, TransportError> {
+    fn parse_target(&self, target: &str) -> Result<String, TransportError> {
         Target::parse(target).map(|t| t.normalised())
     }
 
     /// `provision`: always fails; ssh hosts exist already.
-    pub fn provision(
+    fn provision(
         &self,
         _name_hint: &str,
         _idempotency_key: &str,
@@ -166,7 +170,7 @@ impl<'h, H: Host> Ssh<'h, H> {
 
     /// `status`: `ready` when a shell starts on the host; `unreachable` when it cannot be
     /// reached; `failed` when it refuses us (host key, login).
-    pub fn status(&self, target: &str) -> Result<(String, String), TransportError> {
+    fn status(&self, target: &str) -> Result<(String, String), TransportError> {
         let call = self.prepare(target)?;
         let res = self.script("ssh status", &call, STATUS_SH, &[], None, STATUS_TIMEOUT_MS)?;
         let name = last_line(&res.stdout);
@@ -181,7 +185,7 @@ impl<'h, H: Host> Ssh<'h, H> {
     }
 
     /// `resolve-path`: remote paths are the host's own; absolute normalised paths only.
-    pub fn resolve_path(&self, target: &str, path: &str) -> Result<String, TransportError> {
+    fn resolve_path(&self, target: &str, path: &str) -> Result<String, TransportError> {
         Target::parse(target)?;
         normalize_abs_path(path)
             .map_err(|e| TransportError::Invalid(format!("remote path {path:?} refused: {e}")))
@@ -192,7 +196,7 @@ impl<'h, H: Host> Ssh<'h, H> {
     /// remote command is stopped a moment later instead of running on. The result is the
     /// command's (a timed-out command comes back with `timed-out` set); errors are the
     /// connection's.
-    pub fn exec(&self, target: &str, spec: &ExecSpec) -> Result<CommandResult, TransportError> {
+    fn exec(&self, target: &str, spec: &ExecSpec) -> Result<CommandResult, TransportError> {
         let call = self.prepare(target)?;
         let timeout_ms = spec.timeout_ms.max(1);
         let remote = exec_remote(&spec.command, spec.cwd.as_deref(), &spec.env, timeout_ms)?;
@@ -216,7 +220,7 @@ impl<'h, H: Host> Ssh<'h, H> {
     }
 
     /// `put-file`: `mkdir -p`, write a temp file from stdin, chmod, rename.
-    pub fn put_file(
+    fn put_file(
         &self,
         target: &str,
         path: &str,
@@ -248,7 +252,7 @@ impl<'h, H: Host> Ssh<'h, H> {
     }
 
     /// `get-file`: at most `max_bytes` of a (text) file.
-    pub fn get_file(
+    fn get_file(
         &self,
         target: &str,
         path: &str,
@@ -270,7 +274,7 @@ impl<'h, H: Host> Ssh<'h, H> {
 
     /// `fetch-dir`: stream the remote directory as a tar archive into `local_dir` (a host
     /// directory that exists and is empty).
-    pub fn fetch_dir(
+    fn fetch_dir(
         &self,
         target: &str,
         remote_dir: &str,
@@ -300,7 +304,7 @@ impl<'h, H: Host> Ssh<'h, H> {
     }
 
     /// `delete`: always refused; this transport never deletes machines.
-    pub fn delete(&self, target: &str) -> Result<(), TransportError> {
+    fn delete(&self, target: &str) -> Result<(), TransportError> {
         let t = Target::parse(target)?.normalised();
         Err(TransportError::Failed(format!(
             "the ssh transport never deletes hosts: {t} was left as it is; use --teardown keep with ssh and clean the host yourself if needed"

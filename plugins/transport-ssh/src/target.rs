@@ -13,7 +13,7 @@
 //! The normal form is `[user@]host` without a port and `ssh://[user@]host:port` with one (IPv6
 //! hosts keep their brackets in it). [`Target::destination`] is what ssh is given.
 
-use crate::host::TransportError;
+use wfhost_pack_sdk::transport::TransportError;
 
 /// Longest accepted user name.
 pub const MAX_USER_LEN: usize = 64;

@@ -392,6 +392,24 @@ fn status_ignores_unsafe_ids_in_a_tampered_tsv() {
 }
 
 #[test]
+fn scripts_share_one_copy_of_the_common_functions() {
+    for (name, text) in [("runner.sh", RUNNER_SH), ("status.sh", STATUS_SH)] {
+        assert!(
+            text.starts_with(COMMON_SH),
+            "{name} does not start with common.sh"
+        );
+        assert!(text.starts_with("#!/bin/sh\n"), "{name} lost its shebang");
+        for f in ["valid_id() {", "alive() {"] {
+            assert_eq!(
+                text.matches(f).count(),
+                1,
+                "{name} defines {f} more than once"
+            );
+        }
+    }
+}
+
+#[test]
 fn scripts_are_posix_sh() {
     for (name, text) in [("runner.sh", RUNNER_SH), ("status.sh", STATUS_SH)] {
         let r = sh("printf '%s' \"$1\" | sh -n", &[text]);

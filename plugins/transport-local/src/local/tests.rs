@@ -5,7 +5,6 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::Duration;
 use wfhost_pack_sdk::testing::{run, RunSpec, TempDir};
 
 struct TestHost {
@@ -37,22 +36,7 @@ impl Host for TestHost {
                 return Err(format!("cwd {cwd} does not exist"));
             }
         }
-        let out = run(&RunSpec {
-            program: r.program.clone(),
-            args: r.args.clone(),
-            cwd: r.cwd.clone(),
-            env: r.env.clone(),
-            stdin: r.stdin.clone(),
-            timeout: Duration::from_millis(r.timeout_ms),
-        });
-        Ok(CommandResult {
-            exit_code: out.exit_code,
-            stdout: out.stdout,
-            stderr: out.stderr,
-            timed_out: out.timed_out,
-            duration_ms: out.duration_ms,
-            truncated: false,
-        })
+        Ok(run(&RunSpec::from_request(r)).into())
     }
     fn setting(&self, key: &str) -> Option<String> {
         self.settings.get(key).cloned()

@@ -37,22 +37,11 @@ impl Host for TestHost {
             env.push((k.clone(), v.clone()));
         }
         env.push(("PATH".into(), self.path.clone()));
-        let out = run(&RunSpec {
-            program: r.program.clone(),
-            args: r.args.clone(),
-            cwd: r.cwd.clone(),
+        Ok(run(&RunSpec {
             env,
-            stdin: r.stdin.clone(),
-            timeout: Duration::from_millis(r.timeout_ms),
-        });
-        Ok(CommandResult {
-            exit_code: out.exit_code,
-            stdout: out.stdout,
-            stderr: out.stderr,
-            timed_out: out.timed_out,
-            duration_ms: out.duration_ms,
-            truncated: false,
+            ..RunSpec::from_request(r)
         })
+        .into())
     }
     fn setting(&self, key: &str) -> Option<String> {
         self.settings.get(key).cloned()

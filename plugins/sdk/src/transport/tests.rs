@@ -1,0 +1,511 @@
+//! Tests of the transport glue: `export_transport!` expanded over a stand-in for the modules
+//! wit-bindgen generates for world `transport-plugin` (same module paths, names and signatures;
+//! the imports record what they are given and answer what the test sets), with a probe
+//! transport that passes everything it receives through its [`Host`].
+
+use super::*;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+/// The stand-in bindings, and the glue expanded over them.
+mod component {
+    pub mod wfhost {
+        pub mod plugin {
+            pub mod types {
+                #[derive(Debug, Clone, PartialEq, Eq)]
+                pub struct Kv {
+                    pub key: String,
+                    pub value: String,
+                }
+
+                #[derive(Debug, Clone, PartialEq, Eq)]
+                pub struct CommandResult {
+                    pub exit_code: Option<i32>,
+                    pub stdout: String,
+                    pub stderr: String,
+                    pub timed_out: bool,
+                    pub duration_ms: u64,
+                    pub truncated: bool,
+                }
+
+                #[derive(Debug, Clone, PartialEq, Eq)]
+                pub struct PodIdentity {
+                    pub transport: String,
+                    pub target: String,
+                    pub location: String,
+                }
+            }
+
+            pub mod log {
+                #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+                pub enum Level {
+                    Debug,
+                    Info,
+                    Warn,
+                    Error,
+                }
+
+                pub fn emit(level: Level, message: &str) {
+                    crate::transport::tests::IMPORTS
+                        .with(|i| i.borrow_mut().logs.push((level, message.to_string())));
+                }
+            }
+
+            pub mod settings {
+                pub fn get(key: &str) -> Option<String> {
+                    crate::transport::tests::IMPORTS.with(|i| i.borrow().settings.get(key).cloned())
+                }
+            }
+
+            pub mod process {
+                use super::types::{CommandResult, Kv};
+
+                #[derive(Debug, Clone, PartialEq, Eq)]
+                pub struct RunRequest {
+                    pub program: String,
+                    pub args: Vec<String>,
+                    pub cwd: Option<String>,
+                    pub env: Vec<Kv>,
+                    pub secret_env: Vec<Kv>,
+                    pub stdin: Option<Vec<u8>>,
+                    pub timeout_ms: u64,
+                }
+
+                pub fn run(request: &RunRequest) -> Result<CommandResult, String> {
+                    crate::transport::tests::IMPORTS.with(|i| {
+                        let mut i = i.borrow_mut();
+                        i.runs.push(request.clone());
+                        i.answer.clone()
+                    })
+                }
+            }
+        }
+    }
+
+    pub mod exports {
+        pub mod wfhost {
+            pub mod plugin {
+                pub mod transport {
+                    use super::super::super::super::wfhost::plugin::types::{
+                        CommandResult, Kv, PodIdentity,
+                    };
+
+                    #[derive(Debug, Clone, PartialEq, Eq)]
+                    pub enum TransportError {
+                        Unreachable(String),
+                        Vanished(String),
+                        Timeout(String),
+                        Failed(String),
+                        Invalid(String),
+                    }
+
+                    #[derive(Debug, Clone, PartialEq, Eq)]
+                    pub struct ExecSpec {
+                        pub command: String,
+                        pub cwd: Option<String>,
+                        pub env: Vec<Kv>,
+                        pub timeout_ms: u64,
+                    }
+
+                    pub trait Guest {
+                        fn id() -> String;
+                        fn parse_target(target: String) -> Result<String, TransportError>;
+                        fn provision(
+                            name_hint: String,
+                            idempotency_key: String,
+                        ) -> Result<PodIdentity, TransportError>;
+                        fn status(target: String) -> Result<(String, String), TransportError>;
+                        fn resolve_path(
+                            target: String,
+                            path: String,
+                        ) -> Result<String, TransportError>;
+                        fn exec(
+                            target: String,
+                            spec: ExecSpec,
+                        ) -> Result<CommandResult, TransportError>;
+                        fn put_file(
+                            target: String,
+                            path: String,
+                            contents: Vec<u8>,
+                            mode: u32,
+                        ) -> Result<(), TransportError>;
+                        fn get_file(
+                            target: String,
+                            path: String,
+                            max_bytes: u64,
+                        ) -> Result<Vec<u8>, TransportError>;
+                        fn fetch_dir(
+                            target: String,
+                            remote_dir: String,
+                            local_dir: String,
+                        ) -> Result<(), TransportError>;
+                        fn delete(target: String) -> Result<(), TransportError>;
+                    }
+                }
+            }
+        }
+    }
+
+    crate::export_transport!(pub(super) Component, super::Probe::new);
+}
+
+use component::exports::wfhost::plugin::transport::{
+    ExecSpec as WitExecSpec, Guest, TransportError as WitError,
+};
+use component::wfhost::plugin::log::Level as WitLevel;
+use component::wfhost::plugin::process::RunRequest as WitRunRequest;
+use component::wfhost::plugin::types::{
+    CommandResult as WitResult, Kv as WitKv, PodIdentity as WitPod,
+};
+use component::Component;
+
+/// What the stand-in imports saw, and what `process.run` answers.
+struct Imports {
+    runs: Vec<WitRunRequest>,
+    logs: Vec<(WitLevel, String)>,
+    settings: BTreeMap<String, String>,
+    answer: Result<WitResult, String>,
+}
+
+thread_local! {
+    static IMPORTS: RefCell<Imports> = RefCell::new(Imports {
+        runs: Vec::new(),
+        logs: Vec::new(),
+        settings: BTreeMap::new(),
+        answer: Err("no answer set".into()),
+    });
+}
+
+fn answer(a: Result<WitResult, String>) {
+    IMPORTS.with(|i| i.borrow_mut().answer = a);
+}
+
+fn setting(key: &str, value: &str) {
+    IMPORTS.with(|i| {
+        i.borrow_mut()
+            .settings
+            .insert(key.to_string(), value.to_string())
+    });
+}
+
+fn runs() -> Vec<WitRunRequest> {
+    IMPORTS.with(|i| i.borrow().runs.clone())
+}
+
+fn logs() -> Vec<(WitLevel, String)> {
+    IMPORTS.with(|i| i.borrow().logs.clone())
+}
+
+fn kv(key: &str, value: &str) -> WitKv {
+    WitKv {
+        key: key.into(),
+        value: value.into(),
+    }
+}
+
+fn wit_result() -> WitResult {
+    WitResult {
+        exit_code: Some(7),
+        stdout: "out".into(),
+        stderr: "err".into(),
+        timed_out: true,
+        duration_ms: 1234,
+        truncated: true,
+    }
+}
+
+/// A transport that hands what it is given to its host, and names its errors after the target.
+struct Probe<'h, H: Host> {
+    host: &'h H,
+}
+
+impl<'h, H: Host> Probe<'h, H> {
+    fn new(host: &'h H) -> Self {
+        Probe { host }
+    }
+
+    fn run(&self, request: RunRequest) -> Result<CommandResult, TransportError> {
+        self.host.run(&request).map_err(TransportError::Failed)
+    }
+}
+
+/// The error a target names: `unreachable:msg`, `vanished:msg`, ...
+fn named_error(target: &str) -> Option<TransportError> {
+    let (kind, msg) = target.split_once(':')?;
+    let msg = msg.to_string();
+    Some(match kind {
+        "unreachable" => TransportError::Unreachable(msg),
+        "vanished" => TransportError::Vanished(msg),
+        "timeout" => TransportError::Timeout(msg),
+        "failed" => TransportError::Failed(msg),
+        "invalid" => TransportError::Invalid(msg),
+        _ => return None,
+    })
+}
+
+impl<H: Host> Transport for Probe<'_, H> {
+    fn id(&self) -> String {
+        "probe".into()
+    }
+
+    fn parse_target(&self, target: &str) -> Result<String, TransportError> {
+        match named_error(target) {
+            Some(e) => Err(e),
+            None => Ok(target.trim().to_string()),
+        }
+    }
+
+    fn provision(
+        &self,
+        name_hint: &str,
+        idempotency_key: &str,
+    ) -> Result<PodIdentity, TransportError> {
+        let base = self
+            .host
+            .setting("BASE")
+            .ok_or_else(|| TransportError::Invalid("BASE is not set".into()))?;
+        Ok(PodIdentity {
+            transport: self.id(),
+            target: name_hint.to_string(),
+            location: format!("{base}/{idempotency_key}"),
+        })
+    }
+
+    fn status(&self, target: &str) -> Result<(String, String), TransportError> {
+        self.parse_target(target)
+            .map(|t| ("ready".into(), format!("{t} is fine")))
+    }
+
+    fn resolve_path(&self, target: &str, path: &str) -> Result<String, TransportError> {
+        self.parse_target(target)
+            .map(|t| format!("/pods/{t}{path}"))
+    }
+
+    fn exec(&self, target: &str, spec: &ExecSpec) -> Result<CommandResult, TransportError> {
+        self.run(RunRequest {
+            program: "sh".into(),
+            args: vec!["-c".into(), spec.command.clone(), target.into()],
+            cwd: spec.cwd.clone(),
+            env: spec.env.clone(),
+            secret_env: vec![("KEY_FILE".into(), "ssh-key".into())],
+            stdin: None,
+            timeout_ms: spec.timeout_ms,
+        })
+    }
+
+    fn put_file(
+        &self,
+        target: &str,
+        path: &str,
+        contents: Vec<u8>,
+        mode: u32,
+    ) -> Result<(), TransportError> {
+        self.run(RunRequest {
+            program: "put".into(),
+            args: vec![target.into(), path.into(), format!("{mode:o}")],
+            stdin: Some(contents),
+            ..RunRequest::default()
+        })
+        .map(|_| ())
+    }
+
+    fn get_file(
+        &self,
+        target: &str,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, TransportError> {
+        self.run(RunRequest {
+            program: "get".into(),
+            args: vec![target.into(), path.into(), max_bytes.to_string()],
+            ..RunRequest::default()
+        })
+        .map(|r| r.stdout.into_bytes())
+    }
+
+    fn fetch_dir(
+        &self,
+        target: &str,
+        remote_dir: &str,
+        local_dir: &str,
+    ) -> Result<(), TransportError> {
+        self.parse_target(target)?;
+        self.host
+            .log(Level::Info, &format!("{remote_dir} -> {local_dir}"));
+        Ok(())
+    }
+
+    fn delete(&self, target: &str) -> Result<(), TransportError> {
+        for (level, word) in [
+            (Level::Debug, "debug"),
+            (Level::Info, "info"),
+            (Level::Warn, "warn"),
+            (Level::Error, "error"),
+        ] {
+            self.host.log(level, &format!("{word} {target}"));
+        }
+        Err(TransportError::Vanished(format!("{target} is gone")))
+    }
+}
+
+#[test]
+fn exec_carries_every_field_to_process_run_and_back() {
+    answer(Ok(wit_result()));
+    let got = Component::exec(
+        "pod-1".into(),
+        WitExecSpec {
+            command: "echo hi".into(),
+            cwd: Some("/work".into()),
+            env: vec![kv("A", "1"), kv("B", "two words")],
+            timeout_ms: 4321,
+        },
+    );
+    assert_eq!(got, Ok(wit_result()));
+    assert_eq!(
+        runs(),
+        vec![WitRunRequest {
+            program: "sh".into(),
+            args: vec!["-c".into(), "echo hi".into(), "pod-1".into()],
+            cwd: Some("/work".into()),
+            env: vec![kv("A", "1"), kv("B", "two words")],
+            secret_env: vec![kv("KEY_FILE", "ssh-key")],
+            stdin: None,
+            timeout_ms: 4321,
+        }]
+    );
+}
+
+#[test]
+fn a_program_that_cannot_start_reaches_the_transport() {
+    answer(Err("scp is not allowlisted".into()));
+    let got = Component::get_file("pod".into(), "/f".into(), 10);
+    assert_eq!(got, Err(WitError::Failed("scp is not allowlisted".into())));
+}
+
+#[test]
+fn put_file_passes_bytes_and_mode_and_get_file_returns_stdout() {
+    answer(Ok(wit_result()));
+    assert_eq!(
+        Component::put_file("p".into(), "/a b".into(), vec![0, 255, 10], 0o640),
+        Ok(())
+    );
+    assert_eq!(
+        Component::get_file("p".into(), "/a b".into(), 99),
+        Ok(b"out".to_vec())
+    );
+    let runs = runs();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].args, vec!["p", "/a b", "640"]);
+    assert_eq!(runs[0].stdin, Some(vec![0, 255, 10]));
+    assert_eq!(runs[1].args, vec!["p", "/a b", "99"]);
+    assert_eq!(runs[1].stdin, None);
+}
+
+#[test]
+fn every_error_keeps_its_variant_and_message() {
+    let cases = [
+        (
+            "unreachable:no route",
+            WitError::Unreachable("no route".into()),
+        ),
+        ("vanished:gone", WitError::Vanished("gone".into())),
+        ("timeout:30 s", WitError::Timeout("30 s".into())),
+        ("failed:exit 2", WitError::Failed("exit 2".into())),
+        ("invalid:bad name", WitError::Invalid("bad name".into())),
+    ];
+    for (target, want) in cases {
+        assert_eq!(Component::status(target.into()), Err(want.clone()));
+        assert_eq!(Component::parse_target(target.into()), Err(want.clone()));
+        assert_eq!(
+            Component::resolve_path(target.into(), "/x".into()),
+            Err(want.clone())
+        );
+        assert_eq!(
+            Component::fetch_dir(target.into(), "/r".into(), "/l".into()),
+            Err(want)
+        );
+    }
+}
+
+#[test]
+fn answers_pass_through_unchanged() {
+    assert_eq!(Component::id(), "probe");
+    assert_eq!(Component::parse_target(" box ".into()), Ok("box".into()));
+    assert_eq!(
+        Component::status("box".into()),
+        Ok(("ready".into(), "box is fine".into()))
+    );
+    assert_eq!(
+        Component::resolve_path("box".into(), "/mnt/out".into()),
+        Ok("/pods/box/mnt/out".into())
+    );
+}
+
+#[test]
+fn provision_reads_settings_and_returns_the_identity() {
+    assert_eq!(
+        Component::provision("wf-1".into(), "k".into()),
+        Err(WitError::Invalid("BASE is not set".into()))
+    );
+    setting("BASE", "/srv/pods");
+    assert_eq!(
+        Component::provision("wf-1".into(), "k".into()),
+        Ok(WitPod {
+            transport: "probe".into(),
+            target: "wf-1".into(),
+            location: "/srv/pods/k".into(),
+        })
+    );
+}
+
+#[test]
+fn every_log_level_reaches_log_emit() {
+    assert_eq!(
+        Component::delete("box".into()),
+        Err(WitError::Vanished("box is gone".into()))
+    );
+    assert_eq!(
+        logs(),
+        vec![
+            (WitLevel::Debug, "debug box".to_string()),
+            (WitLevel::Info, "info box".to_string()),
+            (WitLevel::Warn, "warn box".to_string()),
+            (WitLevel::Error, "error box".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn errors_display_as_kind_and_message() {
+    assert_eq!(
+        TransportError::Vanished("pod wf-1 is gone".into()).to_string(),
+        "vanished: pod wf-1 is gone"
+    );
+    assert_eq!(
+        TransportError::Invalid("x".into()).to_string(),
+        "invalid: x"
+    );
+}
+
+#[test]
+fn default_clock_is_the_system_clock() {
+    struct Quiet;
+    impl Host for Quiet {
+        fn run(&self, _: &RunRequest) -> Result<CommandResult, String> {
+            Err("no processes here".into())
+        }
+        fn setting(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn log(&self, _: Level, _: &str) {}
+    }
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap();
+    let now = Quiet.now_secs();
+    assert!(
+        (before..=before + 5).contains(&now),
+        "{now} is not within 5 s after {before}"
+    );
+}
