@@ -531,6 +531,8 @@ fn a_signed_flow_verifies_against_its_pinned_key_and_any_change_after_signing_is
     }
 
     let flow = path_arg(&dir);
+    let explain = s.run(&["explain", &flow]);
+    assert!(explain.stdout.contains("signed:   ed25519:"), "{}", explain.stdout);
     let pinned = s.run(&["verify", &flow, "--key", "keys/flow.pem.pub"]);
     assert_eq!(pinned.status, 0, "{}", pinned.explain());
     let wrong = s.run(&["verify", &flow, "--key", "keys/other.pem.pub"]);

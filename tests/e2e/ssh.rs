@@ -428,6 +428,8 @@ fn full_flow_over_ssh_runs_every_phase_and_fetches_files_with_digests() {
         assert!(p["audience"].as_str().unwrap().contains("WF_SSH_IDENTITY_FILE"), "{e}");
         assert_eq!(e["actor"]["kind"], "host", "{e}");
     }
+    let explain = s.run(&["explain", &run.flow_dir().display().to_string()]);
+    assert!(explain.stdout.contains(&format!("ssh_identity to transport:ssh, {} time(s)", issued.len())), "{}", explain.stdout);
     // The identity path is a secret: it appears nowhere in evidence or output.
     let key = sshd.identity();
     assert!(!run.stdout.contains(&key) && !run.stderr.contains(&key), "the identity path leaked to the output");

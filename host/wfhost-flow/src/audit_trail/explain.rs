@@ -68,6 +68,9 @@ pub fn explain(flow_dir: &Path) -> Result<String, ExplainError> {
         Ok(r) => writeln!(w, "evidence: verified ({} records, hash chain intact{})", r.records, if r.warnings.is_empty() { String::new() } else { format!(", {} warning(s): run `wfhost verify`", r.warnings.len()) }),
         Err(f) => writeln!(w, "evidence: DOES NOT VERIFY: {f}\n          what follows is what the records say, and they are in doubt"),
     };
+    if let Some(key) = header(crate::signing::SIGNING_HEADER) {
+        let _ = writeln!(w, "signed:   {key} (check the signatures against your copy of the key: wfhost verify <flow_dir> --key <key>.pub)");
+    }
 
     // Command, config, target.
     if let Some(s) = started {
@@ -159,6 +162,17 @@ pub fn explain(flow_dir: &Path) -> Result<String, ExplainError> {
     }
     if receipts.is_empty() {
         let _ = writeln!(w, "  none recorded");
+    }
+    // Secrets the host handed to processes, by handle (never the value).
+    let mut issued: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for e in ev.iter().filter(|e| e.event_type == "secret.issued") {
+        *issued.entry((pstr(e, "handle").to_string(), pstr(e, "requester").to_string())).or_insert(0) += 1;
+    }
+    if !issued.is_empty() {
+        let _ = writeln!(w, "secrets issued (handles only; the values never left the host):");
+        for ((handle, requester), n) in issued {
+            let _ = writeln!(w, "  {handle} to {requester}, {n} time(s)");
+        }
     }
     let refused: Vec<&Envelope> = ev.iter().filter(|e| e.event_type == "gateway.refused").collect();
     if !refused.is_empty() {
