@@ -24,11 +24,6 @@ pub struct Run {
 }
 
 impl Run {
-    /// `PHASE=` lines (both kinds), in order.
-    pub fn phase_lines(&self) -> Vec<&str> {
-        self.stdout.lines().filter(|l| l.starts_with("PHASE=")).collect()
-    }
-
     /// The value of a header line.
     pub fn header(&self, key: &str) -> Option<&str> {
         let prefix = format!("{key}=");

@@ -4,17 +4,16 @@
 //! checked against `max_output_bytes` (the host copy made while lifting it is bounded by the
 //! guest's memory limit), then it is checked against the verdict contract ([`check_verdict`]).
 //! Every way this can go wrong, from a refused load to a trap, becomes an `unverified` verdict
-//! with a machine-readable [`FailureKind`], so the court fails closed.
+//! with a machine-readable [`FailureKind`], so the court fails closed. The store, limits,
+//! instantiation and size check of a call are the plumbing every role shares (`handle`).
 
 use crate::bindings::auditor::AuditorPre;
-use crate::cache::LoadSource;
 use crate::error::LoadError;
-use crate::executor::check_size;
 use crate::failure::{FailureKind, PluginFailure};
+use crate::handle::{role_handle, Handle};
 use crate::limits::Limits;
-use crate::roles::Role;
-use crate::runtime::{ComponentSource, Loaded, Runtime};
-use crate::store::{Call, HostState, Hosts};
+use crate::runtime::{ComponentSource, Runtime};
+use crate::store::{HostState, Hosts};
 use crate::types::{AuditRequest, Verdict, VerdictStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -85,102 +84,37 @@ impl AuditResult {
 
 /// A loaded auditor. Each `audit` is a fresh instance in a fresh store.
 pub struct Auditor {
-    runtime: Runtime,
-    loaded: Loaded,
-    pre: AuditorPre<HostState>,
+    handle: Handle<AuditorPre<HostState>>,
 }
 
-impl std::fmt::Debug for Auditor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auditor")
-            .field("name", &self.loaded.name)
-            .field("sha256", &self.loaded.sha256)
-            .finish()
-    }
-}
+role_handle!(Auditor);
 
 impl Auditor {
-    pub(crate) fn new(runtime: Runtime, loaded: Loaded) -> Result<Auditor, LoadError> {
-        let pre = AuditorPre::new(loaded.pre.clone()).map_err(|e| LoadError::Link {
-            name: loaded.name.clone(),
-            role: Role::Auditor,
-            message: format!("{e:#}"),
-        })?;
-        Ok(Auditor {
-            runtime,
-            loaded,
-            pre,
-        })
-    }
-
-    /// The component's name (`builtin:constitution`, a file path, ...).
-    pub fn name(&self) -> &str {
-        &self.loaded.name
-    }
-
-    /// Hex sha256 of the component bytes.
-    pub fn sha256(&self) -> &str {
-        &self.loaded.sha256
-    }
-
-    /// Where this load came from (memory, disk cache, fresh compile).
-    pub fn load_source(&self) -> LoadSource {
-        self.loaded.source
-    }
-
     /// Judge one phase. Never fails: any failure of the auditor is an `unverified` verdict with
     /// a reason.
     pub fn audit(&self, request: &AuditRequest, limits: &Limits) -> AuditResult {
-        let mut call = match Call::new(&self.runtime, &self.loaded.name, limits, Hosts::None) {
-            Ok(call) => call,
-            Err(failure) => return AuditResult::from_failure(&failure),
-        };
-        match self.call_audit(&mut call, request, limits) {
-            Ok(verdict) => AuditResult {
-                verdict,
-                reason: None,
-                fuel_used: call.fuel_used(),
-                duration: call.elapsed(),
-            },
-            Err(failure) => AuditResult::from_failure(&failure),
-        }
-    }
-
-    fn call_audit(
-        &self,
-        call: &mut Call,
-        request: &AuditRequest,
-        limits: &Limits,
-    ) -> Result<Verdict, PluginFailure> {
-        let bindings = self
-            .pre
-            .instantiate(&mut call.store)
-            .map_err(|e| call.failure(&e, limits))?;
-        let verdict = bindings
-            .wfhost_plugin_judge()
-            .call_audit(&mut call.store, request)
-            .map_err(|e| call.failure(&e, limits))?;
-        call.check_deadline(limits)?;
-        check_size(call, &verdict, limits)?;
-        check_verdict(&verdict, request)
-            .map_err(|message| call.failure_with(FailureKind::MalformedVerdict, message))?;
-        Ok(verdict)
+        self.handle
+            .call_metered(limits, Hosts::None, |bindings, store| {
+                bindings.wfhost_plugin_judge().call_audit(store, request)
+            })
+            .and_then(|(verdict, call)| {
+                check_verdict(&verdict, request)
+                    .map_err(|message| call.failure_with(FailureKind::MalformedVerdict, message))?;
+                Ok(AuditResult {
+                    verdict,
+                    reason: None,
+                    fuel_used: call.fuel_used(),
+                    duration: call.elapsed(),
+                })
+            })
+            .unwrap_or_else(|failure| AuditResult::from_failure(&failure))
     }
 
     /// The auditor's self-description (name and version) for evidence.
     pub fn describe(&self, limits: &Limits) -> Result<String, PluginFailure> {
-        let mut call = Call::new(&self.runtime, &self.loaded.name, limits, Hosts::None)?;
-        let bindings = self
-            .pre
-            .instantiate(&mut call.store)
-            .map_err(|e| call.failure(&e, limits))?;
-        let text = bindings
-            .wfhost_plugin_judge()
-            .call_describe(&mut call.store)
-            .map_err(|e| call.failure(&e, limits))?;
-        call.check_deadline(limits)?;
-        check_size(&call, &text, limits)?;
-        Ok(text)
+        self.handle.call(limits, Hosts::None, |bindings, store| {
+            bindings.wfhost_plugin_judge().call_describe(store)
+        })
     }
 }
 

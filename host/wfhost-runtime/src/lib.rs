@@ -56,6 +56,7 @@ mod engine;
 mod error;
 mod executor;
 mod failure;
+mod handle;
 mod host;
 mod limits;
 mod linker;

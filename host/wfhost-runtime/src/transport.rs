@@ -4,20 +4,17 @@
 //! with the caller's limits, and its `log`/`settings`/`process` imports go to the
 //! [`TransportHost`] the caller passes. The transport's own errors come back as the matching
 //! [`TransportError`] variant; a failure of the plugin itself (trap, deadline, fuel, oversized
-//! output...) is [`TransportError::Plugin`].
+//! output...) is [`TransportError::Plugin`]. The store, limits, instantiation and checks of a call
+//! are the plumbing every role shares (`handle`).
 
 use crate::bindings::transport::exports::wfhost::plugin::transport::Guest;
 use crate::bindings::transport::TransportPluginPre;
-use crate::cache::LoadSource;
-use crate::error::LoadError;
-use crate::executor::check_size;
 use crate::failure::PluginFailure;
+use crate::handle::{role_handle, Handle};
 use crate::host::TransportHost;
 use crate::limits::Limits;
 use crate::output::OutputSize;
-use crate::roles::Role;
-use crate::runtime::{Loaded, Runtime};
-use crate::store::{Call, HostState, Hosts};
+use crate::store::{HostState, Hosts};
 use crate::types::{CommandResult, ExecSpec, PodIdentity, WitTransportError};
 use std::sync::Arc;
 use wasmtime::Store;
@@ -59,73 +56,28 @@ impl From<WitTransportError> for TransportError {
 
 /// A loaded transport.
 pub struct Transport {
-    runtime: Runtime,
-    loaded: Loaded,
-    pre: TransportPluginPre<HostState>,
+    handle: Handle<TransportPluginPre<HostState>>,
 }
 
-impl std::fmt::Debug for Transport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Transport")
-            .field("name", &self.loaded.name)
-            .field("sha256", &self.loaded.sha256)
-            .finish()
-    }
-}
+role_handle!(Transport);
 
 impl Transport {
-    pub(crate) fn new(runtime: Runtime, loaded: Loaded) -> Result<Transport, LoadError> {
-        let pre = TransportPluginPre::new(loaded.pre.clone()).map_err(|e| LoadError::Link {
-            name: loaded.name.clone(),
-            role: Role::Transport,
-            message: format!("{e:#}"),
-        })?;
-        Ok(Transport {
-            runtime,
-            loaded,
-            pre,
-        })
-    }
-
-    /// The component's name.
-    pub fn name(&self) -> &str {
-        &self.loaded.name
-    }
-
-    /// Hex sha256 of the component bytes.
-    pub fn sha256(&self) -> &str {
-        &self.loaded.sha256
-    }
-
-    /// Where this load came from (memory, disk cache, fresh compile).
-    pub fn load_source(&self) -> LoadSource {
-        self.loaded.source
-    }
-
-    /// One call: fresh store, instantiate, run `f`, size-check, map errors.
+    /// One call of an export of `transport` with `host` serving the imports.
     fn call<R: OutputSize>(
         &self,
         host: Arc<dyn TransportHost>,
         limits: &Limits,
         f: impl FnOnce(&Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginFailure> {
-        let mut call = Call::new(
-            &self.runtime,
-            &self.loaded.name,
-            limits,
-            Hosts::Transport(host),
-        )?;
-        let bindings = self
-            .pre
-            .instantiate(&mut call.store)
-            .map_err(|e| call.failure(&e, limits))?;
-        let value = f(bindings.wfhost_plugin_transport(), &mut call.store)
-            .map_err(|e| call.failure(&e, limits))?;
-        call.check_deadline(limits)?;
-        check_size(&call, &value, limits)?;
-        Ok(value)
+        self.handle
+            .call(limits, Hosts::Transport(host), |bindings, store| {
+                f(bindings.wfhost_plugin_transport(), store)
+            })
     }
 
+    /// [`Transport::call`] for an export that answers `result<R, transport-error>`: the
+    /// transport's error becomes its [`TransportError`] variant, a plugin failure
+    /// [`TransportError::Plugin`].
     fn fallible<R: OutputSize>(
         &self,
         host: Arc<dyn TransportHost>,

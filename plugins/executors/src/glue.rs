@@ -1,15 +1,18 @@
 //! WIT glue (wasm32 only): implements [`crate::host::Host`] with the `gateway`, `settings` and
 //! `log` imports (and the WASI clock for sleeping), and forwards `phase` exports to
-//! [`crate::phases`]. No logic lives here.
+//! [`crate::phases`]. The records every role shares cross with the SDK's
+//! [`record_conversions!`](wfhost_pack_sdk::record_conversions); the executor's own records
+//! (exec request, artifacts, outcome) are copied here. No logic lives here.
 
 wit_bindgen::generate!({ world: "executor", path: "../../wit" });
+wfhost_pack_sdk::record_conversions!();
 
 use crate::context::PhaseContext as Ctx;
 use crate::host::{self, Host};
 use crate::outcome::{self, Status};
 use exports::wfhost::plugin::phase::{Guest, PhaseContext};
 use wfhost::plugin::gateway::{self as gw, ExecRequest, GatewayError};
-use wfhost::plugin::log::{emit, Level as WitLevel};
+use wfhost::plugin::log::emit;
 use wfhost::plugin::settings;
 use wfhost::plugin::types::{ActionClass, Artifact, Kv, PhaseOutcome, PhaseStatus};
 
@@ -28,18 +31,12 @@ fn err(e: GatewayError) -> host::GatewayError {
 }
 
 fn kvs(list: Vec<Kv>) -> Vec<host::Kv> {
-    list.into_iter().map(|kv| (kv.key, kv.value)).collect()
+    list.into_iter().map(Into::into).collect()
 }
 
 impl Host for WitHost {
     fn provision(&self, name_hint: &str) -> Result<host::PodIdentity, host::GatewayError> {
-        gw::provision(name_hint)
-            .map(|p| host::PodIdentity {
-                transport: p.transport,
-                target: p.target,
-                location: p.location,
-            })
-            .map_err(err)
+        gw::provision(name_hint).map(Into::into).map_err(err)
     }
 
     fn pod_status(&self, target: &str) -> Result<(String, String), host::GatewayError> {
@@ -55,14 +52,7 @@ impl Host for WitHost {
             target: r.target.clone(),
             command: r.command.clone(),
             cwd: r.cwd.clone(),
-            env: r
-                .env
-                .iter()
-                .map(|(k, v)| Kv {
-                    key: k.clone(),
-                    value: v.clone(),
-                })
-                .collect(),
+            env: r.env.iter().cloned().map(Into::into).collect(),
             timeout_ms: r.timeout_ms,
             class: match r.class {
                 host::ActionClass::Read => ActionClass::Read,
@@ -71,16 +61,7 @@ impl Host for WitHost {
             },
             idempotency_key: r.idempotency_key.clone(),
         };
-        gw::exec(&req)
-            .map(|c| host::CommandResult {
-                exit_code: c.exit_code,
-                stdout: c.stdout,
-                stderr: c.stderr,
-                timed_out: c.timed_out,
-                duration_ms: c.duration_ms,
-                truncated: c.truncated,
-            })
-            .map_err(err)
+        gw::exec(&req).map(Into::into).map_err(err)
     }
 
     fn put_file(
@@ -121,13 +102,7 @@ impl Host for WitHost {
     }
 
     fn log(&self, level: host::Level, message: &str) {
-        let level = match level {
-            host::Level::Debug => WitLevel::Debug,
-            host::Level::Info => WitLevel::Info,
-            host::Level::Warn => WitLevel::Warn,
-            host::Level::Error => WitLevel::Error,
-        };
-        emit(level, message);
+        emit(level.into(), message);
     }
 
     fn sleep_ms(&self, ms: u64) {
@@ -158,11 +133,7 @@ fn outcome(o: outcome::Outcome) -> PhaseOutcome {
                 sha256: a.sha256,
             })
             .collect(),
-        facts: o
-            .facts
-            .into_iter()
-            .map(|(key, value)| Kv { key, value })
-            .collect(),
+        facts: o.facts.into_iter().map(Into::into).collect(),
         details_json: o.details_json,
     }
 }

@@ -1,11 +1,12 @@
 //! What the executors need from their host, as plain Rust: the `gateway`, `settings` and `log`
-//! imports plus a clock behind one trait, and the WIT records they exchange.
+//! imports plus a clock behind one trait, and the WIT records they exchange (the ones every role
+//! shares, `command-result`, `pod-identity`, `kv` and `log.level`, are the SDK's
+//! [`wfhost_pack_sdk::records`], re-exported here).
 //!
 //! The WIT glue implements [`Host`] with the real imports (sleeping with the WASI clock); tests
 //! implement it with real processes on a temp directory standing in for a pod.
 
-/// A key/value entry.
-pub type Kv = (String, String);
+pub use wfhost_pack_sdk::records::{CommandResult, Kv, Level, PodIdentity};
 
 /// `gateway-error`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,34 +83,6 @@ pub struct ExecRequest {
     pub idempotency_key: Option<String>,
 }
 
-/// `command-result`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CommandResult {
-    /// Exit code; `None` when killed.
-    pub exit_code: Option<i32>,
-    /// Captured stdout.
-    pub stdout: String,
-    /// Captured stderr.
-    pub stderr: String,
-    /// Killed by the timeout.
-    pub timed_out: bool,
-    /// Wall-clock duration.
-    pub duration_ms: u64,
-    /// Output was cut to the capture limit.
-    pub truncated: bool,
-}
-
-/// `pod-identity`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodIdentity {
-    /// Transport id.
-    pub transport: String,
-    /// Target string.
-    pub target: String,
-    /// Human-readable location.
-    pub location: String,
-}
-
 /// `artifact`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Artifact {
@@ -119,19 +92,6 @@ pub struct Artifact {
     pub path: String,
     /// Hex sha256.
     pub sha256: Option<String>,
-}
-
-/// `log.level`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// Detail.
-    Debug,
-    /// Progress.
-    Info,
-    /// Something odd.
-    Warn,
-    /// A failure.
-    Error,
 }
 
 /// The host capabilities the executors use.

@@ -9,6 +9,9 @@
 //! - [`kv`]: key/value lists (config, flags, facts) and their JSON form.
 //! - [`verdict`]: a small builder for auditor verdicts.
 //! - [`text`]: output tails and UTC timestamps for evidence.
+//! - [`records`]: the records every role that talks to pods shares (`command-result`,
+//!   `pod-identity`, `log.level`), and [`record_conversions!`], which converts the generated
+//!   ones to them and back.
 //! - [`transport`]: the records, host capabilities and operations of a transport, and
 //!   [`export_transport!`], which exports a [`transport::Transport`] through the bindings
 //!   wit-bindgen generates.
@@ -27,6 +30,7 @@
 
 pub mod kv;
 pub mod path;
+pub mod records;
 pub mod shell;
 pub mod text;
 pub mod transport;

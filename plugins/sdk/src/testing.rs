@@ -8,7 +8,9 @@
 //! with `setsid` and redirect their stdio survive, as they do under the real host.
 //!
 //! A test [`Host`](crate::transport::Host) of a transport runs a `process.run` request with
-//! `run(&RunSpec::from_request(request)).into()`.
+//! `run(&RunSpec::from_request(request)).into()`; a test host of an executor answers a
+//! `gateway.exec` the same way, `run(&spec).into()` giving a
+//! [`CommandResult`](crate::records::CommandResult).
 //!
 //! ```
 //! use std::time::Duration;
@@ -28,7 +30,8 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::transport::{CommandResult, RunRequest};
+use crate::records::CommandResult;
+use crate::transport::RunRequest;
 
 /// What to run.
 #[derive(Debug, Clone)]

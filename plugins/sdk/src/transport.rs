@@ -1,5 +1,6 @@
-//! Writing a transport component (world `transport-plugin`): the WIT records as plain Rust, the
-//! host capabilities a transport imports behind [`Host`], the operations it exports behind
+//! Writing a transport component (world `transport-plugin`): the transport's WIT records as plain
+//! Rust (with the records every role shares, re-exported from [`crate::records`]), the host
+//! capabilities a transport imports behind [`Host`], the operations it exports behind
 //! [`Transport`], and [`export_transport!`](crate::export_transport), which joins the two to the
 //! bindings wit-bindgen generates.
 //!
@@ -91,6 +92,7 @@
 use thiserror::Error;
 
 pub use crate::kv::Kv;
+pub use crate::records::{CommandResult, Level, PodIdentity};
 
 /// `transport-error`: why a transport call failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -112,17 +114,6 @@ pub enum TransportError {
     Invalid(String),
 }
 
-/// `pod-identity`: a pod as a transport names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodIdentity {
-    /// The id of the transport that owns the pod ([`Transport::id`]).
-    pub transport: String,
-    /// The target string a flow binds to.
-    pub target: String,
-    /// Where the pod is, in words (a directory, a host name), for evidence only.
-    pub location: String,
-}
-
 /// `exec-spec`: a command to run on a pod.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ExecSpec {
@@ -134,23 +125,6 @@ pub struct ExecSpec {
     pub env: Vec<Kv>,
     /// Timeout.
     pub timeout_ms: u64,
-}
-
-/// `command-result`: what one command did, on a pod or on the host.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CommandResult {
-    /// Exit code; `None` when killed (timeout, signal).
-    pub exit_code: Option<i32>,
-    /// Captured stdout.
-    pub stdout: String,
-    /// Captured stderr.
-    pub stderr: String,
-    /// Killed by the timeout.
-    pub timed_out: bool,
-    /// Wall-clock duration.
-    pub duration_ms: u64,
-    /// Output was cut to the capture limit.
-    pub truncated: bool,
 }
 
 /// `process.run-request`: a program for the host to run.
@@ -171,19 +145,6 @@ pub struct RunRequest {
     pub stdin: Option<Vec<u8>>,
     /// Hard timeout.
     pub timeout_ms: u64,
-}
-
-/// `log.level`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// Detail.
-    Debug,
-    /// Progress.
-    Info,
-    /// Something odd.
-    Warn,
-    /// A failure.
-    Error,
 }
 
 /// The host capabilities a transport imports. The glue of
@@ -258,6 +219,8 @@ pub trait Transport {
 /// modules `wfhost::plugin::{types, log, settings, process}` and
 /// `exports::wfhost::plugin::transport` found there. It defines
 ///
+/// - the conversions of [`record_conversions!`](crate::record_conversions) (so do not invoke
+///   that macro in the same module);
 /// - `struct WitHost`, the [`Host`](crate::transport::Host) backed by those imports (its
 ///   `now_secs` is the default, the system clock);
 /// - `struct Component` (the name given, optionally with a visibility such as `pub(crate)`),
@@ -276,6 +239,8 @@ pub trait Transport {
 #[macro_export]
 macro_rules! export_transport {
     ($vis:vis $component:ident, $make:expr $(,)?) => {
+        $crate::record_conversions!();
+
         /// The `process`, `settings` and `log` imports as a transport host.
         struct WitHost;
 
@@ -283,12 +248,7 @@ macro_rules! export_transport {
             fn kvs(
                 list: &[$crate::transport::Kv],
             ) -> ::std::vec::Vec<self::wfhost::plugin::types::Kv> {
-                list.iter()
-                    .map(|(key, value)| self::wfhost::plugin::types::Kv {
-                        key: key.clone(),
-                        value: value.clone(),
-                    })
-                    .collect()
+                list.iter().cloned().map(::core::convert::Into::into).collect()
             }
 
             fn error(
@@ -302,19 +262,6 @@ macro_rules! export_transport {
                     Sdk::Timeout(m) => Wit::Timeout(m),
                     Sdk::Failed(m) => Wit::Failed(m),
                     Sdk::Invalid(m) => Wit::Invalid(m),
-                }
-            }
-
-            fn result(
-                c: $crate::transport::CommandResult,
-            ) -> self::wfhost::plugin::types::CommandResult {
-                self::wfhost::plugin::types::CommandResult {
-                    exit_code: c.exit_code,
-                    stdout: c.stdout,
-                    stderr: c.stderr,
-                    timed_out: c.timed_out,
-                    duration_ms: c.duration_ms,
-                    truncated: c.truncated,
                 }
             }
         }
@@ -334,16 +281,7 @@ macro_rules! export_transport {
                     stdin: r.stdin.clone(),
                     timeout_ms: r.timeout_ms,
                 };
-                self::wfhost::plugin::process::run(&request).map(|c| {
-                    $crate::transport::CommandResult {
-                        exit_code: c.exit_code,
-                        stdout: c.stdout,
-                        stderr: c.stderr,
-                        timed_out: c.timed_out,
-                        duration_ms: c.duration_ms,
-                        truncated: c.truncated,
-                    }
-                })
+                self::wfhost::plugin::process::run(&request).map(::core::convert::Into::into)
             }
 
             fn setting(&self, key: &str) -> ::core::option::Option<::std::string::String> {
@@ -351,15 +289,7 @@ macro_rules! export_transport {
             }
 
             fn log(&self, level: $crate::transport::Level, message: &str) {
-                use self::wfhost::plugin::log::Level as Wit;
-                use $crate::transport::Level as Sdk;
-                let level = match level {
-                    Sdk::Debug => Wit::Debug,
-                    Sdk::Info => Wit::Info,
-                    Sdk::Warn => Wit::Warn,
-                    Sdk::Error => Wit::Error,
-                };
-                self::wfhost::plugin::log::emit(level, message);
+                self::wfhost::plugin::log::emit(::core::convert::Into::into(level), message);
             }
         }
 
@@ -393,11 +323,7 @@ macro_rules! export_transport {
                     &name_hint,
                     &idempotency_key,
                 )
-                .map(|p| self::wfhost::plugin::types::PodIdentity {
-                    transport: p.transport,
-                    target: p.target,
-                    location: p.location,
-                })
+                .map(::core::convert::Into::into)
                 .map_err(WitHost::error)
             }
 
@@ -432,11 +358,11 @@ macro_rules! export_transport {
                 let spec = $crate::transport::ExecSpec {
                     command: spec.command,
                     cwd: spec.cwd,
-                    env: spec.env.into_iter().map(|kv| (kv.key, kv.value)).collect(),
+                    env: spec.env.into_iter().map(::core::convert::Into::into).collect(),
                     timeout_ms: spec.timeout_ms,
                 };
                 $crate::transport::Transport::exec(&($make)(&WitHost), &target, &spec)
-                    .map(WitHost::result)
+                    .map(::core::convert::Into::into)
                     .map_err(WitHost::error)
             }
 
@@ -501,4 +427,4 @@ macro_rules! export_transport {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -168,22 +168,15 @@ impl Host for TestHost {
                 "working directory {cwd} does not exist"
             )));
         }
-        let out = run(&RunSpec {
+        Ok(run(&RunSpec {
             program: "sh".into(),
             args: vec!["-c".into(), r.command.clone()],
             cwd: Some(cwd),
             env: r.env.clone(),
             stdin: None,
             timeout: Duration::from_millis(r.timeout_ms),
-        });
-        Ok(CommandResult {
-            exit_code: out.exit_code,
-            stdout: out.stdout,
-            stderr: out.stderr,
-            timed_out: out.timed_out,
-            duration_ms: out.duration_ms,
-            truncated: false,
         })
+        .into())
     }
 
     fn put_file(

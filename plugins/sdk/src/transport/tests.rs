@@ -7,8 +7,9 @@ use super::*;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-/// The stand-in bindings, and the glue expanded over them.
-mod component {
+/// The stand-in bindings, and the glue expanded over them (also the conversions of
+/// `record_conversions!`, which `crate::records::tests` checks).
+pub(crate) mod component {
     pub mod wfhost {
         pub mod plugin {
             pub mod types {
