@@ -933,3 +933,104 @@ fn from_a_long_working_directory_connections_are_shared_through_home() {
     let sockets = std::fs::read_dir(dirs[0].path()).unwrap().count();
     assert!(sockets >= 1, "no ControlMaster socket in {}", dirs[0].path().display());
 }
+
+/// The facts of a phase's outcome (`phase/phase.<Pxx>.json`) in a finished run.
+fn facts(run: &Run, phase: &str) -> serde_json::Value {
+    let p = run.flow_dir().join(format!("phase/phase.{phase}.json"));
+    let outcome: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap();
+    outcome["facts"].clone()
+}
+
+fn wait_path(path: &Path, limit: Duration) {
+    let t0 = Instant::now();
+    while !path.exists() {
+        assert!(t0.elapsed() < limit, "{} did not appear within {limit:?}", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn kill9(target: &str) {
+    let st = Command::new("kill").args(["-9", "--", target]).status().expect("kill");
+    assert!(st.success(), "kill -9 {target}");
+}
+
+/// `--wait false`, then the target left with a run in every state — ok, failed, running (its
+/// runner killed under it), lost (killed with its whole process group) and pending — then
+/// `--sweep resume`: the running and finished runs are left alone, the pending one starts, the
+/// lost one is reported (402, naming SWEEP_RETRY_LOST) and runs again only once asked. Every
+/// run's command appends to its ran.log, so "started twice" cannot hide.
+#[test]
+fn resume_over_ssh_leaves_every_run_state_alone_and_restarts_lost_runs_only_when_asked() {
+    let sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    s.unset("SWEEP_RUN_TEMPLATE");
+    s.set("SWEEP_MAX_PARALLEL", "2");
+    let mark = "echo ran >> $WF_RUN_DIR/ran.log";
+    s.manifest(&format!(
+        "run_id,command\n\
+         ok1,{mark}\n\
+         bad1,{mark}; exit 3\n\
+         hold,{mark}; while [ ! -f $WF_RUN_DIR/gate ]; do sleep 0.1; done\n\
+         victim,{mark}; if [ ! -f $WF_RUN_DIR/once ]; then : > $WF_RUN_DIR/once; exec sleep 120; fi\n\
+         later,{mark}\n"
+    ));
+    let out = s.root().join("remote/outputs");
+    let run_dir = |id: &str| out.join("runs").join(id);
+    let ran = |id: &str| std::fs::read_to_string(run_dir(id).join("ran.log")).map(|t| t.lines().count()).unwrap_or(0);
+
+    let first = s.run(&["flow", "--provision", "skip", "--wait", "false"]);
+    assert_eq!(first.status, 0, "{}", first.explain());
+    // Two slots: ok1 and bad1 finish, then hold and victim take the slots and later waits.
+    let limit = Duration::from_secs(60);
+    for p in [run_dir("ok1").join("_wf/exit_code"), run_dir("bad1").join("_wf/exit_code"), run_dir("hold").join("_wf/pid"), run_dir("victim").join("once")] {
+        wait_path(&p, limit);
+    }
+    // The runner dies first (so it cannot hand victim's slot to later), then victim with
+    // everything it started, as the OOM killer or a pod restart would.
+    let runner = std::fs::read_to_string(out.join("_sweep/runner.pid")).unwrap().trim().to_string();
+    kill9(&runner);
+    let victim_group = std::fs::read_to_string(run_dir("victim").join("_wf/pgid")).unwrap().trim().to_string();
+    kill9(&format!("-{victim_group}"));
+
+    let snap = s.run(&["flow", "--provision", "skip", "--sweep", "skip", "--wait", "false"]);
+    assert_eq!(snap.status, 0, "{}", snap.explain());
+    let f = facts(&snap, "P70");
+    let counts = |f: &serde_json::Value| ["ok", "failed", "running", "pending", "lost"].map(|k| f[k].as_str().unwrap_or("?").to_string());
+    assert_eq!(counts(&f), ["1", "1", "1", "1", "1"], "one run in every state: {f:#}");
+
+    // Resume without SWEEP_RETRY_LOST: later starts, nothing else is touched.
+    let resume = s.run(&["flow", "--provision", "skip", "--sweep", "resume", "--wait", "false"]);
+    assert_eq!(resume.status, 0, "{}", resume.explain());
+    let p60 = facts(&resume, "P60");
+    assert_eq!((p60["mode"].as_str(), p60["runs_lost_at_launch"].as_str(), p60["runs_restarted"].as_str()), (Some("resume"), Some("1"), Some("0")), "{p60:#}");
+    assert!(resume.stderr.contains("set SWEEP_RETRY_LOST=1"), "{}", resume.stderr);
+    wait_path(&run_dir("later").join("_wf/exit_code"), limit);
+    assert_eq!(["ok1", "bad1", "hold", "victim", "later"].map(ran), [1, 1, 1, 1, 1]);
+
+    // Waiting ends in 402 once hold finishes: victim is lost, bad1 failed; the halt says how
+    // to run the lost one again.
+    std::fs::write(run_dir("hold").join("gate"), "").unwrap();
+    let waited = s.run(&["flow", "--provision", "skip", "--sweep", "resume", "--wait", "true"]);
+    assert_eq!(last_status(&waited), ("P70".to_string(), "fail".to_string(), 402), "{}", waited.explain());
+    assert_eq!(waited.status, 40);
+    let reason = waited.verdict("P70")["halt_reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("bad1") && reason.contains("victim") && reason.contains("SWEEP_RETRY_LOST=1"), "{reason}");
+    assert_eq!(["ok1", "bad1", "hold", "victim", "later"].map(ran), [1, 1, 1, 1, 1]);
+
+    // Asked: victim runs again (its first attempt kept), nothing else does.
+    s.set("SWEEP_RETRY_LOST", "1");
+    let retried = s.run(&["flow", "--provision", "skip", "--sweep", "resume", "--wait", "true", "--fetch", "run:victim"]);
+    assert_eq!(last_status(&retried), ("P70".to_string(), "fail".to_string(), 402), "{}", retried.explain());
+    let p60 = facts(&retried, "P60");
+    assert_eq!((p60["runs_restarted"].as_str(), p60["restarted_runs"].as_str()), (Some("1"), Some("victim")), "{p60:#}");
+    let reason = retried.verdict("P70")["halt_reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("1 of 5 runs failed: bad1") && !reason.contains("victim"), "only bad1 fails now: {reason}");
+    assert_eq!(["ok1", "bad1", "hold", "victim", "later"].map(ran), [1, 1, 1, 2, 1]);
+    assert_eq!(std::fs::read_to_string(run_dir("victim").join("_wf/exit_code")).unwrap().trim(), "0");
+    assert!(run_dir("victim").join("_wf/attempts/1/requeued_at").is_file());
+    for flow in [&first, &snap, &resume, &waited, &retried] {
+        let (status, report) = verify(&s, &flow.flow_dir());
+        assert_eq!(status, 0, "{report:#}");
+    }
+}

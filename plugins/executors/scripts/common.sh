@@ -26,3 +26,33 @@ alive() {
   fi
   return 0
 }
+# BOOT: this boot of the machine (empty where the kernel does not tell).
+BOOT=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || true)
+# run_alive WF: the run whose _wf directory is WF still has a live process. Its wrapper
+# (`runner.sh one`, pid in WF/pid) leads its own process group where setsid exists, so a run
+# whose wrapper was killed while its command goes on still counts as alive; a run recorded in
+# another boot (WF/boot_id) is dead, whatever process holds its pid now.
+run_alive() {
+  ra_pid=$(cat "$1/pid" 2>/dev/null || true)
+  case $ra_pid in '' | *[!0-9]*) return 1 ;; esac
+  if [ -f "$1/boot_id" ]; then
+    [ "$(cat "$1/boot_id" 2>/dev/null)" = "$BOOT" ] || return 1
+  fi
+  alive "$ra_pid" && return 0
+  [ -f "$1/pgid" ] || return 1
+  group_alive "$ra_pid"
+}
+# group_alive PGID: some process of the group is alive (zombies, which an orphan may stay
+# until its new parent reaps it, do not count).
+group_alive() {
+  if [ -r /proc/self/stat ]; then
+    # "pid (comm) state ppid pgrp ...": comm may hold ") ", so match up to the last one.
+    cat /proc/[0-9]*/stat 2>/dev/null |
+      sed -n 's/^.*) \([A-Za-z]\) [0-9-]* \([0-9]*\) .*$/\1 \2/p' |
+      grep -v '^[ZXx] ' | grep -q " $1\$"
+  elif command -v ps >/dev/null 2>&1; then
+    ps -e -o pgid= -o stat= 2>/dev/null | grep -v ' Z' | grep -q "^ *$1 "
+  else
+    kill -s 0 -- "-$1" 2>/dev/null || kill -0 "-$1" 2>/dev/null
+  fi
+}

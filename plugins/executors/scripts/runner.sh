@@ -1,22 +1,29 @@
 # wfhost sweep runner (POSIX sh, dash compatible). Installed by wfhost P60 as
 # OUT/_sweep/runner.sh, where OUT is OPS_REMOTE_OUTPUTS_DIR as resolved on the target.
 #
-#   sh runner.sh launch OUT REPO MAX_PARALLEL TOKEN
+#   sh runner.sh launch OUT REPO MAX_PARALLEL TOKEN [keep|retry-lost]
 #       Start a detached runner unless one is alive (OUT/_sweep/runner.pid), wait until it has
-#       checked in (it writes "TOKEN started|deferred PID" to OUT/_sweep/runner.started), print
-#       "runner=started pid=N" or "runner=already-running pid=N" and return at once.
-#   sh runner.sh run OUT REPO MAX_PARALLEL [TOKEN]
-#       The runner loop. Re-reads OUT/_sweep/runs.tsv (run_id<TAB>cmd path) on every pass,
-#       claims unclaimed runs (mkdir OUT/runs/<id>/_wf/claim, atomic: a run is never claimed
-#       twice) while fewer than MAX_PARALLEL are active, and exits when every run is claimed and
-#       finished. Its stdout and stderr go to OUT/_sweep/runner.log.
+#       checked in (it writes "TOKEN started|deferred PID REQUEUED" to OUT/_sweep/runner.started),
+#       print "runner=started pid=N" or "runner=already-running pid=N" and return at once. With
+#       retry-lost the line ends " requeued=IDS": the lost runs the new runner handed back to the
+#       queue (comma-separated, "-" for none, "noflock" when flock(1) is missing on the target).
+#   sh runner.sh run OUT REPO MAX_PARALLEL [TOKEN [keep|retry-lost]]
+#       The runner loop. Only one runs per OUT: it holds OUT/_sweep/runner.lock with flock(1)
+#       where the target has it (else the pid file alone decides). With retry-lost it first
+#       requeues every lost run (claimed, no exit_code, no live process): the attempt's files
+#       move to runs/<id>/_wf/attempts/<n>/ and the claim is removed. Then it re-reads
+#       OUT/_sweep/runs.tsv (run_id<TAB>cmd path) on every pass, claims unclaimed runs
+#       (mkdir OUT/runs/<id>/_wf/claim, atomic: a run is never claimed twice) while fewer than
+#       MAX_PARALLEL are active, and exits when every run is claimed and finished. Its stdout
+#       and stderr go to OUT/_sweep/runner.log.
 #   sh runner.sh one OUT REPO RUN_ID
-#       Run one claimed run: `sh _wf/cmd.sh` with cwd REPO, WF_RUN_ID and WF_RUN_DIR set, stdin
-#       /dev/null; records pid, started_at, ended_at and exit_code (each atomically, exit_code
-#       last). Killing this process (its pid is in _wf/pid) leaves the run without exit_code:
-#       status.sh then reports it lost.
+#       Run one claimed run (started by the loop in a process group of its own where setsid
+#       exists): `sh _wf/cmd.sh` with cwd REPO, WF_RUN_ID and WF_RUN_DIR set, stdin /dev/null;
+#       records boot_id, pgid, pid, started_at, ended_at and exit_code (each atomically,
+#       exit_code last). Killing this process (its pid is in _wf/pid) and every process of its
+#       group leaves the run without exit_code: status.sh then reports it lost.
 #
-# Embedded after common.sh (shebang, `set -u`, valid_id, alive).
+# Embedded after common.sh (shebang, `set -u`, valid_id, alive, BOOT, run_alive).
 
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 say() { printf '%s runner[%s]: %s\n' "$(now)" "$$" "$*"; }
@@ -35,27 +42,30 @@ has_unclaimed() {
 }
 
 launch() {
-  out=$1 repo=$2 maxp=$3 token=$4
+  out=$1 repo=$2 maxp=$3 token=$4 retry=${5:-keep}
   sweep=$out/_sweep
   pid=$(cat "$sweep/runner.pid" 2>/dev/null || true)
+  rq=
+  [ "$retry" = retry-lost ] && rq=" requeued=-"
   if alive "$pid"; then
-    echo "runner=already-running pid=$pid"
+    echo "runner=already-running pid=$pid$rq"
     return 0
   fi
   rm -f "$sweep/runner.started"
   if command -v setsid >/dev/null 2>&1; then
-    setsid nohup sh "$sweep/runner.sh" run "$out" "$repo" "$maxp" "$token" </dev/null >>"$sweep/runner.log" 2>&1 &
+    setsid nohup sh "$sweep/runner.sh" run "$out" "$repo" "$maxp" "$token" "$retry" </dev/null >>"$sweep/runner.log" 2>&1 &
   else
-    nohup sh "$sweep/runner.sh" run "$out" "$repo" "$maxp" "$token" </dev/null >>"$sweep/runner.log" 2>&1 &
+    nohup sh "$sweep/runner.sh" run "$out" "$repo" "$maxp" "$token" "$retry" </dev/null >>"$sweep/runner.log" 2>&1 &
   fi
   i=0
   while [ "$i" -lt 150 ]; do
     if [ -f "$sweep/runner.started" ]; then
       set -- $(cat "$sweep/runner.started" 2>/dev/null)
       if [ "${1:-}" = "$token" ]; then
+        [ "$retry" = retry-lost ] && rq=" requeued=${4:--}"
         case ${2:-} in
-          started) echo "runner=started pid=${3:-}"; return 0 ;;
-          deferred) echo "runner=already-running pid=${3:-}"; return 0 ;;
+          started) echo "runner=started pid=${3:-}$rq"; return 0 ;;
+          deferred) echo "runner=already-running pid=${3:-}$rq"; return 0 ;;
         esac
       fi
     fi
@@ -65,22 +75,87 @@ launch() {
   return 1
 }
 
+# defer PID: another runner works this sweep; check in as deferred and leave.
+defer() {
+  say "runner $1 is alive; not starting a second one"
+  [ -n "$token" ] && put "$sweep/runner.started" "$token deferred $1 -"
+  exit 0
+}
+
+# requeue_lost: hand every lost run (claimed, no exit_code, nothing of it alive) back to the
+# queue. The attempt's files move to _wf/attempts/<n>/ (nothing is deleted), then the claim
+# goes, so the loop claims and runs it again. Called only under the runner lock: no other
+# runner can claim or requeue meanwhile. Sets rq to the requeued ids, comma-separated.
+requeue_lost() {
+  rq=
+  [ -f "$tsv" ] || return 0
+  while IFS='	' read -r id cmdpath || [ -n "$id" ]; do
+    valid_id "$id" || continue
+    wf=$out/runs/$id/_wf
+    [ -d "$wf/claim" ] || continue
+    [ -f "$wf/exit_code" ] && continue
+    run_alive "$wf" && continue
+    k=1
+    while [ -e "$wf/attempts/$k" ]; do k=$((k + 1)); done
+    mkdir -p "$wf/attempts/$k" || continue
+    for f in stdout.log stderr.log started_at boot_id pgid pid; do
+      if [ -e "$wf/$f" ]; then mv -f "$wf/$f" "$wf/attempts/$k/$f"; fi
+    done
+    put "$wf/attempts/$k/requeued_at" "$(now)"
+    rmdir "$wf/claim" 2>/dev/null || continue
+    say "requeued lost run $id (its attempt $k is kept in runs/$id/_wf/attempts/$k)"
+    rq="$rq${rq:+,}$id"
+  done < "$tsv"
+}
+
 run_loop() {
-  out=$1 repo=$2 maxp=$3 token=${4:-}
+  out=$1 repo=$2 maxp=$3 token=${4:-} retry=${5:-keep}
   sweep=$out/_sweep
   tsv=$sweep/runs.tsv
   self=$sweep/runner.sh
   case $maxp in '' | *[!0-9]* | 0) maxp=1 ;; esac
   pid=$(cat "$sweep/runner.pid" 2>/dev/null || true)
   if [ "$pid" != "$$" ] && alive "$pid"; then
-    say "runner $pid is alive; not starting a second one"
-    [ -n "$token" ] && put "$sweep/runner.started" "$token deferred $pid"
-    exit 0
+    defer "$pid"
+  fi
+  locked=no
+  if command -v flock >/dev/null 2>&1; then
+    # Held until this runner exits (the kernel drops it with the process, even on kill -9).
+    # A runner handing over may hold it a moment longer than its pid file: wait a little.
+    exec 9>>"$sweep/runner.lock"
+    if flock -w 5 9; then
+      locked=yes
+    else
+      pid=$(cat "$sweep/runner.pid" 2>/dev/null || true)
+      defer "${pid:-0}"
+    fi
   fi
   put "$sweep/runner.pid" "$$"
-  [ -n "$token" ] && put "$sweep/runner.started" "$token started $$"
+  rq=-
+  if [ "$retry" = retry-lost ]; then
+    if [ "$locked" = yes ]; then
+      requeue_lost
+      [ -n "$rq" ] || rq=-
+    else
+      say "lost runs are not requeued: flock(1) is missing on this machine (install util-linux)"
+      rq=noflock
+    fi
+  fi
+  [ -n "$token" ] && put "$sweep/runner.started" "$token started $$ $rq"
   say "started: max parallel $maxp, checkout $repo"
+  # Runs an earlier runner started that still live take their slots too.
   active=""
+  if [ -f "$tsv" ]; then
+    while IFS='	' read -r id cmdpath || [ -n "$id" ]; do
+      valid_id "$id" || continue
+      wf=$out/runs/$id/_wf
+      [ -d "$wf/claim" ] || continue
+      [ -f "$wf/exit_code" ] && continue
+      p=$(cat "$wf/pid" 2>/dev/null || true)
+      alive "$p" && active="$active $p"
+    done < "$tsv"
+  fi
+  [ -n "$active" ] && say "runs of an earlier runner still take slots (pids$active)"
   while :; do
     n=0
     still=""
@@ -100,7 +175,11 @@ run_loop() {
         wf=$out/runs/$id/_wf
         [ -d "$wf/claim" ] && continue
         if [ "$n" -lt "$maxp" ] && mkdir -p "$wf" && mkdir "$wf/claim" 2>/dev/null; then
-          sh "$self" one "$out" "$repo" "$id" </dev/null >/dev/null 2>&1 &
+          if command -v setsid >/dev/null 2>&1; then
+            setsid sh "$self" one "$out" "$repo" "$id" </dev/null >/dev/null 2>&1 9>&- &
+          else
+            sh "$self" one "$out" "$repo" "$id" </dev/null >/dev/null 2>&1 9>&- &
+          fi
           active="$active $!"
           n=$((n + 1))
           say "claimed $id (pid $!)"
@@ -136,6 +215,14 @@ run_one() {
   out=$1 repo=$2 id=$3
   rd=$out/runs/$id
   wf=$rd/_wf
+  [ -n "$BOOT" ] && put "$wf/boot_id" "$BOOT"
+  pg=
+  if [ -r "/proc/$$/stat" ]; then
+    pg=$(sed -n 's/^.*) [A-Za-z] [0-9-]* \([0-9]*\) .*$/\1/p' "/proc/$$/stat" 2>/dev/null)
+  elif command -v ps >/dev/null 2>&1; then
+    pg=$(ps -o pgid= -p "$$" 2>/dev/null | tr -d ' ')
+  fi
+  [ "$pg" = "$$" ] && put "$wf/pgid" "$$"
   put "$wf/pid" "$$"
   put "$wf/started_at" "$(now)"
   if [ ! -f "$wf/cmd.sh" ]; then
@@ -156,11 +243,11 @@ mode=${1:-}
 [ $# -gt 0 ] && shift
 case $mode in
   launch)
-    [ $# -eq 4 ] || { echo "usage: runner.sh launch OUT REPO MAX_PARALLEL TOKEN" >&2; exit 2; }
+    [ $# -eq 4 ] || [ $# -eq 5 ] || { echo "usage: runner.sh launch OUT REPO MAX_PARALLEL TOKEN [keep|retry-lost]" >&2; exit 2; }
     launch "$@"
     ;;
   run)
-    [ $# -ge 3 ] || { echo "usage: runner.sh run OUT REPO MAX_PARALLEL [TOKEN]" >&2; exit 2; }
+    [ $# -ge 3 ] || { echo "usage: runner.sh run OUT REPO MAX_PARALLEL [TOKEN [keep|retry-lost]]" >&2; exit 2; }
     run_loop "$@"
     ;;
   one)

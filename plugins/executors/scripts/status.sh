@@ -6,13 +6,14 @@
 # Prints ONE JSON object on one line:
 #   {"total":N,"ok":N,"failed":N,"running":N,"pending":N,"lost":N,"runner_alive":true|false,
 #    "runs":[{"run_id":"r1","state":"ok","exit_code":0}, ...]}
-# A run is pending (not claimed), running (claimed, no exit_code, its pid alive, or not yet
-# recorded while the runner lives), ok (exit_code 0 and no summary.json with "ok": false),
-# failed (non-zero exit_code or such a summary) or lost (claimed, no exit_code, pid dead).
+# A run is pending (not claimed), running (claimed, no exit_code, a process of it alive, see
+# run_alive, or its pid not yet recorded while the runner lives), ok (exit_code 0 and no
+# summary.json with "ok": false), failed (non-zero exit_code or such a summary) or lost
+# (claimed, no exit_code, nothing of it alive: killed, or the machine restarted).
 # The counts are disjoint: total = ok + failed + running + pending + lost.
 # Exits 3 (and prints nothing on stdout) when OUT/_sweep/runs.tsv does not exist.
 #
-# Embedded after common.sh (shebang, `set -u`, valid_id, alive).
+# Embedded after common.sh (shebang, `set -u`, valid_id, alive, BOOT, run_alive).
 
 out=${1:?usage: status.sh OUT}
 sweep=$out/_sweep
@@ -49,9 +50,8 @@ while IFS='	' read -r id cmdpath || [ -n "$id" ]; do
         ;;
     esac
   else
-    pid=$(cat "$wf/pid" 2>/dev/null || true)
-    if [ -n "$pid" ]; then
-      if alive "$pid"; then state=running; else state=lost; fi
+    if [ -f "$wf/pid" ]; then
+      if run_alive "$wf"; then state=running; else state=lost; fi
     elif [ "$ralive" = true ]; then
       state=running
     else

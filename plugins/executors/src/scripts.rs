@@ -57,16 +57,71 @@ pub fn inspect_command(out: &str) -> String {
     )
 }
 
-/// `sh OUT/_sweep/runner.sh launch OUT REPO MAXP TOKEN`.
-pub fn launch_command(out: &str, repo: &str, max_parallel: u32, token: &str) -> String {
+/// `sh OUT/_sweep/runner.sh launch OUT REPO MAXP TOKEN keep|retry-lost`: with `retry_lost` a
+/// runner that starts requeues the lost runs first (see `scripts/runner.sh`).
+pub fn launch_command(
+    out: &str,
+    repo: &str,
+    max_parallel: u32,
+    token: &str,
+    retry_lost: bool,
+) -> String {
     format!(
-        "sh {} launch {} {} {} {}",
+        "sh {} launch {} {} {} {} {}",
         shell_quote(&format!("{out}/_sweep/runner.sh")),
         shell_quote(out),
         shell_quote(repo),
         max_parallel,
-        shell_quote(token)
+        shell_quote(token),
+        if retry_lost { "retry-lost" } else { "keep" }
     )
+}
+
+/// What `runner.sh launch` answered: `runner=started|already-running pid=N [requeued=IDS]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launched {
+    /// `started` or `already-running`.
+    pub runner: String,
+    /// The runner's pid.
+    pub pid: String,
+    /// With retry-lost: the runs requeued by a runner that started (`None`: flock(1) is missing
+    /// on the target, so nothing was requeued).
+    pub requeued: Option<Vec<String>>,
+}
+
+impl Launched {
+    /// Parse the launch's stdout (its last `runner=` line).
+    pub fn parse(stdout: &str) -> Option<Launched> {
+        let line = stdout
+            .lines()
+            .map(str::trim)
+            .rfind(|l| l.starts_with("runner="))?;
+        let mut words = line.split_whitespace();
+        let runner = words.next()?.strip_prefix("runner=")?;
+        if !matches!(runner, "started" | "already-running") {
+            return None;
+        }
+        let pid = words.next()?.strip_prefix("pid=")?;
+        if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let requeued = match words.next() {
+            None => Some(Vec::new()),
+            Some(w) => match w.strip_prefix("requeued=")? {
+                "-" => Some(Vec::new()),
+                "noflock" => None,
+                ids => Some(ids.split(',').map(str::to_string).collect()),
+            },
+        };
+        if words.next().is_some() {
+            return None;
+        }
+        Some(Launched {
+            runner: runner.to_string(),
+            pid: pid.to_string(),
+            requeued,
+        })
+    }
 }
 
 /// The generated `OUT/_sweep/prepare.sh` (run as `sh prepare.sh OUT`): writes each unclaimed

@@ -127,7 +127,10 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     // start or resume in this flow, a missing sweep is a real failure (405 below).
     if act.ctx.flag("sweep") == Some("skip") {
         if let Err(SnapshotError::NoSweep(m)) = snapshot(act, &out_r)? {
-            return Ok((Status::Skip, format!("no sweep on the target to monitor ({m}); --sweep skip")));
+            return Ok((
+                Status::Skip,
+                format!("no sweep on the target to monitor ({m}); --sweep skip"),
+            ));
         }
     }
 
@@ -182,14 +185,18 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
                 if s.complete() {
                     let bad = s.failed + s.lost;
                     if bad > 0 {
-                        return Err(Failure::new(
-                            code::RUNS_FAILED,
-                            format!(
-                                "{bad} of {} runs failed: {}; fetch them with --fetch run:<id> and read their _wf/stderr.log",
-                                s.total,
-                                named_failures(&s)
-                            ),
-                        ));
+                        let mut message = format!(
+                            "{bad} of {} runs failed: {}; fetch them with --fetch run:<id> and read their _wf/stderr.log",
+                            s.total,
+                            named_failures(&s)
+                        );
+                        if s.lost > 0 {
+                            message.push_str(&format!(
+                                "; {} of them lost (ended without an exit code: killed, or the pod restarted): to run those again, set SWEEP_RETRY_LOST=1 and rerun with --provision skip --sweep resume",
+                                s.lost
+                            ));
+                        }
+                        return Err(Failure::new(code::RUNS_FAILED, message));
                     }
                     return Ok((
                         Status::Ok,

@@ -12,17 +12,26 @@
 //!   new ID to run it). With a runner or a run still alive this fails with 401 instead.
 //!
 //! `--sweep resume` on a target with no `_sweep/runs.tsv` fails with 404.
+//!
+//! Lost runs (claimed, no exit code, no process of them alive: killed, or the machine
+//! restarted) stay lost unless `SWEEP_RETRY_LOST=1`: then a runner that starts requeues them
+//! first (their earlier attempt's files move to `runs/<id>/_wf/attempts/<n>/`) and runs them
+//! again. A runner that is still alive is never replaced, so with one alive the lost runs wait
+//! for the next resume; the phase says so.
+//!
 //! Facts: `manifest_sha256`, `runs_selected`, `runs_started` (runs handed to the runner by this
 //! launch, i.e. pending at launch: they start as slots free up), `runs_pending_at_launch`,
-//! `runs_already_claimed`, `mode`, `runner` (started|already-running), `runner_pid`.
+//! `runs_already_claimed`, `mode`, `runner` (started|already-running), `runner_pid`,
+//! `retry_lost`, `runs_lost_at_launch`, `runs_restarted`, `restarted_runs`.
 
 use super::{remote_path, skip};
 use crate::context::PhaseContext;
 use crate::host::{ActionClass, Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
-use crate::scripts::{self, RunSpec};
+use crate::scripts::{self, Launched, RunSpec};
 use crate::status::{self, SweepStatus};
 use serde_json::json;
+use wfhost_pack_sdk::kv::parse_bool;
 use wfhost_pack_sdk::path::{join, validate_segment};
 
 const QUICK_TIMEOUT_MS: u64 = 60_000;
@@ -272,10 +281,19 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         0o644,
     )?;
 
+    let retry_lost = act
+        .ctx
+        .config("SWEEP_RETRY_LOST")
+        .and_then(parse_bool)
+        .unwrap_or(false);
+    let lost_before = match &existing {
+        Existing::Sweep { status, .. } => status.lost,
+        Existing::None => 0,
+    };
     let token = format!("{flow_id}-{ts}");
     let res = act.exec_ok(
         "launching the runner",
-        &scripts::launch_command(&out_r, &repo_r, maxp, &token),
+        &scripts::launch_command(&out_r, &repo_r, maxp, &token, retry_lost),
         None,
         &[],
         QUICK_TIMEOUT_MS,
@@ -283,42 +301,70 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         code::SWEEP_LAUNCH_FAILED,
         &format!("read {out}/_sweep/runner.log on the pod and rerun with --provision skip --sweep resume"),
     )?;
-    let line = res
-        .stdout
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("runner="))
-        .unwrap_or("");
-    let (runner, pid) = match line
-        .strip_prefix("runner=")
-        .and_then(|r| r.split_once(" pid="))
-    {
-        Some((state @ ("started" | "already-running"), pid)) => {
-            (state.to_string(), pid.to_string())
-        }
-        _ => {
-            return Err(Failure::new(
-                code::SWEEP_LAUNCH_FAILED,
-                format!(
-                    "the runner launch answered {:?}; read {out}/_sweep/runner.log on the pod",
-                    res.stdout.trim()
-                ),
-            ))
-        }
+    let Some(launched) = Launched::parse(&res.stdout) else {
+        return Err(Failure::new(
+            code::SWEEP_LAUNCH_FAILED,
+            format!(
+                "the runner launch answered {:?}; read {out}/_sweep/runner.log on the pod",
+                res.stdout.trim()
+            ),
+        ));
     };
+    let (runner, pid) = (launched.runner.clone(), launched.pid.clone());
+    let restarted = launched.requeued.clone().unwrap_or_default();
+    act.facts.set("retry_lost", retry_lost);
+    act.facts.set("runs_lost_at_launch", lost_before);
+    act.facts.set("runs_restarted", restarted.len());
+    act.facts.set("restarted_runs", restarted.join(","));
+    let lost_note = lost_note(retry_lost, lost_before, &launched, &out);
+    if let Some(note) = &lost_note {
+        act.log(Level::Warn, note);
+    }
     act.facts.set("runs_selected", selected);
-    act.facts.set("runs_started", pending);
+    // Requeued lost runs are handed to the runner again; they no longer count as claimed.
+    let requeued = restarted.len() as u64;
     act.facts.set("runs_pending_at_launch", pending);
+    let (pending, claimed) = (pending + requeued, claimed.saturating_sub(requeued));
+    act.facts.set("runs_started", pending);
     act.facts.set("runs_already_claimed", claimed);
     act.facts.set("runner", &runner);
     act.facts.set("runner_pid", &pid);
     act.log(Level::Info, &format!("sweep {mode}: {selected} run(s), {pending} pending, {claimed} already claimed; runner {runner} (pid {pid})"));
-    Ok((
-        Status::Ok,
-        format!(
-            "sweep {mode}: {selected} run(s) selected, {pending} handed to the runner, {claimed} already claimed; runner {runner} (pid {pid}), max parallel {maxp}"
-        ),
-    ))
+    let mut message = format!(
+        "sweep {mode}: {selected} run(s) selected, {pending} handed to the runner, {claimed} already claimed; runner {runner} (pid {pid}), max parallel {maxp}"
+    );
+    if !restarted.is_empty() {
+        message.push_str(&format!(
+            "; {} lost run(s) restarted: {}",
+            restarted.len(),
+            restarted.join(", ")
+        ));
+    } else if let Some(note) = lost_note {
+        message.push_str(&format!("; {note}"));
+    }
+    Ok((Status::Ok, message))
+}
+
+/// What to tell about lost runs (claimed, no exit code, nothing alive) that stay lost, if any.
+fn lost_note(retry_lost: bool, lost_before: u64, launched: &Launched, out: &str) -> Option<String> {
+    if lost_before == 0 {
+        return None;
+    }
+    if !retry_lost {
+        return Some(format!(
+            "{lost_before} lost run(s) (ended without an exit code) stay as they are; set SWEEP_RETRY_LOST=1 and rerun with --provision skip --sweep resume to run them again"
+        ));
+    }
+    match &launched.requeued {
+        None => Some(format!(
+            "{lost_before} lost run(s) were not restarted: the target has no flock(1), which restarting needs (install util-linux there)"
+        )),
+        Some(ids) if ids.is_empty() && launched.runner == "already-running" => Some(format!(
+            "{lost_before} lost run(s) were not restarted: the runner (pid {}) is still working; rerun with --sweep resume once it is done (`wfhost sweep-status`), or read {out}/_sweep/runner.log",
+            launched.pid
+        )),
+        Some(_) => None,
+    }
 }
 
 fn short(sha: &str) -> String {

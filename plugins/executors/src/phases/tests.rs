@@ -764,6 +764,54 @@ fn p60_same_manifest_resumes_and_never_reruns_claimed_runs() {
 }
 
 #[test]
+fn p60_restarts_lost_runs_only_with_sweep_retry_lost() {
+    let h = TestHost::new().real_time();
+    let victim = "echo attempt >> \"$WF_RUN_DIR/count\"; \
+                  if [ ! -f \"$WF_RUN_DIR/once\" ]; then : > \"$WF_RUN_DIR/once\"; exec sleep 30; fi";
+    let runs = [("victim", victim), ("fine", "true")];
+    assert_ok(&run_phase(&h, &p60_ctx(&h, "start", Some(&runs), SHA_A)));
+    let t0 = std::time::Instant::now();
+    while !h.exists("/mnt/outputs/runs/victim/once") {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(60), "victim never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Killed with everything it started, as by the OOM killer or a restart of the pod.
+    let pgid = h.read("/mnt/outputs/runs/victim/_wf/pgid").trim().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-9", "--", &format!("-{pgid}")])
+        .status()
+        .unwrap()
+        .success());
+    let m = wait_sweep(&h);
+    assert_fail(&m, code::RUNS_FAILED, "1 of them lost");
+    assert!(m.message.contains("SWEEP_RETRY_LOST=1"), "{}", m.message);
+    assert_eq!(m.fact("lost"), Some("1"));
+
+    let o = run_phase(&h, &p60_ctx(&h, "resume", None, ""));
+    assert_ok(&o);
+    assert_eq!(
+        (o.fact("retry_lost"), o.fact("runs_lost_at_launch"), o.fact("runs_restarted")),
+        (Some("false"), Some("1"), Some("0"))
+    );
+    assert!(o.message.contains("stay as they are; set SWEEP_RETRY_LOST=1"), "{}", o.message);
+    assert_fail(&wait_sweep(&h), code::RUNS_FAILED, "victim");
+
+    let mut ctx = p60_ctx(&h, "resume", None, "");
+    set(&mut ctx.config, "SWEEP_RETRY_LOST", "1");
+    let o = run_phase(&h, &ctx);
+    assert_ok(&o);
+    assert_eq!(
+        (o.fact("runs_restarted"), o.fact("restarted_runs"), o.fact("runs_started")),
+        (Some("1"), Some("victim"), Some("1"))
+    );
+    assert!(o.message.contains("1 lost run(s) restarted: victim"), "{}", o.message);
+    let done = wait_sweep(&h);
+    assert_ok(&done);
+    assert_eq!(h.read("/mnt/outputs/runs/victim/count"), "attempt\nattempt\n");
+    assert!(h.exists("/mnt/outputs/runs/victim/_wf/attempts/1/requeued_at"));
+}
+
+#[test]
 fn p60_different_manifest_is_refused_while_running_then_replaces() {
     let h = TestHost::new().real_time();
     assert_ok(&run_phase(

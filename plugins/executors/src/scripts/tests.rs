@@ -56,9 +56,13 @@ impl Sweep {
     }
 
     fn launch(&self, maxp: u32) -> String {
+        self.launch_with(maxp, false)
+    }
+
+    fn launch_with(&self, maxp: u32, retry_lost: bool) -> String {
         let t0 = Instant::now();
         let r = run(&Proc::sh(
-            &launch_command(&self.out, &self.repo, maxp, "tok-1"),
+            &launch_command(&self.out, &self.repo, maxp, "tok-1", retry_lost),
             &[],
         ));
         assert_eq!(
@@ -238,7 +242,7 @@ fn a_second_launch_does_not_start_a_second_runner() {
         lines[0].ends_with(&format!("runner {pid} is alive; not starting a second one")),
         "{lines:?}"
     );
-    assert_eq!(lines[1], format!("tok-2 deferred {pid}"));
+    assert_eq!(lines[1], format!("tok-2 deferred {pid} -"));
     let done = s.wait_complete();
     assert_eq!(done.ok, 3);
     for i in 0..3 {
@@ -320,6 +324,234 @@ fn a_killed_run_is_reported_lost() {
     assert_eq!((done.lost, done.ok, done.failed), (1, 1, 0));
 }
 
+/// Wait until `path` exists.
+fn wait_file(path: &str) {
+    let t0 = Instant::now();
+    while !Path::new(path).exists() {
+        assert!(t0.elapsed() < NO_HANG, "{path} never appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn kill9(target: &str) {
+    let st = std::process::Command::new("kill")
+        .args(["-9", "--", target])
+        .status()
+        .unwrap();
+    assert!(st.success(), "kill -9 {target}");
+}
+
+#[test]
+fn a_run_whose_wrapper_dies_while_its_command_goes_on_is_running_then_lost() {
+    // The command waits for a gate file; the wrapper (`runner.sh one`) is killed under it.
+    let s = Sweep::new(&[spec(
+        "orphan",
+        "while [ ! -f \"$WF_RUN_DIR/gate\" ]; do sleep 0.05; done",
+    )]);
+    s.launch(1);
+    wait_file(&s.wf("orphan", "pid"));
+    let wrapper = s.read(&s.wf("orphan", "pid")).trim().to_string();
+    assert_eq!(
+        s.read(&s.wf("orphan", "pgid")).trim(),
+        wrapper,
+        "the wrapper leads its own process group"
+    );
+    assert!(Path::new(&s.wf("orphan", "boot_id")).is_file());
+    kill9(&wrapper);
+    // The runner sees its wrapper gone and leaves; the command itself still runs.
+    let st = s.wait_until("the runner to leave", |st| !st.runner_alive);
+    assert_eq!(Sweep::state_of(&st, "orphan").state, "running", "{st:#?}");
+    assert!(!st.complete());
+    std::fs::write(format!("{}/runs/orphan/gate", s.out), "").unwrap();
+    let done = s.wait_complete();
+    assert_eq!(Sweep::state_of(&done, "orphan").state, "lost", "{done:#?}");
+}
+
+#[test]
+fn a_run_recorded_in_another_boot_is_lost_whatever_holds_its_pid() {
+    let s = Sweep::new(&[spec("rebooted", "exec sleep 30")]);
+    s.launch(1);
+    wait_file(&s.wf("rebooted", "pid"));
+    s.wait_until("the run to be running", |st| st.running == 1);
+    // As after a restart of the machine: the recorded boot is not this one, the pid may be
+    // anybody's now (here it is still our sleeping run).
+    std::fs::write(s.wf("rebooted", "boot_id"), "another-boot\n").unwrap();
+    let st = s.status();
+    assert_eq!(Sweep::state_of(&st, "rebooted").state, "lost", "{st:#?}");
+    let pgid = s.read(&s.wf("rebooted", "pgid")).trim().to_string();
+    kill9(&format!("-{pgid}"));
+}
+
+#[test]
+fn lost_runs_run_again_only_when_asked_and_their_first_attempt_is_kept() {
+    // The first attempt of `victim` hangs and is killed with its whole process group; any
+    // later attempt finishes.
+    let victim = "echo attempt >> \"$WF_RUN_DIR/count\"; echo first-out; \
+                  if [ ! -f \"$WF_RUN_DIR/once\" ]; then : > \"$WF_RUN_DIR/once\"; exec sleep 30; fi";
+    let s = Sweep::new(&[
+        spec("victim", victim),
+        spec("fine", "echo x >> \"$WF_RUN_DIR/count\""),
+    ]);
+    s.launch(1);
+    wait_file(&format!("{}/runs/victim/once", s.out));
+    let pgid = s.read(&s.wf("victim", "pgid")).trim().to_string();
+    kill9(&format!("-{pgid}"));
+    let done = s.wait_complete();
+    assert_eq!((done.lost, done.ok), (1, 1), "{done:#?}");
+
+    // Without retry-lost a new runner leaves the lost run alone.
+    assert!(s.launch(1).starts_with("runner=started pid="));
+    let done = s.wait_complete();
+    assert_eq!(Sweep::state_of(&done, "victim").state, "lost");
+    assert_eq!(s.read(&format!("{}/runs/victim/count", s.out)), "attempt\n");
+
+    // With it, the runner hands the lost run back to the queue before it checks in.
+    let launched = s.launch_with(1, true);
+    let parsed = Launched::parse(&launched).unwrap_or_else(|| panic!("{launched}"));
+    assert_eq!(parsed.runner, "started");
+    assert_eq!(
+        parsed.requeued,
+        Some(vec!["victim".to_string()]),
+        "{launched}"
+    );
+    let done = s.wait_complete();
+    assert_eq!((done.ok, done.lost, done.failed), (2, 0, 0), "{done:#?}");
+    assert_eq!(
+        s.read(&format!("{}/runs/victim/count", s.out)),
+        "attempt\nattempt\n",
+        "victim ran exactly twice: its first attempt and its restart"
+    );
+    assert_eq!(
+        s.read(&format!("{}/runs/fine/count", s.out)),
+        "x\n",
+        "fine ran once"
+    );
+    let first = format!("{}/runs/victim/_wf/attempts/1", s.out);
+    assert_eq!(s.read(&format!("{first}/stdout.log")), "first-out\n");
+    assert_eq!(s.read(&format!("{first}/pid")).trim(), pgid);
+    for f in ["started_at", "requeued_at", "boot_id", "pgid"] {
+        assert!(
+            Path::new(&format!("{first}/{f}")).is_file(),
+            "attempts/1/{f}"
+        );
+    }
+    assert_eq!(s.read(&s.wf("victim", "exit_code")), "0\n");
+    assert!(s.read(&format!("{}/_sweep/runner.log", s.out)).contains(
+        "requeued lost run victim (its attempt 1 is kept in runs/victim/_wf/attempts/1)"
+    ));
+
+    // Nothing is lost any more: asking again requeues nothing.
+    let again = Launched::parse(&s.launch_with(1, true)).unwrap();
+    assert_eq!(again.requeued, Some(vec![]));
+    s.wait_complete();
+    assert_eq!(
+        s.read(&format!("{}/runs/victim/count", s.out)),
+        "attempt\nattempt\n"
+    );
+}
+
+#[test]
+fn a_live_runner_is_never_replaced_to_retry_lost_runs() {
+    let s = Sweep::new(&[spec(
+        "slow",
+        "while [ ! -f \"$WF_RUN_DIR/gate\" ]; do sleep 0.05; done",
+    )]);
+    let first = Launched::parse(&s.launch(1)).unwrap();
+    let second = s.launch_with(1, true);
+    assert_eq!(
+        second,
+        format!("runner=already-running pid={} requeued=-", first.pid)
+    );
+    std::fs::write(format!("{}/runs/slow/gate", s.out), "").unwrap();
+    assert_eq!(s.wait_complete().ok, 1);
+}
+
+#[test]
+fn the_runner_lock_keeps_a_second_runner_out_even_without_a_pid_file() {
+    let s = Sweep::new(&[spec(
+        "slow",
+        "while [ ! -f \"$WF_RUN_DIR/gate\" ]; do sleep 0.05; done",
+    )]);
+    assert!(s.launch(1).starts_with("runner=started"));
+    // The pid file is gone (as between a runner's hand-over and its last look): the lock
+    // still tells a new runner that one is working.
+    std::fs::remove_file(format!("{}/_sweep/runner.pid", s.out)).unwrap();
+    let direct = sh(
+        "sh \"$1/_sweep/runner.sh\" run \"$1\" \"$2\" 1 tok-3; cat \"$1/_sweep/runner.started\"",
+        &[&s.out, &s.repo],
+    );
+    assert!(
+        direct.stdout.contains("not starting a second one")
+            && direct.stdout.contains("tok-3 deferred"),
+        "{}",
+        direct.stdout
+    );
+    std::fs::write(format!("{}/runs/slow/gate", s.out), "").unwrap();
+    let done = s.wait_complete();
+    assert_eq!(done.ok, 1);
+}
+
+#[test]
+fn a_new_runner_counts_the_live_runs_of_a_dead_one_against_max_parallel() {
+    let gate = "while [ ! -f \"$WF_RUN_DIR/gate\" ]; do sleep 0.05; done";
+    let s = Sweep::new(&[spec("hold", gate), spec("next", "true")]);
+    let first = Launched::parse(&s.launch(1)).unwrap();
+    wait_file(&s.wf("hold", "pid"));
+    kill9(&first.pid);
+    s.wait_until("the runner to die", |st| !st.runner_alive);
+    // A resume starts a new runner: `hold` still runs, so with one slot `next` must wait.
+    let second = Launched::parse(&s.launch(1)).unwrap();
+    assert_ne!(second.pid, first.pid);
+    std::thread::sleep(Duration::from_millis(800));
+    let st = s.status();
+    assert_eq!(Sweep::state_of(&st, "hold").state, "running", "{st:#?}");
+    assert_eq!(Sweep::state_of(&st, "next").state, "pending", "{st:#?}");
+    assert!(s
+        .read(&format!("{}/_sweep/runner.log", s.out))
+        .contains("runs of an earlier runner still take slots"));
+    std::fs::write(format!("{}/runs/hold/gate", s.out), "").unwrap();
+    let done = s.wait_complete();
+    assert_eq!((done.ok, done.lost), (2, 0), "{done:#?}");
+}
+
+#[test]
+fn launch_answers_are_parsed_strictly() {
+    let p = |s: &str| Launched::parse(s);
+    assert_eq!(
+        p("noise\nrunner=started pid=42\n"),
+        Some(Launched {
+            runner: "started".into(),
+            pid: "42".into(),
+            requeued: Some(vec![])
+        })
+    );
+    assert_eq!(
+        p("runner=already-running pid=7 requeued=a,b")
+            .unwrap()
+            .requeued,
+        Some(vec!["a".to_string(), "b".to_string()])
+    );
+    assert_eq!(
+        p("runner=started pid=7 requeued=-").unwrap().requeued,
+        Some(vec![])
+    );
+    assert_eq!(
+        p("runner=started pid=7 requeued=noflock").unwrap().requeued,
+        None
+    );
+    for bad in [
+        "",
+        "runner=started",
+        "runner=maybe pid=1",
+        "runner=started pid=",
+        "runner=started pid=x1",
+        "runner=started pid=1 extra",
+        "runner=started pid=1 requeued=a tail",
+    ] {
+        assert_eq!(p(bad), None, "{bad:?}");
+    }
+}
+
 #[test]
 fn a_run_without_checkout_fails_with_a_clear_message() {
     let s = Sweep::new(&[spec("r1", "true")]);
@@ -399,7 +631,12 @@ fn scripts_share_one_copy_of_the_common_functions() {
             "{name} does not start with common.sh"
         );
         assert!(text.starts_with("#!/bin/sh\n"), "{name} lost its shebang");
-        for f in ["valid_id() {", "alive() {"] {
+        for f in [
+            "\nvalid_id() {",
+            "\nalive() {",
+            "\nrun_alive() {",
+            "\nBOOT=",
+        ] {
             assert_eq!(
                 text.matches(f).count(),
                 1,
