@@ -1034,3 +1034,46 @@ fn resume_over_ssh_leaves_every_run_state_alone_and_restarts_lost_runs_only_when
         assert_eq!(status, 0, "{report:#}");
     }
 }
+
+/// sshd (and every live connection) goes away while a bootstrap command runs: P40 halts with
+/// its family's POD_UNREACHABLE code (306, exit 30), not the bootstrap's own failure code and
+/// not a hang.
+#[test]
+fn sshd_stopped_during_bootstrap_halts_p40_as_unreachable_within_seconds() {
+    let mut sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    s.write("bootstrap.sh", "echo $$ > \"$WF_OUTPUTS_DIR/_control/bootstrap.pid\"\nsleep 30\n");
+    s.set("BOOTSTRAP_SCRIPT", "bootstrap.sh");
+    let mut flow = Live::spawn(&s, &["flow", "--provision", "skip", "--sweep", "skip"]);
+    wait_path(&s.root().join("remote/outputs/_control/bootstrap.pid"), Duration::from_secs(90));
+    let t0 = Instant::now();
+    sshd.stop();
+    flow.wait_for("P40 failed", Duration::from_secs(60));
+    let (status, stdout, stderr) = flow.finish(Duration::from_secs(60));
+    let took = t0.elapsed();
+    assert_eq!(status, 30, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("PHASE=P40 STATUS=fail CODE=306"), "{stdout}\n{stderr}");
+    assert!(stderr.contains("cannot be reached"), "{stderr}");
+    assert!(took < Duration::from_secs(30), "the halt took {took:?}");
+}
+
+/// sshd goes away for good while P70 waits: a few unreadable polls are retried, then P70
+/// halts with 407 (POD_UNREACHABLE of the sweep family, exit 40) and says the runs go on.
+#[test]
+fn sshd_gone_for_good_while_waiting_halts_p70_as_unreachable() {
+    let mut sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    s.manifest("run_id,seed,extra\nz1,1,--sleep 20\n");
+    let mut flow = Live::spawn(&s, &["flow", "--provision", "skip", "--wait", "true"]);
+    flow.wait_for("P70 MONITOR", Duration::from_secs(90));
+    let t0 = Instant::now();
+    sshd.stop();
+    let (status, stdout, stderr) = flow.finish(Duration::from_secs(90));
+    let took = t0.elapsed();
+    assert_eq!(status, 40, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("PHASE=P70 STATUS=fail CODE=407"), "{stdout}");
+    assert!(stderr.contains("retrying") && stderr.contains("cannot be reached"), "{stderr}");
+    assert!(took < Duration::from_secs(60), "the halt took {took:?}");
+}

@@ -19,44 +19,18 @@ use serde_json::{json, Value};
 use wfhost_pack_sdk::kv::Facts;
 use wfhost_pack_sdk::text::{last_line, tail};
 
-/// Failure codes used by the executors (names as in codes.toml).
+/// The failure codes of `constitution/codes.toml`, generated at build time (`build.rs`): `NAME`
+/// for a name used once, `NAME_<F>XX` for a name several families share.
 pub mod code {
-    /// The transport could not create a pod.
-    pub const PROVISION_FAILED: u16 = 200;
-    /// The pod did not report ready or did not answer.
-    pub const POD_NOT_READY: u16 = 203;
-    /// The pod's host could not be reached.
-    pub const POD_UNREACHABLE: u16 = 204;
-    /// The target no longer exists.
-    pub const POD_VANISHED: u16 = 205;
-    /// Evidence dirs, config copy or BOOTSTRAP_SCRIPT failed.
-    pub const BOOTSTRAP_FAILED: u16 = 300;
-    /// git could not clone or fetch.
-    pub const CHECKOUT_FAILED: u16 = 301;
-    /// The checkout has local changes.
-    pub const CHECKOUT_DIRTY: u16 = 302;
-    /// A CHECKOUT_CHECKS command failed.
-    pub const CHECKOUT_CHECK_FAILED: u16 = 303;
-    /// REPO_REF does not exist.
-    pub const REF_NOT_FOUND: u16 = 304;
-    /// The sweep inputs are invalid.
-    pub const MANIFEST_INVALID: u16 = 400;
-    /// The sweep could not be started.
-    pub const SWEEP_LAUNCH_FAILED: u16 = 401;
-    /// Runs failed.
-    pub const RUNS_FAILED: u16 = 402;
-    /// The sweep did not finish in time.
-    pub const MONITOR_TIMEOUT: u16 = 403;
-    /// Resume found no sweep.
-    pub const NO_SWEEP_TO_RESUME: u16 = 404;
-    /// The status could not be read.
-    pub const MONITOR_UNREADABLE: u16 = 405;
-    /// Copying outputs back failed.
-    pub const FETCH_FAILED: u16 = 500;
-    /// The run asked for is not in the sweep.
-    pub const RUN_NOT_FOUND: u16 = 501;
-    /// The pod could not be deleted.
-    pub const TEARDOWN_FAILED: u16 = 502;
+    include!(concat!(env!("OUT_DIR"), "/codes.rs"));
+
+    /// The code named `name` in `family` (the hundreds digit), if the constitution has one.
+    pub fn in_family(family: u16, name: &str) -> Option<u16> {
+        CODES
+            .iter()
+            .find(|(c, n)| c / 100 == family && *n == name)
+            .map(|(c, _)| *c)
+    }
 }
 
 /// `phase-status`.
@@ -181,17 +155,21 @@ impl<'a, H: Host> Act<'a, H> {
         self.facts.set("gateway_error", e.kind());
         self.steps.push(json!({"step": what, "gateway_error": e.kind(), "message": tail(e.message(), STDERR_TAIL)}));
         let m = last_line(e.message());
+        // Unreachable, vanished and timed out have a code of their own in every family that
+        // acts on a pod (POD_UNREACHABLE, POD_VANISHED, COMMAND_TIMEOUT), so a script can tell
+        // "try again" from "start over" from "the command failed".
+        let own = |name: &str| code::in_family(family, name).unwrap_or(self.generic);
         match e {
             GatewayError::Unreachable(_) => Failure::new(
-                if family == 2 { code::POD_UNREACHABLE } else { self.generic },
+                own("POD_UNREACHABLE"),
                 format!("{what}: pod {target} cannot be reached ({m}); check connectivity and rerun with --provision skip"),
             ),
             GatewayError::Vanished(_) => Failure::new(
-                if family == 2 { code::POD_VANISHED } else { self.generic },
+                own("POD_VANISHED"),
                 format!("{what}: pod {target} no longer exists ({m}); provision a new one with --provision auto --yes and no LIUM_TARGET"),
             ),
             GatewayError::Timeout(_) => Failure::new(
-                self.generic,
+                if family == 2 { self.generic } else { own("COMMAND_TIMEOUT") },
                 format!("{what} timed out ({m}); check the pod with `wfhost pod-status --target {target}` and rerun the flow"),
             ),
             GatewayError::Refused(_) => Failure::new(
@@ -332,7 +310,8 @@ impl<'a, H: Host> Act<'a, H> {
     }
 }
 
-/// Require exit 0 from `res` (see [`Act::exec_ok`]).
+/// Require exit 0 from `res` (see [`Act::exec_ok`]): a non-zero exit fails with `code`, a
+/// timeout with the COMMAND_TIMEOUT code of `code`'s family (3xx..5xx; `code` itself elsewhere).
 pub fn check_exit(
     step: &str,
     res: &CommandResult,
@@ -341,8 +320,13 @@ pub fn check_exit(
     next: &str,
 ) -> Result<(), Failure> {
     if res.timed_out {
+        let family = code / 100;
+        let timeout_code = match family {
+            3..=5 => code::in_family(family, "COMMAND_TIMEOUT").unwrap_or(code),
+            _ => code,
+        };
         return Err(Failure::new(
-            code,
+            timeout_code,
             format!("{step} timed out after {} s; {next}", timeout_ms / 1000),
         ));
     }

@@ -412,7 +412,7 @@ uname -n 2>/dev/null || echo unknown"#;
 /// The limit is enforced on the remote host itself, so a command whose local ssh was killed by
 /// the timeout does not run on: sshd signals nothing when a session without a terminal loses
 /// its client. Where coreutils `timeout` exists (GNU or uutils, recognised by `--version`), the
-/// script becomes `timeout -k 5 LIMIT argv...`: TERM to the command's whole process group at
+/// script runs `timeout -k 5 LIMIT argv...`: TERM to the command's whole process group at
 /// the limit, KILL 5 s later if it is still running. Elsewhere a POSIX sh watchdog does the
 /// same: the command runs in the background (so, as POSIX shells do for background jobs, it
 /// starts with SIGINT and SIGQUIT ignored), a `sleep` subshell signals the script (USR1) at the
@@ -423,15 +423,18 @@ uname -n 2>/dev/null || echo unknown"#;
 /// group KILL ends it too. Processes the command detached into a session of their own
 /// (`setsid`, as the sweep runner is) are never touched. A command that ends in time leaves
 /// nothing behind: the watchdog and its `sleep` are stopped, and neither holds ssh's output
-/// open (their stdio is /dev/null).
+/// open (their stdio is /dev/null). Whichever way the command ends, the script's last words
+/// are [`EXIT_MARK`] and the status on stderr, so a connection that breaks mid-command is told
+/// from a command that failed.
 pub const EXEC_SH: &str = r#"printf '%s\n' 'wfhost-ssh: connected' >&2
+leave() { printf '\n%s %s\n' 'wfhost-ssh: exit' "$1" >&2; exit "$1"; }
 if [ -n "$1" ]; then
-  cd -- "$1" 2>/dev/null || { printf 'wfhost-ssh: no such directory: %s\n' "$1" >&2; exit 97; }
+  cd -- "$1" 2>/dev/null || { printf 'wfhost-ssh: no such directory: %s\n' "$1" >&2; leave 97; }
 fi
 limit=$2
 shift 2
 case $(timeout --version 2>/dev/null) in
-  *coreutils*) exec timeout -k 5 "$limit" "$@" ;;
+  *coreutils*) timeout -k 5 "$limit" "$@"; leave "$?" ;;
 esac
 arm() {
   ( nap=
@@ -451,16 +454,21 @@ await() {
 cmd=$! fired=
 trap 'fired=1' USR1
 arm "$limit" "$$"
-if await; then kill "$dog" 2>/dev/null; exit "$rc"; fi
+if await; then kill "$dog" 2>/dev/null; leave "$rc"; fi
 if kill -s 0 -- "-$$" 2>/dev/null; then grp=-$$; else grp=$cmd; fi
 trap : TERM
 kill -s TERM -- "$grp" 2>/dev/null
 trap - TERM
 fired=
 arm 5 "$$"
-if await; then kill "$dog" 2>/dev/null; exit 124; fi
+if await; then kill "$dog" 2>/dev/null; leave 124; fi
 kill -s KILL -- "$grp" 2>/dev/null
-exit 124"#;
+leave 124"#;
+
+/// The line [`EXEC_SH`] ends its stderr with, after a newline of its own: `wfhost-ssh: exit N`.
+/// A result without it did not hear the end of the command: with ssh's exit 255 that is a
+/// connection that broke (a remote command may exit 255 itself, and then the line is there).
+pub const EXIT_MARK: &str = "wfhost-ssh: exit";
 
 /// Seconds [`EXEC_SH`] waits after TERM before it sends KILL (the `5` written in the script).
 pub const REMOTE_KILL_AFTER_SECS: u64 = 5;

@@ -4,14 +4,16 @@
 //! - no mark and exit 255 (or any exit): ssh itself failed; [`classify`] maps its stderr to
 //!   `unreachable` (refused, timed out, no route, unknown name, dropped), or `failed` with a
 //!   message saying what to fix (host key unknown or changed, login refused, bad options);
-//! - mark present and exit 255 with a dropped-connection message after it: `unreachable`
-//!   (the connection broke while the command ran);
+//! - mark present and exit 255 with a dropped-connection message after it, or without the
+//!   end of the command heard (our scripts never exit 255; `exec` ends with
+//!   [`EXIT_MARK`](crate::command::EXIT_MARK), see [`Ending`]): `unreachable` (the connection
+//!   broke while the command ran);
 //! - mark present otherwise: the command ran; its result is returned with the mark removed.
 //!
 //! A timeout before the mark is `timeout` (nothing answered); after it, the result is returned
 //! with `timed-out` set and the caller decides.
 
-use crate::command::CONNECTED_MARK;
+use crate::command::{CONNECTED_MARK, EXIT_MARK};
 use wfhost_pack_sdk::text::last_line;
 use wfhost_pack_sdk::transport::{CommandResult, TransportError};
 
@@ -197,15 +199,51 @@ pub fn classify(c: &CallContext, what: &str, exit: Option<i32>, stderr: &str) ->
     ))
 }
 
+/// How the remote side of a call ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// One of our scripts, which never exits 255 itself: after the connected mark, exit 255 is
+    /// ssh's own failure.
+    Script,
+    /// [`crate::command::EXEC_SH`], which prints [`EXIT_MARK`] last: a result without it did not
+    /// hear the command end.
+    ExitMark,
+}
+
+/// Split `stderr` into (the status of a final [`EXIT_MARK`] line, stderr without that line and
+/// the newline the script printed before it).
+pub fn strip_exit_mark(stderr: &str) -> (Option<i32>, String) {
+    let body = stderr.strip_suffix('\n').unwrap_or(stderr);
+    let body = body.strip_suffix('\r').unwrap_or(body);
+    let (before, last) = match body.rfind('\n') {
+        Some(i) => (&body[..i], &body[i + 1..]),
+        None => ("", body),
+    };
+    let status = last
+        .strip_prefix(EXIT_MARK)
+        .and_then(|rest| rest.strip_prefix(' '))
+        .and_then(|n| n.trim().parse::<i32>().ok());
+    match status {
+        // `before` ends just before the newline the script printed ahead of the mark.
+        Some(rc) if body.len() > last.len() => (Some(rc), before.to_string()),
+        _ => (None, stderr.to_string()),
+    }
+}
+
 /// Read the result of an ssh run (see the module documentation). `Ok` = the remote shell ran;
-/// the returned result has the mark removed from stderr.
+/// the returned result has the marks removed from stderr.
 pub fn interpret(
     c: &CallContext,
     what: &str,
     res: CommandResult,
     timeout_ms: u64,
+    ending: Ending,
 ) -> Result<CommandResult, TransportError> {
     let (connected, stderr) = strip_mark(&res.stderr);
+    let (ended, stderr) = match ending {
+        Ending::ExitMark => strip_exit_mark(&stderr),
+        Ending::Script => (None, stderr),
+    };
     let res = CommandResult { stderr, ..res };
     if !connected {
         if res.timed_out {
@@ -217,12 +255,22 @@ pub fn interpret(
         }
         return Err(classify(c, what, res.exit_code, &res.stderr));
     }
-    if res.exit_code == Some(255) && any(last_line(&res.stderr), DROPPED) {
-        return Err(TransportError::Unreachable(format!(
-            "{what}: the connection to {} dropped while the command ran ({}); the command may still be running there: check it, then rerun",
-            c.target,
-            last_line(&res.stderr)
-        )));
+    if res.exit_code == Some(255) && !res.timed_out {
+        // The end of the command was not heard: our script never exits 255, and the exec
+        // script would have said so. A cut capture may have lost the mark: then only ssh's own
+        // words count.
+        let unheard = match ending {
+            Ending::Script => true,
+            Ending::ExitMark => ended.is_none() && !res.truncated,
+        };
+        if unheard || any(last_line(&res.stderr), DROPPED) {
+            let said = last_line(&res.stderr);
+            return Err(TransportError::Unreachable(format!(
+                "{what}: the connection to {} dropped while the command ran ({}); the command may still be running there: check it, then rerun",
+                c.target,
+                if said.is_empty() { "no exit status came back" } else { said }
+            )));
+        }
     }
     Ok(res)
 }
@@ -252,7 +300,7 @@ mod tests {
     }
 
     fn run(exit: Option<i32>, stderr: &str) -> Result<CommandResult, TransportError> {
-        interpret(&ctx(), "exec", res(exit, stderr), 30_000)
+        interpret(&ctx(), "exec", res(exit, stderr), 30_000, Ending::Script)
     }
 
     // Real OpenSSH 9 messages.
@@ -361,15 +409,77 @@ mod tests {
         );
     }
 
+    fn exec(r: CommandResult) -> Result<CommandResult, TransportError> {
+        interpret(&ctx(), "exec", r, 30_000, Ending::ExitMark)
+    }
+
     #[test]
     fn the_commands_own_255_is_a_result() {
-        let r = run(
+        let r = exec(res(
             Some(255),
-            "wfhost-ssh: connected\ncurl: (7) Connection refused\n",
-        )
+            "wfhost-ssh: connected\ncurl: (7) Connection refused\n\nwfhost-ssh: exit 255\n",
+        ))
         .unwrap();
         assert_eq!(r.exit_code, Some(255));
         assert_eq!(r.stderr, "curl: (7) Connection refused\n");
+    }
+
+    #[test]
+    fn exit_255_without_the_end_of_the_command_is_a_dropped_connection() {
+        // A ControlMaster client whose master died says nothing at all.
+        for stderr in [
+            "wfhost-ssh: connected\n",
+            "wfhost-ssh: connected\npartial output\n",
+        ] {
+            match exec(res(Some(255), stderr)) {
+                Err(TransportError::Unreachable(m)) => {
+                    assert!(m.contains("dropped while the command ran"), "{m}")
+                }
+                other => panic!("{stderr:?} -> {other:?}"),
+            }
+        }
+        // Our own scripts never exit 255: after the mark it is ssh's failure.
+        let e = run(Some(255), "wfhost-ssh: connected\n").unwrap_err();
+        assert!(
+            matches!(&e, TransportError::Unreachable(m) if m.contains("no exit status came back")),
+            "{e:?}"
+        );
+        // A capture cut at its limit may have lost the mark: the exit is the command's then.
+        let mut cut = res(Some(255), "wfhost-ssh: connected\nlots of output");
+        cut.truncated = true;
+        assert_eq!(exec(cut).unwrap().exit_code, Some(255));
+        // Any other exit without the mark is still the command's result.
+        assert_eq!(
+            exec(res(Some(3), "wfhost-ssh: connected\n"))
+                .unwrap()
+                .exit_code,
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn the_exit_mark_is_stripped_only_as_the_last_line() {
+        let cases = [
+            ("\nwfhost-ssh: exit 0\n", Some(0), ""),
+            ("err\n\nwfhost-ssh: exit 7\n", Some(7), "err\n"),
+            ("no newline\nwfhost-ssh: exit 1\n", Some(1), "no newline"),
+            ("x\r\n\nwfhost-ssh: exit 2\r\n", Some(2), "x\r\n"),
+            ("wfhost-ssh: exit 1\n", None, "wfhost-ssh: exit 1\n"),
+            (
+                "\nwfhost-ssh: exit 1\nmore\n",
+                None,
+                "\nwfhost-ssh: exit 1\nmore\n",
+            ),
+            ("\nwfhost-ssh: exit x\n", None, "\nwfhost-ssh: exit x\n"),
+            ("", None, ""),
+        ];
+        for (input, status, rest) in cases {
+            assert_eq!(
+                strip_exit_mark(input),
+                (status, rest.to_string()),
+                "{input:?}"
+            );
+        }
     }
 
     #[test]
@@ -391,13 +501,13 @@ mod tests {
     fn timeouts_before_and_after_the_connection() {
         let mut r = res(None, "");
         r.timed_out = true;
-        let e = interpret(&ctx(), "exec", r.clone(), 5_000).unwrap_err();
+        let e = interpret(&ctx(), "exec", r.clone(), 5_000, Ending::Script).unwrap_err();
         assert!(
             matches!(&e, TransportError::Timeout(m) if m.contains("within 5 s")),
             "{e:?}"
         );
         r.stderr = "wfhost-ssh: connected\n".into();
-        let ok = interpret(&ctx(), "exec", r, 5_000).unwrap();
+        let ok = interpret(&ctx(), "exec", r, 5_000, Ending::Script).unwrap();
         assert!(ok.timed_out);
         assert_eq!(ok.stderr, "");
     }

@@ -17,7 +17,7 @@ use crate::command::{
     SshSettings, Stdin, FETCH_REMOTE_SH, GET_SH, NO_CWD_PREFIX, PUT_SH, RC_LOCAL_UNPACK,
     RC_MISSING, RC_NO_CWD, STATUS_SH,
 };
-use crate::errors::{interpret, CallContext};
+use crate::errors::{interpret, CallContext, Ending};
 use crate::target::Target;
 use wfhost_pack_sdk::path::normalize_abs_path;
 use wfhost_pack_sdk::text::last_line;
@@ -111,10 +111,11 @@ impl<'h, H: Host> Ssh<'h, H> {
         inv: Invocation,
         stdin: Option<Vec<u8>>,
         timeout_ms: u64,
+        ending: Ending,
     ) -> Result<CommandResult, TransportError> {
         let timeout_ms = timeout_ms.max(1);
         let res = self.run_raw(what, inv, stdin, timeout_ms)?;
-        interpret(&call.ctx, what, res, timeout_ms)
+        interpret(&call.ctx, what, res, timeout_ms, ending)
     }
 
     /// Run one of our remote scripts; a timeout is an error, as is any exit but 0.
@@ -135,7 +136,7 @@ impl<'h, H: Host> Ssh<'h, H> {
         let remote = remote_command(script, args);
         let argv = ssh_args(&call.settings, &call.target, mode, &remote)?;
         let inv = invocation(&call.settings, argv);
-        let res = self.run(what, call, inv, stdin, timeout_ms)?;
+        let res = self.run(what, call, inv, stdin, timeout_ms, Ending::Script)?;
         check_script(what, &call.ctx.target, res, timeout_ms)
     }
 }
@@ -202,7 +203,7 @@ impl<H: Host> Transport for Ssh<'_, H> {
         let remote = exec_remote(&spec.command, spec.cwd.as_deref(), &spec.env, timeout_ms)?;
         let argv = ssh_args(&call.settings, &call.target, Stdin::Closed, &remote)?;
         let inv = invocation(&call.settings, argv);
-        let res = self.run("exec", &call, inv, None, timeout_ms)?;
+        let res = self.run("exec", &call, inv, None, timeout_ms, Ending::ExitMark)?;
         if res.exit_code == Some(RC_NO_CWD) {
             if let Some(dir) = res
                 .stderr
@@ -298,7 +299,7 @@ impl<H: Host> Transport for Ssh<'_, H> {
                 last_line(&raw.stderr)
             )));
         }
-        let res = interpret(&call.ctx, &what, raw, FETCH_TIMEOUT_MS)?;
+        let res = interpret(&call.ctx, &what, raw, FETCH_TIMEOUT_MS, Ending::Script)?;
         check_script(&what, &call.ctx.target, res, FETCH_TIMEOUT_MS)?;
         Ok(())
     }

@@ -359,7 +359,10 @@ impl<'w, 'a> Files<'w, 'a> {
         fail("/phase", json!(run.id), "the file name")?;
         fail("/constitution_version", json!(c.version), "constitution/")?;
         fail("/applicable_laws", json!(phase), "constitution/phases.toml")?;
-        let verdict_at = run.auditor.unwrap_or(run.started);
+        // The pack is written after the court.deterministic record: a flow killed before its
+        // auditors ran has no court.auditor record, and the headers before `d` are the ones
+        // the pack saw.
+        let verdict_at = run.auditor.unwrap_or(d);
         let sha_start = self.walk.header_before("active_config_sha256", verdict_at).unwrap_or("");
         fail("/config_sha256_at_start", json!(sha_start), "the active_config_sha256 header")?;
         // The hash "now" is what the phase's last config_unchanged check compared; a phase

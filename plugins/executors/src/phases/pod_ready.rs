@@ -50,7 +50,7 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
             }
             "missing" => {
                 return Err(Failure::new(
-                    code::POD_VANISHED,
+                    code::POD_VANISHED_2XX,
                     format!("pod {target} does not exist ({detail}); provision a new one with --provision auto --yes and no LIUM_TARGET"),
                 ))
             }

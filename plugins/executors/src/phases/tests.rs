@@ -167,7 +167,7 @@ fn p30_maps_pod_states_and_gateway_errors() {
     let cases: Vec<Case> = vec![
         (
             Ok(("missing".into(), "gone".into())),
-            code::POD_VANISHED,
+            code::POD_VANISHED_2XX,
             "does not exist",
         ),
         (
@@ -182,12 +182,12 @@ fn p30_maps_pod_states_and_gateway_errors() {
         ),
         (
             Err(GatewayError::Unreachable("no route".into())),
-            code::POD_UNREACHABLE,
+            code::POD_UNREACHABLE_2XX,
             "cannot be reached",
         ),
         (
             Err(GatewayError::Vanished("deleted".into())),
-            code::POD_VANISHED,
+            code::POD_VANISHED_2XX,
             "no longer exists",
         ),
         (
@@ -212,7 +212,7 @@ fn p30_ready_pod_that_does_not_answer_fails() {
     ));
     assert_fail(
         &run_phase(&h, &h.ctx("P30")),
-        code::POD_UNREACHABLE,
+        code::POD_UNREACHABLE_2XX,
         "sshd down",
     );
     let h = TestHost::new();
@@ -314,12 +314,12 @@ fn p40_failing_script_is_300_with_its_stderr() {
 }
 
 #[test]
-fn p40_script_timeout_is_300() {
+fn p40_script_timeout_is_305() {
     let mut h = TestHost::new();
     h.settings
         .insert("WF_BOOTSTRAP_TIMEOUT_SECS".into(), "1".into());
     let o = run_phase(&h, &p40_ctx(&h, Some("sleep 20\n")));
-    assert_fail(&o, code::BOOTSTRAP_FAILED, "timed out after 1 s");
+    assert_fail(&o, code::COMMAND_TIMEOUT_3XX, "timed out after 1 s");
 }
 
 #[test]
@@ -327,8 +327,16 @@ fn p40_gateway_and_input_problems_stay_in_family_3() {
     let h = TestHost::new();
     *h.put_error.borrow_mut() = Some(GatewayError::Vanished("pod deleted".into()));
     let o = run_phase(&h, &p40_ctx(&h, None));
-    assert_fail(&o, code::BOOTSTRAP_FAILED, "no longer exists");
+    assert_fail(&o, code::POD_VANISHED_3XX, "no longer exists");
     assert_eq!(o.fact("gateway_error"), Some("vanished"));
+    let h = TestHost::new();
+    *h.put_error.borrow_mut() = Some(GatewayError::Unreachable("Connection refused".into()));
+    let o = run_phase(&h, &p40_ctx(&h, None));
+    assert_fail(&o, code::POD_UNREACHABLE_3XX, "cannot be reached (Connection refused)");
+    let h = TestHost::new();
+    *h.put_error.borrow_mut() = Some(GatewayError::Timeout("no answer in 30 s".into()));
+    let o = run_phase(&h, &p40_ctx(&h, None));
+    assert_fail(&o, code::COMMAND_TIMEOUT_3XX, "timed out (no answer in 30 s)");
 
     let h = TestHost::new();
     let mut ctx = h.ctx("P40");
@@ -1041,7 +1049,7 @@ fn p70_unreadable_status_is_retried_then_405() {
         GatewayError::Vanished("pod gone".into()),
     ));
     let o = run_phase(&h, &monitor_ctx(&h, false));
-    assert_fail(&o, code::MONITOR_UNREADABLE, "no longer exists");
+    assert_fail(&o, code::POD_VANISHED_4XX, "no longer exists");
 }
 
 #[test]
@@ -1107,7 +1115,7 @@ fn p80_fetches_claimed_runs_and_reports_a_failed_copy() {
         GatewayError::Unreachable("ssh: connection refused".into()),
     ));
     let o = run_phase(&h, &ctx);
-    assert_fail(&o, code::FETCH_FAILED, "ssh: connection refused");
+    assert_fail(&o, code::POD_UNREACHABLE_5XX, "ssh: connection refused");
     assert!(
         o.message.contains("--fetch all once the pod is reachable"),
         "{}",

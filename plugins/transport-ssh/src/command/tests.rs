@@ -295,7 +295,16 @@ fn exec_remote_sets_cwd_env_and_runs_the_command_with_sh() {
         out.stdout,
         format!("{}\nit's $HOME `x`||sh\n", tmp.join("work dir"))
     );
-    assert_eq!(out.stderr, format!("{CONNECTED_MARK}\nerr\n"));
+    assert_eq!(
+        out.stderr,
+        format!("{CONNECTED_MARK}\nerr\n\n{EXIT_MARK} 7\n")
+    );
+    // What the caller gets back: the command's own stderr, its status heard.
+    let (_, rest) = crate::errors::strip_mark(&out.stderr);
+    assert_eq!(
+        crate::errors::strip_exit_mark(&rest),
+        (Some(7), "err\n".to_string())
+    );
 }
 
 #[test]
@@ -314,7 +323,9 @@ fn exec_remote_reports_a_missing_cwd_distinctly() {
     assert_eq!(out.stdout, "", "the command must not run");
     assert_eq!(
         out.stderr,
-        format!("{CONNECTED_MARK}\n{NO_CWD_PREFIX}/nonexistent/wfhost/dir\n")
+        format!(
+            "{CONNECTED_MARK}\n{NO_CWD_PREFIX}/nonexistent/wfhost/dir\n\n{EXIT_MARK} {RC_NO_CWD}\n"
+        )
     );
 }
 
@@ -383,10 +394,11 @@ fn exec_line_carries_cwd_limit_env_and_command_as_quoted_arguments() {
     );
     // The script's constants are the ones documented here.
     assert!(EXEC_SH.contains(&format!(
-        r#"exec timeout -k {REMOTE_KILL_AFTER_SECS} "$limit" "$@""#
+        r#"timeout -k {REMOTE_KILL_AFTER_SECS} "$limit" "$@"; leave "$?""#
     )));
     assert!(EXEC_SH.contains(&format!(r#"arm {REMOTE_KILL_AFTER_SECS} "$$""#)));
-    assert!(EXEC_SH.contains(&format!("exit {RC_REMOTE_TIMEOUT}")));
+    assert!(EXEC_SH.contains(&format!("leave {RC_REMOTE_TIMEOUT}")));
+    assert!(EXEC_SH.contains(&format!("'{EXIT_MARK}'")));
 }
 
 /// The full path of `tool` on this machine's `PATH`.
@@ -605,7 +617,10 @@ fn under_the_watchdog_a_quick_command_keeps_its_result_and_leaves_nothing_behind
     let out = run_line(Shell::LeaderNoTimeout, &tmp, &line);
     assert_eq!(out.exit_code, Some(7), "{out:?}");
     assert_eq!(out.stdout, "it's $x|sh\n");
-    assert_eq!(out.stderr, format!("{CONNECTED_MARK}\nerr\n"));
+    assert_eq!(
+        out.stderr,
+        format!("{CONNECTED_MARK}\nerr\n\n{EXIT_MARK} 7\n")
+    );
     // The watchdog's sleep would hold the output open for hours had it kept it.
     assert!(
         t0.elapsed() < Duration::from_secs(20),
