@@ -73,7 +73,8 @@ mod tests {
         assert_eq!(fam("P35"), None);
         assert_eq!(t.phase("P50").map(|p| p.name), Some("CHECKOUT"));
         assert_eq!(t.code_name(402), Some("RUNS_FAILED"));
-        assert_eq!(t.code_name(406), None);
+        assert_eq!(t.code_name(407), Some("POD_UNREACHABLE"));
+        assert_eq!(t.code_name(409), None);
     }
 
     #[test]
