@@ -581,6 +581,24 @@ fn an_unknown_host_key_is_refused_unless_accept_new_and_a_changed_key_always() {
     let key = std::fs::read_to_string(sshd.dir.path().join("host_ed25519.pub")).unwrap();
     let key_b64 = key.split_whitespace().nth(1).unwrap();
     assert!(recorded.contains(key_b64), "accept-new recorded {recorded:?}");
+    // ... and so does the flow's evidence, with the fingerprint ssh-keygen gives.
+    let fingerprint = sh_out("ssh-keygen", &["-lf", &sshd.dir.path().join("host_ed25519.pub").display().to_string()]);
+    let fingerprint = fingerprint.split_whitespace().nth(1).unwrap().to_string();
+    let flow_dir = accepted.flow_dir();
+    let trusted: Vec<serde_json::Value> = events(&flow_dir).into_iter().filter(|e| e["event_type"] == "host_key.accepted").collect();
+    assert_eq!(trusted.len(), 1, "{trusted:?}");
+    let p = &trusted[0]["payload"];
+    assert_eq!((p["key_type"].as_str(), p["fingerprint"].as_str()), (Some("ssh-ed25519"), Some(fingerprint.as_str())), "{p}");
+    // The host field as ssh wrote it: plain, or hashed where HashKnownHosts is on.
+    let hosts = p["hosts"].as_str().unwrap();
+    assert!(hosts == format!("[127.0.0.1]:{}", sshd.port) || hosts.starts_with("|1|"), "{p}");
+    assert_eq!(verify(&s, &flow_dir).0, 0);
+    let explain = s.run(&["explain", &flow_dir.display().to_string()]);
+    assert!(explain.stdout.contains("host keys trusted on first use") && explain.stdout.contains(&fingerprint), "{}", explain.stdout);
+    // A known key is not accepted again.
+    let again = s.run_with_limit(&["pod-status"], Duration::from_secs(90));
+    assert_eq!(again.status, 0, "{}", again.explain());
+    assert!(!events(&again.flow_dir()).iter().any(|e| e["event_type"] == "host_key.accepted"));
 
     // Same address, new key: refused even with accept-new, with the ssh-keygen -R advice.
     sshd.restart_with_new_host_key();

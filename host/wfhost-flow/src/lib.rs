@@ -23,6 +23,7 @@ pub mod engine;
 pub mod flags;
 pub mod gateway;
 pub mod guide;
+pub mod host_keys;
 pub mod manifest;
 pub mod output;
 pub mod plan;

@@ -11,6 +11,7 @@ use crate::config::{Config, ConfigLocation, Vocabulary};
 use crate::court::external::ExternalAuditor;
 use crate::court::AuditorRecord;
 use crate::gateway::FlowGateway;
+use crate::host_keys::HostKeyWatch;
 use crate::output::Output;
 use crate::sink::Sink;
 use crate::types::{
@@ -250,6 +251,9 @@ pub struct FlowTransportHost {
     settings: BTreeMap<String, String>,
     runner: ProcessRunner,
     out: Output,
+    /// With ssh and WF_SSH_ACCEPT_NEW=1: the known_hosts file, watched for keys trusted on
+    /// first use.
+    host_keys: Option<HostKeyWatch>,
 }
 
 impl FlowTransportHost {
@@ -304,13 +308,20 @@ impl FlowTransportHost {
                 settings.insert("WF_SSH_IDENTITY_HANDLE".to_string(), "ssh_identity".to_string());
             }
         }
+        let host_keys = (transport == "ssh" && config.get_bool01("WF_SSH_ACCEPT_NEW").ok().flatten() == Some(true))
+            .then(|| match config.get_path("WF_SSH_KNOWN_HOSTS") {
+                Some(p) => Some(std::path::absolute(&p).unwrap_or(p)),
+                None => env.get("HOME").map(|h| Path::new(h).join(".ssh/known_hosts")),
+            })
+            .flatten()
+            .map(|path| HostKeyWatch::new(path, sink.clone()));
         let policy = ProcessPolicy::new(builtin_programs(transport).iter().copied(), &env);
         let resolver: Arc<dyn wfhost_runtime::process::SecretResolver> = if secrets.is_empty() {
             Arc::new(NoSecrets)
         } else {
             Arc::new(Custody { secrets, sink, requester: format!("transport:{transport}") })
         };
-        FlowTransportHost { settings, runner: ProcessRunner::new(policy, resolver), out }
+        FlowTransportHost { settings, runner: ProcessRunner::new(policy, resolver), out, host_keys }
     }
 }
 
@@ -327,7 +338,11 @@ impl PluginHost for FlowTransportHost {
 
 impl TransportHost for FlowTransportHost {
     fn run_process(&self, request: RunRequest) -> Result<CommandResult, String> {
-        self.runner.run_wit(request)
+        let result = self.runner.run_wit(request);
+        if let Some(watch) = &self.host_keys {
+            watch.check();
+        }
+        result
     }
 }
 

@@ -174,6 +174,14 @@ pub fn explain(flow_dir: &Path) -> Result<String, ExplainError> {
             let _ = writeln!(w, "  {handle} to {requester}, {n} time(s)");
         }
     }
+    // Host keys trusted on first use (WF_SSH_ACCEPT_NEW=1).
+    let accepted: Vec<&Envelope> = ev.iter().filter(|e| e.event_type == "host_key.accepted").collect();
+    if !accepted.is_empty() {
+        let _ = writeln!(w, "host keys trusted on first use (WF_SSH_ACCEPT_NEW=1):");
+        for a in accepted {
+            let _ = writeln!(w, "  {} {} {} (added to {})", pstr(a, "hosts"), pstr(a, "key_type"), a.payload.get("fingerprint").and_then(Value::as_str).unwrap_or("(no fingerprint)"), pstr(a, "known_hosts"));
+        }
+    }
     let refused: Vec<&Envelope> = ev.iter().filter(|e| e.event_type == "gateway.refused").collect();
     if !refused.is_empty() {
         let _ = writeln!(w, "refused calls:");

@@ -22,7 +22,6 @@ use wfhost_evidence::Envelope;
 #[derive(Debug, Clone)]
 pub(super) struct PhaseRun {
     pub(super) id: String,
-    pub(super) started: usize,
     pub(super) outcome: Option<usize>,
     pub(super) det: Option<usize>,
     pub(super) auditor: Option<usize>,
@@ -136,7 +135,7 @@ impl<'a> Walk<'a> {
                 self.plugins = Some(i);
                 Ok(())
             }
-            "phase.started" => self.phase_started(i, e),
+            "phase.started" => self.phase_started(e),
             "phase.outcome" | "court.deterministic" | "court.auditor" | "court.verdict" => self.court_step(i, e),
             "fsm.loaded" => {
                 let s = pstr(e, "state");
@@ -225,7 +224,7 @@ impl<'a> Walk<'a> {
         Ok(())
     }
 
-    fn phase_started(&mut self, i: usize, e: &Envelope) -> Result<(), VerifyFailure> {
+    fn phase_started(&mut self, e: &Envelope) -> Result<(), VerifyFailure> {
         let id = pstr(e, "phase");
         if self.c.phase(id).is_none() {
             return Err(VerifyFailure::record(FailureKind::Order, e, "payload.phase", format!(
@@ -259,7 +258,6 @@ impl<'a> Walk<'a> {
         }
         self.phases.push(PhaseRun {
             id: id.to_string(),
-            started: i,
             outcome: None,
             det: None,
             auditor: None,
