@@ -38,6 +38,20 @@ Exit status: 0 success; 10/20/30/40/50 a halt in code family 1xx..5xx (config/po
 provisioning/target, bootstrap/checkout, sweep/monitor, fetch/teardown); 64 usage error;
 70 internal error. The 3-digit code is on the last PHASE line and in flow.summary.json.";
 
+const FLOW_AFTER_HELP: &str = "\
+Runs detach from wfhost: if wfhost or the connection dies, nothing is lost and no run starts
+twice. Common invocations (with LIUM_TARGET set in the config, e.g. an ssh host):
+
+  Start a sweep and wait for it:     wfhost flow --provision skip --wait true --fetch all
+  Look in on a sweep (one snapshot): wfhost flow --provision skip --sweep skip
+  Continue after a crash or Ctrl-C:  wfhost flow --provision skip --sweep resume --wait true
+  Run lost runs again (killed, or the pod restarted): set SWEEP_RETRY_LOST=1, then resume
+  Fetch one run:                     wfhost flow --provision skip --sweep skip --fetch run:<id>
+  Create a pod, run, clean up:       wfhost flow --yes --wait true --fetch all --teardown delete
+
+Each halt prints its code and the command to run next; `wfhost explain <flow_dir>` tells the
+whole story of a run. Config keys: docs/remote-experiment-workflow.md.";
+
 /// wfhost command line.
 #[derive(Parser, Debug)]
 #[command(name = "wfhost", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
@@ -53,6 +67,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the whole lifecycle (the canonical way to run a sweep).
+    #[command(after_help = FLOW_AFTER_HELP)]
     Flow(FlowArgs),
     /// Check config, toolchain, plugins and the target before a run.
     Doctor,

@@ -118,6 +118,9 @@ fn help_marks_primitives_legacy_and_usage_errors_exit_64() {
     for flag in ["--provision", "--sweep", "--wait", "--fetch", "--teardown", "--yes"] {
         assert!(f.stdout.contains(flag), "flow --help lacks {flag}");
     }
+    for teaches in ["--sweep resume --wait true", "SWEEP_RETRY_LOST=1", "wfhost explain <flow_dir>"] {
+        assert!(f.stdout.contains(teaches), "flow --help does not show {teaches:?}:\n{}", f.stdout);
+    }
     let bad = s.run(&["flow", "--no-such-flag"]);
     assert_eq!(bad.status, 64, "{}", bad.explain());
 }

@@ -188,6 +188,7 @@ done
 d=$work/sweep
 manifest=$(printf 'run_id,n\n'; for i in $(seq 1 "$SWEEP"); do printf 'r%04d,%d\n' "$i" "$i"; done)
 sandbox "$d" "$manifest" 'true {n}' ""
+launched_at=$(date +%s%N)
 line=$(flow_ms "$d" flow --provision skip --wait false)
 runner_pid=$(cat "$d/remote/outputs/_sweep/runner.pid" 2>/dev/null || true)
 echo "sweep of $SWEEP runs of true, --wait false (one flow):"
@@ -206,4 +207,17 @@ snap=$work/snap
 : > "$snap"
 for _ in 1 2 3; do flow_ms "$d" sweep-status >> "$snap"; done
 echo "sweep-status on the same target while the runner works (3 calls, medians):"
+report < "$snap"
+
+# ---- the same sweep to its end: when the runner has run every run (SWEEP_MAX_PARALLEL=4), and
+# one monitor snapshot over the finished sweep.
+out_dir=$d/remote/outputs
+while [ -n "$runner_pid" ] && kill -0 "$runner_pid" 2>/dev/null; do sleep 0.1; done
+done_at=$(date +%s%N)
+ok=$(sh "$out_dir/_sweep/status.sh" "$out_dir" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ok"])')
+[ "$ok" = "$SWEEP" ] || { echo "ssh_bench: only $ok of $SWEEP runs ended ok" >&2; exit 1; }
+echo "the runner ran all $SWEEP runs (4 at a time) in $(( (done_at - launched_at) / 1000000 )) ms from the flow's start"
+: > "$snap"
+for _ in 1 2 3; do flow_ms "$d" sweep-status >> "$snap"; done
+echo "sweep-status over the $SWEEP finished runs (3 calls, medians):"
 report < "$snap"

@@ -5,6 +5,13 @@
 # with it, and both judge run ids and process liveness the same way.
 set -u
 
+# get FILE: the first line of FILE in $got, empty when it cannot be read (no process started:
+# the status of a 1,000-run sweep reads thousands of these).
+get() {
+  got=
+  IFS= read -r got 2>/dev/null < "$1"
+  return 0
+}
 # valid_id ID: a run id is one safe path segment.
 valid_id() {
   case $1 in '' | . | .. | *[!A-Za-z0-9._-]*) return 1 ;; esac
@@ -15,10 +22,11 @@ alive() {
   case ${1:-} in '' | *[!0-9]*) return 1 ;; esac
   kill -0 "$1" 2>/dev/null || return 1
   if [ -r "/proc/$1/stat" ]; then
-    st=$(sed -n 's/^.*) \([A-Za-z]\).*$/\1/p' "/proc/$1/stat" 2>/dev/null)
-    case $st in Z | X | x) return 1 ;; esac
+    get "/proc/$1/stat"
+    # "pid (comm) state ...": the state follows the last ") ".
+    case ${got##*) } in Z\ * | X\ * | x\ *) return 1 ;; esac
     if [ -r "/proc/$1/cmdline" ]; then
-      tr '\000' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -q 'runner\.sh' || return 1
+      tr '\000' ' ' 2>/dev/null < "/proc/$1/cmdline" | grep -q 'runner\.sh' || return 1
     fi
   elif command -v ps >/dev/null 2>&1; then
     st=$(ps -o stat= -p "$1" 2>/dev/null)
@@ -27,16 +35,19 @@ alive() {
   return 0
 }
 # BOOT: this boot of the machine (empty where the kernel does not tell).
-BOOT=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || true)
+get /proc/sys/kernel/random/boot_id
+BOOT=$got
 # run_alive WF: the run whose _wf directory is WF still has a live process. Its wrapper
 # (`runner.sh one`, pid in WF/pid) leads its own process group where setsid exists, so a run
 # whose wrapper was killed while its command goes on still counts as alive; a run recorded in
 # another boot (WF/boot_id) is dead, whatever process holds its pid now.
 run_alive() {
-  ra_pid=$(cat "$1/pid" 2>/dev/null || true)
+  get "$1/pid"
+  ra_pid=$got
   case $ra_pid in '' | *[!0-9]*) return 1 ;; esac
   if [ -f "$1/boot_id" ]; then
-    [ "$(cat "$1/boot_id" 2>/dev/null)" = "$BOOT" ] || return 1
+    get "$1/boot_id"
+    [ "$got" = "$BOOT" ] || return 1
   fi
   alive "$ra_pid" && return 0
   [ -f "$1/pgid" ] || return 1

@@ -29,8 +29,18 @@ now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 say() { printf '%s runner[%s]: %s\n' "$(now)" "$$" "$*"; }
 # put FILE VALUE: write VALUE atomically (temp file + rename).
 put() { printf '%s\n' "$2" > "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1"; }
-# nap SECONDS: fractional where sleep supports it, else one second.
-nap() { sleep "$1" 2>/dev/null || sleep 1; }
+# nap SECONDS: wait that long (fractional where sleep supports it, else one second), or less:
+# the loop traps SIGCHLD, and a shell that wakes `wait` for a trapped signal (dash does) goes
+# on as soon as a run ends, so short runs do not each cost a whole pass. The sleep gets no
+# copy of the runner lock's descriptor.
+nap() {
+  { sleep "$1" 2>/dev/null || sleep 1; } 9>&- &
+  np=$!
+  wait "$np" 2>/dev/null
+  kill "$np" 2>/dev/null
+  wait "$np" 2>/dev/null
+  return 0
+}
 # has_unclaimed TSV OUT: some listed run has no claim yet.
 has_unclaimed() {
   [ -f "$1" ] || return 1
@@ -44,7 +54,7 @@ has_unclaimed() {
 launch() {
   out=$1 repo=$2 maxp=$3 token=$4 retry=${5:-keep}
   sweep=$out/_sweep
-  pid=$(cat "$sweep/runner.pid" 2>/dev/null || true)
+  get "$sweep/runner.pid"; pid=$got
   rq=
   [ "$retry" = retry-lost ] && rq=" requeued=-"
   if alive "$pid"; then
@@ -114,7 +124,7 @@ run_loop() {
   tsv=$sweep/runs.tsv
   self=$sweep/runner.sh
   case $maxp in '' | *[!0-9]* | 0) maxp=1 ;; esac
-  pid=$(cat "$sweep/runner.pid" 2>/dev/null || true)
+  get "$sweep/runner.pid"; pid=$got
   if [ "$pid" != "$$" ] && alive "$pid"; then
     defer "$pid"
   fi
@@ -126,7 +136,7 @@ run_loop() {
     if flock -w 5 9; then
       locked=yes
     else
-      pid=$(cat "$sweep/runner.pid" 2>/dev/null || true)
+      get "$sweep/runner.pid"; pid=$got
       defer "${pid:-0}"
     fi
   fi
@@ -142,6 +152,7 @@ run_loop() {
     fi
   fi
   [ -n "$token" ] && put "$sweep/runner.started" "$token started $$ $rq"
+  trap ':' CHLD
   say "started: max parallel $maxp, checkout $repo"
   # Runs an earlier runner started that still live take their slots too.
   active=""
@@ -151,7 +162,7 @@ run_loop() {
       wf=$out/runs/$id/_wf
       [ -d "$wf/claim" ] || continue
       [ -f "$wf/exit_code" ] && continue
-      p=$(cat "$wf/pid" 2>/dev/null || true)
+      get "$wf/pid"; p=$got
       alive "$p" && active="$active $p"
     done < "$tsv"
   fi
@@ -192,11 +203,12 @@ run_loop() {
       # Nothing active and nothing left. Hand over first, then look once more: a launch that
       # added runs while we were finishing either saw no live runner (and started one) or
       # wrote its runs before we look again.
-      if [ "$(cat "$sweep/runner.pid" 2>/dev/null)" = "$$" ]; then
+      get "$sweep/runner.pid"
+      if [ "$got" = "$$" ]; then
         rm -f "$sweep/runner.pid"
       fi
       if has_unclaimed "$tsv" "$out"; then
-        pid=$(cat "$sweep/runner.pid" 2>/dev/null || true)
+        get "$sweep/runner.pid"; pid=$got
         if alive "$pid"; then
           say "runner $pid took over; exiting"
           exit 0

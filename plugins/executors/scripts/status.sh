@@ -21,7 +21,7 @@ tsv=$sweep/runs.tsv
 
 [ -f "$tsv" ] || { echo "no sweep here: $tsv does not exist" >&2; exit 3; }
 
-rpid=$(cat "$sweep/runner.pid" 2>/dev/null || true)
+get "$sweep/runner.pid"; rpid=$got
 if alive "$rpid"; then ralive=true; else ralive=false; fi
 
 total=0 ok=0 failed=0 running=0 pending=0 lost=0
@@ -35,7 +35,7 @@ while IFS='	' read -r id cmdpath || [ -n "$id" ]; do
   if [ ! -d "$wf/claim" ]; then
     state=pending
   elif [ -f "$wf/exit_code" ]; then
-    rc=$(cat "$wf/exit_code" 2>/dev/null || true)
+    get "$wf/exit_code"; rc=$got
     case $rc in
       '' | *[!0-9]*) state=failed ;;
       *)
