@@ -209,6 +209,18 @@ impl Sshd {
         }
     }
 
+    /// Send `signal` (a `kill` name: STOP, CONT) to sshd and every process it forked: with
+    /// STOP the host goes silent (no reset, no answer: a hung machine or a cut cable).
+    pub fn signal_all(&self, signal: &str) {
+        if let Some(c) = &self.child {
+            let mut pids: Vec<String> = descendants(c.id()).into_iter().map(|p| p.to_string()).collect();
+            pids.push(c.id().to_string());
+            let mut args = vec![format!("-{signal}"), "--".to_string()];
+            args.extend(pids);
+            let _ = Command::new("kill").args(&args).stderr(Stdio::null()).status();
+        }
+    }
+
     /// Start again on the same port with the same keys.
     pub fn restart(&mut self) {
         self.stop();
@@ -1092,6 +1104,30 @@ fn sshd_gone_for_good_while_waiting_halts_p70_as_unreachable() {
     let took = t0.elapsed();
     assert_eq!(status, 40, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("PHASE=P70 STATUS=fail CODE=407"), "{stdout}");
+    assert!(stderr.contains("retrying") && stderr.contains("cannot be reached"), "{stderr}");
+    assert!(took < Duration::from_secs(60), "the halt took {took:?}");
+}
+
+/// The host goes silent while P70 waits (sshd and its sessions stopped with SIGSTOP: no reset,
+/// no answer). ssh's keep-alives (tunable through WF_SSH_OPTIONS, here 1 s x 2) notice the
+/// dead connection, new connections time out in the banner exchange, and after the tolerated
+/// unreadable polls P70 halts with 407 — never a hang.
+#[test]
+fn a_host_that_goes_silent_halts_p70_as_unreachable_within_the_keepalive_budget() {
+    let sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    s.set("WF_SSH_OPTIONS", "-o ServerAliveInterval=1 -o ServerAliveCountMax=2 -o ConnectTimeout=3");
+    s.manifest("run_id,seed,extra\nh1,1,--sleep 30\n");
+    let mut flow = Live::spawn(&s, &["flow", "--provision", "skip", "--wait", "true"]);
+    flow.wait_for("P70 MONITOR", Duration::from_secs(90));
+    let t0 = Instant::now();
+    sshd.signal_all("STOP");
+    let (status, stdout, stderr) = flow.finish(Duration::from_secs(120));
+    let took = t0.elapsed();
+    sshd.signal_all("CONT");
+    assert_eq!(status, 40, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("PHASE=P70 STATUS=fail CODE=407"), "{stdout}\n{stderr}");
     assert!(stderr.contains("retrying") && stderr.contains("cannot be reached"), "{stderr}");
     assert!(took < Duration::from_secs(60), "the halt took {took:?}");
 }
