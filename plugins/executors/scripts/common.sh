@@ -6,7 +6,8 @@
 set -u
 
 # get FILE: the first line of FILE in $got, empty when it cannot be read (no process started:
-# the status of a 1,000-run sweep reads thousands of these).
+# the status of a 1,000-run sweep reads thousands of these). Copy $got before calling anything
+# else that uses get (alive does).
 get() {
   got=
   IFS= read -r got 2>/dev/null < "$1"

@@ -92,30 +92,43 @@ defer() {
   exit 0
 }
 
-# requeue_lost: hand every lost run (claimed, no exit_code, nothing of it alive) back to the
-# queue. The attempt's files move to _wf/attempts/<n>/ (nothing is deleted), then the claim
-# goes, so the loop claims and runs it again. Called only under the runner lock: no other
-# runner can claim or requeue meanwhile. Sets rq to the requeued ids, comma-separated.
-requeue_lost() {
-  rq=
+# unfinished FN: call `FN ID WF` for every listed run that is claimed and has no exit_code
+# (WF: its _wf directory).
+unfinished() {
   [ -f "$tsv" ] || return 0
   while IFS='	' read -r id cmdpath || [ -n "$id" ]; do
     valid_id "$id" || continue
     wf=$out/runs/$id/_wf
     [ -d "$wf/claim" ] || continue
     [ -f "$wf/exit_code" ] && continue
-    run_alive "$wf" && continue
-    k=1
-    while [ -e "$wf/attempts/$k" ]; do k=$((k + 1)); done
-    mkdir -p "$wf/attempts/$k" || continue
-    for f in stdout.log stderr.log started_at boot_id pgid pid; do
-      if [ -e "$wf/$f" ]; then mv -f "$wf/$f" "$wf/attempts/$k/$f"; fi
-    done
-    put "$wf/attempts/$k/requeued_at" "$(now)"
-    rmdir "$wf/claim" 2>/dev/null || continue
-    say "requeued lost run $id (its attempt $k is kept in runs/$id/_wf/attempts/$k)"
-    rq="$rq${rq:+,}$id"
+    "$1" "$id" "$wf"
   done < "$tsv"
+}
+
+# requeue ID WF: hand a lost run (nothing of it alive) back to the queue. The attempt's files
+# move to _wf/attempts/<n>/ (nothing is deleted), then the claim goes, so the loop claims and
+# runs it again. Called only under the runner lock: no other runner can claim or requeue
+# meanwhile. Adds the id to rq.
+requeue() {
+  run_alive "$2" && return 0
+  k=1
+  while [ -e "$2/attempts/$k" ]; do k=$((k + 1)); done
+  mkdir -p "$2/attempts/$k" || return 0
+  for f in stdout.log stderr.log started_at boot_id pgid pid; do
+    if [ -e "$2/$f" ]; then mv -f "$2/$f" "$2/attempts/$k/$f"; fi
+  done
+  put "$2/attempts/$k/requeued_at" "$(now)"
+  rmdir "$2/claim" 2>/dev/null || return 0
+  say "requeued lost run $1 (its attempt $k is kept in runs/$1/_wf/attempts/$k)"
+  rq="$rq${rq:+,}$1"
+}
+
+# adopt ID WF: a run an earlier runner started that still lives takes a slot.
+adopt() {
+  get "$2/pid"
+  ap=$got
+  alive "$ap" && active="$active $ap"
+  return 0
 }
 
 run_loop() {
@@ -144,7 +157,8 @@ run_loop() {
   rq=-
   if [ "$retry" = retry-lost ]; then
     if [ "$locked" = yes ]; then
-      requeue_lost
+      rq=
+      unfinished requeue
       [ -n "$rq" ] || rq=-
     else
       say "lost runs are not requeued: flock(1) is missing on this machine (install util-linux)"
@@ -154,18 +168,8 @@ run_loop() {
   [ -n "$token" ] && put "$sweep/runner.started" "$token started $$ $rq"
   trap ':' CHLD
   say "started: max parallel $maxp, checkout $repo"
-  # Runs an earlier runner started that still live take their slots too.
   active=""
-  if [ -f "$tsv" ]; then
-    while IFS='	' read -r id cmdpath || [ -n "$id" ]; do
-      valid_id "$id" || continue
-      wf=$out/runs/$id/_wf
-      [ -d "$wf/claim" ] || continue
-      [ -f "$wf/exit_code" ] && continue
-      get "$wf/pid"; p=$got
-      alive "$p" && active="$active $p"
-    done < "$tsv"
-  fi
+  unfinished adopt
   [ -n "$active" ] && say "runs of an earlier runner still take slots (pids$active)"
   while :; do
     n=0
@@ -230,7 +234,10 @@ run_one() {
   [ -n "$BOOT" ] && put "$wf/boot_id" "$BOOT"
   pg=
   if [ -r "/proc/$$/stat" ]; then
-    pg=$(sed -n 's/^.*) [A-Za-z] [0-9-]* \([0-9]*\) .*$/\1/p' "/proc/$$/stat" 2>/dev/null)
+    # "pid (comm) state ppid pgrp ...": the group follows the last ") " by two fields.
+    get "/proc/$$/stat"
+    set -- ${got##*) }
+    pg=${3:-}
   elif command -v ps >/dev/null 2>&1; then
     pg=$(ps -o pgid= -p "$$" 2>/dev/null | tr -d ' ')
   fi
