@@ -157,7 +157,8 @@ impl<'a, H: Host> Act<'a, H> {
         let m = last_line(e.message());
         // Unreachable, vanished and timed out have a code of their own in every family that
         // acts on a pod (POD_UNREACHABLE, POD_VANISHED, COMMAND_TIMEOUT), so a script can tell
-        // "try again" from "start over" from "the command failed".
+        // "try again" from "start over" from "the command failed"; a family without one (2xx has
+        // no COMMAND_TIMEOUT) keeps the phase's own code.
         let own = |name: &str| code::in_family(family, name).unwrap_or(self.generic);
         match e {
             GatewayError::Unreachable(_) => Failure::new(
@@ -169,7 +170,7 @@ impl<'a, H: Host> Act<'a, H> {
                 format!("{what}: pod {target} no longer exists ({m}); provision a new one with --provision auto --yes and no LIUM_TARGET"),
             ),
             GatewayError::Timeout(_) => Failure::new(
-                if family == 2 { self.generic } else { own("COMMAND_TIMEOUT") },
+                own("COMMAND_TIMEOUT"),
                 format!("{what} timed out ({m}); check the pod with `wfhost pod-status --target {target}` and rerun the flow"),
             ),
             GatewayError::Refused(_) => Failure::new(
@@ -311,7 +312,8 @@ impl<'a, H: Host> Act<'a, H> {
 }
 
 /// Require exit 0 from `res` (see [`Act::exec_ok`]): a non-zero exit fails with `code`, a
-/// timeout with the COMMAND_TIMEOUT code of `code`'s family (3xx..5xx; `code` itself elsewhere).
+/// timeout with the COMMAND_TIMEOUT code of `code`'s family (`code` itself in a family that has
+/// none, such as 2xx).
 pub fn check_exit(
     step: &str,
     res: &CommandResult,
@@ -320,13 +322,8 @@ pub fn check_exit(
     next: &str,
 ) -> Result<(), Failure> {
     if res.timed_out {
-        let family = code / 100;
-        let timeout_code = match family {
-            3..=5 => code::in_family(family, "COMMAND_TIMEOUT").unwrap_or(code),
-            _ => code,
-        };
         return Err(Failure::new(
-            timeout_code,
+            code::in_family(code / 100, "COMMAND_TIMEOUT").unwrap_or(code),
             format!("{step} timed out after {} s; {next}", timeout_ms / 1000),
         ));
     }
