@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use wfhost_evidence::dsse;
-use wfhost_flow::audit_trail;
-use wfhost_flow::engine::{run_flow, FlowRequest};
-use wfhost_flow::flags::{self, Fetch, Flags};
+use wfhost_audit as audit_trail;
+use wfhost_config::flags::{self, Fetch, Flags};
+use wfhost_config::plan::Plan;
+use wfhost_flow::engine::{run_flow, Confirm, FlowRequest};
 use wfhost_flow::output::Output;
-use wfhost_flow::plan::Plan;
 
 const ABOUT: &str = "Run GPU experiment sweeps end to end, every phase judged by a fail-closed court.";
 
@@ -237,6 +237,18 @@ fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
+/// Ask a yes/no question on the terminal (only called when stdin and stderr are terminals).
+fn prompt_yes_no(question: &str) -> bool {
+    use std::io::{BufRead, Write};
+    eprint!("{question}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(_) => matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"),
+        Err(_) => false,
+    }
+}
+
 fn env_map() -> BTreeMap<String, String> {
     std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
@@ -279,7 +291,16 @@ fn run_plan(dir: &Option<PathBuf>, plan: Plan, flags: Flags, flag_errors: Vec<St
     };
     let out = Output::stdio();
     let report = run_flow(
-        FlowRequest { workdir, env: env_map(), flags, plan, target, interactive: interactive(), flag_errors },
+        FlowRequest {
+            workdir,
+            env: env_map(),
+            flags,
+            plan,
+            target,
+            interactive: interactive(),
+            confirm: Some(Confirm(std::sync::Arc::new(prompt_yes_no))),
+            flag_errors,
+        },
         &out,
     );
     Exit(report.exit_status)
@@ -293,7 +314,7 @@ fn primitive(dir: &Option<PathBuf>, plan: Plan, a: PrimitiveArgs) -> Exit {
     }
     if plan == Plan::PodDelete && !a.yes && interactive() {
         let t = a.target.clone().unwrap_or_else(|| "the configured target".into());
-        if !wfhost_flow::prompt_yes_no(&format!("Delete pod {t}? [y/N] ")) {
+        if !prompt_yes_no(&format!("Delete pod {t}? [y/N] ")) {
             eprintln!("wfhost: not deleted");
             return Exit::OK;
         }
@@ -335,8 +356,8 @@ pub fn exec(cli: Cli) -> Exit {
             with_workdir(&dir, |w| wfhost_flow::plugins::fsm_reset(w, &env_map(), a.target.as_deref()))
         }
         Command::SweepCsvTemplate => {
-            print!("{}", wfhost_flow::manifest::template_csv());
-            eprintln!("wfhost: matching template: SWEEP_RUN_TEMPLATE={}", wfhost_flow::manifest::example_run_template());
+            print!("{}", wfhost_config::manifest::template_csv());
+            eprintln!("wfhost: matching template: SWEEP_RUN_TEMPLATE={}", wfhost_config::manifest::example_run_template());
             Exit::OK
         }
         Command::Doctor => with_workdir(&dir, |w| wfhost_flow::plugins::doctor(w, &env_map())),
@@ -412,7 +433,7 @@ pub fn exec(cli: Cli) -> Exit {
                 Exit(1)
             }
         }),
-        Command::Docs(DocsCommand::Guide) => match wfhost_flow::guide::render() {
+        Command::Docs(DocsCommand::Guide) => match wfhost_config::guide::render() {
             Ok(text) => {
                 print!("{text}");
                 Exit::OK

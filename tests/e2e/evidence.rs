@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use wfhost_evidence::{EventDraft, EventLog, Tail};
-use wfhost_flow::audit_trail::{self, FailureKind};
+use wfhost_audit::{self as audit_trail, FailureKind};
 
 const FULL: &[&str] = &["flow", "--yes", "--wait", "true", "--fetch", "all", "--teardown", "delete"];
 

@@ -13,16 +13,19 @@
 //! a projection of those events. The engine never panics on input: config, manifest, plugin and
 //! remote problems become phase failures with codes from `constitution/codes.toml`.
 
-use crate::config::{Config, ConfigLocation};
+use wfhost_config::config::{Config, ConfigLocation};
 use crate::court::{self, deterministic, CourtResult};
-use crate::flags::{Flags, Provision, Sweep};
+use wfhost_config::flags::{Flags, Provision, Sweep};
 use crate::gateway::{FlowGateway, GatewayShared};
 use crate::output::Output;
-use crate::plan::Plan;
+use wfhost_config::plan::Plan;
 use crate::plugins::{self, Plugins};
 use crate::sink::Sink;
 use crate::types::{Artifact, Kv, PhaseContext, PhaseOutcome, PhaseStatus, PodIdentity};
-use crate::{manifest, now_rfc3339, now_compact, summary};
+use crate::{now_rfc3339, now_compact};
+use wfhost_config::manifest;
+use wfhost_audit::layout::{rel_phase_file, FlowDir, PhaseFile, FSM};
+use wfhost_audit::summary;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,8 +50,28 @@ pub struct FlowRequest {
     pub target: Option<String>,
     /// Whether a person is at a terminal (stdin and stderr are TTYs): only then may we prompt.
     pub interactive: bool,
+    /// How to ask that person a yes/no question (the CLI's terminal prompt); asked only when
+    /// `interactive`, and `None` means nobody can be asked.
+    pub confirm: Option<Confirm>,
     /// Flag values that did not parse; P00 fails with code 105 naming them.
     pub flag_errors: Vec<String>,
+}
+
+/// A yes/no question put to the person at the terminal; the library never reads stdin itself.
+#[derive(Clone)]
+pub struct Confirm(pub Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Confirm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Confirm(..)")
+    }
+}
+
+impl Confirm {
+    /// Ask `question`; true only for an explicit yes.
+    pub fn ask(&self, question: &str) -> bool {
+        (self.0)(question)
+    }
 }
 
 /// How a flow ended.
@@ -233,8 +256,8 @@ impl Run<'_> {
     fn phase(
         &mut self,
         phase: &'static Phase,
-        location: &Result<ConfigLocation, crate::config::ConfigError>,
-        loaded: &Result<Config, crate::config::ConfigError>,
+        location: &Result<ConfigLocation, wfhost_config::config::ConfigError>,
+        loaded: &Result<Config, wfhost_config::config::ConfigError>,
     ) -> bool {
         let started = Instant::now();
         let started_at = now_rfc3339();
@@ -342,8 +365,8 @@ impl Run<'_> {
     fn host_phase(
         &mut self,
         phase: &Phase,
-        location: &Result<ConfigLocation, crate::config::ConfigError>,
-        loaded: &Result<Config, crate::config::ConfigError>,
+        location: &Result<ConfigLocation, wfhost_config::config::ConfigError>,
+        loaded: &Result<Config, wfhost_config::config::ConfigError>,
     ) -> PhaseOutcome {
         match phase.id.as_str() {
             "P00" => self.precheck(phase, location, loaded),
@@ -361,13 +384,13 @@ impl Run<'_> {
     fn precheck(
         &mut self,
         phase: &Phase,
-        location: &Result<ConfigLocation, crate::config::ConfigError>,
-        loaded: &Result<Config, crate::config::ConfigError>,
+        location: &Result<ConfigLocation, wfhost_config::config::ConfigError>,
+        loaded: &Result<Config, wfhost_config::config::ConfigError>,
     ) -> PhaseOutcome {
         let config_path = location
             .as_ref()
             .map(|l| l.path().display().to_string())
-            .unwrap_or_else(|_| self.req.workdir.join(crate::CONFIG_REL_PATH).display().to_string());
+            .unwrap_or_else(|_| self.req.workdir.join(wfhost_config::CONFIG_REL_PATH).display().to_string());
         let config = match loaded {
             Ok(c) => c.clone(),
             Err(e) => {
@@ -421,7 +444,7 @@ impl Run<'_> {
 
         // Required variables (config.toml `required_for`) of the phases this run will execute.
         let mut missing = Vec::new();
-        if let Ok(vocab) = crate::config::Vocabulary::get() {
+        if let Ok(vocab) = wfhost_config::config::Vocabulary::get() {
             for key in &vocab.keys {
                 let needed_by: Vec<&str> = key
                     .required_for
@@ -453,10 +476,10 @@ impl Run<'_> {
             if let Some(w) = signer.permission_warning() {
                 self.out.note(&format!("warning: {w}"));
             }
-            self.sink.event("flow.header", &format!("header/{}", crate::signing::SIGNING_HEADER), json!({
-                "key": crate::signing::SIGNING_HEADER, "value": crate::signing::header_value(&signer),
+            self.sink.event("flow.header", &format!("header/{}", wfhost_audit::signing::SIGNING_HEADER), json!({
+                "key": wfhost_audit::signing::SIGNING_HEADER, "value": wfhost_audit::signing::header_value(&signer),
             }));
-            if let Err(e) = crate::signing::write_public_key(&signer, &self.flow_dir) {
+            if let Err(e) = wfhost_audit::signing::write_public_key(&signer, &self.flow_dir) {
                 return fail(phase, 101, format!("cannot write the flow's public key: {e}"));
             }
             self.signer = Some(signer);
@@ -466,10 +489,8 @@ impl Run<'_> {
         self.consent = self.flags.yes
             || config.get("LIUM_YES") == Some("1")
             || self.req.env.get("LIUM_YES").map(String::as_str) == Some("1");
-        if provisioning && !self.consent && self.req.interactive {
-            self.consent = crate::prompt_yes_no(&format!(
-                "Create a new pod with the {transport} transport? [y/N] "
-            ));
+        if let (true, false, true, Some(confirm)) = (provisioning, self.consent, self.req.interactive, &self.req.confirm) {
+            self.consent = confirm.ask(&format!("Create a new pod with the {transport} transport? [y/N] "));
             self.consent_from_tty = self.consent;
         }
         if provisioning {
@@ -515,7 +536,7 @@ impl Run<'_> {
                 "P10" => self.provision_needed(),
                 "P50" => self.flags.sweep != Sweep::Skip,
                 "P60" => self.flags.sweep == Sweep::Start,
-                "P80" => self.flags.fetch != crate::flags::Fetch::None,
+                "P80" => self.flags.fetch != wfhost_config::flags::Fetch::None,
                 _ => true,
             }
     }
@@ -595,7 +616,7 @@ impl Run<'_> {
             fsm_state: self.fsm.clone(),
             inputs: inputs.into_iter().map(|(k, v)| Kv { key: k, value: v }).collect(),
         };
-        if phase.id == "P90" && self.flags.teardown == crate::flags::Teardown::Delete {
+        if phase.id == "P90" && self.flags.teardown == wfhost_config::flags::Teardown::Delete {
             if let Some(t) = &self.target {
                 let actor = Actor::new("policy", "--teardown=delete");
                 self.sink.event_as("consent.given", "consent/delete-pod", json!({
@@ -629,7 +650,7 @@ impl Run<'_> {
                 Some("--sweep skip and no REPO_URL".into())
             }
             "P60" if self.flags.sweep == Sweep::Skip => Some("--sweep skip".into()),
-            "P80" if self.flags.fetch == crate::flags::Fetch::None => Some("--fetch none".into()),
+            "P80" if self.flags.fetch == wfhost_config::flags::Fetch::None => Some("--fetch none".into()),
             _ => None,
         }
     }
@@ -771,7 +792,7 @@ impl Run<'_> {
             "flow_id": self.flow_id,
             "phase": phase.id,
         });
-        self.write_evidence("fsm.json", &self.flow_dir.join("fsm.json"), &state);
+        self.write_evidence(FSM, &FlowDir::new(&self.flow_dir).fsm(), &state);
         let remote = match (&self.plugins, &self.target) {
             (Some(p), Some(t)) => {
                 let path = self.state_file();
@@ -834,8 +855,9 @@ impl Run<'_> {
     }
 
     fn judge(&mut self, phase: &Phase, run: PhaseRun) -> bool {
-        let dir = self.flow_dir.join("phase");
-        let rel = |suffix: &str| format!("phase/phase.{}{suffix}", phase.id);
+        let fd = FlowDir::new(&self.flow_dir);
+        let rel = |kind: PhaseFile| rel_phase_file(&phase.id, kind);
+        let path = |kind: PhaseFile| fd.phase_file(&phase.id, kind);
         let outcome_json = json!({
             "phase": phase.id,
             "name": phase.name,
@@ -854,12 +876,12 @@ impl Run<'_> {
             "gateway_ms": self.gateway.calls().iter().filter_map(|c| c.get("duration_ms").and_then(Value::as_u64)).sum::<u64>(),
             "gateway_calls": self.gateway.calls(),
         });
-        let outcome_path = dir.join(format!("phase.{}.json", phase.id));
-        let recorded = crate::sink::write_json(&outcome_path, &outcome_json)
-            .and_then(|_| crate::sink::read_json(&outcome_path).map(|_| ()))
+        let outcome_path = path(PhaseFile::Outcome);
+        let recorded = wfhost_audit::layout::write_json(&outcome_path, &outcome_json)
+            .and_then(|_| wfhost_audit::layout::read_json(&outcome_path).map(|_| ()))
             .map_err(|e| e.to_string());
         self.sink.event("phase.outcome", &format!("{}/outcome", phase.id), outcome_json.clone());
-        self.out.phase(&phase.id, status_str(run.outcome.status), run.outcome.code, &self.flow_dir.join(rel(".json")).display().to_string());
+        self.out.phase(&phase.id, status_str(run.outcome.status), run.outcome.code, &outcome_path.display().to_string());
 
         let court_started = Instant::now();
         let facts = self.facts(phase, Some((&run, recorded)));
@@ -868,7 +890,7 @@ impl Run<'_> {
         // A failed phase is never judged as passing: its own outcome failure is a finding.
         let det_pass = checks.iter().all(|r| r.pass) && run.outcome.status != PhaseStatus::Fail;
         let det_json = json!({"phase": phase.id, "pass": det_pass, "checks": checks});
-        self.write_evidence(&rel(".deterministic.json"), &dir.join(format!("phase.{}.deterministic.json", phase.id)), &det_json);
+        self.write_evidence(&rel(PhaseFile::Deterministic), &path(PhaseFile::Deterministic), &det_json);
         self.sink.event("court.deterministic", &format!("{}/deterministic", phase.id), det_json);
 
         let pack = court::evidence_pack(court::PackInput {
@@ -891,9 +913,9 @@ impl Run<'_> {
             findings: checks.iter().filter(|r| !r.pass).map(|r| format!("{}: {}", r.check, r.finding)).collect(),
         });
         let pack_sha256 = match serde_json::to_value(&pack) {
-            Ok(v) => self.write_evidence(&rel(".pack.json"), &dir.join(format!("phase.{}.pack.json", phase.id)), &v),
+            Ok(v) => self.write_evidence(&rel(PhaseFile::Pack), &path(PhaseFile::Pack), &v),
             Err(e) => {
-                self.sink.file_failed(&rel(".pack.json"), &e);
+                self.sink.file_failed(&rel(PhaseFile::Pack), &e);
                 None
             }
         };
@@ -905,7 +927,7 @@ impl Run<'_> {
         if let (Some(sha), Some(obj)) = (&pack_sha256, const_json.as_object_mut()) {
             obj.insert("pack_sha256".into(), Value::String(sha.clone()));
         }
-        self.write_evidence(&rel(".constitutional.json"), &dir.join(format!("phase.{}.constitutional.json", phase.id)), &const_json);
+        self.write_evidence(&rel(PhaseFile::Constitutional), &path(PhaseFile::Constitutional), &const_json);
         self.sink.event("court.auditor", &format!("{}/constitutional", phase.id), const_json);
 
         let result = CourtResult::merge(det_pass, &constitutional);
@@ -946,7 +968,7 @@ impl Run<'_> {
                 violated.push(law);
             }
         }
-        let verdict_path = dir.join(format!("phase.{}.verdict.json", phase.id));
+        let verdict_path = path(PhaseFile::Verdict);
         let verdict = json!({
             "phase": phase.id,
             "court": if result.pass { "pass" } else { "fail" },
@@ -958,16 +980,16 @@ impl Run<'_> {
             "next_command": next,
             "court_ms": court_started.elapsed().as_millis() as u64,
             "evidence": {
-                "outcome": rel(".json"),
-                "deterministic": rel(".deterministic.json"),
-                "constitutional": rel(".constitutional.json"),
+                "outcome": rel(PhaseFile::Outcome),
+                "deterministic": rel(PhaseFile::Deterministic),
+                "constitutional": rel(PhaseFile::Constitutional),
             },
         });
-        self.write_evidence(&rel(".verdict.json"), &verdict_path, &verdict);
+        self.write_evidence(&rel(PhaseFile::Verdict), &verdict_path, &verdict);
         self.sink.event("court.verdict", &format!("{}/verdict", phase.id), verdict);
         if let Some(signer) = &self.signer {
-            if let Err(e) = crate::signing::sign_verdict(signer, &self.flow_dir, &phase.id) {
-                self.sink.file_failed(&rel(".verdict.dsse.json"), &e);
+            if let Err(e) = wfhost_audit::signing::sign_verdict(signer, &self.flow_dir, &phase.id) {
+                self.sink.file_failed(&rel(PhaseFile::VerdictEnvelope), &e);
             }
         }
         self.out.court(
@@ -989,7 +1011,7 @@ impl Run<'_> {
     /// Write an evidence file; a failure is remembered by the sink, and the flow halts after
     /// this phase (fail-closed). Returns the file's sha256.
     fn write_evidence(&self, what: &str, path: &Path, value: &Value) -> Option<String> {
-        match crate::sink::write_json(path, value) {
+        match wfhost_audit::layout::write_json(path, value) {
             Ok(sha) => Some(sha),
             Err(e) => {
                 self.sink.file_failed(&format!("{what} ({})", path.display()), &e);
@@ -1059,7 +1081,7 @@ impl Run<'_> {
         }
         if let Some(signer) = &self.signer {
             let records = self.sink.records();
-            if let Err(e) = crate::signing::sign_flow(signer, &self.flow_dir, &self.flow_id, i32::from(exit_status), records) {
+            if let Err(e) = wfhost_audit::signing::sign_flow(signer, &self.flow_dir, &self.flow_id, i32::from(exit_status), records) {
                 self.out.note(&format!("warning: could not sign the flow ({e}); `wfhost verify` will report flow.dsse.json missing"));
             }
         }
@@ -1085,7 +1107,7 @@ fn artifact_problem(a: &Artifact) -> Option<String> {
     match std::fs::read(path) {
         Err(e) => Some(format!("{} unreadable: {e}", a.path)),
         Ok(bytes) => match &a.sha256 {
-            Some(want) if *want != crate::sha256_hex(&bytes) => Some(format!("{} sha256 mismatch", a.path)),
+            Some(want) if *want != wfhost_evidence::hash::sha256_hex(&bytes) => Some(format!("{} sha256 mismatch", a.path)),
             _ => None,
         },
     }

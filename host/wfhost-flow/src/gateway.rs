@@ -8,7 +8,7 @@
 //! naming the approving actor for anything with external effect. A refused call is also a
 //! finding for the deterministic validator's `target_unchanged` check.
 
-use crate::flags::{Flags, Teardown};
+use wfhost_config::flags::{Flags, Teardown};
 use crate::output::Output;
 use crate::plugins::TransportPlugin;
 use crate::sink::Sink;
@@ -247,7 +247,7 @@ impl FlowGateway {
     }
 
     fn idem_key(&self, op: &str, target: &str, extra: &str) -> String {
-        crate::sha256_hex(format!("{}\0{op}\0{target}\0{extra}", self.shared.flow_id).as_bytes())[..32].to_string()
+        wfhost_evidence::hash::sha256_hex(format!("{}\0{op}\0{target}\0{extra}", self.shared.flow_id).as_bytes())[..32].to_string()
     }
 
     /// The bound target.
@@ -263,7 +263,7 @@ impl FlowGateway {
             Err(GatewayError::Refused(format!("provision refused: only P10 may create a pod, not {phase}")))
         } else if !self.consent || self.shared.cap("provision").is_none() {
             Err(GatewayError::Refused("provision refused: no consent (use --yes or LIUM_YES=1)".into()))
-        } else if !crate::is_safe_segment(&name_hint) {
+        } else if !wfhost_config::is_safe_segment(&name_hint) {
             Err(GatewayError::Refused(format!("provision refused: name hint {name_hint:?} is not a safe name")))
         } else {
             let key = self.idem_key("provision", "", &name_hint);
@@ -328,7 +328,7 @@ impl FlowGateway {
     /// Write a file on the target.
     pub fn gw_put_file(&self, target: String, path: String, contents: Vec<u8>, mode: u32) -> Result<(), GatewayError> {
         let t0 = Instant::now();
-        let digest = crate::sha256_hex(&contents);
+        let digest = wfhost_evidence::hash::sha256_hex(&contents);
         let size = contents.len();
         let r = self.scope("put-file", &target).and_then(|_| self.transport.put_file(&target, &path, contents, mode).map_err(gw_err));
         let call = self.record("put-file", Some(&target), ActionClass::WriteExternalSideEffect, t0, r.as_ref().map(|_| path.as_str()));
@@ -360,7 +360,7 @@ impl FlowGateway {
         let rel = Path::new(local_rel);
         if local_rel.is_empty()
             || rel.is_absolute()
-            || !rel.components().all(|c| matches!(c, std::path::Component::Normal(s) if crate::is_safe_segment(&s.to_string_lossy())))
+            || !rel.components().all(|c| matches!(c, std::path::Component::Normal(s) if wfhost_config::is_safe_segment(&s.to_string_lossy())))
         {
             return Err(GatewayError::Refused(format!("fetch-dir local path {local_rel:?} must be relative safe segments")));
         }
@@ -463,7 +463,7 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<Artifact>) -> std::io::R
             collect_files(root, &p, out)?;
         } else if ft.is_file() {
             let rel = p.strip_prefix(root).unwrap_or(&p).display().to_string();
-            out.push(Artifact { name: rel, path: p.display().to_string(), sha256: Some(crate::sha256_file(&p)?) });
+            out.push(Artifact { name: rel, path: p.display().to_string(), sha256: Some(wfhost_evidence::hash::sha256_file(&p).map_err(std::io::Error::other)?) });
         }
     }
     Ok(())

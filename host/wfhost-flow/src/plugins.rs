@@ -7,7 +7,7 @@
 //! allowlist) and the small diagnostic commands that talk to a transport directly
 //! (`fsm-status`, `fsm-reset`, `doctor`, `court audit`).
 
-use crate::config::{Config, ConfigLocation, Vocabulary};
+use wfhost_config::config::{Config, ConfigLocation, Vocabulary};
 use crate::court::external::ExternalAuditor;
 use crate::court::AuditorRecord;
 use crate::gateway::FlowGateway;
@@ -284,7 +284,7 @@ impl FlowTransportHost {
             let work_abs = absolute(workdir);
             let mut candidates = vec![workdir.join(".wfhost/ssh-control")];
             if let Some(home) = env.get("HOME").filter(|h| h.starts_with('/')) {
-                candidates.push(Path::new(home).join(".wfhost/ssh").join(&crate::sha256_hex(work_abs.as_bytes())[..12]));
+                candidates.push(Path::new(home).join(".wfhost/ssh").join(&wfhost_evidence::hash::sha256_hex(work_abs.as_bytes())[..12]));
             }
             match candidates.into_iter().find(|c| absolute(c).len() <= MAX_CONTROL_DIR) {
                 Some(control) => {

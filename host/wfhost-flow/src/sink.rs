@@ -6,7 +6,7 @@
 //! on without a record.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use wfhost_evidence::{Actor, EventDraft, EventLog};
 
@@ -25,8 +25,8 @@ struct Inner {
 impl Sink {
     /// Create `<flow_dir>/events.jsonl` (and the directory tree). Refuses an existing log.
     pub fn create(flow_dir: &Path, flow_id: &str) -> Result<Sink, String> {
-        std::fs::create_dir_all(flow_dir.join("phase")).map_err(|e| e.to_string())?;
-        let log = EventLog::create(&flow_dir.join("events.jsonl"), flow_id).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(flow_dir.join(wfhost_audit::layout::PHASE_DIR)).map_err(|e| e.to_string())?;
+        let log = EventLog::create(&flow_dir.join(wfhost_audit::layout::EVENTS), flow_id).map_err(|e| e.to_string())?;
         Ok(Sink { inner: Some(Arc::new(Mutex::new(Inner { log, flow_id: flow_id.to_string(), error: None }))) })
     }
 
@@ -101,23 +101,4 @@ impl Sink {
     pub fn error(&self) -> Option<String> {
         self.inner.as_ref().and_then(|i| i.lock().unwrap_or_else(|p| p.into_inner()).error.clone())
     }
-}
-
-/// Write a JSON evidence file atomically (canonical bytes); returns its sha256.
-pub fn write_json(path: &Path, value: &Value) -> std::io::Result<String> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    wfhost_evidence::atomic::write_json(path, value).map_err(std::io::Error::other)
-}
-
-/// Read a JSON file back.
-pub fn read_json(path: &Path) -> std::io::Result<Value> {
-    let bytes = std::fs::read(path)?;
-    serde_json::from_slice(&bytes).map_err(std::io::Error::other)
-}
-
-/// Path of a flow's event log.
-pub fn events_path(flow_dir: &Path) -> PathBuf {
-    flow_dir.join("events.jsonl")
 }

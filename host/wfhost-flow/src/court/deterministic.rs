@@ -5,7 +5,7 @@
 //! named check against it and returns one [`CheckResult`] per name. A name this build does not
 //! implement fails (fail-closed), and a test asserts every name in the table is implemented.
 
-use crate::flags::{Flags, Teardown};
+use wfhost_config::flags::{Flags, Teardown};
 use serde::Serialize;
 use wfhost_constitution::{Constitution, Phase};
 

@@ -13,6 +13,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use std::sync::Arc;
+use wfhost_audit::layout::{FlowDir, PhaseFile};
 use wfhost_runtime::process::{NoSecrets, ProcessPolicy, ProcessRequest, ProcessRunner};
 
 /// A configured external auditor.
@@ -29,9 +30,10 @@ impl ExternalAuditor {
     pub fn audit(&self, req: &AuditRequest, flow_dir: &Path) -> AuditorRecord {
         let t0 = Instant::now();
         let phase = req.pack.phase.clone();
-        let dir = flow_dir.join("phase");
-        let evidence = dir.join(format!("phase.{phase}.external-input.json"));
-        let output = dir.join(format!("phase.{phase}.external-verdict.json"));
+        let fd = FlowDir::new(flow_dir);
+        let dir = fd.phase_dir();
+        let evidence = fd.phase_file(&phase, PhaseFile::ExternalInput);
+        let output = fd.phase_file(&phase, PhaseFile::ExternalVerdict);
         let unverified = |kind: &str, message: String| AuditorRecord {
             name: "external".into(),
             status: VerdictStatus::Unverified,
@@ -52,8 +54,8 @@ impl ExternalAuditor {
         let line = format!(
             "{} --evidence {} --output {} --phase {phase}",
             self.command,
-            crate::manifest::sh_quote(&evidence.display().to_string()),
-            crate::manifest::sh_quote(&output.display().to_string()),
+            wfhost_config::manifest::sh_quote(&evidence.display().to_string()),
+            wfhost_config::manifest::sh_quote(&output.display().to_string()),
         );
         let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
         let mut policy = ProcessPolicy::new(["sh"], &env);

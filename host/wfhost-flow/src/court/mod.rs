@@ -13,8 +13,8 @@
 pub mod deterministic;
 pub mod external;
 
-use crate::config::Config;
-use crate::flags::Flags;
+use wfhost_config::config::Config;
+use wfhost_config::flags::Flags;
 use crate::plugins::Plugins;
 use crate::types::{AuditRequest, EvidencePack, Kv, Law, PhaseOutcome, Verdict, VerdictStatus};
 use serde_json::{json, Value};

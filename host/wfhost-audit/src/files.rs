@@ -13,53 +13,19 @@ use super::signatures;
 use super::verify::{CheckedFile, FailureKind, VerifyFailure};
 use super::walk::{PhaseRun, Walk};
 use super::{file_bytes, pstr, schemas, Log, EVENTS, FSM, PHASE_DIR, SUMMARY};
-use crate::config::{Vocabulary, SECRET_MARKER};
+use crate::layout::{rel_phase_file, PhaseFile};
+use wfhost_config::config::{Vocabulary, SECRET_MARKER};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use wfhost_evidence::{Envelope, Timestamp};
-/// Kinds of per-phase files, by the suffix after `phase.<Pxx>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum PhaseFile {
-    Outcome,
-    Deterministic,
-    Pack,
-    Constitutional,
-    Verdict,
-    ExternalInput,
-    ExternalVerdict,
+/// What verify knows of each kind of per-phase file.
+trait PhaseFileCheck {
+    fn schema(self) -> Option<&'static str>;
+    fn record(self, run: &PhaseRun) -> Option<Option<usize>>;
 }
 
-impl PhaseFile {
-    fn parse(name: &str) -> Option<(String, PhaseFile)> {
-        let rest = name.strip_prefix("phase.")?.strip_suffix(".json")?;
-        let (id, kind) = rest.split_once('.').unwrap_or((rest, ""));
-        let valid = id.len() == 3 && id.starts_with('P') && id[1..].bytes().all(|b| b.is_ascii_digit());
-        let kind = match kind {
-            "" => PhaseFile::Outcome,
-            "deterministic" => PhaseFile::Deterministic,
-            "pack" => PhaseFile::Pack,
-            "constitutional" => PhaseFile::Constitutional,
-            "verdict" => PhaseFile::Verdict,
-            "external-input" => PhaseFile::ExternalInput,
-            "external-verdict" => PhaseFile::ExternalVerdict,
-            _ => return None,
-        };
-        valid.then(|| (id.to_string(), kind))
-    }
-
-    fn suffix(self) -> &'static str {
-        match self {
-            PhaseFile::Outcome => "",
-            PhaseFile::Deterministic => ".deterministic",
-            PhaseFile::Pack => ".pack",
-            PhaseFile::Constitutional => ".constitutional",
-            PhaseFile::Verdict => ".verdict",
-            PhaseFile::ExternalInput => ".external-input",
-            PhaseFile::ExternalVerdict => ".external-verdict",
-        }
-    }
-
+impl PhaseFileCheck for PhaseFile {
     fn schema(self) -> Option<&'static str> {
         match self {
             PhaseFile::Outcome => Some("phase-outcome"),
@@ -67,7 +33,7 @@ impl PhaseFile {
             PhaseFile::Pack => Some("phase-pack"),
             PhaseFile::Constitutional => Some("phase-constitutional"),
             PhaseFile::Verdict => Some("phase-verdict"),
-            PhaseFile::ExternalInput | PhaseFile::ExternalVerdict => None,
+            PhaseFile::ExternalInput | PhaseFile::ExternalVerdict | PhaseFile::VerdictEnvelope => None,
         }
     }
 
@@ -81,10 +47,6 @@ impl PhaseFile {
             _ => None,
         }
     }
-}
-
-pub(crate) fn rel_phase_file(id: &str, suffix: &str) -> String {
-    format!("{PHASE_DIR}/phase.{id}{suffix}.json")
 }
 
 /// The file checks of one flow directory, and what they found.
@@ -169,7 +131,7 @@ impl<'w, 'a> Files<'w, 'a> {
                     let e = &self.log.events[i];
                     return Err(VerifyFailure {
                         kind: FailureKind::Missing,
-                        file: rel_phase_file(&run.id, kind.suffix()),
+                        file: rel_phase_file(&run.id, kind),
                         line: Some(e.seq + 1),
                         field: None,
                         problem: format!(
@@ -263,7 +225,7 @@ impl<'w, 'a> Files<'w, 'a> {
                 let recorded = run.auditor.and_then(|a| self.log.events[a].payload.get("pack_sha256")).and_then(Value::as_str);
                 let digest = match recorded {
                     Some(want) => {
-                        let got = crate::sha256_hex(&parsed.bytes);
+                        let got = wfhost_evidence::hash::sha256_hex(&parsed.bytes);
                         if got != want {
                             let line = run.auditor.map(|a| self.log.events[a].seq + 1).unwrap_or(0);
                             return Err(VerifyFailure::new(FailureKind::Mismatch, rel, format!(
@@ -286,7 +248,7 @@ impl<'w, 'a> Files<'w, 'a> {
             None => {
                 // The external auditor's exchange files: the input repeats the pack.
                 if kind == PhaseFile::ExternalInput {
-                    let pack_rel = rel_phase_file(&run.id, PhaseFile::Pack.suffix());
+                    let pack_rel = rel_phase_file(&run.id, PhaseFile::Pack);
                     if let Ok(pack) = self.parse(&pack_rel, None) {
                         if parsed.value.get("pack") != Some(&pack.value) {
                             return Err(VerifyFailure::new(FailureKind::Mismatch, rel, format!("its pack differs from {pack_rel}")).field("/pack"));
@@ -769,7 +731,7 @@ impl<'w, 'a> Files<'w, 'a> {
             }
             total += 1;
             // Recorded relative to the flow directory (older logs: absolute).
-            match crate::sha256_file(&self.dir.join(path)) {
+            match wfhost_evidence::hash::sha256_file(&self.dir.join(path)) {
                 Ok(sha) if sha == want => {}
                 Ok(_) => changed.push(format!("{path} (changed)")),
                 Err(_) => changed.push(format!("{path} (gone)")),

@@ -22,6 +22,9 @@
 
 mod diff;
 mod explain;
+pub mod layout;
+pub mod signing;
+pub mod summary;
 mod files;
 mod replay;
 mod schemas;
@@ -39,14 +42,14 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use wfhost_evidence::{Envelope, Tail, VerifyError};
 
-/// File names inside a flow directory.
-pub(crate) const EVENTS: &str = "events.jsonl";
-pub(crate) const SUMMARY: &str = "flow.summary.json";
-pub(crate) const FSM: &str = "fsm.json";
-pub(crate) const PHASE_DIR: &str = "phase";
+pub use layout::{FlowDir, PhaseFile};
+pub(crate) use layout::{EVENTS, FSM, PHASE_DIR, SUMMARY};
+
+/// Exit status of an internal error (the engine could not run or record the flow).
+pub const EXIT_INTERNAL: i32 = 70;
 
 /// The complete records of a flow's log, as envelopes and as the JSON values
-/// [`crate::summary::project`] folds, and what follows them.
+/// [`summary::project`] folds, and what follows them.
 pub(crate) struct Log {
     pub(crate) events: Vec<Envelope>,
     pub(crate) values: Vec<Value>,

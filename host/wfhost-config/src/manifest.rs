@@ -38,7 +38,6 @@
 //! offending record starts (when there is one) and the constitution code 400.
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
@@ -307,7 +306,7 @@ impl Manifest {
     /// Parse and validate manifest bytes; `source` names the manifest in messages.
     pub fn parse(bytes: &[u8], source: &str) -> Result<Manifest, ManifestError> {
         let manifest = source.to_owned();
-        let sha256 = hex::encode(Sha256::digest(bytes));
+        let sha256 = wfhost_evidence::hash::sha256_hex(bytes);
         let body = bytes
             .strip_prefix(b"\xEF\xBB\xBF".as_slice())
             .unwrap_or(bytes);

@@ -28,7 +28,7 @@ macro_rules! schema {
             name: $name,
             describes: $describes,
             path: concat!("docs/schemas/", $name, ".schema.json"),
-            text: include_str!(concat!("../../../../docs/schemas/", $name, ".schema.json")),
+            text: include_str!(concat!("../../../docs/schemas/", $name, ".schema.json")),
             compiled: OnceLock::new(),
         }
     };

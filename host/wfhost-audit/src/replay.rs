@@ -16,7 +16,7 @@
 //! atomically by the rebuilt bytes.
 
 use super::diff::{context, first_byte_difference};
-use super::files::rel_phase_file;
+use crate::layout::{rel_phase_file, PhaseFile};
 use super::{check_flow_dir, file_bytes, pstr, Log, EVENTS, FSM, SUMMARY};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -157,18 +157,18 @@ pub fn replay(flow_dir: &Path, write: bool) -> Result<ReplayReport, ReplayError>
 
     // Files that are the payload of a record.
     for e in &log.events {
-        let suffix = match e.event_type.as_str() {
-            "phase.outcome" => "",
-            "court.deterministic" => ".deterministic",
-            "court.auditor" => ".constitutional",
-            "court.verdict" => ".verdict",
+        let kind = match e.event_type.as_str() {
+            "phase.outcome" => PhaseFile::Outcome,
+            "court.deterministic" => PhaseFile::Deterministic,
+            "court.auditor" => PhaseFile::Constitutional,
+            "court.verdict" => PhaseFile::Verdict,
             _ => continue,
         };
         let phase = pstr(e, "phase");
-        if !crate::is_safe_segment(phase) {
+        if !wfhost_config::is_safe_segment(phase) {
             continue;
         }
-        rebuilt.push((rel_phase_file(phase, suffix), file_bytes(&e.payload).map_err(|e| e.to_string())));
+        rebuilt.push((rel_phase_file(phase, kind), file_bytes(&e.payload).map_err(|e| e.to_string())));
     }
 
     // The FSM mirror.

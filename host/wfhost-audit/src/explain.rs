@@ -142,7 +142,7 @@ pub fn explain(flow_dir: &Path) -> Result<String, ExplainError> {
             .unwrap_or_default();
         let _ = writeln!(w, "  violated laws: {}", if laws.is_empty() { "none".to_string() } else { laws.join("; ") });
         let _ = writeln!(w, "  next: {}", pstr(v, "next_command"));
-        let _ = writeln!(w, "  verdict: {}", flow_dir.join(super::files::rel_phase_file(pstr(v, "phase"), ".verdict")).display());
+        let _ = writeln!(w, "  verdict: {}", flow_dir.join(crate::layout::rel_phase_file(pstr(v, "phase"), crate::layout::PhaseFile::Verdict)).display());
     }
 
     // Side effects and what approved them.

@@ -2,6 +2,7 @@
 //! selection.
 
 use super::*;
+use sha2::{Digest, Sha256};
 use std::process::Command;
 
 fn parse(text: &str) -> Result<Manifest, ManifestError> {

@@ -53,7 +53,7 @@
 //! [`Config::redacted_text`] for anything that is written to evidence.
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use wfhost_evidence::hash::sha256_hex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;
@@ -1068,10 +1068,6 @@ impl fmt::Debug for Config {
             .field("unknown", &self.unknown)
             .finish_non_exhaustive()
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 fn read_config(path: &Path, override_enabled: bool) -> Result<Vec<u8>, ConfigError> {

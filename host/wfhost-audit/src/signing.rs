@@ -17,7 +17,7 @@
 //! the `flow.summary` record is appended and `flow.summary.json` written, so the digests it
 //! signs are those of the final files.
 
-use crate::audit_trail::PHASE_DIR;
+use crate::layout::{is_phase_id, rel_phase_file, PhaseFile};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use wfhost_evidence::atomic::{self, AtomicError};
@@ -26,13 +26,13 @@ use wfhost_evidence::dsse::{self, DsseError, Signer};
 /// The `flow.header` key that records which key signs the flow's evidence.
 pub const SIGNING_HEADER: &str = "signing";
 /// The flow's public key (SPKI PEM), at the flow directory's root.
-pub const PUBLIC_KEY_FILE: &str = "signing.pub";
+pub use crate::layout::PUBLIC_KEY as PUBLIC_KEY_FILE;
 /// The signed statement about the whole flow, at the flow directory's root.
-pub const FLOW_ENVELOPE: &str = "flow.dsse.json";
+pub use crate::layout::FLOW_ENVELOPE;
 /// The event log, a subject of [`FLOW_ENVELOPE`].
-pub const EVENTS_FILE: &str = "events.jsonl";
+pub use crate::layout::EVENTS as EVENTS_FILE;
 /// The flow's summary, a subject of [`FLOW_ENVELOPE`].
-pub const SUMMARY_FILE: &str = "flow.summary.json";
+pub use crate::layout::SUMMARY as SUMMARY_FILE;
 
 /// Why signing a file failed.
 #[derive(Debug, thiserror::Error)]
@@ -76,21 +76,17 @@ pub fn header_key_id(value: &str) -> Option<&str> {
 
 /// `phase/phase.<Pxx>.verdict.json`, relative to the flow directory.
 pub fn verdict_file(phase_id: &str) -> String {
-    format!("{PHASE_DIR}/phase.{phase_id}.verdict.json")
+    rel_phase_file(phase_id, PhaseFile::Verdict)
 }
 
 /// `phase/phase.<Pxx>.verdict.dsse.json`, relative to the flow directory.
 pub fn verdict_envelope_file(phase_id: &str) -> String {
-    format!("{PHASE_DIR}/phase.{phase_id}.verdict.dsse.json")
+    rel_phase_file(phase_id, PhaseFile::VerdictEnvelope)
 }
 
 /// The phase id of a verdict envelope's file name (`phase.<Pxx>.verdict.dsse.json`, no dir).
 pub fn verdict_envelope_phase(name: &str) -> Option<&str> {
     name.strip_prefix("phase.")?.strip_suffix(".verdict.dsse.json").filter(|id| is_phase_id(id))
-}
-
-fn is_phase_id(id: &str) -> bool {
-    id.len() == 3 && id.starts_with('P') && id[1..].bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The predicate of [`FLOW_ENVELOPE`].
@@ -151,7 +147,7 @@ mod tests {
     #[test]
     fn a_signed_verdict_names_its_file_digest_and_json() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join(PHASE_DIR)).expect("mkdir");
+        std::fs::create_dir(dir.path().join(crate::layout::PHASE_DIR)).expect("mkdir");
         let verdict = json!({"phase": "P30", "court": "pass", "code": 0});
         atomic::write_json(&dir.path().join(verdict_file("P30")), &verdict).expect("write");
         let signer = Signer::from_seed(&[5; 32]);

@@ -100,7 +100,7 @@ pub fn project(events: &[Value]) -> Value {
 
 /// Read `events.jsonl` of a flow as JSON values (complete records only).
 pub fn read_events(flow_dir: &Path) -> Result<Vec<Value>, String> {
-    let path = crate::sink::events_path(flow_dir);
+    let path = flow_dir.join(crate::layout::EVENTS);
     let read = wfhost_evidence::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     read.events
         .into_iter()
@@ -111,8 +111,8 @@ pub fn read_events(flow_dir: &Path) -> Result<Vec<Value>, String> {
 /// Rebuild and write `flow.summary.json`; returns its path.
 pub fn write(flow_dir: &Path) -> Result<PathBuf, String> {
     let events = read_events(flow_dir)?;
-    let path = flow_dir.join("flow.summary.json");
-    crate::sink::write_json(&path, &project(&events)).map_err(|e| e.to_string())?;
+    let path = flow_dir.join(crate::layout::SUMMARY);
+    crate::layout::write_json(&path, &project(&events)).map_err(|e| e.to_string())?;
     Ok(path)
 }
 
