@@ -20,8 +20,10 @@
 //! line or member. What the log cannot vouch for (members the engine never records) is listed in
 //! docs/evidence.md and in each file's check description.
 
+pub mod decision;
 mod diff;
 mod explain;
+pub mod records;
 pub mod layout;
 pub mod signing;
 pub mod summary;
@@ -45,8 +47,7 @@ use wfhost_evidence::{Envelope, Tail, VerifyError};
 pub use layout::{FlowDir, PhaseFile};
 pub(crate) use layout::{EVENTS, FSM, PHASE_DIR, SUMMARY};
 
-/// Exit status of an internal error (the engine could not run or record the flow).
-pub const EXIT_INTERNAL: i32 = 70;
+pub use decision::EXIT_INTERNAL;
 
 /// The complete records of a flow's log, as envelopes and as the JSON values
 /// [`summary::project`] folds, and what follows them.

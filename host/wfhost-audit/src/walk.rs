@@ -12,7 +12,10 @@
 //! learns (each phase's records, the transitions, the header, the grants) indexes the log for
 //! the file checks in `files`.
 
-use super::{pstr, PHASE_DIR};
+use super::pstr;
+use crate::decision::{self, OutcomeView};
+use crate::layout::{rel_phase_file, PhaseFile};
+use crate::records::{self, ConstitutionalRecord, DeterministicRecord, PassFail, PhaseOutcomeRecord, PhaseStatus, VerdictRecord};
 use super::verify::{FailureKind, VerifyFailure};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -370,12 +373,17 @@ impl<'a> Walk<'a> {
                 "{} ran checks {named:?}, but constitution/phases.toml names {want:?}", run.id
             )));
         }
-        let outcome_failed = run.outcome.is_some_and(|o| pstr(&self.events[o], "status") == "fail");
-        let all_pass = checks.iter().all(|c| c.get("pass") == Some(&Value::Bool(true)));
-        let want_pass = all_pass && !outcome_failed;
-        if e.payload.get("pass") != Some(&Value::Bool(want_pass)) {
+        let det: DeterministicRecord = typed(e)?;
+        let status = match run.outcome {
+            Some(o) => typed::<PhaseOutcomeRecord>(&self.events[o])?.status,
+            None => PhaseStatus::Ok,
+        };
+        let want_pass = decision::deterministic_pass(status, &det.checks);
+        if det.pass != want_pass {
+            let all_pass = det.checks.iter().all(|c| c.pass);
             return Err(VerifyFailure::record(FailureKind::Order, e, "payload.pass", format!(
-                "pass must be {want_pass}: every check passed: {all_pass}, outcome failed: {outcome_failed}"
+                "pass must be {want_pass}: every check passed: {all_pass}, outcome failed: {}",
+                status == PhaseStatus::Fail
             )));
         }
         Ok(())
@@ -385,79 +393,69 @@ impl<'a> Walk<'a> {
         let (Some(o), Some(d), Some(a)) = (run.outcome, run.det, run.auditor) else {
             return Err(VerifyFailure::record(FailureKind::Order, e, "event_type", "a verdict before its outcome, deterministic and auditor records"));
         };
-        let (outcome, det, aud) = (&self.events[o], &self.events[d], &self.events[a]);
-        let det_pass = det.payload.get("pass") == Some(&Value::Bool(true));
-        let constitutional = pstr(aud, "status");
-        let court_pass = det_pass && constitutional == "pass";
+        let outcome: PhaseOutcomeRecord = typed(&self.events[o])?;
+        let det: DeterministicRecord = typed(&self.events[d])?;
+        let aud: ConstitutionalRecord = typed(&self.events[a])?;
+        let verdict: VerdictRecord = typed(e)?;
+        let phase = self.c.phase(&run.id).ok_or_else(|| VerifyFailure::record(FailureKind::Order, e, "payload.phase", "unknown phase"))?;
+        // The same rule the engine decided with, from the inputs it recorded.
+        let want = decision::decide(
+            self.c,
+            phase,
+            OutcomeView { status: outcome.status, code: outcome.code, message: &outcome.message },
+            &det.checks,
+            &aud.auditors,
+        );
         let mismatch = |member: &str, want: String, found: String| {
             Err(VerifyFailure::record(FailureKind::Order, e, &format!("payload.{member}"), format!(
-                "{} verdict has {member} {found}, but the court's rule gives {want} (deterministic {}, constitutional {constitutional})",
+                "{} verdict has {member} {found}, but the court's rule gives {want} (deterministic {}, constitutional {})",
                 run.id,
-                if det_pass { "pass" } else { "fail" }
+                PassFail::from_bool(want_det(&det, &outcome)).as_str(),
+                decision::constitutional_status(&aud.auditors).as_str(),
             )))
         };
-        let pf = |b: bool| if b { "pass" } else { "fail" }.to_string();
-        if pstr(e, "deterministic") != pf(det_pass) {
-            return mismatch("deterministic", pf(det_pass), pstr(e, "deterministic").into());
+        if verdict.deterministic.passed() != want.deterministic {
+            return mismatch("deterministic", PassFail::from_bool(want.deterministic).as_str().into(), verdict.deterministic.as_str().into());
         }
-        if pstr(e, "constitutional") != constitutional {
-            return mismatch("constitutional", constitutional.into(), pstr(e, "constitutional").into());
+        if verdict.constitutional != want.constitutional {
+            return mismatch("constitutional", want.constitutional.as_str().into(), verdict.constitutional.as_str().into());
         }
-        if pstr(e, "court") != pf(court_pass) {
-            return mismatch("court", pf(court_pass), pstr(e, "court").into());
+        if verdict.court.passed() != want.court {
+            return mismatch("court", PassFail::from_bool(want.court).as_str().into(), verdict.court.as_str().into());
         }
-        let phase = self.c.phase(&run.id).ok_or_else(|| VerifyFailure::record(FailureKind::Order, e, "payload.phase", "unknown phase"))?;
-        let family_code = |name: &str| self.c.code_named(phase.family, name).map(|c| u64::from(c.code)).unwrap_or(u64::from(phase.family) * 100);
-        let want_code = if pstr(outcome, "status") == "fail" {
-            outcome.payload.get("code").and_then(Value::as_u64).unwrap_or(0)
-        } else if !det_pass {
-            // The first failed check that names its own code (checks.toml) gives it.
-            det.payload
-                .get("checks")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter(|c| c.get("pass") == Some(&Value::Bool(false)))
-                .find_map(|c| c.get("check").and_then(Value::as_str).and_then(|n| self.c.checks.get(n)).and_then(|k| k.code))
-                .map(u64::from)
-                .unwrap_or_else(|| family_code("COURT_DETERMINISTIC_FAIL"))
-        } else if !court_pass {
-            family_code("COURT_AUDITOR_FAIL")
-        } else {
-            0
-        };
-        let code = e.payload.get("code").and_then(Value::as_u64).unwrap_or(u64::MAX);
-        if code != want_code {
-            return mismatch("code", want_code.to_string(), code.to_string());
+        if verdict.code != want.code {
+            return mismatch("code", want.code.to_string(), verdict.code.to_string());
         }
-        let laws: Vec<&str> = e.payload.get("violated_laws").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-        if let Some(unknown) = laws.iter().find(|l| self.c.law(l).is_none()) {
+        if let Some(unknown) = verdict.violated_laws.iter().find(|l| self.c.law(l).is_none()) {
             return Err(VerifyFailure::record(FailureKind::Order, e, "payload.violated_laws", format!(
                 "{unknown} is not a law of constitution/laws.toml"
             )));
         }
-        let failed_check_laws: Vec<String> = det
-            .payload
-            .get("checks")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter(|c| c.get("pass") == Some(&Value::Bool(false)))
-                    .filter_map(|c| c.get("check").and_then(Value::as_str))
-                    .filter_map(|n| self.c.checks.get(n).map(|k| k.law.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Some(missing) = failed_check_laws.iter().find(|l| !laws.contains(&l.as_str())) {
+        if let Some(missing) = want.violated_laws.iter().find(|l| !verdict.violated_laws.contains(l)) {
             return Err(VerifyFailure::record(FailureKind::Order, e, "payload.violated_laws", format!(
-                "a failed check of {} belongs to {missing} (constitution/checks.toml), which the verdict does not name", run.id
+                "the court's rule finds {missing} broken in {} (a failed check of constitution/checks.toml, or an auditor), \
+                 which the verdict does not name",
+                run.id
             )));
         }
-        let evidence = e.payload.get("evidence");
-        for (member, suffix) in [("outcome", ""), ("deterministic", ".deterministic"), ("constitutional", ".constitutional")] {
-            let want = format!("{PHASE_DIR}/phase.{}{suffix}.json", run.id);
-            let found = evidence.and_then(|v| v.get(member)).and_then(Value::as_str).unwrap_or("");
-            if found != want {
+        if verdict.violated_laws != want.violated_laws {
+            return mismatch("violated_laws", format!("{:?}", want.violated_laws), format!("{:?}", verdict.violated_laws));
+        }
+        if verdict.halt_reason != want.halt_reason {
+            return mismatch("halt_reason", format!("{:?}", want.halt_reason), format!("{:?}", verdict.halt_reason));
+        }
+        if verdict.next_command.is_some() == verdict.court.passed() {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "payload.next_command", format!(
+                "a {} verdict {} a next command", verdict.court.as_str(), if verdict.court.passed() { "has" } else { "lacks" }
+            )));
+        }
+        for (member, kind, found) in [
+            ("outcome", PhaseFile::Outcome, &verdict.evidence.outcome),
+            ("deterministic", PhaseFile::Deterministic, &verdict.evidence.deterministic),
+            ("constitutional", PhaseFile::Constitutional, &verdict.evidence.constitutional),
+        ] {
+            let want = rel_phase_file(&run.id, kind);
+            if *found != want {
                 return Err(VerifyFailure::record(FailureKind::Order, e, &format!("payload.evidence.{member}"), format!(
                     "names {found:?}, not {want:?}"
                 )));
@@ -489,11 +487,8 @@ impl<'a> Walk<'a> {
         if self.halted.is_some() && !halted {
             return Err(VerifyFailure::record(FailureKind::Order, e, "event_type", "the court halted the flow, but no flow.halted record precedes the summary"));
         }
-        let want_exit = match &self.halted {
-            Some((_, code)) => self.c.family_exit_status((code / 100) as u8).map(i64::from).unwrap_or(crate::EXIT_INTERNAL.into()),
-            None if halted => crate::EXIT_INTERNAL.into(),
-            None => 0,
-        };
+        let first_failure = self.halted.as_ref().map(|(_, code)| u16::try_from(*code).unwrap_or(u16::MAX));
+        let want_exit = decision::exit_status(self.c, first_failure, halted && self.halted.is_none());
         let expect = [
             ("verdict", json!(if halted { "halted" } else { "pass" })),
             ("first_failure_phase", self.halted.as_ref().map(|h| json!(h.0)).unwrap_or(Value::Null)),
@@ -693,21 +688,27 @@ impl<'a> Walk<'a> {
 }
 
 fn check_constitutional(e: &Envelope) -> Result<(), VerifyFailure> {
-    let auditors = e.payload.get("auditors").and_then(Value::as_array).cloned().unwrap_or_default();
-    let statuses: Vec<&str> = auditors.iter().map(|a| a.get("status").and_then(Value::as_str).unwrap_or("")).collect();
-    let want = if statuses.is_empty() {
-        "unverified"
-    } else if statuses.contains(&"fail") {
-        "fail"
-    } else if statuses.iter().all(|s| *s == "pass") {
-        "pass"
-    } else {
-        "unverified"
-    };
-    if pstr(e, "status") != want {
+    let record: ConstitutionalRecord = typed(e)?;
+    let want = decision::constitutional_status(&record.auditors);
+    if record.status != want {
+        let statuses: Vec<&str> = record.auditors.iter().map(|a| a.status.as_str()).collect();
         return Err(VerifyFailure::record(FailureKind::Order, e, "payload.status", format!(
-            "the auditors said {statuses:?}, which makes {want}, not {:?} (no auditor is never a pass)", pstr(e, "status")
+            "the auditors said {statuses:?}, which makes {}, not {:?} (no auditor is never a pass)",
+            want.as_str(),
+            record.status.as_str()
         )));
     }
     Ok(())
+}
+
+/// A record's payload as its type; a record of the wrong shape is named with the serde error.
+fn typed<T: serde::de::DeserializeOwned>(e: &Envelope) -> Result<T, VerifyFailure> {
+    records::parse(&e.payload).map_err(|problem| {
+        VerifyFailure::record(FailureKind::Format, e, "payload", format!("{} is not a well-formed {} record: {problem}", e.event_type, e.event_type))
+    })
+}
+
+/// Whether the deterministic validator passed by the rule (for messages).
+fn want_det(det: &DeterministicRecord, outcome: &PhaseOutcomeRecord) -> bool {
+    decision::deterministic_pass(outcome.status, &det.checks)
 }

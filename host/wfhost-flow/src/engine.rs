@@ -14,7 +14,7 @@
 //! remote problems become phase failures with codes from `constitution/codes.toml`.
 
 use wfhost_config::config::{Config, ConfigLocation};
-use crate::court::{self, deterministic, CourtResult};
+use crate::court::{self, deterministic};
 use wfhost_config::flags::{Flags, Provision, Sweep};
 use crate::gateway::{FlowGateway, GatewayShared};
 use crate::output::Output;
@@ -25,6 +25,11 @@ use crate::types::{Artifact, Kv, PhaseContext, PhaseOutcome, PhaseStatus, PodIde
 use crate::{now_rfc3339, now_compact};
 use wfhost_config::manifest;
 use wfhost_audit::layout::{rel_phase_file, FlowDir, PhaseFile, FSM};
+use wfhost_audit::decision::{self, OutcomeView};
+use wfhost_audit::records::{
+    self, ArtifactRecord, DeterministicRecord, FlowHalted, FlowHeader, FlowStarted, FlowSummaryRecord, FlowVerdict, FsmLoaded, FsmMirror,
+    FsmTransition, PassFail, PhaseOutcomeRecord, PhaseStarted, VerdictEvidence, VerdictRecord,
+};
 use wfhost_audit::summary;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -219,18 +224,15 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
         req,
     };
     run.flag_problems = run.req.flag_errors.clone();
-    run.sink.event(
-        "flow.started",
-        "flow",
-        json!({
-            "flow_id": flow_id,
-            "command": run.req.plan.name(),
-            "flags": pairs_json(&run.flags.to_pairs()),
-            "workdir": run.req.workdir.display().to_string(),
-            "phases": run.req.plan.phases(),
-            "wfhost_version": env!("CARGO_PKG_VERSION"),
-        }),
-    );
+    let started = FlowStarted {
+        flow_id: flow_id.clone(),
+        command: run.req.plan.name().to_string(),
+        flags: run.flags.to_pairs().into_iter().collect(),
+        workdir: run.req.workdir.display().to_string(),
+        phases: run.req.plan.phases().iter().map(|p| p.to_string()).collect(),
+        wfhost_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    run.sink.event(records::FLOW_STARTED, "flow", records::to_value(&started));
     let phases: Vec<&'static Phase> =
         run.req.plan.phases().iter().filter_map(|id| c.phase(id)).collect();
     let mut halted = false;
@@ -262,7 +264,7 @@ impl Run<'_> {
         let started = Instant::now();
         let started_at = now_rfc3339();
         self.out.begin(&format!("{} {}: {}", phase.id, phase.name, phase.summary));
-        self.sink.event("phase.started", &format!("{}/started", phase.id), json!({"phase": phase.id}));
+        self.sink.event(records::PHASE_STARTED, &format!("{}/started", phase.id), records::to_value(&PhaseStarted { phase: phase.id.clone() }));
         // A phase the flags skip does nothing, so its preconditions are not asked of it
         // (`--sweep skip` on a pod with nothing checked out is fine).
         let skip = match phase.runner {
@@ -378,7 +380,7 @@ impl Run<'_> {
 
     fn header(&self, key: &str, value: &str) {
         self.out.header(key, value);
-        self.sink.event("flow.header", &format!("header/{key}"), json!({"key": key, "value": value}));
+        self.sink.event(records::FLOW_HEADER, &format!("header/{key}"), records::to_value(&FlowHeader { key: key.into(), value: value.into() }));
     }
 
     fn precheck(
@@ -751,7 +753,7 @@ impl Run<'_> {
             }
             Err(_) => {} // No state file yet (or not a file): a fresh pod.
         }
-        self.sink.event("fsm.loaded", "fsm/loaded", json!({"state": self.fsm, "file": self.state_file()}));
+        self.sink.event(records::FSM_LOADED, "fsm/loaded", records::to_value(&FsmLoaded { state: self.fsm.clone(), file: self.state_file() }));
         Ok(())
     }
 
@@ -776,22 +778,18 @@ impl Run<'_> {
             return (before.clone(), before, None);
         }
         self.fsm = next.clone();
-        let reason = format!("{} {} code {}", phase.id, status_str(outcome.status), outcome.code);
-        let updated_at = now_rfc3339();
-        let host = crate::hostname();
-        self.sink.event("fsm.transition", &format!("{}/fsm", phase.id), json!({
-            "from": before, "to": next, "phase": phase.id, "code": outcome.code,
-            "reason": reason, "updated_at": updated_at, "host": host,
-        }));
-        let state = json!({
-            "state": next,
-            "previous_state": before,
-            "reason": reason,
-            "updated_at": updated_at,
-            "host": host,
-            "flow_id": self.flow_id,
-            "phase": phase.id,
-        });
+        let reason = format!("{} {} code {}", phase.id, record_status(outcome.status).as_str(), outcome.code);
+        let transition = FsmTransition {
+            from: before.clone(),
+            to: next.clone(),
+            phase: phase.id.clone(),
+            code: outcome.code,
+            reason,
+            updated_at: now_rfc3339(),
+            host: crate::hostname(),
+        };
+        self.sink.event(records::FSM_TRANSITION, &format!("{}/fsm", phase.id), records::to_value(&transition));
+        let state = records::to_value(&FsmMirror::of(&transition, &self.flow_id));
         self.write_evidence(FSM, &FlowDir::new(&self.flow_dir).fsm(), &state);
         let remote = match (&self.plugins, &self.target) {
             (Some(p), Some(t)) => {
@@ -838,7 +836,7 @@ impl Run<'_> {
         };
         if let Some((run, recorded)) = run {
             f.outcome_recorded = Some(recorded);
-            f.status = status_str(run.outcome.status).to_string();
+            f.status = record_status(run.outcome.status).as_str().to_string();
             f.code = run.outcome.code;
             f.outcome_facts = run.outcome.facts.iter().map(|k| (k.key.clone(), k.value.clone())).collect();
             f.fsm_before = run.fsm_before.clone();
@@ -858,40 +856,50 @@ impl Run<'_> {
         let fd = FlowDir::new(&self.flow_dir);
         let rel = |kind: PhaseFile| rel_phase_file(&phase.id, kind);
         let path = |kind: PhaseFile| fd.phase_file(&phase.id, kind);
-        let outcome_json = json!({
-            "phase": phase.id,
-            "name": phase.name,
-            "status": status_str(run.outcome.status),
-            "code": run.outcome.code,
-            "message": run.outcome.message,
-            "started_at": run.started_at,
-            "duration_ms": run.duration_ms,
-            "target": self.target,
-            "fsm_before": run.fsm_before,
-            "fsm_after": run.fsm_after,
-            "facts": run.outcome.facts.iter().map(|k| (k.key.clone(), Value::String(k.value.clone()))).collect::<serde_json::Map<_, _>>(),
-            "artifacts": run.outcome.artifacts,
-            "details": run.outcome.details_json.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
-            "process_ms": self.gateway.process_ms(),
-            "gateway_ms": self.gateway.calls().iter().filter_map(|c| c.get("duration_ms").and_then(Value::as_u64)).sum::<u64>(),
-            "gateway_calls": self.gateway.calls(),
-        });
+        let calls = self.gateway.calls();
+        let outcome = PhaseOutcomeRecord {
+            phase: phase.id.clone(),
+            name: phase.name.clone(),
+            status: record_status(run.outcome.status),
+            code: run.outcome.code,
+            message: run.outcome.message.clone(),
+            started_at: run.started_at.clone(),
+            duration_ms: run.duration_ms,
+            target: self.target.clone(),
+            fsm_before: run.fsm_before.clone(),
+            fsm_after: run.fsm_after.clone(),
+            facts: run.outcome.facts.iter().map(|k| (k.key.clone(), k.value.clone())).collect(),
+            artifacts: run
+                .outcome
+                .artifacts
+                .iter()
+                .map(|a| ArtifactRecord { name: a.name.clone(), path: a.path.clone(), sha256: a.sha256.clone() })
+                .collect(),
+            details: run.outcome.details_json.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
+            process_ms: self.gateway.process_ms(),
+            gateway_ms: calls.iter().map(|c| c.duration_ms).sum(),
+            gateway_calls: calls,
+        };
+        let outcome_json = records::to_value(&outcome);
         let outcome_path = path(PhaseFile::Outcome);
         let recorded = wfhost_audit::layout::write_json(&outcome_path, &outcome_json)
             .and_then(|_| wfhost_audit::layout::read_json(&outcome_path).map(|_| ()))
             .map_err(|e| e.to_string());
-        self.sink.event("phase.outcome", &format!("{}/outcome", phase.id), outcome_json.clone());
-        self.out.phase(&phase.id, status_str(run.outcome.status), run.outcome.code, &outcome_path.display().to_string());
+        self.sink.event(records::PHASE_OUTCOME, &format!("{}/outcome", phase.id), outcome_json);
+        self.out.phase(&phase.id, outcome.status.as_str(), outcome.code, &outcome_path.display().to_string());
 
         let court_started = Instant::now();
         let facts = self.facts(phase, Some((&run, recorded)));
         let mut checks = run.pre.clone();
         checks.extend(deterministic::run(self.c, phase, deterministic::Stage::Post, &phase.post, &facts));
-        // A failed phase is never judged as passing: its own outcome failure is a finding.
-        let det_pass = checks.iter().all(|r| r.pass) && run.outcome.status != PhaseStatus::Fail;
-        let det_json = json!({"phase": phase.id, "pass": det_pass, "checks": checks});
+        let det = DeterministicRecord {
+            phase: phase.id.clone(),
+            pass: decision::deterministic_pass(outcome.status, &checks),
+            checks,
+        };
+        let det_json = records::to_value(&det);
         self.write_evidence(&rel(PhaseFile::Deterministic), &path(PhaseFile::Deterministic), &det_json);
-        self.sink.event("court.deterministic", &format!("{}/deterministic", phase.id), det_json);
+        self.sink.event(records::COURT_DETERMINISTIC, &format!("{}/deterministic", phase.id), det_json);
 
         let pack = court::evidence_pack(court::PackInput {
             c: self.c,
@@ -909,8 +917,8 @@ impl Run<'_> {
             consent: self.consent,
             fsm_before: &run.fsm_before,
             fsm_after: &run.fsm_after,
-            det_pass,
-            findings: checks.iter().filter(|r| !r.pass).map(|r| format!("{}: {}", r.check, r.finding)).collect(),
+            det_pass: det.pass,
+            findings: det.checks.iter().filter(|r| !r.pass).map(|r| format!("{}: {}", r.check, r.finding)).collect(),
         });
         let pack_sha256 = match serde_json::to_value(&pack) {
             Ok(v) => self.write_evidence(&rel(PhaseFile::Pack), &path(PhaseFile::Pack), &v),
@@ -922,71 +930,38 @@ impl Run<'_> {
         let constitutional = match &self.plugins {
             Some(p) => court::constitutional(self.c, phase, &pack, p, &self.flow_dir),
             None => court::constitutional_without_plugins(self.c, phase, &pack, &self.flow_dir),
-        };
-        let mut const_json = constitutional.to_json(&phase.id);
-        if let (Some(sha), Some(obj)) = (&pack_sha256, const_json.as_object_mut()) {
-            obj.insert("pack_sha256".into(), Value::String(sha.clone()));
         }
+        .record(&phase.id, pack_sha256);
+        let const_json = records::to_value(&constitutional);
         self.write_evidence(&rel(PhaseFile::Constitutional), &path(PhaseFile::Constitutional), &const_json);
-        self.sink.event("court.auditor", &format!("{}/constitutional", phase.id), const_json);
+        self.sink.event(records::COURT_AUDITOR, &format!("{}/constitutional", phase.id), const_json);
 
-        let result = CourtResult::merge(det_pass, &constitutional);
-        let code = if run.outcome.status == PhaseStatus::Fail {
-            run.outcome.code
-        } else if !det_pass {
-            // The first failed check that names its own code (checks.toml) gives it.
-            checks
-                .iter()
-                .filter(|r| !r.pass)
-                .find_map(|r| self.c.checks.get(&r.check).and_then(|k| k.code))
-                .unwrap_or_else(|| self.family_code(phase, "COURT_DETERMINISTIC_FAIL"))
-        } else if !result.pass {
-            self.family_code(phase, "COURT_AUDITOR_FAIL")
-        } else {
-            0
-        };
-        let halt_reason = if result.pass {
-            None
-        } else if run.outcome.status == PhaseStatus::Fail {
-            Some(format!("{} failed: {}", phase.id, run.outcome.message))
-        } else if !det_pass {
-            Some(format!(
-                "deterministic validator rejected {}: {}",
-                phase.id,
-                checks.iter().filter(|r| !r.pass).map(|r| format!("{} ({})", r.check, r.finding)).collect::<Vec<_>>().join("; ")
-            ))
-        } else {
-            Some(format!("auditors did not pass {}: {}", phase.id, constitutional.reasons().join("; ")))
-        };
-        let next = if result.pass { None } else { Some(self.next_command(code)) };
-        // Laws broken: those of every failed check (checks.toml names each check's law), then
-        // the auditors'.
-        let mut violated: Vec<String> = Vec::new();
-        let check_laws = checks.iter().filter(|r| !r.pass).filter_map(|r| self.c.checks.get(&r.check).map(|k| k.law.clone()));
-        for law in check_laws.chain(constitutional.violated_laws()) {
-            if !violated.contains(&law) {
-                violated.push(law);
-            }
-        }
+        let d = decision::decide(
+            self.c,
+            phase,
+            OutcomeView { status: outcome.status, code: outcome.code, message: &outcome.message },
+            &det.checks,
+            &constitutional.auditors,
+        );
         let verdict_path = path(PhaseFile::Verdict);
-        let verdict = json!({
-            "phase": phase.id,
-            "court": if result.pass { "pass" } else { "fail" },
-            "deterministic": if det_pass { "pass" } else { "fail" },
-            "constitutional": constitutional.status_str(),
-            "code": code,
-            "halt_reason": halt_reason,
-            "violated_laws": violated,
-            "next_command": next,
-            "court_ms": court_started.elapsed().as_millis() as u64,
-            "evidence": {
-                "outcome": rel(PhaseFile::Outcome),
-                "deterministic": rel(PhaseFile::Deterministic),
-                "constitutional": rel(PhaseFile::Constitutional),
+        let verdict = VerdictRecord {
+            phase: phase.id.clone(),
+            court: PassFail::from_bool(d.court),
+            deterministic: PassFail::from_bool(d.deterministic),
+            constitutional: d.constitutional,
+            code: d.code,
+            next_command: (!d.court).then(|| self.next_command(d.code)),
+            halt_reason: d.halt_reason,
+            violated_laws: d.violated_laws,
+            court_ms: court_started.elapsed().as_millis() as u64,
+            evidence: VerdictEvidence {
+                outcome: rel(PhaseFile::Outcome),
+                deterministic: rel(PhaseFile::Deterministic),
+                constitutional: rel(PhaseFile::Constitutional),
             },
-        });
-        self.write_evidence(&rel(PhaseFile::Verdict), &verdict_path, &verdict);
-        self.sink.event("court.verdict", &format!("{}/verdict", phase.id), verdict);
+        };
+        self.write_evidence(&rel(PhaseFile::Verdict), &verdict_path, &records::to_value(&verdict));
+        self.sink.event(records::COURT_VERDICT, &format!("{}/verdict", phase.id), records::to_value(&verdict));
         if let Some(signer) = &self.signer {
             if let Err(e) = wfhost_audit::signing::sign_verdict(signer, &self.flow_dir, &phase.id) {
                 self.sink.file_failed(&rel(PhaseFile::VerdictEnvelope), &e);
@@ -994,18 +969,18 @@ impl Run<'_> {
         }
         self.out.court(
             &phase.id,
-            if result.pass { "pass" } else { "fail" },
-            if det_pass { "pass" } else { "fail" },
-            constitutional.status_str(),
+            verdict.court.as_str(),
+            verdict.deterministic.as_str(),
+            verdict.constitutional.as_str(),
             &verdict_path.display().to_string(),
         );
-        if !result.pass {
-            self.first_failure = Some((phase.id.clone(), code));
-            if let Some(reason) = &halt_reason {
-                self.out.note(&format!("halted at {} (code {code}): {reason}", phase.id));
+        if !d.court {
+            self.first_failure = Some((phase.id.clone(), verdict.code));
+            if let Some(reason) = &verdict.halt_reason {
+                self.out.note(&format!("halted at {} (code {}): {reason}", phase.id, verdict.code));
             }
         }
-        result.pass
+        d.court
     }
 
     /// Write an evidence file; a failure is remembered by the sink, and the flow halts after
@@ -1052,29 +1027,24 @@ impl Run<'_> {
 
     fn finish(self, halted: bool) -> FlowReport {
         let (pod_state, delete_cmd) = self.pod_line();
-        let exit_status = match &self.first_failure {
-            _ if self.internal_error.is_some() => crate::EXIT_INTERNAL,
-            None => 0,
-            Some((_, code)) => self.c.family_exit_status((code / 100) as u8).unwrap_or(crate::EXIT_INTERNAL),
-        };
+        let exit_status = decision::exit_status(self.c, self.first_failure.as_ref().map(|f| f.1), self.internal_error.is_some());
         if halted {
-            self.sink.event("flow.halted", "flow/halted", json!({
-                "phase": self.first_failure.as_ref().map(|f| f.0.clone()),
-                "code": self.first_failure.as_ref().map(|f| f.1),
-            }));
+            let record = FlowHalted { phase: self.first_failure.as_ref().map(|f| f.0.clone()), code: self.first_failure.as_ref().map(|f| f.1) };
+            self.sink.event(records::FLOW_HALTED, "flow/halted", records::to_value(&record));
         }
         self.gateway.expire_all(if halted { "flow halted" } else { "flow finished" });
-        self.sink.event("flow.summary", "flow/summary", json!({
-            "verdict": if halted { "halted" } else { "pass" },
-            "first_failure_phase": self.first_failure.as_ref().map(|f| f.0.clone()),
-            "first_failure_code": self.first_failure.as_ref().map(|f| f.1),
-            "exit_status": exit_status,
-            "target": self.target,
-            "target_source": self.target_source.map(TargetSource::as_str),
-            "pod_state": pod_state,
-            "delete_command": delete_cmd,
-            "fsm_state": self.fsm,
-        }));
+        let record = FlowSummaryRecord {
+            verdict: if halted { FlowVerdict::Halted } else { FlowVerdict::Pass },
+            first_failure_phase: self.first_failure.as_ref().map(|f| f.0.clone()),
+            first_failure_code: self.first_failure.as_ref().map(|f| f.1),
+            exit_status,
+            target: self.target.clone(),
+            target_source: self.target_source.map(|s| s.as_str().to_string()),
+            pod_state: pod_state.clone(),
+            delete_command: delete_cmd.clone(),
+            fsm_state: self.fsm.clone(),
+        };
+        self.sink.event(records::FLOW_SUMMARY, "flow/summary", records::to_value(&record));
         match summary::write(&self.flow_dir) {
             Ok(_) => {}
             Err(e) => self.out.note(&format!("warning: could not write flow.summary.json: {e}")),
@@ -1117,11 +1087,12 @@ fn is_failure(c: &Constitution, state: &str) -> bool {
     c.fsm.states.iter().any(|s| s.name == state && s.failure)
 }
 
-pub(crate) fn status_str(s: PhaseStatus) -> &'static str {
+/// The record form of a phase status.
+pub(crate) fn record_status(s: PhaseStatus) -> records::PhaseStatus {
     match s {
-        PhaseStatus::Ok => "ok",
-        PhaseStatus::Skip => "skip",
-        PhaseStatus::Fail => "fail",
+        PhaseStatus::Ok => records::PhaseStatus::Ok,
+        PhaseStatus::Skip => records::PhaseStatus::Skip,
+        PhaseStatus::Fail => records::PhaseStatus::Fail,
     }
 }
 
@@ -1135,8 +1106,4 @@ fn ok(phase: &Phase, message: String, facts: Vec<Kv>) -> PhaseOutcome {
 
 fn fail(phase: &Phase, code: u16, message: String) -> PhaseOutcome {
     PhaseOutcome { phase: phase.id.clone(), status: PhaseStatus::Fail, code, message, artifacts: vec![], facts: vec![], details_json: None }
-}
-
-fn pairs_json(p: &[(String, String)]) -> Value {
-    Value::Object(p.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
 }

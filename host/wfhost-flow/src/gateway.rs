@@ -12,6 +12,7 @@ use wfhost_config::flags::{Flags, Teardown};
 use crate::output::Output;
 use crate::plugins::TransportPlugin;
 use crate::sink::Sink;
+use wfhost_audit::records::{self, GatewayCallEntry};
 use wfhost_evidence::Actor;
 use crate::types::{ActionClass, Artifact, CommandResult, ExecRequest, ExecSpec, GatewayError, PodIdentity};
 use wfhost_runtime::TransportError;
@@ -37,7 +38,7 @@ struct State {
     phase: String,
     deadline: Option<Instant>,
     deadline_hit: bool,
-    calls: Vec<Value>,
+    calls: Vec<GatewayCallEntry>,
     drift: Vec<String>,
     refused: Vec<String>,
     provisioned: Option<PodIdentity>,
@@ -148,7 +149,7 @@ impl GatewayShared {
     }
 
     /// Every call of this phase, as recorded.
-    pub fn calls(&self) -> Vec<Value> {
+    pub fn calls(&self) -> Vec<GatewayCallEntry> {
         self.state().calls.clone()
     }
 
@@ -191,10 +192,14 @@ impl FlowGateway {
             Err(GatewayError::Refused(m)) => (false, m.clone(), true),
             Err(e) => (false, gateway_error_text(e), false),
         };
-        let entry = json!({
-            "op": op, "target": target, "class": class_str(class), "ok": ok,
-            "duration_ms": ms, "detail": truncate(&detail, 2000),
-        });
+        let entry = GatewayCallEntry {
+            op: op.to_string(),
+            target: target.map(str::to_string),
+            class: class_str(class).to_string(),
+            ok,
+            duration_ms: ms,
+            detail: truncate(&detail, 2000),
+        };
         self.shared.state().calls.push(entry.clone());
         let cap = self.shared.cap(cap_kind(op));
         // A call made without its capability is by definition refused; record it as such.
@@ -203,7 +208,7 @@ impl FlowGateway {
             self.shared.state().refused.push(truncate(&format!("{op}: {detail}"), 300));
         }
         let n = self.shared.state().calls.len();
-        self.shared.sink.event_full(kind, &format!("{phase}/{op}/{n}"), entry, Actor::new("plugin", "executor"), cap.as_deref())
+        self.shared.sink.event_full(kind, &format!("{phase}/{op}/{n}"), records::to_value(&entry), Actor::new("plugin", "executor"), cap.as_deref())
     }
 
     /// The receipt of an external side effect that took place: appended after the call's

@@ -6,31 +6,9 @@
 //! implement fails (fail-closed), and a test asserts every name in the table is implemented.
 
 use wfhost_config::flags::{Flags, Teardown};
-use serde::Serialize;
 use wfhost_constitution::{Constitution, Phase};
 
-/// Before or after the phase.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Stage {
-    /// Precondition.
-    Pre,
-    /// Postcondition.
-    Post,
-}
-
-/// One check's result.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct CheckResult {
-    /// Check name from checks.toml.
-    pub check: String,
-    /// Pre or post.
-    pub stage: Stage,
-    /// Whether it held.
-    pub pass: bool,
-    /// What was found (always filled, so evidence says why a check passed too).
-    pub finding: String,
-}
+pub use wfhost_audit::records::{CheckRecord as CheckResult, Stage};
 
 /// Everything the checks look at, gathered by the engine. Plain data, so checks are pure.
 #[derive(Debug, Clone, Default)]

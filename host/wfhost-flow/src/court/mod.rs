@@ -4,7 +4,7 @@
 //! phase outcome ─► deterministic::run (Rust, named checks from phases.toml)
 //!              └─► evidence_pack ─► each auditor component (sandboxed, fuel + deadline)
 //!                               └─► WF_SUBAGENT_VALIDATOR_CMD, if configured (hard timeout)
-//! CourtResult::merge: pass = deterministic pass AND every auditor pass.
+//! wfhost_audit::decision::decide: pass = deterministic pass AND every auditor pass.
 //! ```
 //!
 //! Anything other than `pass` from an auditor — `fail`, `unverified`, a crash, a timeout,
@@ -17,8 +17,9 @@ use wfhost_config::config::Config;
 use wfhost_config::flags::Flags;
 use crate::plugins::Plugins;
 use crate::types::{AuditRequest, EvidencePack, Kv, Law, PhaseOutcome, Verdict, VerdictStatus};
-use serde_json::{json, Value};
 use std::path::Path;
+use wfhost_audit::decision;
+use wfhost_audit::records::{AuditStatus, AuditorEntry, AuditorVerdict, ConstitutionalRecord, WitVerdictStatus};
 use wfhost_constitution::{Constitution, Phase};
 
 /// What one auditor said.
@@ -40,6 +41,31 @@ pub struct AuditorRecord {
     pub duration_ms: u64,
 }
 
+impl AuditorRecord {
+    /// The record's entry in `phase.<Pxx>.constitutional.json`.
+    pub fn entry(&self) -> AuditorEntry {
+        AuditorEntry {
+            name: self.name.clone(),
+            status: audit_status(self.status),
+            reason_kind: self.reason_kind.clone(),
+            message: self.message.clone(),
+            fuel_used: self.fuel_used,
+            duration_ms: self.duration_ms,
+            verdict: self.verdict.as_ref().map(|v| AuditorVerdict {
+                status: match v.status {
+                    VerdictStatus::Pass => WitVerdictStatus::Pass,
+                    VerdictStatus::Fail => WitVerdictStatus::Fail,
+                    VerdictStatus::Unverified => WitVerdictStatus::Unverified,
+                },
+                violated_laws: v.violated_laws.clone(),
+                evidence_refs: v.evidence_refs.clone(),
+                reasons: v.reasons.clone(),
+                remediation: v.remediation.clone(),
+            }),
+        }
+    }
+}
+
 /// Every auditor's record for one phase.
 #[derive(Debug, Clone, Default)]
 pub struct Constitutional {
@@ -48,99 +74,26 @@ pub struct Constitutional {
 }
 
 impl Constitutional {
-    /// pass only when there is at least one auditor and all passed; fail when any failed;
-    /// otherwise unverified.
-    pub fn status(&self) -> VerdictStatus {
-        if self.records.is_empty() {
-            return VerdictStatus::Unverified;
-        }
-        if self.records.iter().any(|r| r.status == VerdictStatus::Fail) {
-            VerdictStatus::Fail
-        } else if self.records.iter().all(|r| r.status == VerdictStatus::Pass) {
-            VerdictStatus::Pass
-        } else {
-            VerdictStatus::Unverified
-        }
-    }
-
-    /// `pass`, `fail` or `unverified`.
-    pub fn status_str(&self) -> &'static str {
-        verdict_str(self.status())
-    }
-
-    /// Reasons of every auditor that did not pass.
-    pub fn reasons(&self) -> Vec<String> {
-        self.records
-            .iter()
-            .filter(|r| r.status != VerdictStatus::Pass)
-            .map(|r| {
-                let detail = r
-                    .verdict
-                    .as_ref()
-                    .map(|v| v.reasons.join("; "))
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| r.message.clone());
-                format!("{} says {}: {detail}", r.name, verdict_str(r.status))
-            })
-            .collect()
-    }
-
-    /// Union of violated law IDs, in first-seen order.
-    pub fn violated_laws(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for r in &self.records {
-            let laws = r.verdict.as_ref().map(|v| v.violated_laws.clone()).unwrap_or_default();
-            for l in laws {
-                if !out.contains(&l) {
-                    out.push(l);
-                }
-            }
-            if r.status == VerdictStatus::Unverified && !out.iter().any(|l| l == "L9") {
-                out.push("L9".into());
-            }
-        }
-        out
-    }
-
-    /// The `.constitutional.json` document.
-    pub fn to_json(&self, phase: &str) -> Value {
-        json!({
-            "phase": phase,
-            "status": self.status_str(),
-            "auditors": self.records.iter().map(|r| json!({
-                "name": r.name,
-                "status": verdict_str(r.status),
-                "reason_kind": r.reason_kind,
-                "message": r.message,
-                "fuel_used": r.fuel_used,
-                "duration_ms": r.duration_ms,
-                "verdict": r.verdict,
-            })).collect::<Vec<_>>(),
-        })
+    /// The phase's `court.auditor` record (its status decided by
+    /// [`decision::constitutional_status`]).
+    pub fn record(&self, phase: &str, pack_sha256: Option<String>) -> ConstitutionalRecord {
+        let auditors: Vec<AuditorEntry> = self.records.iter().map(AuditorRecord::entry).collect();
+        ConstitutionalRecord { phase: phase.to_string(), status: decision::constitutional_status(&auditors), auditors, pack_sha256 }
     }
 }
 
-/// The court's merged decision for a phase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CourtResult {
-    /// Whether the next phase may start.
-    pub pass: bool,
-}
-
-impl CourtResult {
-    /// Fail-closed merge.
-    pub fn merge(deterministic_pass: bool, constitutional: &Constitutional) -> CourtResult {
-        CourtResult { pass: deterministic_pass && constitutional.status() == VerdictStatus::Pass }
+/// The record form of a runtime verdict status.
+pub fn audit_status(s: VerdictStatus) -> AuditStatus {
+    match s {
+        VerdictStatus::Pass => AuditStatus::Pass,
+        VerdictStatus::Fail => AuditStatus::Fail,
+        VerdictStatus::Unverified => AuditStatus::Unverified,
     }
 }
 
 /// `pass`, `fail`, `unverified`.
 pub fn verdict_str(s: VerdictStatus) -> &'static str {
-    match s {
-        VerdictStatus::Pass => "pass",
-        VerdictStatus::Fail => "fail",
-        VerdictStatus::Unverified => "unverified",
-    }
+    audit_status(s).as_str()
 }
 
 /// Inputs of [`evidence_pack`].
@@ -259,17 +212,14 @@ mod tests {
     }
 
     #[test]
-    fn merge_is_fail_closed() {
+    fn the_record_is_fail_closed() {
         let all_pass = Constitutional { records: vec![rec(VerdictStatus::Pass), rec(VerdictStatus::Pass)] };
-        assert!(CourtResult::merge(true, &all_pass).pass);
-        assert!(!CourtResult::merge(false, &all_pass).pass);
+        assert_eq!(all_pass.record("P30", None).status, AuditStatus::Pass);
         let one_unverified = Constitutional { records: vec![rec(VerdictStatus::Pass), rec(VerdictStatus::Unverified)] };
-        assert_eq!(one_unverified.status(), VerdictStatus::Unverified);
-        assert!(!CourtResult::merge(true, &one_unverified).pass);
-        assert!(one_unverified.violated_laws().contains(&"L9".to_string()));
-        let none = Constitutional::default();
-        assert!(!CourtResult::merge(true, &none).pass, "no auditor must never pass");
+        assert_eq!(one_unverified.record("P30", None).status, AuditStatus::Unverified);
+        assert_eq!(Constitutional::default().record("P30", None).status, AuditStatus::Unverified, "no auditor must never pass");
         let failed = Constitutional { records: vec![rec(VerdictStatus::Unverified), rec(VerdictStatus::Fail)] };
-        assert_eq!(failed.status(), VerdictStatus::Fail);
+        let r = failed.record("P30", Some("ab".into()));
+        assert_eq!((r.status, r.pack_sha256.as_deref(), r.auditors.len()), (AuditStatus::Fail, Some("ab"), 2));
     }
 }

@@ -1,0 +1,252 @@
+//! The court's rule and the exit-status rule, in one place: the engine decides with them and
+//! `wfhost verify` re-decides with them from the recorded inputs.
+//!
+//! ```text
+//! outcome (status, code, message) ─┐
+//! deterministic checks ────────────┼─► decide ─► Decision { deterministic, constitutional,
+//! auditors' entries ───────────────┘               court, code, halt_reason, violated_laws }
+//! first failing verdict's code, internal error ─► exit_status ─► 0, 10..50, 70
+//! ```
+//!
+//! The rule (constitution/phases.toml, checks.toml, codes.toml):
+//! - deterministic passes when every check held and the phase did not fail;
+//! - the auditors pass only when there is at least one and all passed; any `fail` is a fail;
+//!   anything else is `unverified`;
+//! - the court passes when both pass;
+//! - the code is the phase's own when it failed, else the first failed check's own code
+//!   (checks.toml), else the family's COURT_DETERMINISTIC_FAIL when a check failed, else the
+//!   family's COURT_AUDITOR_FAIL when an auditor did not pass, else 0;
+//! - the laws broken are those of every failed check, then the auditors' (an unverified
+//!   auditor breaks L9), each once, in first-seen order.
+
+use crate::records::{AuditStatus, AuditorEntry, CheckRecord, PhaseStatus};
+use wfhost_constitution::{Constitution, Phase};
+
+/// Exit status of a flow that could not run or record its decisions.
+pub const EXIT_INTERNAL: i32 = 70;
+
+/// The court's decision on one phase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the deterministic validator passed.
+    pub deterministic: bool,
+    /// What the auditors said together.
+    pub constitutional: AuditStatus,
+    /// Whether the next phase may start.
+    pub court: bool,
+    /// 0, or the code the flow halts with.
+    pub code: u16,
+    /// Why the flow halts, when it does.
+    pub halt_reason: Option<String>,
+    /// Laws broken, each once, in first-seen order.
+    pub violated_laws: Vec<String>,
+}
+
+/// The part of a phase's outcome the court looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct OutcomeView<'a> {
+    /// The phase's status.
+    pub status: PhaseStatus,
+    /// Its code.
+    pub code: u16,
+    /// Its message.
+    pub message: &'a str,
+}
+
+/// Deterministic pass: every check held and the phase did not fail.
+pub fn deterministic_pass(status: PhaseStatus, checks: &[CheckRecord]) -> bool {
+    checks.iter().all(|c| c.pass) && status != PhaseStatus::Fail
+}
+
+/// The auditors together: pass only when there is at least one and all passed; fail when any
+/// failed; otherwise unverified.
+pub fn constitutional_status(auditors: &[AuditorEntry]) -> AuditStatus {
+    if auditors.is_empty() {
+        AuditStatus::Unverified
+    } else if auditors.iter().any(|a| a.status == AuditStatus::Fail) {
+        AuditStatus::Fail
+    } else if auditors.iter().all(|a| a.status == AuditStatus::Pass) {
+        AuditStatus::Pass
+    } else {
+        AuditStatus::Unverified
+    }
+}
+
+/// A code of the phase's family by its constitution name.
+pub fn family_code(c: &Constitution, phase: &Phase, name: &str) -> u16 {
+    c.code_named(phase.family, name).map(|k| k.code).unwrap_or(u16::from(phase.family) * 100)
+}
+
+/// Decide a phase from its outcome, its checks and its auditors.
+pub fn decide(c: &Constitution, phase: &Phase, outcome: OutcomeView<'_>, checks: &[CheckRecord], auditors: &[AuditorEntry]) -> Decision {
+    let deterministic = deterministic_pass(outcome.status, checks);
+    let constitutional = constitutional_status(auditors);
+    let court = deterministic && constitutional == AuditStatus::Pass;
+    let failed: Vec<&CheckRecord> = checks.iter().filter(|r| !r.pass).collect();
+    let code = if outcome.status == PhaseStatus::Fail {
+        outcome.code
+    } else if !deterministic {
+        failed
+            .iter()
+            .find_map(|r| c.checks.get(&r.check).and_then(|k| k.code))
+            .unwrap_or_else(|| family_code(c, phase, "COURT_DETERMINISTIC_FAIL"))
+    } else if !court {
+        family_code(c, phase, "COURT_AUDITOR_FAIL")
+    } else {
+        0
+    };
+    let halt_reason = if court {
+        None
+    } else if outcome.status == PhaseStatus::Fail {
+        Some(format!("{} failed: {}", phase.id, outcome.message))
+    } else if !deterministic {
+        let findings: Vec<String> = failed.iter().map(|r| format!("{} ({})", r.check, r.finding)).collect();
+        Some(format!("deterministic validator rejected {}: {}", phase.id, findings.join("; ")))
+    } else {
+        Some(format!("auditors did not pass {}: {}", phase.id, auditor_reasons(auditors).join("; ")))
+    };
+    let mut violated_laws: Vec<String> = Vec::new();
+    let check_laws = failed.iter().filter_map(|r| c.checks.get(&r.check).map(|k| k.law.clone()));
+    for law in check_laws.chain(auditor_laws(auditors)) {
+        if !violated_laws.contains(&law) {
+            violated_laws.push(law);
+        }
+    }
+    Decision { deterministic, constitutional, court, code, halt_reason, violated_laws }
+}
+
+/// Reasons of every auditor that did not pass.
+pub fn auditor_reasons(auditors: &[AuditorEntry]) -> Vec<String> {
+    auditors
+        .iter()
+        .filter(|a| a.status != AuditStatus::Pass)
+        .map(|a| {
+            let detail = a
+                .verdict
+                .as_ref()
+                .map(|v| v.reasons.join("; "))
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| a.message.clone());
+            format!("{} says {}: {detail}", a.name, a.status.as_str())
+        })
+        .collect()
+}
+
+/// Laws the auditors found broken, in first-seen order; an unverified auditor breaks L9 (the
+/// phase could not be judged).
+pub fn auditor_laws(auditors: &[AuditorEntry]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for a in auditors {
+        for law in a.verdict.iter().flat_map(|v| v.violated_laws.iter()) {
+            if !out.contains(law) {
+                out.push(law.clone());
+            }
+        }
+        if a.status == AuditStatus::Unverified && !out.iter().any(|l| l == "L9") {
+            out.push("L9".into());
+        }
+    }
+    out
+}
+
+/// The process exit status of a flow: 0 when it passed, the family's status (10..50) for its
+/// first failing verdict's code, 70 when it could not run or record its decisions.
+pub fn exit_status(c: &Constitution, first_failure_code: Option<u16>, internal_error: bool) -> i32 {
+    match first_failure_code {
+        _ if internal_error => EXIT_INTERNAL,
+        None => 0,
+        Some(code) => u8::try_from(code / 100).ok().and_then(|f| c.family_exit_status(f)).unwrap_or(EXIT_INTERNAL),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{AuditorVerdict, Stage, WitVerdictStatus};
+
+    fn c() -> &'static Constitution {
+        Constitution::get().expect("constitution")
+    }
+
+    fn check(name: &str, pass: bool) -> CheckRecord {
+        CheckRecord { check: name.into(), stage: Stage::Post, pass, finding: format!("{name} finding") }
+    }
+
+    fn auditor(status: AuditStatus, laws: &[&str]) -> AuditorEntry {
+        AuditorEntry {
+            name: "a".into(),
+            status,
+            reason_kind: None,
+            message: "msg".into(),
+            fuel_used: None,
+            duration_ms: 0,
+            verdict: Some(AuditorVerdict {
+                status: WitVerdictStatus::Fail,
+                violated_laws: laws.iter().map(|l| l.to_string()).collect(),
+                evidence_refs: vec![],
+                reasons: vec!["why".into()],
+                remediation: String::new(),
+            }),
+        }
+    }
+
+    fn ok() -> OutcomeView<'static> {
+        OutcomeView { status: PhaseStatus::Ok, code: 0, message: "fine" }
+    }
+
+    #[test]
+    fn the_court_is_fail_closed() {
+        let p = c().phase("P30").expect("P30");
+        let pass = decide(c(), p, ok(), &[], &[auditor(AuditStatus::Pass, &[])]);
+        assert!(pass.court && pass.deterministic);
+        assert_eq!((pass.code, pass.halt_reason, pass.violated_laws.len()), (0, None, 0));
+        // No auditor is never a pass.
+        let none = decide(c(), p, ok(), &[], &[]);
+        assert!(!none.court);
+        assert_eq!(none.constitutional, AuditStatus::Unverified);
+        assert_eq!(none.code, family_code(c(), p, "COURT_AUDITOR_FAIL"));
+        // One unverified among passes: unverified, and L9.
+        let mixed = decide(c(), p, ok(), &[], &[auditor(AuditStatus::Pass, &[]), auditor(AuditStatus::Unverified, &[])]);
+        assert_eq!(mixed.constitutional, AuditStatus::Unverified);
+        assert_eq!(mixed.violated_laws, vec!["L9".to_string()]);
+        // Any fail is a fail, whatever else said.
+        let failed = decide(c(), p, ok(), &[], &[auditor(AuditStatus::Unverified, &[]), auditor(AuditStatus::Fail, &["L3"])]);
+        assert_eq!(failed.constitutional, AuditStatus::Fail);
+        assert_eq!(failed.violated_laws, vec!["L9".to_string(), "L3".to_string()]);
+        assert!(failed.halt_reason.expect("reason").contains("a says fail: why"));
+    }
+
+    #[test]
+    fn codes_come_from_the_outcome_then_the_check_then_the_family() {
+        let p = c().phase("P30").expect("P30");
+        let fail = OutcomeView { status: PhaseStatus::Fail, code: 305, message: "boom" };
+        let d = decide(c(), p, fail, &[check("rc_ok", true)], &[auditor(AuditStatus::Pass, &[])]);
+        assert_eq!((d.code, d.deterministic, d.court), (305, false, false));
+        assert_eq!(d.halt_reason.as_deref(), Some("P30 failed: boom"));
+        // A failed check with a code of its own gives it; one without gives the family's.
+        let (own, plain): (Vec<_>, Vec<_>) = c().checks.iter().partition(|(_, k)| k.code.is_some());
+        if let Some((name, k)) = own.first() {
+            let d = decide(c(), p, ok(), &[check(name, false)], &[auditor(AuditStatus::Pass, &[])]);
+            assert_eq!(Some(d.code), k.code);
+            assert_eq!(d.violated_laws, vec![k.law.clone()]);
+        }
+        let (name, k) = plain.first().expect("a check without its own code");
+        let d = decide(c(), p, ok(), &[check(name, false)], &[auditor(AuditStatus::Fail, &[&k.law, "L1"])]);
+        assert_eq!(d.code, family_code(c(), p, "COURT_DETERMINISTIC_FAIL"));
+        assert_eq!(d.violated_laws.first(), Some(&k.law), "check laws come first");
+        assert_eq!(d.violated_laws.iter().filter(|l| **l == k.law).count(), 1, "each law once");
+        assert!(d.halt_reason.expect("reason").starts_with("deterministic validator rejected P30"));
+    }
+
+    #[test]
+    fn exit_statuses_follow_the_family_table() {
+        assert_eq!(exit_status(c(), None, false), 0);
+        assert_eq!(exit_status(c(), None, true), EXIT_INTERNAL);
+        assert_eq!(exit_status(c(), Some(305), true), EXIT_INTERNAL);
+        for (family, f) in &c().families {
+            let code = u16::from(*family) * 100 + 1;
+            assert_eq!(exit_status(c(), Some(code), false), f.exit);
+        }
+        assert_eq!(exit_status(c(), Some(999), false), EXIT_INTERNAL, "an unknown family is internal");
+    }
+}
