@@ -1,5 +1,6 @@
 //! Subcommands: clap definitions and their thin `exec` bodies.
 
+use crate::error::{CliError, ErrorKind};
 use crate::Exit;
 use clap::{Args, Parser, Subcommand};
 use std::collections::BTreeMap;
@@ -10,6 +11,7 @@ use wfhost_audit as audit_trail;
 use wfhost_config::flags::{self, Fetch, Flags};
 use wfhost_config::plan::Plan;
 use wfhost_flow::engine::{run_flow, Confirm, FlowRequest};
+use wfhost_flow::ops;
 use wfhost_flow::output::Output;
 
 const ABOUT: &str = "Run GPU experiment sweeps end to end, every phase judged by a fail-closed court.";
@@ -25,7 +27,10 @@ starts; every decision is written as evidence under artifacts/pod_logs/_flows/<f
 Configuration is one file, infra_scripts/workflow.env, relative to the directory wfhost runs in
 (see -C). Nothing ever waits on standard input unless a person is at a terminal.";
 
-const AFTER_HELP: &str = "\
+/// The top-level help's closing text: the primitives, examples, and every exit status.
+fn after_help() -> String {
+    format!(
+        "\
 Commands marked [legacy primitive] run one step through the same engine, court and evidence as
 `flow`; they exist for diagnosis and recovery. `flow` is the canonical path (Law L2).
 
@@ -34,9 +39,10 @@ Examples:
   wfhost flow --provision skip --sweep resume --wait true
   wfhost doctor
 
-Exit status: 0 success; 10/20/30/40/50 a halt in code family 1xx..5xx (config/policy,
-provisioning/target, bootstrap/checkout, sweep/monitor, fetch/teardown); 64 usage error;
-70 internal error. The 3-digit code is on the last PHASE line and in flow.summary.json.";
+{}",
+        crate::error::exit_status_help()
+    )
+}
 
 const FLOW_AFTER_HELP: &str = "\
 Runs detach from wfhost: if wfhost or the connection dies, nothing is lost and no run starts
@@ -54,7 +60,7 @@ whole story of a run. Config keys: docs/remote-experiment-workflow.md.";
 
 /// wfhost command line.
 #[derive(Parser, Debug)]
-#[command(name = "wfhost", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+#[command(name = "wfhost", version, about = ABOUT, long_about = LONG_ABOUT, after_help = after_help())]
 pub struct Cli {
     /// Run as if started in DIR: the config and evidence paths are relative to it.
     #[arg(short = 'C', long = "directory", value_name = "DIR", global = true)]
@@ -224,13 +230,20 @@ pub enum DocsCommand {
     Guide,
 }
 
-fn workdir(cli_dir: &Option<PathBuf>) -> Result<PathBuf, String> {
-    let cwd = std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
+fn workdir(cli_dir: &Option<PathBuf>) -> Result<PathBuf, CliError> {
+    let cwd = std::env::current_dir().map_err(|e| CliError::internal(format!("cannot read the current directory: {e}")))?;
     let dir = match cli_dir {
         Some(d) => cwd.join(d),
         None => cwd,
     };
-    dir.canonicalize().map_err(|e| format!("-C {}: {e}", dir.display()))
+    let dir = dir.canonicalize().map_err(|e| CliError::usage(format!("-C {}: {e}", dir.display())))?;
+    if !dir.is_dir() {
+        return Err(CliError::usage(format!(
+            "-C {}: not a directory; -C takes the directory that holds infra_scripts/workflow.env",
+            dir.display()
+        )));
+    }
+    Ok(dir)
 }
 
 fn interactive() -> bool {
@@ -281,14 +294,8 @@ fn parse_flow_flags(a: &FlowArgs) -> (Flags, Vec<String>) {
     (f, errors)
 }
 
-fn run_plan(dir: &Option<PathBuf>, plan: Plan, flags: Flags, flag_errors: Vec<String>, target: Option<String>) -> Exit {
-    let workdir = match workdir(dir) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("wfhost: {e}");
-            return Exit::USAGE;
-        }
-    };
+fn run_plan(dir: &Option<PathBuf>, plan: Plan, flags: Flags, flag_errors: Vec<String>, target: Option<String>) -> Result<Exit, CliError> {
+    let workdir = workdir(dir)?;
     let out = Output::stdio();
     let report = run_flow(
         FlowRequest {
@@ -303,10 +310,10 @@ fn run_plan(dir: &Option<PathBuf>, plan: Plan, flags: Flags, flag_errors: Vec<St
         },
         &out,
     );
-    Exit(report.exit_status)
+    Ok(Exit(report.exit_status))
 }
 
-fn primitive(dir: &Option<PathBuf>, plan: Plan, a: PrimitiveArgs) -> Exit {
+fn primitive(dir: &Option<PathBuf>, plan: Plan, a: PrimitiveArgs) -> Result<Exit, CliError> {
     let flags = Flags { yes: a.yes, ..Flags::default() };
     let mut errors = Vec::new();
     if plan == Plan::PodDelete && !a.yes && !interactive() {
@@ -316,14 +323,14 @@ fn primitive(dir: &Option<PathBuf>, plan: Plan, a: PrimitiveArgs) -> Exit {
         let t = a.target.clone().unwrap_or_else(|| "the configured target".into());
         if !prompt_yes_no(&format!("Delete pod {t}? [y/N] ")) {
             eprintln!("wfhost: not deleted");
-            return Exit::OK;
+            return Ok(Exit::OK);
         }
     }
     run_plan(dir, plan, flags, errors, a.target)
 }
 
-/// Run a parsed command line.
-pub fn exec(cli: Cli) -> Exit {
+/// Run a parsed command line: the status it decided, or the error that stopped it.
+pub fn exec(cli: Cli) -> Result<Exit, CliError> {
     let dir = cli.directory.clone();
     match cli.command {
         Command::Flow(a) => {
@@ -338,131 +345,100 @@ pub fn exec(cli: Cli) -> Exit {
         Command::SweepResume(a) => primitive(&dir, Plan::SweepStart { resume: true }, a),
         Command::SweepStatus(a) => primitive(&dir, Plan::SweepStatus { watch: false }, a),
         Command::SweepWatch(a) => primitive(&dir, Plan::SweepStatus { watch: true }, a),
-        Command::FetchRun { run_id, common } => match format!("run:{run_id}").parse::<Fetch>() {
-            Ok(f) => primitive(&dir, Plan::Fetch(f), common),
-            Err(e) => {
-                eprintln!("wfhost: {e}");
-                Exit::USAGE
-            }
-        },
+        Command::FetchRun { run_id, common } => {
+            let fetch = format!("run:{run_id}").parse::<Fetch>().map_err(|e| CliError::usage(e.to_string()))?;
+            primitive(&dir, Plan::Fetch(fetch), common)
+        }
         Command::FetchAll(a) => primitive(&dir, Plan::Fetch(Fetch::All), a),
         Command::PodDelete(a) => primitive(&dir, Plan::PodDelete, a),
-        Command::FsmStatus(a) => with_workdir(&dir, |w| wfhost_flow::plugins::fsm_status(w, &env_map(), a.target.as_deref())),
+        Command::FsmStatus(a) => {
+            let report = ops::fsm_status(&workdir(&dir)?, &env_map(), a.target.as_deref())?;
+            if report.present {
+                println!("{}", serde_json::to_string_pretty(&report.state).unwrap_or_default());
+            } else {
+                println!("{}", report.state);
+            }
+            Ok(Exit::OK)
+        }
         Command::FsmReset(a) => {
             if !a.yes {
-                eprintln!("wfhost: fsm-reset rewrites the target's workflow_state.json to INIT: pass --yes");
-                return Exit::USAGE;
+                return Err(CliError::usage("fsm-reset rewrites the target's workflow_state.json to INIT: pass --yes"));
             }
-            with_workdir(&dir, |w| wfhost_flow::plugins::fsm_reset(w, &env_map(), a.target.as_deref()))
+            let report = ops::fsm_reset(&workdir(&dir)?, &env_map(), a.target.as_deref())?;
+            eprintln!("wfhost: {}: FSM {} -> INIT", report.target, report.previous);
+            Ok(Exit::OK)
         }
         Command::SweepCsvTemplate => {
             print!("{}", wfhost_config::manifest::template_csv());
             eprintln!("wfhost: matching template: SWEEP_RUN_TEMPLATE={}", wfhost_config::manifest::example_run_template());
-            Exit::OK
+            Ok(Exit::OK)
         }
-        Command::Doctor => with_workdir(&dir, |w| wfhost_flow::plugins::doctor(w, &env_map())),
-        Command::Court(CourtCommand::Audit { phase, evidence, auditor }) => {
-            match wfhost_flow::plugins::audit_file(&phase, &evidence, &auditor) {
-                Ok((json, pass)) => {
-                    println!("{json}");
-                    if pass { Exit::OK } else { Exit(1) }
-                }
-                Err(e) => {
-                    eprintln!("wfhost: {e}");
-                    Exit::USAGE
-                }
+        Command::Doctor => {
+            let report = ops::doctor(&workdir(&dir)?, &env_map());
+            for c in &report.checks {
+                println!("{} {}: {}", if c.ok { "ok  " } else { "FAIL" }, c.what, c.detail);
             }
+            Ok(if report.ok() { Exit::OK } else { Exit(ErrorKind::Config.exit_status()) })
+        }
+        Command::Court(CourtCommand::Audit { phase, evidence, auditor }) => {
+            let report = ops::audit_file(&phase, &evidence, &auditor)?;
+            println!("{}", serde_json::to_string_pretty(&report.document).unwrap_or_default());
+            Ok(if report.pass { Exit::OK } else { Exit::FAILED })
         }
         Command::Keygen { path } => keygen(&dir, &path),
         Command::Verify { flow_dir, json, key } => {
-            let options = match verify_options(&dir, key.as_deref()) {
-                Ok(o) => o,
-                Err(e) => {
-                    eprintln!("wfhost: {e}");
-                    return Exit::USAGE;
-                }
-            };
-            with_flow_dir(&dir, &flow_dir, |d| match audit_trail::verify_with(d, &options) {
+            let options = verify_options(&dir, key.as_deref())?;
+            let d = workdir(&dir)?.join(flow_dir);
+            match audit_trail::verify_with(&d, &options) {
                 Ok(report) => {
                     if json {
                         println!("{}", report.to_json());
                     } else {
                         print!("{}", report.render());
                     }
-                    Exit::OK
+                    Ok(Exit::OK)
                 }
-                Err(failure) if failure.kind == audit_trail::FailureKind::NotAFlow => {
-                    eprintln!("wfhost: {}", failure.problem);
-                    Exit::USAGE
+                Err(failure) if failure.kind == audit_trail::FailureKind::NotAFlow => Err(CliError::usage(failure.problem)),
+                Err(failure) if json => {
+                    println!("{}", serde_json::json!({"ok": false, "failure": failure.to_json()}));
+                    Ok(Exit::FAILED)
                 }
-                Err(failure) => {
-                    if json {
-                        println!("{}", serde_json::json!({"ok": false, "failure": failure.to_json()}));
-                    } else {
-                        eprintln!("wfhost: verify failed: {failure}\nwfhost: {}", failure.next_step());
-                    }
-                    Exit(1)
-                }
-            })
+                Err(failure) => Err(CliError::new(ErrorKind::Failed, format!("verify failed: {failure}")).with_hint(failure.next_step())),
+            }
         }
-        Command::Replay { flow_dir, write } => with_flow_dir(&dir, &flow_dir, |d| match audit_trail::replay(d, write) {
+        Command::Replay { flow_dir, write } => match audit_trail::replay(&workdir(&dir)?.join(flow_dir), write) {
             Ok(report) => {
                 print!("{}", report.render());
-                if report.identical() { Exit::OK } else { Exit(1) }
+                Ok(if report.identical() { Exit::OK } else { Exit::FAILED })
             }
-            Err(audit_trail::ReplayError::NotAFlow(e)) => {
-                eprintln!("wfhost: {e}");
-                Exit::USAGE
-            }
-            Err(e) => {
-                eprintln!("wfhost: replay failed: {e}");
-                Exit(1)
-            }
-        }),
-        Command::Explain { flow_dir } => with_flow_dir(&dir, &flow_dir, |d| match audit_trail::explain(d) {
-            Ok(text) => {
-                print!("{text}");
-                Exit::OK
-            }
-            Err(audit_trail::ExplainError::NotAFlow(e)) => {
-                eprintln!("wfhost: {e}");
-                Exit::USAGE
-            }
-            Err(e) => {
-                eprintln!("wfhost: explain failed: {e}");
-                Exit(1)
-            }
-        }),
-        Command::Docs(DocsCommand::Guide) => match wfhost_config::guide::render() {
-            Ok(text) => {
-                print!("{text}");
-                Exit::OK
-            }
-            Err(e) => {
-                eprintln!("wfhost: {e}");
-                Exit::INTERNAL
-            }
+            Err(audit_trail::ReplayError::NotAFlow(e)) => Err(CliError::usage(e)),
+            Err(e) => Err(CliError::new(ErrorKind::Failed, format!("replay failed: {e}"))),
         },
+        Command::Explain { flow_dir } => match audit_trail::explain(&workdir(&dir)?.join(flow_dir)) {
+            Ok(text) => {
+                print!("{text}");
+                Ok(Exit::OK)
+            }
+            Err(audit_trail::ExplainError::NotAFlow(e)) => Err(CliError::usage(e)),
+            Err(e) => Err(CliError::new(ErrorKind::Failed, format!("explain failed: {e}"))),
+        },
+        Command::Docs(DocsCommand::Guide) => {
+            let text = wfhost_config::guide::render().map_err(CliError::internal)?;
+            print!("{text}");
+            Ok(Exit::OK)
+        }
     }
 }
 
 /// `wfhost keygen PATH`: a new signing key pair (PATH relative to -C, like every path).
-fn keygen(dir: &Option<PathBuf>, path: &std::path::Path) -> Exit {
-    let workdir = match workdir(dir) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("wfhost: {e}");
-            return Exit::USAGE;
-        }
-    };
-    let target = workdir.join(path);
+fn keygen(dir: &Option<PathBuf>, path: &std::path::Path) -> Result<Exit, CliError> {
+    let target = workdir(dir)?.join(path);
     // A new directory for keys is made private (0700); an existing one is left as it is.
     if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
         use std::os::unix::fs::DirBuilderExt;
-        if let Err(e) = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent) {
-            eprintln!("wfhost: cannot create {} for the key: {e}; create it or choose another path", parent.display());
-            return Exit::USAGE;
-        }
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(|e| {
+            CliError::usage(format!("cannot create {} for the key: {e}; create it or choose another path", parent.display()))
+        })?;
     }
     match dsse::generate_key(&target) {
         Ok(made) => {
@@ -471,53 +447,20 @@ fn keygen(dir: &Option<PathBuf>, path: &std::path::Path) -> Exit {
             println!("key id:      ed25519:{}", made.key_id);
             println!("sign flows:  WF_SIGNING_KEY={} in infra_scripts/workflow.env", made.private_path.display());
             println!("check one:   wfhost verify <flow_dir> --key {}", made.public_path.display());
-            Exit::OK
+            Ok(Exit::OK)
         }
-        Err(e @ (dsse::DsseError::KeyExists { .. } | dsse::DsseError::WriteKey { .. })) => {
-            eprintln!("wfhost: {e}");
-            Exit::USAGE
-        }
-        Err(e) => {
-            eprintln!("wfhost: {e}");
-            Exit::INTERNAL
-        }
+        Err(e @ (dsse::DsseError::KeyExists { .. } | dsse::DsseError::WriteKey { .. })) => Err(CliError::usage(e.to_string())),
+        Err(e) => Err(CliError::internal(e.to_string())),
     }
 }
 
 /// The options of `wfhost verify`: the pinned public key, if `--key` names one (relative to
 /// -C, like every path).
-fn verify_options(dir: &Option<PathBuf>, key: Option<&std::path::Path>) -> Result<audit_trail::VerifyOptions, String> {
+fn verify_options(dir: &Option<PathBuf>, key: Option<&std::path::Path>) -> Result<audit_trail::VerifyOptions, CliError> {
     let Some(key) = key else {
         return Ok(audit_trail::VerifyOptions::default());
     };
     let path = workdir(dir)?.join(key);
-    let key = dsse::load_public_key(&path).map_err(|e| format!("--key: {e}"))?;
+    let key = dsse::load_public_key(&path).map_err(|e| CliError::usage(format!("--key: {e}")))?;
     Ok(audit_trail::VerifyOptions { key: Some(key) })
-}
-
-/// Run `f` on a flow directory given on the command line (relative to -C, like every path).
-fn with_flow_dir(dir: &Option<PathBuf>, flow_dir: &std::path::Path, f: impl FnOnce(&std::path::Path) -> Exit) -> Exit {
-    match workdir(dir) {
-        Ok(w) => f(&w.join(flow_dir)),
-        Err(e) => {
-            eprintln!("wfhost: {e}");
-            Exit::USAGE
-        }
-    }
-}
-
-fn with_workdir(dir: &Option<PathBuf>, f: impl FnOnce(&std::path::Path) -> Result<i32, String>) -> Exit {
-    match workdir(dir) {
-        Ok(w) => match f(&w) {
-            Ok(code) => Exit(code),
-            Err(e) => {
-                eprintln!("wfhost: {e}");
-                Exit(10)
-            }
-        },
-        Err(e) => {
-            eprintln!("wfhost: {e}");
-            Exit::USAGE
-        }
-    }
 }

@@ -1,23 +1,23 @@
 //! The `wfhost` command line: parse, build a typed request, call the library, map the exit
-//! status. No lifecycle logic lives here (cargo-style `cli()`/`exec()` split); the one place
-//! that turns outcomes into exit statuses is [`Exit`].
+//! status. No lifecycle logic lives here (cargo-style `cli()`/`exec()` split); a command
+//! returns the [`Exit`] it decided or a [`error::CliError`], and [`error`] is the one place that
+//! turns an error into its `wfhost:` message and exit status.
 
 mod commands;
+mod error;
 
 use clap::Parser;
 use std::process::ExitCode;
 
-/// Exit statuses (DESIGN.md, "Output contract").
+/// An exit status a command decided (a flow's 0/10..50/70, a check's 0/1).
 #[derive(Debug, Clone, Copy)]
 pub struct Exit(pub i32);
 
 impl Exit {
     /// Success.
     pub const OK: Exit = Exit(0);
-    /// A usage error (unknown flag, missing argument).
-    pub const USAGE: Exit = Exit(wfhost_flow::EXIT_USAGE);
-    /// An internal error.
-    pub const INTERNAL: Exit = Exit(wfhost_flow::EXIT_INTERNAL);
+    /// A check whose answer is no (verify, replay, court audit).
+    pub const FAILED: Exit = Exit(error::EXIT_FAILED);
 }
 
 fn main() -> ExitCode {
@@ -26,12 +26,15 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ => Exit::USAGE.0,
+                _ => error::EXIT_USAGE,
             };
             let _ = e.print();
             return ExitCode::from(code as u8);
         }
     };
-    let Exit(code) = commands::exec(cli);
+    let code = match commands::exec(cli) {
+        Ok(Exit(code)) => code,
+        Err(e) => e.report(),
+    };
     ExitCode::from(u8::try_from(code).unwrap_or(70))
 }

@@ -124,3 +124,31 @@ fn help_marks_primitives_legacy_and_usage_errors_exit_64() {
     let bad = s.run(&["flow", "--no-such-flag"]);
     assert_eq!(bad.status, 64, "{}", bad.explain());
 }
+
+#[test]
+fn exit_statuses_come_from_one_map_and_the_help_lists_them_all() {
+    let s = Sandbox::new();
+    // A target that does not exist is the target family's status, as in a flow (205 -> 20),
+    // not a config problem.
+    let mut gone = Sandbox::new();
+    gone.set("LIUM_TARGET", "no-such-pod");
+    let r = gone.run(&["fsm-status"]);
+    assert_eq!(r.status, 20, "{}", r.explain());
+    assert!(r.stderr.contains("wfhost: target no-such-pod does not exist"), "{}", r.explain());
+    // -C naming a file is a usage error, said as such.
+    s.write("plain.txt", "x");
+    let r = s.run(&["-C", "plain.txt", "doctor"]);
+    assert_eq!(r.status, 64, "{}", r.explain());
+    assert!(r.stderr.contains("not a directory"), "{}", r.explain());
+    // A bad argument of court audit is a usage error; a pack the auditor judges is 0 or 1.
+    let r = s.run(&["court", "audit", "--phase", "P77", "--evidence", "nope.json"]);
+    assert_eq!(r.status, 64, "{}", r.explain());
+    // Every status is documented in the top-level help.
+    let help = s.run(&["--help"]);
+    assert_eq!(help.status, 0);
+    for status in ["0 ", "1 ", "10 ", "20 ", "30 ", "40 ", "50 ", "64 ", "70 "] {
+        assert!(help.stdout.lines().any(|l| l.trim_start().starts_with(status)), "{status:?} missing:\n{}", help.stdout);
+    }
+    // Every error message carries the prefix exactly once.
+    assert!(!r.stderr.contains("wfhost: wfhost:"), "{}", r.stderr);
+}

@@ -14,13 +14,16 @@
 //! Modules:
 //! - [`engine`], [`court`], [`gateway`], [`plugins`]: running and judging phases;
 //! - [`sink`], [`output`]: evidence appends and the output contract;
-//! - [`host_keys`]: the ssh host keys a flow trusted on first use.
+//! - [`host_keys`]: the ssh host keys a flow trusted on first use;
+//! - [`ops`]: the commands that are not flows (`doctor`, `fsm-status`, `fsm-reset`, `court audit`),
+//!   returning typed reports and errors for the CLI to render.
 #![warn(missing_docs)]
 
 pub mod court;
 pub mod engine;
 pub mod gateway;
 pub mod host_keys;
+pub mod ops;
 pub mod output;
 pub mod plugins;
 pub mod sink;
@@ -37,8 +40,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub const DEFAULT_EVIDENCE_DIR: &str = "artifacts/pod_logs/_flows";
 /// Where fetched run outputs go: `<this>/<target>/<run_id>/`.
 pub const DEFAULT_POD_LOGS_DIR: &str = "artifacts/pod_logs";
-/// Exit status of a usage error.
-pub const EXIT_USAGE: i32 = 64;
 pub use wfhost_audit::EXIT_INTERNAL;
 
 /// RFC 3339 UTC with milliseconds.

@@ -7,7 +7,7 @@
 //! allowlist) and the small diagnostic commands that talk to a transport directly
 //! (`fsm-status`, `fsm-reset`, `doctor`, `court audit`).
 
-use wfhost_config::config::{Config, ConfigLocation, Vocabulary};
+use wfhost_config::config::Config;
 use crate::court::external::ExternalAuditor;
 use crate::court::AuditorRecord;
 use crate::gateway::FlowGateway;
@@ -16,7 +16,7 @@ use crate::output::Output;
 use crate::sink::Sink;
 use crate::types::{
     AuditRequest, CommandResult, ExecSpec, LogLevel, PhaseContext, PhaseOutcome, PodIdentity,
-    RunRequest, VerdictStatus,
+    RunRequest,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -74,9 +74,9 @@ impl Plugins {
     /// What was loaded, for evidence.
     pub fn describe(&self) -> Value {
         json!({
-            "transport": {"id": self.transport_id, "component": self.transport.transport.name(), "sha256": self.transport.transport.sha256(), "cache": format!("{:?}", self.transport.transport.load_source())},
-            "executor": {"component": self.executor.executor.name(), "sha256": self.executor.executor.sha256(), "cache": format!("{:?}", self.executor.executor.load_source())},
-            "auditors": self.auditors.iter().map(|a| json!({"component": a.auditor.name(), "sha256": a.auditor.sha256(), "cache": format!("{:?}", a.auditor.load_source())})).collect::<Vec<_>>(),
+            "transport": {"id": self.transport_id, "component": self.transport.transport.name(), "sha256": self.transport.transport.sha256(), "cache": self.transport.transport.load_source()},
+            "executor": {"component": self.executor.executor.name(), "sha256": self.executor.executor.sha256(), "cache": self.executor.executor.load_source()},
+            "auditors": self.auditors.iter().map(|a| json!({"component": a.auditor.name(), "sha256": a.auditor.sha256(), "cache": a.auditor.load_source()})).collect::<Vec<_>>(),
             "external_auditor": self.external_auditor.as_ref().map(|e| e.command.clone()),
         })
     }
@@ -398,151 +398,18 @@ pub fn transport_error_text(e: &TransportError) -> String {
     e.to_string()
 }
 
-// ----- diagnostics ---------------------------------------------------------------------------
-
-fn load_config(workdir: &Path, env: &BTreeMap<String, String>) -> Result<Config, String> {
-    let vocab = Vocabulary::get().map_err(|e| e.to_string())?;
-    let loc = ConfigLocation::resolve(workdir, env).map_err(|e| e.to_string())?;
-    Config::load_with(&loc, vocab).map_err(|e| e.to_string())
-}
-
-fn transport_for(workdir: &Path, config: &Config, target: Option<&str>) -> Result<(TransportPlugin, String, String), String> {
+/// The transport the config names, with its host side, for a command that is not a flow
+/// (`fsm-status`, `doctor`): no evidence sink, output to stdio.
+pub fn standalone_transport(workdir: &Path, config: &Config) -> Result<TransportPlugin, String> {
     let rt = runtime()?;
     let name = config.get("WF_TRANSPORT").unwrap_or("local").to_string();
     let t = rt.load_transport(&source(workdir, &name)).map_err(|e| format!("transport {name}: {e}"))?;
     let host = Arc::new(FlowTransportHost::new(workdir, config, &name, Output::stdio(), Sink::null()));
-    let tp = TransportPlugin { transport: Arc::new(t), host, limits: Limits::transport_default() };
-    let target = target
-        .map(str::to_string)
-        .or_else(|| config.get("LIUM_TARGET").filter(|t| !t.is_empty()).map(str::to_string))
-        .ok_or("no target: pass --target <pod> or set LIUM_TARGET")?;
-    let target = tp.parse_target(&target).map_err(|e| format!("target {target:?}: {e}"))?;
-    let outputs = config.get("OPS_REMOTE_OUTPUTS_DIR").unwrap_or("/mnt/outputs").trim_end_matches('/').to_string();
-    Ok((tp, target, format!("{outputs}/_control/workflow_state.json")))
+    Ok(TransportPlugin { transport: Arc::new(t), host, limits: Limits::transport_default() })
 }
 
-/// `wfhost fsm-status`: print the target's workflow_state.json.
-pub fn fsm_status(workdir: &Path, env: &BTreeMap<String, String>, target: Option<&str>) -> Result<i32, String> {
-    let config = load_config(workdir, env)?;
-    let (tp, target, file) = transport_for(workdir, &config, target)?;
-    match tp.get_file(&target, &file, 64 * 1024) {
-        Ok(bytes) => {
-            let v: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{file} on {target} is not JSON: {e}"))?;
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-            Ok(0)
-        }
-        Err(TransportError::Vanished(m)) => Err(format!("target {target} does not exist: {m}")),
-        Err(e) => {
-            println!("{}", json!({"state": "INIT", "note": format!("no state file yet ({e})")}));
-            Ok(0)
-        }
-    }
-}
-
-/// `wfhost fsm-reset --yes`: write INIT to the target's workflow_state.json.
-pub fn fsm_reset(workdir: &Path, env: &BTreeMap<String, String>, target: Option<&str>) -> Result<i32, String> {
-    let config = load_config(workdir, env)?;
-    let (tp, target, file) = transport_for(workdir, &config, target)?;
-    let previous = tp
-        .get_file(&target, &file, 64 * 1024)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .and_then(|v| v.get("state").and_then(Value::as_str).map(str::to_string))
-        .unwrap_or_else(|| "INIT".into());
-    let state = json!({
-        "state": "INIT", "previous_state": previous, "reason": "fsm-reset by user",
-        "updated_at": crate::now_rfc3339(), "host": crate::hostname(),
-    });
-    let body = format!("{}\n", serde_json::to_string_pretty(&state).unwrap_or_default());
-    tp.put_file(&target, &file, body.into_bytes(), 0o644).map_err(|e| format!("cannot write {file} on {target}: {e}"))?;
-    eprintln!("wfhost: {target}: FSM {previous} -> INIT");
-    Ok(0)
-}
-
-/// `wfhost doctor`: config, toolchain, plugins, target. Returns 0 when everything is fine.
-pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> Result<i32, String> {
-    let mut bad = 0;
-    let mut line = |ok: bool, what: &str, detail: String| {
-        if !ok {
-            bad += 1;
-        }
-        println!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" });
-    };
-    let config = match load_config(workdir, env) {
-        Ok(c) => {
-            line(true, "config", format!("{} (sha256 {})", c.path().display(), c.sha256()));
-            for k in c.unknown_keys() {
-                line(true, "config", format!("warning: unknown key {} is ignored", k.key));
-            }
-            Some(c)
-        }
-        Err(e) => {
-            line(false, "config", e);
-            None
-        }
-    };
-    for tool in ["git", "sh"] {
-        let found = std::process::Command::new(tool)
-            .arg(if tool == "git" { "--version" } else { "-c" })
-            .args(if tool == "sh" { vec!["true"] } else { vec![] })
-            .stdin(std::process::Stdio::null())
-            .output();
-        match found {
-            Ok(o) if o.status.success() => line(true, tool, String::from_utf8_lossy(&o.stdout).trim().to_string().chars().take(60).collect::<String>().replace('\n', " ") + if tool == "sh" { "present" } else { "" }),
-            Ok(o) => line(false, tool, format!("exited {:?}", o.status.code())),
-            Err(e) => line(false, tool, format!("not runnable: {e}")),
-        }
-    }
-    match runtime() {
-        Ok(rt) => match rt.preload_builtins() {
-            Ok(list) => line(true, "plugins", list.iter().map(|(n, s)| format!("{n} ({s:?})")).collect::<Vec<_>>().join(", ")),
-            Err(e) => line(false, "plugins", e.to_string()),
-        },
-        Err(e) => line(false, "plugin runtime", e),
-    }
-    if let Some(config) = &config {
-        match crate::plugins::load(workdir, config, Sink::null(), Output::stdio()) {
-            Ok(p) => line(true, "configured plugins", format!("transport {}, {} auditor(s)", p.transport_id, p.auditors.len())),
-            Err(e) => line(false, "configured plugins", e),
-        }
-        if config.get("LIUM_TARGET").is_some_and(|t| !t.is_empty()) {
-            match transport_for(workdir, config, None) {
-                Ok((tp, target, _)) => match tp.status(&target) {
-                    Ok((state, detail)) => line(state == "ready", "target", format!("{target}: {state} ({detail})")),
-                    Err(e) => line(false, "target", format!("{target}: {e}")),
-                },
-                Err(e) => line(false, "target", e),
-            }
-        } else {
-            line(true, "target", "none set (LIUM_TARGET unset): a flow will provision one".into());
-        }
-    }
-    Ok(if bad == 0 { 0 } else { 10 })
-}
-
-/// `wfhost court audit`: run one auditor on an evidence pack file.
-pub fn audit_file(phase: &str, evidence: &Path, auditor: &str) -> Result<(String, bool), String> {
-    let c = wfhost_constitution::Constitution::get().map_err(|e| e.to_string())?;
-    let p = c.phase(phase).ok_or_else(|| format!("--phase {phase}: not a phase of the constitution (P00..P99)"))?;
-    let bytes = std::fs::read(evidence).map_err(|e| format!("--evidence {}: {e}", evidence.display()))?;
-    let pack: crate::types::EvidencePack = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("--evidence {}: not an evidence pack ({e}); use a phase/phase.<Pxx>.pack.json file", evidence.display()))?;
-    let req = crate::court::audit_request(c, p, &pack);
-    let rt = runtime()?;
-    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
-    let a = rt.load_auditor(&source(&cwd, auditor)).map_err(|e| format!("auditor {auditor}: {e}"))?;
-    let plugin = AuditorPlugin { auditor: a, limits: Limits::auditor_default() };
-    let r = plugin.audit(&req);
-    let pass = r.status == VerdictStatus::Pass;
-    let doc = json!({
-        "auditor": r.name,
-        "phase": phase,
-        "status": crate::court::verdict_str(r.status),
-        "reason_kind": r.reason_kind,
-        "message": r.message,
-        "fuel_used": r.fuel_used,
-        "duration_ms": r.duration_ms,
-        "verdict": r.verdict,
-    });
-    Ok((serde_json::to_string_pretty(&doc).unwrap_or_default(), pass))
+/// Load one auditor by name (built-in) or `.wasm` path (relative to `workdir`) with `limits`.
+pub fn load_auditor(workdir: &Path, name: &str, limits: Limits) -> Result<AuditorPlugin, String> {
+    let a = runtime()?.load_auditor(&source(workdir, name)).map_err(|e| format!("auditor {name}: {e}"))?;
+    Ok(AuditorPlugin { auditor: a, limits })
 }
