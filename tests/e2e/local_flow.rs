@@ -109,3 +109,19 @@ fn a_bad_manifest_fails_p60_before_any_run_starts() {
     let started = std::fs::read_dir(&runs).map(|d| d.count()).unwrap_or(0);
     assert_eq!(started, 0, "no run may start from a bad manifest");
 }
+
+#[test]
+fn a_long_non_ascii_checkout_check_is_recorded_not_a_panic() {
+    // The gateway records each command's first line, shortened to 200 bytes; a check whose
+    // 200th byte falls inside a multi-byte character once panicked the host mid-phase.
+    let mut s = Sandbox::new();
+    let check = format!("true {}", "é".repeat(150));
+    s.set("CHECKOUT_CHECKS", &check);
+    let r = s.run(&["flow", "--yes", "--wait", "true", "--teardown", "delete"]);
+    assert_eq!(r.status, 0, "{}", r.explain());
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    let outcome: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.flow_dir().join("phase/phase.P50.json")).unwrap()).unwrap();
+    let calls = outcome["gateway_calls"].as_array().unwrap();
+    assert!(calls.iter().any(|c| c["detail"].as_str().is_some_and(|d| d.contains("éé") && d.ends_with('…'))), "{outcome}");
+}

@@ -319,7 +319,7 @@ impl FlowGateway {
         });
         let detail = match &r {
             Ok(res) => format!("exit {:?} in {} ms: {}", res.exit_code, res.duration_ms, first_line(&req.command)),
-            Err(_) => first_line(&req.command).to_string(),
+            Err(_) => first_line(&req.command),
         };
         let call = self.record("exec", Some(&target), class, t0, r.as_ref().map(|_| detail.as_str()));
         // The command ran (whatever its exit code): its side effect, if any, took place.
@@ -505,9 +505,9 @@ fn class_str(c: ActionClass) -> &'static str {
     }
 }
 
-fn first_line(s: &str) -> &str {
-    let l = s.lines().next().unwrap_or("");
-    &l[..l.len().min(200)]
+/// The first line of a command, at most 200 bytes (cut at a character boundary).
+fn first_line(s: &str) -> String {
+    truncate(s.lines().next().unwrap_or(""), 200)
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -521,3 +521,20 @@ fn truncate(s: &str, n: usize) -> String {
     format!("{}…", &s[..end])
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_is_shortened_at_a_character_boundary() {
+        // Byte 200 falls inside a two-byte character: slicing there would panic.
+        let command = format!("{}é and more\nsecond line", "x".repeat(199));
+        let shown = first_line(&command);
+        assert!(shown.starts_with(&"x".repeat(199)), "{shown}");
+        assert!(!shown.contains("second"), "{shown}");
+        assert!(shown.len() <= 200 + '…'.len_utf8(), "{}", shown.len());
+        assert_eq!(first_line("short"), "short");
+        assert_eq!(first_line(""), "");
+    }
+}
