@@ -8,7 +8,7 @@
 //! naming the approving actor for anything with external effect. A refused call is also a
 //! finding for the deterministic validator's `target_unchanged` check.
 
-use wfhost_config::flags::{Flags, Teardown};
+use crate::grants::{Grant, GrantKind, Held};
 use crate::output::Output;
 use crate::plugins::TransportPlugin;
 use crate::sink::Sink;
@@ -16,7 +16,7 @@ use wfhost_audit::records::{self, GatewayCallEntry};
 use wfhost_evidence::Actor;
 use crate::types::{ActionClass, Artifact, CommandResult, ExecRequest, ExecSpec, GatewayError, PodIdentity};
 use wfhost_runtime::TransportError;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -46,8 +46,8 @@ struct State {
     phase_target: Option<String>,
     /// Time this phase spent inside commands on the target (their own duration).
     process_ms: u64,
-    /// Granted capabilities: kind (`provision`, `target`, `delete`) -> capability id.
-    caps: std::collections::BTreeMap<&'static str, String>,
+    /// The grants in force, by kind.
+    grants: std::collections::BTreeMap<GrantKind, Held>,
 }
 
 impl GatewayShared {
@@ -87,34 +87,48 @@ impl GatewayShared {
         self.state().bound = Some(target.to_string());
     }
 
-    /// Grant a capability (`provision`, `target` or `delete`) with its scope; recorded as a
-    /// `capability.granted` event. Returns its id.
-    pub fn grant(&self, kind: &'static str, scope: Value, actor: Actor) -> String {
+    /// Issue a grant; recorded as a `capability.granted` event. Returns its id.
+    pub fn grant(&self, grant: Grant) -> String {
+        let kind = grant.kind.as_str();
         let id = format!("cap:{}:{kind}", self.flow_id);
         self.sink.event_full(
             "capability.granted",
             &format!("capability/{kind}"),
-            json!({"capability_id": id, "kind": kind, "scope": scope}),
-            actor,
+            json!({"capability_id": id, "kind": kind, "scope": grant.scope}),
+            grant.actor.clone(),
             Some(&id),
         );
-        self.state().caps.insert(kind, id.clone());
+        self.state().grants.insert(grant.kind, Held { id: id.clone(), grant, used: 0 });
         id
     }
 
-    /// Revoke a capability before the flow ends (its purpose is spent: the pod was created,
-    /// or deleted); recorded as `capability.revoked`. No-op when it is not in force.
-    pub fn revoke(&self, kind: &str, reason: &str) {
-        let Some(id) = self.state().caps.remove(kind) else { return };
-        self.end(&id, kind, "revoked", reason);
+    /// Revoke a grant before the flow ends (its purpose is spent: the pod was created, or
+    /// deleted); recorded as `capability.revoked`. No-op when it is not in force.
+    pub fn revoke(&self, kind: GrantKind, reason: &str) {
+        let Some(held) = self.state().grants.remove(&kind) else { return };
+        self.end(&held.id, kind.as_str(), "revoked", reason);
     }
 
-    /// Expire every granted capability (end of flow).
+    /// Expire every grant in force (end of flow).
     pub fn expire_all(&self, reason: &str) {
-        let caps: Vec<(&'static str, String)> = std::mem::take(&mut self.state().caps).into_iter().collect();
-        for (kind, id) in caps {
-            self.end(&id, kind, "expired", reason);
+        let grants = std::mem::take(&mut self.state().grants);
+        for (kind, held) in grants {
+            self.end(&held.id, kind.as_str(), "expired", reason);
         }
+    }
+
+    /// Check that `op` may run now under its grant and count the call: the grant's capability
+    /// id and what approved it, or the refusal.
+    fn authorize(&self, op: &str) -> Result<(String, &'static str), GatewayError> {
+        let mut s = self.state();
+        let phase = s.phase.clone();
+        let kind = GrantKind::of_op(op);
+        let Some(held) = s.grants.get_mut(&kind) else {
+            return Err(GatewayError::Refused(kind.refusal(op, &phase)));
+        };
+        held.allows(op, &phase).map_err(GatewayError::Refused)?;
+        held.used += 1;
+        Ok((held.id.clone(), held.grant.approved_by))
     }
 
     /// Record the end of capability `id` (`how`: revoked or expired).
@@ -128,8 +142,8 @@ impl GatewayShared {
         );
     }
 
-    fn cap(&self, kind: &str) -> Option<String> {
-        self.state().caps.get(kind).cloned()
+    fn cap(&self, kind: GrantKind) -> Option<String> {
+        self.state().grants.get(&kind).map(|h| h.id.clone())
     }
 
     /// Whether a call of this phase ran into the phase's deadline.
@@ -173,14 +187,12 @@ impl GatewayShared {
 pub struct FlowGateway {
     shared: Arc<GatewayShared>,
     transport: TransportPlugin,
-    flags: Flags,
-    consent: bool,
 }
 
 impl FlowGateway {
     /// Wrap the shared state for one executor call.
-    pub fn new(shared: Arc<GatewayShared>, transport: TransportPlugin, flags: Flags, consent: bool) -> Arc<FlowGateway> {
-        Arc::new(FlowGateway { shared, transport, flags, consent })
+    pub fn new(shared: Arc<GatewayShared>, transport: TransportPlugin) -> Arc<FlowGateway> {
+        Arc::new(FlowGateway { shared, transport })
     }
 
     /// Record a call (or its refusal) and return the record's `event_id`.
@@ -201,7 +213,7 @@ impl FlowGateway {
             detail: truncate(&detail, 2000),
         };
         self.shared.state().calls.push(entry.clone());
-        let cap = self.shared.cap(cap_kind(op));
+        let cap = self.shared.cap(GrantKind::of_op(op));
         // A call made without its capability is by definition refused; record it as such.
         let kind = if refused || cap.is_none() { "gateway.refused" } else { "gateway.call" };
         if kind == "gateway.refused" {
@@ -215,7 +227,7 @@ impl FlowGateway {
     /// record and caused by it (ops.md O5).
     fn receipt(&self, call: Option<String>, op: &str, target: &str, key: &str, approved_by: &str, result: &str) {
         let phase = self.shared.state().phase.clone();
-        let cap = self.shared.cap(cap_kind(op));
+        let cap = self.shared.cap(GrantKind::of_op(op));
         let n = self.shared.state().calls.len();
         self.shared.sink.append("receipt.side_effect", &format!("{phase}/{op}/{n}/{key}"), json!({
             "op": op, "target": target, "idempotency_key": key, "approved_by": approved_by, "phase": phase,
@@ -223,8 +235,14 @@ impl FlowGateway {
         }), Actor::new("host", "wfhost"), cap.as_deref(), call.as_deref());
     }
 
-    /// Check `target` is the bound one; record drift otherwise.
-    fn scope(&self, op: &str, target: &str) -> Result<(), GatewayError> {
+    /// Check `target` is the bound one (record drift otherwise) and that `op` runs under a
+    /// grant in force; returns what approved it.
+    fn scope(&self, op: &str, target: &str) -> Result<&'static str, GatewayError> {
+        self.bound(op, target)?;
+        self.shared.authorize(op).map(|(_, approved)| approved)
+    }
+
+    fn bound(&self, op: &str, target: &str) -> Result<(), GatewayError> {
         let mut s = self.shared.state();
         match &s.bound {
             Some(b) if b == target => {
@@ -263,20 +281,15 @@ impl FlowGateway {
     /// Create a pod (P10 only, with consent).
     pub fn gw_provision(&self, name_hint: String) -> Result<PodIdentity, GatewayError> {
         let t0 = Instant::now();
-        let phase = self.shared.state().phase.clone();
-        let r = if phase != "P10" {
-            Err(GatewayError::Refused(format!("provision refused: only P10 may create a pod, not {phase}")))
-        } else if !self.consent || self.shared.cap("provision").is_none() {
-            Err(GatewayError::Refused("provision refused: no consent (use --yes or LIUM_YES=1)".into()))
-        } else if !wfhost_config::is_safe_segment(&name_hint) {
-            Err(GatewayError::Refused(format!("provision refused: name hint {name_hint:?} is not a safe name")))
-        } else {
+        let r = self.shared.authorize("provision").and_then(|(_, approved)| {
+            if !wfhost_config::is_safe_segment(&name_hint) {
+                return Err(GatewayError::Refused(format!("provision refused: name hint {name_hint:?} is not a safe name")));
+            }
             let key = self.idem_key("provision", "", &name_hint);
-            self.transport.provision(&name_hint, &key).map_err(gw_err).map(|pod| (pod, key))
-        };
+            self.transport.provision(&name_hint, &key).map_err(gw_err).map(|pod| (pod, key, approved))
+        });
         let call = self.record("provision", r.as_ref().ok().map(|p| p.0.target.as_str()), ActionClass::WriteExternalSideEffect, t0, r.as_ref().map(|p| p.0.target.as_str()));
-        let (pod, key) = r?;
-        let approved = if self.flags.yes { "flag:--yes" } else { "consent" };
+        let (pod, key, approved) = r?;
         self.receipt(call, "provision", &pod.target, &key, approved, &format!("created {}", pod.target));
         self.shared.state().provisioned = Some(pod.clone());
         Ok(pod)
@@ -400,22 +413,15 @@ impl FlowGateway {
     /// Delete the pod (P90 with `--teardown delete` only).
     pub fn gw_delete_pod(&self, target: String) -> Result<(), GatewayError> {
         let t0 = Instant::now();
-        let phase = self.shared.state().phase.clone();
-        let r = self.scope("delete-pod", &target).and_then(|_| {
-            if phase != "P90" || self.flags.teardown != Teardown::Delete || self.shared.cap("delete").is_none() {
-                return Err(GatewayError::Refused(format!(
-                    "delete-pod refused in {phase}: a pod is deleted only in P90 with --teardown delete (Law 7)"
-                )));
-            }
-            self.transport.delete(&target).map_err(gw_err)
-        });
+        let r = self
+            .scope("delete-pod", &target)
+            .and_then(|approved| self.transport.delete(&target).map_err(gw_err).map(|()| approved));
         let call = self.record("delete-pod", Some(&target), ActionClass::WriteExternalSideEffect, t0, r.as_ref().map(|_| "deleted"));
-        if r.is_ok() {
-            let key = self.idem_key("delete", &target, "");
-            self.receipt(call, "delete-pod", &target, &key, "flag:--teardown=delete", "deleted");
-            self.shared.state().deleted = true;
-        }
-        r
+        let approved = r?;
+        let key = self.idem_key("delete", &target, "");
+        self.receipt(call, "delete-pod", &target, &key, approved, "deleted");
+        self.shared.state().deleted = true;
+        Ok(())
     }
 
     /// A log line from the executor.
@@ -447,15 +453,6 @@ pub fn relative_to(path: &Path, base: &Path) -> String {
         rel.push(c.as_os_str());
     }
     rel.display().to_string()
-}
-
-/// Which capability a gateway operation runs under.
-fn cap_kind(op: &str) -> &'static str {
-    match op {
-        "provision" => "provision",
-        "delete-pod" => "delete",
-        _ => "target",
-    }
 }
 
 fn collect_files(root: &Path, dir: &Path, out: &mut Vec<Artifact>) -> std::io::Result<()> {

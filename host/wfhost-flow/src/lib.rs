@@ -12,7 +12,7 @@
 //! crate (and without wasmtime).
 //!
 //! Modules:
-//! - [`engine`], [`court`], [`gateway`], [`plugins`]: running and judging phases;
+//! - [`engine`], [`court`], [`gateway`], [`grants`], [`plugins`]: running and judging phases;
 //! - [`sink`], [`output`]: evidence appends and the output contract;
 //! - [`host_keys`]: the ssh host keys a flow trusted on first use;
 //! - [`ops`]: the commands that are not flows (`doctor`, `fsm-status`, `fsm-reset`, `court audit`),
@@ -22,6 +22,7 @@
 pub mod court;
 pub mod engine;
 pub mod gateway;
+pub mod grants;
 pub mod host_keys;
 pub mod ops;
 pub mod output;

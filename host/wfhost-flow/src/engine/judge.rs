@@ -1,0 +1,228 @@
+//! The court on a phase: the court's inputs gathered and recorded, its decision taken by
+//! `wfhost_audit::decision::decide` (the same rule `wfhost verify` applies), and the verdict
+//! written, signed and printed.
+//!
+//! ```text
+//! outcome ─► phase.<Pxx>.json + phase.outcome ─► PHASE line
+//!         ─► deterministic checks ─► .deterministic.json + court.deterministic
+//!         ─► evidence pack ─► auditors ─► .pack.json, .constitutional.json + court.auditor
+//!         ─► decide ─► .verdict.json (+ .verdict.dsse.json) + court.verdict ─► COURT line
+//! ```
+
+use super::{record_status, PhaseRun, Run, TargetSource};
+use crate::court::{self, deterministic};
+use crate::types::Artifact;
+use serde_json::Value;
+use std::path::Path;
+use std::time::Instant;
+use wfhost_audit::decision::{self, OutcomeView};
+use wfhost_audit::layout::{rel_phase_file, FlowDir, PhaseFile};
+use wfhost_audit::records::{self, ArtifactRecord, DeterministicRecord, PassFail, PhaseOutcomeRecord, VerdictEvidence, VerdictRecord};
+use wfhost_constitution::Phase;
+
+impl Run<'_> {
+    pub(super) fn facts(&self, phase: &Phase, run: Option<(&PhaseRun, Result<(), String>)>) -> deterministic::Facts {
+        let config_sha_now = match (&self.config, phase.id.as_str()) {
+            (Some(c), _) => c.rehash().ok(),
+            (None, _) => None,
+        };
+        let mut f = deterministic::Facts {
+            config_sha_start: self.config_sha_start.clone(),
+            config_sha_now,
+            court_enforce: self.config.as_ref().and_then(|c| c.get("WF_PHASE_COURT_ENFORCE")).map(str::to_string),
+            flag_problems: self.flag_problems.clone(),
+            provision_needed: self.provision_needed(),
+            consent: self.consent,
+            bound_target: self.target.clone(),
+            drift: self.gateway.drift(),
+            refused: self.gateway.refused(),
+            fsm_before: self.fsm.clone(),
+            fsm_after: self.fsm.clone(),
+            flags: self.flags.clone(),
+            ..Default::default()
+        };
+        if let Some((run, recorded)) = run {
+            f.outcome_recorded = Some(recorded);
+            f.status = record_status(run.outcome.status).as_str().to_string();
+            f.code = run.outcome.code;
+            f.outcome_facts = run.outcome.facts.iter().map(|k| (k.key.clone(), k.value.clone())).collect();
+            f.fsm_before = run.fsm_before.clone();
+            f.fsm_after = run.fsm_after.clone();
+            f.remote_state = run.remote_state.clone();
+            f.artifacts = run
+                .outcome
+                .artifacts
+                .iter()
+                .map(|a| (a.name.clone(), artifact_problem(a)))
+                .collect();
+        }
+        f
+    }
+
+    pub(super) fn judge(&mut self, phase: &Phase, run: PhaseRun) -> bool {
+        let fd = FlowDir::new(&self.flow_dir);
+        let rel = |kind: PhaseFile| rel_phase_file(&phase.id, kind);
+        let path = |kind: PhaseFile| fd.phase_file(&phase.id, kind);
+        let calls = self.gateway.calls();
+        let outcome = PhaseOutcomeRecord {
+            phase: phase.id.clone(),
+            name: phase.name.clone(),
+            status: record_status(run.outcome.status),
+            code: run.outcome.code,
+            message: run.outcome.message.clone(),
+            started_at: run.started_at.clone(),
+            duration_ms: run.duration_ms,
+            target: self.target.clone(),
+            fsm_before: run.fsm_before.clone(),
+            fsm_after: run.fsm_after.clone(),
+            facts: run.outcome.facts.iter().map(|k| (k.key.clone(), k.value.clone())).collect(),
+            artifacts: run
+                .outcome
+                .artifacts
+                .iter()
+                .map(|a| ArtifactRecord { name: a.name.clone(), path: a.path.clone(), sha256: a.sha256.clone() })
+                .collect(),
+            details: run.outcome.details_json.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
+            process_ms: self.gateway.process_ms(),
+            gateway_ms: calls.iter().map(|c| c.duration_ms).sum(),
+            gateway_calls: calls,
+        };
+        let outcome_json = records::to_value(&outcome);
+        let outcome_path = path(PhaseFile::Outcome);
+        let recorded = wfhost_audit::layout::write_json(&outcome_path, &outcome_json)
+            .and_then(|_| wfhost_audit::layout::read_json(&outcome_path).map(|_| ()))
+            .map_err(|e| e.to_string());
+        self.sink.event(records::PHASE_OUTCOME, &format!("{}/outcome", phase.id), outcome_json);
+        self.out.phase(&phase.id, outcome.status.as_str(), outcome.code, &outcome_path.display().to_string());
+
+        let court_started = Instant::now();
+        let facts = self.facts(phase, Some((&run, recorded)));
+        let mut checks = run.pre.clone();
+        checks.extend(deterministic::run(self.c, phase, deterministic::Stage::Post, &phase.post, &facts));
+        let det = DeterministicRecord {
+            phase: phase.id.clone(),
+            pass: decision::deterministic_pass(outcome.status, &checks),
+            checks,
+        };
+        let det_json = records::to_value(&det);
+        self.write_evidence(&rel(PhaseFile::Deterministic), &path(PhaseFile::Deterministic), &det_json);
+        self.sink.event(records::COURT_DETERMINISTIC, &format!("{}/deterministic", phase.id), det_json);
+
+        let pack = court::evidence_pack(court::PackInput {
+            c: self.c,
+            phase,
+            flow_id: &self.flow_id,
+            config: self.config.as_ref(),
+            config_sha_start: &self.config_sha_start,
+            config_sha_now: facts.config_sha_now.as_deref(),
+            transport: self.plugins.as_ref().map(|p| p.transport_id.clone()).unwrap_or_default(),
+            bound_target: self.target.clone(),
+            phase_target: self.gateway.phase_target().or(self.target.clone()),
+            target_source: self.target_source.map(TargetSource::as_str).unwrap_or("pending"),
+            outcome: &run.outcome,
+            flags: &self.flags,
+            consent: self.consent,
+            fsm_before: &run.fsm_before,
+            fsm_after: &run.fsm_after,
+            det_pass: det.pass,
+            findings: det.checks.iter().filter(|r| !r.pass).map(|r| format!("{}: {}", r.check, r.finding)).collect(),
+        });
+        let pack_sha256 = match serde_json::to_value(&pack) {
+            Ok(v) => self.write_evidence(&rel(PhaseFile::Pack), &path(PhaseFile::Pack), &v),
+            Err(e) => {
+                self.sink.file_failed(&rel(PhaseFile::Pack), &e);
+                None
+            }
+        };
+        let constitutional = match &self.plugins {
+            Some(p) => court::constitutional(self.c, phase, &pack, p, &self.flow_dir),
+            None => court::constitutional_without_plugins(self.c, phase, &pack, &self.flow_dir),
+        }
+        .record(&phase.id, pack_sha256);
+        let const_json = records::to_value(&constitutional);
+        self.write_evidence(&rel(PhaseFile::Constitutional), &path(PhaseFile::Constitutional), &const_json);
+        self.sink.event(records::COURT_AUDITOR, &format!("{}/constitutional", phase.id), const_json);
+
+        let d = decision::decide(
+            self.c,
+            phase,
+            OutcomeView { status: outcome.status, code: outcome.code, message: &outcome.message },
+            &det.checks,
+            &constitutional.auditors,
+        );
+        let verdict_path = path(PhaseFile::Verdict);
+        let verdict = VerdictRecord {
+            phase: phase.id.clone(),
+            court: PassFail::from_bool(d.court),
+            deterministic: PassFail::from_bool(d.deterministic),
+            constitutional: d.constitutional,
+            code: d.code,
+            next_command: (!d.court).then(|| self.next_command(d.code)),
+            halt_reason: d.halt_reason,
+            violated_laws: d.violated_laws,
+            court_ms: court_started.elapsed().as_millis() as u64,
+            evidence: VerdictEvidence {
+                outcome: rel(PhaseFile::Outcome),
+                deterministic: rel(PhaseFile::Deterministic),
+                constitutional: rel(PhaseFile::Constitutional),
+            },
+        };
+        self.write_evidence(&rel(PhaseFile::Verdict), &verdict_path, &records::to_value(&verdict));
+        self.sink.event(records::COURT_VERDICT, &format!("{}/verdict", phase.id), records::to_value(&verdict));
+        if let Some(signer) = &self.signer {
+            if let Err(e) = wfhost_audit::signing::sign_verdict(signer, &self.flow_dir, &phase.id) {
+                self.sink.file_failed(&rel(PhaseFile::VerdictEnvelope), &e);
+            }
+        }
+        self.out.court(
+            &phase.id,
+            verdict.court.as_str(),
+            verdict.deterministic.as_str(),
+            verdict.constitutional.as_str(),
+            &verdict_path.display().to_string(),
+        );
+        if !d.court {
+            self.first_failure = Some((phase.id.clone(), verdict.code));
+            if let Some(reason) = &verdict.halt_reason {
+                self.out.note(&format!("halted at {} (code {}): {reason}", phase.id, verdict.code));
+            }
+        }
+        d.court
+    }
+
+    /// Write an evidence file; a failure is remembered by the sink, and the flow halts after
+    /// this phase (fail-closed). Returns the file's sha256.
+    pub(super) fn write_evidence(&self, what: &str, path: &Path, value: &Value) -> Option<String> {
+        match wfhost_audit::layout::write_json(path, value) {
+            Ok(sha) => Some(sha),
+            Err(e) => {
+                self.sink.file_failed(&format!("{what} ({})", path.display()), &e);
+                None
+            }
+        }
+    }
+
+    pub(super) fn next_command(&self, code: u16) -> String {
+        let target = self.target.clone().or_else(|| self.explicit_target.clone()).unwrap_or_else(|| "<target>".into());
+        self.c
+            .code(code)
+            .map(|c| c.next.replace("{flow_dir}", &self.flow_dir.display().to_string()).replace("{target}", &target))
+            .unwrap_or_else(|| format!("wfhost explain {}", self.flow_dir.display()))
+    }
+}
+
+/// What is wrong with a local artifact the phase listed (unreadable, digest mismatch), if
+/// anything; remote paths are the phase's own checks' business.
+fn artifact_problem(a: &Artifact) -> Option<String> {
+    let path = Path::new(&a.path);
+    if !path.is_absolute() {
+        return None; // A remote path: the phase's own checks cover it.
+    }
+    match std::fs::read(path) {
+        Err(e) => Some(format!("{} unreadable: {e}", a.path)),
+        Ok(bytes) => match &a.sha256 {
+            Some(want) if *want != wfhost_evidence::hash::sha256_hex(&bytes) => Some(format!("{} sha256 mismatch", a.path)),
+            _ => None,
+        },
+    }
+}

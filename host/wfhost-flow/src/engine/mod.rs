@@ -1,0 +1,488 @@
+//! The flow engine: runs a [`Plan`]'s phases in order, each judged by the court.
+//!
+//! Data flow per phase:
+//!
+//! ```text
+//! pre checks ─► run (host code, or the executor component through the gateway)
+//!            ─► FSM transition (mirrored to the target) ─► phase.<Pxx>.json
+//!            ─► court: deterministic checks + auditors ─► .deterministic/.constitutional/.verdict
+//!            ─► PHASE lines on stdout ─► next phase, or halt
+//! ```
+//!
+//! Every decision is appended to `events.jsonl` (fsync'd) before it takes effect; the summary is
+//! a projection of those events. The engine never panics on input: config, manifest, plugin and
+//! remote problems become phase failures with codes from `constitution/codes.toml`.
+//!
+//! Submodules: [`units`] (the host side of each phase: skip rule, required inputs, grants,
+//! what it takes afterwards), `precheck` (P00), `bind` (P20), `fsm_mirror` (transitions) and
+//! `judge` (the court on a phase, and its verdict).
+
+mod bind;
+mod judge;
+mod fsm_mirror;
+mod precheck;
+mod units;
+
+use crate::court::deterministic;
+use crate::gateway::{FlowGateway, GatewayShared};
+use crate::output::Output;
+use crate::plugins::Plugins;
+use crate::sink::Sink;
+use crate::types::{Kv, PhaseContext, PhaseOutcome, PhaseStatus, PodIdentity};
+use crate::{now_compact, now_rfc3339};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wfhost_audit::decision;
+use wfhost_audit::records::{self, FlowHalted, FlowStarted, FlowSummaryRecord, FlowVerdict, PhaseStarted};
+use wfhost_audit::summary;
+use wfhost_config::config::{Config, ConfigError, ConfigLocation};
+use wfhost_config::flags::Flags;
+use wfhost_config::plan::Plan;
+use wfhost_constitution::{Constitution, Phase, Runner};
+
+/// What to run, and where.
+#[derive(Debug, Clone)]
+pub struct FlowRequest {
+    /// The directory wfhost runs in (config and evidence paths are relative to it).
+    pub workdir: PathBuf,
+    /// The process environment (only the keys DESIGN.md allows are read from it).
+    pub env: BTreeMap<String, String>,
+    /// The user's flags.
+    pub flags: Flags,
+    /// The command.
+    pub plan: Plan,
+    /// `--target` given to a primitive (an explicit target, like LIUM_TARGET).
+    pub target: Option<String>,
+    /// Whether a person is at a terminal (stdin and stderr are TTYs): only then may we prompt.
+    pub interactive: bool,
+    /// How to ask that person a yes/no question (the CLI's terminal prompt); asked only when
+    /// `interactive`, and `None` means nobody can be asked.
+    pub confirm: Option<Confirm>,
+    /// Flag values that did not parse; P00 fails with code 105 naming them.
+    pub flag_errors: Vec<String>,
+}
+
+/// A yes/no question put to the person at the terminal; the library never reads stdin itself.
+#[derive(Clone)]
+pub struct Confirm(pub Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Confirm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Confirm(..)")
+    }
+}
+
+impl Confirm {
+    /// Ask `question`; true only for an explicit yes.
+    pub fn ask(&self, question: &str) -> bool {
+        (self.0)(question)
+    }
+}
+
+/// How a flow ended.
+#[derive(Debug, Clone)]
+pub struct FlowReport {
+    /// The flow's id.
+    pub flow_id: String,
+    /// Its evidence directory.
+    pub flow_dir: PathBuf,
+    /// First failing phase and its code.
+    pub first_failure: Option<(String, u16)>,
+    /// Process exit status per DESIGN.md (0, 10..50, 70).
+    pub exit_status: i32,
+}
+
+/// Where the target came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetSource {
+    /// LIUM_TARGET or `--target`.
+    Explicit,
+    /// The pod P10 created.
+    Autobind,
+}
+
+impl TargetSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            TargetSource::Explicit => "explicit",
+            TargetSource::Autobind => "autobind",
+        }
+    }
+}
+
+/// The mutable state of one flow.
+struct Run<'o> {
+    c: &'static Constitution,
+    out: &'o Output,
+    req: FlowRequest,
+    flags: Flags,
+    flow_id: String,
+    flow_dir: PathBuf,
+    sink: Sink,
+    config: Option<Config>,
+    config_sha_start: String,
+    plugins: Option<Plugins>,
+    explicit_target: Option<String>,
+    target: Option<String>,
+    target_source: Option<TargetSource>,
+    provisioned: Option<PodIdentity>,
+    pod_deleted: bool,
+    consent: bool,
+    consent_from_tty: bool,
+    flag_problems: Vec<String>,
+    /// Where the config is, and the config as loaded (P00 judges both).
+    location: Result<ConfigLocation, ConfigError>,
+    loaded: Result<Config, ConfigError>,
+    fsm: String,
+    first_failure: Option<(String, u16)>,
+    internal_error: Option<String>,
+    gateway: Arc<GatewayShared>,
+    /// The key that signs verdicts and the flow (`WF_SIGNING_KEY`), once P00 loaded it.
+    signer: Option<wfhost_evidence::dsse::Signer>,
+}
+
+/// One phase's result before the court.
+struct PhaseRun {
+    outcome: PhaseOutcome,
+    started_at: String,
+    duration_ms: u64,
+    fsm_before: String,
+    fsm_after: String,
+    remote_state: Option<Result<String, String>>,
+    pre: Vec<deterministic::CheckResult>,
+}
+
+/// Run a plan to the end or to its first halt.
+pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
+    let c = match Constitution::get() {
+        Ok(c) => c,
+        Err(e) => {
+            out.note(&format!("internal error: {e}"));
+            return FlowReport {
+                flow_id: String::new(),
+                flow_dir: PathBuf::new(),
+                first_failure: None,
+                exit_status: crate::EXIT_INTERNAL,
+            };
+        }
+    };
+    let flow_id = crate::new_flow_id();
+    let flags = req.plan.flags(req.flags.clone());
+    // The config decides where evidence goes; when it cannot be read, evidence still goes to
+    // the default place so the failure is recorded.
+    let location = ConfigLocation::resolve(&req.workdir, &req.env);
+    let loaded = location.as_ref().map_err(Clone::clone).and_then(Config::load);
+    let evidence_root = loaded
+        .as_ref()
+        .ok()
+        .and_then(|cfg| cfg.get("WF_FLOW_EVIDENCE_DIR").map(str::to_string))
+        .unwrap_or_else(|| crate::DEFAULT_EVIDENCE_DIR.to_string());
+    let flow_dir = req.workdir.join(evidence_root).join(&flow_id);
+    let sink = match Sink::create(&flow_dir, &flow_id) {
+        Ok(s) => s,
+        Err(e) => {
+            out.note(&format!(
+                "cannot write evidence under {}: {e}. Fix the directory's permissions or set \
+                 WF_FLOW_EVIDENCE_DIR in the config.",
+                flow_dir.display()
+            ));
+            return FlowReport {
+                flow_id,
+                flow_dir,
+                first_failure: Some(("P00".into(), 100)),
+                exit_status: crate::EXIT_INTERNAL,
+            };
+        }
+    };
+    let gateway = Arc::new(GatewayShared::new(
+        flow_id.clone(),
+        flow_dir.clone(),
+        req.workdir.join(crate::DEFAULT_POD_LOGS_DIR),
+        sink.clone(),
+        out.clone_handle(),
+    ));
+    let mut run = Run {
+        c,
+        out,
+        flags,
+        flow_id: flow_id.clone(),
+        flow_dir: flow_dir.clone(),
+        sink,
+        config: None,
+        config_sha_start: String::new(),
+        plugins: None,
+        explicit_target: None,
+        target: None,
+        target_source: None,
+        provisioned: None,
+        pod_deleted: false,
+        consent: false,
+        consent_from_tty: false,
+        flag_problems: Vec::new(),
+        location,
+        loaded,
+        fsm: c.fsm.initial.clone(),
+        first_failure: None,
+        internal_error: None,
+        gateway,
+        signer: None,
+        req,
+    };
+    run.flag_problems = run.req.flag_errors.clone();
+    let started = FlowStarted {
+        flow_id: flow_id.clone(),
+        command: run.req.plan.name().to_string(),
+        flags: run.flags.to_pairs().into_iter().collect(),
+        workdir: run.req.workdir.display().to_string(),
+        phases: run.req.plan.phases().iter().map(|p| p.to_string()).collect(),
+        wfhost_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    run.sink.event(records::FLOW_STARTED, "flow", records::to_value(&started));
+    let phases: Vec<&'static Phase> =
+        run.req.plan.phases().iter().filter_map(|id| c.phase(id)).collect();
+    let mut halted = false;
+    for phase in phases {
+        let passed = run.phase(phase);
+        if let Some(e) = run.sink.error() {
+            // Fail closed: a flow that cannot record its decisions must not go on making them.
+            out.note(&format!("internal error: {e}; halting (evidence: {})", run.flow_dir.display()));
+            run.internal_error = Some(e);
+            halted = true;
+            break;
+        }
+        if !passed {
+            halted = true;
+            break;
+        }
+    }
+    run.finish(halted)
+}
+
+impl Run<'_> {
+    /// Run one phase and its court. Returns whether the flow may continue.
+    fn phase(&mut self, phase: &'static Phase) -> bool {
+        let unit = units::unit(&phase.id);
+        let started = Instant::now();
+        let started_at = now_rfc3339();
+        self.out.begin(&format!("{} {}: {}", phase.id, phase.name, phase.summary));
+        self.sink.event(records::PHASE_STARTED, &format!("{}/started", phase.id), records::to_value(&PhaseStarted { phase: phase.id.clone() }));
+        // A phase the flags skip does nothing, so its preconditions are not asked of it
+        // (`--sweep skip` on a pod with nothing checked out is fine).
+        let skip = match phase.runner {
+            Runner::Plugin => unit.skip(self),
+            Runner::Host => None,
+        };
+        let pre = match skip {
+            Some(_) => Vec::new(),
+            None => {
+                let pre_facts = self.facts(phase, None);
+                deterministic::run(self.c, phase, deterministic::Stage::Pre, &phase.pre, &pre_facts)
+            }
+        };
+        self.gateway.begin_phase(phase, self.target.clone(), Duration::from_secs(self.phase_timeout(phase)));
+        let outcome = if let Some(skip) = skip {
+            PhaseOutcome {
+                phase: phase.id.clone(),
+                status: PhaseStatus::Skip,
+                code: 0,
+                message: skip,
+                artifacts: vec![],
+                facts: vec![],
+                details_json: None,
+            }
+        } else if let Some(failed) = pre.iter().find(|r| !r.pass) {
+            fail(phase, self.family_code(phase, "COURT_DETERMINISTIC_FAIL"), format!(
+                "precondition {} does not hold: {}",
+                failed.check, failed.finding
+            ))
+        } else {
+            match phase.runner {
+                Runner::Host => unit.host(self, phase),
+                Runner::Plugin => self.plugin_phase(phase, unit),
+            }
+        };
+        let outcome = self.enforce_deadline(phase, outcome, started.elapsed());
+        unit.after(self, &outcome);
+        let (fsm_before, fsm_after, remote_state) = self.transition(phase, &outcome);
+        self.out.end();
+        let run = PhaseRun {
+            duration_ms: started.elapsed().as_millis() as u64,
+            outcome,
+            started_at,
+            fsm_before,
+            fsm_after,
+            remote_state,
+            pre,
+        };
+        self.judge(phase, run)
+    }
+
+    fn phase_timeout(&self, phase: &Phase) -> u64 {
+        self.config
+            .as_ref()
+            .and_then(|c| c.get_u64(&format!("WF_PHASE_TIMEOUT_{}", phase.id)).ok().flatten())
+            .unwrap_or(phase.timeout_secs)
+    }
+
+    /// A code of `family` by its constitution name, with the number to fall back on.
+    fn family_code_id(&self, family: u8, name: &str, fallback: u16) -> u16 {
+        self.c.code_named(family, name).map(|c| c.code).unwrap_or(fallback)
+    }
+
+    fn family_code(&self, phase: &Phase, name: &str) -> u16 {
+        self.c
+            .code_named(phase.family, name)
+            .map(|c| c.code)
+            .unwrap_or(u16::from(phase.family) * 100)
+    }
+
+    fn enforce_deadline(&self, phase: &Phase, outcome: PhaseOutcome, took: Duration) -> PhaseOutcome {
+        let budget = self.phase_timeout(phase);
+        if took.as_secs() >= budget && outcome.status != PhaseStatus::Fail {
+            return fail(
+                phase,
+                self.family_code(phase, "PHASE_TIMEOUT"),
+                format!("{} took {}s, over its {budget}s budget", phase.id, took.as_secs()),
+            );
+        }
+        if self.gateway.deadline_hit() && outcome.status == PhaseStatus::Fail {
+            let mut o = outcome;
+            o.code = self.family_code(phase, "PHASE_TIMEOUT");
+            o.message = format!("{} (the phase's {budget}s budget ran out)", o.message);
+            return o;
+        }
+        outcome
+    }
+
+    /// Run a phase's executor through the gateway, with the inputs and grants its unit gives.
+    fn plugin_phase(&mut self, phase: &Phase, unit: &dyn units::Unit) -> PhaseOutcome {
+        let Some(plugins) = &self.plugins else {
+            return fail(phase, 108, "plugins were not loaded in P00".into());
+        };
+        // (Phases the flags skip never get here: `phase` decides that before the preconditions.)
+        let mut inputs = vec![("ts".to_string(), now_compact()), ("flow_id".to_string(), self.flow_id.clone())];
+        if let Some(config) = &self.config {
+            if let Err((code, message)) = unit.inputs(self, config, &mut inputs) {
+                return fail(phase, code, message);
+            }
+        }
+        let config = self.config.as_ref().map(|c| c.public_entries()).unwrap_or_default();
+        let ctx = PhaseContext {
+            flow_id: self.flow_id.clone(),
+            phase: phase.id.clone(),
+            flow_flags: self.flags.to_pairs().into_iter().map(|(k, v)| Kv { key: k, value: v }).collect(),
+            config: config.into_iter().map(|(k, v)| Kv { key: k, value: v }).collect(),
+            target: self.target.clone(),
+            fsm_state: self.fsm.clone(),
+            inputs: inputs.into_iter().map(|(k, v)| Kv { key: k, value: v }).collect(),
+        };
+        unit.grants(self, phase);
+        let host = FlowGateway::new(self.gateway.clone(), plugins.transport.clone());
+        let wall = Duration::from_secs(self.phase_timeout(phase));
+        let mut outcome = match plugins.executor.run_phase(ctx, host, wall) {
+            Ok(o) => o,
+            Err(e) => fail(phase, u16::from(phase.family) * 100, format!("the phase executor failed: {e}")),
+        };
+        outcome.phase = phase.id.clone();
+        outcome
+    }
+
+    /// Whether phase `id` of this plan will do its work (not skipped by the flags), so the
+    /// config keys it requires must be set.
+    fn will_work(&self, id: &str) -> bool {
+        self.req.plan.phases().contains(&id) && units::unit(id).will_work(self)
+    }
+
+    // ----- the end -----------------------------------------------------------------------
+
+    fn pod_line(&self) -> (String, Option<String>) {
+        let vanished = self.c.code_named(2, "POD_VANISHED").map(|c| c.code);
+        if self.first_failure.as_ref().map(|f| f.1) == vanished && vanished.is_some() {
+            return ("vanished (the target does not exist)".into(), None);
+        }
+        match (&self.target, self.pod_deleted) {
+            (_, true) => ("deleted".into(), None),
+            // Only a pod this flow created is ours to suggest deleting; an explicit target (an
+            // ssh host, a pod from an earlier flow) was there before and stays the user's call.
+            (Some(t), false) if self.provisioned.is_some() => {
+                ("running (created by this flow)".into(), Some(format!("wfhost pod-delete --target {t} --yes")))
+            }
+            (Some(_), false) => ("running (explicit target, left as it was)".into(), None),
+            (None, false) => match &self.provisioned {
+                Some(p) => ("running (created by this flow, not bound)".into(), Some(format!("wfhost pod-delete --target {} --yes", p.target))),
+                None => ("none".into(), None),
+            },
+        }
+    }
+
+    fn finish(self, halted: bool) -> FlowReport {
+        let (pod_state, delete_cmd) = self.pod_line();
+        let exit_status = decision::exit_status(self.c, self.first_failure.as_ref().map(|f| f.1), self.internal_error.is_some());
+        if halted {
+            let record = FlowHalted { phase: self.first_failure.as_ref().map(|f| f.0.clone()), code: self.first_failure.as_ref().map(|f| f.1) };
+            self.sink.event(records::FLOW_HALTED, "flow/halted", records::to_value(&record));
+        }
+        self.gateway.expire_all(if halted { "flow halted" } else { "flow finished" });
+        let record = FlowSummaryRecord {
+            verdict: if halted { FlowVerdict::Halted } else { FlowVerdict::Pass },
+            first_failure_phase: self.first_failure.as_ref().map(|f| f.0.clone()),
+            first_failure_code: self.first_failure.as_ref().map(|f| f.1),
+            exit_status,
+            target: self.target.clone(),
+            target_source: self.target_source.map(|s| s.as_str().to_string()),
+            pod_state: pod_state.clone(),
+            delete_command: delete_cmd.clone(),
+            fsm_state: self.fsm.clone(),
+        };
+        self.sink.event(records::FLOW_SUMMARY, "flow/summary", records::to_value(&record));
+        match summary::write(&self.flow_dir) {
+            Ok(_) => {}
+            Err(e) => self.out.note(&format!("warning: could not write flow.summary.json: {e}")),
+        }
+        if let Some(signer) = &self.signer {
+            let records = self.sink.records();
+            if let Err(e) = wfhost_audit::signing::sign_flow(signer, &self.flow_dir, &self.flow_id, i32::from(exit_status), records) {
+                self.out.note(&format!("warning: could not sign the flow ({e}); `wfhost verify` will report flow.dsse.json missing"));
+            }
+        }
+        let last = match (&self.first_failure, &delete_cmd) {
+            (Some((p, code)), Some(cmd)) => format!("halted at {p} with code {code}; pod {} is {pod_state}; delete it with: {cmd}", self.target.clone().unwrap_or_default()),
+            (Some((p, code)), None) if self.target.is_some() && !self.pod_deleted => {
+                format!("halted at {p} with code {code}; target {} is {pod_state}", self.target.clone().unwrap_or_default())
+            }
+            (Some((p, code)), None) => format!("halted at {p} with code {code}; no pod is running ({pod_state})"),
+            (None, Some(cmd)) => format!("flow passed; pod {} is {pod_state}; delete it with: {cmd}", self.target.clone().unwrap_or_default()),
+            (None, None) => format!("flow passed; pod: {pod_state}"),
+        };
+        self.out.note(&format!("{last} (evidence: {})", self.flow_dir.display()));
+        FlowReport { flow_id: self.flow_id, flow_dir: self.flow_dir, first_failure: self.first_failure, exit_status }
+    }
+}
+
+
+fn is_failure(c: &Constitution, state: &str) -> bool {
+    c.fsm.states.iter().any(|s| s.name == state && s.failure)
+}
+
+/// The record form of a phase status.
+pub(crate) fn record_status(s: PhaseStatus) -> records::PhaseStatus {
+    match s {
+        PhaseStatus::Ok => records::PhaseStatus::Ok,
+        PhaseStatus::Skip => records::PhaseStatus::Skip,
+        PhaseStatus::Fail => records::PhaseStatus::Fail,
+    }
+}
+
+fn kv(k: &str, v: &str) -> Kv {
+    Kv { key: k.to_string(), value: v.to_string() }
+}
+
+fn ok(phase: &Phase, message: String, facts: Vec<Kv>) -> PhaseOutcome {
+    PhaseOutcome { phase: phase.id.clone(), status: PhaseStatus::Ok, code: 0, message, artifacts: vec![], facts, details_json: None }
+}
+
+fn fail(phase: &Phase, code: u16, message: String) -> PhaseOutcome {
+    PhaseOutcome { phase: phase.id.clone(), status: PhaseStatus::Fail, code, message, artifacts: vec![], facts: vec![], details_json: None }
+}

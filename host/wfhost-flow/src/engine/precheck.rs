@@ -1,0 +1,177 @@
+//! P00 PRECHECK, the host's own phase: the config (path, sha256, override policy), the
+//! constitutional header, flags that need the config to judge, the config keys the phases of
+//! this run require, the signing key, consent (Law 4) and every plugin the flow will use.
+//!
+//! ```text
+//! config ─► header lines ─► flag problems (105) ─► missing keys (107) ─► signing key (101)
+//!        ─► consent + provision grant (106) ─► plugins loaded (108) ─► ok
+//! ```
+//! Nothing here touches a target: a precheck failure stops before any remote mutation.
+
+use super::{fail, kv, ok, Run};
+use crate::grants::Grant;
+use crate::plugins;
+use crate::types::PhaseOutcome;
+use serde_json::json;
+use wfhost_audit::records::{self, FlowHeader};
+use wfhost_config::flags::Provision;
+use wfhost_constitution::Phase;
+use wfhost_evidence::Actor;
+
+impl Run<'_> {
+    pub(super) fn header(&self, key: &str, value: &str) {
+        self.out.header(key, value);
+        self.sink.event(records::FLOW_HEADER, &format!("header/{key}"), records::to_value(&FlowHeader { key: key.into(), value: value.into() }));
+    }
+
+    pub(super) fn precheck(&mut self, phase: &Phase) -> PhaseOutcome {
+        let config_path = self
+            .location
+            .as_ref()
+            .map(|l| l.path().display().to_string())
+            .unwrap_or_else(|_| self.req.workdir.join(wfhost_config::CONFIG_REL_PATH).display().to_string());
+        let config = match &self.loaded {
+            Ok(c) => c.clone(),
+            Err(e) => {
+                self.header("WF_CONSTITUTION_VERSION", &self.c.version.to_string());
+                self.header("active_config_path", &config_path);
+                self.header("active_config_sha256", "");
+                self.header("flow_id", &self.flow_id);
+                return fail(phase, e.code(), e.to_string());
+            }
+        };
+        self.config_sha_start = config.sha256().to_string();
+        for key in config.unknown_keys() {
+            self.out.note(&format!(
+                "warning: unknown key {key} in {config_path} is kept in evidence but not used"
+            ));
+        }
+        // Flags that need config to judge.
+        self.explicit_target = self
+            .req
+            .target
+            .clone()
+            .or_else(|| config.get("LIUM_TARGET").filter(|t| !t.is_empty()).map(str::to_string));
+        if self.req.plan.needs_existing_target() && self.explicit_target.is_none() {
+            self.flag_problems.push(format!(
+                "{} acts on an existing pod: pass --target <pod> or set LIUM_TARGET",
+                self.req.plan.name()
+            ));
+        }
+        if self.flags.provision == Provision::Skip && self.explicit_target.is_none() {
+            self.flag_problems.push(
+                "--provision skip needs LIUM_TARGET (or --target): there would be no target to bind".into(),
+            );
+        }
+        let transport = config.get("WF_TRANSPORT").unwrap_or("local").to_string();
+        let outputs = config.get("OPS_REMOTE_OUTPUTS_DIR").unwrap_or("/mnt/outputs").to_string();
+        let target_line = self.explicit_target.clone().unwrap_or_else(|| "pending".into());
+        self.header("WF_CONSTITUTION_VERSION", &self.c.version.to_string());
+        self.header("active_config_path", &config_path);
+        self.header("active_config_sha256", config.sha256());
+        self.header("override_enabled", &config.override_enabled().to_string());
+        self.header("resolved_target", &target_line);
+        self.header(
+            "target_source",
+            if self.explicit_target.is_some() { "explicit" } else { "autobind" },
+        );
+        self.header("transport", &transport);
+        self.header("remote_env_path", config.get("REMOTE_ENV_PATH").unwrap_or("/mnt/project.env"));
+        self.header("fsm_state_file", &format!("{}/_control/workflow_state.json", outputs.trim_end_matches('/')));
+        self.header("flow_id", &self.flow_id);
+        self.config = Some(config.clone());
+
+        // Required variables (config.toml `required_for`) of the phases this run will execute.
+        let mut missing = Vec::new();
+        if let Ok(vocab) = wfhost_config::config::Vocabulary::get() {
+            for key in &vocab.keys {
+                let needed_by: Vec<&str> = key
+                    .required_for
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|p| self.will_work(p))
+                    .collect();
+                if !needed_by.is_empty() && config.get(&key.name).is_none_or(str::is_empty) {
+                    missing.push(format!("{} (needed by {}: {})", key.name, needed_by.join(", "), key.meaning.trim_end_matches('.')));
+                }
+            }
+        }
+        if !self.flag_problems.is_empty() {
+            return fail(phase, 105, self.flag_problems.join("; "));
+        }
+        if !missing.is_empty() {
+            return fail(phase, 107, format!("unset in {config_path}: {}", missing.join("; ")));
+        }
+        // Signing (WF_SIGNING_KEY): the key is read now, so a bad key stops the flow before
+        // anything happens; its id is recorded before the first verdict.
+        if let Some(key) = config.secret("WF_SIGNING_KEY") {
+            let path = self.req.workdir.join(key.expose());
+            let signer = match wfhost_evidence::dsse::load_signing_key(&path) {
+                Ok(s) => s,
+                Err(e) => return fail(phase, 101, format!(
+                    "WF_SIGNING_KEY in {config_path}: {e}. Make one with `wfhost keygen <path>`, or remove the key to run unsigned"
+                )),
+            };
+            if let Some(w) = signer.permission_warning() {
+                self.out.note(&format!("warning: {w}"));
+            }
+            self.sink.event("flow.header", &format!("header/{}", wfhost_audit::signing::SIGNING_HEADER), json!({
+                "key": wfhost_audit::signing::SIGNING_HEADER, "value": wfhost_audit::signing::header_value(&signer),
+            }));
+            if let Err(e) = wfhost_audit::signing::write_public_key(&signer, &self.flow_dir) {
+                return fail(phase, 101, format!("cannot write the flow's public key: {e}"));
+            }
+            self.signer = Some(signer);
+        }
+        // Consent (Law 4): decided here, before anything is created.
+        let provisioning = self.provision_needed();
+        self.consent = self.flags.yes
+            || config.get("LIUM_YES") == Some("1")
+            || self.req.env.get("LIUM_YES").map(String::as_str) == Some("1");
+        if let (true, false, true, Some(confirm)) = (provisioning, self.consent, self.req.interactive, &self.req.confirm) {
+            self.consent = confirm.ask(&format!("Create a new pod with the {transport} transport? [y/N] "));
+            self.consent_from_tty = self.consent;
+        }
+        if provisioning {
+            if let Some(actor) = self.consent_actor() {
+                self.sink.event_as("consent.given", "consent/provision", json!({"action": "provision", "transport": transport}), actor.clone());
+                let approved_by = if self.flags.yes { "flag:--yes" } else { "consent" };
+                self.gateway.grant(Grant::provision("P10", actor, approved_by));
+            } else {
+                return fail(phase, 106, "this run would create a pod, but it has no terminal and no consent".into());
+            }
+        }
+        // Plugins: every one the flow will use is loaded now, never half-way through.
+        match plugins::load(&self.req.workdir, &config, self.sink.clone(), self.out.clone_handle()) {
+            Ok(p) => {
+                self.sink.event("plugins.loaded", "plugins", p.describe());
+                self.plugins = Some(p);
+            }
+            Err(e) => return fail(phase, 108, e),
+        }
+        ok(phase, format!("config {} sha256 {}", config_path, config.sha256()), vec![
+            kv("config_sha256", config.sha256()),
+            kv("transport", &transport),
+            kv("consent", &self.consent.to_string()),
+        ])
+    }
+
+    /// Who gave consent in P00: `--yes`, the TTY or `LIUM_YES=1`; `None` without consent.
+    pub(super) fn consent_actor(&self) -> Option<Actor> {
+        if !self.consent {
+            None
+        } else if self.flags.yes {
+            Some(Actor::new("policy", "--yes"))
+        } else if self.consent_from_tty {
+            Some(Actor::new("user", "tty"))
+        } else {
+            Some(Actor::new("policy", "LIUM_YES"))
+        }
+    }
+
+    pub(super) fn provision_needed(&self) -> bool {
+        self.flags.provision == Provision::Auto
+            && self.explicit_target.is_none()
+            && self.req.plan.phases().contains(&"P10")
+    }
+}

@@ -1,0 +1,232 @@
+//! The host side of each phase, one unit per phase: when the flags skip it, whether it will do
+//! its work (so P00 requires its config keys), what the host does for a host-run phase, the
+//! inputs only the host may prepare for an executor, the grants it issues before the executor
+//! runs, and what it takes or revokes afterwards.
+//!
+//! ```text
+//! engine loop ─► unit(id).skip ─► pre checks ─► unit.host (host phases)
+//!                                             └► unit.inputs + unit.grants ─► executor ─► unit.after
+//! ```
+//!
+//! [`unit`] is the one place that maps a phase id to its unit: adding a phase's host-side
+//! behaviour means one `Unit` impl here; nothing else in the engine names a phase.
+
+use super::{fail, ok, Run};
+use crate::grants::{Grant, GrantKind};
+use crate::types::PhaseOutcome;
+use serde_json::{json, Value};
+use wfhost_config::config::Config;
+use wfhost_config::flags::{Fetch, Provision, Sweep, Teardown};
+use wfhost_config::manifest;
+use wfhost_constitution::Phase;
+
+/// Inputs for an executor, by name.
+pub(super) type Inputs = Vec<(String, String)>;
+
+/// A failure to prepare inputs: its code and message.
+pub(super) type InputError = (u16, String);
+
+/// The host side of one phase. Every method has the do-nothing default.
+pub(super) trait Unit: Sync {
+    /// Why the flags skip this phase (a skipped phase does nothing and is not asked its
+    /// preconditions), if they do.
+    fn skip(&self, _run: &Run<'_>) -> Option<String> {
+        None
+    }
+
+    /// Whether this phase will do its work in this run: its required config keys
+    /// (config.toml `required_for`) must then be set, which P00 checks.
+    fn will_work(&self, _run: &Run<'_>) -> bool {
+        true
+    }
+
+    /// The work of a phase the host runs itself.
+    fn host(&self, _run: &mut Run<'_>, phase: &Phase) -> PhaseOutcome {
+        fail(phase, u16::from(phase.family) * 100, format!("no host implementation for {}", phase.id))
+    }
+
+    /// Inputs only the host may prepare for the executor (files it reads locally), added to
+    /// the common ones.
+    fn inputs(&self, _run: &Run<'_>, _config: &Config, _inputs: &mut Inputs) -> Result<(), InputError> {
+        Ok(())
+    }
+
+    /// Grants issued just before the executor runs.
+    fn grants(&self, _run: &Run<'_>, _phase: &Phase) {}
+
+    /// After the phase (and its deadline check), before its FSM transition: take its results
+    /// and revoke the grants whose purpose is spent.
+    fn after(&self, _run: &mut Run<'_>, _outcome: &PhaseOutcome) {}
+}
+
+/// The unit of phase `id`.
+pub(super) fn unit(id: &str) -> &'static dyn Unit {
+    match id {
+        "P00" => &Precheck,
+        "P10" => &Provision_,
+        "P20" => &Bind,
+        "P40" => &Bootstrap,
+        "P50" => &Checkout,
+        "P60" => &SweepStart,
+        "P80" => &FetchUnit,
+        "P90" => &Teardown_,
+        "P99" => &Summary,
+        _ => &Plain,
+    }
+}
+
+/// A phase with no host-side behaviour of its own (P30, P70).
+struct Plain;
+impl Unit for Plain {}
+
+/// P00: the precheck.
+struct Precheck;
+impl Unit for Precheck {
+    fn host(&self, run: &mut Run<'_>, phase: &Phase) -> PhaseOutcome {
+        run.precheck(phase)
+    }
+}
+
+/// P10: create a pod with the provision grant P00 issued on consent.
+struct Provision_;
+impl Unit for Provision_ {
+    fn skip(&self, run: &Run<'_>) -> Option<String> {
+        if run.flags.provision == Provision::Skip {
+            Some("--provision skip".into())
+        } else if run.explicit_target.is_some() {
+            Some("an explicit target is set; nothing to provision".into())
+        } else {
+            None
+        }
+    }
+
+    fn will_work(&self, run: &Run<'_>) -> bool {
+        run.provision_needed()
+    }
+
+    fn after(&self, run: &mut Run<'_>, _outcome: &PhaseOutcome) {
+        // A pod the gateway created is this flow's, whatever became of the phase after.
+        if let Some(pod) = run.gateway.provisioned() {
+            run.provisioned = Some(pod);
+        }
+        run.gateway.revoke(GrantKind::Provision, "P10 ended: no later phase may create a pod");
+    }
+}
+
+/// P20: bind and lock the target.
+struct Bind;
+impl Unit for Bind {
+    fn host(&self, run: &mut Run<'_>, phase: &Phase) -> PhaseOutcome {
+        run.bind(phase)
+    }
+}
+
+/// P40: the config copy and `BOOTSTRAP_SCRIPT`, read on the host.
+struct Bootstrap;
+impl Unit for Bootstrap {
+    fn inputs(&self, run: &Run<'_>, config: &Config, v: &mut Inputs) -> Result<(), InputError> {
+        v.push(("config_text".into(), config.redacted_text()));
+        if let Some(script) = config.get("BOOTSTRAP_SCRIPT").filter(|s| !s.is_empty()) {
+            let path = run.req.workdir.join(script);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| (300, format!("BOOTSTRAP_SCRIPT {} cannot be read: {e}", path.display())))?;
+            v.push(("bootstrap_script".into(), text));
+        }
+        Ok(())
+    }
+}
+
+/// P50: `REPO_URL`, a relative local path made absolute.
+struct Checkout;
+impl Unit for Checkout {
+    fn skip(&self, run: &Run<'_>) -> Option<String> {
+        let no_repo = run.config.as_ref().and_then(|c| c.get("REPO_URL")).is_none_or(str::is_empty);
+        (run.flags.sweep == Sweep::Skip && no_repo).then(|| "--sweep skip and no REPO_URL".into())
+    }
+
+    fn will_work(&self, run: &Run<'_>) -> bool {
+        run.flags.sweep != Sweep::Skip
+    }
+
+    fn inputs(&self, run: &Run<'_>, config: &Config, v: &mut Inputs) -> Result<(), InputError> {
+        let url = config.get("REPO_URL").unwrap_or_default();
+        v.push(("repo_url".into(), crate::absolutize_repo_url(&run.req.workdir, url)));
+        Ok(())
+    }
+}
+
+/// P60: the manifest, parsed and planned on the host, and the config copy.
+struct SweepStart;
+impl Unit for SweepStart {
+    fn skip(&self, run: &Run<'_>) -> Option<String> {
+        (run.flags.sweep == Sweep::Skip).then(|| "--sweep skip".into())
+    }
+
+    fn will_work(&self, run: &Run<'_>) -> bool {
+        run.flags.sweep == Sweep::Start
+    }
+
+    fn inputs(&self, run: &Run<'_>, config: &Config, v: &mut Inputs) -> Result<(), InputError> {
+        if run.flags.sweep == Sweep::Start {
+            let rel = config.get("SWEEP_MANIFEST").unwrap_or_default();
+            let path = run.req.workdir.join(rel);
+            let bytes = std::fs::read(&path).map_err(|e| (400, format!("SWEEP_MANIFEST {} cannot be read: {e}", path.display())))?;
+            let m = manifest::Manifest::parse(&bytes, &path.display().to_string()).map_err(|e| (400, e.to_string()))?;
+            let runs = manifest::plan(&m, &manifest::PlanOptions::from_config(config)).map_err(|e| (400, e.to_string()))?;
+            let runs_json: Vec<Value> = runs.iter().map(|r| json!({"run_id": r.run_id, "command": r.command})).collect();
+            v.push(("manifest_csv".into(), String::from_utf8_lossy(&bytes).into_owned()));
+            v.push(("manifest_sha256".into(), m.sha256.clone()));
+            v.push(("runs_json".into(), Value::Array(runs_json).to_string()));
+        }
+        v.push(("config_text".into(), config.redacted_text()));
+        Ok(())
+    }
+}
+
+/// P80: fetch only when asked.
+struct FetchUnit;
+impl Unit for FetchUnit {
+    fn skip(&self, run: &Run<'_>) -> Option<String> {
+        (run.flags.fetch == Fetch::None).then(|| "--fetch none".into())
+    }
+
+    fn will_work(&self, run: &Run<'_>) -> bool {
+        run.flags.fetch != Fetch::None
+    }
+}
+
+/// P90: `--teardown delete` is the consent for, and grant of, deleting the bound pod (Law 7).
+struct Teardown_;
+impl Unit for Teardown_ {
+    fn grants(&self, run: &Run<'_>, phase: &Phase) {
+        if run.flags.teardown != Teardown::Delete {
+            return;
+        }
+        if let Some(t) = &run.target {
+            let grant = Grant::delete(t, &phase.id);
+            run.sink.event_as(
+                "consent.given",
+                "consent/delete-pod",
+                json!({"action": "delete-pod", "target": t, "basis": "--teardown delete"}),
+                grant.actor.clone(),
+            );
+            run.gateway.grant(grant);
+        }
+    }
+
+    fn after(&self, run: &mut Run<'_>, _outcome: &PhaseOutcome) {
+        if run.gateway.deleted() {
+            run.pod_deleted = true;
+            run.gateway.revoke(GrantKind::Delete, "the pod was deleted");
+            run.gateway.revoke(GrantKind::Target, "the pod was deleted");
+        }
+    }
+}
+
+/// P99: the summary is written when the flow finishes.
+struct Summary;
+impl Unit for Summary {
+    fn host(&self, _run: &mut Run<'_>, phase: &Phase) -> PhaseOutcome {
+        ok(phase, "summary written".into(), vec![])
+    }
+}
