@@ -381,7 +381,7 @@ pub fn exec(cli: Cli) -> Result<Exit, CliError> {
             Ok(if report.ok() { Exit::OK } else { Exit(ErrorKind::Config.exit_status()) })
         }
         Command::Court(CourtCommand::Audit { phase, evidence, auditor }) => {
-            let report = ops::audit_file(&phase, &evidence, &auditor)?;
+            let report = ops::audit_file(&phase, &evidence, &auditor, &env_map())?;
             println!("{}", serde_json::to_string_pretty(&report.document).unwrap_or_default());
             Ok(if report.pass { Exit::OK } else { Exit::FAILED })
         }

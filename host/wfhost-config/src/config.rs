@@ -1384,6 +1384,11 @@ impl Config {
         }
     }
 
+    /// Whether `key` holds a local path (relative to the working directory).
+    pub fn is_local_path(&self, key: &str) -> bool {
+        matches!(self.vocab.key(key).map(|k| &k.kind), Some(Kind::Path(PathScope::Local)))
+    }
+
     /// [`Config::get`], or code 107 naming the key and `needed_by` (e.g. `"P50 CHECKOUT"`).
     pub fn require(&self, key: &str, needed_by: &str) -> Result<&str, ConfigError> {
         self.get(key).ok_or_else(|| ConfigError::RequiredMissing {

@@ -12,7 +12,8 @@
 //! - [`config`]: the canonical `infra_scripts/workflow.env`, its sha256, override policy;
 //! - [`manifest`]: the sweep CSV and its run commands;
 //! - [`flags`], [`plan`]: what the user asked for;
-//! - [`guide`]: the user guide, generated from the constitution and the config vocabulary.
+//! - [`guide`]: the user guide, generated from the constitution and the config vocabulary;
+//! - [`profile`]: what a transport declares it needs from the host.
 #![warn(missing_docs)]
 
 pub mod config;
@@ -20,6 +21,7 @@ pub mod flags;
 pub mod guide;
 pub mod manifest;
 pub mod plan;
+pub mod profile;
 
 pub use config::CANONICAL_CONFIG as CONFIG_REL_PATH;
 

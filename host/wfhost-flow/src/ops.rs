@@ -57,14 +57,14 @@ fn load_config(workdir: &Path, env: &BTreeMap<String, String>) -> Result<Config,
 }
 
 /// The plugin runtime, or an internal error.
-fn runtime_ok() -> Result<(), OpsError> {
-    plugins::runtime().map(|_| ()).map_err(|e| OpsError::new(OpsErrorKind::Internal, e))
+fn runtime_ok(env: &BTreeMap<String, String>) -> Result<(), OpsError> {
+    plugins::runtime(env).map(|_| ()).map_err(|e| OpsError::new(OpsErrorKind::Internal, e))
 }
 
 /// The configured transport, the target (given, else LIUM_TARGET) and the state file's path.
-fn transport_for(workdir: &Path, config: &Config, target: Option<&str>) -> Result<(TransportPlugin, String, String), OpsError> {
-    runtime_ok()?;
-    let tp = plugins::standalone_transport(workdir, config).map_err(|e| OpsError::new(OpsErrorKind::Config, e))?;
+fn transport_for(workdir: &Path, config: &Config, env: &BTreeMap<String, String>, target: Option<&str>) -> Result<(TransportPlugin, String, String), OpsError> {
+    runtime_ok(env)?;
+    let tp = plugins::standalone_transport(workdir, config, env).map_err(|e| OpsError::new(OpsErrorKind::Config, e))?;
     let target = target
         .map(str::to_string)
         .or_else(|| config.get("LIUM_TARGET").filter(|t| !t.is_empty()).map(str::to_string))
@@ -88,7 +88,7 @@ pub struct FsmStatusReport {
 /// `wfhost fsm-status`: the target's workflow_state.json.
 pub fn fsm_status(workdir: &Path, env: &BTreeMap<String, String>, target: Option<&str>) -> Result<FsmStatusReport, OpsError> {
     let config = load_config(workdir, env)?;
-    let (tp, target, file) = transport_for(workdir, &config, target)?;
+    let (tp, target, file) = transport_for(workdir, &config, env, target)?;
     match tp.get_file(&target, &file, 64 * 1024) {
         Ok(bytes) => {
             let state = serde_json::from_slice(&bytes).map_err(|e| {
@@ -118,7 +118,7 @@ pub struct FsmResetReport {
 /// `wfhost fsm-reset --yes`: write INIT to the target's workflow_state.json.
 pub fn fsm_reset(workdir: &Path, env: &BTreeMap<String, String>, target: Option<&str>) -> Result<FsmResetReport, OpsError> {
     let config = load_config(workdir, env)?;
-    let (tp, target, file) = transport_for(workdir, &config, target)?;
+    let (tp, target, file) = transport_for(workdir, &config, env, target)?;
     let previous = tp
         .get_file(&target, &file, 64 * 1024)
         .ok()
@@ -195,7 +195,7 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
             Err(e) => r.line(false, tool, format!("not runnable: {e}")),
         }
     }
-    match plugins::runtime() {
+    match plugins::runtime(env) {
         Ok(rt) => match rt.preload_builtins() {
             Ok(list) => r.line(true, "plugins", list.iter().map(|(n, s)| format!("{n} ({})", load_source_name(*s))).collect::<Vec<_>>().join(", ")),
             Err(e) => r.line(false, "plugins", e.to_string()),
@@ -203,12 +203,12 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
         Err(e) => r.line(false, "plugin runtime", e),
     }
     if let Some(config) = &config {
-        match plugins::load(workdir, config, Sink::null(), Output::stdio()) {
+        match plugins::load(workdir, config, env, Sink::null(), Output::stdio()) {
             Ok(p) => r.line(true, "configured plugins", format!("transport {}, {} auditor(s)", p.transport_id, p.auditors.len())),
             Err(e) => r.line(false, "configured plugins", e),
         }
         if config.get("LIUM_TARGET").is_some_and(|t| !t.is_empty()) {
-            match transport_for(workdir, config, None) {
+            match transport_for(workdir, config, env, None) {
                 Ok((tp, target, _)) => match tp.status(&target) {
                     Ok((state, detail)) => r.line(state == "ready", "target", format!("{target}: {state} ({detail})")),
                     Err(e) => r.line(false, "target", format!("{target}: {e}")),
@@ -237,7 +237,7 @@ pub struct AuditFileReport {
 }
 
 /// `wfhost court audit`: run one auditor on an evidence pack file.
-pub fn audit_file(phase: &str, evidence: &Path, auditor: &str) -> Result<AuditFileReport, OpsError> {
+pub fn audit_file(phase: &str, evidence: &Path, auditor: &str, env: &BTreeMap<String, String>) -> Result<AuditFileReport, OpsError> {
     let c = wfhost_constitution::Constitution::get().map_err(|e| OpsError::new(OpsErrorKind::Internal, e.to_string()))?;
     let p = c
         .phase(phase)
@@ -250,9 +250,9 @@ pub fn audit_file(phase: &str, evidence: &Path, auditor: &str) -> Result<AuditFi
         ))
     })?;
     let req = crate::court::audit_request(c, p, &pack);
-    runtime_ok()?;
+    runtime_ok(env)?;
     let cwd = std::env::current_dir().map_err(|e| OpsError::new(OpsErrorKind::Internal, format!("cannot read the current directory: {e}")))?;
-    let plugin = plugins::load_auditor(&cwd, auditor, Limits::auditor_default()).map_err(|e| OpsError::new(OpsErrorKind::Usage, e))?;
+    let plugin = plugins::load_auditor(&cwd, auditor, Limits::auditor_default(), env).map_err(|e| OpsError::new(OpsErrorKind::Usage, e))?;
     let r = plugin.audit(&req);
     let document = json!({
         "auditor": r.name,

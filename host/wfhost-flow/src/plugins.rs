@@ -7,7 +7,8 @@
 //! allowlist) and the small diagnostic commands that talk to a transport directly
 //! (`fsm-status`, `fsm-reset`, `doctor`, `court audit`).
 
-use wfhost_config::config::Config;
+use wfhost_config::config::{Config, Vocabulary};
+use wfhost_config::profile::TransportProfile;
 use crate::court::external::ExternalAuditor;
 use crate::court::AuditorRecord;
 use crate::gateway::FlowGateway;
@@ -29,21 +30,28 @@ use wfhost_runtime::{
     Transport, TransportError, TransportHost,
 };
 
-/// Programs each built-in transport may run on the host.
-fn builtin_programs(transport: &str) -> &'static [&'static str] {
-    match transport {
-        "local" => &["sh"],
-        "ssh" => &["ssh", "scp", "sh"],
-        _ => &[],
+/// The profiles of the built-in transports, by name (`plugins/transport-*/profile.toml`).
+const BUILTIN_PROFILES: &[(&str, &str)] = &[
+    ("local", include_str!("../../../plugins/transport-local/profile.toml")),
+    ("ssh", include_str!("../../../plugins/transport-ssh/profile.toml")),
+];
+
+/// The profile of the transport `WF_TRANSPORT` names: a built-in's declared profile, or the
+/// empty one for a component given by path (it gets no program, setting or secret).
+pub fn transport_profile(name: &str) -> Result<TransportProfile, String> {
+    let vocab = Vocabulary::get().map_err(|e| e.to_string())?;
+    match BUILTIN_PROFILES.iter().find(|(n, _)| *n == name) {
+        Some((n, text)) => TransportProfile::parse(text, &format!("of the built-in transport {n}"), vocab).map_err(|e| e.to_string()),
+        None => Ok(TransportProfile::empty(name)),
     }
 }
 
-/// The process-wide runtime (one engine, one cache).
-pub fn runtime() -> Result<Arc<Runtime>, String> {
+/// The process-wide runtime (one engine, one cache), configured from `env` (the request's
+/// environment: the library never reads the process environment itself) on first use.
+pub fn runtime(env: &BTreeMap<String, String>) -> Result<Arc<Runtime>, String> {
     static RT: OnceLock<Result<Arc<Runtime>, String>> = OnceLock::new();
     RT.get_or_init(|| {
-        let env: BTreeMap<String, String> = std::env::vars().collect();
-        Runtime::new(RuntimeOptions::from_env_map(&env)).map(Arc::new).map_err(|e| format!("cannot start the plugin runtime: {e}"))
+        Runtime::new(RuntimeOptions::from_env_map(env)).map(Arc::new).map_err(|e| format!("cannot start the plugin runtime: {e}"))
     })
     .clone()
 }
@@ -83,15 +91,16 @@ impl Plugins {
 }
 
 /// Load every plugin the config names. The error names the plugin and why.
-pub fn load(workdir: &Path, config: &Config, sink: Sink, out: Output) -> Result<Plugins, String> {
-    let rt = runtime()?;
+pub fn load(workdir: &Path, config: &Config, env: &BTreeMap<String, String>, sink: Sink, out: Output) -> Result<Plugins, String> {
+    let rt = runtime(env)?;
     let map = config.resolved_map();
     let auditor_limits = Limits::from_env_map(&map).map_err(|e| format!("auditor limits: {e}"))?;
     let transport_name = config.get("WF_TRANSPORT").unwrap_or("local").to_string();
     let transport = rt
         .load_transport(&source(workdir, &transport_name))
         .map_err(|e| format!("transport {transport_name}: {e}"))?;
-    let host = Arc::new(FlowTransportHost::new(workdir, config, &transport_name, out, sink));
+    let profile = transport_profile(&transport_name)?;
+    let host = Arc::new(FlowTransportHost::new(workdir, config, &profile, env, out, sink));
     let tp = TransportPlugin { transport: Arc::new(transport), host, limits: Limits::transport_default() };
     let transport_id = tp.id().map_err(|e| format!("transport {transport_name}: {}", transport_error_text(&e)))?;
     let exec_name = config.get("WF_EXECUTOR").unwrap_or("executors").to_string();
@@ -107,6 +116,7 @@ pub fn load(workdir: &Path, config: &Config, sink: Sink, out: Output) -> Result<
     }
     let external_auditor = config.get("WF_SUBAGENT_VALIDATOR_CMD").filter(|c| !c.trim().is_empty()).map(|c| ExternalAuditor {
         command: c.to_string(),
+        env: env.clone(),
         timeout: auditor_limits.wall,
     });
     Ok(Plugins {
@@ -120,8 +130,8 @@ pub fn load(workdir: &Path, config: &Config, sink: Sink, out: Output) -> Result<
 
 /// The built-in constitution auditor with default limits (used when P00 fails before plugins
 /// are loaded, so the court still has a judge).
-pub fn builtin_auditor() -> Result<AuditorPlugin, String> {
-    let rt = runtime()?;
+pub fn builtin_auditor(env: &BTreeMap<String, String>) -> Result<AuditorPlugin, String> {
+    let rt = runtime(env)?;
     let a = rt.load_auditor(&ComponentSource::builtin("constitution")).map_err(|e| e.to_string())?;
     Ok(AuditorPlugin { auditor: a, limits: Limits::auditor_default() })
 }
@@ -257,71 +267,86 @@ pub struct FlowTransportHost {
 }
 
 impl FlowTransportHost {
-    fn new(workdir: &Path, config: &Config, transport: &str, out: Output, sink: Sink) -> FlowTransportHost {
-        let mut settings = BTreeMap::new();
-        let pods = config.get("WF_LOCAL_PODS_DIR").unwrap_or(".wfhost/pods");
-        settings.insert("WF_LOCAL_PODS_DIR".to_string(), workdir.join(pods).display().to_string());
-        for key in ["OPS_DEFAULT_HOST", "WF_SSH_OPTIONS", "WF_SSH_ACCEPT_NEW"] {
-            if let Some(v) = config.get(key) {
-                settings.insert(key.to_string(), v.to_string());
-            }
-        }
+    /// The host side of a transport with `profile`: only what the profile declares.
+    fn new(workdir: &Path, config: &Config, profile: &TransportProfile, env: &BTreeMap<String, String>, out: Output, sink: Sink) -> FlowTransportHost {
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
-        if let Some(p) = config.get_path("WF_SSH_KNOWN_HOSTS") {
-            settings.insert("WF_SSH_KNOWN_HOSTS".to_string(), absolute(&p));
+        let mut settings = BTreeMap::new();
+        for key in &profile.settings {
+            // A local path is made absolute: the component runs its programs from anywhere.
+            let value = match config.get_path(key) {
+                Some(p) if config.get(key).is_some() => Some(absolute(&p)),
+                _ => config.get(key).map(str::to_string),
+            };
+            if let Some(v) = value {
+                settings.insert(key.clone(), v);
+            }
         }
-        // The ssh transport's identity file is a secret: the plugin only learns its handle and
-        // asks for it in a process request's `secret-env`; the path lives in the child's
-        // environment only. Only the built-in ssh transport gets it (and its connection-sharing
-        // socket directory).
+        // Secrets: the component only learns a handle's name; the value reaches a process's
+        // environment only, and each issuance is recorded.
         let mut secrets: BTreeMap<String, String> = BTreeMap::new();
-        let env: BTreeMap<String, String> = std::env::vars().collect();
-        if transport == "ssh" {
-            // ControlMaster sockets: `<workdir>/.wfhost/ssh-control`, or, when that path is too
-            // long for a unix socket (with ssh's `/%C` and temporary suffix, 49 bytes at most),
-            // a per-workdir directory under `$HOME/.wfhost/ssh`.
-            const MAX_CONTROL_DIR: usize = 49;
-            let work_abs = absolute(workdir);
-            let mut candidates = vec![workdir.join(".wfhost/ssh-control")];
-            if let Some(home) = env.get("HOME").filter(|h| h.starts_with('/')) {
-                candidates.push(Path::new(home).join(".wfhost/ssh").join(&wfhost_evidence::hash::sha256_hex(work_abs.as_bytes())[..12]));
-            }
-            match candidates.into_iter().find(|c| absolute(c).len() <= MAX_CONTROL_DIR) {
-                Some(control) => {
-                    let made = std::fs::create_dir_all(&control).and_then(|()| {
-                        use std::os::unix::fs::PermissionsExt;
-                        std::fs::set_permissions(&control, std::fs::Permissions::from_mode(0o700))
-                    });
-                    match made {
-                        Ok(()) => {
-                            settings.insert("WF_SSH_CONTROL_DIR".to_string(), absolute(&control));
-                        }
-                        Err(e) => out.note(&format!("transport: cannot create {} ({e}); ssh connection sharing is off", control.display())),
-                    }
-                }
-                None => out.note(&format!(
-                    "transport: no short enough directory for ssh control sockets ({work_abs}/.wfhost/ssh-control and $HOME/.wfhost/ssh are too long); ssh connection sharing is off"
-                )),
-            }
-            if let Some(identity) = config.secret("WF_SSH_IDENTITY") {
-                secrets.insert("ssh_identity".to_string(), absolute(&workdir.join(identity.expose())));
-                settings.insert("WF_SSH_IDENTITY_HANDLE".to_string(), "ssh_identity".to_string());
+        for grant in &profile.secrets {
+            if let Some(value) = config.secret(&grant.key) {
+                let value = if config.is_local_path(&grant.key) {
+                    absolute(&workdir.join(value.expose()))
+                } else {
+                    value.expose().to_string()
+                };
+                secrets.insert(grant.handle.clone(), value);
+                settings.insert(grant.setting.clone(), grant.handle.clone());
             }
         }
-        let host_keys = (transport == "ssh" && config.get_bool01("WF_SSH_ACCEPT_NEW").ok().flatten() == Some(true))
-            .then(|| match config.get_path("WF_SSH_KNOWN_HOSTS") {
+        if let Some(setting) = &profile.socket_dir {
+            if let Some(dir) = socket_dir(workdir, env, &out) {
+                settings.insert(setting.clone(), dir);
+            }
+        }
+        let host_keys = profile
+            .known_hosts_watch
+            .as_ref()
+            .filter(|w| config.get_bool01(&w.when).ok().flatten() == Some(true))
+            .and_then(|w| match config.get_path(&w.file).filter(|_| config.get(&w.file).is_some()) {
                 Some(p) => Some(std::path::absolute(&p).unwrap_or(p)),
                 None => env.get("HOME").map(|h| Path::new(h).join(".ssh/known_hosts")),
             })
-            .flatten()
             .map(|path| HostKeyWatch::new(path, sink.clone()));
-        let policy = ProcessPolicy::new(builtin_programs(transport).iter().copied(), &env);
+        let policy = ProcessPolicy::new(profile.programs.iter().map(String::as_str), env);
         let resolver: Arc<dyn wfhost_runtime::process::SecretResolver> = if secrets.is_empty() {
             Arc::new(NoSecrets)
         } else {
-            Arc::new(Custody { secrets, sink, requester: format!("transport:{transport}") })
+            Arc::new(Custody { secrets, sink, requester: format!("transport:{}", profile.id) })
         };
         FlowTransportHost { settings, runner: ProcessRunner::new(policy, resolver), out, host_keys }
+    }
+}
+
+/// A private directory for unix sockets (ssh's ControlMaster): `<workdir>/.wfhost/ssh-control`,
+/// or, when that path is too long for a socket (with ssh's `/%C` and temporary suffix, 49 bytes
+/// at most), a per-workdir directory under `$HOME/.wfhost/ssh`. `None` (said on stderr) when
+/// neither works: connection sharing is then off.
+fn socket_dir(workdir: &Path, env: &BTreeMap<String, String>, out: &Output) -> Option<String> {
+    const MAX_SOCKET_DIR: usize = 49;
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
+    let work_abs = absolute(workdir);
+    let mut candidates = vec![workdir.join(".wfhost/ssh-control")];
+    if let Some(home) = env.get("HOME").filter(|h| h.starts_with('/')) {
+        candidates.push(Path::new(home).join(".wfhost/ssh").join(&wfhost_evidence::hash::sha256_hex(work_abs.as_bytes())[..12]));
+    }
+    let Some(dir) = candidates.into_iter().find(|c| absolute(c).len() <= MAX_SOCKET_DIR) else {
+        out.note(&format!(
+            "transport: no short enough directory for ssh control sockets ({work_abs}/.wfhost/ssh-control and $HOME/.wfhost/ssh are too long); ssh connection sharing is off"
+        ));
+        return None;
+    };
+    let made = std::fs::create_dir_all(&dir).and_then(|()| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+    });
+    match made {
+        Ok(()) => Some(absolute(&dir)),
+        Err(e) => {
+            out.note(&format!("transport: cannot create {} ({e}); ssh connection sharing is off", dir.display()));
+            None
+        }
     }
 }
 
@@ -400,16 +425,17 @@ pub fn transport_error_text(e: &TransportError) -> String {
 
 /// The transport the config names, with its host side, for a command that is not a flow
 /// (`fsm-status`, `doctor`): no evidence sink, output to stdio.
-pub fn standalone_transport(workdir: &Path, config: &Config) -> Result<TransportPlugin, String> {
-    let rt = runtime()?;
+pub fn standalone_transport(workdir: &Path, config: &Config, env: &BTreeMap<String, String>) -> Result<TransportPlugin, String> {
+    let rt = runtime(env)?;
     let name = config.get("WF_TRANSPORT").unwrap_or("local").to_string();
     let t = rt.load_transport(&source(workdir, &name)).map_err(|e| format!("transport {name}: {e}"))?;
-    let host = Arc::new(FlowTransportHost::new(workdir, config, &name, Output::stdio(), Sink::null()));
+    let profile = transport_profile(&name)?;
+    let host = Arc::new(FlowTransportHost::new(workdir, config, &profile, env, Output::stdio(), Sink::null()));
     Ok(TransportPlugin { transport: Arc::new(t), host, limits: Limits::transport_default() })
 }
 
 /// Load one auditor by name (built-in) or `.wasm` path (relative to `workdir`) with `limits`.
-pub fn load_auditor(workdir: &Path, name: &str, limits: Limits) -> Result<AuditorPlugin, String> {
-    let a = runtime()?.load_auditor(&source(workdir, name)).map_err(|e| format!("auditor {name}: {e}"))?;
+pub fn load_auditor(workdir: &Path, name: &str, limits: Limits, env: &BTreeMap<String, String>) -> Result<AuditorPlugin, String> {
+    let a = runtime(env)?.load_auditor(&source(workdir, name)).map_err(|e| format!("auditor {name}: {e}"))?;
     Ok(AuditorPlugin { auditor: a, limits })
 }

@@ -23,6 +23,8 @@ pub struct ExternalAuditor {
     pub command: String,
     /// Hard timeout.
     pub timeout: Duration,
+    /// The flow's environment (the command gets a cleared one; this only locates programs).
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 impl ExternalAuditor {
@@ -57,8 +59,7 @@ impl ExternalAuditor {
             wfhost_config::manifest::sh_quote(&evidence.display().to_string()),
             wfhost_config::manifest::sh_quote(&output.display().to_string()),
         );
-        let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-        let mut policy = ProcessPolicy::new(["sh"], &env);
+        let mut policy = ProcessPolicy::new(["sh"], &self.env);
         policy.max_output_bytes = 1 << 20;
         let runner = ProcessRunner::new(policy, Arc::new(NoSecrets));
         let run = runner.run(&ProcessRequest {

@@ -186,9 +186,9 @@ pub fn constitutional(c: &Constitution, phase: &Phase, pack: &EvidencePack, plug
 
 /// Judge a phase when plugins could not be loaded (a P00 failure): the built-in auditor is
 /// still asked; if even it cannot run, the result is `unverified`.
-pub fn constitutional_without_plugins(c: &Constitution, phase: &Phase, pack: &EvidencePack, _flow_dir: &Path) -> Constitutional {
+pub fn constitutional_without_plugins(c: &Constitution, phase: &Phase, pack: &EvidencePack, env: &std::collections::BTreeMap<String, String>) -> Constitutional {
     let req = audit_request(c, phase, pack);
-    let record = match crate::plugins::builtin_auditor() {
+    let record = match crate::plugins::builtin_auditor(env) {
         Ok(a) => a.audit(&req),
         Err(e) => AuditorRecord {
             name: "constitution".into(),

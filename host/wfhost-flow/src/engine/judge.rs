@@ -136,7 +136,7 @@ impl Run<'_> {
         };
         let constitutional = match &self.plugins {
             Some(p) => court::constitutional(self.c, phase, &pack, p, &self.flow_dir),
-            None => court::constitutional_without_plugins(self.c, phase, &pack, &self.flow_dir),
+            None => court::constitutional_without_plugins(self.c, phase, &pack, &self.req.env),
         }
         .record(&phase.id, pack_sha256);
         let const_json = records::to_value(&constitutional);

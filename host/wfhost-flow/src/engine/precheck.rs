@@ -142,7 +142,7 @@ impl Run<'_> {
             }
         }
         // Plugins: every one the flow will use is loaded now, never half-way through.
-        match plugins::load(&self.req.workdir, &config, self.sink.clone(), self.out.clone_handle()) {
+        match plugins::load(&self.req.workdir, &config, &self.req.env, self.sink.clone(), self.out.clone_handle()) {
             Ok(p) => {
                 self.sink.event("plugins.loaded", "plugins", p.describe());
                 self.plugins = Some(p);

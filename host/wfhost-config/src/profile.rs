@@ -1,0 +1,161 @@
+//! A transport's profile: everything it gets from the host, declared as data.
+//!
+//! ```text
+//! plugins/transport-<name>/profile.toml (built-in) or a pack manifest's transport section
+//!   ─► TransportProfile::parse ─► check against the config vocabulary
+//!   ─► the flow's transport host: allowed programs, settings (config values; local paths made
+//!      absolute), secret handles (a config secret's value stays in the host), a private socket
+//!      directory, a known_hosts watch, HTTP hosts
+//! ```
+//!
+//! The engine knows a transport only through its profile; it never branches on a transport's
+//! name. A profile names config keys, so a key it names must be in the vocabulary
+//! (`constitution/config.toml`), and a secret must come from a key the vocabulary marks secret.
+
+use crate::config::Vocabulary;
+use serde::Deserialize;
+
+/// A secret the host holds for the transport: the component only learns its handle.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretGrant {
+    /// The handle the component asks for (in a process request's `secret-env`).
+    pub handle: String,
+    /// The config key that holds the secret (a local path is made absolute).
+    pub key: String,
+    /// The setting through which the component learns the handle's name, when the secret is
+    /// set.
+    pub setting: String,
+}
+
+/// Watch a known_hosts file and record keys trusted on first use (`host_key.accepted`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownHostsWatch {
+    /// The 0/1 config key that turns trust on first use on.
+    pub when: String,
+    /// The config key naming the file; `~/.ssh/known_hosts` when unset.
+    pub file: String,
+}
+
+/// What one transport gets from the host.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransportProfile {
+    /// The transport's id (`WF_TRANSPORT`).
+    pub id: String,
+    /// Host programs it may run (by name, looked up on PATH).
+    #[serde(default)]
+    pub programs: Vec<String>,
+    /// Hosts it may call over HTTPS (HTTP only to loopback).
+    #[serde(default)]
+    pub http_hosts: Vec<String>,
+    /// Config keys passed to it as settings (local paths made absolute).
+    #[serde(default)]
+    pub settings: Vec<String>,
+    /// Secrets the host injects into its processes or requests by handle.
+    #[serde(default)]
+    pub secrets: Vec<SecretGrant>,
+    /// The setting that receives a private (0700) directory short enough for unix sockets.
+    #[serde(default)]
+    pub socket_dir: Option<String>,
+    /// A known_hosts file to watch for keys trusted on first use.
+    #[serde(default)]
+    pub known_hosts_watch: Option<KnownHostsWatch>,
+}
+
+/// Why a profile cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("transport profile {origin}: {problem}")]
+pub struct ProfileError {
+    /// Where the profile came from.
+    pub origin: String,
+    /// What is wrong with it and what to do.
+    pub problem: String,
+}
+
+impl TransportProfile {
+    /// The profile of a component that declares nothing: no programs, no settings, no secrets.
+    pub fn empty(id: &str) -> TransportProfile {
+        TransportProfile {
+            id: id.to_string(),
+            programs: Vec::new(),
+            http_hosts: Vec::new(),
+            settings: Vec::new(),
+            secrets: Vec::new(),
+            socket_dir: None,
+            known_hosts_watch: None,
+        }
+    }
+
+    /// Parse a profile and check every key it names against the vocabulary.
+    pub fn parse(text: &str, origin: &str, vocab: &Vocabulary) -> Result<TransportProfile, ProfileError> {
+        let err = |problem: String| ProfileError { origin: origin.to_string(), problem };
+        let p: TransportProfile = toml::from_str(text).map_err(|e| err(format!("does not parse: {e}")))?;
+        let known = |key: &str| vocab.key(key).is_some();
+        for key in p.settings.iter().chain(p.known_hosts_watch.iter().flat_map(|w| [&w.when, &w.file])) {
+            if !known(key) {
+                return Err(err(format!("names {key}, which is not a key of constitution/config.toml")));
+            }
+            if vocab.key(key).is_some_and(|k| k.secret) {
+                return Err(err(format!("passes {key} as a setting, but it is a secret: declare it under [[secrets]]")));
+            }
+        }
+        for s in &p.secrets {
+            match vocab.key(&s.key) {
+                Some(k) if k.secret => {}
+                Some(_) => return Err(err(format!("secret {} comes from {}, which constitution/config.toml does not mark secret", s.handle, s.key))),
+                None => return Err(err(format!("secret {} comes from {}, which is not a key of constitution/config.toml", s.handle, s.key))),
+            }
+            if s.handle.is_empty() || !s.handle.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(err(format!("secret handle {:?} must be letters, digits and _", s.handle)));
+            }
+        }
+        for prog in &p.programs {
+            if prog.is_empty() || prog.contains('/') {
+                return Err(err(format!("program {prog:?} must be a bare name looked up on PATH")));
+            }
+        }
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vocab() -> &'static Vocabulary {
+        Vocabulary::get().expect("vocabulary")
+    }
+
+    #[test]
+    fn the_built_in_profiles_parse() {
+        for (name, text) in [
+            ("local", include_str!("../../../plugins/transport-local/profile.toml")),
+            ("ssh", include_str!("../../../plugins/transport-ssh/profile.toml")),
+        ] {
+            let p = TransportProfile::parse(text, name, vocab()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(p.id, name);
+            assert!(!p.programs.is_empty(), "{name} runs programs");
+        }
+    }
+
+    #[test]
+    fn a_profile_naming_an_unknown_or_secret_key_is_refused() {
+        let e = TransportProfile::parse("id = \"x\"\nsettings = [\"NOT_A_KEY\"]\n", "x", vocab()).unwrap_err();
+        assert!(e.to_string().contains("NOT_A_KEY") && e.to_string().contains("config.toml"), "{e}");
+        let e = TransportProfile::parse("id = \"x\"\nsettings = [\"WF_SSH_IDENTITY\"]\n", "x", vocab()).unwrap_err();
+        assert!(e.to_string().contains("is a secret"), "{e}");
+        let e = TransportProfile::parse(
+            "id = \"x\"\n[[secrets]]\nhandle = \"h\"\nkey = \"OPS_DEFAULT_HOST\"\nsetting = \"S\"\n",
+            "x",
+            vocab(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("does not mark secret"), "{e}");
+        let e = TransportProfile::parse("id = \"x\"\nprograms = [\"/bin/sh\"]\n", "x", vocab()).unwrap_err();
+        assert!(e.to_string().contains("bare name"), "{e}");
+        let e = TransportProfile::parse("id = \"x\"\nprogramz = []\n", "x", vocab()).unwrap_err();
+        assert!(e.to_string().contains("does not parse"), "{e}");
+    }
+}
