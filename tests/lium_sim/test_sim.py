@@ -63,6 +63,25 @@ def test_ready_line_and_sigterm_leaves_nothing(sim_factory):
     assert not (s.state / "pods").exists() or not any((s.state / "pods").iterdir())
 
 
+def test_startup_and_rent_to_running_latency(sim_factory, capsys):
+    """With ready_after_s 0 a pod is listed RUNNING only once its sshd answers, and quickly."""
+    s = sim_factory()
+    assert s.start_s < 10, f"start-up took {s.start_s:.2f} s"
+    figures = []
+    for _ in range(3):
+        t0 = time.monotonic()
+        pid = s.rent(E1).body["pod_id"]
+        row = wait_for(lambda: (lambda r: r if r and r["status"] == "RUNNING" else None)(s.row(pid)), 10,
+                       "RUNNING", interval=0.01)
+        figures.append(time.monotonic() - t0)
+        assert port_state(*endpoint(row)) == "banner", "RUNNING is listed only once sshd answers"
+        s.delete_and_wait_purged(pid)
+    assert max(figures) < 5, figures
+    with capsys.disabled():
+        print(f"\n[lium-sim] start {s.start_s * 1000:.0f} ms; rent->RUNNING "
+              + ", ".join(f"{f * 1000:.0f}" for f in figures) + " ms")
+
+
 def test_sigkill_of_the_simulator_takes_its_pods_down(sim_factory):
     s = sim_factory()
     row = s.rent_running(E1)

@@ -26,6 +26,7 @@ from .world import ApiError, World, envelope, iso, not_found, validation_error, 
 
 MAX_BODY = 1 << 20
 LOG_BODY_MAX = 64 * 1024
+MAX_LOG = 50_000
 REDACTED = "<redacted>"
 KEY_MARK = "<api-key>"
 
@@ -228,8 +229,11 @@ class Handler(BaseHTTPRequestHandler):
             body = body[:LOG_BODY_MAX]
         auth = "absent" if sent_key is None else ("match" if sent_key == key else "mismatch")
         with self.world.lock:
+            self.world.request_seq += 1
+            if len(self.world.requests) >= MAX_LOG:
+                del self.world.requests[: MAX_LOG // 10]  # bounded memory: the oldest tenth goes
             entry = {
-                "seq": len(self.world.requests) + 1, "at": iso(wall()),
+                "seq": self.world.request_seq, "at": iso(wall()),
                 "t": round(time.monotonic() - self.world.started, 3), "method": method,
                 "path": path.replace(key, KEY_MARK), "query": query.replace(key, KEY_MARK), "headers": headers,
                 "auth": auth, "key_locations": locations, "body": body, "status": None, "injected": [],

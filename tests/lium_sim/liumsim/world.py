@@ -134,6 +134,7 @@ class World:
         self.book = knobmod.KnobBook(cfg.executor_knobs)
         self.balance_adjust = 0.0
         self.requests: List[Dict[str, Any]] = []
+        self.request_seq = 0
         self.pods_polls: List[float] = []
         self.closing = False
         self.workers: List[threading.Thread] = []
@@ -380,7 +381,10 @@ class World:
             try:
                 out = self._rent_decide(executor_id, body, keys, hours, gpus)
             except ApiError as err:
-                self._idem_store(idem_key, err.status, err.body)
+                if err.status < 500:  # a refusal is the stored outcome; a 5xx leaves the key free
+                    self._idem_store(idem_key, err.status, err.body)
+                else:
+                    self.idem.pop(idem_key, None)
                 raise
             self.wake.notify_all()
             return out
@@ -420,6 +424,8 @@ class World:
                                       hint="Check LIUM_API_KEY"))
 
     def _rent_decide(self, executor_id, body, keys, hours, gpus) -> Dict[str, Any]:
+        if self.closing:
+            raise ApiError(503, {"detail": "Service Unavailable"})
         ex = self.executors.get(executor_id)
         if ex is None:
             raise ApiError(404, {"detail": "Executor not found"})
