@@ -355,3 +355,12 @@ def test_exec_while_sshd_is_late_then_over_an_openssh_master(sim, cli):
     assert second.json()["results"][0]["stdout"] == "two\n"
     assert cli("rm", pid, "-y", "--format", "json").rc == 0
     wait_for(lambda: not procs_naming(str(cli.home)), 10, "the master to end with the pod")
+
+
+def test_up_rides_out_429_while_waiting(sim, cli):
+    sim.inject("slow_ready", seconds=3)
+    sim.inject("rate_limit", count=2, retry_after=1, path="/pods", method="GET")
+    up = cli("up", E1, "-y", "--json", timeout=180)
+    assert up.rc == 0, up
+    assert [e["status"] for e in sim.requests() if e["path"] == "/api/pods"].count(429) == 2
+    assert cli("rm", up.json()["pod"]["id"], "-y", "--format", "json").rc == 0

@@ -14,12 +14,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import API_KEY, E1, E2, SIM, TEMPLATE, base_config, http, procs_naming, wait_for
+from conftest import API_KEY, E1, E2, SIM, TEMPLATE, http, procs_naming, wait_for
 
 PHASES = {"queued", "preparing node", "connecting to node", "pulling image", "creating volume",
           "starting container", "configuring ssh"}
@@ -154,8 +156,6 @@ def test_not_found_422_and_405_bodies(sim):
     assert r.status == 405 and r.body == {"detail": "Method Not Allowed"}
     r = sim.api("POST", "/ssh-keys", headers={"Content-Type": "application/json"})
     assert r.status == 422
-    import urllib.request
-    import urllib.error
     req = urllib.request.Request(sim.base + "/ssh-keys", data=b"{oops", method="POST",
                                  headers={"X-API-KEY": API_KEY, "Content-Type": "application/json"})
     with pytest.raises(urllib.error.HTTPError) as bad:

@@ -23,16 +23,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import knobs as knobmod
 from .config import Config
-from .podhost import PodHost, PodHostError, free_port
+from .podhost import PodHost, free_port
 
 PHASES = ("queued", "preparing node", "connecting to node", "pulling image", "creating volume",
           "starting container", "configuring ssh")
@@ -380,6 +381,9 @@ class World:
                 self.idem[idem_key] = {"digest": digest, "state": "in_flight", "at": iso(wall())}
             try:
                 out = self._rent_decide(executor_id, body, keys, hours, gpus)
+            except (OSError, subprocess.SubprocessError) as exc:  # the pod's directory or host key
+                self.idem.pop(idem_key, None)
+                raise ApiError(500, {"detail": f"lium-sim could not prepare the pod: {exc}"})
             except ApiError as err:
                 if err.status < 500:  # a refusal is the stored outcome; a 5xx leaves the key free
                     self._idem_store(idem_key, err.status, err.body)
@@ -708,7 +712,7 @@ class World:
         try:
             host.start()
             error = None
-        except (PodHostError, OSError, ValueError) as exc:
+        except Exception as exc:  # any failure of the pod's sshd is the pod's failure, never a stuck pod
             error = str(exc)
         with self.lock:
             pod.starting = False
@@ -733,7 +737,7 @@ class World:
         try:
             host.start(keep_port=True)
             error = None
-        except (PodHostError, OSError) as exc:
+        except Exception as exc:  # reported in the pod's events, never a stuck pod
             error = str(exc)
         with self.lock:
             if self.closing or pod.purged or pod.hidden or pod.status != "RUNNING":
@@ -762,7 +766,7 @@ class World:
                 host.host = f"127.0.0.{2 + (last - 1) % 250}"
                 host.port = None
             host.start(keep_port=not moves)
-        except (PodHostError, OSError, ValueError) as exc:
+        except Exception as exc:  # any failure of the pod's sshd is the pod's failure, never a stuck pod
             error = str(exc)
         with self.lock:
             pod.starting = False
