@@ -364,3 +364,16 @@ def test_up_rides_out_429_while_waiting(sim, cli):
     assert up.rc == 0, up
     assert [e["status"] for e in sim.requests() if e["path"] == "/api/pods"].count(429) == 2
     assert cli("rm", up.json()["pod"]["id"], "-y", "--format", "json").rc == 0
+
+
+def test_up_survives_a_rent_answer_later_than_its_30_s_timeout(sim, cli):
+    """`rent_lost_answer` `sleep`: the pod is committed, the answer comes after the SDK's 30 s
+    read timeout; 0.32.0 then finds the pod by name instead of renting twice."""
+    sim.inject("rent_lost_answer", mode="sleep", sleep_s=33)
+    up = cli("up", E1, "-y", "--json", timeout=200)
+    assert up.rc == 0, up
+    pid = only_pod(sim)["id"]
+    assert up.json()["pod"]["id"] == pid and up.seconds >= 30
+    rents = [e for e in sim.requests() if e["path"].endswith("/rent")]
+    assert len(rents) == 1
+    assert cli("rm", pid, "-y", "--format", "json").rc == 0

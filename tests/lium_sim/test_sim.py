@@ -230,6 +230,11 @@ def test_rent_row_shape_ssh_and_private_mnt(sim):
     assert sim.ssh(a, "cat /mnt/owner").stdout.strip() == "secret-a"
     assert (sim.state / "pods" / a["id"] / "mnt" / "owner").read_text().strip() == "secret-a"
     assert not os.path.exists("/mnt/owner"), "the host's /mnt is untouched"
+    inside = sim.ssh(a, "awk '$5 == \"/mnt\"' /proc/self/mountinfo").stdout
+    assert inside.strip(), "/mnt is a mount inside the pod"
+    with open("/proc/self/mountinfo") as fh:
+        assert str(sim.state) not in fh.read(), "the pod's bind mount is private to its namespace"
+    assert "sshd" in sim.ssh(a, "cat /proc/1/comm").stdout, "sshd is PID 1 of the pod's namespace"
     pa, pb = sim.pod(a["id"]), sim.pod(b["id"])
     assert pa["host_key"] != pb["host_key"] and pa["host_key"].startswith("ssh-ed25519 ")
 
