@@ -625,3 +625,41 @@ fn a_log_cut_at_every_record_boundary_verifies_up_to_that_record() {
 fn event_type(line: &str) -> String {
     serde_json::from_str::<Value>(line).map(|v| v["event_type"].as_str().unwrap_or("?").to_string()).unwrap_or_default()
 }
+
+#[test]
+fn flow_start_json_is_p00s_artifact_verified_and_rebuilt_byte_for_byte() {
+    let (s, run) = happy();
+    let dir = run.flow_dir();
+    let path = dir.join("flow.start.json");
+    let good = std::fs::read(&path).expect("P00 writes flow.start.json");
+    let start: Value = serde_json::from_slice(&good).unwrap();
+    // The header values as P00 printed them, and the flow.started record.
+    for key in ["active_config_path", "active_config_sha256", "override_enabled", "transport", "remote_env_path", "fsm_state_file"] {
+        assert_eq!(start[key].as_str(), run.header(key), "{key}: {start}");
+    }
+    // Autobind: P00 prints `pending`; P20 prints the bound pod later, which is not P00's.
+    assert_eq!((start["resolved_target"].as_str(), start["target_source"].as_str()), (Some("pending"), Some("autobind")), "{start}");
+    assert_ne!(run.header("resolved_target"), Some("pending"));
+    assert_eq!(start["override_enabled"], "0");
+    assert_eq!(start["flow_id"].as_str(), run.header("flow_id"));
+    assert_eq!(start["command"], "flow");
+    assert_eq!(start["flags"]["teardown"], "delete");
+    // Altered: verify names it; replay --write rebuilds it byte for byte.
+    let mut bad = good.clone();
+    let at = good.windows(7).position(|w| w == b"\"flow\",").expect("command member") + 1;
+    bad[at] = b'F';
+    std::fs::write(&path, &bad).unwrap();
+    let f = audit_trail::verify(&dir).unwrap_err();
+    assert_eq!((f.kind, f.file.as_str()), (FailureKind::Projection, "flow.start.json"), "{f}");
+    assert_eq!(s.run(&["replay", "--write", &path_arg(&dir)]).status, 0);
+    assert_eq!(std::fs::read(&path).unwrap(), good);
+    // Missing: verify names it as missing; replay --write restores it.
+    std::fs::remove_file(&path).unwrap();
+    let f = audit_trail::verify(&dir).unwrap_err();
+    assert_eq!((f.kind, f.file.as_str()), (FailureKind::Missing, "flow.start.json"), "{f}");
+    let fixed = s.run(&["replay", "--write", &path_arg(&dir)]);
+    assert_eq!(fixed.status, 0, "{}", fixed.explain());
+    assert!(fixed.stdout.contains("flow.start.json: written from the log"), "{}", fixed.stdout);
+    assert_eq!(std::fs::read(&path).unwrap(), good);
+    assert_eq!(s.run(&["verify", &path_arg(&dir)]).status, 0);
+}

@@ -25,7 +25,7 @@ fn law1_override_is_refused_without_allow_override() {
     // With WF_ALLOW_OVERRIDE=1 the override is used, and said so in the header.
     s.env.push(("WF_ALLOW_OVERRIDE".into(), "1".into()));
     let run = s.run(&["flow", "--yes", "--sweep", "skip", "--provision", "skip"]);
-    assert_eq!(run.header("override_enabled"), Some("true"), "{}", run.explain());
+    assert_eq!(run.header("override_enabled"), Some("1"), "{}", run.explain());
     assert!(run.header("active_config_path").unwrap().ends_with("other.env"));
 }
 

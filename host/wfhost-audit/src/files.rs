@@ -12,7 +12,7 @@ use super::diff::{context, first_byte_difference, first_json_difference, shown};
 use super::signatures;
 use super::verify::{CheckedFile, FailureKind, VerifyFailure};
 use super::walk::{PhaseRun, Walk};
-use super::{file_bytes, pstr, schemas, Log, EVENTS, FSM, PHASE_DIR, SUMMARY};
+use super::{file_bytes, pstr, schemas, Log, EVENTS, FLOW_START, FSM, PHASE_DIR, SUMMARY};
 use crate::layout::{rel_phase_file, PhaseFile};
 use wfhost_config::config::{Vocabulary, SECRET_MARKER};
 use serde_json::{json, Map, Value};
@@ -82,13 +82,13 @@ impl<'w, 'a> Files<'w, 'a> {
         let mut extra_phase_files: Vec<(String, PhaseFile, String)> = Vec::new();
         for name in self.list(".")? {
             match name.as_str() {
-                EVENTS | SUMMARY | FSM | PHASE_DIR => {}
+                EVENTS | FLOW_START | SUMMARY | FSM | PHASE_DIR => {}
                 // signing.pub, flow.dsse.json: checked by `signatures`.
                 n if signatures::is_root_file(n) => {}
                 n if is_temp_leftover(n) => self.warnings.push(format!("{n}: a temporary file left by an interrupted write; it is not evidence")),
                 n => {
                     return Err(VerifyFailure::new(FailureKind::Unexpected, n, format!(
-                        "wfhost writes only {EVENTS}, {SUMMARY}, {FSM}, {PHASE_DIR}/ and, for a signed flow, signing.pub and flow.dsse.json here; nothing in the log accounts for this entry"
+                        "wfhost writes only {EVENTS}, {FLOW_START}, {SUMMARY}, {FSM}, {PHASE_DIR}/ and, for a signed flow, signing.pub and flow.dsse.json here; nothing in the log accounts for this entry"
                     )))
                 }
             }
@@ -149,6 +149,7 @@ impl<'w, 'a> Files<'w, 'a> {
         let packs: Vec<&String> = found.iter().filter(|((_, k), _)| *k == PhaseFile::Pack).map(|(_, rel)| rel).collect();
         self.packs_agree(&packs)?;
         self.fsm_file()?;
+        self.start_file()?;
         self.summary_file()?;
         self.fetched_files();
         Ok(())
@@ -716,6 +717,52 @@ impl<'w, 'a> Files<'w, 'a> {
         self.checked.push(CheckedFile {
             path: SUMMARY.into(),
             checks: format!("schema flow-summary; byte-identical to summary::project of the {} record(s)", self.log.events.len()),
+        });
+        Ok(())
+    }
+
+    /// `flow.start.json`: present once the log holds P00's outcome (it is written just before),
+    /// and always the projection of the log's start.
+    fn start_file(&mut self) -> Result<(), VerifyFailure> {
+        let exists = self.dir.join(FLOW_START).exists();
+        if !exists {
+            if crate::start::due(&self.log.values) {
+                let at = self.log.events.iter().find(|e| e.event_type == "phase.outcome").map(|e| e.seq + 1);
+                return Err(VerifyFailure {
+                    kind: FailureKind::Missing,
+                    file: FLOW_START.into(),
+                    line: at,
+                    field: None,
+                    problem: format!(
+                        "events.jsonl line {} records P00's outcome, which follows {FLOW_START} (P00's artifact), but it is missing; `wfhost replay --write` rebuilds it",
+                        at.unwrap_or(0)
+                    ),
+                });
+            }
+            return Ok(());
+        }
+        let parsed = self.parse(FLOW_START, Some("flow-start"))?;
+        let Some(projected) = crate::start::project(&self.log.values) else {
+            return Err(VerifyFailure::new(FailureKind::Projection, FLOW_START, "events.jsonl has no flow.started record to project it from"));
+        };
+        let want = file_bytes(&projected).map_err(|err| VerifyFailure::new(FailureKind::Projection, FLOW_START, err.to_string()))?;
+        if let Some(at) = first_byte_difference(&parsed.bytes, &want) {
+            let field = first_json_difference(&parsed.value, &projected);
+            let what = field
+                .as_ref()
+                .map(|d| format!("the file has {}, the projection of events.jsonl has {}", shown(&d.left), shown(&d.right)))
+                .unwrap_or_else(|| "the bytes differ".into());
+            return Err(VerifyFailure {
+                kind: FailureKind::Projection,
+                file: FLOW_START.into(),
+                line: None,
+                field: Some(field.map(|d| d.at().to_string()).unwrap_or_else(|| format!("byte {at}"))),
+                problem: format!("not the projection of events.jsonl's start (first difference at byte {at}): {what}"),
+            });
+        }
+        self.checked.push(CheckedFile {
+            path: FLOW_START.into(),
+            checks: "schema flow-start; byte-identical to start::project of flow.started and P00's header".into(),
         });
         Ok(())
     }

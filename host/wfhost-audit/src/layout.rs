@@ -3,6 +3,7 @@
 //! ```text
 //! <evidence root>/<flow_id>/            FlowDir
 //!   events.jsonl                        FlowDir::events      (the write truth)
+//!   flow.start.json                     FlowDir::start       (P00's artifact, projection)
 //!   flow.summary.json                   FlowDir::summary     (projection of the log)
 //!   fsm.json                            FlowDir::fsm         (mirror of the last transition)
 //!   signing.pub, flow.dsse.json         FlowDir::public_key, FlowDir::flow_envelope
@@ -20,6 +21,8 @@ use std::path::{Path, PathBuf};
 pub const EVENTS: &str = "events.jsonl";
 /// The flow summary, a projection of the log.
 pub const SUMMARY: &str = "flow.summary.json";
+/// P00's artifact: the flow's start (flow.started and P00's header), a projection of the log.
+pub const FLOW_START: &str = "flow.start.json";
 /// The local mirror of the remote FSM state file.
 pub const FSM: &str = "fsm.json";
 /// The directory of the per-phase files.
@@ -124,6 +127,11 @@ impl FlowDir {
     /// `events.jsonl`.
     pub fn events(&self) -> PathBuf {
         self.root.join(EVENTS)
+    }
+
+    /// `flow.start.json`.
+    pub fn start(&self) -> PathBuf {
+        self.root.join(FLOW_START)
     }
 
     /// `flow.summary.json`.

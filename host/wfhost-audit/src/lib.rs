@@ -26,6 +26,7 @@ mod explain;
 pub mod records;
 pub mod layout;
 pub mod signing;
+pub mod start;
 pub mod summary;
 mod files;
 mod replay;
@@ -45,7 +46,7 @@ use std::path::{Path, PathBuf};
 use wfhost_evidence::{Envelope, Tail, VerifyError};
 
 pub use layout::{FlowDir, PhaseFile};
-pub(crate) use layout::{EVENTS, FSM, PHASE_DIR, SUMMARY};
+pub(crate) use layout::{EVENTS, FLOW_START, FSM, PHASE_DIR, SUMMARY};
 
 pub use decision::EXIT_INTERNAL;
 

@@ -17,7 +17,7 @@
 
 use super::diff::{context, first_byte_difference};
 use crate::layout::{rel_phase_file, PhaseFile};
-use super::{check_flow_dir, file_bytes, pstr, Log, EVENTS, FSM, SUMMARY};
+use super::{check_flow_dir, file_bytes, pstr, Log, EVENTS, FLOW_START, FSM, SUMMARY};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use wfhost_evidence::Tail;
@@ -146,6 +146,12 @@ pub fn replay(flow_dir: &Path, write: bool) -> Result<ReplayReport, ReplayError>
     let chain = wfhost_evidence::verify(&flow_dir.join(EVENTS))?;
     let log = Log::read(&flow_dir)?;
     let mut rebuilt: Vec<(String, Result<Vec<u8>, String>)> = Vec::new();
+
+    // The flow's start (P00's artifact).
+    match crate::start::project(&log.values) {
+        Some(start) if crate::start::due(&log.values) || flow_dir.join(FLOW_START).exists() => rebuilt.push((FLOW_START.to_string(), file_bytes(&start).map_err(|e| e.to_string()))),
+        _ => rebuilt.push((FLOW_START.to_string(), Err("P00 has no outcome in events.jsonl, so the flow has no start file yet".into()))),
+    }
 
     // The summary.
     if log.finished() {

@@ -35,12 +35,13 @@ macro_rules! schema {
 }
 
 /// Every published schema.
-pub static SCHEMAS: [Schema; 8] = [
+pub static SCHEMAS: [Schema; 9] = [
     schema!("phase-outcome", "phase/phase.<Pxx>.json"),
     schema!("phase-deterministic", "phase/phase.<Pxx>.deterministic.json"),
     schema!("phase-pack", "phase/phase.<Pxx>.pack.json"),
     schema!("phase-constitutional", "phase/phase.<Pxx>.constitutional.json"),
     schema!("phase-verdict", "phase/phase.<Pxx>.verdict.json"),
+    schema!("flow-start", "flow.start.json"),
     schema!("flow-summary", "flow.summary.json"),
     schema!("fsm-mirror", "fsm.json"),
     schema!("dsse-envelope", "phase/phase.<Pxx>.verdict.dsse.json, flow.dsse.json"),

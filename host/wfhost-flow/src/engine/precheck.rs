@@ -69,7 +69,7 @@ impl Run<'_> {
         self.header("WF_CONSTITUTION_VERSION", &self.c.version.to_string());
         self.header("active_config_path", &config_path);
         self.header("active_config_sha256", config.sha256());
-        self.header("override_enabled", &config.override_enabled().to_string());
+        self.header("override_enabled", if config.override_enabled() { "1" } else { "0" });
         self.header("resolved_target", &target_line);
         self.header(
             "target_source",

@@ -79,11 +79,17 @@ pub(super) fn unit(id: &str) -> &'static dyn Unit {
 struct Plain;
 impl Unit for Plain {}
 
-/// P00: the precheck.
+/// P00: the precheck, and its artifact `flow.start.json` (written before P00's outcome record).
 struct Precheck;
 impl Unit for Precheck {
     fn host(&self, run: &mut Run<'_>, phase: &Phase) -> PhaseOutcome {
         run.precheck(phase)
+    }
+
+    fn after(&self, run: &mut Run<'_>, _outcome: &PhaseOutcome) {
+        if let Err(e) = wfhost_audit::start::write(&run.flow_dir) {
+            run.sink.file_failed(wfhost_audit::layout::FLOW_START, &e);
+        }
     }
 }
 
