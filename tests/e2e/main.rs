@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `wfhost` binary, real processes, real git, stdin closed.
 
+mod courts;
 mod evidence;
 mod harness;
 mod hostile_executor;

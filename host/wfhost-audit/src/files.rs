@@ -251,8 +251,10 @@ impl<'w, 'a> Files<'w, 'a> {
                 if kind == PhaseFile::ExternalInput {
                     let pack_rel = rel_phase_file(&run.id, PhaseFile::Pack);
                     if let Ok(pack) = self.parse(&pack_rel, None) {
-                        if parsed.value.get("pack") != Some(&pack.value) {
-                            return Err(VerifyFailure::new(FailureKind::Mismatch, rel, format!("its pack differs from {pack_rel}")).field("/pack"));
+                        // An older flow's input was `{laws, pack}`; a court now gets the pack file itself.
+                        let given = parsed.value.get("pack").filter(|_| parsed.value.get("laws").is_some()).unwrap_or(&parsed.value);
+                        if *given != pack.value {
+                            return Err(VerifyFailure::new(FailureKind::Mismatch, rel, format!("it is not the pack {pack_rel}, which the court was given")));
                         }
                     }
                 }
@@ -321,7 +323,10 @@ impl<'w, 'a> Files<'w, 'a> {
         fail("/flow_id", json!(self.log.flow_id().unwrap_or_default()), "the log's flow id")?;
         fail("/phase", json!(run.id), "the file name")?;
         fail("/constitution_version", json!(c.version), "constitution/")?;
-        fail("/applicable_laws", json!(phase), "constitution/phases.toml")?;
+        // A pack with the minimum members keeps the WIT law ids as applicable_law_ids and
+        // names the laws by alias (an older flow's pack is the WIT record alone).
+        let flat = pack.get("applicable_law_ids").is_some();
+        fail(if flat { "/applicable_law_ids" } else { "/applicable_laws" }, json!(phase), "constitution/phases.toml")?;
         // The pack is written after the court.deterministic record: a flow killed before its
         // auditors ran has no court.auditor record, and the headers before `d` are the ones
         // the pack saw.
@@ -511,6 +516,57 @@ impl<'w, 'a> Files<'w, 'a> {
             })
             .unwrap_or_default();
         fail("/deterministic_findings", Value::Array(findings), "the court.deterministic record's failed checks")?;
+        if flat {
+            self.pack_minimum(run, parsed, verdict_at, &fail)?;
+        }
+        Ok(())
+    }
+
+    /// The constitution's minimum members of a pack (crate::pack), against the records: the
+    /// phase's outcome, the header, the flags of flow.started and the phase table.
+    fn pack_minimum(
+        &self,
+        run: &PhaseRun,
+        parsed: &Parsed,
+        verdict_at: usize,
+        fail: &dyn Fn(&str, Value, &str) -> Result<(), VerifyFailure>,
+    ) -> Result<(), VerifyFailure> {
+        let ev = &self.log.events;
+        let Some(o) = run.outcome else { return Ok(()) };
+        let outcome = &ev[o].payload;
+        let c = self.walk.c;
+        let phase = c.phase(&run.id).ok_or_else(|| VerifyFailure::new(FailureKind::Mismatch, &parsed.rel, "not a phase of the constitution"))?;
+        let get = |k: &str| outcome.get(k).cloned().unwrap_or(Value::Null);
+        let header = |k: &str| self.walk.header_before(k, verdict_at).map(|v| json!(v)).unwrap_or(Value::Null);
+        let config = kv_pairs(&pointer(&parsed.value, "/config"));
+        let setting = |k: &str| config.iter().find(|(key, v)| key == k && !v.is_empty()).map(|(_, v)| json!(v)).unwrap_or(Value::Null);
+        let flags: BTreeMap<String, String> = ev
+            .first()
+            .and_then(|e| e.payload.get("flags"))
+            .and_then(Value::as_object)
+            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+            .unwrap_or_default();
+        let status = outcome.get("status").and_then(Value::as_str).unwrap_or("");
+        let target = outcome.get("target").and_then(Value::as_str);
+        let transport = pointer(&parsed.value, "/transport");
+        let started = outcome.get("started_at").and_then(Value::as_str).unwrap_or("");
+        let duration = outcome.get("duration_ms").and_then(Value::as_u64).unwrap_or(0);
+        fail("/phase_id", json!(run.id), "the file name")?;
+        fail("/started_at", get("started_at"), "the phase.outcome record")?;
+        fail("/ended_at", json!(crate::pack::ended_at(started, duration)), "the phase.outcome record's start and duration")?;
+        fail("/active_config_path", header("active_config_path"), "the active_config_path header")?;
+        fail("/active_config_sha256", header("active_config_sha256"), "the active_config_sha256 header")?;
+        fail("/lium_target", get("target"), "the phase.outcome record's target")?;
+        fail("/transport_hint", json!(crate::pack::transport_hint(transport.as_str().unwrap_or(""), target)), "the pack's transport and the bound target")?;
+        fail("/remote_env_path", header("remote_env_path"), "the remote_env_path header")?;
+        fail("/ops_default_host", setting("OPS_DEFAULT_HOST"), "the pack's config")?;
+        fail("/repo_url", setting("REPO_URL"), "the pack's config")?;
+        fail("/command_name", json!(phase.command_name(&flags, status == "skip")), "constitution/phases.toml and the flow's flags")?;
+        fail("/command_rc", get("code"), "the phase.outcome record's code")?;
+        fail("/phase_status", get("status"), "the phase.outcome record")?;
+        fail("/teardown_mode", json!(flags.get("teardown")), "the flow.started record's flags")?;
+        fail("/applicable_laws", json!(crate::pack::law_aliases(c, &phase.laws)), "the aliases of constitution/laws.toml")?;
+        fail("/flow_start_artifact", json!(FLOW_START), "the flow directory's layout")?;
         Ok(())
     }
 

@@ -23,6 +23,7 @@
 pub mod decision;
 mod diff;
 mod explain;
+pub mod pack;
 pub mod records;
 pub mod layout;
 pub mod signing;

@@ -56,6 +56,9 @@ pub struct Law {
     pub title: String,
     /// Normative text, as given to auditors.
     pub text: String,
+    /// The descriptive id the original workflow's courts use (`LAW_1_CANONICAL_CONFIG`).
+    #[serde(default)]
+    pub alias: Option<String>,
 }
 
 /// Who runs a phase.
@@ -102,6 +105,34 @@ pub struct Phase {
     /// Whether a passing phase only moves the FSM forward (never back).
     #[serde(default)]
     pub fsm_advance_only: bool,
+    /// The phase's name in the original workflow's command vocabulary (`command_name`).
+    #[serde(default)]
+    pub command: Option<String>,
+    /// The command name when the flags skip the phase.
+    #[serde(default)]
+    pub command_skipped: Option<String>,
+    /// The flag whose value picks the command name from `commands`.
+    #[serde(default)]
+    pub command_flag: Option<String>,
+    /// Command names by the value of `command_flag` (up to a `:`).
+    #[serde(default)]
+    pub commands: BTreeMap<String, String>,
+}
+
+impl Phase {
+    /// The phase's `command_name` for a flow with these flags (`flags` by name, as in the
+    /// `flow.started` record), when the phase was skipped or not.
+    pub fn command_name(&self, flags: &BTreeMap<String, String>, skipped: bool) -> Option<&str> {
+        if let (true, Some(c)) = (skipped, &self.command_skipped) {
+            return Some(c);
+        }
+        if let Some(flag) = &self.command_flag {
+            let value = flags.get(flag)?;
+            let key = value.split(':').next().unwrap_or(value);
+            return self.commands.get(key).map(String::as_str);
+        }
+        self.command.as_deref()
+    }
 }
 
 /// A named check of the deterministic validator.
@@ -252,6 +283,10 @@ impl Constitution {
         if law_ids.len() != self.laws.len() {
             return bad("duplicate law id in laws.toml".into());
         }
+        let aliases: BTreeSet<&str> = self.laws.iter().filter_map(|l| l.alias.as_deref()).collect();
+        if aliases.len() != self.laws.iter().filter(|l| l.alias.is_some()).count() || aliases.iter().any(|a| law_ids.contains(a)) {
+            return bad("laws.toml: a law alias is used twice, or is another law's id".into());
+        }
         let states: BTreeSet<&str> = self.fsm.states.iter().map(|s| s.name.as_str()).collect();
         if !states.contains(self.fsm.initial.as_str()) {
             return bad(format!("fsm.toml: initial state {} is not declared", self.fsm.initial));
@@ -286,6 +321,9 @@ impl Constitution {
                 if !states.contains(s.as_str()) {
                     return bad(format!("phases.toml: {} names unknown FSM state {s}", p.id));
                 }
+            }
+            if p.command.is_none() && (p.command_flag.is_none() || p.commands.is_empty()) {
+                return bad(format!("phases.toml: {} has no command name (command, or command_flag with commands)", p.id));
             }
         }
         for (name, check) in &self.checks {
@@ -327,6 +365,11 @@ impl Constitution {
     /// A law by ID.
     pub fn law(&self, id: &str) -> Option<&Law> {
         self.laws.iter().find(|l| l.id == id)
+    }
+
+    /// A law by its id (`L1`) or its alias (`LAW_1_CANONICAL_CONFIG`).
+    pub fn law_by_id_or_alias(&self, name: &str) -> Option<&Law> {
+        self.laws.iter().find(|l| l.id == name || l.alias.as_deref() == Some(name))
     }
 
     /// A code by number.
@@ -412,5 +455,35 @@ mod tests {
         assert!(c.fsm_at_least("SWEEP_COMPLETED", "CHECKED_OUT"));
         assert!(!c.fsm_at_least("POD_READY", "BOOTSTRAPPED"));
         assert!(!c.fsm_at_least("CHECKOUT_FAILED", "CHECKED_OUT"));
+    }
+}
+
+#[cfg(test)]
+mod command_names {
+    use super::*;
+
+    fn flags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn every_phase_names_its_command_in_the_workflow_vocabulary() {
+        let c = Constitution::get().expect("constitution");
+        let f = flags(&[("sweep", "resume"), ("wait", "true"), ("fetch", "run:r7"), ("teardown", "delete")]);
+        let name = |id: &str, skipped: bool| c.phase(id).and_then(|p| p.command_name(&f, skipped)).map(str::to_string);
+        assert_eq!(name("P00", false).as_deref(), Some("flow-precheck"));
+        assert_eq!(name("P10", false).as_deref(), Some("pod-up"));
+        assert_eq!(name("P10", true).as_deref(), Some("provision-policy"));
+        assert_eq!(name("P60", false).as_deref(), Some("sweep-status"));
+        assert_eq!(name("P70", false).as_deref(), Some("sweep-wait"));
+        assert_eq!(name("P80", false).as_deref(), Some("fetch-run"));
+        assert_eq!(name("P90", false).as_deref(), Some("pod-delete"));
+        assert_eq!(name("P99", false).as_deref(), Some("flow-summary"));
+        for p in &c.phases {
+            assert!(p.command_name(&flags(&[("sweep", "skip"), ("wait", "false"), ("fetch", "none"), ("teardown", "keep")]), false).is_some(), "{}", p.id);
+        }
+        assert_eq!(c.law_by_id_or_alias("LAW_3_TARGET_RESOLUTION").map(|l| l.id.as_str()), Some("L3"));
+        assert_eq!(c.law_by_id_or_alias("L9").and_then(|l| l.alias.as_deref()), Some("LAW_9_PHASE_END_CONSTITUTIONAL_VALIDATION"));
+        assert!(c.law_by_id_or_alias("LAW_99").is_none());
     }
 }

@@ -243,7 +243,10 @@ pub fn audit_file(phase: &str, evidence: &Path, auditor: &str, env: &BTreeMap<St
         .phase(phase)
         .ok_or_else(|| OpsError::new(OpsErrorKind::Usage, format!("--phase {phase}: not a phase of the constitution (P00..P99)")))?;
     let bytes = std::fs::read(evidence).map_err(|e| OpsError::new(OpsErrorKind::Usage, format!("--evidence {}: {e}", evidence.display())))?;
-    let pack: crate::types::EvidencePack = serde_json::from_slice(&bytes).map_err(|e| {
+    let file: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        OpsError::new(OpsErrorKind::Usage, format!("--evidence {}: not JSON ({e}); use a phase/phase.<Pxx>.pack.json file", evidence.display()))
+    })?;
+    let pack: crate::types::EvidencePack = serde_json::from_value(wfhost_audit::pack::wit_record(&file)).map_err(|e| {
         OpsError::new(OpsErrorKind::Usage, format!(
             "--evidence {}: not an evidence pack ({e}); use a phase/phase.<Pxx>.pack.json file",
             evidence.display()

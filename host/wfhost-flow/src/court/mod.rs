@@ -175,11 +175,13 @@ pub fn audit_request(c: &Constitution, phase: &Phase, pack: &EvidencePack) -> Au
 }
 
 /// Run every configured auditor on a phase.
-pub fn constitutional(c: &Constitution, phase: &Phase, pack: &EvidencePack, plugins: &Plugins, flow_dir: &Path) -> Constitutional {
+/// The auditor components judge the WIT record; the external court (`WF_SUBAGENT_VALIDATOR_CMD`)
+/// gets the pack file (`pack_file`, the flat pack with the constitution's minimum members).
+pub fn constitutional(c: &Constitution, phase: &Phase, pack: &EvidencePack, pack_file: Option<&serde_json::Value>, plugins: &Plugins, flow_dir: &Path) -> Constitutional {
     let req = audit_request(c, phase, pack);
     let mut records: Vec<AuditorRecord> = plugins.auditors.iter().map(|a| a.audit(&req)).collect();
     if let Some(ext) = &plugins.external_auditor {
-        records.push(ext.audit(&req, flow_dir));
+        records.push(ext.audit(c, &req, pack_file, flow_dir));
     }
     Constitutional { records }
 }

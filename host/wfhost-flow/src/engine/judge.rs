@@ -16,6 +16,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::Instant;
 use wfhost_audit::decision::{self, OutcomeView};
+use wfhost_audit::pack;
 use wfhost_audit::layout::{rel_phase_file, FlowDir, PhaseFile};
 use wfhost_audit::records::{self, ArtifactRecord, DeterministicRecord, PassFail, PhaseOutcomeRecord, VerdictEvidence, VerdictRecord};
 use wfhost_constitution::Phase;
@@ -127,15 +128,18 @@ impl Run<'_> {
             det_pass: det.pass,
             findings: det.checks.iter().filter(|r| !r.pass).map(|r| format!("{}: {}", r.check, r.finding)).collect(),
         });
-        let pack_sha256 = match serde_json::to_value(&pack) {
-            Ok(v) => self.write_evidence(&rel(PhaseFile::Pack), &path(PhaseFile::Pack), &v),
+        let skipped = outcome.status == records::PhaseStatus::Skip;
+        let minimum = self.pack_minimum(phase, &outcome, skipped);
+        let pack_file = match serde_json::to_value(&pack) {
+            Ok(v) => Some(pack::flat(&minimum, v)),
             Err(e) => {
                 self.sink.file_failed(&rel(PhaseFile::Pack), &e);
                 None
             }
         };
+        let pack_sha256 = pack_file.as_ref().and_then(|v| self.write_evidence(&rel(PhaseFile::Pack), &path(PhaseFile::Pack), v));
         let constitutional = match &self.plugins {
-            Some(p) => court::constitutional(self.c, phase, &pack, p, &self.flow_dir),
+            Some(p) => court::constitutional(self.c, phase, &pack, pack_file.as_ref(), p, &self.flow_dir),
             None => court::constitutional_without_plugins(self.c, phase, &pack, &self.req.env),
         }
         .record(&phase.id, pack_sha256);
@@ -192,6 +196,35 @@ impl Run<'_> {
 
     /// Write an evidence file; a failure is remembered by the sink, and the flow halts after
     /// this phase (fail-closed). Returns the file's sha256.
+    /// The minimum members of the phase's evidence pack (the constitution's names).
+    fn pack_minimum(&self, phase: &Phase, outcome: &PhaseOutcomeRecord, skipped: bool) -> pack::Minimum {
+        let config = self.config.as_ref();
+        let setting = |key: &str| config.and_then(|c| c.get(key)).filter(|v| !v.is_empty()).map(str::to_string);
+        let transport = self.plugins.as_ref().map(|p| p.transport_id.clone()).unwrap_or_default();
+        let flags = self.flags.to_pairs().into_iter().collect();
+        pack::Minimum {
+            flow_id: self.flow_id.clone(),
+            phase_id: phase.id.clone(),
+            started_at: outcome.started_at.clone(),
+            ended_at: pack::ended_at(&outcome.started_at, outcome.duration_ms),
+            active_config_path: config.map(|c| c.path().display().to_string()),
+            active_config_sha256: self.config_sha_start.clone(),
+            lium_target: outcome.target.clone(),
+            ops_default_host: setting("OPS_DEFAULT_HOST"),
+            transport_hint: pack::transport_hint(&transport, outcome.target.as_deref()),
+            remote_env_path: setting("REMOTE_ENV_PATH"),
+            fsm_before: outcome.fsm_before.clone(),
+            fsm_after: outcome.fsm_after.clone(),
+            command_name: phase.command_name(&flags, skipped).unwrap_or_default().to_string(),
+            command_rc: outcome.code,
+            phase_status: outcome.status.as_str().to_string(),
+            repo_url: setting("REPO_URL"),
+            teardown_mode: self.flags.teardown.to_string(),
+            applicable_laws: pack::law_aliases(self.c, &phase.laws),
+            flow_start_artifact: wfhost_audit::layout::FLOW_START.to_string(),
+        }
+    }
+
     pub(super) fn write_evidence(&self, what: &str, path: &Path, value: &Value) -> Option<String> {
         match wfhost_audit::layout::write_json(path, value) {
             Ok(sha) => Some(sha),
