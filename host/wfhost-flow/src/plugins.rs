@@ -25,8 +25,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use wfhost_runtime::process::{NoSecrets, ProcessPolicy, ProcessRunner};
 use wfhost_runtime::{
-    Auditor, ComponentSource, Executor, ExecutorHost, Limits, PluginHost, Runtime, RuntimeOptions,
-    Transport, TransportError, TransportHost,
+    Auditor, ComponentSource, Executor, ExecutorHost, Limits, LoadError, PluginHost, Runtime,
+    RuntimeOptions, Transport, TransportError, TransportHost,
 };
 
 /// Programs each built-in transport may run on the host.
@@ -48,12 +48,21 @@ pub fn runtime() -> Result<Arc<Runtime>, String> {
     .clone()
 }
 
-fn source(workdir: &Path, spec: &str) -> ComponentSource {
-    if spec.ends_with(".wasm") || spec.contains('/') {
+/// Load the component `spec` names — a file (`*.wasm` or a path, relative to `workdir`) or a
+/// built-in of `wfhost-builtins` — with `load`. The error reads `<what> <spec>: <why>`, an unknown
+/// built-in's listing the built-ins there are.
+fn load_component<T>(
+    what: &str,
+    workdir: &Path,
+    spec: &str,
+    load: impl FnOnce(&ComponentSource) -> Result<T, LoadError>,
+) -> Result<T, String> {
+    let source = if spec.ends_with(".wasm") || spec.contains('/') {
         ComponentSource::file(workdir.join(spec))
     } else {
-        ComponentSource::builtin(spec)
-    }
+        wfhost_builtins::builtin(spec).map_err(|e| format!("{what} {spec}: {e}"))?
+    };
+    load(&source).map_err(|e| format!("{what} {spec}: {e}"))
 }
 
 /// Everything a flow calls.
@@ -88,18 +97,16 @@ pub fn load(workdir: &Path, config: &Config, sink: Sink, out: Output) -> Result<
     let map = config.resolved_map();
     let auditor_limits = Limits::from_env_map(&map).map_err(|e| format!("auditor limits: {e}"))?;
     let transport_name = config.get("WF_TRANSPORT").unwrap_or("local").to_string();
-    let transport = rt
-        .load_transport(&source(workdir, &transport_name))
-        .map_err(|e| format!("transport {transport_name}: {e}"))?;
+    let transport = load_component("transport", workdir, &transport_name, |s| rt.load_transport(s))?;
     let host = Arc::new(FlowTransportHost::new(workdir, config, &transport_name, out, sink));
     let tp = TransportPlugin { transport: Arc::new(transport), host, limits: Limits::transport_default() };
     let transport_id = tp.id().map_err(|e| format!("transport {transport_name}: {}", transport_error_text(&e)))?;
     let exec_name = config.get("WF_EXECUTOR").unwrap_or("executors").to_string();
-    let executor = rt.load_executor(&source(workdir, &exec_name)).map_err(|e| format!("executor {exec_name}: {e}"))?;
+    let executor = load_component("executor", workdir, &exec_name, |s| rt.load_executor(s))?;
     let mut auditors = Vec::new();
     let names = config.get("WF_AUDITORS").unwrap_or("constitution").to_string();
     for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let a = rt.load_auditor(&source(workdir, name)).map_err(|e| format!("auditor {name}: {e}"))?;
+        let a = load_component("auditor", workdir, name, |s| rt.load_auditor(s))?;
         auditors.push(AuditorPlugin { auditor: a, limits: auditor_limits.clone() });
     }
     if auditors.is_empty() {
@@ -122,7 +129,8 @@ pub fn load(workdir: &Path, config: &Config, sink: Sink, out: Output) -> Result<
 /// are loaded, so the court still has a judge).
 pub fn builtin_auditor() -> Result<AuditorPlugin, String> {
     let rt = runtime()?;
-    let a = rt.load_auditor(&ComponentSource::builtin("constitution")).map_err(|e| e.to_string())?;
+    let source = wfhost_builtins::builtin("constitution").map_err(|e| e.to_string())?;
+    let a = rt.load_auditor(&source).map_err(|e| e.to_string())?;
     Ok(AuditorPlugin { auditor: a, limits: Limits::auditor_default() })
 }
 
@@ -409,7 +417,7 @@ fn load_config(workdir: &Path, env: &BTreeMap<String, String>) -> Result<Config,
 fn transport_for(workdir: &Path, config: &Config, target: Option<&str>) -> Result<(TransportPlugin, String, String), String> {
     let rt = runtime()?;
     let name = config.get("WF_TRANSPORT").unwrap_or("local").to_string();
-    let t = rt.load_transport(&source(workdir, &name)).map_err(|e| format!("transport {name}: {e}"))?;
+    let t = load_component("transport", workdir, &name, |s| rt.load_transport(s))?;
     let host = Arc::new(FlowTransportHost::new(workdir, config, &name, Output::stdio(), Sink::null()));
     let tp = TransportPlugin { transport: Arc::new(t), host, limits: Limits::transport_default() };
     let target = target
@@ -494,7 +502,7 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> Result<i32, Str
         }
     }
     match runtime() {
-        Ok(rt) => match rt.preload_builtins() {
+        Ok(rt) => match wfhost_builtins::preload(&rt) {
             Ok(list) => line(true, "plugins", list.iter().map(|(n, s)| format!("{n} ({s:?})")).collect::<Vec<_>>().join(", ")),
             Err(e) => line(false, "plugins", e.to_string()),
         },
@@ -530,7 +538,7 @@ pub fn audit_file(phase: &str, evidence: &Path, auditor: &str) -> Result<(String
     let req = crate::court::audit_request(c, p, &pack);
     let rt = runtime()?;
     let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
-    let a = rt.load_auditor(&source(&cwd, auditor)).map_err(|e| format!("auditor {auditor}: {e}"))?;
+    let a = load_component("auditor", &cwd, auditor, |s| rt.load_auditor(s))?;
     let plugin = AuditorPlugin { auditor: a, limits: Limits::auditor_default() };
     let r = plugin.audit(&req);
     let pass = r.status == VerdictStatus::Pass;
