@@ -6,11 +6,14 @@
 //!    plugin crate whose manifest declares `[package.metadata.wfhost] builtin = "<name>"` and
 //!    `role = "auditor" | "executor" | "transport"` is a built-in; the others (`plugins/testing/*`)
 //!    are built for the tests only and never embedded.
-//! 2. `$CARGO build --profile plugin --target wasm32-wasip2 --locked -p <each plugin crate>` runs
+//! 2. The active toolchain must have the wasm32-wasip2 standard library. When its sysroot lacks
+//!    it, `rustup target add` installs it (announced with a `cargo:warning`); without rustup, or if
+//!    that fails, the build stops naming the command to run.
+//! 3. `$CARGO build --profile plugin --target wasm32-wasip2 --locked -p <each plugin crate>` runs
 //!    in the workspace root with a sanitised environment and
 //!    `CARGO_TARGET_DIR=<target dir>/plugins`: a target directory of its own, so it never waits
 //!    for the lock the outer build holds, and `--locked`, so it never rewrites `Cargo.lock`.
-//! 3. `$OUT_DIR/builtins.rs` gets the built-ins' table, `(name, role, include_bytes!(..),
+//! 4. `$OUT_DIR/builtins.rs` gets the built-ins' table, `(name, role, include_bytes!(..),
 //!    sha256)` sorted by name, and the directory of every built component (`COMPONENTS_DIR`).
 
 use std::collections::{BTreeMap, HashSet};
@@ -108,6 +111,8 @@ fn run() -> Result<(), String> {
             plugins_dir.display()
         ));
     }
+
+    ensure_wasm_target()?;
 
     let target_dir = target_dir(&out_dir, &metadata)?.join("plugins");
     build(&cargo, &root, &target_dir, &crates)?;
@@ -274,6 +279,90 @@ fn emit_rerun_if_changed(root: &Path, plugins_dir: &Path) -> Result<(), String> 
     for var in ["CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS", "RUSTC_WRAPPER"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
+    Ok(())
+}
+
+/// Make sure the toolchain the inner build uses has the wasm32-wasip2 standard library,
+/// installing it through rustup when it is missing.
+fn ensure_wasm_target() -> Result<(), String> {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let output = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run `{rustc} --print sysroot`: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`{rustc} --print sysroot` failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    let target_lib = sysroot
+        .join("lib")
+        .join("rustlib")
+        .join(WASM_TARGET)
+        .join("lib");
+    if target_lib.is_dir() {
+        return Ok(());
+    }
+
+    // rustup names the toolchain it runs in RUSTUP_TOOLCHAIN; a rustup toolchain's sysroot is
+    // `<rustup home>/toolchains/<name>`.
+    let toolchain = env::var("RUSTUP_TOOLCHAIN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .or_else(|| {
+            sysroot
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        });
+    let mut args = vec![
+        "target".to_string(),
+        "add".to_string(),
+        WASM_TARGET.to_string(),
+    ];
+    if let Some(toolchain) = &toolchain {
+        args.extend(["--toolchain".to_string(), toolchain.clone()]);
+    }
+    let add = format!("rustup {}", args.join(" "));
+    let missing = format!(
+        "the Rust toolchain at {} has no {WASM_TARGET} target, which the plugin components are \
+         built for",
+        sysroot.display()
+    );
+    println!("cargo:warning={missing}; installing it with `{add}`");
+    let result = Command::new("rustup")
+        .args(&args)
+        .stdin(Stdio::null())
+        .output();
+    let failure = match result {
+        Ok(output) if output.status.success() => None,
+        Ok(output) => Some(format!(
+            "`{add}` failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Some("rustup is not on PATH to install it".to_string())
+        }
+        Err(e) => Some(format!("cannot run rustup: {e}")),
+    };
+    if let Some(failure) = failure {
+        return Err(format!(
+            "{missing}, and {failure}; run `{add}` (without rustup: install the {WASM_TARGET} \
+             standard library for this toolchain) and build again"
+        ));
+    }
+    if !target_lib.is_dir() {
+        return Err(format!(
+            "{missing}; `{add}` reported success but {} is still missing; check which \
+             toolchain is active (`rustup show`) and build again",
+            target_lib.display()
+        ));
+    }
+    println!("cargo:warning=installed the {WASM_TARGET} target with `{add}`");
     Ok(())
 }
 
