@@ -15,8 +15,8 @@ const OTHER_TARGET: &str = "other-pod";
 const MARKER: &str = "HOSTILE_MARKER";
 
 fn hostile_executor() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/plugins/wasm32-wasip2/release/hostile_executor.wasm");
-    assert!(p.exists(), "{} is built by the runtime's build script", p.display());
+    let p = wfhost_builtins::components_dir().join("hostile_executor.wasm");
+    assert!(p.exists(), "{} is built by wfhost-builtins' build script", p.display());
     p
 }
 

@@ -114,8 +114,8 @@ fn a_hanging_phase_is_bounded_by_its_timeout() {
 #[test]
 fn a_hostile_auditor_halts_the_flow_at_the_first_court() {
     let mut s = Sandbox::new();
-    let hostile = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/plugins/wasm32-wasip2/release/hostile_runtime.wasm");
-    assert!(hostile.exists(), "{} is built by the runtime's build script", hostile.display());
+    let hostile = wfhost_builtins::components_dir().join("hostile_runtime.wasm");
+    assert!(hostile.exists(), "{} is built by wfhost-builtins' build script", hostile.display());
     s.set("WF_AUDITORS", &format!("constitution,{}", hostile.display()));
     s.set("WF_SUBAGENT_VALIDATOR_TIMEOUT_SECS", "2");
     let run = s.run_with_limit(&["flow", "--yes"], Duration::from_secs(60));

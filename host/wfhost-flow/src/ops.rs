@@ -196,7 +196,7 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
         }
     }
     match plugins::runtime(env) {
-        Ok(rt) => match rt.preload_builtins() {
+        Ok(rt) => match wfhost_builtins::preload(&rt) {
             Ok(list) => r.line(true, "plugins", list.iter().map(|(n, s)| format!("{n} ({})", load_source_name(*s))).collect::<Vec<_>>().join(", ")),
             Err(e) => r.line(false, "plugins", e.to_string()),
         },

@@ -26,8 +26,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use wfhost_runtime::process::{NoSecrets, ProcessPolicy, ProcessRunner};
 use wfhost_runtime::{
-    Auditor, ComponentSource, Executor, ExecutorHost, Limits, PluginHost, Runtime, RuntimeOptions,
-    Transport, TransportError, TransportHost,
+    Auditor, ComponentSource, Executor, ExecutorHost, Limits, LoadError, PluginHost, Runtime,
+    RuntimeOptions, Transport, TransportError, TransportHost,
 };
 
 /// The profiles of the built-in transports, by name (`plugins/transport-*/profile.toml`).
@@ -56,12 +56,21 @@ pub fn runtime(env: &BTreeMap<String, String>) -> Result<Arc<Runtime>, String> {
     .clone()
 }
 
-fn source(workdir: &Path, spec: &str) -> ComponentSource {
-    if spec.ends_with(".wasm") || spec.contains('/') {
+/// Load the component `spec` names — a file (`*.wasm` or a path, relative to `workdir`) or a
+/// built-in of `wfhost-builtins` — with `load`. The error reads `<what> <spec>: <why>`, an unknown
+/// built-in's listing the built-ins there are.
+fn load_component<T>(
+    what: &str,
+    workdir: &Path,
+    spec: &str,
+    load: impl FnOnce(&ComponentSource) -> Result<T, LoadError>,
+) -> Result<T, String> {
+    let source = if spec.ends_with(".wasm") || spec.contains('/') {
         ComponentSource::file(workdir.join(spec))
     } else {
-        ComponentSource::builtin(spec)
-    }
+        wfhost_builtins::builtin(spec).map_err(|e| format!("{what} {spec}: {e}"))?
+    };
+    load(&source).map_err(|e| format!("{what} {spec}: {e}"))
 }
 
 /// Everything a flow calls.
@@ -96,19 +105,17 @@ pub fn load(workdir: &Path, config: &Config, env: &BTreeMap<String, String>, sin
     let map = config.resolved_map();
     let auditor_limits = Limits::from_env_map(&map).map_err(|e| format!("auditor limits: {e}"))?;
     let transport_name = config.get("WF_TRANSPORT").unwrap_or("local").to_string();
-    let transport = rt
-        .load_transport(&source(workdir, &transport_name))
-        .map_err(|e| format!("transport {transport_name}: {e}"))?;
+    let transport = load_component("transport", workdir, &transport_name, |s| rt.load_transport(s))?;
     let profile = transport_profile(&transport_name)?;
     let host = Arc::new(FlowTransportHost::new(workdir, config, &profile, env, out, sink));
     let tp = TransportPlugin { transport: Arc::new(transport), host, limits: Limits::transport_default() };
     let transport_id = tp.id().map_err(|e| format!("transport {transport_name}: {}", transport_error_text(&e)))?;
     let exec_name = config.get("WF_EXECUTOR").unwrap_or("executors").to_string();
-    let executor = rt.load_executor(&source(workdir, &exec_name)).map_err(|e| format!("executor {exec_name}: {e}"))?;
+    let executor = load_component("executor", workdir, &exec_name, |s| rt.load_executor(s))?;
     let mut auditors = Vec::new();
     let names = config.get("WF_AUDITORS").unwrap_or("constitution").to_string();
     for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let a = rt.load_auditor(&source(workdir, name)).map_err(|e| format!("auditor {name}: {e}"))?;
+        let a = load_component("auditor", workdir, name, |s| rt.load_auditor(s))?;
         auditors.push(AuditorPlugin { auditor: a, limits: auditor_limits.clone() });
     }
     if auditors.is_empty() {
@@ -132,7 +139,8 @@ pub fn load(workdir: &Path, config: &Config, env: &BTreeMap<String, String>, sin
 /// are loaded, so the court still has a judge).
 pub fn builtin_auditor(env: &BTreeMap<String, String>) -> Result<AuditorPlugin, String> {
     let rt = runtime(env)?;
-    let a = rt.load_auditor(&ComponentSource::builtin("constitution")).map_err(|e| e.to_string())?;
+    let source = wfhost_builtins::builtin("constitution").map_err(|e| e.to_string())?;
+    let a = rt.load_auditor(&source).map_err(|e| e.to_string())?;
     Ok(AuditorPlugin { auditor: a, limits: Limits::auditor_default() })
 }
 
@@ -428,7 +436,7 @@ pub fn transport_error_text(e: &TransportError) -> String {
 pub fn standalone_transport(workdir: &Path, config: &Config, env: &BTreeMap<String, String>) -> Result<TransportPlugin, String> {
     let rt = runtime(env)?;
     let name = config.get("WF_TRANSPORT").unwrap_or("local").to_string();
-    let t = rt.load_transport(&source(workdir, &name)).map_err(|e| format!("transport {name}: {e}"))?;
+    let t = load_component("transport", workdir, &name, |s| rt.load_transport(s))?;
     let profile = transport_profile(&name)?;
     let host = Arc::new(FlowTransportHost::new(workdir, config, &profile, env, Output::stdio(), Sink::null()));
     Ok(TransportPlugin { transport: Arc::new(t), host, limits: Limits::transport_default() })
@@ -436,6 +444,7 @@ pub fn standalone_transport(workdir: &Path, config: &Config, env: &BTreeMap<Stri
 
 /// Load one auditor by name (built-in) or `.wasm` path (relative to `workdir`) with `limits`.
 pub fn load_auditor(workdir: &Path, name: &str, limits: Limits, env: &BTreeMap<String, String>) -> Result<AuditorPlugin, String> {
-    let a = runtime(env)?.load_auditor(&source(workdir, name)).map_err(|e| format!("auditor {name}: {e}"))?;
+    let rt = runtime(env)?;
+    let a = load_component("auditor", workdir, name, |s| rt.load_auditor(s))?;
     Ok(AuditorPlugin { auditor: a, limits })
 }

@@ -67,12 +67,12 @@ fn disk_runtime(dir: &Path) -> Runtime {
 }
 
 fn bench(c: &mut Criterion) {
-    let constitution = ComponentSource::builtin("constitution");
+    let constitution = wfhost_builtins::builtin("constitution").expect("the built-in auditor");
     let minimal =
-        ComponentSource::file(Path::new(env!("WFHOST_PLUGINS_DIR")).join("hostile_runtime.wasm"));
+        ComponentSource::file(wfhost_builtins::components_dir().join("hostile_runtime.wasm"));
     let dir = tempfile::tempdir().expect("temp dir");
     let rt = disk_runtime(dir.path());
-    rt.preload_builtins().expect("built-ins load");
+    wfhost_builtins::preload(&rt).expect("built-ins load");
     let limits = Limits::auditor_default();
     let request = request();
 
@@ -119,7 +119,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("all_builtins_from_disk_cache", |b| {
         b.iter_with_large_drop(|| {
             let fresh = disk_runtime(dir.path());
-            let loaded = fresh.preload_builtins().expect("built-ins load");
+            let loaded = wfhost_builtins::preload(&fresh).expect("built-ins load");
             assert!(loaded.iter().all(|(_, source)| *source == LoadSource::Disk));
             fresh
         })
@@ -127,7 +127,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("all_builtins_from_disk_cache_engine_reused", |b| {
         b.iter(|| {
             rt.clear_memory_cache();
-            rt.preload_builtins().expect("built-ins load")
+            wfhost_builtins::preload(&rt).expect("built-ins load")
         })
     });
     group.finish();

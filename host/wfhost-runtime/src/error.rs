@@ -17,15 +17,7 @@ pub enum LoadError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// No built-in component has this name.
-    #[error("no built-in component named {name:?}; built-ins are: {known}")]
-    UnknownBuiltin {
-        /// The requested name.
-        name: String,
-        /// The names that exist, comma-separated.
-        known: String,
-    },
-    /// The built-in exists but is of another role.
+    /// An embedded (built-in) component was requested as another role than its own.
     #[error("built-in component {name:?} is a {actual}, not a {wanted}")]
     BuiltinRole {
         /// The built-in's name.

@@ -14,8 +14,9 @@
 //!   environment, no files, no sockets) or does not export its role's interface;
 //! - [`Auditor::audit`] never fails: any failure is an `unverified` verdict with a
 //!   machine-readable [`FailureKind`]; executors and transports return [`PluginFailure`]s;
-//! - the built-in components are compiled from `plugins/` by the build script and embedded
-//!   ([`builtin::builtins`]);
+//! - components come from files, from bytes, or embedded in the host program with a digest
+//!   computed when they were embedded ([`ComponentSource`]); this crate knows no particular
+//!   component (wfhost's own are embedded by `wfhost-builtins`);
 //! - [`process::ProcessRunner`] runs host programs for transports (allowlist, clean environment,
 //!   secrets, caps, process-group timeout) and is usable by the flow engine directly.
 //!
@@ -26,14 +27,14 @@
 //!
 //! ```no_run
 //! use std::collections::BTreeMap;
-//! use wfhost_runtime::{ComponentSource, Limits, Runtime, RuntimeOptions};
+//! use wfhost_runtime::{Limits, Runtime, RuntimeOptions};
 //! use wfhost_runtime::types::{AuditRequest, VerdictStatus};
 //!
 //! # fn judge(request: AuditRequest) -> Result<(), Box<dyn std::error::Error>> {
 //! let env: BTreeMap<String, String> = std::env::vars().collect();
 //! let runtime = Runtime::new(RuntimeOptions::from_env_map(&env))?;
 //! let limits = Limits::from_env_map(&env)?;
-//! let auditor = runtime.load_auditor(&ComponentSource::builtin("constitution"))?;
+//! let auditor = runtime.load_auditor(&wfhost_builtins::builtin("constitution")?)?;
 //! let result = auditor.audit(&request, &limits);
 //! if result.status() != VerdictStatus::Pass {
 //!     // `result.reason` says why the host made it unverified, if it did.
@@ -49,7 +50,6 @@
 mod bindings;
 
 mod auditor;
-pub mod builtin;
 pub mod cache;
 mod capability;
 mod engine;

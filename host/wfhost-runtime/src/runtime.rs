@@ -1,14 +1,13 @@
 //! The runtime: one engine, its epoch ticker, the compiled-component cache and the role linkers;
 //! and loading a component for a role.
 //!
-//! Loading is: get the bytes (built-in table, file, or given) → refuse precompiled or non-component
+//! Loading is: get the bytes (embedded, file, or given) → refuse precompiled or non-component
 //! input → compiled component from the cache (memory, verified disk entry, or compile) → check the
 //! role's exports and imports → pre-instantiate against the role's linker. The result is a
 //! [`Loaded`] component; the role handles ([`Auditor`], [`Executor`], [`Transport`]) wrap it and
 //! make a fresh store per call.
 
 use crate::auditor::Auditor;
-use crate::builtin;
 use crate::cache::{CacheMode, CacheStats, ComponentCache, LoadSource};
 use crate::engine::{new_engine, EpochClock, EpochTicker};
 use crate::error::{LoadError, RuntimeError};
@@ -43,10 +42,22 @@ impl RuntimeOptions {
 }
 
 /// Where a component's bytes come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum ComponentSource {
-    /// An embedded built-in, by name (`constitution`, `executors`, `local`, ...).
-    Builtin(String),
+    /// A component embedded in the host program (a built-in), with its role and the sha256 of
+    /// its bytes computed when it was embedded: the digest is the cache key, so loading it hashes
+    /// nothing. It must be the digest of `bytes` (a wrong one would file compiled code under
+    /// another component's key); `wfhost-builtins` computes it at build time.
+    Embedded {
+        /// The built-in's name (`constitution`, ...); messages and evidence say `builtin:<name>`.
+        name: &'static str,
+        /// The role it implements; loading it as another role is refused.
+        role: Role,
+        /// The component bytes.
+        bytes: &'static [u8],
+        /// sha256 of `bytes`.
+        sha256: [u8; 32],
+    },
     /// A component file (`.wasm`). Precompiled `.cwasm` files are refused.
     File(PathBuf),
     /// Component bytes already in memory, with a name for messages and evidence.
@@ -59,11 +70,6 @@ pub enum ComponentSource {
 }
 
 impl ComponentSource {
-    /// A built-in by name.
-    pub fn builtin(name: impl Into<String>) -> ComponentSource {
-        ComponentSource::Builtin(name.into())
-    }
-
     /// A component file.
     pub fn file(path: impl Into<PathBuf>) -> ComponentSource {
         ComponentSource::File(path.into())
@@ -72,9 +78,35 @@ impl ComponentSource {
     /// The name used in messages and evidence: `builtin:<name>`, the file path, or the given name.
     pub fn name(&self) -> String {
         match self {
-            ComponentSource::Builtin(name) => format!("builtin:{name}"),
+            ComponentSource::Embedded { name, .. } => format!("builtin:{name}"),
             ComponentSource::File(path) => path.display().to_string(),
             ComponentSource::Bytes { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// The bytes are summarised (length, digest), never printed.
+impl std::fmt::Debug for ComponentSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ComponentSource::Embedded {
+                name,
+                role,
+                bytes,
+                sha256,
+            } => f
+                .debug_struct("Embedded")
+                .field("name", name)
+                .field("role", role)
+                .field("len", &bytes.len())
+                .field("sha256", &hex::encode(sha256))
+                .finish(),
+            ComponentSource::File(path) => f.debug_tuple("File").field(path).finish(),
+            ComponentSource::Bytes { name, bytes } => f
+                .debug_struct("Bytes")
+                .field("name", name)
+                .field("len", &bytes.len())
+                .finish(),
         }
     }
 }
@@ -149,15 +181,11 @@ impl Runtime {
         Transport::new(self.clone(), self.load(Role::Transport, source)?)
     }
 
-    /// Load every embedded built-in for its role (what a flow does at start, so a broken
-    /// component is reported before any phase runs). Returns each name with where it came from.
-    pub fn preload_builtins(&self) -> Result<Vec<(&'static str, LoadSource)>, LoadError> {
-        builtin::builtins()
-            .map(|(name, role)| {
-                let loaded = self.load(role, &ComponentSource::builtin(name))?;
-                Ok((name, loaded.source))
-            })
-            .collect()
+    /// Load a component for a role without making a handle: it is compiled (or found in the
+    /// cache), checked against the role and pre-instantiated, so a broken component is reported
+    /// now rather than at its first call. Returns where the compiled code came from.
+    pub fn preload(&self, role: Role, source: &ComponentSource) -> Result<LoadSource, LoadError> {
+        Ok(self.load(role, source)?.source)
     }
 
     /// Cache counters since this runtime was created.
@@ -175,21 +203,21 @@ impl Runtime {
         let name = source.name();
         let mut known_digest = None;
         let bytes: Cow<'_, [u8]> = match source {
-            ComponentSource::Builtin(builtin_name) => {
-                let (actual, bytes, digest) =
-                    builtin::builtin(builtin_name).ok_or_else(|| LoadError::UnknownBuiltin {
-                        name: builtin_name.clone(),
-                        known: builtin::known_names(),
-                    })?;
-                if actual != role {
+            ComponentSource::Embedded {
+                name: builtin_name,
+                role: actual,
+                bytes,
+                sha256,
+            } => {
+                if *actual != role {
                     return Err(LoadError::BuiltinRole {
-                        name: builtin_name.clone(),
-                        actual,
+                        name: builtin_name.to_string(),
+                        actual: *actual,
                         wanted: role,
                     });
                 }
-                known_digest = Some(digest);
-                Cow::Borrowed(bytes)
+                known_digest = Some(*sha256);
+                Cow::Borrowed(*bytes)
             }
             ComponentSource::File(path) => {
                 if path

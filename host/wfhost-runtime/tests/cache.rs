@@ -26,7 +26,7 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn constitution() -> ComponentSource {
-    ComponentSource::builtin("constitution")
+    wfhost_builtins::builtin("constitution").expect("the built-in auditor")
 }
 
 #[test]

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{component, component_bytes, request, runtime};
-use wfhost_runtime::builtin::builtins;
+use wfhost_builtins::builtins;
 use wfhost_runtime::types::VerdictStatus;
 use wfhost_runtime::{ComponentSource, FailureKind, Limits, LoadError, Role};
 
@@ -23,7 +23,7 @@ fn every_built_in_loads_for_its_role() {
         );
     }
     for (name, role) in names {
-        let source = ComponentSource::builtin(name);
+        let source = wfhost_builtins::builtin(name).expect("a listed built-in");
         match role {
             Role::Auditor => {
                 let auditor = rt.load_auditor(&source).expect("auditor loads");
@@ -45,7 +45,7 @@ fn every_built_in_loads_for_its_role() {
             }
         }
     }
-    let loaded = rt.preload_builtins().expect("all built-ins preload");
+    let loaded = wfhost_builtins::preload(&rt).expect("all built-ins preload");
     assert_eq!(loaded.len(), builtins().count());
 }
 
@@ -53,7 +53,7 @@ fn every_built_in_loads_for_its_role() {
 fn the_built_in_auditor_stays_far_below_the_default_fuel() {
     let (rt, _dir) = runtime();
     let auditor = rt
-        .load_auditor(&ComponentSource::builtin("constitution"))
+        .load_auditor(&wfhost_builtins::builtin("constitution").expect("built-in"))
         .expect("loads");
     let limits = Limits::auditor_default();
     let result = auditor.audit(&request("P30"), &limits);
@@ -129,7 +129,7 @@ fn a_component_of_another_world_is_refused_naming_the_missing_export() {
 
     // A built-in asked for under the wrong role.
     let err = rt
-        .load_auditor(&ComponentSource::builtin("local"))
+        .load_auditor(&wfhost_builtins::builtin("local").expect("built-in"))
         .expect_err("refused");
     assert!(
         matches!(
@@ -141,9 +141,7 @@ fn a_component_of_another_world_is_refused_naming_the_missing_export() {
         ),
         "{err}"
     );
-    let err = rt
-        .load_auditor(&ComponentSource::builtin("nonesuch"))
-        .expect_err("refused");
+    let err = wfhost_builtins::builtin("nonesuch").expect_err("refused");
     assert!(
         err.to_string().contains("constitution"),
         "lists the known built-ins: {err}"

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use wfhost_runtime::types::{AuditRequest, EvidencePack, Kv, Law, PhaseOutcome, PhaseStatus};
 use wfhost_runtime::{CacheMode, ComponentSource, Runtime, RuntimeOptions};
 
-/// Where build.rs put the plugin workspace's components (built-ins and test components).
+/// Where every component built from plugins/ is (built-ins and test components).
 pub fn plugins_dir() -> PathBuf {
-    PathBuf::from(env!("WFHOST_PLUGINS_DIR"))
+    wfhost_builtins::components_dir().to_path_buf()
 }
 
 /// A component file from the plugin workspace, e.g. `hostile_runtime`.

@@ -1,6 +1,10 @@
 //! Test-only auditor that reports every environment variable and argument it can see. The host
 //! gives auditors an empty environment and no arguments, so it must report nothing.
 
+// The whole crate is WIT glue for a wasm32-wasip2 component: host/wfhost-builtins builds it,
+// and the runtime and end-to-end tests load it. On any other target the crate is empty.
+#![cfg(target_arch = "wasm32")]
+
 wit_bindgen::generate!({ world: "auditor", path: "../../../wit" });
 
 use exports::wfhost::plugin::judge::Guest;

@@ -8,6 +8,10 @@
 //! root, which is how a test proves the refusal held. Every other phase fails with its family's
 //! generic code, naming this executor.
 
+// The whole crate is WIT glue for a wasm32-wasip2 component: host/wfhost-builtins builds it,
+// and the runtime and end-to-end tests load it. On any other target the crate is empty.
+#![cfg(target_arch = "wasm32")]
+
 wit_bindgen::generate!({ world: "executor", path: "../../../wit" });
 
 use exports::wfhost::plugin::phase::{Guest, PhaseContext};

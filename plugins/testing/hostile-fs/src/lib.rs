@@ -1,6 +1,10 @@
 //! Test-only auditor that reads a host file through `std::fs`. It imports `wasi:filesystem`, so
 //! the host must refuse it at load.
 
+// The whole crate is WIT glue for a wasm32-wasip2 component: host/wfhost-builtins builds it,
+// and the runtime and end-to-end tests load it. On any other target the crate is empty.
+#![cfg(target_arch = "wasm32")]
+
 wit_bindgen::generate!({ world: "auditor", path: "../../../wit" });
 
 use exports::wfhost::plugin::judge::Guest;

@@ -1,6 +1,10 @@
 //! Test-only auditor whose world also imports `wfhost:plugin/gateway`. Auditors get no host
 //! capability, so the host must refuse it at load, naming the gateway import.
 
+// The whole crate is WIT glue for a wasm32-wasip2 component: host/wfhost-builtins builds it,
+// and the runtime and end-to-end tests load it. On any other target the crate is empty.
+#![cfg(target_arch = "wasm32")]
+
 wit_bindgen::generate!({
     world: "wfhost-test:hostile/auditor-with-gateway",
     path: ["../../../wit", "wit"],

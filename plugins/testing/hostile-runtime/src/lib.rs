@@ -8,6 +8,10 @@
 //! phase id (`P00`..`P99`) spins like `loop`, so a flow using this auditor halts at its first
 //! court.
 
+// The whole crate is WIT glue for a wasm32-wasip2 component: host/wfhost-builtins builds it,
+// and the runtime and end-to-end tests load it. On any other target the crate is empty.
+#![cfg(target_arch = "wasm32")]
+
 wit_bindgen::generate!({ world: "auditor", path: "../../../wit" });
 
 use exports::wfhost::plugin::judge::Guest;

@@ -2,6 +2,10 @@
 //! reports what it saw as facts, so tests can check the host plumbing end to end. The phase
 //! `trap` traps, `loop` never returns, `big` returns a 2 MiB message.
 
+// The whole crate is WIT glue for a wasm32-wasip2 component: host/wfhost-builtins builds it,
+// and the runtime and end-to-end tests load it. On any other target the crate is empty.
+#![cfg(target_arch = "wasm32")]
+
 wit_bindgen::generate!({ world: "executor", path: "../../../wit" });
 
 use exports::wfhost::plugin::phase::{Guest, PhaseContext};
