@@ -26,7 +26,11 @@ pub enum LoadError {
         known: String,
     },
     /// The built-in exists but is of another role.
-    #[error("built-in component {name:?} is a {actual}, not a {wanted}")]
+    #[error(
+        "built-in component {name:?} is {}, not {}",
+        .actual.with_article(),
+        .wanted.with_article()
+    )]
     BuiltinRole {
         /// The built-in's name.
         name: String,
@@ -62,8 +66,9 @@ pub enum LoadError {
     },
     /// The component does not implement its role's world.
     #[error(
-        "component {name} cannot be loaded as a {role}: it does not export {export} (it exports: \
-         {found}); is it a component of another world?"
+        "component {name} cannot be loaded as {}: it does not export {export} (it exports: \
+         {found}); is it a component of another world?",
+        .role.with_article()
     )]
     MissingExport {
         /// The component's name.
@@ -76,7 +81,10 @@ pub enum LoadError {
         found: String,
     },
     /// The component imports something its role may not have.
-    #[error("component {name} cannot be loaded as a {role}: it imports {import}, refused: {why}")]
+    #[error(
+        "component {name} cannot be loaded as {}: it imports {import}, refused: {why}",
+        .role.with_article()
+    )]
     ForbiddenImport {
         /// The component's name.
         name: String,
@@ -88,7 +96,7 @@ pub enum LoadError {
         why: String,
     },
     /// The role's linker could not satisfy the component's imports.
-    #[error("component {name} cannot be linked as a {role}: {message}")]
+    #[error("component {name} cannot be linked as {}: {message}", .role.with_article())]
     Link {
         /// The component's name.
         name: String,

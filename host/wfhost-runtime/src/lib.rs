@@ -9,9 +9,12 @@
 //!   epoch ticker thread, a compiled-component cache (memory + verified disk entries) and one
 //!   linker per role;
 //! - every call gets a fresh store with its [`Limits`] (fuel, memory, wall clock, output size);
-//! - a component is refused at load, naming the offending item, if it imports anything its role
-//!   may not have (auditors: only the WASI that Rust's std needs to start, with an empty
-//!   environment, no files, no sockets) or does not export its role's interface;
+//! - every role gets the WASI interfaces language runtimes import (files, sockets, environment,
+//!   clocks, random, stdio), each denying access: no preopened directory, no network, an empty
+//!   environment; a component is refused at load, naming the offending import and the role, if it
+//!   imports anything else its role may not have (the gateway for an auditor, the process
+//!   capability for an auditor or an executor, any other interface) or does not export its
+//!   role's interface;
 //! - [`Auditor::audit`] never fails: any failure is an `unverified` verdict with a
 //!   machine-readable [`FailureKind`]; executors and transports return [`PluginFailure`]s;
 //! - the built-in components are compiled from `plugins/` by the build script and embedded
@@ -64,6 +67,7 @@ mod output;
 pub mod process;
 mod roles;
 mod runtime;
+mod state;
 mod store;
 mod transport;
 

@@ -3,8 +3,8 @@
 //!
 //! Loading is: get the bytes (built-in table, file, or given) → refuse precompiled or non-component
 //! input → compiled component from the cache (memory, verified disk entry, or compile) → check the
-//! role's exports and imports → pre-instantiate against the role's linker. The result is a
-//! [`Loaded`] component; the role handles ([`Auditor`], [`Executor`], [`Transport`]) wrap it and
+//! role's exports and imports. The result is a [`Loaded`] component; the role handles
+//! ([`Auditor`], [`Executor`], [`Transport`]) pre-instantiate it against their role's linker and
 //! make a fresh store per call.
 
 use crate::auditor::Auditor;
@@ -15,13 +15,12 @@ use crate::error::{LoadError, RuntimeError};
 use crate::executor::Executor;
 use crate::linker::Linkers;
 use crate::roles::{check_component, Role};
-use crate::store::HostState;
 use crate::transport::Transport;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use wasmtime::component::InstancePre;
+use wasmtime::component::Component;
 use wasmtime::Engine;
 
 /// How to build a [`Runtime`].
@@ -79,12 +78,12 @@ impl ComponentSource {
     }
 }
 
-/// A component compiled, checked for its role and pre-instantiated.
+/// A component compiled and checked for its role (the role handle links it).
 pub(crate) struct Loaded {
     pub(crate) name: String,
     pub(crate) sha256: String,
     pub(crate) source: LoadSource,
-    pub(crate) pre: InstancePre<HostState>,
+    pub(crate) component: Component,
 }
 
 struct Inner {
@@ -134,6 +133,10 @@ impl Runtime {
         self.inner.ticker.clock()
     }
 
+    pub(crate) fn linkers(&self) -> &Linkers {
+        &self.inner.linkers
+    }
+
     /// Load an auditor (world `auditor`).
     pub fn load_auditor(&self, source: &ComponentSource) -> Result<Auditor, LoadError> {
         Auditor::new(self.clone(), self.load(Role::Auditor, source)?)
@@ -154,8 +157,13 @@ impl Runtime {
     pub fn preload_builtins(&self) -> Result<Vec<(&'static str, LoadSource)>, LoadError> {
         builtin::builtins()
             .map(|(name, role)| {
-                let loaded = self.load(role, &ComponentSource::builtin(name))?;
-                Ok((name, loaded.source))
+                let source = ComponentSource::builtin(name);
+                let loaded = match role {
+                    Role::Auditor => self.load_auditor(&source)?.load_source(),
+                    Role::Executor => self.load_executor(&source)?.load_source(),
+                    Role::Transport => self.load_transport(&source)?.load_source(),
+                };
+                Ok((name, loaded))
             })
             .collect()
     }
@@ -211,21 +219,11 @@ impl Runtime {
                 .cache
                 .get_or_compile(engine, &name, &bytes, known_digest)?;
         check_component(engine, &component, role, &name)?;
-        let pre = self
-            .inner
-            .linkers
-            .get(role)
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::Link {
-                name: name.clone(),
-                role,
-                message: format!("{e:#}"),
-            })?;
         Ok(Loaded {
             name,
             sha256: hex::encode(digest),
             source,
-            pre,
+            component,
         })
     }
 }
