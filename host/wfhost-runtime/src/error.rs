@@ -95,6 +95,15 @@ pub enum LoadError {
         /// Why it is refused.
         why: String,
     },
+    /// The process's address-space limit (`ulimit -v`) left no room to map the compiled
+    /// component.
+    #[error("component {name} cannot be loaded: {message}")]
+    AddressSpace {
+        /// The component's name.
+        name: String,
+        /// What failed and the limit that would be needed.
+        message: String,
+    },
     /// The role's linker could not satisfy the component's imports.
     #[error("component {name} cannot be linked as {}: {message}", .role.with_article())]
     Link {

@@ -5,9 +5,10 @@
 //! phase through the host gateway) or a **transport** (reaches pods by running allowlisted host
 //! programs). This crate loads them, checks them against their role, and calls them in a sandbox:
 //!
-//! - one [`Runtime`] = one wasmtime engine (components only, fuel, epoch interruption) plus an
-//!   epoch ticker thread, a compiled-component cache (memory + verified disk entries) and one
-//!   linker per role;
+//! - one [`Runtime`] = one wasmtime engine (components only, fuel, epoch interruption; memory laid
+//!   out to fit the process's address-space limit, down to [`MIN_ADDRESS_SPACE`]) plus an epoch
+//!   ticker thread, a compiled-component cache (memory + verified disk entries) and one linker
+//!   per role;
 //! - every call gets a fresh store with its [`Limits`] (fuel, memory, wall clock, output size);
 //! - every role gets the WASI interfaces language runtimes import (files, sockets, environment,
 //!   clocks, random, stdio), each denying access: no preopened directory, no network, an empty
@@ -88,7 +89,7 @@ pub mod types {
 
 pub use auditor::{check_verdict, AuditResult, Auditor, UnverifiedReason};
 pub use cache::{CacheMode, CacheStats, LoadSource};
-pub use engine::EPOCH_TICK;
+pub use engine::{EPOCH_TICK, MIN_ADDRESS_SPACE};
 pub use error::{LoadError, RuntimeError};
 pub use executor::Executor;
 pub use failure::{FailureKind, PluginFailure};

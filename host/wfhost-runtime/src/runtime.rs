@@ -10,7 +10,7 @@
 use crate::auditor::Auditor;
 use crate::builtin;
 use crate::cache::{CacheMode, CacheStats, ComponentCache, LoadSource};
-use crate::engine::{new_engine, EpochClock, EpochTicker};
+use crate::engine::{address_space_limit, new_engine, EpochClock, EpochTicker, MemoryLayout};
 use crate::error::{LoadError, RuntimeError};
 use crate::executor::Executor;
 use crate::linker::Linkers;
@@ -111,7 +111,7 @@ impl std::fmt::Debug for Runtime {
 impl Runtime {
     /// Create the engine, start the epoch ticker, build the role linkers.
     pub fn new(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
-        let engine = new_engine()?;
+        let engine = new_engine(MemoryLayout::for_limit(address_space_limit()))?;
         let ticker = EpochTicker::start(&engine)?;
         let cache = ComponentCache::new(&engine, options.cache);
         let linkers = Linkers::new(&engine)?;

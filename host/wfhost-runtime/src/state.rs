@@ -54,6 +54,7 @@ impl Sandbox {
                     .memories(8)
                     .build(),
                 memory_refused: false,
+                grow_failure: None,
             },
         }
     }
@@ -157,10 +158,12 @@ impl ProcessView for TransportState {
     }
 }
 
-/// `StoreLimits`, plus a record of whether a memory growth was refused.
+/// `StoreLimits`, plus a record of whether a memory growth was refused by the limit, and of the
+/// last growth the limit allowed but the host could not make (e.g. no address space left).
 pub(crate) struct GuardedLimits {
     inner: StoreLimits,
     pub(crate) memory_refused: bool,
+    pub(crate) grow_failure: Option<String>,
 }
 
 impl ResourceLimiter for GuardedLimits {
@@ -175,6 +178,11 @@ impl ResourceLimiter for GuardedLimits {
             self.memory_refused = true;
         }
         Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.grow_failure = Some(format!("{error:#}"));
+        Ok(())
     }
 
     fn table_growing(

@@ -5,10 +5,13 @@
 //! everything, bounded stdio, the memory limiter, and the host object the caller passed), installs
 //! the limiter, fuel and epoch deadline, and starts the clock. When the guest returns an error,
 //! [`Call::failure`] turns it into a [`PluginFailure`] with a specific [`FailureKind`]: the memory
-//! limiter's flag first (a Rust guest turns a refused `memory.grow` into an abort), then
-//! wasmtime's trap codes, then `exit`, then a generic trap. The stderr tail is appended for traps and panics.
+//! limiter's flag first (a Rust guest turns a refused `memory.grow` into an abort), then a growth
+//! the limit allowed but the process's address-space limit did not (see `engine`), then
+//! wasmtime's trap codes, then `exit`, then any other mapping refused under the address-space
+//! limit, then a generic trap. The stderr tail is appended for traps and panics.
 
 use crate::capability::wasi::{TailPipe, STDIO_TAIL_BYTES};
+use crate::engine::address_space_advice;
 use crate::failure::{FailureKind, PluginFailure};
 use crate::limits::Limits;
 use crate::runtime::Runtime;
@@ -128,6 +131,19 @@ impl<H: RoleHost> Call<H> {
                 ),
             );
         }
+        let limiter = &self.store.data().sandbox().limiter;
+        if let Some(advice) = limiter
+            .grow_failure
+            .as_deref()
+            .and_then(address_space_advice)
+        {
+            // The limit allowed the growth but there was no address space to make it in; the
+            // guest then failed its own way (a Rust guest aborts).
+            return (
+                FailureKind::HostError,
+                format!("memory growth failed: {advice}"),
+            );
+        }
         if let Some(trap) = error.downcast_ref::<Trap>() {
             return match trap {
                 Trap::OutOfFuel => (
@@ -180,6 +196,9 @@ impl<H: RoleHost> Call<H> {
                     self.stderr_suffix()
                 ),
             );
+        }
+        if let Some(advice) = address_space_advice(&chain(error)) {
+            return (FailureKind::HostError, advice);
         }
         (
             FailureKind::Trap,
