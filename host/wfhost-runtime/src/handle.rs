@@ -123,7 +123,9 @@ impl<P: WorldPre> Handle<P> {
         host: P::Host,
         f: impl FnOnce(&P::Bindings, &mut Store<State<P::Host>>) -> wasmtime::Result<R>,
     ) -> Result<(R, Call<P::Host>), PluginFailure> {
-        let mut call = Call::new(&self.runtime, &self.loaded.name, limits, host)?;
+        let clock = self.runtime.clock();
+        let engine = self.runtime.engine();
+        let mut call = Call::new(engine, &clock, &self.loaded.name, limits, host)?;
         let bindings = self
             .pre
             .instantiate_in(&mut call.store)

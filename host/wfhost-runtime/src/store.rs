@@ -2,8 +2,9 @@
 //! call ended.
 //!
 //! [`Call::new`] builds the per-call store data of the role (`state`: a WASI context that denies
-//! everything, bounded stdio, the memory limiter, and the host object the caller passed), installs
-//! the limiter, fuel and epoch deadline, and starts the clock. When the guest returns an error,
+//! everything, bounded stdio, the memory limiter, and the host object the caller passed) in a
+//! store of the runtime's engine, installs the limiter, fuel and the epoch deadline (from the
+//! runtime's epoch clock), and starts the clock. When the guest returns an error,
 //! [`Call::failure`] turns it into a [`PluginFailure`] with a specific [`FailureKind`]: the memory
 //! limiter's flag first (a Rust guest turns a refused `memory.grow` into an abort), then a growth
 //! the limit allowed but the process's address-space limit did not (see `engine`), then
@@ -11,13 +12,12 @@
 //! limit, then a generic trap. The stderr tail is appended for traps and panics.
 
 use crate::capability::wasi::{TailPipe, STDIO_TAIL_BYTES};
-use crate::engine::address_space_advice;
+use crate::engine::{address_space_advice, EpochClock};
 use crate::failure::{FailureKind, PluginFailure};
 use crate::limits::Limits;
-use crate::runtime::Runtime;
 use crate::state::{RoleHost, Sandbox, State};
 use std::time::{Duration, Instant};
-use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
+use wasmtime::{Engine, PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi::I32Exit;
 
 /// How much of stderr a failure message quotes.
@@ -34,7 +34,8 @@ pub(crate) struct Call<H: RoleHost> {
 
 impl<H: RoleHost> Call<H> {
     pub(crate) fn new(
-        runtime: &Runtime,
+        engine: &Engine,
+        clock: &EpochClock,
         plugin: &str,
         limits: &Limits,
         host: H,
@@ -43,9 +44,9 @@ impl<H: RoleHost> Call<H> {
         let stdout = TailPipe::new(STDIO_TAIL_BYTES);
         let stderr = TailPipe::new(STDIO_TAIL_BYTES);
         let sandbox = Sandbox::new(limits, &stdout, &stderr, started + limits.wall);
-        let mut store = Store::new(runtime.engine(), State::new(sandbox, host));
+        let mut store = Store::new(engine, State::new(sandbox, host));
         store.limiter(|state| &mut state.sandbox_mut().limiter);
-        store.set_epoch_deadline(runtime.clock().deadline_ticks(limits.wall));
+        store.set_epoch_deadline(clock.deadline_ticks(limits.wall));
         store.epoch_deadline_trap();
         let mut call = Call {
             store,
