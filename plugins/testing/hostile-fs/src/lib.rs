@@ -7,24 +7,15 @@
 //! afterwards) and `dir` (a directory to list and create a directory in). The verdict is `pass`
 //! with one reason per attempt, `<attempt>: ok: <what it got>` or `<attempt>: error: <error>`.
 
+mod attempt;
+
 wit_bindgen::generate!({ world: "auditor", path: "../../../wit" });
 
+use attempt::report;
 use exports::wfhost::plugin::judge::Guest;
-use std::fmt::Display;
 use wfhost::plugin::types::{AuditRequest, Verdict, VerdictStatus};
 
 struct TouchesFiles;
-
-fn report<T, E: Display>(
-    attempt: &str,
-    result: Result<T, E>,
-    shown: impl Fn(T) -> String,
-) -> String {
-    result.map_or_else(
-        |e| format!("{attempt}: error: {e}"),
-        |v| format!("{attempt}: ok: {}", shown(v)),
-    )
-}
 
 impl Guest for TouchesFiles {
     fn audit(request: AuditRequest) -> Verdict {

@@ -7,25 +7,17 @@
 //! The verdict is `pass` with one reason per attempt, `<attempt>: ok: <what it got>` or
 //! `<attempt>: error: <error>`.
 
+#[path = "../../hostile-fs/src/attempt.rs"]
+mod attempt;
+
 wit_bindgen::generate!({ world: "auditor", path: "../../../wit" });
 
+use attempt::report;
 use exports::wfhost::plugin::judge::Guest;
-use std::fmt::Display;
 use std::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use wfhost::plugin::types::{AuditRequest, Verdict, VerdictStatus};
 
 struct OpensSockets;
-
-fn report<T, E: Display>(
-    attempt: &str,
-    result: Result<T, E>,
-    shown: impl Fn(T) -> String,
-) -> String {
-    result.map_or_else(
-        |e| format!("{attempt}: error: {e}"),
-        |v| format!("{attempt}: ok: {}", shown(v)),
-    )
-}
 
 fn resolved(addrs: impl Iterator<Item = std::net::SocketAddr>) -> String {
     addrs.map(|a| a.to_string()).collect::<Vec<_>>().join(",")
