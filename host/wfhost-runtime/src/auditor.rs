@@ -1,6 +1,7 @@
 //! Auditors: load a constitutional judge and run `audit`, which never fails.
 //!
-//! A call gets a fresh store with the auditor limits and no capability. The verdict's size is
+//! A call gets a fresh store with the auditor limits and no capability (WASI that denies
+//! everything). The verdict's size is
 //! checked against `max_output_bytes` (the host copy made while lifting it is bounded by the
 //! guest's memory limit), then it is checked against the verdict contract ([`check_verdict`]).
 //! Every way this can go wrong, from a refused load to a trap, becomes an `unverified` verdict
@@ -13,7 +14,7 @@ use crate::failure::{FailureKind, PluginFailure};
 use crate::handle::{role_handle, Handle};
 use crate::limits::Limits;
 use crate::runtime::{ComponentSource, Runtime};
-use crate::store::{HostState, Hosts};
+use crate::state::AuditorState;
 use crate::types::{AuditRequest, Verdict, VerdictStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -84,7 +85,7 @@ impl AuditResult {
 
 /// A loaded auditor. Each `audit` is a fresh instance in a fresh store.
 pub struct Auditor {
-    handle: Handle<AuditorPre<HostState>>,
+    handle: Handle<AuditorPre<AuditorState>>,
 }
 
 role_handle!(Auditor);
@@ -94,7 +95,7 @@ impl Auditor {
     /// a reason.
     pub fn audit(&self, request: &AuditRequest, limits: &Limits) -> AuditResult {
         self.handle
-            .call_metered(limits, Hosts::None, |bindings, store| {
+            .call_metered(limits, (), |bindings, store| {
                 bindings.wfhost_plugin_judge().call_audit(store, request)
             })
             .and_then(|(verdict, call)| {
@@ -112,7 +113,7 @@ impl Auditor {
 
     /// The auditor's self-description (name and version) for evidence.
     pub fn describe(&self, limits: &Limits) -> Result<String, PluginFailure> {
-        self.handle.call(limits, Hosts::None, |bindings, store| {
+        self.handle.call(limits, (), |bindings, store| {
             bindings.wfhost_plugin_judge().call_describe(store)
         })
     }

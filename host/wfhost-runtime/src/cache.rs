@@ -9,6 +9,7 @@
 //! trusted. Precompiled input from outside (a `.cwasm` shipped with a plugin) is refused before it
 //! reaches the cache: only component bytes come in.
 
+use crate::engine::address_space_advice;
 use crate::error::LoadError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -156,9 +157,18 @@ impl ComponentCache {
                 Entry::Absent => {}
             }
         }
-        let component = Component::new(engine, bytes).map_err(|e| LoadError::Invalid {
-            name: name.to_string(),
-            message: format!("{e:#}"),
+        let component = Component::new(engine, bytes).map_err(|e| {
+            let message = format!("{e:#}");
+            match address_space_advice(&message) {
+                Some(advice) => LoadError::AddressSpace {
+                    name: name.to_string(),
+                    message: advice,
+                },
+                None => LoadError::Invalid {
+                    name: name.to_string(),
+                    message,
+                },
+            }
         })?;
         self.count(|s| s.compiled += 1);
         if let Some(path) = &entry {

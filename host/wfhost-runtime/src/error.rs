@@ -18,7 +18,11 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// An embedded (built-in) component was requested as another role than its own.
-    #[error("built-in component {name:?} is a {actual}, not a {wanted}")]
+    #[error(
+        "built-in component {name:?} is {}, not {}",
+        .actual.with_article(),
+        .wanted.with_article()
+    )]
     BuiltinRole {
         /// The built-in's name.
         name: String,
@@ -54,8 +58,9 @@ pub enum LoadError {
     },
     /// The component does not implement its role's world.
     #[error(
-        "component {name} cannot be loaded as a {role}: it does not export {export} (it exports: \
-         {found}); is it a component of another world?"
+        "component {name} cannot be loaded as {}: it does not export {export} (it exports: \
+         {found}); is it a component of another world?",
+        .role.with_article()
     )]
     MissingExport {
         /// The component's name.
@@ -68,7 +73,10 @@ pub enum LoadError {
         found: String,
     },
     /// The component imports something its role may not have.
-    #[error("component {name} cannot be loaded as a {role}: it imports {import}, refused: {why}")]
+    #[error(
+        "component {name} cannot be loaded as {}: it imports {import}, refused: {why}",
+        .role.with_article()
+    )]
     ForbiddenImport {
         /// The component's name.
         name: String,
@@ -79,8 +87,17 @@ pub enum LoadError {
         /// Why it is refused.
         why: String,
     },
+    /// The process's address-space limit (`ulimit -v`) left no room to map the compiled
+    /// component.
+    #[error("component {name} cannot be loaded: {message}")]
+    AddressSpace {
+        /// The component's name.
+        name: String,
+        /// What failed and the limit that would be needed.
+        message: String,
+    },
     /// The role's linker could not satisfy the component's imports.
-    #[error("component {name} cannot be linked as a {role}: {message}")]
+    #[error("component {name} cannot be linked as {}: {message}", .role.with_article())]
     Link {
         /// The component's name.
         name: String,

@@ -12,13 +12,13 @@ use crate::failure::PluginFailure;
 use crate::handle::{role_handle, Handle};
 use crate::host::{ExecutorHost, NoHost};
 use crate::limits::Limits;
-use crate::store::{HostState, Hosts};
+use crate::state::ExecutorState;
 use crate::types::{PhaseContext, PhaseOutcome};
 use std::sync::Arc;
 
 /// A loaded phase executor.
 pub struct Executor {
-    handle: Handle<ExecutorPre<HostState>>,
+    handle: Handle<ExecutorPre<ExecutorState>>,
 }
 
 role_handle!(Executor);
@@ -27,10 +27,10 @@ impl Executor {
     /// The phases this executor serves (`P10`, `P30`, ...). Runs with no host: logs are dropped,
     /// settings are absent and gateway calls are refused.
     pub fn phases(&self, limits: &Limits) -> Result<Vec<String>, PluginFailure> {
-        let hosts = Hosts::Executor(Arc::new(NoHost));
-        self.handle.call(limits, hosts, |bindings, store| {
-            bindings.wfhost_plugin_phase().call_phases(store)
-        })
+        self.handle
+            .call(limits, Arc::new(NoHost), |bindings, store| {
+                bindings.wfhost_plugin_phase().call_phases(store)
+            })
     }
 
     /// Run one phase with `host` serving the executor's imports.
@@ -40,8 +40,7 @@ impl Executor {
         host: Arc<dyn ExecutorHost>,
         limits: &Limits,
     ) -> Result<PhaseOutcome, PluginFailure> {
-        let hosts = Hosts::Executor(host);
-        self.handle.call(limits, hosts, |bindings, store| {
+        self.handle.call(limits, host, |bindings, store| {
             bindings
                 .wfhost_plugin_phase()
                 .call_run_phase(store, context)

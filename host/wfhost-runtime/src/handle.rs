@@ -1,13 +1,15 @@
 //! The plumbing every role handle shares: a [`Loaded`] component pre-instantiated for its
 //! world, and one call into it.
 //!
-//! [`Handle::new`] turns the role's [`Loaded`] component into the world's typed pre-instance
-//! (a link failure is a [`LoadError::Link`] for the role). [`Handle::call`] is one call: a fresh
-//! [`Call`] (store, limits, the role's [`Hosts`]), instantiate, run the export, then refuse an
-//! answer that came after the deadline or is over `max_output_bytes`; every failure on the way is
-//! a [`PluginFailure`] classified by the call. The role modules ([`crate::Auditor`],
-//! [`crate::Executor`], [`crate::Transport`]) hold a `Handle` and add their exports;
-//! `role_handle!` gives each the same `Debug`, `new`, `name`, `sha256` and `load_source`.
+//! [`Handle::new`] links the role's [`Loaded`] component against the role's linker (picked by the
+//! type of the role's call data, see `linker::Linked`) and turns it into the world's typed
+//! pre-instance (a link failure is a [`LoadError::Link`] for the role). [`Handle::call`] is one
+//! call: a fresh [`Call`] (store, limits, what the caller passed for the role), instantiate, run
+//! the export, then refuse an answer that came after the deadline or is over
+//! `max_output_bytes`; every failure on the way is a [`PluginFailure`] classified by the call. The
+//! role modules ([`crate::Auditor`], [`crate::Executor`], [`crate::Transport`]) hold a `Handle`
+//! and add their exports; `role_handle!` gives each the same `Debug`, `new`, `name`, `sha256`
+//! and `load_source`.
 
 use crate::bindings::auditor::{Auditor, AuditorPre};
 use crate::bindings::executor::{Executor, ExecutorPre};
@@ -15,39 +17,46 @@ use crate::bindings::transport::{TransportPlugin, TransportPluginPre};
 use crate::cache::LoadSource;
 use crate::error::LoadError;
 use crate::failure::{FailureKind, PluginFailure};
+use crate::host::{ExecutorHost, TransportHost};
 use crate::limits::Limits;
+use crate::linker::Linked;
 use crate::output::OutputSize;
-use crate::roles::Role;
 use crate::runtime::{Loaded, Runtime};
-use crate::store::{Call, HostState, Hosts};
+use crate::state::{RoleHost, State};
+use crate::store::Call;
+use std::sync::Arc;
 use wasmtime::component::InstancePre;
 use wasmtime::Store;
 
-/// The typed pre-instance wasmtime's `bindgen!` generates for one world, and the role it serves.
+/// The typed pre-instance wasmtime's `bindgen!` generates for one world, and what a call of its
+/// role takes.
 pub(crate) trait WorldPre: Sized {
-    /// The role whose linker the component was pre-instantiated against.
-    const ROLE: Role;
+    /// What the caller passes for one call (it names the role and its linker).
+    type Host: Linked;
     /// The instantiated world (its exports).
     type Bindings;
     /// Check the pre-instance exports the world's interface.
-    fn from_pre(pre: InstancePre<HostState>) -> wasmtime::Result<Self>;
+    fn from_pre(pre: InstancePre<State<Self::Host>>) -> wasmtime::Result<Self>;
     /// Instantiate into a call's store.
-    fn instantiate_in(&self, store: &mut Store<HostState>) -> wasmtime::Result<Self::Bindings>;
+    fn instantiate_in(
+        &self,
+        store: &mut Store<State<Self::Host>>,
+    ) -> wasmtime::Result<Self::Bindings>;
 }
 
 macro_rules! world_pre {
-    ($pre:ident, $bindings:ty, $role:expr) => {
-        impl WorldPre for $pre<HostState> {
-            const ROLE: Role = $role;
+    ($pre:ident, $bindings:ty, $host:ty) => {
+        impl WorldPre for $pre<State<$host>> {
+            type Host = $host;
             type Bindings = $bindings;
 
-            fn from_pre(pre: InstancePre<HostState>) -> wasmtime::Result<Self> {
+            fn from_pre(pre: InstancePre<State<$host>>) -> wasmtime::Result<Self> {
                 $pre::new(pre)
             }
 
             fn instantiate_in(
                 &self,
-                store: &mut Store<HostState>,
+                store: &mut Store<State<$host>>,
             ) -> wasmtime::Result<Self::Bindings> {
                 self.instantiate(store)
             }
@@ -55,9 +64,9 @@ macro_rules! world_pre {
     };
 }
 
-world_pre!(AuditorPre, Auditor, Role::Auditor);
-world_pre!(ExecutorPre, Executor, Role::Executor);
-world_pre!(TransportPluginPre, TransportPlugin, Role::Transport);
+world_pre!(AuditorPre, Auditor, ());
+world_pre!(ExecutorPre, Executor, Arc<dyn ExecutorHost>);
+world_pre!(TransportPluginPre, TransportPlugin, Arc<dyn TransportHost>);
 
 /// A component loaded for the role of `P`. Each call is a fresh instance in a fresh store.
 pub(crate) struct Handle<P> {
@@ -68,11 +77,14 @@ pub(crate) struct Handle<P> {
 
 impl<P: WorldPre> Handle<P> {
     pub(crate) fn new(runtime: Runtime, loaded: Loaded) -> Result<Handle<P>, LoadError> {
-        let pre = P::from_pre(loaded.pre.clone()).map_err(|e| LoadError::Link {
-            name: loaded.name.clone(),
-            role: P::ROLE,
-            message: format!("{e:#}"),
-        })?;
+        let pre = P::Host::linker(runtime.linkers())
+            .instantiate_pre(&loaded.component)
+            .and_then(P::from_pre)
+            .map_err(|e| LoadError::Link {
+                name: loaded.name.clone(),
+                role: <P::Host as RoleHost>::ROLE,
+                message: format!("{e:#}"),
+            })?;
         Ok(Handle {
             runtime,
             loaded,
@@ -92,15 +104,15 @@ impl<P: WorldPre> Handle<P> {
         self.loaded.source
     }
 
-    /// One call with `hosts` serving the imports: fresh store with `limits`, instantiate, run
+    /// One call with `host` serving the imports: fresh store with `limits`, instantiate, run
     /// `f` on the exports, refuse a late or oversized answer.
     pub(crate) fn call<R: OutputSize>(
         &self,
         limits: &Limits,
-        hosts: Hosts,
-        f: impl FnOnce(&P::Bindings, &mut Store<HostState>) -> wasmtime::Result<R>,
+        host: P::Host,
+        f: impl FnOnce(&P::Bindings, &mut Store<State<P::Host>>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginFailure> {
-        self.call_metered(limits, hosts, f).map(|(value, _)| value)
+        self.call_metered(limits, host, f).map(|(value, _)| value)
     }
 
     /// [`Handle::call`], also returning the finished [`Call`]: what it cost, and failures of
@@ -108,10 +120,12 @@ impl<P: WorldPre> Handle<P> {
     pub(crate) fn call_metered<R: OutputSize>(
         &self,
         limits: &Limits,
-        hosts: Hosts,
-        f: impl FnOnce(&P::Bindings, &mut Store<HostState>) -> wasmtime::Result<R>,
-    ) -> Result<(R, Call), PluginFailure> {
-        let mut call = Call::new(&self.runtime, &self.loaded.name, limits, hosts)?;
+        host: P::Host,
+        f: impl FnOnce(&P::Bindings, &mut Store<State<P::Host>>) -> wasmtime::Result<R>,
+    ) -> Result<(R, Call<P::Host>), PluginFailure> {
+        let clock = self.runtime.clock();
+        let engine = self.runtime.engine();
+        let mut call = Call::new(engine, &clock, &self.loaded.name, limits, host)?;
         let bindings = self
             .pre
             .instantiate_in(&mut call.store)
@@ -135,7 +149,11 @@ impl<P: WorldPre> Handle<P> {
 }
 
 /// Refuse output larger than the limit.
-fn check_size<T: OutputSize>(call: &Call, value: &T, limits: &Limits) -> Result<(), PluginFailure> {
+fn check_size<H: RoleHost, T: OutputSize>(
+    call: &Call<H>,
+    value: &T,
+    limits: &Limits,
+) -> Result<(), PluginFailure> {
     let size = value.output_size();
     if size > limits.max_output_bytes {
         return Err(call.failure_with(

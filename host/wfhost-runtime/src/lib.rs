@@ -5,13 +5,17 @@
 //! phase through the host gateway) or a **transport** (reaches pods by running allowlisted host
 //! programs). This crate loads them, checks them against their role, and calls them in a sandbox:
 //!
-//! - one [`Runtime`] = one wasmtime engine (components only, fuel, epoch interruption) plus an
-//!   epoch ticker thread, a compiled-component cache (memory + verified disk entries) and one
-//!   linker per role;
+//! - one [`Runtime`] = one wasmtime engine (components only, fuel, epoch interruption; memory laid
+//!   out to fit the process's address-space limit, down to [`MIN_ADDRESS_SPACE`]) plus an epoch
+//!   ticker thread, a compiled-component cache (memory + verified disk entries) and one linker
+//!   per role;
 //! - every call gets a fresh store with its [`Limits`] (fuel, memory, wall clock, output size);
-//! - a component is refused at load, naming the offending item, if it imports anything its role
-//!   may not have (auditors: only the WASI that Rust's std needs to start, with an empty
-//!   environment, no files, no sockets) or does not export its role's interface;
+//! - every role gets the WASI interfaces language runtimes import (files, sockets, environment,
+//!   clocks, random, stdio), each denying access: no preopened directory, no network, an empty
+//!   environment; a component is refused at load, naming the offending import and the role, if it
+//!   imports anything else its role may not have (the gateway for an auditor, the process
+//!   capability for an auditor or an executor, any other interface) or does not export its
+//!   role's interface;
 //! - [`Auditor::audit`] never fails: any failure is an `unverified` verdict with a
 //!   machine-readable [`FailureKind`]; executors and transports return [`PluginFailure`]s;
 //! - components come from files, from bytes, or embedded in the host program with a digest
@@ -64,6 +68,7 @@ mod output;
 pub mod process;
 mod roles;
 mod runtime;
+mod state;
 mod store;
 mod transport;
 
@@ -84,7 +89,7 @@ pub mod types {
 
 pub use auditor::{check_verdict, AuditResult, Auditor, UnverifiedReason};
 pub use cache::{CacheMode, CacheStats, LoadSource};
-pub use engine::EPOCH_TICK;
+pub use engine::{EPOCH_TICK, MIN_ADDRESS_SPACE};
 pub use error::{LoadError, RuntimeError};
 pub use executor::Executor;
 pub use failure::{FailureKind, PluginFailure};

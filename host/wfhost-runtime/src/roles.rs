@@ -2,9 +2,12 @@
 //!
 //! A role names the world a component must implement (its required export) and the imports it may
 //! have. [`check_component`] reads a compiled component's type (`component_type()`) and refuses it,
-//! naming the offending item, before anything is instantiated. The allowlists are exactly what the
-//! role's linker provides (see `linker`): anything else would fail to link anyway, but refusing it
-//! here gives an error that says which capability the component wanted.
+//! naming the offending item and the role, before anything is instantiated. The allowlists are
+//! exactly what the role's linker provides (see `linker`): the WASI interfaces every role gets
+//! ([`WASI_BASE_IMPORTS`], linked denying everything, so importing them is harmless) and the
+//! role's wfhost interfaces. Anything else (the gateway for an auditor, the process capability for
+//! an auditor or an executor, `wasi:http`, an unknown package) would fail to link anyway, but
+//! refusing it here gives an error that says which capability the component wanted.
 //!
 //! Every role may import `wfhost:plugin/types`: a component that exports an interface using those
 //! records imports the (type-only) `types` instance. It is accepted only if it carries no function.
@@ -31,9 +34,12 @@ pub enum Role {
     Transport,
 }
 
-/// The WASI interfaces every role gets: what Rust's std on wasm32-wasip2 needs to start. The
-/// environment and arguments are empty, stdin is empty, stdout/stderr are bounded in-memory pipes
-/// and there are no preopened directories (no `wasi:filesystem` at all), sockets or http.
+/// The WASI interfaces every role gets: every WASI 0.2 command interface a language runtime
+/// imports (Rust's std, Python's componentize-py, ...), each denying access. There is no preopened
+/// directory, so `wasi:filesystem` has nothing to open; sockets cannot be created and names do not
+/// resolve; the environment and arguments are empty, stdin is empty, stdout/stderr are bounded
+/// in-memory pipes. A component that imports them is loaded; what it tries through them fails.
+/// `wasi:http` and anything else are not among them and are refused at load.
 pub const WASI_BASE_IMPORTS: &[&str] = &[
     "wasi:io/error",
     "wasi:io/poll",
@@ -53,9 +59,28 @@ pub const WASI_BASE_IMPORTS: &[&str] = &[
     "wasi:cli/terminal-stdin",
     "wasi:cli/terminal-stdout",
     "wasi:cli/terminal-stderr",
+    "wasi:filesystem/types",
+    "wasi:filesystem/preopens",
+    "wasi:sockets/network",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/ip-name-lookup",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
 ];
 
 impl Role {
+    /// The role with its indefinite article, for messages: `an auditor`, `an executor`,
+    /// `a transport`.
+    pub fn with_article(self) -> &'static str {
+        match self {
+            Role::Auditor => "an auditor",
+            Role::Executor => "an executor",
+            Role::Transport => "a transport",
+        }
+    }
+
     /// `auditor`, `executor` or `transport`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -145,19 +170,39 @@ fn import_allowed(
     import: &str,
     item: &ComponentItem,
 ) -> Result<(), String> {
+    if !matches!(item, ComponentItem::ComponentInstance(_)) {
+        return Err("only interface imports are allowed".to_string());
+    }
+    let types_only = import
+        .strip_prefix("wfhost:plugin/types@")
+        .is_some_and(|version| version == WFHOST_PLUGIN_VERSION);
+    if types_only {
+        // `types` carries records only; a function in it would be a capability.
+        if let ComponentItem::ComponentInstance(instance) = item {
+            if instance
+                .exports(engine)
+                .any(|(_, i)| !matches!(i.ty, ComponentItem::Type(_)))
+            {
+                return Err("wfhost:plugin/types may only carry types".to_string());
+            }
+        }
+    }
+    interface_allowed(role, import)
+}
+
+/// Whether `role` may import the interface named `import` (`package/interface@version`).
+fn interface_allowed(role: Role, import: &str) -> Result<(), String> {
     let (iface, version) = match import.split_once('@') {
         Some((iface, version)) => (iface, version),
         None => (import, ""),
     };
-    if !matches!(item, ComponentItem::ComponentInstance(_)) {
-        return Err("only interface imports are allowed".to_string());
-    }
+    let article = role.with_article();
     if let Some(rest) = iface.strip_prefix("wasi:") {
         if !WASI_BASE_IMPORTS.contains(&iface) {
             let family = rest.split('/').next().unwrap_or(rest);
             return Err(format!(
-                "a {role} gets no wasi:{family} beyond what Rust's std needs to start \
-                 (io, clocks, random, cli stdio with an empty environment)"
+                "{article} gets no wasi:{family}; the WASI the host links is io, clocks, random, \
+                 cli, filesystem and sockets (all of it denying access)"
             ));
         }
         if !version.starts_with("0.2.") {
@@ -174,29 +219,67 @@ fn import_allowed(
                  wfhost:plugin@{WFHOST_PLUGIN_VERSION}"
             ));
         }
-        if wfhost_iface == "types" {
-            // `types` carries records only; a function in it would be a capability.
-            if let ComponentItem::ComponentInstance(instance) = item {
-                if instance
-                    .exports(engine)
-                    .any(|(_, i)| !matches!(i.ty, ComponentItem::Type(_)))
-                {
-                    return Err("wfhost:plugin/types may only carry types".to_string());
-                }
-            }
-            return Ok(());
-        }
-        if role.allowed_wfhost_imports().contains(&wfhost_iface) {
+        if wfhost_iface == "types" || role.allowed_wfhost_imports().contains(&wfhost_iface) {
             return Ok(());
         }
         return Err(if role == Role::Auditor {
             "an auditor gets no host capability at all".to_string()
         } else {
             format!(
-                "a {role} may import only wfhost:plugin/{{{}}}",
+                "{article} may import only wfhost:plugin/{{{}}}",
                 role.allowed_wfhost_imports().join(",")
             )
         });
     }
-    Err(format!("the {role} role provides no such interface"))
+    Err(format!(
+        "no role gets this interface; {article} may import only WASI 0.2 and {}",
+        match role.allowed_wfhost_imports() {
+            [] => "wfhost:plugin/types".to_string(),
+            allowed => format!("wfhost:plugin/{{types,{}}}", allowed.join(",")),
+        }
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wasi_and_the_role_table_are_allowed_anything_else_is_refused_naming_the_role() {
+        let v = WFHOST_PLUGIN_VERSION;
+        for role in [Role::Auditor, Role::Executor, Role::Transport] {
+            for wasi in WASI_BASE_IMPORTS {
+                assert_eq!(interface_allowed(role, &format!("{wasi}@0.2.3")), Ok(()));
+            }
+            assert_eq!(
+                interface_allowed(role, &format!("wfhost:plugin/types@{v}")),
+                Ok(())
+            );
+            let http = interface_allowed(role, "wasi:http/outgoing-handler@0.2.3").unwrap_err();
+            assert!(
+                http.contains(role.with_article()) && http.contains("wasi:http"),
+                "{http}"
+            );
+            let unknown = interface_allowed(role, "acme:spy/everything@1.0.0").unwrap_err();
+            assert!(unknown.contains(role.with_article()), "{unknown}");
+            let old = interface_allowed(role, "wasi:filesystem/types@0.1.0").unwrap_err();
+            assert!(old.contains("WASI 0.2"), "{old}");
+        }
+        let allowed = |role: Role, iface: &str| {
+            interface_allowed(role, &format!("wfhost:plugin/{iface}@{v}")).is_ok()
+        };
+        for iface in ["log", "settings", "gateway", "process"] {
+            assert!(!allowed(Role::Auditor, iface), "auditor: {iface}");
+        }
+        assert!(allowed(Role::Executor, "gateway") && !allowed(Role::Executor, "process"));
+        assert!(allowed(Role::Transport, "process") && !allowed(Role::Transport, "gateway"));
+        let process =
+            interface_allowed(Role::Executor, &format!("wfhost:plugin/process@{v}")).unwrap_err();
+        assert!(
+            process.starts_with("an executor may import only"),
+            "{process}"
+        );
+        let newer = interface_allowed(Role::Transport, "wfhost:plugin/process@0.2.0").unwrap_err();
+        assert!(newer.contains("0.2.0"), "{newer}");
+    }
 }

@@ -3,24 +3,23 @@
 //!
 //! Loading is: get the bytes (embedded, file, or given) → refuse precompiled or non-component
 //! input → compiled component from the cache (memory, verified disk entry, or compile) → check the
-//! role's exports and imports → pre-instantiate against the role's linker. The result is a
-//! [`Loaded`] component; the role handles ([`Auditor`], [`Executor`], [`Transport`]) wrap it and
+//! role's exports and imports. The result is a [`Loaded`] component; the role handles
+//! ([`Auditor`], [`Executor`], [`Transport`]) pre-instantiate it against their role's linker and
 //! make a fresh store per call.
 
 use crate::auditor::Auditor;
 use crate::cache::{CacheMode, CacheStats, ComponentCache, LoadSource};
-use crate::engine::{new_engine, EpochClock, EpochTicker};
+use crate::engine::{address_space_limit, new_engine, EpochClock, EpochTicker, MemoryLayout};
 use crate::error::{LoadError, RuntimeError};
 use crate::executor::Executor;
 use crate::linker::Linkers;
 use crate::roles::{check_component, Role};
-use crate::store::HostState;
 use crate::transport::Transport;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use wasmtime::component::InstancePre;
+use wasmtime::component::Component;
 use wasmtime::Engine;
 
 /// How to build a [`Runtime`].
@@ -111,12 +110,12 @@ impl std::fmt::Debug for ComponentSource {
     }
 }
 
-/// A component compiled, checked for its role and pre-instantiated.
+/// A component compiled and checked for its role (the role handle links it).
 pub(crate) struct Loaded {
     pub(crate) name: String,
     pub(crate) sha256: String,
     pub(crate) source: LoadSource,
-    pub(crate) pre: InstancePre<HostState>,
+    pub(crate) component: Component,
 }
 
 struct Inner {
@@ -144,7 +143,7 @@ impl std::fmt::Debug for Runtime {
 impl Runtime {
     /// Create the engine, start the epoch ticker, build the role linkers.
     pub fn new(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
-        let engine = new_engine()?;
+        let engine = new_engine(MemoryLayout::for_limit(address_space_limit()))?;
         let ticker = EpochTicker::start(&engine)?;
         let cache = ComponentCache::new(&engine, options.cache);
         let linkers = Linkers::new(&engine)?;
@@ -166,6 +165,10 @@ impl Runtime {
         self.inner.ticker.clock()
     }
 
+    pub(crate) fn linkers(&self) -> &Linkers {
+        &self.inner.linkers
+    }
+
     /// Load an auditor (world `auditor`).
     pub fn load_auditor(&self, source: &ComponentSource) -> Result<Auditor, LoadError> {
         Auditor::new(self.clone(), self.load(Role::Auditor, source)?)
@@ -181,11 +184,15 @@ impl Runtime {
         Transport::new(self.clone(), self.load(Role::Transport, source)?)
     }
 
-    /// Load a component for a role without making a handle: it is compiled (or found in the
-    /// cache), checked against the role and pre-instantiated, so a broken component is reported
-    /// now rather than at its first call. Returns where the compiled code came from.
+    /// Load a component for a role without keeping its handle: it is compiled (or found in the
+    /// cache), checked against the role and linked, so a broken component is reported now
+    /// rather than at its first call. Returns where the compiled code came from.
     pub fn preload(&self, role: Role, source: &ComponentSource) -> Result<LoadSource, LoadError> {
-        Ok(self.load(role, source)?.source)
+        Ok(match role {
+            Role::Auditor => self.load_auditor(source)?.load_source(),
+            Role::Executor => self.load_executor(source)?.load_source(),
+            Role::Transport => self.load_transport(source)?.load_source(),
+        })
     }
 
     /// Cache counters since this runtime was created.
@@ -239,21 +246,11 @@ impl Runtime {
                 .cache
                 .get_or_compile(engine, &name, &bytes, known_digest)?;
         check_component(engine, &component, role, &name)?;
-        let pre = self
-            .inner
-            .linkers
-            .get(role)
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::Link {
-                name: name.clone(),
-                role,
-                message: format!("{e:#}"),
-            })?;
         Ok(Loaded {
             name,
             sha256: hex::encode(digest),
             source,
-            pre,
+            component,
         })
     }
 }

@@ -1,141 +1,52 @@
 //! One call into a component: a fresh store with its limits, and the classification of how the
 //! call ended.
 //!
-//! [`Call::new`] builds the per-call [`HostState`] (empty WASI context, bounded stdio, the host
-//! object for the role), installs the memory limiter, fuel and epoch deadline, and starts the
-//! clock. When the guest returns an error, [`Call::failure`] turns it into a
-//! [`PluginFailure`] with a specific [`FailureKind`]: the memory limiter's flag first (a Rust guest
-//! turns a refused `memory.grow` into an abort), then wasmtime's trap codes, then `exit`, then a
-//! generic trap. The stderr tail is appended for traps and panics.
+//! [`Call::new`] builds the per-call store data of the role (`state`: a WASI context that denies
+//! everything, bounded stdio, the memory limiter, and the host object the caller passed) in a
+//! store of the runtime's engine, installs the limiter, fuel and the epoch deadline (from the
+//! runtime's epoch clock), and starts the clock. When the guest returns an error,
+//! [`Call::failure`] turns it into a [`PluginFailure`] with a specific [`FailureKind`]: the memory
+//! limiter's flag first (a Rust guest turns a refused `memory.grow` into an abort), then a growth
+//! the limit allowed but the process's address-space limit did not (see `engine`), then
+//! wasmtime's trap codes, then `exit`, then any other mapping refused under the address-space
+//! limit, then a generic trap. The stderr tail is appended for traps and panics.
 
-use crate::capability::wasi::{self, TailPipe, STDIO_TAIL_BYTES};
+use crate::capability::wasi::{TailPipe, STDIO_TAIL_BYTES};
+use crate::engine::{address_space_advice, EpochClock};
 use crate::failure::{FailureKind, PluginFailure};
-use crate::host::{ExecutorHost, PluginHost, TransportHost};
 use crate::limits::Limits;
-use crate::runtime::Runtime;
-use std::sync::Arc;
+use crate::state::{RoleHost, Sandbox, State};
 use std::time::{Duration, Instant};
-use wasmtime::component::ResourceTable;
-use wasmtime::{
-    PoolConcurrencyLimitError, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap,
-};
-use wasmtime_wasi::{I32Exit, WasiCtx};
+use wasmtime::{Engine, PoolConcurrencyLimitError, Store, Trap};
+use wasmtime_wasi::I32Exit;
 
 /// How much of stderr a failure message quotes.
 const STDERR_IN_MESSAGE: usize = 2048;
 
-/// The host object serving a call's imports.
-pub(crate) enum Hosts {
-    /// Auditors: nothing.
-    None,
-    /// Executors: log, settings, gateway.
-    Executor(Arc<dyn ExecutorHost>),
-    /// Transports: log, settings, process.
-    Transport(Arc<dyn TransportHost>),
-}
-
-/// Per-call store data.
-pub(crate) struct HostState {
-    pub(crate) wasi: WasiCtx,
-    pub(crate) table: ResourceTable,
-    pub(crate) limiter: GuardedLimits,
-    pub(crate) deadline: Instant,
-    pub(crate) hosts: Hosts,
-}
-
-impl HostState {
-    /// The log/settings host, if this role has one.
-    pub(crate) fn plugin_host(&self) -> Option<&dyn PluginHost> {
-        match &self.hosts {
-            Hosts::None => None,
-            Hosts::Executor(host) => Some(host.as_ref() as &dyn PluginHost),
-            Hosts::Transport(host) => Some(host.as_ref() as &dyn PluginHost),
-        }
-    }
-}
-
-/// `StoreLimits`, plus a record of whether a memory growth was refused.
-pub(crate) struct GuardedLimits {
-    inner: StoreLimits,
-    pub(crate) memory_refused: bool,
-}
-
-impl ResourceLimiter for GuardedLimits {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let allowed = self.inner.memory_growing(current, desired, maximum)?;
-        if !allowed {
-            self.memory_refused = true;
-        }
-        Ok(allowed)
-    }
-
-    fn table_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        self.inner.table_growing(current, desired, maximum)
-    }
-
-    fn instances(&self) -> usize {
-        self.inner.instances()
-    }
-
-    fn tables(&self) -> usize {
-        self.inner.tables()
-    }
-
-    fn memories(&self) -> usize {
-        self.inner.memories()
-    }
-}
-
 /// A store ready for one call, with its captured stdio and start time.
-pub(crate) struct Call {
-    pub(crate) store: Store<HostState>,
+pub(crate) struct Call<H: RoleHost> {
+    pub(crate) store: Store<State<H>>,
     pub(crate) plugin: String,
     stderr: TailPipe,
     started: Instant,
     fuel: u64,
 }
 
-impl Call {
+impl<H: RoleHost> Call<H> {
     pub(crate) fn new(
-        runtime: &Runtime,
+        engine: &Engine,
+        clock: &EpochClock,
         plugin: &str,
         limits: &Limits,
-        hosts: Hosts,
-    ) -> Result<Call, PluginFailure> {
+        host: H,
+    ) -> Result<Call<H>, PluginFailure> {
         let started = Instant::now();
         let stdout = TailPipe::new(STDIO_TAIL_BYTES);
         let stderr = TailPipe::new(STDIO_TAIL_BYTES);
-        let (wasi, table) = wasi::new_ctx(&stdout, &stderr);
-        let limiter = GuardedLimits {
-            inner: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes)
-                .table_elements(1 << 20)
-                .instances(64)
-                .tables(64)
-                .memories(8)
-                .build(),
-            memory_refused: false,
-        };
-        let state = HostState {
-            wasi,
-            table,
-            limiter,
-            deadline: started + limits.wall,
-            hosts,
-        };
-        let mut store = Store::new(runtime.engine(), state);
-        store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(runtime.clock().deadline_ticks(limits.wall));
+        let sandbox = Sandbox::new(limits, &stdout, &stderr, started + limits.wall);
+        let mut store = Store::new(engine, State::new(sandbox, host));
+        store.limiter(|state| &mut state.sandbox_mut().limiter);
+        store.set_epoch_deadline(clock.deadline_ticks(limits.wall));
         store.epoch_deadline_trap();
         let mut call = Call {
             store,
@@ -210,7 +121,7 @@ impl Call {
     }
 
     fn classify(&self, error: &wasmtime::Error, limits: &Limits) -> (FailureKind, String) {
-        if self.store.data().limiter.memory_refused {
+        if self.store.data().sandbox().limiter.memory_refused {
             return (
                 FailureKind::MemoryLimit,
                 format!(
@@ -219,6 +130,19 @@ impl Call {
                     chain(error),
                     self.stderr_suffix()
                 ),
+            );
+        }
+        let limiter = &self.store.data().sandbox().limiter;
+        if let Some(advice) = limiter
+            .grow_failure
+            .as_deref()
+            .and_then(address_space_advice)
+        {
+            // The limit allowed the growth but there was no address space to make it in; the
+            // guest then failed its own way (a Rust guest aborts).
+            return (
+                FailureKind::HostError,
+                format!("memory growth failed: {advice}"),
             );
         }
         if let Some(trap) = error.downcast_ref::<Trap>() {
@@ -273,6 +197,9 @@ impl Call {
                     self.stderr_suffix()
                 ),
             );
+        }
+        if let Some(advice) = address_space_advice(&chain(error)) {
+            return (FailureKind::HostError, advice);
         }
         (
             FailureKind::Trap,

@@ -14,7 +14,7 @@ use crate::handle::{role_handle, Handle};
 use crate::host::TransportHost;
 use crate::limits::Limits;
 use crate::output::OutputSize;
-use crate::store::{HostState, Hosts};
+use crate::state::TransportState;
 use crate::types::{CommandResult, ExecSpec, PodIdentity, WitTransportError};
 use std::sync::Arc;
 use wasmtime::Store;
@@ -56,7 +56,7 @@ impl From<WitTransportError> for TransportError {
 
 /// A loaded transport.
 pub struct Transport {
-    handle: Handle<TransportPluginPre<HostState>>,
+    handle: Handle<TransportPluginPre<TransportState>>,
 }
 
 role_handle!(Transport);
@@ -67,12 +67,11 @@ impl Transport {
         &self,
         host: Arc<dyn TransportHost>,
         limits: &Limits,
-        f: impl FnOnce(&Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&Guest, &mut Store<TransportState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginFailure> {
-        self.handle
-            .call(limits, Hosts::Transport(host), |bindings, store| {
-                f(bindings.wfhost_plugin_transport(), store)
-            })
+        self.handle.call(limits, host, |bindings, store| {
+            f(bindings.wfhost_plugin_transport(), store)
+        })
     }
 
     /// [`Transport::call`] for an export that answers `result<R, transport-error>`: the
@@ -82,7 +81,10 @@ impl Transport {
         &self,
         host: Arc<dyn TransportHost>,
         limits: &Limits,
-        f: impl FnOnce(&Guest, &mut Store<HostState>) -> wasmtime::Result<Result<R, WitTransportError>>,
+        f: impl FnOnce(
+            &Guest,
+            &mut Store<TransportState>,
+        ) -> wasmtime::Result<Result<R, WitTransportError>>,
     ) -> Result<R, TransportError> {
         match self.call(host, limits, f) {
             Ok(Ok(value)) => Ok(value),

@@ -1,6 +1,7 @@
 //! What the components really import, printed for the record (`--nocapture`), and checked so the
-//! refusal tests cannot pass vacuously: each hostile fixture must really import the capability it
-//! is meant to be refused for, and each built-in must import only what its role allows.
+//! sandbox and refusal tests cannot pass vacuously: each hostile fixture must really import the
+//! capability it is meant to be denied or refused, and each built-in must import only what its
+//! role allows.
 
 mod common;
 
@@ -42,11 +43,27 @@ fn built_ins_import_only_what_their_role_allows() {
 }
 
 #[test]
-fn hostile_fixtures_really_import_what_they_are_refused_for() {
+fn hostile_fixtures_really_import_what_they_are_denied_or_refused() {
     let has = |stem: &str, prefix: &str| imports(stem).iter().any(|i| i.starts_with(prefix));
-    assert!(has("hostile_fs", "wasi:filesystem/"));
-    assert!(has("hostile_net", "wasi:sockets/"));
-    assert!(has("hostile_gateway", "wfhost:plugin/gateway@"));
+    // Denied at run time (linked with nothing behind them).
+    for iface in ["wasi:filesystem/preopens@", "wasi:filesystem/types@"] {
+        assert!(has("hostile_fs", iface), "{iface}");
+    }
+    for iface in [
+        "wasi:sockets/tcp-create-socket@",
+        "wasi:sockets/tcp@",
+        "wasi:sockets/ip-name-lookup@",
+        "wasi:sockets/udp-create-socket@",
+    ] {
+        assert!(has("hostile_net", iface), "{iface}");
+    }
     assert!(has("hostile_env", "wasi:cli/environment@"));
+    assert!(has("probe_executor", "wasi:filesystem/"));
+    assert!(has("probe_executor", "wasi:sockets/"));
+    assert!(has("probe_transport", "wasi:filesystem/"));
     assert!(!has("hostile_runtime", "wasi:filesystem/"));
+    // Refused at load.
+    assert!(has("hostile_gateway", "wfhost:plugin/gateway@"));
+    assert!(has("hostile_process", "wfhost:plugin/process@"));
+    assert!(!has("hostile_process", "wfhost:plugin/gateway@"));
 }

@@ -1,4 +1,5 @@
-//! Loading: built-ins load for their role, components of the wrong world and bytes that are not
+//! Loading: built-ins load for their role, components that import the WASI a language runtime
+//! brings (files, sockets) load for theirs, components of the wrong world and bytes that are not
 //! a component are refused with an error that names the problem.
 
 mod common;
@@ -47,6 +48,28 @@ fn every_built_in_loads_for_its_role() {
     }
     let loaded = wfhost_builtins::preload(&rt).expect("all built-ins preload");
     assert_eq!(loaded.len(), builtins().count());
+}
+
+#[test]
+fn components_importing_files_and_sockets_load_for_every_role() {
+    // A component's imports are not its capabilities: what the toolchain brings is linked for
+    // every role (denying access; `hostile.rs` and `plugins.rs` show each attempt failing).
+    let (rt, _dir) = runtime();
+    for stem in ["hostile_fs", "hostile_net"] {
+        let auditor = rt.load_auditor(&component(stem)).expect("auditor loads");
+        let described = auditor
+            .describe(&Limits::auditor_default())
+            .expect("describe runs");
+        assert_eq!(described, stem.replace('_', "-"));
+    }
+    let executor = rt
+        .load_executor(&component("probe_executor"))
+        .expect("executor loads");
+    executor
+        .phases(&Limits::executor_default())
+        .expect("phases() runs");
+    rt.load_transport(&component("probe_transport"))
+        .expect("transport loads");
 }
 
 #[test]

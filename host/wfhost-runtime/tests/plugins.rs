@@ -1,5 +1,6 @@
 //! Executors and transports end to end: their imports reach the host objects the caller passes,
-//! their own errors come back typed, and their failures are `PluginFailure`s.
+//! their own errors come back typed, their failures are `PluginFailure`s, and going around the
+//! host (files, sockets, environment through WASI) reaches nothing.
 
 mod common;
 
@@ -141,6 +142,46 @@ fn executor_imports_reach_the_host() {
 }
 
 #[test]
+fn an_executor_reaches_nothing_around_the_gateway() {
+    let (rt, _dir) = runtime();
+    let executor = rt
+        .load_executor(&component("probe_executor"))
+        .expect("loads");
+    let files = tempfile::tempdir().expect("temp dir");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let canary = files.path().join("canary");
+    let mut context = context("reach-out");
+    context.config = vec![
+        Kv {
+            key: "canary".into(),
+            value: canary.display().to_string(),
+        },
+        Kv {
+            key: "port".into(),
+            value: listener.local_addr().expect("addr").port().to_string(),
+        },
+    ];
+    let host = Arc::new(Recorder::default());
+    let outcome = executor
+        .run_phase(&context, host.clone(), &Limits::executor_default())
+        .expect("runs");
+    for key in ["read", "create", "connect"] {
+        let value = fact(&outcome.facts, key);
+        println!("{key}: {value}");
+        assert!(value.starts_with("Err("), "{key}: {value}");
+    }
+    assert!(fact(&outcome.facts, "connect").contains("PermissionDenied"));
+    assert_eq!(fact(&outcome.facts, "env"), "0");
+    assert!(!canary.exists(), "the canary was planted");
+    assert_eq!(
+        listener.accept().map(|_| ()).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock)
+    );
+    assert!(host.execs.lock().expect("lock").is_empty());
+}
+
+#[test]
 fn executor_failures_are_plugin_failures() {
     let (rt, _dir) = runtime();
     let executor = rt
@@ -255,6 +296,25 @@ fn transport_calls_map_results_and_errors() {
         secret.stdout
     );
     assert!(!secret.stdout.contains("hunter2-secret"));
+
+    // Writing a host file directly (not through a program) reaches nothing.
+    let files = tempfile::tempdir().expect("temp dir");
+    let canary = files.path().join("canary");
+    let written = transport.put_file(
+        host.clone(),
+        &limits,
+        "pod",
+        &canary.display().to_string(),
+        b"planted",
+        0o644,
+    );
+    match written {
+        Err(TransportError::Failed(message)) => {
+            assert!(message.starts_with("std::fs::write"), "{message}")
+        }
+        other => panic!("expected the write to fail, got {other:?}"),
+    }
+    assert!(!canary.exists(), "the canary was planted");
 
     // A program outside the allowlist is refused, and the refusal comes back as the plugin's error.
     let refused = transport

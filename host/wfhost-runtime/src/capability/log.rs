@@ -1,22 +1,38 @@
 //! `wfhost:plugin/log`: a plugin's log lines, forwarded to
 //! [`PluginHost::log`](crate::PluginHost::log).
 //!
-//! Messages are cut to [`MAX_LOG_MESSAGE`] bytes (on a character boundary) before they reach the
-//! host, so one call cannot flood the flow's progress stream.
+//! Store data that may log implements [`LogView`] (it names the host the lines go to);
+//! [`add_to_linker`] links the interface for any such store, so a role whose store data does not
+//! implement the view cannot be given the interface (it does not compile). Messages are cut to
+//! [`MAX_LOG_MESSAGE`] bytes (on a character boundary) before they reach the host, so one call
+//! cannot flood the flow's progress stream.
 
 use crate::bindings::executor::wfhost::plugin::log;
-use crate::store::HostState;
-use wasmtime::component::{HasSelf, Linker};
+use crate::host::PluginHost;
+use wasmtime::component::{HasData, Linker};
 
 /// Longest log message forwarded, in bytes.
 pub(crate) const MAX_LOG_MESSAGE: usize = 16 * 1024;
 
-impl log::Host for HostState {
+/// Store data whose component may log.
+pub(crate) trait LogView: Send {
+    /// The host the component's log lines go to.
+    fn log_host(&mut self) -> &dyn PluginHost;
+}
+
+/// `log::Host` over the host a [`LogView`] names.
+pub(crate) struct LogCtx<'a>(&'a dyn PluginHost);
+
+impl log::Host for LogCtx<'_> {
     fn emit(&mut self, level: log::Level, message: String) {
-        if let Some(host) = self.plugin_host() {
-            host.log(level, truncate(&message, MAX_LOG_MESSAGE));
-        }
+        self.0.log(level, truncate(&message, MAX_LOG_MESSAGE));
     }
+}
+
+struct Log;
+
+impl HasData for Log {
+    type Data<'a> = LogCtx<'a>;
 }
 
 /// The longest prefix of `text` that fits in `max` bytes without splitting a character.
@@ -32,8 +48,8 @@ pub(crate) fn truncate(text: &str, max: usize) -> &str {
 }
 
 /// Link `wfhost:plugin/log`.
-pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    log::add_to_linker::<HostState, HasSelf<HostState>>(linker, |state| state)
+pub(crate) fn add_to_linker<T: LogView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    log::add_to_linker::<T, Log>(linker, |state| LogCtx(state.log_host()))
 }
 
 #[cfg(test)]

@@ -1,10 +1,18 @@
-//! Host capabilities, one module each, each with its own `add_to_linker`.
+//! Host capabilities, one module each, in the wasmtime style: a `*View` trait that store data
+//! implements to hand out what the capability needs, and a generic `add_to_linker<T: *View>`.
 //!
-//! `wasi` is the base every role gets (what Rust's std needs to start, with nothing to reach out
-//! with); `log`, `settings`, `gateway` and `process` are the wfhost interfaces. The `linker` module
-//! composes them per role, so an auditor's linker visibly gets none of the wfhost ones. Each
-//! capability reads the per-call [`HostState`](crate::store::HostState) and forwards to the host
-//! object the flow engine passed in (`ExecutorHost`, `TransportHost`).
+//! - `wasi` ([`WasiSandboxView`](wasi::WasiSandboxView)): every WASI 0.2 interface a language
+//!   runtime imports, each denying access; every role gets it;
+//! - `log` ([`LogView`](log::LogView)) and `settings` ([`SettingsView`](settings::SettingsView)):
+//!   forwarded to the embedder's [`PluginHost`](crate::PluginHost);
+//! - `gateway` ([`GatewayView`](gateway::GatewayView)): forwarded to an
+//!   [`ExecutorHost`](crate::ExecutorHost);
+//! - `process` ([`ProcessView`](process::ProcessView)): forwarded to a
+//!   [`TransportHost`](crate::TransportHost).
+//!
+//! The modules know nothing of roles: `state` decides which views each role's store data
+//! implements, and `linker` composes the capabilities per role, so giving a role a capability its
+//! store data has no view for does not compile.
 
 pub(crate) mod gateway;
 pub(crate) mod log;

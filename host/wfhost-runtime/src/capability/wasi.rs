@@ -1,26 +1,39 @@
-//! The WASI base every role gets: io, clocks, random and cli stdio, with nothing to reach out
-//! with.
+//! The WASI every role gets: every interface a language runtime imports, each denying access.
 //!
-//! The context is empty: no environment, no arguments, no preopened directories, an empty stdin,
-//! and stdout/stderr captured into [`TailPipe`]s that keep only the last bytes written (so a flood
-//! costs the host nothing and a panic message at the end is still there). `wasi:filesystem`,
-//! `wasi:sockets` and `wasi:http` are not linked at all. The monotonic clock's `subscribe-*`
-//! calls are capped at the call's deadline: a guest that sleeps for an hour wakes when its
-//! deadline passes and is then interrupted by the epoch check, instead of blocking the host.
+//! A component's imports are not its capabilities: Rust's std, Python (componentize-py) and other
+//! toolchains import `wasi:filesystem` and `wasi:sockets` whether or not the plugin uses them, so
+//! the host links all of WASI 0.2's command interfaces (exactly
+//! [`WASI_BASE_IMPORTS`](crate::WASI_BASE_IMPORTS)) for every role and makes the context deny
+//! everything:
+//!
+//! - filesystem: no preopened directory, so there is no descriptor to open, list or write
+//!   anything through (`preopens.get-directories` is empty);
+//! - sockets: TCP and UDP sockets cannot be created, name lookup fails, and every socket address
+//!   is refused (the address check says no to all);
+//! - cli: no environment, no arguments, no initial directory, stdin empty (closed), stdout and
+//!   stderr captured into [`TailPipe`]s that keep only the last bytes written (so a flood costs
+//!   the host nothing and a panic message at the end is still there); `exit` ends the call;
+//! - clocks and random as the host has them, except that the monotonic clock's `subscribe-*` calls
+//!   are capped at the call's deadline: a guest that sleeps for an hour wakes when its deadline
+//!   passes and is then interrupted by the epoch check, instead of blocking the host.
+//!
+//! Store data implements [`WasiSandboxView`] to hand out its [`WasiSandbox`] (context, resource
+//! table, deadline); [`add_to_linker`] links the interfaces for any such store.
 
-use crate::store::HostState;
 use bytes::{Bytes, BytesMut};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
-use wasmtime_wasi::cli::{IsTerminal, StdoutStream, WasiCli, WasiCliView};
-use wasmtime_wasi::clocks::{WasiClocks, WasiClocksCtxView, WasiClocksView};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream, WasiCli, WasiCliCtxView};
+use wasmtime_wasi::clocks::{WasiClocks, WasiClocksCtxView};
+use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemCtxView};
 use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
 use wasmtime_wasi::p2::{DynPollable, OutputStream, Pollable, StreamResult};
-use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::random::WasiRandom;
+use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsCtxView};
+use wasmtime_wasi::WasiCtx;
 
 /// How many bytes of stdout and of stderr a call keeps (the last ones written).
 pub(crate) const STDIO_TAIL_BYTES: usize = 64 * 1024;
@@ -29,22 +42,75 @@ const MAX_RESOURCES: usize = 4096;
 /// Extra sleep past the deadline, so the guest is already late when it wakes.
 const WAKE_SLACK: Duration = Duration::from_millis(20);
 
-impl WasiView for HostState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
+/// The WASI state of one call: a context that denies everything, its resource table and the
+/// call's deadline.
+pub(crate) struct WasiSandbox {
+    ctx: WasiCtx,
+    table: ResourceTable,
+    deadline: Instant,
+}
+
+impl WasiSandbox {
+    /// A fresh context: stdout/stderr go to the given pipes, everything else is denied or empty.
+    pub(crate) fn new(stdout: &TailPipe, stderr: &TailPipe, deadline: Instant) -> WasiSandbox {
+        let mut builder = WasiCtx::builder();
+        builder
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }));
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        WasiSandbox {
+            ctx: builder.build(),
+            table,
+            deadline,
+        }
+    }
+
+    fn cli(&mut self) -> WasiCliCtxView<'_> {
+        WasiCliCtxView {
+            ctx: self.ctx.cli(),
             table: &mut self.table,
+        }
+    }
+
+    fn clocks(&mut self) -> WasiClocksCtxView<'_> {
+        WasiClocksCtxView {
+            ctx: self.ctx.clocks(),
+            table: &mut self.table,
+        }
+    }
+
+    fn filesystem(&mut self) -> WasiFilesystemCtxView<'_> {
+        WasiFilesystemCtxView {
+            ctx: self.ctx.filesystem(),
+            table: &mut self.table,
+        }
+    }
+
+    fn sockets(&mut self) -> WasiSocketsCtxView<'_> {
+        WasiSocketsCtxView {
+            ctx: self.ctx.sockets(),
+            table: &mut self.table,
+        }
+    }
+
+    fn capped_clock(&mut self) -> CappedClock<'_> {
+        let deadline = self.deadline;
+        CappedClock {
+            inner: self.clocks(),
+            deadline,
         }
     }
 }
 
-/// A fresh, empty WASI context whose stdout/stderr go to the given pipes.
-pub(crate) fn new_ctx(stdout: &TailPipe, stderr: &TailPipe) -> (WasiCtx, ResourceTable) {
-    let mut builder = WasiCtx::builder();
-    builder.stdout(stdout.clone()).stderr(stderr.clone());
-    let mut table = ResourceTable::new();
-    table.set_max_capacity(MAX_RESOURCES);
-    (builder.build(), table)
+/// Store data whose component gets the WASI interfaces (every role's).
+pub(crate) trait WasiSandboxView: Send {
+    /// The call's WASI state.
+    fn wasi(&mut self) -> &mut WasiSandbox;
 }
 
 struct Table;
@@ -99,36 +165,41 @@ impl monotonic_clock::Host for CappedClock<'_> {
     }
 }
 
-fn capped_clock(state: &mut HostState) -> CappedClock<'_> {
-    let deadline = state.deadline;
-    CappedClock {
-        inner: state.clocks(),
-        deadline,
-    }
-}
-
-/// Link the WASI base: exactly the interfaces in [`crate::roles::WASI_BASE_IMPORTS`].
-pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    use wasmtime_wasi::p2::bindings::{cli, clocks, io, random, sync};
+/// Link the WASI interfaces: exactly those in [`crate::roles::WASI_BASE_IMPORTS`].
+pub(crate) fn add_to_linker<T: WasiSandboxView + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random, sockets, sync};
     let l = linker;
-    io::error::add_to_linker::<HostState, Table>(l, |s| &mut s.table)?;
-    sync::io::poll::add_to_linker::<HostState, Table>(l, |s| &mut s.table)?;
-    sync::io::streams::add_to_linker::<HostState, Table>(l, |s| &mut s.table)?;
-    clocks::wall_clock::add_to_linker::<HostState, WasiClocks>(l, |s| s.clocks())?;
-    monotonic_clock::add_to_linker::<HostState, CappedClocks>(l, capped_clock)?;
-    random::random::add_to_linker::<HostState, WasiRandom>(l, |s| s.random())?;
-    random::insecure::add_to_linker::<HostState, WasiRandom>(l, |s| s.random())?;
-    random::insecure_seed::add_to_linker::<HostState, WasiRandom>(l, |s| s.random())?;
-    cli::exit::add_to_linker::<HostState, WasiCli>(l, |s| s.cli())?;
-    cli::environment::add_to_linker::<HostState, WasiCli>(l, |s| s.cli())?;
-    cli::stdin::add_to_linker::<HostState, WasiCli>(l, |s| s.cli())?;
-    cli::stdout::add_to_linker::<HostState, WasiCli>(l, |s| s.cli())?;
-    cli::stderr::add_to_linker::<HostState, WasiCli>(l, |s| s.cli())?;
-    cli::terminal_input::add_to_linker::<HostState, WasiCli>(l, |s| s.cli())?;
-    cli::terminal_output::add_to_linker::<HostState, WasiCli>(l, |s| s.cli())?;
-    cli::terminal_stdin::add_to_linker::<HostState, WasiCli>(l, |s| s.cli())?;
-    cli::terminal_stdout::add_to_linker::<HostState, WasiCli>(l, |s| s.cli())?;
-    cli::terminal_stderr::add_to_linker::<HostState, WasiCli>(l, |s| s.cli())?;
+    io::error::add_to_linker::<T, Table>(l, |s| &mut s.wasi().table)?;
+    sync::io::poll::add_to_linker::<T, Table>(l, |s| &mut s.wasi().table)?;
+    sync::io::streams::add_to_linker::<T, Table>(l, |s| &mut s.wasi().table)?;
+    clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, |s| s.wasi().clocks())?;
+    monotonic_clock::add_to_linker::<T, CappedClocks>(l, |s| s.wasi().capped_clock())?;
+    random::random::add_to_linker::<T, WasiRandom>(l, |s| s.wasi().ctx.random())?;
+    random::insecure::add_to_linker::<T, WasiRandom>(l, |s| s.wasi().ctx.random())?;
+    random::insecure_seed::add_to_linker::<T, WasiRandom>(l, |s| s.wasi().ctx.random())?;
+    cli::exit::add_to_linker::<T, WasiCli>(l, |s| s.wasi().cli())?;
+    cli::environment::add_to_linker::<T, WasiCli>(l, |s| s.wasi().cli())?;
+    cli::stdin::add_to_linker::<T, WasiCli>(l, |s| s.wasi().cli())?;
+    cli::stdout::add_to_linker::<T, WasiCli>(l, |s| s.wasi().cli())?;
+    cli::stderr::add_to_linker::<T, WasiCli>(l, |s| s.wasi().cli())?;
+    cli::terminal_input::add_to_linker::<T, WasiCli>(l, |s| s.wasi().cli())?;
+    cli::terminal_output::add_to_linker::<T, WasiCli>(l, |s| s.wasi().cli())?;
+    cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, |s| s.wasi().cli())?;
+    cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, |s| s.wasi().cli())?;
+    cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, |s| s.wasi().cli())?;
+    filesystem::preopens::add_to_linker::<T, WasiFilesystem>(l, |s| s.wasi().filesystem())?;
+    sync::filesystem::types::add_to_linker::<T, WasiFilesystem>(l, |s| s.wasi().filesystem())?;
+    sockets::instance_network::add_to_linker::<T, WasiSockets>(l, |s| s.wasi().sockets())?;
+    sockets::network::add_to_linker::<T, WasiSockets>(l, &Default::default(), |s| {
+        s.wasi().sockets()
+    })?;
+    sockets::ip_name_lookup::add_to_linker::<T, WasiSockets>(l, |s| s.wasi().sockets())?;
+    sockets::tcp_create_socket::add_to_linker::<T, WasiSockets>(l, |s| s.wasi().sockets())?;
+    sync::sockets::tcp::add_to_linker::<T, WasiSockets>(l, |s| s.wasi().sockets())?;
+    sync::sockets::udp_create_socket::add_to_linker::<T, WasiSockets>(l, |s| s.wasi().sockets())?;
+    sync::sockets::udp::add_to_linker::<T, WasiSockets>(l, |s| s.wasi().sockets())?;
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! Test-only transport. `exec` runs `spec.command` as a host program through the process
 //! capability (with a secret-env entry when the target is `secret`); `parse-target` refuses empty
-//! targets; `status` says the pod vanished; `get-file` returns `max-bytes` bytes; `provision`
-//! traps; `delete` never returns.
+//! targets; `status` says the pod vanished; `get-file` returns `max-bytes` bytes; `put-file`
+//! writes the contents to `path` through `std::fs` (the host filesystem is never reachable that
+//! way, so it must fail); `provision` traps; `delete` never returns.
 
 // The whole crate is WIT glue for a wasm32-wasip2 component: host/wfhost-builtins builds it,
 // and the runtime and end-to-end tests load it. On any other target the crate is empty.
@@ -68,8 +69,9 @@ impl Guest for Probe {
         .map_err(TransportError::Failed)
     }
 
-    fn put_file(_: String, _: String, _: Vec<u8>, _: u32) -> Result<(), TransportError> {
-        unsupported()
+    fn put_file(_: String, path: String, contents: Vec<u8>, _: u32) -> Result<(), TransportError> {
+        std::fs::write(&path, contents)
+            .map_err(|e| TransportError::Failed(format!("std::fs::write {path}: {e}")))
     }
 
     fn get_file(_: String, _: String, max_bytes: u64) -> Result<Vec<u8>, TransportError> {
