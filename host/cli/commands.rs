@@ -203,7 +203,10 @@ pub enum CourtCommand {
     /// Run one auditor on an evidence pack and print its verdict as JSON.
     ///
     /// FILE is a phase's evidence pack (phase/phase.<Pxx>.pack.json in a flow's evidence
-    /// directory). Exit status 0 when the verdict is pass, 1 when fail or unverified.
+    /// directory), relative to -C like every path. The auditor runs under the limits of the
+    /// config in -C (WF_AUDITOR_FUEL, WF_AUDITOR_MEMORY_MB, WF_SUBAGENT_VALIDATOR_TIMEOUT_SECS),
+    /// as in the flow; without a config there, under their defaults ("limits" in the output
+    /// says which). Exit status 0 when the verdict is pass, 1 when fail or unverified.
     Audit {
         /// The phase the pack belongs to (P00..P99).
         #[arg(long)]
@@ -362,7 +365,14 @@ pub fn exec(cli: Cli) -> Exit {
         }
         Command::Doctor => with_workdir(&dir, |w| wfhost_flow::plugins::doctor(w, &env_map())),
         Command::Court(CourtCommand::Audit { phase, evidence, auditor }) => {
-            match wfhost_flow::plugins::audit_file(&phase, &evidence, &auditor) {
+            let workdir = match workdir(&dir) {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("wfhost: {e}");
+                    return Exit::USAGE;
+                }
+            };
+            match wfhost_flow::plugins::audit_file(&workdir, &env_map(), &phase, &evidence, &auditor) {
                 Ok((json, pass)) => {
                     println!("{json}");
                     if pass { Exit::OK } else { Exit(1) }

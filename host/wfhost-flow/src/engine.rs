@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wfhost_constitution::{Constitution, Phase, Runner};
+use wfhost_constitution::{codes, keys, Code, Constitution, Phase, PhaseId, Runner};
 use wfhost_evidence::Actor;
 use wfhost_runtime::TransportError;
 
@@ -167,7 +167,7 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
     let evidence_root = loaded
         .as_ref()
         .ok()
-        .and_then(|cfg| cfg.get("WF_FLOW_EVIDENCE_DIR").map(str::to_string))
+        .and_then(|cfg| cfg.get(keys::WF_FLOW_EVIDENCE_DIR).map(str::to_string))
         .unwrap_or_else(|| crate::DEFAULT_EVIDENCE_DIR.to_string());
     let flow_dir = req.workdir.join(evidence_root).join(&flow_id);
     let sink = match Sink::create(&flow_dir, &flow_id) {
@@ -181,7 +181,7 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
             return FlowReport {
                 flow_id,
                 flow_dir,
-                first_failure: Some(("P00".into(), 100)),
+                first_failure: Some((PhaseId::P00.to_string(), codes::CONFIG_MISSING.get())),
                 exit_status: crate::EXIT_INTERNAL,
             };
         }
@@ -279,7 +279,7 @@ impl Run<'_> {
         self.gateway.begin_phase(phase, self.target.clone(), Duration::from_secs(self.phase_timeout(phase)));
         let outcome = if let Some(skip) = skip {
             PhaseOutcome {
-                phase: phase.id.clone(),
+                phase: phase.id.to_string(),
                 status: PhaseStatus::Skip,
                 code: 0,
                 message: skip,
@@ -288,7 +288,7 @@ impl Run<'_> {
                 details_json: None,
             }
         } else if let Some(failed) = pre.iter().find(|r| !r.pass) {
-            fail(phase, self.family_code(phase, "COURT_DETERMINISTIC_FAIL"), format!(
+            fail(phase, phase.family.court_deterministic_fail(), format!(
                 "precondition {} does not hold: {}",
                 failed.check, failed.finding
             ))
@@ -301,9 +301,9 @@ impl Run<'_> {
         let outcome = self.enforce_deadline(phase, outcome, started.elapsed());
         // Capabilities whose purpose is spent end with their phase: only P10 creates a pod,
         // and nothing acts on a pod P90 deleted.
-        match phase.id.as_str() {
-            "P10" => self.gateway.revoke("provision", "P10 ended: no later phase may create a pod"),
-            "P90" if self.gateway.deleted() => {
+        match phase.id {
+            PhaseId::P10 => self.gateway.revoke("provision", "P10 ended: no later phase may create a pod"),
+            PhaseId::P90 if self.gateway.deleted() => {
                 self.gateway.revoke("delete", "the pod was deleted");
                 self.gateway.revoke("target", "the pod was deleted");
             }
@@ -323,23 +323,14 @@ impl Run<'_> {
         self.judge(phase, run)
     }
 
+    /// The phase's budget in seconds: `WF_PHASE_TIMEOUT_<Pxx>`, else its `timeout_secs`. Both
+    /// are bounded by the vocabulary's documented max, and every use of the budget saturates,
+    /// so no value can overflow a deadline.
     fn phase_timeout(&self, phase: &Phase) -> u64 {
         self.config
             .as_ref()
-            .and_then(|c| c.get_u64(&format!("WF_PHASE_TIMEOUT_{}", phase.id)).ok().flatten())
+            .and_then(|c| c.pattern_uint(keys::patterns::WF_PHASE_TIMEOUT, &phase.id))
             .unwrap_or(phase.timeout_secs)
-    }
-
-    /// A code of `family` by its constitution name, with the number to fall back on.
-    fn family_code_id(&self, family: u8, name: &str, fallback: u16) -> u16 {
-        self.c.code_named(family, name).map(|c| c.code).unwrap_or(fallback)
-    }
-
-    fn family_code(&self, phase: &Phase, name: &str) -> u16 {
-        self.c
-            .code_named(phase.family, name)
-            .map(|c| c.code)
-            .unwrap_or(u16::from(phase.family) * 100)
     }
 
     fn enforce_deadline(&self, phase: &Phase, outcome: PhaseOutcome, took: Duration) -> PhaseOutcome {
@@ -347,13 +338,13 @@ impl Run<'_> {
         if took.as_secs() >= budget && outcome.status != PhaseStatus::Fail {
             return fail(
                 phase,
-                self.family_code(phase, "PHASE_TIMEOUT"),
+                phase.family.phase_timeout(),
                 format!("{} took {}s, over its {budget}s budget", phase.id, took.as_secs()),
             );
         }
         if self.gateway.deadline_hit() && outcome.status == PhaseStatus::Fail {
             let mut o = outcome;
-            o.code = self.family_code(phase, "PHASE_TIMEOUT");
+            o.code = phase.family.phase_timeout().get();
             o.message = format!("{} (the phase's {budget}s budget ran out)", o.message);
             return o;
         }
@@ -368,11 +359,11 @@ impl Run<'_> {
         location: &Result<ConfigLocation, wfhost_config::config::ConfigError>,
         loaded: &Result<Config, wfhost_config::config::ConfigError>,
     ) -> PhaseOutcome {
-        match phase.id.as_str() {
-            "P00" => self.precheck(phase, location, loaded),
-            "P20" => self.bind(phase),
-            "P99" => ok(phase, "summary written".into(), vec![]),
-            other => fail(phase, u16::from(phase.family) * 100, format!("no host implementation for {other}")),
+        match phase.id {
+            PhaseId::P00 => self.precheck(phase, location, loaded),
+            PhaseId::P20 => self.bind(phase),
+            PhaseId::P99 => ok(phase, "summary written".into(), vec![]),
+            other => fail(phase, phase.family.generic(), format!("no host implementation for {other}")),
         }
     }
 
@@ -394,7 +385,7 @@ impl Run<'_> {
         let config = match loaded {
             Ok(c) => c.clone(),
             Err(e) => {
-                self.header("WF_CONSTITUTION_VERSION", &self.c.version.to_string());
+                self.header(keys::WF_CONSTITUTION_VERSION.name(), &self.c.version.to_string());
                 self.header("active_config_path", &config_path);
                 self.header("active_config_sha256", "");
                 self.header("flow_id", &self.flow_id);
@@ -412,7 +403,7 @@ impl Run<'_> {
             .req
             .target
             .clone()
-            .or_else(|| config.get("LIUM_TARGET").filter(|t| !t.is_empty()).map(str::to_string));
+            .or_else(|| config.get(keys::LIUM_TARGET).filter(|t| !t.is_empty()).map(str::to_string));
         if self.req.plan.needs_existing_target() && self.explicit_target.is_none() {
             self.flag_problems.push(format!(
                 "{} acts on an existing pod: pass --target <pod> or set LIUM_TARGET",
@@ -424,10 +415,9 @@ impl Run<'_> {
                 "--provision skip needs LIUM_TARGET (or --target): there would be no target to bind".into(),
             );
         }
-        let transport = config.get("WF_TRANSPORT").unwrap_or("local").to_string();
-        let outputs = config.get("OPS_REMOTE_OUTPUTS_DIR").unwrap_or("/mnt/outputs").to_string();
+        let transport = config.value(keys::WF_TRANSPORT).to_string();
         let target_line = self.explicit_target.clone().unwrap_or_else(|| "pending".into());
-        self.header("WF_CONSTITUTION_VERSION", &self.c.version.to_string());
+        self.header(keys::WF_CONSTITUTION_VERSION.name(), &self.c.version.to_string());
         self.header("active_config_path", &config_path);
         self.header("active_config_sha256", config.sha256());
         self.header("override_enabled", &config.override_enabled().to_string());
@@ -437,8 +427,8 @@ impl Run<'_> {
             if self.explicit_target.is_some() { "explicit" } else { "autobind" },
         );
         self.header("transport", &transport);
-        self.header("remote_env_path", config.get("REMOTE_ENV_PATH").unwrap_or("/mnt/project.env"));
-        self.header("fsm_state_file", &format!("{}/_control/workflow_state.json", outputs.trim_end_matches('/')));
+        self.header("remote_env_path", config.value(keys::REMOTE_ENV_PATH));
+        self.header("fsm_state_file", &state_file(&config));
         self.header("flow_id", &self.flow_id);
         self.config = Some(config.clone());
 
@@ -449,27 +439,27 @@ impl Run<'_> {
                 let needed_by: Vec<&str> = key
                     .required_for
                     .iter()
-                    .map(String::as_str)
-                    .filter(|p| self.phase_needs_inputs(p))
+                    .filter(|p| self.phase_needs_inputs(**p))
+                    .map(|p| p.as_str())
                     .collect();
-                if !needed_by.is_empty() && config.get(&key.name).is_none_or(str::is_empty) {
+                if !needed_by.is_empty() && config.get_by_name(&key.name).is_none_or(str::is_empty) {
                     missing.push(format!("{} (needed by {}: {})", key.name, needed_by.join(", "), key.meaning.trim_end_matches('.')));
                 }
             }
         }
         if !self.flag_problems.is_empty() {
-            return fail(phase, 105, self.flag_problems.join("; "));
+            return fail(phase, codes::FLAGS_ILLEGAL, self.flag_problems.join("; "));
         }
         if !missing.is_empty() {
-            return fail(phase, 107, format!("unset in {config_path}: {}", missing.join("; ")));
+            return fail(phase, codes::REQUIRED_VAR_MISSING, format!("unset in {config_path}: {}", missing.join("; ")));
         }
         // Signing (WF_SIGNING_KEY): the key is read now, so a bad key stops the flow before
         // anything happens; its id is recorded before the first verdict.
-        if let Some(key) = config.secret("WF_SIGNING_KEY") {
+        if let Some(key) = config.secret(keys::WF_SIGNING_KEY) {
             let path = self.req.workdir.join(key.expose());
             let signer = match wfhost_evidence::dsse::load_signing_key(&path) {
                 Ok(s) => s,
-                Err(e) => return fail(phase, 101, format!(
+                Err(e) => return fail(phase, codes::CONFIG_INVALID, format!(
                     "WF_SIGNING_KEY in {config_path}: {e}. Make one with `wfhost keygen <path>`, or remove the key to run unsigned"
                 )),
             };
@@ -480,15 +470,15 @@ impl Run<'_> {
                 "key": wfhost_audit::signing::SIGNING_HEADER, "value": wfhost_audit::signing::header_value(&signer),
             }));
             if let Err(e) = wfhost_audit::signing::write_public_key(&signer, &self.flow_dir) {
-                return fail(phase, 101, format!("cannot write the flow's public key: {e}"));
+                return fail(phase, codes::CONFIG_INVALID, format!("cannot write the flow's public key: {e}"));
             }
             self.signer = Some(signer);
         }
         // Consent (Law 4): decided here, before anything is created.
         let provisioning = self.provision_needed();
         self.consent = self.flags.yes
-            || config.get("LIUM_YES") == Some("1")
-            || self.req.env.get("LIUM_YES").map(String::as_str) == Some("1");
+            || config.flag(keys::LIUM_YES)
+            || self.req.env.get(keys::LIUM_YES.name()).map(String::as_str) == Some("1");
         if let (true, false, true, Some(confirm)) = (provisioning, self.consent, self.req.interactive, &self.req.confirm) {
             self.consent = confirm.ask(&format!("Create a new pod with the {transport} transport? [y/N] "));
             self.consent_from_tty = self.consent;
@@ -496,9 +486,9 @@ impl Run<'_> {
         if provisioning {
             if let Some(actor) = self.consent_actor() {
                 self.sink.event_as("consent.given", "consent/provision", json!({"action": "provision", "transport": transport}), actor.clone());
-                self.gateway.grant("provision", json!({"ops": ["provision"], "count": 1, "phase": "P10"}), actor);
+                self.gateway.grant("provision", json!({"ops": ["provision"], "count": 1, "phase": PhaseId::P10}), actor);
             } else {
-                return fail(phase, 106, "this run would create a pod, but it has no terminal and no consent".into());
+                return fail(phase, codes::CONSENT_MISSING, "this run would create a pod, but it has no terminal and no consent".into());
             }
         }
         // Plugins: every one the flow will use is loaded now, never half-way through.
@@ -507,7 +497,7 @@ impl Run<'_> {
                 self.sink.event("plugins.loaded", "plugins", p.describe());
                 self.plugins = Some(p);
             }
-            Err(e) => return fail(phase, 108, e),
+            Err(e) => return fail(phase, codes::PLUGIN_UNAVAILABLE, e),
         }
         ok(phase, format!("config {} sha256 {}", config_path, config.sha256()), vec![
             kv("config_sha256", config.sha256()),
@@ -530,13 +520,13 @@ impl Run<'_> {
     }
 
     /// Whether a phase of this plan will run with inputs it needs (not skipped by the flags).
-    fn phase_needs_inputs(&self, id: &str) -> bool {
+    fn phase_needs_inputs(&self, id: PhaseId) -> bool {
         self.req.plan.phases().contains(&id)
             && match id {
-                "P10" => self.provision_needed(),
-                "P50" => self.flags.sweep != Sweep::Skip,
-                "P60" => self.flags.sweep == Sweep::Start,
-                "P80" => self.flags.fetch != wfhost_config::flags::Fetch::None,
+                PhaseId::P10 => self.provision_needed(),
+                PhaseId::P50 => self.flags.sweep != Sweep::Skip,
+                PhaseId::P60 => self.flags.sweep == Sweep::Start,
+                PhaseId::P80 => self.flags.fetch != wfhost_config::flags::Fetch::None,
                 _ => true,
             }
     }
@@ -544,23 +534,23 @@ impl Run<'_> {
     fn provision_needed(&self) -> bool {
         self.flags.provision == Provision::Auto
             && self.explicit_target.is_none()
-            && self.req.plan.phases().contains(&"P10")
+            && self.req.plan.phases().contains(&PhaseId::P10)
     }
 
     fn bind(&mut self, phase: &Phase) -> PhaseOutcome {
         let Some(plugins) = &self.plugins else {
-            return fail(phase, 201, "no transport loaded".into());
+            return fail(phase, codes::TARGET_UNBOUND, "no transport loaded".into());
         };
         let (candidate, source) = match (&self.explicit_target, &self.provisioned) {
             (Some(t), _) => (t.clone(), TargetSource::Explicit),
             (None, Some(pod)) => (pod.target.clone(), TargetSource::Autobind),
             (None, None) => {
-                return fail(phase, 201, "no LIUM_TARGET and no pod from P10 to bind".into())
+                return fail(phase, codes::TARGET_UNBOUND, "no LIUM_TARGET and no pod from P10 to bind".into())
             }
         };
         let target = match plugins.transport.parse_target(&candidate) {
             Ok(t) => t,
-            Err(e) => return fail(phase, 206, format!("target {candidate:?}: {}", plugins::transport_error_text(&e))),
+            Err(e) => return fail(phase, codes::TARGET_INVALID, format!("target {candidate:?}: {}", plugins::transport_error_text(&e))),
         };
         self.target = Some(target.clone());
         self.target_source = Some(source);
@@ -599,7 +589,7 @@ impl Run<'_> {
 
     fn plugin_phase(&mut self, phase: &Phase) -> PhaseOutcome {
         let Some(plugins) = &self.plugins else {
-            return fail(phase, 108, "plugins were not loaded in P00".into());
+            return fail(phase, codes::PLUGIN_UNAVAILABLE, "plugins were not loaded in P00".into());
         };
         // (Phases the flags skip never get here: `phase` decides that before the preconditions.)
         let inputs = match self.inputs(phase) {
@@ -609,33 +599,33 @@ impl Run<'_> {
         let config = self.config.as_ref().map(|c| c.public_entries()).unwrap_or_default();
         let ctx = PhaseContext {
             flow_id: self.flow_id.clone(),
-            phase: phase.id.clone(),
+            phase: phase.id.to_string(),
             flow_flags: self.flags.to_pairs().into_iter().map(|(k, v)| Kv { key: k, value: v }).collect(),
             config: config.into_iter().map(|(k, v)| Kv { key: k, value: v }).collect(),
             target: self.target.clone(),
             fsm_state: self.fsm.clone(),
             inputs: inputs.into_iter().map(|(k, v)| Kv { key: k, value: v }).collect(),
         };
-        if phase.id == "P90" && self.flags.teardown == wfhost_config::flags::Teardown::Delete {
+        if phase.id == PhaseId::P90 && self.flags.teardown == wfhost_config::flags::Teardown::Delete {
             if let Some(t) = &self.target {
                 let actor = Actor::new("policy", "--teardown=delete");
                 self.sink.event_as("consent.given", "consent/delete-pod", json!({
                     "action": "delete-pod", "target": t, "basis": "--teardown delete",
                 }), actor.clone());
-                self.gateway.grant("delete", json!({"target": t, "ops": ["delete-pod"], "phase": "P90"}), actor);
+                self.gateway.grant("delete", json!({"target": t, "ops": ["delete-pod"], "phase": PhaseId::P90}), actor);
             }
         }
         let host = FlowGateway::new(self.gateway.clone(), plugins.transport.clone(), self.flags.clone(), self.consent);
         let wall = Duration::from_secs(self.phase_timeout(phase));
         let mut outcome = match plugins.executor.run_phase(ctx, host, wall) {
             Ok(o) => o,
-            Err(e) => fail(phase, u16::from(phase.family) * 100, format!("the phase executor failed: {e}")),
+            Err(e) => fail(phase, phase.family.generic(), format!("the phase executor failed: {e}")),
         };
-        outcome.phase = phase.id.clone();
-        if phase.id == "P10" && outcome.status == PhaseStatus::Ok {
+        outcome.phase = phase.id.to_string();
+        if phase.id == PhaseId::P10 && outcome.status == PhaseStatus::Ok {
             self.provisioned = self.gateway.provisioned();
         }
-        if phase.id == "P90" && outcome.status == PhaseStatus::Ok {
+        if phase.id == PhaseId::P90 && outcome.status == PhaseStatus::Ok {
             self.pod_deleted = self.gateway.deleted();
         }
         outcome
@@ -643,47 +633,47 @@ impl Run<'_> {
 
     fn skip_reason(&self, phase: &Phase) -> Option<String> {
         let cfg = self.config.as_ref();
-        match phase.id.as_str() {
-            "P10" if self.flags.provision == Provision::Skip => Some("--provision skip".into()),
-            "P10" if self.explicit_target.is_some() => Some("an explicit target is set; nothing to provision".into()),
-            "P50" if self.flags.sweep == Sweep::Skip && cfg.and_then(|c| c.get("REPO_URL")).is_none_or(str::is_empty) => {
+        match phase.id {
+            PhaseId::P10 if self.flags.provision == Provision::Skip => Some("--provision skip".into()),
+            PhaseId::P10 if self.explicit_target.is_some() => Some("an explicit target is set; nothing to provision".into()),
+            PhaseId::P50 if self.flags.sweep == Sweep::Skip && cfg.and_then(|c| c.get(keys::REPO_URL)).is_none_or(str::is_empty) => {
                 Some("--sweep skip and no REPO_URL".into())
             }
-            "P60" if self.flags.sweep == Sweep::Skip => Some("--sweep skip".into()),
-            "P80" if self.flags.fetch == wfhost_config::flags::Fetch::None => Some("--fetch none".into()),
+            PhaseId::P60 if self.flags.sweep == Sweep::Skip => Some("--sweep skip".into()),
+            PhaseId::P80 if self.flags.fetch == wfhost_config::flags::Fetch::None => Some("--fetch none".into()),
             _ => None,
         }
     }
 
     /// Inputs the host prepares for an executor: files only the host may read.
-    fn inputs(&self, phase: &Phase) -> Result<Vec<(String, String)>, (u16, String)> {
+    fn inputs(&self, phase: &Phase) -> Result<Vec<(String, String)>, (Code, String)> {
         let Some(cfg) = self.config.as_ref() else { return Ok(vec![]) };
         let mut v = vec![("ts".to_string(), now_compact()), ("flow_id".to_string(), self.flow_id.clone())];
-        match phase.id.as_str() {
-            "P40" => {
+        match phase.id {
+            PhaseId::P40 => {
                 v.push(("config_text".into(), cfg.redacted_text()));
-                if let Some(script) = cfg.get("BOOTSTRAP_SCRIPT").filter(|s| !s.is_empty()) {
+                if let Some(script) = cfg.get(keys::BOOTSTRAP_SCRIPT).filter(|s| !s.is_empty()) {
                     let path = self.req.workdir.join(script);
                     let text = std::fs::read_to_string(&path).map_err(|e| {
-                        (300, format!("BOOTSTRAP_SCRIPT {} cannot be read: {e}", path.display()))
+                        (codes::BOOTSTRAP_FAILED, format!("BOOTSTRAP_SCRIPT {} cannot be read: {e}", path.display()))
                     })?;
                     v.push(("bootstrap_script".into(), text));
                 }
             }
-            "P50" => {
-                let url = cfg.get("REPO_URL").unwrap_or_default();
+            PhaseId::P50 => {
+                let url = cfg.value(keys::REPO_URL);
                 v.push(("repo_url".into(), crate::absolutize_repo_url(&self.req.workdir, url)));
             }
-            "P60" if self.flags.sweep == Sweep::Start => {
-                let rel = cfg.get("SWEEP_MANIFEST").unwrap_or_default();
+            PhaseId::P60 if self.flags.sweep == Sweep::Start => {
+                let rel = cfg.value(keys::SWEEP_MANIFEST);
                 let path = self.req.workdir.join(rel);
                 let bytes = std::fs::read(&path).map_err(|e| {
-                    (400, format!("SWEEP_MANIFEST {} cannot be read: {e}", path.display()))
+                    (manifest::CODE, format!("SWEEP_MANIFEST {} cannot be read: {e}", path.display()))
                 })?;
                 let m = manifest::Manifest::parse(&bytes, &path.display().to_string())
-                    .map_err(|e| (400, e.to_string()))?;
+                    .map_err(|e| (e.code(), e.to_string()))?;
                 let runs = manifest::plan(&m, &manifest::PlanOptions::from_config(cfg))
-                    .map_err(|e| (400, e.to_string()))?;
+                    .map_err(|e| (e.code(), e.to_string()))?;
                 let runs_json: Vec<Value> =
                     runs.iter().map(|r| json!({"run_id": r.run_id, "command": r.command})).collect();
                 v.push(("manifest_csv".into(), String::from_utf8_lossy(&bytes).into_owned()));
@@ -691,7 +681,7 @@ impl Run<'_> {
                 v.push(("runs_json".into(), Value::Array(runs_json).to_string()));
                 v.push(("config_text".into(), cfg.redacted_text()));
             }
-            "P60" => v.push(("config_text".into(), cfg.redacted_text())),
+            PhaseId::P60 => v.push(("config_text".into(), cfg.redacted_text())),
             _ => {}
         }
         Ok(v)
@@ -700,19 +690,15 @@ impl Run<'_> {
     // ----- FSM ---------------------------------------------------------------------------
 
     fn state_file(&self) -> String {
-        let outputs = self
-            .config
-            .as_ref()
-            .and_then(|c| c.get("OPS_REMOTE_OUTPUTS_DIR"))
-            .unwrap_or("/mnt/outputs");
-        format!("{}/_control/workflow_state.json", outputs.trim_end_matches('/'))
+        let outputs = self.config.as_ref().map(|c| c.value(keys::OPS_REMOTE_OUTPUTS_DIR));
+        state_file_under(outputs.or(keys::OPS_REMOTE_OUTPUTS_DIR.default()).unwrap_or_default())
     }
 
     /// Read the remote FSM once per flow, after binding (a pod may carry state from an
     /// earlier flow: a resumed sweep, a kept pod). A missing file is a fresh pod; a target
     /// that cannot be reached or is gone fails the bind (204/205) instead of being taken for
     /// a fresh pod, which would make a later phase start over what is already there.
-    fn load_remote_fsm(&mut self) -> Result<(), (u16, String)> {
+    fn load_remote_fsm(&mut self) -> Result<(), (Code, String)> {
         let (Some(p), Some(t)) = (&self.plugins, &self.target) else { return Ok(()) };
         match p.transport.get_file(t, &self.state_file(), 64 * 1024) {
             Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
@@ -730,20 +716,20 @@ impl Run<'_> {
                 )),
             },
             Err(e @ TransportError::Unreachable(_)) => {
-                return Err((self.family_code_id(2, "POD_UNREACHABLE", 204), format!(
+                return Err((codes::POD_UNREACHABLE_2XX, format!(
                     "cannot read the remote FSM {} on {t}: {}. Check the target is up and reachable, then run the same command again",
                     self.state_file(),
                     plugins::transport_error_text(&e)
                 )));
             }
             Err(e @ TransportError::Vanished(_)) => {
-                return Err((self.family_code_id(2, "POD_VANISHED", 205), format!(
+                return Err((codes::POD_VANISHED_2XX, format!(
                     "the target {t} is gone: {}",
                     plugins::transport_error_text(&e)
                 )));
             }
             Err(e @ TransportError::Timeout(_)) => {
-                return Err((self.family_code_id(2, "POD_UNREACHABLE", 204), format!(
+                return Err((codes::POD_UNREACHABLE_2XX, format!(
                     "reading the remote FSM {} on {t} timed out: {}",
                     self.state_file(),
                     plugins::transport_error_text(&e)
@@ -824,7 +810,7 @@ impl Run<'_> {
         let mut f = deterministic::Facts {
             config_sha_start: self.config_sha_start.clone(),
             config_sha_now,
-            court_enforce: self.config.as_ref().and_then(|c| c.get("WF_PHASE_COURT_ENFORCE")).map(str::to_string),
+            court_enforce: self.config.as_ref().and_then(|c| c.get(keys::WF_PHASE_COURT_ENFORCE)).map(str::to_string),
             flag_problems: self.flag_problems.clone(),
             provision_needed: self.provision_needed(),
             consent: self.consent,
@@ -939,9 +925,9 @@ impl Run<'_> {
                 .iter()
                 .filter(|r| !r.pass)
                 .find_map(|r| self.c.checks.get(&r.check).and_then(|k| k.code))
-                .unwrap_or_else(|| self.family_code(phase, "COURT_DETERMINISTIC_FAIL"))
+                .unwrap_or_else(|| phase.family.court_deterministic_fail().get())
         } else if !result.pass {
-            self.family_code(phase, "COURT_AUDITOR_FAIL")
+            phase.family.court_auditor_fail().get()
         } else {
             0
         };
@@ -1000,7 +986,7 @@ impl Run<'_> {
             &verdict_path.display().to_string(),
         );
         if !result.pass {
-            self.first_failure = Some((phase.id.clone(), code));
+            self.first_failure = Some((phase.id.to_string(), code));
             if let Some(reason) = &halt_reason {
                 self.out.note(&format!("halted at {} (code {code}): {reason}", phase.id));
             }
@@ -1031,8 +1017,7 @@ impl Run<'_> {
     // ----- the end -----------------------------------------------------------------------
 
     fn pod_line(&self) -> (String, Option<String>) {
-        let vanished = self.c.code_named(2, "POD_VANISHED").map(|c| c.code);
-        if self.first_failure.as_ref().map(|f| f.1) == vanished && vanished.is_some() {
+        if self.first_failure.as_ref().map(|f| f.1) == Some(codes::POD_VANISHED_2XX.get()) {
             return ("vanished (the target does not exist)".into(), None);
         }
         match (&self.target, self.pod_deleted) {
@@ -1055,7 +1040,7 @@ impl Run<'_> {
         let exit_status = match &self.first_failure {
             _ if self.internal_error.is_some() => crate::EXIT_INTERNAL,
             None => 0,
-            Some((_, code)) => self.c.family_exit_status((code / 100) as u8).unwrap_or(crate::EXIT_INTERNAL),
+            Some((_, code)) => Code::from_u16(*code).map(|c| c.family().exit_status()).unwrap_or(crate::EXIT_INTERNAL),
         };
         if halted {
             self.sink.event("flow.halted", "flow/halted", json!({
@@ -1130,11 +1115,21 @@ fn kv(k: &str, v: &str) -> Kv {
 }
 
 fn ok(phase: &Phase, message: String, facts: Vec<Kv>) -> PhaseOutcome {
-    PhaseOutcome { phase: phase.id.clone(), status: PhaseStatus::Ok, code: 0, message, artifacts: vec![], facts, details_json: None }
+    PhaseOutcome { phase: phase.id.to_string(), status: PhaseStatus::Ok, code: 0, message, artifacts: vec![], facts, details_json: None }
 }
 
-fn fail(phase: &Phase, code: u16, message: String) -> PhaseOutcome {
-    PhaseOutcome { phase: phase.id.clone(), status: PhaseStatus::Fail, code, message, artifacts: vec![], facts: vec![], details_json: None }
+fn fail(phase: &Phase, code: Code, message: String) -> PhaseOutcome {
+    PhaseOutcome { phase: phase.id.to_string(), status: PhaseStatus::Fail, code: code.get(), message, artifacts: vec![], facts: vec![], details_json: None }
+}
+
+/// The remote FSM state file of a config: `_control/workflow_state.json` under
+/// `OPS_REMOTE_OUTPUTS_DIR`.
+pub(crate) fn state_file(config: &Config) -> String {
+    state_file_under(config.value(keys::OPS_REMOTE_OUTPUTS_DIR))
+}
+
+fn state_file_under(outputs: &str) -> String {
+    format!("{}/_control/workflow_state.json", outputs.trim_end_matches('/'))
 }
 
 fn pairs_json(p: &[(String, String)]) -> Value {

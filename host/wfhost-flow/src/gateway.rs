@@ -14,6 +14,7 @@ use crate::plugins::TransportPlugin;
 use crate::sink::Sink;
 use wfhost_evidence::Actor;
 use crate::types::{ActionClass, Artifact, CommandResult, ExecRequest, ExecSpec, GatewayError, PodIdentity};
+use wfhost_constitution::PhaseId;
 use wfhost_runtime::TransportError;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -65,9 +66,9 @@ impl GatewayShared {
     /// Reset per-phase records and start the phase's clock.
     pub fn begin_phase(&self, phase: &Phase, bound: Option<String>, budget: Duration) {
         let mut s = self.state();
-        s.phase = phase.id.clone();
+        s.phase = phase.id.to_string();
         s.bound = bound.or(s.bound.take());
-        s.deadline = Some(Instant::now() + budget);
+        s.deadline = deadline_after(Instant::now(), budget);
         s.deadline_hit = false;
         s.calls.clear();
         s.drift.clear();
@@ -259,7 +260,7 @@ impl FlowGateway {
     pub fn gw_provision(&self, name_hint: String) -> Result<PodIdentity, GatewayError> {
         let t0 = Instant::now();
         let phase = self.shared.state().phase.clone();
-        let r = if phase != "P10" {
+        let r = if phase != PhaseId::P10 {
             Err(GatewayError::Refused(format!("provision refused: only P10 may create a pod, not {phase}")))
         } else if !self.consent || self.shared.cap("provision").is_none() {
             Err(GatewayError::Refused("provision refused: no consent (use --yes or LIUM_YES=1)".into()))
@@ -397,7 +398,7 @@ impl FlowGateway {
         let t0 = Instant::now();
         let phase = self.shared.state().phase.clone();
         let r = self.scope("delete-pod", &target).and_then(|_| {
-            if phase != "P90" || self.flags.teardown != Teardown::Delete || self.shared.cap("delete").is_none() {
+            if phase != PhaseId::P90 || self.flags.teardown != Teardown::Delete || self.shared.cap("delete").is_none() {
                 return Err(GatewayError::Refused(format!(
                     "delete-pod refused in {phase}: a pod is deleted only in P90 with --teardown delete (Law 7)"
                 )));
@@ -516,3 +517,24 @@ fn truncate(s: &str, n: usize) -> String {
     format!("{}…", &s[..end])
 }
 
+/// `now + budget`, saturating: a budget longer than a century is a deadline a century away
+/// (one that never comes), never an overflow panic, whatever the config or a plugin asked for.
+fn deadline_after(now: Instant, budget: Duration) -> Option<Instant> {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(budget.min(CENTURY))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_budget_is_a_far_deadline_not_a_panic() {
+        let now = Instant::now();
+        for budget in [Duration::MAX, Duration::from_secs(u64::MAX), Duration::from_secs(18_446_744_073_709_551)] {
+            let d = deadline_after(now, budget).expect("a century ahead is representable");
+            assert!(d > now + Duration::from_secs(365 * 24 * 3600));
+        }
+        assert_eq!(deadline_after(now, Duration::from_secs(5)), Some(now + Duration::from_secs(5)));
+    }
+}

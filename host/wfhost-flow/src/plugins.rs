@@ -7,7 +7,9 @@
 //! allowlist) and the small diagnostic commands that talk to a transport directly
 //! (`fsm-status`, `fsm-reset`, `doctor`, `court audit`).
 
-use wfhost_config::config::{Config, ConfigLocation, Vocabulary};
+use wfhost_config::config::{Config, ConfigError, ConfigLocation};
+use wfhost_constitution::keys::{self, Key, Uint};
+use wfhost_constitution::Family;
 use crate::court::external::ExternalAuditor;
 use crate::court::AuditorRecord;
 use crate::gateway::FlowGateway;
@@ -82,30 +84,55 @@ impl Plugins {
     }
 }
 
+/// The limits every auditor call gets under `config`: `WF_AUDITOR_FUEL`, `WF_AUDITOR_MEMORY_MB`
+/// and `WF_SUBAGENT_VALIDATOR_TIMEOUT_SECS` (the last also bounds the external auditor). Each
+/// value was checked against its documented range when the config loaded.
+pub fn auditor_limits(config: &Config) -> Limits {
+    limits_from(|key| config.uint(key))
+}
+
+/// The auditor limits without a config: the vocabulary's defaults.
+pub fn default_auditor_limits() -> Limits {
+    limits_from(Key::default_value)
+}
+
+fn limits_from(uint: impl Fn(Key<Uint>) -> u64) -> Limits {
+    const MIB: u64 = 1024 * 1024;
+    let memory = uint(keys::WF_AUDITOR_MEMORY_MB).saturating_mul(MIB);
+    Limits {
+        fuel: uint(keys::WF_AUDITOR_FUEL),
+        memory_bytes: usize::try_from(memory).unwrap_or(usize::MAX),
+        wall: Duration::from_secs(uint(keys::WF_SUBAGENT_VALIDATOR_TIMEOUT_SECS)),
+        ..Limits::auditor_default()
+    }
+}
+
 /// Load every plugin the config names. The error names the plugin and why.
 pub fn load(workdir: &Path, config: &Config, sink: Sink, out: Output) -> Result<Plugins, String> {
     let rt = runtime()?;
-    let map = config.resolved_map();
-    let auditor_limits = Limits::from_env_map(&map).map_err(|e| format!("auditor limits: {e}"))?;
-    let transport_name = config.get("WF_TRANSPORT").unwrap_or("local").to_string();
+    let auditor_limits = auditor_limits(config);
+    let transport_name = config.value(keys::WF_TRANSPORT).to_string();
     let transport = rt
         .load_transport(&source(workdir, &transport_name))
         .map_err(|e| format!("transport {transport_name}: {e}"))?;
     let host = Arc::new(FlowTransportHost::new(workdir, config, &transport_name, out, sink));
     let tp = TransportPlugin { transport: Arc::new(transport), host, limits: Limits::transport_default() };
     let transport_id = tp.id().map_err(|e| format!("transport {transport_name}: {}", transport_error_text(&e)))?;
-    let exec_name = config.get("WF_EXECUTOR").unwrap_or("executors").to_string();
+    let exec_name = config.value(keys::WF_EXECUTOR).to_string();
     let executor = rt.load_executor(&source(workdir, &exec_name)).map_err(|e| format!("executor {exec_name}: {e}"))?;
     let mut auditors = Vec::new();
-    let names = config.get("WF_AUDITORS").unwrap_or("constitution").to_string();
-    for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let a = rt.load_auditor(&source(workdir, name)).map_err(|e| format!("auditor {name}: {e}"))?;
-        auditors.push(AuditorPlugin { auditor: a, limits: auditor_limits.clone() });
+    for name in config.list(keys::WF_AUDITORS) {
+        let a = rt.load_auditor(&source(workdir, &name)).map_err(|e| format!("auditor {name}: {e}"))?;
+        auditors.push(AuditorPlugin { auditor: a, limits: auditor_limits });
     }
     if auditors.is_empty() {
-        return Err("WF_AUDITORS names no auditor; the court needs at least one (default: constitution)".into());
+        return Err(format!(
+            "{} names no auditor; the court needs at least one (default: {})",
+            keys::WF_AUDITORS,
+            keys::WF_AUDITORS.default().unwrap_or_default()
+        ));
     }
-    let external_auditor = config.get("WF_SUBAGENT_VALIDATOR_CMD").filter(|c| !c.trim().is_empty()).map(|c| ExternalAuditor {
+    let external_auditor = config.get(keys::WF_SUBAGENT_VALIDATOR_CMD).filter(|c| !c.trim().is_empty()).map(|c| ExternalAuditor {
         command: c.to_string(),
         timeout: auditor_limits.wall,
     });
@@ -118,12 +145,12 @@ pub fn load(workdir: &Path, config: &Config, sink: Sink, out: Output) -> Result<
     })
 }
 
-/// The built-in constitution auditor with default limits (used when P00 fails before plugins
-/// are loaded, so the court still has a judge).
+/// The built-in constitution auditor with the vocabulary's default limits (used when P00 fails
+/// before a config could be read and plugins loaded, so the court still has a judge).
 pub fn builtin_auditor() -> Result<AuditorPlugin, String> {
     let rt = runtime()?;
     let a = rt.load_auditor(&ComponentSource::builtin("constitution")).map_err(|e| e.to_string())?;
-    Ok(AuditorPlugin { auditor: a, limits: Limits::auditor_default() })
+    Ok(AuditorPlugin { auditor: a, limits: default_auditor_limits() })
 }
 
 /// One loaded auditor and its limits.
@@ -158,7 +185,7 @@ impl ExecutorPlugin {
     /// Run one phase with `host` as its gateway, within `wall`.
     pub fn run_phase(&self, ctx: PhaseContext, host: Arc<FlowGateway>, wall: Duration) -> Result<PhaseOutcome, String> {
         let host: Arc<dyn ExecutorHost> = host;
-        self.executor.run_phase(&ctx, host, &self.limits.clone().with_wall(wall)).map_err(|f| f.to_string())
+        self.executor.run_phase(&ctx, host, &self.limits.with_wall(wall)).map_err(|f| f.to_string())
     }
 }
 
@@ -175,7 +202,7 @@ impl TransportPlugin {
         self.host.clone()
     }
     fn limits_for(&self, timeout: Duration) -> Limits {
-        self.limits.clone().with_wall(self.limits.wall.max(timeout + Duration::from_secs(30)))
+        self.limits.with_wall(self.limits.wall.max(timeout.saturating_add(Duration::from_secs(30))))
     }
     /// Transport id.
     pub fn id(&self) -> Result<String, TransportError> {
@@ -259,16 +286,16 @@ pub struct FlowTransportHost {
 impl FlowTransportHost {
     fn new(workdir: &Path, config: &Config, transport: &str, out: Output, sink: Sink) -> FlowTransportHost {
         let mut settings = BTreeMap::new();
-        let pods = config.get("WF_LOCAL_PODS_DIR").unwrap_or(".wfhost/pods");
-        settings.insert("WF_LOCAL_PODS_DIR".to_string(), workdir.join(pods).display().to_string());
-        for key in ["OPS_DEFAULT_HOST", "WF_SSH_OPTIONS", "WF_SSH_ACCEPT_NEW"] {
-            if let Some(v) = config.get(key) {
+        let pods = keys::WF_LOCAL_PODS_DIR;
+        settings.insert(pods.name().to_string(), workdir.join(config.value(pods)).display().to_string());
+        for key in [keys::OPS_DEFAULT_HOST.name(), keys::WF_SSH_OPTIONS.name(), keys::WF_SSH_ACCEPT_NEW.name()] {
+            if let Some(v) = config.get_by_name(key) {
                 settings.insert(key.to_string(), v.to_string());
             }
         }
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
-        if let Some(p) = config.get_path("WF_SSH_KNOWN_HOSTS") {
-            settings.insert("WF_SSH_KNOWN_HOSTS".to_string(), absolute(&p));
+        if let Some(p) = config.local_path(keys::WF_SSH_KNOWN_HOSTS) {
+            settings.insert(keys::WF_SSH_KNOWN_HOSTS.name().to_string(), absolute(&p));
         }
         // The ssh transport's identity file is a secret: the plugin only learns its handle and
         // asks for it in a process request's `secret-env`; the path lives in the child's
@@ -303,13 +330,13 @@ impl FlowTransportHost {
                     "transport: no short enough directory for ssh control sockets ({work_abs}/.wfhost/ssh-control and $HOME/.wfhost/ssh are too long); ssh connection sharing is off"
                 )),
             }
-            if let Some(identity) = config.secret("WF_SSH_IDENTITY") {
+            if let Some(identity) = config.secret(keys::WF_SSH_IDENTITY) {
                 secrets.insert("ssh_identity".to_string(), absolute(&workdir.join(identity.expose())));
                 settings.insert("WF_SSH_IDENTITY_HANDLE".to_string(), "ssh_identity".to_string());
             }
         }
-        let host_keys = (transport == "ssh" && config.get_bool01("WF_SSH_ACCEPT_NEW").ok().flatten() == Some(true))
-            .then(|| match config.get_path("WF_SSH_KNOWN_HOSTS") {
+        let host_keys = (transport == "ssh" && config.flag(keys::WF_SSH_ACCEPT_NEW))
+            .then(|| match config.local_path(keys::WF_SSH_KNOWN_HOSTS) {
                 Some(p) => Some(std::path::absolute(&p).unwrap_or(p)),
                 None => env.get("HOME").map(|h| Path::new(h).join(".ssh/known_hosts")),
             })
@@ -400,30 +427,27 @@ pub fn transport_error_text(e: &TransportError) -> String {
 
 // ----- diagnostics ---------------------------------------------------------------------------
 
-fn load_config(workdir: &Path, env: &BTreeMap<String, String>) -> Result<Config, String> {
-    let vocab = Vocabulary::get().map_err(|e| e.to_string())?;
-    let loc = ConfigLocation::resolve(workdir, env).map_err(|e| e.to_string())?;
-    Config::load_with(&loc, vocab).map_err(|e| e.to_string())
+fn load_config(workdir: &Path, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+    Config::load(&ConfigLocation::resolve(workdir, env)?)
 }
 
 fn transport_for(workdir: &Path, config: &Config, target: Option<&str>) -> Result<(TransportPlugin, String, String), String> {
     let rt = runtime()?;
-    let name = config.get("WF_TRANSPORT").unwrap_or("local").to_string();
+    let name = config.value(keys::WF_TRANSPORT).to_string();
     let t = rt.load_transport(&source(workdir, &name)).map_err(|e| format!("transport {name}: {e}"))?;
     let host = Arc::new(FlowTransportHost::new(workdir, config, &name, Output::stdio(), Sink::null()));
     let tp = TransportPlugin { transport: Arc::new(t), host, limits: Limits::transport_default() };
     let target = target
         .map(str::to_string)
-        .or_else(|| config.get("LIUM_TARGET").filter(|t| !t.is_empty()).map(str::to_string))
+        .or_else(|| config.get(keys::LIUM_TARGET).filter(|t| !t.is_empty()).map(str::to_string))
         .ok_or("no target: pass --target <pod> or set LIUM_TARGET")?;
     let target = tp.parse_target(&target).map_err(|e| format!("target {target:?}: {e}"))?;
-    let outputs = config.get("OPS_REMOTE_OUTPUTS_DIR").unwrap_or("/mnt/outputs").trim_end_matches('/').to_string();
-    Ok((tp, target, format!("{outputs}/_control/workflow_state.json")))
+    Ok((tp, target, crate::engine::state_file(config)))
 }
 
 /// `wfhost fsm-status`: print the target's workflow_state.json.
 pub fn fsm_status(workdir: &Path, env: &BTreeMap<String, String>, target: Option<&str>) -> Result<i32, String> {
-    let config = load_config(workdir, env)?;
+    let config = load_config(workdir, env).map_err(|e| e.to_string())?;
     let (tp, target, file) = transport_for(workdir, &config, target)?;
     match tp.get_file(&target, &file, 64 * 1024) {
         Ok(bytes) => {
@@ -441,7 +465,7 @@ pub fn fsm_status(workdir: &Path, env: &BTreeMap<String, String>, target: Option
 
 /// `wfhost fsm-reset --yes`: write INIT to the target's workflow_state.json.
 pub fn fsm_reset(workdir: &Path, env: &BTreeMap<String, String>, target: Option<&str>) -> Result<i32, String> {
-    let config = load_config(workdir, env)?;
+    let config = load_config(workdir, env).map_err(|e| e.to_string())?;
     let (tp, target, file) = transport_for(workdir, &config, target)?;
     let previous = tp
         .get_file(&target, &file, 64 * 1024)
@@ -477,7 +501,7 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> Result<i32, Str
             Some(c)
         }
         Err(e) => {
-            line(false, "config", e);
+            line(false, "config", e.to_string());
             None
         }
     };
@@ -505,7 +529,7 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> Result<i32, Str
             Ok(p) => line(true, "configured plugins", format!("transport {}, {} auditor(s)", p.transport_id, p.auditors.len())),
             Err(e) => line(false, "configured plugins", e),
         }
-        if config.get("LIUM_TARGET").is_some_and(|t| !t.is_empty()) {
+        if config.get(keys::LIUM_TARGET).is_some_and(|t| !t.is_empty()) {
             match transport_for(workdir, config, None) {
                 Ok((tp, target, _)) => match tp.status(&target) {
                     Ok((state, detail)) => line(state == "ready", "target", format!("{target}: {state} ({detail})")),
@@ -517,21 +541,36 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> Result<i32, Str
             line(true, "target", "none set (LIUM_TARGET unset): a flow will provision one".into());
         }
     }
-    Ok(if bad == 0 { 0 } else { 10 })
+    Ok(if bad == 0 { 0 } else { Family::ConfigPolicy.exit_status() })
 }
 
-/// `wfhost court audit`: run one auditor on an evidence pack file.
-pub fn audit_file(phase: &str, evidence: &Path, auditor: &str) -> Result<(String, bool), String> {
+/// `wfhost court audit`: run one auditor on an evidence pack file, under the auditor limits of
+/// the config in `workdir` (`-C`), as the flow did; without a config file there, under the
+/// vocabulary's defaults. The output says which. Relative paths are relative to `workdir`.
+pub fn audit_file(
+    workdir: &Path,
+    env: &BTreeMap<String, String>,
+    phase: &str,
+    evidence: &Path,
+    auditor: &str,
+) -> Result<(String, bool), String> {
     let c = wfhost_constitution::Constitution::get().map_err(|e| e.to_string())?;
     let p = c.phase(phase).ok_or_else(|| format!("--phase {phase}: not a phase of the constitution (P00..P99)"))?;
-    let bytes = std::fs::read(evidence).map_err(|e| format!("--evidence {}: {e}", evidence.display()))?;
+    let evidence = workdir.join(evidence);
+    let bytes = std::fs::read(&evidence).map_err(|e| format!("--evidence {}: {e}", evidence.display()))?;
     let pack: crate::types::EvidencePack = serde_json::from_slice(&bytes)
         .map_err(|e| format!("--evidence {}: not an evidence pack ({e}); use a phase/phase.<Pxx>.pack.json file", evidence.display()))?;
+    let (limits, limits_from) = match load_config(workdir, env) {
+        Ok(config) => (auditor_limits(&config), config.path().display().to_string()),
+        Err(ConfigError::Unreadable { path, source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            (default_auditor_limits(), format!("defaults (no config at {})", path.display()))
+        }
+        Err(e) => return Err(format!("the auditor limits come from the config: {e}")),
+    };
     let req = crate::court::audit_request(c, p, &pack);
     let rt = runtime()?;
-    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
-    let a = rt.load_auditor(&source(&cwd, auditor)).map_err(|e| format!("auditor {auditor}: {e}"))?;
-    let plugin = AuditorPlugin { auditor: a, limits: Limits::auditor_default() };
+    let a = rt.load_auditor(&source(workdir, auditor)).map_err(|e| format!("auditor {auditor}: {e}"))?;
+    let plugin = AuditorPlugin { auditor: a, limits };
     let r = plugin.audit(&req);
     let pass = r.status == VerdictStatus::Pass;
     let doc = json!({
@@ -542,7 +581,57 @@ pub fn audit_file(phase: &str, evidence: &Path, auditor: &str) -> Result<(String
         "message": r.message,
         "fuel_used": r.fuel_used,
         "duration_ms": r.duration_ms,
+        "limits": {
+            "fuel": limits.fuel,
+            "memory_bytes": limits.memory_bytes,
+            "wall_secs": limits.wall.as_secs(),
+            "from": limits_from,
+        },
         "verdict": r.verdict,
     });
     Ok((serde_json::to_string_pretty(&doc).unwrap_or_default(), pass))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(wfhost_config::CONFIG_REL_PATH);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        let config = load_config(dir.path(), &BTreeMap::new()).unwrap();
+        (dir, config)
+    }
+
+    #[test]
+    fn auditor_limits_come_from_the_typed_config() {
+        let (_d, c) = config("WF_AUDITOR_FUEL=5000\nWF_AUDITOR_MEMORY_MB=32\nWF_SUBAGENT_VALIDATOR_TIMEOUT_SECS=7\n");
+        let l = auditor_limits(&c);
+        assert_eq!((l.fuel, l.memory_bytes, l.wall), (5000, 32 * 1024 * 1024, Duration::from_secs(7)));
+        // Unset keys take the vocabulary's defaults, the same as with no config at all.
+        let (_d, c) = config("");
+        assert_eq!(auditor_limits(&c), default_auditor_limits());
+        let d = default_auditor_limits();
+        assert_eq!(d.fuel, keys::WF_AUDITOR_FUEL.default_value());
+        assert_eq!(d.wall.as_secs(), keys::WF_SUBAGENT_VALIDATOR_TIMEOUT_SECS.default_value());
+        assert_eq!(d.memory_bytes as u64, keys::WF_AUDITOR_MEMORY_MB.default_value() * 1024 * 1024);
+        // The largest memory the vocabulary accepts still fits: no overflow, no truncation.
+        let (_d, c) = config(&format!("WF_AUDITOR_MEMORY_MB={}\n", keys::WF_AUDITOR_MEMORY_MB.max()));
+        assert_eq!(auditor_limits(&c).memory_bytes as u64, keys::WF_AUDITOR_MEMORY_MB.max() * 1024 * 1024);
+    }
+
+    #[test]
+    fn limits_outside_the_vocabulary_never_reach_the_runtime() {
+        for line in ["WF_AUDITOR_FUEL=lots", "WF_AUDITOR_FUEL=1_000", "WF_AUDITOR_MEMORY_MB=4097", "WF_AUDITOR_FUEL=0"] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(wfhost_config::CONFIG_REL_PATH);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, format!("{line}\n")).unwrap();
+            let err = load_config(dir.path(), &BTreeMap::new()).unwrap_err();
+            assert_eq!(err.code(), wfhost_constitution::codes::CONFIG_INVALID, "{line}");
+            assert!(err.to_string().contains(line.split('=').next().unwrap()), "{err}");
+        }
+    }
 }

@@ -187,7 +187,7 @@ pub fn evidence_pack(i: PackInput<'_>) -> EvidencePack {
     flags.push(Kv { key: "consent".into(), value: i.consent.to_string() });
     EvidencePack {
         flow_id: i.flow_id.to_string(),
-        phase: i.phase.id.clone(),
+        phase: i.phase.id.to_string(),
         constitution_version: i.c.version,
         applicable_laws: i.phase.laws.clone(),
         config_sha256_at_start: i.config_sha_start.to_string(),
