@@ -16,7 +16,7 @@ use super::{pstr, PHASE_DIR};
 use super::verify::{FailureKind, VerifyFailure};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use wfhost_constitution::Constitution;
+use wfhost_constitution::{Code, Constitution};
 use wfhost_evidence::Envelope;
 /// One phase's records (indices into the log).
 #[derive(Debug, Clone)]
@@ -407,7 +407,6 @@ impl<'a> Walk<'a> {
             return mismatch("court", pf(court_pass), pstr(e, "court").into());
         }
         let phase = self.c.phase(&run.id).ok_or_else(|| VerifyFailure::record(FailureKind::Order, e, "payload.phase", "unknown phase"))?;
-        let family_code = |name: &str| self.c.code_named(phase.family, name).map(|c| u64::from(c.code)).unwrap_or(u64::from(phase.family) * 100);
         let want_code = if pstr(outcome, "status") == "fail" {
             outcome.payload.get("code").and_then(Value::as_u64).unwrap_or(0)
         } else if !det_pass {
@@ -420,9 +419,9 @@ impl<'a> Walk<'a> {
                 .filter(|c| c.get("pass") == Some(&Value::Bool(false)))
                 .find_map(|c| c.get("check").and_then(Value::as_str).and_then(|n| self.c.checks.get(n)).and_then(|k| k.code))
                 .map(u64::from)
-                .unwrap_or_else(|| family_code("COURT_DETERMINISTIC_FAIL"))
+                .unwrap_or_else(|| phase.family.court_deterministic_fail().into())
         } else if !court_pass {
-            family_code("COURT_AUDITOR_FAIL")
+            phase.family.court_auditor_fail().into()
         } else {
             0
         };
@@ -490,7 +489,7 @@ impl<'a> Walk<'a> {
             return Err(VerifyFailure::record(FailureKind::Order, e, "event_type", "the court halted the flow, but no flow.halted record precedes the summary"));
         }
         let want_exit = match &self.halted {
-            Some((_, code)) => self.c.family_exit_status((code / 100) as u8).map(i64::from).unwrap_or(crate::EXIT_INTERNAL.into()),
+            Some((_, code)) => u16::try_from(*code).ok().and_then(Code::from_u16).map(|c| i64::from(c.family().exit_status())).unwrap_or(crate::EXIT_INTERNAL.into()),
             None if halted => crate::EXIT_INTERNAL.into(),
             None => 0,
         };

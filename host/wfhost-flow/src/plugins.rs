@@ -145,11 +145,15 @@ pub fn load(workdir: &Path, config: &Config, sink: Sink, out: Output) -> Result<
     })
 }
 
+/// The name of the built-in auditor component (the runtime's builtin table), the court's judge
+/// when no config could be read.
+pub const BUILTIN_AUDITOR: &str = "constitution";
+
 /// The built-in constitution auditor with the vocabulary's default limits (used when P00 fails
 /// before a config could be read and plugins loaded, so the court still has a judge).
 pub fn builtin_auditor() -> Result<AuditorPlugin, String> {
     let rt = runtime()?;
-    let a = rt.load_auditor(&ComponentSource::builtin("constitution")).map_err(|e| e.to_string())?;
+    let a = rt.load_auditor(&ComponentSource::builtin(BUILTIN_AUDITOR)).map_err(|e| e.to_string())?;
     Ok(AuditorPlugin { auditor: a, limits: default_auditor_limits() })
 }
 

@@ -238,7 +238,7 @@ pub fn constitutional_without_plugins(c: &Constitution, phase: &Phase, pack: &Ev
     let record = match crate::plugins::builtin_auditor() {
         Ok(a) => a.audit(&req),
         Err(e) => AuditorRecord {
-            name: "constitution".into(),
+            name: crate::plugins::BUILTIN_AUDITOR.into(),
             status: VerdictStatus::Unverified,
             verdict: None,
             reason_kind: Some("load_refused".into()),
