@@ -16,7 +16,7 @@ use super::{pstr, PHASE_DIR};
 use super::verify::{FailureKind, VerifyFailure};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use wfhost_constitution::{Code, Constitution};
+use wfhost_constitution::{Code, Constitution, PhaseId};
 use wfhost_evidence::Envelope;
 /// One phase's records (indices into the log).
 #[derive(Debug, Clone)]
@@ -338,7 +338,7 @@ impl<'a> Walk<'a> {
             }
         }
         let target = e.payload.get("target").cloned().unwrap_or(Value::Null);
-        if run.id == "P20" {
+        if run.id == PhaseId::P20 {
             self.bound = target;
         } else if target != self.bound {
             return Err(VerifyFailure::record(FailureKind::Order, e, "payload.target", format!(

@@ -12,7 +12,10 @@
 //!   do not speak of them;
 //! - **a config default**: outside tests, a string literal equal to a distinctive default of
 //!   `config.toml` (`"/mnt/outputs"`, `".wfhost/pods"`, `"executors"`, ...), or an integer literal
-//!   equal to a distinctive numeric default (`86400`, `1_000_000_000`, ...).
+//!   equal to a distinctive numeric default (`86400`, `1_000_000_000`, ...);
+//! - **a config key by name**: outside tests, a string literal equal to a key's name
+//!   (`"WF_TRANSPORT"`): host code names keys through `keys::*`, so a misspelt key does not
+//!   compile.
 //!
 //! Anything else that matches is listed in [`ALLOWED`], each entry with the reason it is not a
 //! restatement. A hit names the file, the line and the constant to use instead.
@@ -250,6 +253,7 @@ fn scan() -> Vec<String> {
         .filter_map(|k| k.default.as_deref())
         .filter(|d| d.len() >= 4)
         .collect();
+    let key_names: Vec<&str> = c.vocabulary.keys.iter().map(|k| k.name.as_str()).collect();
     let numeric_defaults: Vec<u128> = defaults.iter().filter_map(|d| d.parse().ok()).filter(|n| *n >= 1000).collect();
     let root = repo();
     let mut files = Vec::new();
@@ -287,6 +291,8 @@ fn scan() -> Vec<String> {
                         Some(format!("code {code} written in a string: format codes::{} instead", known[code].name()))
                     } else if *n < test_from && defaults.contains(&s.as_str()) {
                         Some(format!("config default {s:?} restated: read it through the key (Config::value, Key::default)"))
+                    } else if *n < test_from && !rel.starts_with("plugins/") && key_names.contains(&s.as_str()) {
+                        Some(format!("config key {s:?} named by a string: use keys::{s}"))
                     } else {
                         None
                     };

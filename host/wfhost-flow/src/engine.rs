@@ -515,7 +515,7 @@ impl Run<'_> {
         } else if self.consent_from_tty {
             Some(Actor::new("user", "tty"))
         } else {
-            Some(Actor::new("policy", "LIUM_YES"))
+            Some(Actor::new("policy", keys::LIUM_YES.name()))
         }
     }
 
