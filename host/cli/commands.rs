@@ -209,7 +209,10 @@ pub enum CourtCommand {
     /// Run one auditor on an evidence pack and print its verdict as JSON.
     ///
     /// FILE is a phase's evidence pack (phase/phase.<Pxx>.pack.json in a flow's evidence
-    /// directory). Exit status 0 when the verdict is pass, 1 when fail or unverified.
+    /// directory), relative to -C like every path. The auditor runs under the limits of the
+    /// config in -C (WF_AUDITOR_FUEL, WF_AUDITOR_MEMORY_MB, WF_SUBAGENT_VALIDATOR_TIMEOUT_SECS),
+    /// as in the flow; without a config there, under their defaults ("limits" in the output
+    /// says which). Exit status 0 when the verdict is pass, 1 when fail or unverified.
     Audit {
         /// The phase the pack belongs to (P00..P99).
         #[arg(long)]
@@ -381,7 +384,7 @@ pub fn exec(cli: Cli) -> Result<Exit, CliError> {
             Ok(if report.ok() { Exit::OK } else { Exit(ErrorKind::Config.exit_status()) })
         }
         Command::Court(CourtCommand::Audit { phase, evidence, auditor }) => {
-            let report = ops::audit_file(&phase, &evidence, &auditor, &env_map())?;
+            let report = ops::audit_file(&workdir(&dir)?, &env_map(), &phase, &evidence, &auditor)?;
             println!("{}", serde_json::to_string_pretty(&report.document).unwrap_or_default());
             Ok(if report.pass { Exit::OK } else { Exit::FAILED })
         }

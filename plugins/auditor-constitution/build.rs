@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-include!("../sdk/build-support/constitution_tables.rs");
+include!("../../host/wfhost-constitution/build-support/tables.rs");
 
 fn main() {
     let mut out =

@@ -4,6 +4,7 @@
 //! broken rule are refused; secrets never reach evidence, artifacts or output.
 
 use crate::harness::{Run, Sandbox};
+use wfhost_constitution::codes;
 use serde_json::Value;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -37,7 +38,7 @@ fn halted_at_p70() -> (Sandbox, Run) {
     s.manifest("run_id,seed,code\ngood,1,0\nbad,2,3\n");
     let run = s.run(&["flow", "--yes", "--wait", "true", "--teardown", "delete"]);
     assert_eq!(run.status, 40, "{}", run.explain());
-    assert_eq!(run.statuses().last().map(|s| (s.0.clone(), s.2)), Some(("P70".to_string(), 402)), "{}", run.explain());
+    assert_eq!(run.statuses().last().map(|s| (s.0.clone(), s.2)), Some(("P70".to_string(), codes::RUNS_FAILED.get())), "{}", run.explain());
     (s, run)
 }
 
@@ -210,7 +211,7 @@ fn a_passing_flow_verifies_replays_identically_and_no_flipped_byte_goes_unnotice
 fn halted_flows_verify_replay_identically_and_explain_the_halt() {
     let (s0, p00) = halted_at_p00();
     let (s7, p70) = halted_at_p70();
-    for (s, run, phase, code) in [(&s0, &p00, "P00", 106), (&s7, &p70, "P70", 402)] {
+    for (s, run, phase, code) in [(&s0, &p00, "P00", codes::CONSENT_MISSING.get()), (&s7, &p70, "P70", codes::RUNS_FAILED.get())] {
         let dir = run.flow_dir();
         let verify = wfhost(s, &["verify", &path_arg(&dir)]);
         assert_eq!(verify.status, 0, "{}", verify.explain());
@@ -572,7 +573,7 @@ fn a_signing_key_that_cannot_be_read_stops_the_flow_in_p00() {
     s.set("WF_SIGNING_KEY", "keys/absent.pem");
     let run = s.run(FULL);
     assert_eq!(run.status, 10, "{}", run.explain());
-    assert_eq!(run.statuses().last().unwrap(), &("P00".to_string(), "fail".to_string(), 101));
+    assert_eq!(run.statuses().last().unwrap(), &("P00".to_string(), "fail".to_string(), codes::CONFIG_INVALID.get()));
     assert!(run.stderr.contains("keys/absent.pem") && run.stderr.contains("wfhost keygen"), "{}", run.stderr);
     assert!(s.pods().is_empty(), "nothing was created");
 }

@@ -95,7 +95,7 @@ fn a_hostile_executor_reaching_another_target_is_refused_and_halts_p40() {
     let drift = c.checks["target_unchanged"].code.expect("checks.toml gives target_unchanged a code");
     assert_eq!(c.code(drift).map(|k| k.name.as_str()), Some("TARGET_DRIFT"));
     assert_eq!(code, drift, "the halt code is target_unchanged's");
-    assert_eq!(Some(run.status), c.family_exit_status((drift / 100) as u8), "{}", run.explain());
+    assert_eq!(Some(run.status), wfhost_constitution::Code::from_u16(drift).map(|k| k.family().exit_status()), "{}", run.explain());
     assert_ne!(run.status, 0);
 
     // The verdict names Law 3 and the drift.

@@ -1,6 +1,7 @@
 //! Whole flows on the local transport: the happy path, detached sweeps, failing runs, fetch.
 
 use crate::harness::Sandbox;
+use wfhost_constitution::codes;
 use std::time::Duration;
 
 const FULL: &[&str] = &["flow", "--yes", "--wait", "true", "--fetch", "all", "--teardown", "delete"];
@@ -74,7 +75,7 @@ fn a_failing_run_fails_monitor_with_4xx_and_says_how_to_delete_the_pod() {
     let run = s.run(&["flow", "--yes", "--wait", "true", "--teardown", "delete"]);
     assert_eq!(run.status, 40, "{}", run.explain());
     let last = run.statuses().last().cloned().unwrap();
-    assert_eq!((last.0.as_str(), last.2), ("P70", 402), "{}", run.explain());
+    assert_eq!((last.0.as_str(), last.2), ("P70", codes::RUNS_FAILED.get()), "{}", run.explain());
     let verdict = run.verdict("P70");
     assert_eq!(verdict["court"], "fail");
     let reason = verdict["halt_reason"].as_str().unwrap();
@@ -82,7 +83,7 @@ fn a_failing_run_fails_monitor_with_4xx_and_says_how_to_delete_the_pod() {
     assert!(reason.contains("badsummary"), "the ok:false run must be named: {verdict}");
     let summary = run.summary();
     assert_eq!(summary["first_failure_phase"], "P70");
-    assert_eq!(summary["first_failure_code"], 402);
+    assert_eq!(summary["first_failure_code"], codes::RUNS_FAILED.get());
     // Law 7: a halt never deletes the pod, even with --teardown delete; it says how to.
     assert_eq!(s.pods().len(), 1);
     let cmd = summary["delete_command"].as_str().unwrap();
@@ -102,7 +103,7 @@ fn a_bad_manifest_fails_p60_before_any_run_starts() {
     let run = s.run(&["flow", "--yes"]);
     assert_eq!(run.status, 40, "{}", run.explain());
     let last = run.statuses().last().cloned().unwrap();
-    assert_eq!((last.0.as_str(), last.2), ("P60", 400));
+    assert_eq!((last.0.as_str(), last.2), ("P60", codes::MANIFEST_INVALID.get()));
     let reason = run.verdict("P60")["halt_reason"].as_str().unwrap().to_string();
     assert!(reason.contains("line 2") && reason.contains("line 3"), "{reason}");
     let runs = s.root().join(".wfhost/pods").join(&s.pods()[0]).join("root/mnt/outputs/runs");

@@ -1,6 +1,7 @@
 //! The legacy primitives, `doctor`, `court audit` and the help text, through the real binary.
 
 use crate::harness::Sandbox;
+use wfhost_constitution::codes;
 
 #[test]
 fn primitives_drive_the_same_lifecycle_step_by_step() {
@@ -22,7 +23,7 @@ fn primitives_drive_the_same_lifecycle_step_by_step() {
     assert_eq!(one.status, 0, "{}", one.explain());
     let missing = s.run(&["fetch-run", "nope"]);
     assert_eq!(missing.status, 50, "{}", missing.explain());
-    assert_eq!(missing.statuses().last().unwrap().2, 501);
+    assert_eq!(missing.statuses().last().unwrap().2, codes::RUN_NOT_FOUND.get());
 
     let fsm = s.run(&["fsm-status"]);
     assert_eq!(fsm.status, 0, "{}", fsm.explain());
@@ -42,7 +43,7 @@ fn primitives_refuse_to_run_without_a_target() {
     let s = Sandbox::new();
     let r = s.run(&["checkout"]);
     assert_eq!(r.status, 10, "{}", r.explain());
-    assert_eq!(r.statuses()[0].2, 105);
+    assert_eq!(r.statuses()[0].2, codes::FLAGS_ILLEGAL.get());
     assert!(r.verdict("P00")["halt_reason"].as_str().unwrap().contains("--target"));
     assert!(s.pods().is_empty());
 }
@@ -102,6 +103,36 @@ fn court_audit_reruns_an_auditor_on_a_flows_evidence_pack() {
     let bad = s.run(&["court", "audit", "--phase", "P50", "--evidence", "garbage.json"]);
     assert_eq!(bad.status, 64, "{}", bad.explain());
     assert!(bad.stderr.contains("garbage.json"), "{}", bad.stderr);
+}
+
+#[test]
+fn court_audit_judges_under_the_limits_of_the_config_in_its_directory() {
+    let mut s = Sandbox::new();
+    let r = s.run(&["flow", "--yes", "--sweep", "skip", "--teardown", "delete"]);
+    assert_eq!(r.status, 0, "{}", r.explain());
+    let pack = r.flow_dir().join("phase/phase.P50.pack.json").display().to_string();
+    // A fuel budget far too small for a judgement: the hand-run audit runs out, as the flow's would.
+    s.set("WF_AUDITOR_FUEL", "1000");
+    let starved = s.run(&["court", "audit", "--phase", "P50", "--evidence", &pack]);
+    assert_eq!(starved.status, 1, "{}", starved.explain());
+    let v: serde_json::Value = serde_json::from_str(&starved.stdout).unwrap();
+    assert_eq!((v["status"].as_str(), v["reason_kind"].as_str()), (Some("unverified"), Some("fuel_exhausted")), "{v}");
+    assert_eq!(v["limits"]["fuel"], 1000, "{v}");
+    assert!(v["limits"]["from"].as_str().unwrap().ends_with("infra_scripts/workflow.env"), "{v}");
+    // -C names another directory: its config decides (none there: the vocabulary's defaults).
+    std::fs::create_dir_all(s.root().join("elsewhere")).unwrap();
+    let other = s.run(&["-C", "elsewhere", "court", "audit", "--phase", "P50", "--evidence", &pack]);
+    assert_eq!(other.status, 0, "{}", other.explain());
+    let v: serde_json::Value = serde_json::from_str(&other.stdout).unwrap();
+    assert_eq!(v["status"], "pass", "{v}");
+    assert_eq!(v["limits"]["fuel"], wfhost_constitution::keys::WF_AUDITOR_FUEL.default_value(), "{v}");
+    assert!(v["limits"]["from"].as_str().unwrap().starts_with("defaults"), "{v}");
+    // A config there that does not load is an error naming it, not a silent default; its
+    // status is the config family's, as in a flow.
+    s.write("elsewhere/infra_scripts/workflow.env", "WF_AUDITOR_FUEL=lots\n");
+    let bad = s.run(&["-C", "elsewhere", "court", "audit", "--phase", "P50", "--evidence", &pack]);
+    assert_eq!(bad.status, 10, "{}", bad.explain());
+    assert!(bad.stderr.contains("WF_AUDITOR_FUEL"), "{}", bad.stderr);
 }
 
 #[test]

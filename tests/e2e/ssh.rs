@@ -19,6 +19,7 @@
 //! records carry.
 
 use crate::harness::{Run, Sandbox};
+use wfhost_constitution::{codes, Code, Family};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -468,7 +469,8 @@ fn a_stopped_sshd_halts_sweep_status_as_unreachable_and_resume_works_after_resta
     assert_ne!(down.status, 0, "{}", down.explain());
     let (phase, status, code) = last_status(&down);
     assert_eq!(status, "fail", "{}", down.explain());
-    assert!((200..300).contains(&code) || (400..500).contains(&code), "{phase} {code}\n{}", down.explain());
+    let family = Code::from_u16(code).map(Code::family);
+    assert!(matches!(family, Some(Family::ProvisioningTarget | Family::SweepMonitor)), "{phase} {code}\n{}", down.explain());
     let reason = down.verdict(&phase)["halt_reason"].as_str().unwrap_or_default().to_string();
     assert!(reason.contains("cannot be reached") || reason.contains("unreachable"), "{reason}");
     assert!(reason.contains("Connection refused"), "{reason}");
@@ -497,7 +499,7 @@ fn a_prompting_bootstrap_script_fails_at_once_instead_of_hanging() {
     let run = s.run_with_limit(&["flow", "--provision", "skip", "--sweep", "skip"], Duration::from_secs(90));
     assert!(t0.elapsed() < Duration::from_secs(60), "took {:?}", t0.elapsed());
     assert_ne!(run.status, 0, "{}", run.explain());
-    assert_eq!(last_status(&run), ("P40".to_string(), "fail".to_string(), 300), "{}", run.explain());
+    assert_eq!(last_status(&run), ("P40".to_string(), "fail".to_string(), codes::BOOTSTRAP_FAILED.get()), "{}", run.explain());
     let pack = std::fs::read_to_string(run.flow_dir().join("phase/phase.P40.json")).unwrap();
     assert!(pack.contains("no answer: stdin is closed"), "{pack}");
 }
@@ -897,7 +899,7 @@ fn wfhost_killed_inside_p60_resumes_exactly_once(point: P60Point) {
     let mut done = s.run_with_limit(&resume, Duration::from_secs(180));
     if done.status != 0 && !tsv_at_kill {
         // Killed before runs.tsv was written: there is no sweep to resume yet.
-        assert_eq!(last_status(&done), ("P60".to_string(), "fail".to_string(), 404), "{}", done.explain());
+        assert_eq!(last_status(&done), ("P60".to_string(), "fail".to_string(), codes::NO_SWEEP_TO_RESUME.get()), "{}", done.explain());
         let reason = done.verdict("P60")["halt_reason"].as_str().unwrap_or_default().to_string();
         assert!(reason.contains("runs.tsv") && reason.contains("--sweep start"), "{reason}");
         done = s.run_with_limit(&["flow", "--provision", "skip", "--sweep", "start", "--wait", "true", "--fetch", "all"], Duration::from_secs(180));
@@ -1042,7 +1044,7 @@ fn resume_over_ssh_leaves_every_run_state_alone_and_restarts_lost_runs_only_when
     // to run the lost one again.
     std::fs::write(run_dir("hold").join("gate"), "").unwrap();
     let waited = s.run(&["flow", "--provision", "skip", "--sweep", "resume", "--wait", "true"]);
-    assert_eq!(last_status(&waited), ("P70".to_string(), "fail".to_string(), 402), "{}", waited.explain());
+    assert_eq!(last_status(&waited), ("P70".to_string(), "fail".to_string(), codes::RUNS_FAILED.get()), "{}", waited.explain());
     assert_eq!(waited.status, 40);
     let reason = waited.verdict("P70")["halt_reason"].as_str().unwrap_or_default().to_string();
     assert!(reason.contains("bad1") && reason.contains("victim") && reason.contains("SWEEP_RETRY_LOST=1"), "{reason}");
@@ -1051,7 +1053,7 @@ fn resume_over_ssh_leaves_every_run_state_alone_and_restarts_lost_runs_only_when
     // Asked: victim runs again (its first attempt kept), nothing else does.
     s.set("SWEEP_RETRY_LOST", "1");
     let retried = s.run(&["flow", "--provision", "skip", "--sweep", "resume", "--wait", "true", "--fetch", "run:victim"]);
-    assert_eq!(last_status(&retried), ("P70".to_string(), "fail".to_string(), 402), "{}", retried.explain());
+    assert_eq!(last_status(&retried), ("P70".to_string(), "fail".to_string(), codes::RUNS_FAILED.get()), "{}", retried.explain());
     let p60 = facts(&retried, "P60");
     assert_eq!((p60["runs_restarted"].as_str(), p60["restarted_runs"].as_str()), (Some("1"), Some("victim")), "{p60:#}");
     let reason = retried.verdict("P70")["halt_reason"].as_str().unwrap_or_default().to_string();
@@ -1083,7 +1085,7 @@ fn sshd_stopped_during_bootstrap_halts_p40_as_unreachable_within_seconds() {
     let (status, stdout, stderr) = flow.finish(Duration::from_secs(60));
     let took = t0.elapsed();
     assert_eq!(status, 30, "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("PHASE=P40 STATUS=fail CODE=306"), "{stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("PHASE=P40 STATUS=fail CODE={}", codes::POD_UNREACHABLE_3XX)), "{stdout}\n{stderr}");
     assert!(stderr.contains("cannot be reached"), "{stderr}");
     assert!(took < Duration::from_secs(30), "the halt took {took:?}");
 }
@@ -1103,7 +1105,7 @@ fn sshd_gone_for_good_while_waiting_halts_p70_as_unreachable() {
     let (status, stdout, stderr) = flow.finish(Duration::from_secs(90));
     let took = t0.elapsed();
     assert_eq!(status, 40, "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("PHASE=P70 STATUS=fail CODE=407"), "{stdout}");
+    assert!(stdout.contains(&format!("PHASE=P70 STATUS=fail CODE={}", codes::POD_UNREACHABLE_4XX)), "{stdout}");
     assert!(stderr.contains("retrying") && stderr.contains("cannot be reached"), "{stderr}");
     assert!(took < Duration::from_secs(60), "the halt took {took:?}");
 }
@@ -1127,7 +1129,7 @@ fn a_host_that_goes_silent_halts_p70_as_unreachable_within_the_keepalive_budget(
     let took = t0.elapsed();
     sshd.signal_all("CONT");
     assert_eq!(status, 40, "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("PHASE=P70 STATUS=fail CODE=407"), "{stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("PHASE=P70 STATUS=fail CODE={}", codes::POD_UNREACHABLE_4XX)), "{stdout}\n{stderr}");
     assert!(stderr.contains("retrying") && stderr.contains("cannot be reached"), "{stderr}");
     assert!(took < Duration::from_secs(60), "the halt took {took:?}");
 }

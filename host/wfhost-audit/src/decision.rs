@@ -72,11 +72,6 @@ pub fn constitutional_status(auditors: &[AuditorEntry]) -> AuditStatus {
     }
 }
 
-/// A code of the phase's family by its constitution name.
-pub fn family_code(c: &Constitution, phase: &Phase, name: &str) -> u16 {
-    c.code_named(phase.family, name).map(|k| k.code).unwrap_or(u16::from(phase.family) * 100)
-}
-
 /// Decide a phase from its outcome, its checks and its auditors.
 pub fn decide(c: &Constitution, phase: &Phase, outcome: OutcomeView<'_>, checks: &[CheckRecord], auditors: &[AuditorEntry]) -> Decision {
     let deterministic = deterministic_pass(outcome.status, checks);
@@ -89,9 +84,9 @@ pub fn decide(c: &Constitution, phase: &Phase, outcome: OutcomeView<'_>, checks:
         failed
             .iter()
             .find_map(|r| c.checks.get(&r.check).and_then(|k| k.code))
-            .unwrap_or_else(|| family_code(c, phase, "COURT_DETERMINISTIC_FAIL"))
+            .unwrap_or_else(|| phase.family.court_deterministic_fail().get())
     } else if !court {
-        family_code(c, phase, "COURT_AUDITOR_FAIL")
+        phase.family.court_auditor_fail().get()
     } else {
         0
     };
@@ -151,11 +146,11 @@ pub fn auditor_laws(auditors: &[AuditorEntry]) -> Vec<String> {
 
 /// The process exit status of a flow: 0 when it passed, the family's status (10..50) for its
 /// first failing verdict's code, 70 when it could not run or record its decisions.
-pub fn exit_status(c: &Constitution, first_failure_code: Option<u16>, internal_error: bool) -> i32 {
+pub fn exit_status(first_failure_code: Option<u16>, internal_error: bool) -> i32 {
     match first_failure_code {
         _ if internal_error => EXIT_INTERNAL,
         None => 0,
-        Some(code) => u8::try_from(code / 100).ok().and_then(|f| c.family_exit_status(f)).unwrap_or(EXIT_INTERNAL),
+        Some(code) => wfhost_constitution::Code::from_u16(code).map(|c| c.family().exit_status()).unwrap_or(EXIT_INTERNAL),
     }
 }
 
@@ -204,7 +199,7 @@ mod tests {
         let none = decide(c(), p, ok(), &[], &[]);
         assert!(!none.court);
         assert_eq!(none.constitutional, AuditStatus::Unverified);
-        assert_eq!(none.code, family_code(c(), p, "COURT_AUDITOR_FAIL"));
+        assert_eq!(none.code, p.family.court_auditor_fail().get());
         // One unverified among passes: unverified, and L9.
         let mixed = decide(c(), p, ok(), &[], &[auditor(AuditStatus::Pass, &[]), auditor(AuditStatus::Unverified, &[])]);
         assert_eq!(mixed.constitutional, AuditStatus::Unverified);
@@ -232,7 +227,7 @@ mod tests {
         }
         let (name, k) = plain.first().expect("a check without its own code");
         let d = decide(c(), p, ok(), &[check(name, false)], &[auditor(AuditStatus::Fail, &[&k.law, "L1"])]);
-        assert_eq!(d.code, family_code(c(), p, "COURT_DETERMINISTIC_FAIL"));
+        assert_eq!(d.code, p.family.court_deterministic_fail().get());
         assert_eq!(d.violated_laws.first(), Some(&k.law), "check laws come first");
         assert_eq!(d.violated_laws.iter().filter(|l| **l == k.law).count(), 1, "each law once");
         assert!(d.halt_reason.expect("reason").starts_with("deterministic validator rejected P30"));
@@ -240,13 +235,13 @@ mod tests {
 
     #[test]
     fn exit_statuses_follow_the_family_table() {
-        assert_eq!(exit_status(c(), None, false), 0);
-        assert_eq!(exit_status(c(), None, true), EXIT_INTERNAL);
-        assert_eq!(exit_status(c(), Some(305), true), EXIT_INTERNAL);
+        assert_eq!(exit_status(None, false), 0);
+        assert_eq!(exit_status(None, true), EXIT_INTERNAL);
+        assert_eq!(exit_status(Some(305), true), EXIT_INTERNAL);
         for (family, f) in &c().families {
-            let code = u16::from(*family) * 100 + 1;
-            assert_eq!(exit_status(c(), Some(code), false), f.exit);
+            let generic = family.generic().get();
+            assert_eq!(exit_status(Some(generic), false), f.exit);
         }
-        assert_eq!(exit_status(c(), Some(999), false), EXIT_INTERNAL, "an unknown family is internal");
+        assert_eq!(exit_status(Some(999), false), EXIT_INTERNAL, "an unknown family is internal");
     }
 }

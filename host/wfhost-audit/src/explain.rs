@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
-use wfhost_constitution::Constitution;
+use wfhost_constitution::{Constitution, PhaseId};
 use wfhost_evidence::{Envelope, Tail};
 
 /// Why a flow could not be explained.
@@ -81,7 +81,7 @@ pub fn explain(flow_dir: &Path) -> Result<String, ExplainError> {
     let _ = writeln!(w, "config:   {}", header("active_config_path").unwrap_or_else(|| "(not recorded)".into()));
     let sha = header("active_config_sha256").filter(|s| !s.is_empty()).unwrap_or_else(|| "(not read)".into());
     let _ = writeln!(w, "          sha256 {sha}, override {}", header("override_enabled").unwrap_or_else(|| "(not recorded)".into()));
-    let bound = ev.iter().find(|e| e.event_type == "phase.outcome" && pstr(e, "phase") == "P20");
+    let bound = ev.iter().find(|e| e.event_type == "phase.outcome" && pstr(e, "phase") == PhaseId::P20);
     let target_line = match bound.and_then(|e| e.payload.get("target")).and_then(Value::as_str) {
         Some(t) => {
             let how = match bound.and_then(|e| e.payload.pointer("/facts/target_source")).and_then(Value::as_str) {

@@ -18,6 +18,7 @@ use wfhost_config::config::{Vocabulary, SECRET_MARKER};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use wfhost_constitution::{keys, PhaseId};
 use wfhost_evidence::{Envelope, Timestamp};
 /// What verify knows of each kind of per-phase file.
 trait PhaseFileCheck {
@@ -377,7 +378,7 @@ impl<'w, 'a> Files<'w, 'a> {
             self.walk
                 .phases
                 .iter()
-                .find(|p| p.id == "P20")
+                .find(|p| p.id == PhaseId::P20)
                 .and_then(|p| p.outcome)
                 .and_then(|i| ev[i].payload.pointer("/facts/target_source").cloned())
                 .unwrap_or(Value::Null)
@@ -482,9 +483,9 @@ impl<'w, 'a> Files<'w, 'a> {
                 .field(at));
             }
             let header = match k.as_str() {
-                "WF_TRANSPORT" => self.walk.header_before("transport", verdict_at).map(str::to_string),
-                "REMOTE_ENV_PATH" => self.walk.header_before("remote_env_path", verdict_at).map(str::to_string),
-                "OPS_REMOTE_OUTPUTS_DIR" => self
+                k if k == keys::WF_TRANSPORT.name() => self.walk.header_before("transport", verdict_at).map(str::to_string),
+                k if k == keys::REMOTE_ENV_PATH.name() => self.walk.header_before("remote_env_path", verdict_at).map(str::to_string),
+                k if k == keys::OPS_REMOTE_OUTPUTS_DIR.name() => self
                     .walk
                     .header_before("fsm_state_file", verdict_at)
                     .map(|f| f.strip_suffix("/_control/workflow_state.json").unwrap_or(f).to_string())
@@ -492,7 +493,7 @@ impl<'w, 'a> Files<'w, 'a> {
                 _ => None,
             };
             if let Some(h) = header {
-                let mine = if k == "OPS_REMOTE_OUTPUTS_DIR" { v.trim_end_matches('/').to_string() } else { v.clone() };
+                let mine = if k == keys::OPS_REMOTE_OUTPUTS_DIR.name() { v.trim_end_matches('/').to_string() } else { v.clone() };
                 let mine = if mine.is_empty() { "/".to_string() } else { mine };
                 if mine != h {
                     return Err(VerifyFailure::new(FailureKind::Mismatch, &parsed.rel, format!(

@@ -119,6 +119,7 @@ pub fn write(flow_dir: &Path) -> Result<PathBuf, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wfhost_constitution::codes;
 
     #[test]
     fn projection_takes_the_first_failure_from_the_finish_event() {
@@ -126,12 +127,12 @@ mod tests {
             json!({"event_type": "flow.started", "payload": {"flow_id": "f1", "command": "flow"}}),
             json!({"event_type": "phase.outcome", "payload": {"phase": "P00", "status": "ok", "code": 0}}),
             json!({"event_type": "court.verdict", "payload": {"phase": "P00", "court": "pass", "code": 0}}),
-            json!({"event_type": "phase.outcome", "payload": {"phase": "P50", "status": "fail", "code": 302}}),
-            json!({"event_type": "court.verdict", "payload": {"phase": "P50", "court": "fail", "code": 302, "halt_reason": "dirty"}}),
-            json!({"event_type": "flow.summary", "record_hash": "x", "payload": {"verdict": "halted", "first_failure_phase": "P50", "first_failure_code": 302, "exit_status": 30}}),
+            json!({"event_type": "phase.outcome", "payload": {"phase": "P50", "status": "fail", "code": codes::CHECKOUT_DIRTY}}),
+            json!({"event_type": "court.verdict", "payload": {"phase": "P50", "court": "fail", "code": codes::CHECKOUT_DIRTY, "halt_reason": "dirty"}}),
+            json!({"event_type": "flow.summary", "record_hash": "x", "payload": {"verdict": "halted", "first_failure_phase": "P50", "first_failure_code": codes::CHECKOUT_DIRTY, "exit_status": 30}}),
         ];
         let s = project(&events);
-        assert_eq!(s["first_failure_code"], 302);
+        assert_eq!(s["first_failure_code"], codes::CHECKOUT_DIRTY.get());
         assert_eq!(s["exit_status"], 30);
         assert_eq!(s["phases"][1]["court"], "fail");
         assert_eq!(s["phases"][1]["halt_reason"], "dirty");

@@ -19,7 +19,7 @@ use crate::records::{self, ConstitutionalRecord, DeterministicRecord, PassFail, 
 use super::verify::{FailureKind, VerifyFailure};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use wfhost_constitution::Constitution;
+use wfhost_constitution::{Constitution, PhaseId};
 use wfhost_evidence::Envelope;
 /// One phase's records (indices into the log).
 #[derive(Debug, Clone)]
@@ -341,7 +341,7 @@ impl<'a> Walk<'a> {
             }
         }
         let target = e.payload.get("target").cloned().unwrap_or(Value::Null);
-        if run.id == "P20" {
+        if run.id == PhaseId::P20 {
             self.bound = target;
         } else if target != self.bound {
             return Err(VerifyFailure::record(FailureKind::Order, e, "payload.target", format!(
@@ -488,7 +488,7 @@ impl<'a> Walk<'a> {
             return Err(VerifyFailure::record(FailureKind::Order, e, "event_type", "the court halted the flow, but no flow.halted record precedes the summary"));
         }
         let first_failure = self.halted.as_ref().map(|(_, code)| u16::try_from(*code).unwrap_or(u16::MAX));
-        let want_exit = decision::exit_status(self.c, first_failure, halted && self.halted.is_none());
+        let want_exit = decision::exit_status(first_failure, halted && self.halted.is_none());
         let expect = [
             ("verdict", json!(if halted { "halted" } else { "pass" })),
             ("first_failure_phase", self.halted.as_ref().map(|h| json!(h.0)).unwrap_or(Value::Null)),

@@ -8,12 +8,17 @@
 //!    unless `WF_ALLOW_OVERRIDE=1`; with it the override is used and
 //!    [`ConfigLocation::override_enabled`] is `true`.
 //! 2. [`Config::load`] reads the bytes (sha256 over exactly those bytes), parses the lines, and
-//!    resolves every key of the [`Vocabulary`] (`constitution/config.toml`, embedded at build
-//!    time): values are validated by kind, defaults applied, secrets moved into [`Secrets`],
-//!    unknown keys kept (in file order) as warnings and never used.
-//! 3. The rest of the host reads values through [`Config::get`] and the typed getters, hands
-//!    [`Config::public_entries`] to evidence and plugins, and re-checks the file with
-//!    [`Config::rehash`] for the "config unchanged" check.
+//!    resolves every key of the [`Vocabulary`] (`constitution/config.toml`, loaded and
+//!    cross-checked by `wfhost-constitution`): values are validated by kind and range, defaults
+//!    applied, secrets moved into [`Secrets`], unknown keys kept (in file order) as warnings and
+//!    never used.
+//! 3. The rest of the host reads values through the typed accessors, one per kind, named by the
+//!    generated key constants (`config.uint(keys::WF_AUDITOR_FUEL)`,
+//!    `config.value(keys::WF_TRANSPORT)`): a misspelt key does not compile, and the vocabulary's
+//!    default applies without being restated. It hands [`Config::public_entries`] to evidence
+//!    and plugins, and re-checks the file with [`Config::rehash`] for the "config unchanged"
+//!    check. The `*_by_name` accessors serve names only known at run time (a walk over the
+//!    vocabulary, a key family).
 //!
 //! # File syntax
 //!
@@ -52,456 +57,33 @@
 //! credential). [`Config::raw`] is the file as it is, secrets included; use
 //! [`Config::redacted_text`] for anything that is written to evidence.
 
-use serde::Deserialize;
-use wfhost_evidence::hash::sha256_hex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use wfhost_constitution::codes::{self, Code};
+use wfhost_constitution::keys::{self, Flag, Key, KeyKind, List, LocalPath, Pattern, Uint};
+use wfhost_constitution::vocabulary::is_valid_key;
+pub use wfhost_constitution::vocabulary::{
+    Kind, KeySpec, ListSeparator, PathScope, PatternSpec, Source, Vocabulary, VocabularyError,
+    VOCABULARY_TOML,
+};
+use wfhost_evidence::hash::sha256_hex;
 
 /// Where the canonical config lives, relative to the working directory.
 pub const CANONICAL_CONFIG: &str = "infra_scripts/workflow.env";
-
-/// The embedded vocabulary, `constitution/config.toml`, exactly as built into this binary.
-pub const VOCABULARY_TOML: &str = include_str!("../../../constitution/config.toml");
 
 /// What [`Config::public_entries`] shows instead of a secret value.
 pub const SECRET_MARKER: &str = "<secret>";
 
 /// The environment variable naming an override config.
-pub const ENV_WORKFLOW_CONFIG: &str = "WORKFLOW_CONFIG";
+pub const ENV_WORKFLOW_CONFIG: &str = keys::WORKFLOW_CONFIG.name();
 
 /// The environment variable that allows [`ENV_WORKFLOW_CONFIG`].
-pub const ENV_ALLOW_OVERRIDE: &str = "WF_ALLOW_OVERRIDE";
+pub const ENV_ALLOW_OVERRIDE: &str = keys::WF_ALLOW_OVERRIDE.name();
 
-const KEY_CONSTITUTION_VERSION: &str = "WF_CONSTITUTION_VERSION";
-const KEY_COURT_ENFORCE: &str = "WF_PHASE_COURT_ENFORCE";
-const KEY_CONSENT: &str = "LIUM_YES";
 const REDACTED: &str = "<redacted>";
-
-// ---------------------------------------------------------------------------------------------
-// Vocabulary
-// ---------------------------------------------------------------------------------------------
-
-/// Where a path key's value points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PathScope {
-    /// A path on this machine; a relative path is relative to the working directory.
-    Local,
-    /// An absolute POSIX path as seen on the target.
-    Remote,
-}
-
-/// How a list key's value is split.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListSeparator {
-    /// `a,b,c`
-    Comma,
-    /// `cmd one;;cmd two`
-    DoubleSemicolon,
-    /// Any run of whitespace.
-    Whitespace,
-}
-
-impl ListSeparator {
-    /// Split `value` into trimmed, non-empty items.
-    pub fn split(self, value: &str) -> Vec<String> {
-        let items: Vec<&str> = match self {
-            ListSeparator::Comma => value.split(',').collect(),
-            ListSeparator::DoubleSemicolon => value.split(";;").collect(),
-            ListSeparator::Whitespace => value.split_whitespace().collect(),
-        };
-        items
-            .into_iter()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
-/// The kind of a key's value, checked when the config loads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
-    /// Any text.
-    String,
-    /// A file system path.
-    Path(PathScope),
-    /// `0` or `1`.
-    Bool01,
-    /// A decimal unsigned 64-bit integer within the bounds given.
-    Uint {
-        /// Inclusive lower bound.
-        min: Option<u64>,
-        /// Inclusive upper bound.
-        max: Option<u64>,
-    },
-    /// One of the listed values.
-    Enum(Vec<String>),
-    /// A list, split by the separator.
-    List(ListSeparator),
-}
-
-impl Kind {
-    /// Check `value` against this kind; `Err` is the problem, phrased for a message.
-    pub fn check(&self, value: &str) -> Result<(), String> {
-        if value.contains('\0') {
-            return Err("contains a NUL character".to_owned());
-        }
-        match self {
-            Kind::String | Kind::List(_) => Ok(()),
-            Kind::Path(PathScope::Local) => Ok(()),
-            Kind::Path(PathScope::Remote) => {
-                if value.starts_with('/') {
-                    Ok(())
-                } else {
-                    Err("must be an absolute path on the target (starting with /)".to_owned())
-                }
-            }
-            Kind::Bool01 => match value {
-                "0" | "1" => Ok(()),
-                _ => Err("must be 0 or 1".to_owned()),
-            },
-            Kind::Uint { min, max } => {
-                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err("must be a whole number of decimal digits (like 60)".to_owned());
-                }
-                let n: u64 = value
-                    .parse()
-                    .map_err(|_| format!("is too large (the largest is {})", u64::MAX))?;
-                match (min, max) {
-                    (Some(min), _) if n < *min => Err(format!("must be at least {min}")),
-                    (_, Some(max)) if n > *max => Err(format!("must be at most {max}")),
-                    _ => Ok(()),
-                }
-            }
-            Kind::Enum(values) => {
-                if values.iter().any(|v| v == value) {
-                    Ok(())
-                } else {
-                    Err(format!("must be one of: {}", values.join(", ")))
-                }
-            }
-        }
-    }
-
-    /// The kind's name as written in `config.toml`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Kind::String => "string",
-            Kind::Path(_) => "path",
-            Kind::Bool01 => "bool01",
-            Kind::Uint { .. } => "uint",
-            Kind::Enum(_) => "enum",
-            Kind::List(_) => "list",
-        }
-    }
-}
-
-/// Where a key may be set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// Only in the config file.
-    File,
-    /// Only in the process environment.
-    Env,
-    /// In either; a non-empty process environment value wins.
-    FileOrEnv,
-}
-
-impl Source {
-    fn allows_file(self) -> bool {
-        matches!(self, Source::File | Source::FileOrEnv)
-    }
-    fn allows_env(self) -> bool {
-        matches!(self, Source::Env | Source::FileOrEnv)
-    }
-}
-
-/// One key of the vocabulary.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeySpec {
-    /// The variable name.
-    pub name: String,
-    /// One sentence.
-    pub meaning: String,
-    /// The value used when the key is absent or empty.
-    pub default: Option<String>,
-    /// What a value must look like.
-    pub kind: Kind,
-    /// Held by the host only.
-    pub secret: bool,
-    /// Where it may be set.
-    pub source: Source,
-    /// Phases that need it (code 107 when unset).
-    pub required_for: Vec<String>,
-}
-
-/// A family of keys sharing a prefix, such as `WF_SECRET_*`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PatternSpec {
-    /// The pattern as written, ending in `*`.
-    pub name: String,
-    /// One sentence.
-    pub meaning: String,
-    /// What a value must look like.
-    pub kind: Kind,
-    /// Held by the host only.
-    pub secret: bool,
-}
-
-impl PatternSpec {
-    /// The fixed part before the `*`.
-    pub fn prefix(&self) -> &str {
-        self.name.strip_suffix('*').unwrap_or(&self.name)
-    }
-
-    /// Whether `key` belongs to this family (the prefix plus at least one character).
-    pub fn matches(&self, key: &str) -> bool {
-        key.len() > self.prefix().len() && key.starts_with(self.prefix())
-    }
-}
-
-/// The embedded `constitution/config.toml` does not describe a usable vocabulary. Only a broken
-/// build produces this; treat it as an internal error.
-#[derive(Debug, thiserror::Error)]
-pub enum VocabularyError {
-    /// Not TOML, or not the expected schema.
-    #[error("constitution/config.toml does not parse: {0}")]
-    Parse(#[from] toml::de::Error),
-    /// Parses, but an entry is inconsistent.
-    #[error("constitution/config.toml: {0}")]
-    Invalid(String),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawVocabulary {
-    version: u32,
-    #[serde(default)]
-    key: Vec<RawKey>,
-    #[serde(default)]
-    pattern: Vec<RawKey>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKey {
-    name: String,
-    meaning: String,
-    default: Option<String>,
-    kind: String,
-    #[serde(default)]
-    secret: bool,
-    source: Option<String>,
-    scope: Option<String>,
-    min: Option<u64>,
-    max: Option<u64>,
-    values: Option<Vec<String>>,
-    separator: Option<String>,
-    #[serde(default)]
-    required_for: Vec<String>,
-}
-
-impl RawKey {
-    fn kind(&self) -> Result<Kind, VocabularyError> {
-        let bad = |what: &str| VocabularyError::Invalid(format!("key {}: {what}", self.name));
-        let kind = match self.kind.as_str() {
-            "string" => Kind::String,
-            "bool01" => Kind::Bool01,
-            "path" => match self.scope.as_deref() {
-                Some("local") => Kind::Path(PathScope::Local),
-                Some("remote") => Kind::Path(PathScope::Remote),
-                _ => return Err(bad("a path needs scope = \"local\" or \"remote\"")),
-            },
-            "uint" => Kind::Uint {
-                min: self.min,
-                max: self.max,
-            },
-            "enum" => match &self.values {
-                Some(values) if !values.is_empty() => Kind::Enum(values.clone()),
-                _ => return Err(bad("an enum needs a non-empty values list")),
-            },
-            "list" => match self.separator.as_deref() {
-                Some(",") => Kind::List(ListSeparator::Comma),
-                Some(";;") => Kind::List(ListSeparator::DoubleSemicolon),
-                Some("whitespace") => Kind::List(ListSeparator::Whitespace),
-                _ => {
-                    return Err(bad(
-                        "a list needs separator = \",\", \";;\" or \"whitespace\"",
-                    ))
-                }
-            },
-            other => return Err(bad(&format!("unknown kind {other:?}"))),
-        };
-        let stray = [
-            (
-                "scope",
-                self.scope.is_some() && !matches!(kind, Kind::Path(_)),
-            ),
-            (
-                "min",
-                self.min.is_some() && !matches!(kind, Kind::Uint { .. }),
-            ),
-            (
-                "max",
-                self.max.is_some() && !matches!(kind, Kind::Uint { .. }),
-            ),
-            (
-                "values",
-                self.values.is_some() && !matches!(kind, Kind::Enum(_)),
-            ),
-            (
-                "separator",
-                self.separator.is_some() && !matches!(kind, Kind::List(_)),
-            ),
-        ];
-        if let Some((field, _)) = stray.iter().find(|(_, stray)| *stray) {
-            return Err(bad(&format!(
-                "{field} does not apply to kind {}",
-                kind.name()
-            )));
-        }
-        Ok(kind)
-    }
-}
-
-/// The configuration vocabulary: every key the host knows, in `config.toml` order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Vocabulary {
-    /// The keys, in file order.
-    pub keys: Vec<KeySpec>,
-    /// Families of keys.
-    pub patterns: Vec<PatternSpec>,
-}
-
-impl Vocabulary {
-    /// The embedded vocabulary, parsed once.
-    pub fn get() -> Result<&'static Vocabulary, &'static VocabularyError> {
-        static CELL: OnceLock<Result<Vocabulary, VocabularyError>> = OnceLock::new();
-        CELL.get_or_init(|| Vocabulary::parse(VOCABULARY_TOML))
-            .as_ref()
-    }
-
-    /// Parse and cross-check a vocabulary in the `config.toml` format.
-    pub fn parse(text: &str) -> Result<Vocabulary, VocabularyError> {
-        let raw: RawVocabulary = toml::from_str(text)?;
-        if raw.version != 1 {
-            return Err(VocabularyError::Invalid(format!(
-                "version {} is not supported (expected 1)",
-                raw.version
-            )));
-        }
-        let mut seen = BTreeSet::new();
-        let mut keys = Vec::with_capacity(raw.key.len());
-        for k in &raw.key {
-            if !is_valid_key(&k.name) {
-                return Err(VocabularyError::Invalid(format!(
-                    "{:?} is not a valid key name",
-                    k.name
-                )));
-            }
-            if !seen.insert(k.name.clone()) {
-                return Err(VocabularyError::Invalid(format!(
-                    "key {} is listed twice",
-                    k.name
-                )));
-            }
-            let kind = k.kind()?;
-            let source = match k.source.as_deref() {
-                None | Some("file") => Source::File,
-                Some("env") => Source::Env,
-                Some("file+env") => Source::FileOrEnv,
-                Some(other) => {
-                    return Err(VocabularyError::Invalid(format!(
-                        "key {}: unknown source {other:?} (file, env or file+env)",
-                        k.name
-                    )))
-                }
-            };
-            if let Some(default) = &k.default {
-                kind.check(default).map_err(|p| {
-                    VocabularyError::Invalid(format!("key {}: default {default:?} {p}", k.name))
-                })?;
-            }
-            if k.secret && k.default.is_some() {
-                return Err(VocabularyError::Invalid(format!(
-                    "key {}: a secret cannot have a default",
-                    k.name
-                )));
-            }
-            keys.push(KeySpec {
-                name: k.name.clone(),
-                meaning: k.meaning.clone(),
-                default: k.default.clone(),
-                kind,
-                secret: k.secret,
-                source,
-                required_for: k.required_for.clone(),
-            });
-        }
-        let mut patterns = Vec::with_capacity(raw.pattern.len());
-        for p in &raw.pattern {
-            let prefix = p.name.strip_suffix('*').unwrap_or("");
-            if prefix.is_empty() || !is_valid_key(prefix) {
-                return Err(VocabularyError::Invalid(format!(
-                    "pattern {:?} must be a key prefix followed by *",
-                    p.name
-                )));
-            }
-            if p.default.is_some() || p.source.is_some() || !p.required_for.is_empty() {
-                return Err(VocabularyError::Invalid(format!(
-                    "pattern {}: default, source and required_for do not apply to patterns",
-                    p.name
-                )));
-            }
-            if let Some(k) = keys.iter().find(|k| k.name.starts_with(prefix)) {
-                return Err(VocabularyError::Invalid(format!(
-                    "key {} falls under pattern {}; a key belongs to one entry only",
-                    k.name, p.name
-                )));
-            }
-            patterns.push(PatternSpec {
-                name: p.name.clone(),
-                meaning: p.meaning.clone(),
-                kind: p.kind()?,
-                secret: p.secret,
-            });
-        }
-        Ok(Vocabulary { keys, patterns })
-    }
-
-    /// The spec of a named key.
-    pub fn key(&self, name: &str) -> Option<&KeySpec> {
-        self.keys.iter().find(|k| k.name == name)
-    }
-
-    /// The family a key belongs to, if it is not a named key.
-    pub fn pattern_for(&self, name: &str) -> Option<&PatternSpec> {
-        if self.key(name).is_some() {
-            return None;
-        }
-        self.patterns.iter().find(|p| p.matches(name))
-    }
-
-    /// Whether the key's value is a secret (named key or family).
-    pub fn is_secret(&self, name: &str) -> bool {
-        match self.key(name) {
-            Some(k) => k.secret,
-            None => self.pattern_for(name).is_some_and(|p| p.secret),
-        }
-    }
-}
-
-fn is_valid_key(key: &str) -> bool {
-    let mut bytes = key.bytes();
-    match bytes.next() {
-        Some(b) if b.is_ascii_uppercase() || b == b'_' => {}
-        _ => return false,
-    }
-    bytes.all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-}
 
 /// A name that looks like it holds a credential, redacted in messages even when unknown.
 fn looks_secret(key: &str) -> bool {
@@ -672,20 +254,20 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    /// The constitution code of this failure (100..107).
-    pub fn code(&self) -> u16 {
+    /// The constitution code of this failure (family 1).
+    pub fn code(&self) -> Code {
         match self {
-            ConfigError::Workdir { .. } | ConfigError::Unreadable { .. } => 100,
+            ConfigError::Workdir { .. } | ConfigError::Unreadable { .. } => codes::CONFIG_MISSING,
             ConfigError::Syntax { .. }
             | ConfigError::DuplicateKey { .. }
             | ConfigError::InvalidValue { .. }
             | ConfigError::EnvOnlyKeyInFile { .. }
             | ConfigError::InvalidEnv { .. }
-            | ConfigError::Vocabulary { .. } => 101,
-            ConfigError::OverrideRefused { .. } => 102,
-            ConfigError::ConstitutionVersion { .. } => 103,
-            ConfigError::CourtDisabled { .. } => 104,
-            ConfigError::RequiredMissing { .. } => 107,
+            | ConfigError::Vocabulary { .. } => codes::CONFIG_INVALID,
+            ConfigError::OverrideRefused { .. } => codes::OVERRIDE_REFUSED,
+            ConfigError::ConstitutionVersion { .. } => codes::CONSTITUTION_VERSION,
+            ConfigError::CourtDisabled { .. } => codes::COURT_DISABLED,
+            ConfigError::RequiredMissing { .. } => codes::REQUIRED_VAR_MISSING,
         }
     }
 }
@@ -1161,7 +743,8 @@ impl Config {
             if value.is_empty() {
                 continue;
             }
-            if key == KEY_CONSTITUTION_VERSION && value != wfhost_constitution::VERSION.to_string()
+            if key == keys::WF_CONSTITUTION_VERSION.name()
+                && value != wfhost_constitution::VERSION.to_string()
             {
                 return Err(ConfigError::ConstitutionVersion {
                     path,
@@ -1170,7 +753,8 @@ impl Config {
                     expected: wfhost_constitution::VERSION,
                 });
             }
-            if key == KEY_COURT_ENFORCE && value != "1" {
+            let court = keys::WF_PHASE_COURT_ENFORCE;
+            if key == court.name() && !court.spec().values.contains(&value.as_str()) {
                 return Err(ConfigError::CourtDisabled {
                     path,
                     line: line_no,
@@ -1287,23 +871,88 @@ impl Config {
         self.location.override_enabled
     }
 
-    /// The resolved value of a non-secret known key: the file's (or, where allowed, the
-    /// environment's) value, else the default. `None` when unset without default, for secret
-    /// keys (see [`Config::secret`]) and for unknown keys (never used).
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.resolved.get(key).map(|r| r.value.as_str())
+    /// The resolved value of a non-secret key: the file's (or, where allowed, the
+    /// environment's) value, else the vocabulary's default. `None` when unset without default
+    /// and for secret keys (see [`Config::secret`]).
+    pub fn get<K: KeyKind>(&self, key: Key<K>) -> Option<&str> {
+        self.get_by_name(key.name())
+    }
+
+    /// [`Config::get`], with an unset key without default read as empty: the value of a key
+    /// that has a default (`config.value(keys::WF_TRANSPORT)`), never restating it.
+    pub fn value<K: KeyKind>(&self, key: Key<K>) -> &str {
+        self.get(key).unwrap_or_default()
     }
 
     /// Where [`Config::get`]'s value came from.
-    pub fn source(&self, key: &str) -> Option<ValueSource> {
-        self.resolved.get(key).map(|r| r.source)
+    pub fn source<K: KeyKind>(&self, key: Key<K>) -> Option<ValueSource> {
+        self.resolved.get(key.name()).map(|r| r.source)
     }
 
-    /// [`Config::get`] as an unsigned integer: `Ok(None)` when unset. Values of `uint` keys
-    /// were validated by [`Config::load`], so the error (code 101, naming where the value came
-    /// from) only happens for a key of another kind.
-    pub fn get_u64(&self, key: &str) -> Result<Option<u64>, ConfigError> {
-        let Some(value) = self.get(key) else {
+    /// A `uint` key's value, or its default. [`Config::load`] refused every value outside the
+    /// key's documented range, so the number is always within `min..=max`.
+    pub fn uint(&self, key: Key<Uint>) -> u64 {
+        self.get(key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(key.default_value())
+    }
+
+    /// The value of `pattern`'s key for `suffix` (`WF_PHASE_TIMEOUT_P60`), if set; within the
+    /// family's documented range.
+    pub fn pattern_uint(&self, pattern: Pattern<Uint>, suffix: &str) -> Option<u64> {
+        self.get_by_name(&pattern.key(suffix))?.parse().ok()
+    }
+
+    /// A `bool01` key: set to `1`, or unset with default `1`.
+    pub fn flag(&self, key: Key<Flag>) -> bool {
+        match self.get(key) {
+            Some(v) => v == "1",
+            None => key.default().unwrap_or(false),
+        }
+    }
+
+    /// A `list` key split by its separator into trimmed non-empty items (empty when unset).
+    pub fn list(&self, key: Key<List>) -> Vec<String> {
+        self.get(key).map(|v| key.separator().split(v)).unwrap_or_default()
+    }
+
+    /// A local `path` key joined to the working directory (an absolute one stays as it is);
+    /// `None` when unset.
+    pub fn local_path(&self, key: Key<LocalPath>) -> Option<PathBuf> {
+        self.get(key).map(|v| self.location.workdir.join(v))
+    }
+
+    /// [`Config::get`], or code 107 naming the key and `needed_by` (e.g. `"P50 CHECKOUT"`).
+    pub fn require<K: KeyKind>(&self, key: Key<K>, needed_by: &str) -> Result<&str, ConfigError> {
+        self.get(key).ok_or_else(|| ConfigError::RequiredMissing {
+            path: self.location.path.clone(),
+            key: key.name().to_owned(),
+            needed_by: needed_by.to_owned(),
+        })
+    }
+
+    /// Whether `LIUM_YES=1` was given (in the file or the process environment).
+    pub fn consent_given(&self) -> bool {
+        self.flag(keys::LIUM_YES)
+    }
+
+    /// The value of a secret key, if set.
+    pub fn secret<K: KeyKind>(&self, key: Key<K>) -> Option<&SecretValue> {
+        self.secrets.get(key.name())
+    }
+
+    // ----- by name: for names only known at run time (a walk over the vocabulary, a family) ---
+
+    /// [`Config::get`] by name; `None` also for unknown keys (never used).
+    pub fn get_by_name(&self, key: &str) -> Option<&str> {
+        self.resolved.get(key).map(|r| r.value.as_str())
+    }
+
+    /// [`Config::get_by_name`] as an unsigned integer: `Ok(None)` when unset. Values of `uint`
+    /// keys were validated by [`Config::load`], so the error (code 101, naming where the value
+    /// came from) only happens for a key of another kind.
+    pub fn u64_by_name(&self, key: &str) -> Result<Option<u64>, ConfigError> {
+        let Some(value) = self.get_by_name(key) else {
             return Ok(None);
         };
         Kind::Uint {
@@ -1318,10 +967,10 @@ impl Config {
             .map_err(|_| self.value_error(key, "is not a whole number".to_owned()))
     }
 
-    /// [`Config::get`] as a `0|1` flag: `Ok(None)` when unset, an error (code 101) when the
-    /// value is neither 0 nor 1 (only possible for a key that is not `bool01`).
-    pub fn get_bool01(&self, key: &str) -> Result<Option<bool>, ConfigError> {
-        match self.get(key) {
+    /// [`Config::get_by_name`] as a `0|1` flag: `Ok(None)` when unset, an error (code 101) when
+    /// the value is neither 0 nor 1 (only possible for a key that is not `bool01`).
+    pub fn bool01_by_name(&self, key: &str) -> Result<Option<bool>, ConfigError> {
+        match self.get_by_name(key) {
             None => Ok(None),
             Some("1") => Ok(Some(true)),
             Some("0") => Ok(Some(false)),
@@ -1331,8 +980,8 @@ impl Config {
 
     /// An illegal-value error for `key`, pointing at where its value came from.
     fn value_error(&self, key: &str, problem: String) -> ConfigError {
-        let value = self.get(key).unwrap_or_default();
-        match self.source(key) {
+        let value = self.get_by_name(key).unwrap_or_default();
+        match self.resolved.get(key).map(|r| r.source) {
             Some(ValueSource::Env) => ConfigError::InvalidEnv {
                 key: key.to_owned(),
                 shown: format!("{value:?}"),
@@ -1364,47 +1013,33 @@ impl Config {
             .collect()
     }
 
-    /// [`Config::get`] of a `list` key, split by its separator into trimmed non-empty items.
-    /// `None` when unset or the key is not a list.
-    pub fn get_list(&self, key: &str) -> Option<Vec<String>> {
+    /// [`Config::get_by_name`] of a `list` key, split by its separator into trimmed non-empty
+    /// items. `None` when unset or the key is not a list.
+    pub fn list_by_name(&self, key: &str) -> Option<Vec<String>> {
         match &self.vocab.key(key)?.kind {
-            Kind::List(sep) => Some(sep.split(self.get(key)?)),
+            Kind::List(sep) => Some(sep.split(self.get_by_name(key)?)),
             _ => None,
         }
     }
 
-    /// [`Config::get`] of a `path` key as a path: local paths joined to the working directory
-    /// (absolute ones stay as they are), remote paths as written. `None` when unset or not a
-    /// path key.
-    pub fn get_path(&self, key: &str) -> Option<PathBuf> {
+    /// [`Config::get_by_name`] of a `path` key as a path: local paths joined to the working
+    /// directory (absolute ones stay as they are), remote paths as written. `None` when unset
+    /// or not a path key.
+    pub fn path_by_name(&self, key: &str) -> Option<PathBuf> {
         match &self.vocab.key(key)?.kind {
-            Kind::Path(PathScope::Local) => Some(self.location.workdir.join(self.get(key)?)),
-            Kind::Path(PathScope::Remote) => Some(PathBuf::from(self.get(key)?)),
+            Kind::Path(PathScope::Local) => Some(self.location.workdir.join(self.get_by_name(key)?)),
+            Kind::Path(PathScope::Remote) => Some(PathBuf::from(self.get_by_name(key)?)),
             _ => None,
         }
     }
 
-    /// Whether `key` holds a local path (relative to the working directory).
-    pub fn is_local_path(&self, key: &str) -> bool {
+    /// Whether the key named `key` holds a local path (relative to the working directory).
+    pub fn is_local_path_by_name(&self, key: &str) -> bool {
         matches!(self.vocab.key(key).map(|k| &k.kind), Some(Kind::Path(PathScope::Local)))
     }
 
-    /// [`Config::get`], or code 107 naming the key and `needed_by` (e.g. `"P50 CHECKOUT"`).
-    pub fn require(&self, key: &str, needed_by: &str) -> Result<&str, ConfigError> {
-        self.get(key).ok_or_else(|| ConfigError::RequiredMissing {
-            path: self.location.path.clone(),
-            key: key.to_owned(),
-            needed_by: needed_by.to_owned(),
-        })
-    }
-
-    /// Whether `LIUM_YES=1` was given (in the file or the process environment).
-    pub fn consent_given(&self) -> bool {
-        self.get(KEY_CONSENT) == Some("1")
-    }
-
-    /// The value of a secret key (named or of a secret family), if set.
-    pub fn secret(&self, key: &str) -> Option<&SecretValue> {
+    /// The value of a secret key (named or of a secret family) by name, if set.
+    pub fn secret_by_name(&self, key: &str) -> Option<&SecretValue> {
         self.secrets.get(key)
     }
 
@@ -1457,14 +1092,14 @@ impl Config {
                 if self.secrets.values.contains_key(&spec.name) {
                     out.push((spec.name.clone(), SECRET_MARKER.to_owned()));
                 }
-            } else if let Some(value) = self.get(&spec.name) {
+            } else if let Some(value) = self.get_by_name(&spec.name) {
                 out.push((spec.name.clone(), value.to_owned()));
             }
         }
         for key in &self.pattern_keys {
             if self.secrets.values.contains_key(key) {
                 out.push((key.clone(), SECRET_MARKER.to_owned()));
-            } else if let Some(value) = self.get(key) {
+            } else if let Some(value) = self.get_by_name(key) {
                 out.push((key.clone(), value.to_owned()));
             }
         }

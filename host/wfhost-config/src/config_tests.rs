@@ -1,6 +1,8 @@
 //! Tests of the canonical config: locating, syntax, resolution, secrets, codes.
 
 use super::*;
+use wfhost_constitution::codes;
+use wfhost_constitution::keys;
 use std::process::Command;
 
 /// A working directory with `infra_scripts/workflow.env` holding `text`.
@@ -45,7 +47,7 @@ fn the_canonical_config_is_relative_to_the_given_workdir() {
     assert!(loc.path().is_absolute());
     assert!(!loc.override_enabled());
     let cfg = Config::load(&loc).unwrap();
-    assert_eq!(cfg.get("REPO_URL"), Some("x"));
+    assert_eq!(cfg.get(keys::REPO_URL), Some("x"));
     assert_eq!(cfg.path(), loc.path());
 }
 
@@ -63,7 +65,7 @@ fn a_missing_config_names_the_absolute_path_and_what_to_create() {
     let dir = tempfile::tempdir().unwrap();
     let loc = ConfigLocation::resolve(dir.path(), &env(&[])).unwrap();
     let err = Config::load(&loc).unwrap_err();
-    assert_eq!(err.code(), 100);
+    assert_eq!(err.code(), codes::CONFIG_MISSING);
     let msg = err.to_string();
     assert!(
         msg.contains(&dir.path().join(CANONICAL_CONFIG).display().to_string()),
@@ -82,7 +84,7 @@ fn an_override_is_refused_without_allow_override() {
             e.insert("WF_ALLOW_OVERRIDE".into(), a.into());
         }
         let err = ConfigLocation::resolve(dir.path(), &e).unwrap_err();
-        assert_eq!(err.code(), 102);
+        assert_eq!(err.code(), codes::OVERRIDE_REFUSED);
         let msg = err.to_string();
         assert!(
             msg.contains(&dir.path().join("other.env").display().to_string()),
@@ -101,7 +103,7 @@ fn an_allowed_override_is_used_and_reported() {
     assert!(loc.override_enabled());
     let cfg = Config::load(&loc).unwrap();
     assert!(cfg.override_enabled());
-    assert_eq!(cfg.get("REPO_URL"), Some("other"));
+    assert_eq!(cfg.get(keys::REPO_URL), Some("other"));
     assert_eq!(cfg.path(), dir.path().join("other.env"));
 
     // A missing override file is code 100 and says WORKFLOW_CONFIG named it.
@@ -111,7 +113,7 @@ fn an_allowed_override_is_used_and_reported() {
     ]);
     let loc = ConfigLocation::resolve(dir.path(), &e).unwrap();
     let err = Config::load(&loc).unwrap_err();
-    assert_eq!(err.code(), 100);
+    assert_eq!(err.code(), codes::CONFIG_MISSING);
     assert!(err.to_string().contains("/nonexistent/wf.env"), "{err}");
     assert!(err.to_string().contains("WORKFLOW_CONFIG"), "{err}");
 }
@@ -135,7 +137,7 @@ fn an_illegal_allow_override_value_is_an_error() {
     let dir = workdir_with(b"");
     let err =
         ConfigLocation::resolve(dir.path(), &env(&[("WF_ALLOW_OVERRIDE", "yes")])).unwrap_err();
-    assert_eq!(err.code(), 101);
+    assert_eq!(err.code(), codes::CONFIG_INVALID);
     assert!(err.to_string().contains("WF_ALLOW_OVERRIDE"), "{err}");
 }
 
@@ -161,40 +163,40 @@ fn the_documented_syntax_parses() {
     );
     let cfg = load_text(text).unwrap();
     assert_eq!(
-        cfg.get("REPO_URL"),
+        cfg.get(keys::REPO_URL),
         Some("https://example.invalid/repo.git")
     );
-    assert_eq!(cfg.get("REPO_REF"), Some("feature/x y"));
+    assert_eq!(cfg.get(keys::REPO_REF), Some("feature/x y"));
     assert_eq!(
-        cfg.get("SWEEP_RUN_TEMPLATE"),
+        cfg.get(keys::SWEEP_RUN_TEMPLATE),
         Some("python train.py --note \"hi\" \\ done\nnext $HOME")
     );
     assert_eq!(
-        cfg.get_list("CHECKOUT_CHECKS"),
-        Some(vec![
+        cfg.list(keys::CHECKOUT_CHECKS),
+        vec![
             "python -c \"import torch\"".to_string(),
             "test -d data".to_string()
-        ])
+        ]
     );
-    assert_eq!(cfg.get("LIUM_TARGET"), Some("pod#1"));
-    assert_eq!(cfg.get("BOOTSTRAP_SCRIPT"), None, "an empty value is unset");
-    assert_eq!(cfg.get("OPS_DEFAULT_HOST"), None);
-    assert_eq!(cfg.get("WF_TRANSPORT"), Some("ssh"));
+    assert_eq!(cfg.get(keys::LIUM_TARGET), Some("pod#1"));
+    assert_eq!(cfg.get(keys::BOOTSTRAP_SCRIPT), None, "an empty value is unset");
+    assert_eq!(cfg.get(keys::OPS_DEFAULT_HOST), None);
+    assert_eq!(cfg.get(keys::WF_TRANSPORT), Some("ssh"));
     assert_eq!(
-        cfg.get("WF_SUBAGENT_VALIDATOR_CMD"),
+        cfg.get(keys::WF_SUBAGENT_VALIDATOR_CMD),
         Some("python -c 'import x' --flag")
     );
     assert_eq!(
-        cfg.get_list("WF_SSH_OPTIONS"),
-        Some(
+        cfg.list(keys::WF_SSH_OPTIONS),
+        (
             vec!["-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5"]
                 .into_iter()
                 .map(String::from)
-                .collect()
+                .collect::<Vec<_>>()
         )
     );
-    assert_eq!(cfg.get("SWEEP_MATCH"), Some("seed=1 # not a comment"));
-    assert_eq!(cfg.source("REPO_URL"), Some(ValueSource::File { line: 4 }));
+    assert_eq!(cfg.get(keys::SWEEP_MATCH), Some("seed=1 # not a comment"));
+    assert_eq!(cfg.source(keys::REPO_URL), Some(ValueSource::File { line: 4 }));
 }
 
 #[test]
@@ -206,15 +208,15 @@ fn shell_syntax_in_values_is_kept_literally_and_never_run() {
         c = canary.display()
     );
     let cfg = load_text(&text).unwrap();
-    assert_eq!(cfg.get("REPO_URL"), Some("$(id)"));
+    assert_eq!(cfg.get(keys::REPO_URL), Some("$(id)"));
     assert_eq!(
-        cfg.get("REPO_REF"),
+        cfg.get(keys::REPO_REF),
         Some(format!("`touch {}`", canary.display()).as_str())
     );
-    assert_eq!(cfg.get("OPS_DEFAULT_HOST"), Some("${HOME}"));
-    assert_eq!(cfg.get("LIUM_TARGET"), Some("$HOME"));
+    assert_eq!(cfg.get(keys::OPS_DEFAULT_HOST), Some("${HOME}"));
+    assert_eq!(cfg.get(keys::LIUM_TARGET), Some("$HOME"));
     assert_eq!(
-        cfg.get("SWEEP_RUN_TEMPLATE"),
+        cfg.get(keys::SWEEP_RUN_TEMPLATE),
         Some(format!("$(touch {}) ${{HOME}}", canary.display()).as_str())
     );
     assert!(!canary.exists(), "a value was executed");
@@ -226,8 +228,8 @@ fn crlf_and_a_bom_are_tolerated_and_hashed_as_is() {
     let dir = workdir_with(bytes);
     let loc = ConfigLocation::resolve(dir.path(), &env(&[])).unwrap();
     let cfg = Config::load(&loc).unwrap();
-    assert_eq!(cfg.get("REPO_URL"), Some("a"));
-    assert_eq!(cfg.get("REPO_REF"), Some("b c"));
+    assert_eq!(cfg.get(keys::REPO_URL), Some("a"));
+    assert_eq!(cfg.get(keys::REPO_REF), Some("b c"));
     assert_eq!(cfg.raw(), bytes);
     // The hash is over the raw bytes, BOM and CR included: compare with the system tool.
     let out = Command::new("sha256sum").arg(loc.path()).output().unwrap();
@@ -257,7 +259,7 @@ fn bad_lines_name_the_path_the_line_and_the_fix() {
     for (line, problem) in cases {
         let text = format!("# header\nREPO_REF=main\n{line}\n");
         let err = load_err(&text);
-        assert_eq!(err.code(), 101, "{line}");
+        assert_eq!(err.code(), codes::CONFIG_INVALID, "{line}");
         let msg = err.to_string();
         assert!(msg.contains("workflow.env:3:"), "{line}: {msg}");
         assert!(msg.contains(problem), "{line}: {msg}");
@@ -269,7 +271,7 @@ fn bad_lines_name_the_path_the_line_and_the_fix() {
 #[test]
 fn invalid_utf8_is_reported_with_its_line() {
     let err = load_bytes_env(b"REPO_URL=a\nREPO_REF=\xff\xfe\n", &[]).unwrap_err();
-    assert_eq!(err.code(), 101);
+    assert_eq!(err.code(), codes::CONFIG_INVALID);
     assert!(err.to_string().contains("workflow.env:2:"), "{err}");
     assert!(err.to_string().contains("UTF-8"), "{err}");
 }
@@ -295,7 +297,7 @@ fn secrets_are_redacted_in_syntax_errors() {
 #[test]
 fn a_duplicate_key_names_both_lines() {
     let err = load_err("REPO_URL=a\n# x\nexport REPO_URL=b\n");
-    assert_eq!(err.code(), 101);
+    assert_eq!(err.code(), codes::CONFIG_INVALID);
     let msg = err.to_string();
     assert!(
         msg.contains("REPO_URL is set twice, on line 1 and on line 3"),
@@ -309,65 +311,67 @@ fn a_duplicate_key_names_both_lines() {
 fn defaults_apply_and_typed_getters_work() {
     let dir = workdir_with(b"SWEEP_MAX_PARALLEL=4\nCHECKOUT_FORCE_CLEAN=1\nSWEEP_MANIFEST=sweeps/a.csv\nWF_AUDITORS=\"constitution, extra.wasm\"\n");
     let cfg = Config::load(&ConfigLocation::resolve(dir.path(), &env(&[])).unwrap()).unwrap();
-    assert_eq!(cfg.get("OPS_REMOTE_OUTPUTS_DIR"), Some("/mnt/outputs"));
+    assert_eq!(cfg.get(keys::OPS_REMOTE_OUTPUTS_DIR), Some("/mnt/outputs"));
     assert_eq!(
-        cfg.source("OPS_REMOTE_OUTPUTS_DIR"),
+        cfg.source(keys::OPS_REMOTE_OUTPUTS_DIR),
         Some(ValueSource::Default)
     );
-    assert_eq!(cfg.get("REMOTE_ENV_PATH"), Some("/mnt/project.env"));
-    assert_eq!(cfg.get("REMOTE_REPO_DIR"), Some("/mnt/repo"));
-    assert_eq!(cfg.get("REPO_REF"), Some("HEAD"));
-    assert_eq!(cfg.get("WF_TRANSPORT"), Some("local"));
-    assert_eq!(cfg.get("WF_EXECUTOR"), Some("executors"));
-    assert_eq!(cfg.get("SWEEP_MATCH"), Some("all"));
-    assert_eq!(cfg.get("SWEEP_START_AT"), Some("first"));
-    assert_eq!(cfg.get("LIUM_TARGET"), None);
-    assert_eq!(cfg.get_u64("WF_MONITOR_TIMEOUT_SECS").unwrap(), Some(86400));
-    assert_eq!(cfg.get_u64("WF_MONITOR_POLL_SECS").unwrap(), Some(2));
-    assert_eq!(cfg.get_u64("WF_POD_READY_TIMEOUT_SECS").unwrap(), Some(60));
-    assert_eq!(
-        cfg.get_u64("WF_BOOTSTRAP_TIMEOUT_SECS").unwrap(),
-        Some(1800)
-    );
-    assert_eq!(
-        cfg.get_u64("WF_SUBAGENT_VALIDATOR_TIMEOUT_SECS").unwrap(),
-        Some(120)
-    );
-    assert_eq!(cfg.get_u64("SWEEP_MAX_PARALLEL").unwrap(), Some(4));
-    assert_eq!(cfg.get_bool01("CHECKOUT_FORCE_CLEAN").unwrap(), Some(true));
-    assert_eq!(cfg.get_bool01("LIUM_YES").unwrap(), None);
+    assert_eq!(cfg.get(keys::REMOTE_ENV_PATH), Some("/mnt/project.env"));
+    assert_eq!(cfg.get(keys::REMOTE_REPO_DIR), Some("/mnt/repo"));
+    assert_eq!(cfg.get(keys::REPO_REF), Some("HEAD"));
+    assert_eq!(cfg.get(keys::WF_TRANSPORT), Some("local"));
+    assert_eq!(cfg.get(keys::WF_EXECUTOR), Some("executors"));
+    assert_eq!(cfg.get(keys::SWEEP_MATCH), Some("all"));
+    assert_eq!(cfg.get(keys::SWEEP_START_AT), Some("first"));
+    assert_eq!(cfg.get(keys::LIUM_TARGET), None);
+    assert_eq!(cfg.uint(keys::WF_MONITOR_TIMEOUT_SECS), 86400);
+    assert_eq!(cfg.uint(keys::WF_MONITOR_POLL_SECS), 2);
+    assert_eq!(cfg.uint(keys::WF_POD_READY_TIMEOUT_SECS), 60);
+    assert_eq!(cfg.uint(keys::WF_BOOTSTRAP_TIMEOUT_SECS), 1800);
+    assert_eq!(cfg.uint(keys::WF_SUBAGENT_VALIDATOR_TIMEOUT_SECS), 120);
+    assert_eq!(cfg.uint(keys::SWEEP_MAX_PARALLEL), 4);
+    assert_eq!(cfg.u64_by_name("SWEEP_MAX_PARALLEL").unwrap(), Some(4));
+    assert!(cfg.flag(keys::CHECKOUT_FORCE_CLEAN));
+    assert_eq!(cfg.bool01_by_name("CHECKOUT_FORCE_CLEAN").unwrap(), Some(true));
+    assert!(!cfg.flag(keys::LIUM_YES));
+    assert_eq!(cfg.bool01_by_name("LIUM_YES").unwrap(), None);
     assert!(!cfg.consent_given());
     assert_eq!(
-        cfg.get_list("WF_AUDITORS"),
+        cfg.list(keys::WF_AUDITORS),
+        vec!["constitution".to_string(), "extra.wasm".to_string()]
+    );
+    assert_eq!(
+        cfg.list_by_name("WF_AUDITORS"),
         Some(vec!["constitution".to_string(), "extra.wasm".to_string()])
     );
     assert_eq!(
-        cfg.get_path("SWEEP_MANIFEST"),
+        cfg.local_path(keys::SWEEP_MANIFEST),
         Some(dir.path().join("sweeps/a.csv"))
     );
     assert_eq!(
-        cfg.get_path("WF_LOCAL_PODS_DIR"),
+        cfg.local_path(keys::WF_LOCAL_PODS_DIR),
         Some(dir.path().join(".wfhost/pods"))
     );
     assert_eq!(
-        cfg.get_path("WF_FLOW_EVIDENCE_DIR"),
+        cfg.path_by_name("WF_FLOW_EVIDENCE_DIR"),
         Some(dir.path().join("artifacts/pod_logs/_flows"))
     );
     assert_eq!(
-        cfg.get_path("REMOTE_REPO_DIR"),
+        cfg.path_by_name("REMOTE_REPO_DIR"),
         Some(PathBuf::from("/mnt/repo"))
     );
-    assert_eq!(cfg.get_path("REPO_URL"), None, "not a path key");
-    // Typed getters on keys of another kind fail with 101 and say where the value came from.
-    let err = cfg.get_u64("SWEEP_MANIFEST").unwrap_err();
-    assert_eq!(err.code(), 101);
+    assert_eq!(cfg.value(keys::REMOTE_REPO_DIR), "/mnt/repo");
+    assert_eq!(cfg.path_by_name("REPO_URL"), None, "not a path key");
+    // By-name getters on keys of another kind fail with 101 and say where the value came from.
+    let err = cfg.u64_by_name("SWEEP_MANIFEST").unwrap_err();
+    assert_eq!(err.code(), codes::CONFIG_INVALID);
     assert!(
         err.to_string()
             .contains("workflow.env:3: SWEEP_MANIFEST=\"sweeps/a.csv\""),
         "{err}"
     );
-    assert_eq!(cfg.get_bool01("WF_TRANSPORT").unwrap_err().code(), 101);
-    assert_eq!(cfg.get_u64("NOT_A_KEY").unwrap(), None);
+    assert_eq!(cfg.bool01_by_name("WF_TRANSPORT").unwrap_err().code(), codes::CONFIG_INVALID);
+    assert_eq!(cfg.u64_by_name("NOT_A_KEY").unwrap(), None);
     let map = cfg.resolved_map();
     assert_eq!(map.get("SWEEP_MAX_PARALLEL").map(String::as_str), Some("4"));
     assert_eq!(
@@ -381,12 +385,14 @@ fn defaults_apply_and_typed_getters_work() {
     assert!(!map.contains_key("LIUM_TARGET"));
     let defaults = load_text("").unwrap();
     assert_eq!(
-        defaults.get_list("WF_AUDITORS"),
-        Some(vec!["constitution".to_string()])
+        defaults.list(keys::WF_AUDITORS),
+        vec!["constitution".to_string()]
     );
-    assert_eq!(defaults.get_list("CHECKOUT_CHECKS"), None);
-    assert_eq!(cfg.get("WF_CONSTITUTION_VERSION"), Some("1"));
-    assert_eq!(cfg.get("WF_PHASE_COURT_ENFORCE"), Some("1"));
+    assert_eq!(defaults.list_by_name("CHECKOUT_CHECKS"), None);
+    assert!(defaults.list(keys::CHECKOUT_CHECKS).is_empty());
+    assert_eq!(defaults.uint(keys::WF_AUDITOR_FUEL), keys::WF_AUDITOR_FUEL.default_value());
+    assert_eq!(cfg.get(keys::WF_CONSTITUTION_VERSION), Some("1"));
+    assert_eq!(cfg.get(keys::WF_PHASE_COURT_ENFORCE), Some("1"));
 }
 
 #[test]
@@ -414,7 +420,7 @@ fn illegal_values_name_the_line_and_the_key() {
     ];
     for (line, problem) in cases {
         let err = load_err(&format!("REPO_URL=x\n{line}\n"));
-        assert_eq!(err.code(), 101, "{line}");
+        assert_eq!(err.code(), codes::CONFIG_INVALID, "{line}");
         let msg = err.to_string();
         let key = line.split('=').next().unwrap();
         assert!(
@@ -428,26 +434,26 @@ fn illegal_values_name_the_line_and_the_key() {
 #[test]
 fn the_constitution_version_and_the_court_switch_have_their_own_codes() {
     let err = load_err("WF_CONSTITUTION_VERSION=2\n");
-    assert_eq!(err.code(), 103);
+    assert_eq!(err.code(), codes::CONSTITUTION_VERSION);
     assert!(
         err.to_string().contains("set WF_CONSTITUTION_VERSION=1"),
         "{err}"
     );
     for off in ["0", "false", "no"] {
         let err = load_err(&format!("# x\nWF_PHASE_COURT_ENFORCE={off}\n"));
-        assert_eq!(err.code(), 104, "{off}");
+        assert_eq!(err.code(), codes::COURT_DISABLED, "{off}");
         assert!(err.to_string().contains("workflow.env:2:"), "{err}");
         assert!(err.to_string().contains("cannot be switched off"), "{err}");
     }
     let cfg = load_text("WF_CONSTITUTION_VERSION=1\nWF_PHASE_COURT_ENFORCE=1\n").unwrap();
-    assert_eq!(cfg.get("WF_PHASE_COURT_ENFORCE"), Some("1"));
+    assert_eq!(cfg.get(keys::WF_PHASE_COURT_ENFORCE), Some("1"));
 }
 
 #[test]
 fn environment_only_keys_are_refused_in_the_file() {
     for key in ["WORKFLOW_CONFIG", "WF_ALLOW_OVERRIDE", "WFHOST_CACHE_DIR"] {
         let err = load_err(&format!("REPO_URL=x\n{key}=1\n"));
-        assert_eq!(err.code(), 101, "{key}");
+        assert_eq!(err.code(), codes::CONFIG_INVALID, "{key}");
         assert!(
             err.to_string().contains(&format!(
                 "workflow.env:2: {key} is read from the process environment only"
@@ -461,18 +467,18 @@ fn environment_only_keys_are_refused_in_the_file() {
 fn consent_may_come_from_the_file_or_the_environment() {
     let cfg = load_text("LIUM_YES=1\n").unwrap();
     assert!(cfg.consent_given());
-    assert_eq!(cfg.source("LIUM_YES"), Some(ValueSource::File { line: 1 }));
+    assert_eq!(cfg.source(keys::LIUM_YES), Some(ValueSource::File { line: 1 }));
 
     let cfg = load_bytes_env(b"", &[("LIUM_YES", "1")]).unwrap();
     assert!(cfg.consent_given());
-    assert_eq!(cfg.source("LIUM_YES"), Some(ValueSource::Env));
+    assert_eq!(cfg.source(keys::LIUM_YES), Some(ValueSource::Env));
 
     // A non-empty environment value wins over the file.
     let cfg = load_bytes_env(b"LIUM_YES=1\n", &[("LIUM_YES", "0")]).unwrap();
     assert!(!cfg.consent_given());
 
     let err = load_bytes_env(b"", &[("LIUM_YES", "y")]).unwrap_err();
-    assert_eq!(err.code(), 101);
+    assert_eq!(err.code(), codes::CONFIG_INVALID);
     assert!(
         err.to_string()
             .contains("process environment sets LIUM_YES=\"y\""),
@@ -480,7 +486,7 @@ fn consent_may_come_from_the_file_or_the_environment() {
     );
 
     let cfg = load_bytes_env(b"", &[("WFHOST_CACHE_DIR", "/tmp/cache")]).unwrap();
-    assert_eq!(cfg.get("WFHOST_CACHE_DIR"), Some("/tmp/cache"));
+    assert_eq!(cfg.get(keys::WFHOST_CACHE_DIR), Some("/tmp/cache"));
     assert!(cfg
         .public_entries()
         .iter()
@@ -494,8 +500,8 @@ fn file_only_keys_in_the_environment_are_ignored_with_a_warning() {
         &[("LIUM_TARGET", "from-env"), ("REPO_URL", "env-url")],
     )
     .unwrap();
-    assert_eq!(cfg.get("LIUM_TARGET"), Some("from-file"));
-    assert_eq!(cfg.get("REPO_URL"), None);
+    assert_eq!(cfg.get(keys::LIUM_TARGET), Some("from-file"));
+    assert_eq!(cfg.get(keys::REPO_URL), None);
     let warnings = cfg.warnings();
     assert!(
         warnings
@@ -524,8 +530,8 @@ fn unknown_keys_are_kept_in_order_warned_about_and_never_used() {
         vec![("ZZZ_LAST", 1), ("AAA_FIRST", 3), ("SWEEP_MANIFST", 4)]
     );
     assert_eq!(cfg.unknown_keys()[2].to_string(), "SWEEP_MANIFST (line 4)");
-    assert_eq!(cfg.get("SWEEP_MANIFST"), None);
-    assert_eq!(cfg.get("SWEEP_MANIFEST"), None);
+    assert_eq!(cfg.get_by_name("SWEEP_MANIFST"), None);
+    assert_eq!(cfg.get(keys::SWEEP_MANIFEST), None);
     assert!(cfg
         .public_entries()
         .iter()
@@ -541,23 +547,26 @@ fn unknown_keys_are_kept_in_order_warned_about_and_never_used() {
 #[test]
 fn phase_timeouts_are_a_known_family() {
     let cfg = load_text("WF_PHASE_TIMEOUT_P60=1200\nREPO_URL=x\n").unwrap();
-    assert_eq!(cfg.get_u64("WF_PHASE_TIMEOUT_P60").unwrap(), Some(1200));
-    assert_eq!(cfg.get_u64("WF_PHASE_TIMEOUT_P50").unwrap(), None);
+    assert_eq!(cfg.u64_by_name("WF_PHASE_TIMEOUT_P60").unwrap(), Some(1200));
+    assert_eq!(cfg.u64_by_name("WF_PHASE_TIMEOUT_P50").unwrap(), None);
+    let timeout = keys::patterns::WF_PHASE_TIMEOUT;
+    assert_eq!(cfg.pattern_uint(timeout, "P60"), Some(1200));
+    assert_eq!(cfg.pattern_uint(timeout, "P50"), None);
     assert!(cfg.unknown_keys().is_empty());
     let entries = cfg.public_entries();
     assert_eq!(
         entries.last(),
         Some(&("WF_PHASE_TIMEOUT_P60".to_string(), "1200".to_string()))
     );
-    assert_eq!(load_err("WF_PHASE_TIMEOUT_P60=0\n").code(), 101);
+    assert_eq!(load_err("WF_PHASE_TIMEOUT_P60=0\n").code(), codes::CONFIG_INVALID);
 }
 
 #[test]
 fn required_keys_fail_with_107() {
     let cfg = load_text("REPO_URL=x\n").unwrap();
-    assert_eq!(cfg.require("REPO_URL", "P50 CHECKOUT").unwrap(), "x");
-    let err = cfg.require("SWEEP_MANIFEST", "P60 SWEEP").unwrap_err();
-    assert_eq!(err.code(), 107);
+    assert_eq!(cfg.require(keys::REPO_URL, "P50 CHECKOUT").unwrap(), "x");
+    let err = cfg.require(keys::SWEEP_MANIFEST, "P60 SWEEP").unwrap_err();
+    assert_eq!(err.code(), codes::REQUIRED_VAR_MISSING);
     assert!(
         err.to_string().starts_with("SWEEP_MANIFEST is not set in "),
         "{err}"
@@ -572,15 +581,15 @@ fn secrets_stay_out_of_values_debug_entries_and_redacted_text() {
     let text = "REPO_URL=x\nLIUM_API_KEY=sk-live-111\r\nWF_SECRET_HF='hf_222'\nWF_SSH_IDENTITY=keys/id_333\nHF_TOKEN=tok444\n";
     let cfg = load_text(text).unwrap();
     assert_eq!(
-        cfg.secret("LIUM_API_KEY").map(SecretValue::expose),
+        cfg.secret(keys::LIUM_API_KEY).map(SecretValue::expose),
         Some("sk-live-111")
     );
     assert_eq!(
-        cfg.secret("WF_SECRET_HF").map(SecretValue::expose),
+        cfg.secret_by_name("WF_SECRET_HF").map(SecretValue::expose),
         Some("hf_222")
     );
     assert_eq!(
-        cfg.secret("WF_SSH_IDENTITY").map(SecretValue::expose),
+        cfg.secret(keys::WF_SSH_IDENTITY).map(SecretValue::expose),
         Some("keys/id_333")
     );
     assert_eq!(
@@ -589,16 +598,18 @@ fn secrets_stay_out_of_values_debug_entries_and_redacted_text() {
     );
     for key in ["LIUM_API_KEY", "WF_SECRET_HF", "WF_SSH_IDENTITY"] {
         assert_eq!(
-            cfg.get(key),
+            cfg.get_by_name(key),
             None,
             "{key} must not be readable through get()"
         );
     }
+    assert_eq!(cfg.get(keys::LIUM_API_KEY), None);
+    assert_eq!(cfg.value(keys::WF_SSH_IDENTITY), "");
     let secrets = ["sk-live-111", "hf_222", "id_333"];
     let debug = format!(
         "{cfg:?} {:?} {:?}",
         cfg.secrets(),
-        cfg.secret("LIUM_API_KEY")
+        cfg.secret(keys::LIUM_API_KEY)
     );
     let entries = format!("{:?}", cfg.public_entries());
     let redacted = cfg.redacted_text();
@@ -643,7 +654,7 @@ fn secrets_stay_out_of_values_debug_entries_and_redacted_text() {
 fn an_illegal_secret_value_is_reported_without_the_value() {
     // WF_SSH_IDENTITY is a local path; a NUL character is illegal in any value.
     let err = load_err("WF_SSH_IDENTITY=\"abc\u{0}def-secret\"\n");
-    assert_eq!(err.code(), 101);
+    assert_eq!(err.code(), codes::CONFIG_INVALID);
     assert!(!err.to_string().contains("def-secret"), "{err}");
     assert!(err.to_string().contains("<redacted>"), "{err}");
 }
@@ -659,7 +670,7 @@ fn rehash_detects_a_changed_or_vanished_config() {
     std::fs::write(loc.path(), "REPO_URL=y\n").unwrap();
     assert_ne!(cfg.rehash().unwrap(), cfg.sha256());
     std::fs::remove_file(loc.path()).unwrap();
-    assert_eq!(cfg.rehash().unwrap_err().code(), 100);
+    assert_eq!(cfg.rehash().unwrap_err().code(), codes::CONFIG_MISSING);
 }
 
 // ----- vocabulary ----------------------------------------------------------------------------

@@ -4,12 +4,31 @@
 //! with a fresh rendering, so the guide cannot drift from the laws, the phase table, the codes
 //! or the config vocabulary. Regenerate it with `wfhost docs guide > docs/remote-experiment-workflow.md`.
 
-use crate::config::Vocabulary;
+use crate::config::{Kind, ListSeparator, PathScope, Vocabulary};
 use std::fmt::Write;
-use wfhost_constitution::{Constitution, Runner};
+use wfhost_constitution::{codes, keys, Constitution, Runner};
 
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// What a key's value must look like, for the key table: the range of a number, the legal
+/// values of an enum, the scope of a path, the separator of a list.
+fn kind_cell(kind: &Kind) -> String {
+    match kind {
+        Kind::String => "text".into(),
+        Kind::Path(PathScope::Local) => "local path".into(),
+        Kind::Path(PathScope::Remote) => "absolute path on the target".into(),
+        Kind::Bool01 => "`0` or `1`".into(),
+        Kind::Uint { min, max } => match max {
+            Some(max) => format!("whole number, {} to {max}", min.unwrap_or(0)),
+            None => format!("whole number, at least {}", min.unwrap_or(0)),
+        },
+        Kind::Enum(values) => format!("one of {}", values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")),
+        Kind::List(ListSeparator::Comma) => "list, `,`-separated".into(),
+        Kind::List(ListSeparator::DoubleSemicolon) => "list, `;;`-separated".into(),
+        Kind::List(ListSeparator::Whitespace) => "list, whitespace-separated".into(),
+    }
 }
 
 fn law_text(c: &Constitution, id: &str) -> String {
@@ -67,27 +86,29 @@ pub fn render() -> Result<String, String> {
     let _ = writeln!(w, "{}", law_text(c, "L1"));
     let required: Vec<_> = v.keys.iter().filter(|k| !k.required_for.is_empty()).collect();
     if !required.is_empty() {
-        let _ = writeln!(w, "Needed by the phases that use them (a missing one fails P00 with code 107, before anything is created):\n");
+        let _ = writeln!(w, "Needed by the phases that use them (a missing one fails P00 with code {}, before anything is created):\n", codes::REQUIRED_VAR_MISSING);
         for k in required {
-            let _ = writeln!(w, "- `{}` — needed by {}: {}", k.name, k.required_for.join(", "), k.meaning);
+            let phases: Vec<&str> = k.required_for.iter().map(|p| p.as_str()).collect();
+            let _ = writeln!(w, "- `{}` — needed by {}: {}", k.name, phases.join(", "), k.meaning);
         }
         let _ = writeln!(w);
     }
-    let _ = writeln!(w, "Every key:\n");
-    let _ = writeln!(w, "| Key | Meaning | Default | Secret |");
-    let _ = writeln!(w, "| --- | --- | --- | --- |");
+    let _ = writeln!(w, "Every key (a value outside its kind or range fails P00 with code {}, naming the key and what it accepts):\n", codes::CONFIG_INVALID);
+    let _ = writeln!(w, "| Key | Meaning | Value | Default | Secret |");
+    let _ = writeln!(w, "| --- | --- | --- | --- | --- |");
     for k in &v.keys {
         let _ = writeln!(
             w,
-            "| `{}` | {} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} |",
             k.name,
             cell(&k.meaning),
+            cell(&kind_cell(&k.kind)),
             k.default.as_deref().map(|d| format!("`{}`", cell(d))).unwrap_or_else(|| "unset".into()),
             if k.secret { "yes" } else { "" }
         );
     }
     for p in &v.patterns {
-        let _ = writeln!(w, "| `{}` | {} | unset | {} |", p.name, cell(&p.meaning), if p.secret { "yes" } else { "" });
+        let _ = writeln!(w, "| `{}` | {} | {} | unset | {} |", p.name, cell(&p.meaning), cell(&kind_cell(&p.kind)), if p.secret { "yes" } else { "" });
     }
     let _ = writeln!(w, "\nUnknown keys are kept in evidence and warned about, never used.");
 
@@ -105,16 +126,17 @@ pub fn render() -> Result<String, String> {
 
     let _ = writeln!(w, "## Runs that outlive wfhost\n");
     let _ = writeln!(w, "P60 hands the runs to a runner on the target, detached from wfhost and from the connection (own session, stdin closed): killing wfhost or losing the connection does not stop them. Each run works in `runs/<run_id>/`; its `_wf/` holds the command (`cmd.sh`), `stdout.log`, `stderr.log`, `pid`, `started_at`, `ended_at` and `exit_code`, each written atomically, `exit_code` last. A run is claimed once (`_wf/claim`, an atomic `mkdir`), so it never starts twice in one sweep; at most `SWEEP_MAX_PARALLEL` run at once, counting the runs an earlier runner left running; one runner works a sweep at a time (`flock` on `_sweep/runner.lock` where the target has it). P70 reads the state of every run with one command.\n");
-    let _ = writeln!(w, "`wfhost flow --provision skip --sweep resume` continues a sweep: finished and running runs are left alone, never-started runs start. A run that ended without an exit code and has no process left (killed, or the pod restarted) is *lost*: it counts as failed (402) and stays so unless `SWEEP_RETRY_LOST=1`, with which the next runner that starts runs it again and keeps the earlier attempt's files in `_wf/attempts/<n>/`.\n");
+    let _ = writeln!(w, "`wfhost flow --provision skip --sweep resume` continues a sweep: finished and running runs are left alone, never-started runs start. A run that ended without an exit code and has no process left (killed, or the pod restarted) is *lost*: it counts as failed ({}) and stays so unless `SWEEP_RETRY_LOST=1`, with which the next runner that starts runs it again and keeps the earlier attempt's files in `_wf/attempts/<n>/`.\n", codes::RUNS_FAILED);
 
     let _ = writeln!(w, "## The court\n");
     let _ = writeln!(w, "{}", law_text(c, "L9"));
     let _ = writeln!(w, "After each phase two lines go to stdout:\n\n```\nPHASE=<Pxx> STATUS=<ok|skip|fail> CODE=<int> ARTIFACT=<path>\nPHASE=<Pxx> COURT=<pass|fail> DET=<pass|fail> CONST=<pass|fail|unverified> VERDICT=<path>\n```\n");
-    let _ = writeln!(w, "An auditor is a WebAssembly component with no capability that could change anything (no files, no environment, no network, no processes), run on a fuel budget (`WF_AUDITOR_FUEL`), a memory cap (`WF_AUDITOR_MEMORY_MB`) and a wall-clock limit (`WF_SUBAGENT_VALIDATOR_TIMEOUT_SECS`). Running out of any of them, trapping, or returning a malformed verdict is `unverified`, which fails the phase. `wfhost court audit --phase Pxx --evidence phase/phase.Pxx.pack.json` re-runs an auditor by hand.\n");
+    let _ = writeln!(w, "An auditor is a WebAssembly component with no capability that could change anything (no files, no environment, no network, no processes), run on a fuel budget (`WF_AUDITOR_FUEL`), a memory cap (`WF_AUDITOR_MEMORY_MB`) and a wall-clock limit (`WF_SUBAGENT_VALIDATOR_TIMEOUT_SECS`). Running out of any of them, trapping, or returning a malformed verdict is `unverified`, which fails the phase. `wfhost court audit --phase Pxx --evidence phase/phase.Pxx.pack.json` re-runs an auditor by hand, under the limits of the config in the directory it runs in (`-C`), as the flow did.\n");
 
     let _ = writeln!(w, "## Evidence files\n");
     let _ = writeln!(w, "{}", law_text(c, "L6"));
-    let _ = writeln!(w, "Locally, under `WF_FLOW_EVIDENCE_DIR` (default `artifacts/pod_logs/_flows`)`/<flow_id>/`:\n");
+    let evidence = keys::WF_FLOW_EVIDENCE_DIR;
+    let _ = writeln!(w, "Locally, under `{evidence}` (default `{}`)`/<flow_id>/`:\n", evidence.default().unwrap_or_default());
     let _ = writeln!(w, "| File | What it holds |\n| --- | --- |");
     let _ = writeln!(w, "| `events.jsonl` | The append-only, hash-chained event log: every decision, fsync'd before it takes effect. The write truth. |");
     let _ = writeln!(w, "| `phase/phase.<Pxx>.json` | The phase outcome: status, code, message, facts, artifacts, every gateway call. |");
@@ -165,7 +187,7 @@ mod tests {
         assert!(
             committed == fresh,
             "docs/remote-experiment-workflow.md is out of date with constitution/: run \
-             `WFHOST_BLESS=1 cargo test -p wfhost-flow guide` (or `wfhost docs guide > docs/remote-experiment-workflow.md`)"
+             `WFHOST_BLESS=1 cargo test -p wfhost-config guide` (or `wfhost docs guide > docs/remote-experiment-workflow.md`)"
         );
         for p in &wfhost_constitution::Constitution::get().unwrap().phases {
             assert!(fresh.contains(&format!("| {} | {} |", p.id, p.name)));

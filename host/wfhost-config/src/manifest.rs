@@ -35,16 +35,19 @@
 //! unknown column is an error. Selecting no run is an error naming the filter that removed them.
 //!
 //! Every error is a [`ManifestError`] carrying the manifest's name, the physical line where the
-//! offending record starts (when there is one) and the constitution code 400.
+//! offending record starts (when there is one) and the constitution code [`CODE`]
+//! (`MANIFEST_INVALID`).
 
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
+use wfhost_constitution::codes::{self, Code};
+use wfhost_constitution::keys;
 
-/// The constitution code of every manifest error (`MANIFEST_INVALID`).
-pub const CODE: u16 = 400;
+/// The constitution code of every manifest error.
+pub const CODE: Code = codes::MANIFEST_INVALID;
 
 /// The longest run_id accepted.
 pub const MAX_RUN_ID_LEN: usize = 128;
@@ -54,7 +57,7 @@ const COMMAND: &str = "command";
 const RUN_DIR: &str = "run_dir";
 const RUN_DIR_EXPANSION: &str = "\"$WF_RUN_DIR\"";
 
-/// Why a manifest could not be read, validated or planned. Every variant has code 400.
+/// Why a manifest could not be read, validated or planned. Every variant has [`CODE`].
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ManifestError {
     /// The file cannot be read.
@@ -198,8 +201,8 @@ pub enum ManifestError {
 }
 
 impl ManifestError {
-    /// The constitution code: always 400 (`MANIFEST_INVALID`).
-    pub fn code(&self) -> u16 {
+    /// The constitution code: always [`CODE`] (`MANIFEST_INVALID`).
+    pub fn code(&self) -> Code {
         CODE
     }
 
@@ -527,25 +530,21 @@ impl PlanOptions {
     /// The options a config gives: `SWEEP_RUN_TEMPLATE`, `SWEEP_MATCH` and `SWEEP_START_AT`
     /// (with their defaults `all` and `first`).
     pub fn from_config(config: &crate::config::Config) -> PlanOptions {
-        let d = PlanOptions::default();
         PlanOptions {
-            template: config.get("SWEEP_RUN_TEMPLATE").map(str::to_owned),
-            sweep_match: config
-                .get("SWEEP_MATCH")
-                .map_or(d.sweep_match, str::to_owned),
-            start_at: config
-                .get("SWEEP_START_AT")
-                .map_or(d.start_at, str::to_owned),
+            template: config.get(keys::SWEEP_RUN_TEMPLATE).map(str::to_owned),
+            sweep_match: config.value(keys::SWEEP_MATCH).to_owned(),
+            start_at: config.value(keys::SWEEP_START_AT).to_owned(),
         }
     }
 }
 
 impl Default for PlanOptions {
+    /// The options of a config that sets none of the keys: the vocabulary's defaults.
     fn default() -> Self {
         PlanOptions {
-            template: None,
-            sweep_match: "all".to_owned(),
-            start_at: "first".to_owned(),
+            template: keys::SWEEP_RUN_TEMPLATE.default().map(str::to_owned),
+            sweep_match: keys::SWEEP_MATCH.default().unwrap_or_default().to_owned(),
+            start_at: keys::SWEEP_START_AT.default().unwrap_or_default().to_owned(),
         }
     }
 }

@@ -127,7 +127,7 @@ fn load_reads_a_file_and_hashes_it_like_sha256sum() {
 
     let missing = dir.path().join("missing.csv");
     let err = Manifest::load(&missing).unwrap_err();
-    assert_eq!(err.code(), 400);
+    assert_eq!(err.code(), codes::MANIFEST_INVALID);
     assert_eq!(err.manifest(), missing.display().to_string());
     assert!(err.to_string().contains("missing.csv"), "{err}");
 }
@@ -186,7 +186,7 @@ fn malformed_manifests_name_the_line() {
     ];
     for (text, expect, line) in cases {
         let err = parse_err(text);
-        assert_eq!(err.code(), 400);
+        assert_eq!(err.code(), codes::MANIFEST_INVALID);
         assert_eq!(err.line(), *line, "{text:?}");
         assert!(err.to_string().contains(expect), "{text:?}: {err}");
     }
@@ -255,7 +255,7 @@ fn no_command_column_and_no_template_says_to_add_one() {
         CommandSource::Missing
     );
     let err = plan(&m, &PlanOptions::default()).unwrap_err();
-    assert_eq!(err.code(), 400);
+    assert_eq!(err.code(), codes::MANIFEST_INVALID);
     let msg = err.to_string();
     assert!(
         msg.contains("add a command column, or set SWEEP_RUN_TEMPLATE"),
@@ -420,7 +420,7 @@ fn bad_templates_name_the_problem_and_the_template() {
     ];
     for (template, expect) in cases {
         let err = plan(&m, &with_template(template)).unwrap_err();
-        assert_eq!(err.code(), 400);
+        assert_eq!(err.code(), codes::MANIFEST_INVALID);
         let msg = err.to_string();
         assert!(msg.contains(expect), "{template}: {msg}");
         assert!(
@@ -534,7 +534,7 @@ fn start_at_skips_earlier_rows() {
     assert_eq!(ids(&runs), vec!["big-s1"]);
 
     let err = plan(&m, &opts("x {seed}", "all", "nope")).unwrap_err();
-    assert_eq!(err.code(), 400);
+    assert_eq!(err.code(), codes::MANIFEST_INVALID);
     assert!(
         err.to_string()
             .contains("SWEEP_START_AT=\"nope\" is not a run_id of sweep.csv"),

@@ -5,6 +5,7 @@
 //! phases that do its step, through the same engine, court and evidence as `flow` (Law 2).
 
 use crate::flags::{Fetch, Flags, Provision, Sweep, Teardown};
+use wfhost_constitution::PhaseId;
 
 /// A command of the lifecycle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,17 +56,18 @@ impl Plan {
     }
 
     /// Phase IDs the command runs, in order. P99 (summary) closes every plan.
-    pub fn phases(&self) -> &'static [&'static str] {
+    pub fn phases(&self) -> &'static [PhaseId] {
+        use PhaseId::*;
         match self {
-            Plan::Flow => &["P00", "P10", "P20", "P30", "P40", "P50", "P60", "P70", "P80", "P90", "P99"],
-            Plan::PodUp => &["P00", "P10", "P20", "P30", "P99"],
-            Plan::PodStatus => &["P00", "P20", "P30", "P99"],
-            Plan::Bootstrap => &["P00", "P20", "P30", "P40", "P99"],
-            Plan::Checkout => &["P00", "P20", "P30", "P50", "P99"],
-            Plan::SweepStart { .. } => &["P00", "P20", "P30", "P60", "P99"],
-            Plan::SweepStatus { .. } => &["P00", "P20", "P70", "P99"],
-            Plan::Fetch(_) => &["P00", "P20", "P80", "P99"],
-            Plan::PodDelete => &["P00", "P20", "P90", "P99"],
+            Plan::Flow => PhaseId::ALL,
+            Plan::PodUp => &[P00, P10, P20, P30, P99],
+            Plan::PodStatus => &[P00, P20, P30, P99],
+            Plan::Bootstrap => &[P00, P20, P30, P40, P99],
+            Plan::Checkout => &[P00, P20, P30, P50, P99],
+            Plan::SweepStart { .. } => &[P00, P20, P30, P60, P99],
+            Plan::SweepStatus { .. } => &[P00, P20, P70, P99],
+            Plan::Fetch(_) => &[P00, P20, P80, P99],
+            Plan::PodDelete => &[P00, P20, P90, P99],
         }
     }
 
@@ -115,9 +117,9 @@ mod tests {
         ];
         for plan in all {
             let ids = plan.phases();
-            assert_eq!(ids.first(), Some(&"P00"));
-            assert_eq!(ids.last(), Some(&"P99"));
-            assert!(ids.contains(&"P20"), "{} must bind a target", plan.name());
+            assert_eq!(ids.first(), Some(&PhaseId::P00));
+            assert_eq!(ids.last(), Some(&PhaseId::P99));
+            assert!(ids.contains(&PhaseId::P20), "{} must bind a target", plan.name());
             assert!(ids.windows(2).all(|w| w[0] < w[1]));
             for id in ids {
                 assert!(c.phase(id).is_some(), "{id} is not in phases.toml");

@@ -1,17 +1,33 @@
-//! The workflow constitution as data.
+//! The workflow constitution as data, and as a typed API.
 //!
-//! `constitution/*.toml` at the repository root is the single source of the laws, the phase
-//! contract table, the named checks, the failure codes, the remote FSM and the config
-//! vocabulary. This crate embeds those files, parses them into typed structs and cross-checks
-//! them (every law a phase names exists, every code belongs to a declared family, every FSM
-//! target is a declared state, ...). The host, the docs generator and the tests all read the
-//! constitution through [`Constitution::get`]; nothing restates it in code.
+//! `constitution/` at the repository root is the single source of the laws, the phase contract
+//! table, the named checks, the failure codes, the remote FSM, the config vocabulary and the ops
+//! rules of the event log. This crate embeds every file of it ([`FILES`]), parses them into
+//! typed structs and cross-checks them (every law a phase names exists, every code belongs to a
+//! declared family, every FSM target is a declared state, every config default satisfies its
+//! kind and range, every `required_for` names a phase, ...). The host, the docs generator and
+//! the tests read the constitution through [`Constitution::get`], [`Vocabulary::get`] and
+//! [`ops::Ops::get`]; nothing restates it in code.
+//!
+//! Data flows two ways from the same files:
+//!
+//! ```text
+//! constitution/*.toml ─► build.rs (build-support/tables.rs) ─► codes::*, PhaseId, keys::*
+//!                     └► include_str! ─► Constitution::load (parse, cross-check) ─► &'static
+//! ```
+//!
+//! The generated constants ([`codes`], [`PhaseId`], [`keys`]) let host code name a code, a
+//! phase or a config key through the compiler; the loaded structs carry the text (meanings,
+//! next steps, laws) and answer run-time lookups. A test checks that both agree.
 //!
 //! ```
+//! use wfhost_constitution::{codes, Constitution, Family, PhaseId};
 //! let c = wfhost_constitution::Constitution::get().expect("embedded constitution is valid");
-//! let p50 = c.phase("P50").unwrap();
+//! let p50 = c.phase(PhaseId::P50).unwrap();
 //! assert_eq!(p50.name, "CHECKOUT");
+//! assert_eq!(p50.family, Family::BootstrapCheckout);
 //! assert_eq!(c.family_exit_status(p50.family), Some(30));
+//! assert_eq!(c.code(codes::CHECKOUT_DIRTY).map(|d| d.name.as_str()), Some("CHECKOUT_DIRTY"));
 //! ```
 #![warn(missing_docs)]
 
@@ -19,13 +35,36 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
-/// The raw embedded files, by name. Exposed so evidence can record exactly what was enforced.
+pub mod codes;
+pub mod keys;
+pub mod ops;
+mod phase;
+pub mod vocabulary;
+
+pub use codes::{Code, Family};
+pub use phase::{ParsePhaseIdError, PhaseId};
+pub use vocabulary::{
+    KeySpec, Kind, ListSeparator, PathScope, PatternSpec, Source, Vocabulary, VocabularyError,
+};
+
+const LAWS_TOML: &str = include_str!("../../../constitution/laws.toml");
+const PHASES_TOML: &str = include_str!("../../../constitution/phases.toml");
+const CHECKS_TOML: &str = include_str!("../../../constitution/checks.toml");
+const CODES_TOML: &str = include_str!("../../../constitution/codes.toml");
+const FSM_TOML: &str = include_str!("../../../constitution/fsm.toml");
+const OPS_MD: &str = include_str!("../../../constitution/ops.md");
+
+/// Every file of `constitution/`, by name, exactly as embedded. Exposed so evidence can record
+/// exactly what was enforced; a test checks that the directory holds no other file.
 pub const FILES: &[(&str, &str)] = &[
-    ("laws.toml", include_str!("../../../constitution/laws.toml")),
-    ("phases.toml", include_str!("../../../constitution/phases.toml")),
-    ("checks.toml", include_str!("../../../constitution/checks.toml")),
-    ("codes.toml", include_str!("../../../constitution/codes.toml")),
-    ("fsm.toml", include_str!("../../../constitution/fsm.toml")),
+    ("laws.toml", LAWS_TOML),
+    ("phases.toml", PHASES_TOML),
+    ("checks.toml", CHECKS_TOML),
+    ("codes.toml", CODES_TOML),
+    ("fsm.toml", FSM_TOML),
+    ("config.toml", vocabulary::VOCABULARY_TOML),
+    ("ops.toml", ops::OPS_TOML),
+    ("ops.md", OPS_MD),
 ];
 
 /// The constitution version this build implements (`WF_CONSTITUTION_VERSION`).
@@ -45,6 +84,9 @@ pub enum ConstitutionError {
     /// The files disagree with each other.
     #[error("constitution is inconsistent: {0}")]
     Inconsistent(String),
+    /// `config.toml` does not describe a usable vocabulary.
+    #[error(transparent)]
+    Vocabulary(#[from] VocabularyError),
 }
 
 /// One law.
@@ -75,13 +117,13 @@ pub enum Runner {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Phase {
     /// `P00` .. `P99`.
-    pub id: String,
+    pub id: PhaseId,
     /// `PRECHECK`, `PROVISION`, ...
     pub name: String,
     /// Host or plugin.
     pub runner: Runner,
-    /// Failure-code family (1..5).
-    pub family: u8,
+    /// Failure-code family.
+    pub family: Family,
     /// Default wall-clock budget of the phase.
     pub timeout_secs: u64,
     /// When the phase is skipped, in words (absent: never skipped).
@@ -148,18 +190,21 @@ pub struct Check {
     pub code: Option<u16>,
 }
 
-/// A code family (hundreds digit).
+/// A code family (hundreds digit) as `codes.toml` describes it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Family {
+pub struct FamilyDef {
     /// e.g. `config/policy`.
     pub name: String,
     /// Process exit status for a halt in this family.
     pub exit: i32,
+    /// The name of the family's code for a failure its phase's runner reports without a more
+    /// specific one.
+    pub generic: String,
 }
 
-/// One failure code.
+/// One failure code as `codes.toml` describes it (the typed constant is [`Code`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Code {
+pub struct CodeDef {
     /// The 3-digit code.
     pub code: u16,
     /// SCREAMING_CASE name.
@@ -208,8 +253,8 @@ struct ChecksFile {
 }
 #[derive(Deserialize)]
 struct CodesFile {
-    families: BTreeMap<String, Family>,
-    code: Vec<Code>,
+    families: BTreeMap<String, FamilyDef>,
+    code: Vec<CodeDef>,
 }
 
 /// The whole constitution, parsed and cross-checked.
@@ -223,20 +268,18 @@ pub struct Constitution {
     pub phases: Vec<Phase>,
     /// Named checks.
     pub checks: BTreeMap<String, Check>,
-    /// Families by hundreds digit.
-    pub families: BTreeMap<u8, Family>,
+    /// Families, in order.
+    pub families: BTreeMap<Family, FamilyDef>,
     /// Codes in file order.
-    pub codes: Vec<Code>,
+    pub codes: Vec<CodeDef>,
     /// The remote FSM.
     pub fsm: Fsm,
+    /// The config vocabulary (`config.toml`).
+    #[serde(skip)]
+    pub vocabulary: Vocabulary,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(file: &'static str) -> Result<T, ConstitutionError> {
-    let text = FILES
-        .iter()
-        .find(|(name, _)| *name == file)
-        .map(|(_, text)| *text)
-        .unwrap_or_default();
+fn parse<T: serde::de::DeserializeOwned>(file: &'static str, text: &str) -> Result<T, ConstitutionError> {
     toml::from_str(text).map_err(|source| ConstitutionError::Parse { file, source })
 }
 
@@ -249,15 +292,18 @@ impl Constitution {
 
     /// Parse and cross-check the embedded files.
     pub fn load() -> Result<Constitution, ConstitutionError> {
-        let laws: LawsFile = parse("laws.toml")?;
-        let phases: PhasesFile = parse("phases.toml")?;
-        let checks: ChecksFile = parse("checks.toml")?;
-        let codes: CodesFile = parse("codes.toml")?;
-        let fsm: Fsm = parse("fsm.toml")?;
+        let laws: LawsFile = parse("laws.toml", LAWS_TOML)?;
+        let phases: PhasesFile = parse("phases.toml", PHASES_TOML)?;
+        let checks: ChecksFile = parse("checks.toml", CHECKS_TOML)?;
+        let codes: CodesFile = parse("codes.toml", CODES_TOML)?;
+        let fsm: Fsm = parse("fsm.toml", FSM_TOML)?;
+        let vocabulary = Vocabulary::parse(vocabulary::VOCABULARY_TOML)?;
         let mut families = BTreeMap::new();
         for (digit, family) in codes.families {
-            let d: u8 = digit.parse().map_err(|_| {
-                ConstitutionError::Inconsistent(format!("codes.toml: family key {digit:?} is not a digit"))
+            let d = digit.parse().ok().and_then(Family::from_digit).ok_or_else(|| {
+                ConstitutionError::Inconsistent(format!(
+                    "codes.toml: family key {digit:?} is not a family this build knows"
+                ))
             })?;
             families.insert(d, family);
         }
@@ -269,6 +315,7 @@ impl Constitution {
             families,
             codes: codes.code,
             fsm,
+            vocabulary,
         };
         c.cross_check()?;
         Ok(c)
@@ -298,12 +345,12 @@ impl Constitution {
                 }
             }
         }
-        let mut last = String::new();
+        let mut last: Option<PhaseId> = None;
         for p in &self.phases {
-            if p.id <= last {
-                return bad(format!("phases.toml: {} is out of order after {last}", p.id));
+            if last.is_some_and(|l| p.id <= l) {
+                return bad(format!("phases.toml: {} is out of order", p.id));
             }
-            last = p.id.clone();
+            last = Some(p.id);
             if !self.families.contains_key(&p.family) {
                 return bad(format!("phases.toml: {} has undeclared family {}", p.id, p.family));
             }
@@ -341,24 +388,48 @@ impl Constitution {
             if !seen.insert(code.code) {
                 return bad(format!("codes.toml: code {} is declared twice", code.code));
             }
-            let family = (code.code / 100) as u8;
-            if !self.families.contains_key(&family) {
-                return bad(format!("codes.toml: code {} has no family {family}", code.code));
+            let family = u8::try_from(code.code / 100).ok().and_then(Family::from_digit);
+            if !family.is_some_and(|f| self.families.contains_key(&f)) {
+                return bad(format!("codes.toml: code {} has no declared family", code.code));
             }
         }
-        for (family, _) in &self.families {
-            for suffix in [90u16, 91, 99] {
-                let code = u16::from(*family) * 100 + suffix;
-                if !seen.contains(&code) {
-                    return bad(format!("codes.toml: family {family} lacks court/timeout code {code}"));
+        for (family, def) in &self.families {
+            for name in ["COURT_DETERMINISTIC_FAIL", "COURT_AUDITOR_FAIL", "PHASE_TIMEOUT", def.generic.as_str()] {
+                if self.code_named(*family, name).is_none() {
+                    return bad(format!("codes.toml: family {family} lacks its {name} code"));
                 }
+            }
+        }
+        self.cross_check_vocabulary()
+    }
+
+    /// What the vocabulary says about phases agrees with the phase table: the default phase
+    /// timeouts lie within the bounds of `WF_PHASE_TIMEOUT_*`.
+    fn cross_check_vocabulary(&self) -> Result<(), ConstitutionError> {
+        let timeouts = keys::patterns::WF_PHASE_TIMEOUT;
+        let bounds = self.vocabulary.patterns.iter().find(|p| p.prefix() == timeouts.prefix()).map(|p| &p.kind);
+        let Some(kind) = bounds else {
+            return Err(ConstitutionError::Inconsistent(format!(
+                "config.toml: the pattern {}* is missing",
+                timeouts.prefix()
+            )));
+        };
+        for p in &self.phases {
+            if let Err(problem) = kind.check(&p.timeout_secs.to_string()) {
+                return Err(ConstitutionError::Inconsistent(format!(
+                    "phases.toml: {} has timeout_secs {}, which {}* refuses: it {problem}",
+                    p.id,
+                    p.timeout_secs,
+                    timeouts.prefix()
+                )));
             }
         }
         Ok(())
     }
 
-    /// A phase by ID.
-    pub fn phase(&self, id: &str) -> Option<&Phase> {
+    /// A phase by ID (a [`PhaseId`], or an id read as text).
+    pub fn phase(&self, id: impl AsRef<str>) -> Option<&Phase> {
+        let id = id.as_ref();
         self.phases.iter().find(|p| p.id == id)
     }
 
@@ -367,25 +438,28 @@ impl Constitution {
         self.laws.iter().find(|l| l.id == id)
     }
 
+    /// A code's text by number (a [`Code`], or a number read from evidence).
+    pub fn code(&self, code: impl Into<u16>) -> Option<&CodeDef> {
+        let code = code.into();
+        self.codes.iter().find(|c| c.code == code)
+    }
+
     /// A law by its id (`L1`) or its alias (`LAW_1_CANONICAL_CONFIG`).
     pub fn law_by_id_or_alias(&self, name: &str) -> Option<&Law> {
         self.laws.iter().find(|l| l.id == name || l.alias.as_deref() == Some(name))
     }
 
-    /// A code by number.
-    pub fn code(&self, code: u16) -> Option<&Code> {
-        self.codes.iter().find(|c| c.code == code)
-    }
-
-    /// A code by family and name, e.g. `(2, "PHASE_TIMEOUT")` -> 299.
-    pub fn code_named(&self, family: u8, name: &str) -> Option<&Code> {
+    /// A code by family and name as read at run time, e.g. `(Family::ProvisioningTarget,
+    /// "PHASE_TIMEOUT")` -> 299. Code that knows the name uses [`Family`]'s methods instead.
+    pub fn code_named(&self, family: Family, name: &str) -> Option<&CodeDef> {
         self.codes
             .iter()
             .find(|c| c.code / 100 == u16::from(family) && c.name == name)
     }
 
-    /// Exit status for a halt in a family.
-    pub fn family_exit_status(&self, family: u8) -> Option<i32> {
+    /// Exit status for a halt in a family (given as a [`Family`] or its hundreds digit).
+    pub fn family_exit_status(&self, family: impl Into<u8>) -> Option<i32> {
+        let family = Family::from_digit(family.into())?;
         self.families.get(&family).map(|f| f.exit)
     }
 
@@ -431,6 +505,7 @@ mod tests {
         let c = Constitution::load().expect("constitution loads");
         assert_eq!(c.phases.first().map(|p| p.id.as_str()), Some("P00"));
         assert_eq!(c.phases.last().map(|p| p.id.as_str()), Some("P99"));
+        assert_eq!(c.phase("P50").map(|p| p.id), Some(PhaseId::P50));
         assert_eq!(c.phases.len(), 11);
         for p in &c.phases {
             assert!(!c.laws_for(p).is_empty(), "{} has no laws", p.id);
@@ -443,7 +518,134 @@ mod tests {
         for d in 1u8..=5 {
             assert_eq!(c.family_exit_status(d), Some(i32::from(d) * 10));
         }
-        assert_eq!(c.code_named(4, "PHASE_TIMEOUT").map(|c| c.code), Some(499));
+        assert_eq!(c.code_named(Family::SweepMonitor, "PHASE_TIMEOUT").map(|c| c.code), Some(499));
+    }
+
+    #[test]
+    fn every_file_of_the_constitution_directory_is_read() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../constitution");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .expect("constitution/ is readable")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        on_disk.sort();
+        let mut embedded: Vec<String> = FILES.iter().map(|(n, _)| n.to_string()).collect();
+        embedded.sort();
+        assert_eq!(on_disk, embedded, "FILES must embed every file of constitution/");
+        for (name, text) in FILES {
+            assert_eq!(std::fs::read_to_string(dir.join(name)).unwrap(), *text, "{name}");
+        }
+        let c = Constitution::load().unwrap();
+        assert!(c.vocabulary.key(keys::WF_AUDITOR_FUEL.name()).is_some());
+        assert!(ops::Ops::get().unwrap().event_type("phase.outcome").is_some());
+    }
+
+    #[test]
+    fn the_generated_codes_are_the_loaded_codes() {
+        let c = Constitution::load().unwrap();
+        assert_eq!(codes::ALL.len(), c.codes.len());
+        for def in &c.codes {
+            let code = Code::from_u16(def.code).unwrap_or_else(|| panic!("no constant for {}", def.code));
+            assert_eq!((code.get(), code.name()), (def.code, def.name.as_str()));
+            assert_eq!(u16::from(code.family()), def.code / 100, "{}", def.code);
+            assert_eq!(c.code(code), Some(def));
+        }
+        for (family, def) in &c.families {
+            assert_eq!(family.exit_status(), def.exit);
+            assert_eq!(family.name(), def.name);
+            assert_eq!(family.generic().name(), def.generic);
+            assert_eq!(family.generic().family(), *family);
+            for (code, name) in [
+                (family.court_deterministic_fail(), "COURT_DETERMINISTIC_FAIL"),
+                (family.court_auditor_fail(), "COURT_AUDITOR_FAIL"),
+                (family.phase_timeout(), "PHASE_TIMEOUT"),
+            ] {
+                assert_eq!(c.code_named(*family, name).map(|d| d.code), Some(code.get()));
+            }
+            assert_eq!(
+                family.pod_unreachable().map(Code::get),
+                c.code_named(*family, "POD_UNREACHABLE").map(|d| d.code)
+            );
+        }
+        assert_eq!(Family::ALL.len(), c.families.len());
+        // Shared names are family-qualified, single ones are not.
+        assert_eq!(codes::POD_UNREACHABLE_3XX.get(), 306);
+        assert_eq!(codes::FLAGS_ILLEGAL.name(), "FLAGS_ILLEGAL");
+        assert_eq!(serde_json::to_string(&codes::TARGET_DRIFT).unwrap(), "202");
+        assert_eq!(serde_json::from_str::<Code>("202").unwrap(), codes::TARGET_DRIFT);
+        assert!(serde_json::from_str::<Code>("209").is_err());
+    }
+
+    #[test]
+    fn the_generated_phase_ids_are_the_phase_table() {
+        let c = Constitution::load().unwrap();
+        let ids: Vec<PhaseId> = c.phases.iter().map(|p| p.id).collect();
+        assert_eq!(ids, PhaseId::ALL);
+        for p in &c.phases {
+            assert_eq!((p.id.name(), p.id.family()), (p.name.as_str(), p.family));
+            assert_eq!(p.id.as_str().parse::<PhaseId>(), Ok(p.id));
+            assert_eq!(serde_json::to_value(p.id).unwrap(), serde_json::json!(p.id.as_str()));
+        }
+        let err = "P15".parse::<PhaseId>().unwrap_err().to_string();
+        assert!(err.contains("\"P15\"") && err.contains("P00"), "{err}");
+        assert!(serde_json::from_str::<PhaseId>("\"P5\"").is_err());
+        assert!(PhaseId::P10 < PhaseId::P20 && PhaseId::P90 == "P90" && "P99" == PhaseId::P99);
+    }
+
+    #[test]
+    fn the_generated_keys_are_the_loaded_vocabulary() {
+        let c = Constitution::load().unwrap();
+        assert_eq!(keys::disagreements(&c.vocabulary), Vec::<String>::new());
+        let names: Vec<&str> = c.vocabulary.keys.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, keys::NAMES);
+        assert_eq!(keys::WF_AUDITOR_FUEL.default_value(), 1_000_000_000);
+        assert_eq!(keys::WF_AUDITORS.separator(), ListSeparator::Comma);
+        assert_eq!(keys::WF_SSH_ACCEPT_NEW.default(), Some(false));
+        // An edited vocabulary is caught: a default the constants do not carry.
+        let edited = Vocabulary::parse(&vocabulary::VOCABULARY_TOML.replacen("default = \"local\"", "default = \"ssh\"", 1)).unwrap();
+        let found = keys::disagreements(&edited);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("WF_TRANSPORT"), "{found:?}");
+    }
+
+    #[test]
+    fn every_number_has_a_documented_maximum_and_every_default_fits() {
+        let c = Constitution::load().unwrap();
+        let uints = c.vocabulary.keys.iter().map(|k| (&k.name, &k.kind, k.default.as_deref()));
+        let uints = uints.chain(c.vocabulary.patterns.iter().map(|p| (&p.name, &p.kind, None)));
+        let mut seen = 0;
+        for (name, kind, default) in uints {
+            if let Kind::Uint { max, .. } = kind {
+                seen += 1;
+                let max = max.unwrap_or_else(|| panic!("{name} has no max"));
+                assert!(kind.check(&max.to_string()).is_ok(), "{name}");
+                assert!(kind.check(&(u128::from(max) + 1).to_string()).is_err(), "{name}");
+                if let Some(d) = default {
+                    assert!(kind.check(d).is_ok(), "{name}={d}");
+                }
+            }
+        }
+        assert!(seen >= 9, "{seen} uint entries");
+        // The phase table's own timeouts are within what WF_PHASE_TIMEOUT_* accepts.
+        assert!(c.phases.iter().all(|p| p.timeout_secs >= 1));
+    }
+
+    #[test]
+    fn broken_vocabularies_are_refused() {
+        let head = "version = 1\n[[key]]\nname = \"K\"\nmeaning = \"m\"\n";
+        for (body, expect) in [
+            ("kind = \"uint\"\ndefault = \"1\"\n", "needs a max"),
+            ("kind = \"uint\"\nmax = 5\n", "needs a default"),
+            ("kind = \"uint\"\ndefault = \"3\"\nmin = 4\nmax = 5\n", "at least 4"),
+            ("kind = \"string\"\nrequired_for = [\"P51\"]\n", "\"P51\" is not a phase"),
+        ] {
+            let err = Vocabulary::parse(&format!("{head}{body}")).unwrap_err().to_string();
+            assert!(err.contains(expect), "{body}: {err}");
+        }
+        let pattern = "version = 1\n[[pattern]]\nname = \"P_*\"\nmeaning = \"m\"\nkind = \"uint\"\n";
+        assert!(Vocabulary::parse(pattern).unwrap_err().to_string().contains("needs a max"));
+        let inverted = format!("{pattern}min = 6\nmax = 5\n");
+        assert!(Vocabulary::parse(&inverted).unwrap_err().to_string().contains("min 6 is above max 5"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! time if the draft has none, payload schema, payload hash, event ID, chain link) and seals
 //! it into an [`Envelope`]: `record_hash` is the sha256 of the record's canonical JSON without
 //! `record_hash`. The members and their types are declared in `constitution/ops.toml`; the
-//! struct here must match that list exactly, which [`crate::Ops::get`] checks at load.
+//! struct here must match that list exactly, which `crate::ops::get` checks at first use.
 
 use crate::canonical;
 use crate::clock::Timestamp;

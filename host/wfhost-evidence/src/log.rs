@@ -230,7 +230,7 @@ impl std::fmt::Debug for EventLog {
 }
 
 fn ops() -> Result<&'static Ops, LogError> {
-    Ops::get().map_err(|e| LogError::Ops(e.clone()))
+    crate::ops::get().map_err(|e| LogError::Ops(e.clone()))
 }
 
 fn lock(file: &File, path: &Path) -> Result<(), LogError> {
@@ -557,7 +557,7 @@ pub struct LogContents {
 /// line is reported in [`LogContents::tail`] (by the rule `verify` applies). Hashes, links and
 /// rules are not checked here; call [`crate::verify`] for that.
 pub fn read(path: &Path) -> Result<LogContents, VerifyError> {
-    let ops = Ops::get().map_err(|e| VerifyError::Ops(e.clone()))?;
+    let ops = crate::ops::get().map_err(|e| VerifyError::Ops(e.clone()))?;
     let file = File::open(path).map_err(|source| VerifyError::Io {
         path: path.to_path_buf(),
         source,

@@ -610,14 +610,14 @@ pub(crate) fn verify_reader<R: BufRead>(
 /// [`verify`] for a log already in memory (e.g. a copy fetched from elsewhere); `name` is what
 /// errors call it.
 pub fn verify_bytes(name: &Path, bytes: &[u8]) -> Result<VerifyReport, VerifyError> {
-    let ops = Ops::get().map_err(|e| VerifyError::Ops(e.clone()))?;
+    let ops = crate::ops::get().map_err(|e| VerifyError::Ops(e.clone()))?;
     verify_reader(ops, name, bytes).map(|(report, _)| report)
 }
 
 /// Verify the event log at `path` from the file alone: every rule of the module doc, on every
 /// complete line, and the partial-tail rule on what follows the last newline.
 pub fn verify(path: &Path) -> Result<VerifyReport, VerifyError> {
-    let ops = Ops::get().map_err(|e| VerifyError::Ops(e.clone()))?;
+    let ops = crate::ops::get().map_err(|e| VerifyError::Ops(e.clone()))?;
     let file = File::open(path).map_err(|source| VerifyError::Io {
         path: path.to_path_buf(),
         source,

@@ -253,7 +253,7 @@ fn reopening_continues_the_chain_and_checks_the_flow() {
     assert!(log.contains(&first[0].event_id));
     let next = log
         .append(
-            EventDraft::new("flow.halted", host(), "host", "halt", json!({"code": 401}))
+            EventDraft::new("flow.halted", host(), "host", "halt", json!({"code": wfhost_constitution::codes::SWEEP_LAUNCH_FAILED}))
                 .caused_by(&first[0].event_id),
         )
         .expect("append after reopen");

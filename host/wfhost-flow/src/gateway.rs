@@ -66,9 +66,9 @@ impl GatewayShared {
     /// Reset per-phase records and start the phase's clock.
     pub fn begin_phase(&self, phase: &Phase, bound: Option<String>, budget: Duration) {
         let mut s = self.state();
-        s.phase = phase.id.clone();
+        s.phase = phase.id.to_string();
         s.bound = bound.or(s.bound.take());
-        s.deadline = Some(Instant::now() + budget);
+        s.deadline = deadline_after(Instant::now(), budget);
         s.deadline_hit = false;
         s.calls.clear();
         s.drift.clear();
@@ -518,6 +518,12 @@ fn truncate(s: &str, n: usize) -> String {
     format!("{}…", &s[..end])
 }
 
+/// `now + budget`, saturating: a budget longer than a century is a deadline a century away
+/// (one that never comes), never an overflow panic, whatever the config or a plugin asked for.
+fn deadline_after(now: Instant, budget: Duration) -> Option<Instant> {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(budget.min(CENTURY))
+}
 
 #[cfg(test)]
 mod tests {
@@ -533,5 +539,15 @@ mod tests {
         assert!(shown.len() <= 200 + '…'.len_utf8(), "{}", shown.len());
         assert_eq!(first_line("short"), "short");
         assert_eq!(first_line(""), "");
+    }
+
+    #[test]
+    fn a_huge_budget_is_a_far_deadline_not_a_panic() {
+        let now = Instant::now();
+        for budget in [Duration::MAX, Duration::from_secs(u64::MAX), Duration::from_secs(18_446_744_073_709_551)] {
+            let d = deadline_after(now, budget).expect("a century ahead is representable");
+            assert!(d > now + Duration::from_secs(365 * 24 * 3600));
+        }
+        assert_eq!(deadline_after(now, Duration::from_secs(5)), Some(now + Duration::from_secs(5)));
     }
 }

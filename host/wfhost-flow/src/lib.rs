@@ -37,8 +37,12 @@ pub mod types {
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Where flow evidence goes unless WF_FLOW_EVIDENCE_DIR says otherwise.
-pub const DEFAULT_EVIDENCE_DIR: &str = "artifacts/pod_logs/_flows";
+/// Where flow evidence goes unless WF_FLOW_EVIDENCE_DIR says otherwise: the key's default
+/// (`constitution/config.toml`; the build fails if the key loses it).
+pub const DEFAULT_EVIDENCE_DIR: &str = match wfhost_constitution::keys::WF_FLOW_EVIDENCE_DIR.default() {
+    Some(dir) => dir,
+    None => panic!("constitution/config.toml: WF_FLOW_EVIDENCE_DIR needs a default"),
+};
 /// Where fetched run outputs go: `<this>/<target>/<run_id>/`.
 pub const DEFAULT_POD_LOGS_DIR: &str = "artifacts/pod_logs";
 pub use wfhost_audit::EXIT_INTERNAL;

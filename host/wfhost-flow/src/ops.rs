@@ -17,9 +17,10 @@ use crate::sink::Sink;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
-use wfhost_config::config::{Config, ConfigLocation, Vocabulary};
+use wfhost_config::config::{Config, ConfigError, ConfigLocation, Vocabulary};
+use wfhost_constitution::keys;
 use crate::types::VerdictStatus;
-use wfhost_runtime::{Limits, TransportError};
+use wfhost_runtime::TransportError;
 
 /// What kind of failure an operation met; the CLI maps each to one exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,13 +68,12 @@ fn transport_for(workdir: &Path, config: &Config, env: &BTreeMap<String, String>
     let tp = plugins::standalone_transport(workdir, config, env).map_err(|e| OpsError::new(OpsErrorKind::Config, e))?;
     let target = target
         .map(str::to_string)
-        .or_else(|| config.get("LIUM_TARGET").filter(|t| !t.is_empty()).map(str::to_string))
+        .or_else(|| config.get(keys::LIUM_TARGET).filter(|t| !t.is_empty()).map(str::to_string))
         .ok_or_else(|| OpsError::new(OpsErrorKind::Config, "no target: pass --target <pod> or set LIUM_TARGET in the config"))?;
     let target = tp
         .parse_target(&target)
         .map_err(|e| OpsError::new(OpsErrorKind::Config, format!("target {target:?}: {e}")))?;
-    let outputs = config.get("OPS_REMOTE_OUTPUTS_DIR").unwrap_or("/mnt/outputs").trim_end_matches('/').to_string();
-    Ok((tp, target, format!("{outputs}/_control/workflow_state.json")))
+    Ok((tp, target, crate::engine::state_file(config)))
 }
 
 /// What `fsm-status` found.
@@ -207,7 +207,7 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
             Ok(p) => r.line(true, "configured plugins", format!("transport {}, {} auditor(s)", p.transport_id, p.auditors.len())),
             Err(e) => r.line(false, "configured plugins", e),
         }
-        if config.get("LIUM_TARGET").is_some_and(|t| !t.is_empty()) {
+        if config.get(keys::LIUM_TARGET).is_some_and(|t| !t.is_empty()) {
             match transport_for(workdir, config, env, None) {
                 Ok((tp, target, _)) => match tp.status(&target) {
                     Ok((state, detail)) => r.line(state == "ready", "target", format!("{target}: {state} ({detail})")),
@@ -236,13 +236,22 @@ pub struct AuditFileReport {
     pub document: Value,
 }
 
-/// `wfhost court audit`: run one auditor on an evidence pack file.
-pub fn audit_file(phase: &str, evidence: &Path, auditor: &str, env: &BTreeMap<String, String>) -> Result<AuditFileReport, OpsError> {
+/// `wfhost court audit`: run one auditor on an evidence pack file (relative to `workdir`), under
+/// the auditor limits of the config in `workdir` (the vocabulary's defaults when there is none).
+pub fn audit_file(workdir: &Path, env: &BTreeMap<String, String>, phase: &str, evidence: &Path, auditor: &str) -> Result<AuditFileReport, OpsError> {
     let c = wfhost_constitution::Constitution::get().map_err(|e| OpsError::new(OpsErrorKind::Internal, e.to_string()))?;
     let p = c
         .phase(phase)
         .ok_or_else(|| OpsError::new(OpsErrorKind::Usage, format!("--phase {phase}: not a phase of the constitution (P00..P99)")))?;
-    let bytes = std::fs::read(evidence).map_err(|e| OpsError::new(OpsErrorKind::Usage, format!("--evidence {}: {e}", evidence.display())))?;
+    let evidence = workdir.join(evidence);
+    let bytes = std::fs::read(&evidence).map_err(|e| OpsError::new(OpsErrorKind::Usage, format!("--evidence {}: {e}", evidence.display())))?;
+    let (limits, limits_from) = match ConfigLocation::resolve(workdir, env).and_then(|l| Config::load(&l)) {
+        Ok(config) => (plugins::auditor_limits(&config), config.path().display().to_string()),
+        Err(ConfigError::Unreadable { path, source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            (plugins::default_auditor_limits(), format!("defaults (no config at {})", path.display()))
+        }
+        Err(e) => return Err(OpsError::new(OpsErrorKind::Config, format!("the auditor limits come from the config: {e}"))),
+    };
     let file: Value = serde_json::from_slice(&bytes).map_err(|e| {
         OpsError::new(OpsErrorKind::Usage, format!("--evidence {}: not JSON ({e}); use a phase/phase.<Pxx>.pack.json file", evidence.display()))
     })?;
@@ -254,8 +263,7 @@ pub fn audit_file(phase: &str, evidence: &Path, auditor: &str, env: &BTreeMap<St
     })?;
     let req = crate::court::audit_request(c, p, &pack);
     runtime_ok(env)?;
-    let cwd = std::env::current_dir().map_err(|e| OpsError::new(OpsErrorKind::Internal, format!("cannot read the current directory: {e}")))?;
-    let plugin = plugins::load_auditor(&cwd, auditor, Limits::auditor_default(), env).map_err(|e| OpsError::new(OpsErrorKind::Usage, e))?;
+    let plugin = plugins::load_auditor(workdir, auditor, limits, env).map_err(|e| OpsError::new(OpsErrorKind::Usage, e))?;
     let r = plugin.audit(&req);
     let document = json!({
         "auditor": r.name,
@@ -265,6 +273,12 @@ pub fn audit_file(phase: &str, evidence: &Path, auditor: &str, env: &BTreeMap<St
         "message": r.message,
         "fuel_used": r.fuel_used,
         "duration_ms": r.duration_ms,
+        "limits": {
+            "fuel": limits.fuel,
+            "memory_bytes": limits.memory_bytes,
+            "wall_secs": limits.wall.as_secs(),
+            "from": limits_from,
+        },
         "verdict": r.verdict,
     });
     Ok(AuditFileReport { pass: r.status == VerdictStatus::Pass, document })

@@ -9,6 +9,7 @@
 
 use wfhost_config::config::{Config, Vocabulary};
 use wfhost_config::profile::TransportProfile;
+use wfhost_constitution::keys::{self, Key, Uint};
 use crate::court::external::ExternalAuditor;
 use crate::court::AuditorRecord;
 use crate::gateway::FlowGateway;
@@ -99,29 +100,54 @@ impl Plugins {
     }
 }
 
+/// The limits every auditor call gets under `config`: `WF_AUDITOR_FUEL`, `WF_AUDITOR_MEMORY_MB`
+/// and `WF_SUBAGENT_VALIDATOR_TIMEOUT_SECS` (the last also bounds the external auditor). Each
+/// value was checked against its documented range when the config loaded.
+pub fn auditor_limits(config: &Config) -> Limits {
+    limits_from(|key| config.uint(key))
+}
+
+/// The auditor limits without a config: the vocabulary's defaults.
+pub fn default_auditor_limits() -> Limits {
+    limits_from(Key::default_value)
+}
+
+fn limits_from(uint: impl Fn(Key<Uint>) -> u64) -> Limits {
+    const MIB: u64 = 1024 * 1024;
+    let memory = uint(keys::WF_AUDITOR_MEMORY_MB).saturating_mul(MIB);
+    Limits {
+        fuel: uint(keys::WF_AUDITOR_FUEL),
+        memory_bytes: usize::try_from(memory).unwrap_or(usize::MAX),
+        wall: Duration::from_secs(uint(keys::WF_SUBAGENT_VALIDATOR_TIMEOUT_SECS)),
+        ..Limits::auditor_default()
+    }
+}
+
 /// Load every plugin the config names. The error names the plugin and why.
 pub fn load(workdir: &Path, config: &Config, env: &BTreeMap<String, String>, sink: Sink, out: Output) -> Result<Plugins, String> {
     let rt = runtime(env)?;
-    let map = config.resolved_map();
-    let auditor_limits = Limits::from_env_map(&map).map_err(|e| format!("auditor limits: {e}"))?;
-    let transport_name = config.get("WF_TRANSPORT").unwrap_or("local").to_string();
+    let auditor_limits = auditor_limits(config);
+    let transport_name = config.value(keys::WF_TRANSPORT).to_string();
     let transport = load_component("transport", workdir, &transport_name, |s| rt.load_transport(s))?;
     let profile = transport_profile(&transport_name)?;
     let host = Arc::new(FlowTransportHost::new(workdir, config, &profile, env, out, sink));
     let tp = TransportPlugin { transport: Arc::new(transport), host, limits: Limits::transport_default() };
     let transport_id = tp.id().map_err(|e| format!("transport {transport_name}: {}", transport_error_text(&e)))?;
-    let exec_name = config.get("WF_EXECUTOR").unwrap_or("executors").to_string();
+    let exec_name = config.value(keys::WF_EXECUTOR).to_string();
     let executor = load_component("executor", workdir, &exec_name, |s| rt.load_executor(s))?;
     let mut auditors = Vec::new();
-    let names = config.get("WF_AUDITORS").unwrap_or("constitution").to_string();
-    for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let a = load_component("auditor", workdir, name, |s| rt.load_auditor(s))?;
-        auditors.push(AuditorPlugin { auditor: a, limits: auditor_limits.clone() });
+    for name in config.list(keys::WF_AUDITORS) {
+        let a = load_component("auditor", workdir, &name, |s| rt.load_auditor(s))?;
+        auditors.push(AuditorPlugin { auditor: a, limits: auditor_limits });
     }
     if auditors.is_empty() {
-        return Err("WF_AUDITORS names no auditor; the court needs at least one (default: constitution)".into());
+        return Err(format!(
+            "{} names no auditor; the court needs at least one (default: {})",
+            keys::WF_AUDITORS,
+            keys::WF_AUDITORS.default().unwrap_or_default()
+        ));
     }
-    let external_auditor = config.get("WF_SUBAGENT_VALIDATOR_CMD").filter(|c| !c.trim().is_empty()).map(|c| ExternalAuditor {
+    let external_auditor = config.get(keys::WF_SUBAGENT_VALIDATOR_CMD).filter(|c| !c.trim().is_empty()).map(|c| ExternalAuditor {
         command: c.to_string(),
         env: env.clone(),
         timeout: auditor_limits.wall,
@@ -135,13 +161,16 @@ pub fn load(workdir: &Path, config: &Config, env: &BTreeMap<String, String>, sin
     })
 }
 
-/// The built-in constitution auditor with default limits (used when P00 fails before plugins
-/// are loaded, so the court still has a judge).
+/// The name of the built-in auditor component, the court's judge when no config could be read.
+pub const BUILTIN_AUDITOR: &str = "constitution";
+
+/// The built-in constitution auditor with the vocabulary's default limits (used when P00 fails
+/// before a config could be read and plugins loaded, so the court still has a judge).
 pub fn builtin_auditor(env: &BTreeMap<String, String>) -> Result<AuditorPlugin, String> {
     let rt = runtime(env)?;
-    let source = wfhost_builtins::builtin("constitution").map_err(|e| e.to_string())?;
+    let source = wfhost_builtins::builtin(BUILTIN_AUDITOR).map_err(|e| e.to_string())?;
     let a = rt.load_auditor(&source).map_err(|e| e.to_string())?;
-    Ok(AuditorPlugin { auditor: a, limits: Limits::auditor_default() })
+    Ok(AuditorPlugin { auditor: a, limits: default_auditor_limits() })
 }
 
 /// One loaded auditor and its limits.
@@ -176,7 +205,7 @@ impl ExecutorPlugin {
     /// Run one phase with `host` as its gateway, within `wall`.
     pub fn run_phase(&self, ctx: PhaseContext, host: Arc<FlowGateway>, wall: Duration) -> Result<PhaseOutcome, String> {
         let host: Arc<dyn ExecutorHost> = host;
-        self.executor.run_phase(&ctx, host, &self.limits.clone().with_wall(wall)).map_err(|f| f.to_string())
+        self.executor.run_phase(&ctx, host, &self.limits.with_wall(wall)).map_err(|f| f.to_string())
     }
 }
 
@@ -193,7 +222,7 @@ impl TransportPlugin {
         self.host.clone()
     }
     fn limits_for(&self, timeout: Duration) -> Limits {
-        self.limits.clone().with_wall(self.limits.wall.max(timeout + Duration::from_secs(30)))
+        self.limits.with_wall(self.limits.wall.max(timeout.saturating_add(Duration::from_secs(30))))
     }
     /// Transport id.
     pub fn id(&self) -> Result<String, TransportError> {
@@ -281,9 +310,9 @@ impl FlowTransportHost {
         let mut settings = BTreeMap::new();
         for key in &profile.settings {
             // A local path is made absolute: the component runs its programs from anywhere.
-            let value = match config.get_path(key) {
-                Some(p) if config.get(key).is_some() => Some(absolute(&p)),
-                _ => config.get(key).map(str::to_string),
+            let value = match config.path_by_name(key) {
+                Some(p) if config.is_local_path_by_name(key) => Some(absolute(&p)),
+                _ => config.get_by_name(key).map(str::to_string),
             };
             if let Some(v) = value {
                 settings.insert(key.clone(), v);
@@ -293,8 +322,8 @@ impl FlowTransportHost {
         // environment only, and each issuance is recorded.
         let mut secrets: BTreeMap<String, String> = BTreeMap::new();
         for grant in &profile.secrets {
-            if let Some(value) = config.secret(&grant.key) {
-                let value = if config.is_local_path(&grant.key) {
+            if let Some(value) = config.secret_by_name(&grant.key) {
+                let value = if config.is_local_path_by_name(&grant.key) {
                     absolute(&workdir.join(value.expose()))
                 } else {
                     value.expose().to_string()
@@ -311,8 +340,8 @@ impl FlowTransportHost {
         let host_keys = profile
             .known_hosts_watch
             .as_ref()
-            .filter(|w| config.get_bool01(&w.when).ok().flatten() == Some(true))
-            .and_then(|w| match config.get_path(&w.file).filter(|_| config.get(&w.file).is_some()) {
+            .filter(|w| config.bool01_by_name(&w.when).ok().flatten() == Some(true))
+            .and_then(|w| match config.path_by_name(&w.file) {
                 Some(p) => Some(std::path::absolute(&p).unwrap_or(p)),
                 None => env.get("HOME").map(|h| Path::new(h).join(".ssh/known_hosts")),
             })
@@ -435,7 +464,7 @@ pub fn transport_error_text(e: &TransportError) -> String {
 /// (`fsm-status`, `doctor`): no evidence sink, output to stdio.
 pub fn standalone_transport(workdir: &Path, config: &Config, env: &BTreeMap<String, String>) -> Result<TransportPlugin, String> {
     let rt = runtime(env)?;
-    let name = config.get("WF_TRANSPORT").unwrap_or("local").to_string();
+    let name = config.value(keys::WF_TRANSPORT).to_string();
     let t = load_component("transport", workdir, &name, |s| rt.load_transport(s))?;
     let profile = transport_profile(&name)?;
     let host = Arc::new(FlowTransportHost::new(workdir, config, &profile, env, Output::stdio(), Sink::null()));
@@ -447,4 +476,53 @@ pub fn load_auditor(workdir: &Path, name: &str, limits: Limits, env: &BTreeMap<S
     let rt = runtime(env)?;
     let a = load_component("auditor", workdir, name, |s| rt.load_auditor(s))?;
     Ok(AuditorPlugin { auditor: a, limits })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wfhost_config::config::{ConfigError, ConfigLocation};
+
+    fn load_config(workdir: &Path, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        Config::load(&ConfigLocation::resolve(workdir, env)?)
+    }
+
+    fn config(text: &str) -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(wfhost_config::CONFIG_REL_PATH);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        let config = load_config(dir.path(), &BTreeMap::new()).unwrap();
+        (dir, config)
+    }
+
+    #[test]
+    fn auditor_limits_come_from_the_typed_config() {
+        let (_d, c) = config("WF_AUDITOR_FUEL=5000\nWF_AUDITOR_MEMORY_MB=32\nWF_SUBAGENT_VALIDATOR_TIMEOUT_SECS=7\n");
+        let l = auditor_limits(&c);
+        assert_eq!((l.fuel, l.memory_bytes, l.wall), (5000, 32 * 1024 * 1024, Duration::from_secs(7)));
+        // Unset keys take the vocabulary's defaults, the same as with no config at all.
+        let (_d, c) = config("");
+        assert_eq!(auditor_limits(&c), default_auditor_limits());
+        let d = default_auditor_limits();
+        assert_eq!(d.fuel, keys::WF_AUDITOR_FUEL.default_value());
+        assert_eq!(d.wall.as_secs(), keys::WF_SUBAGENT_VALIDATOR_TIMEOUT_SECS.default_value());
+        assert_eq!(d.memory_bytes as u64, keys::WF_AUDITOR_MEMORY_MB.default_value() * 1024 * 1024);
+        // The largest memory the vocabulary accepts still fits: no overflow, no truncation.
+        let (_d, c) = config(&format!("WF_AUDITOR_MEMORY_MB={}\n", keys::WF_AUDITOR_MEMORY_MB.max()));
+        assert_eq!(auditor_limits(&c).memory_bytes as u64, keys::WF_AUDITOR_MEMORY_MB.max() * 1024 * 1024);
+    }
+
+    #[test]
+    fn limits_outside_the_vocabulary_never_reach_the_runtime() {
+        for line in ["WF_AUDITOR_FUEL=lots", "WF_AUDITOR_FUEL=1_000", "WF_AUDITOR_MEMORY_MB=4097", "WF_AUDITOR_FUEL=0"] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(wfhost_config::CONFIG_REL_PATH);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, format!("{line}\n")).unwrap();
+            let err = load_config(dir.path(), &BTreeMap::new()).unwrap_err();
+            assert_eq!(err.code(), wfhost_constitution::codes::CONFIG_INVALID, "{line}");
+            assert!(err.to_string().contains(line.split('=').next().unwrap()), "{err}");
+        }
+    }
 }

@@ -24,8 +24,8 @@
 //! - [`process::ProcessRunner`] runs host programs for transports (allowlist, clean environment,
 //!   secrets, caps, process-group timeout) and is usable by the flow engine directly.
 //!
-//! The runtime never reads the process environment; callers pass configuration maps to
-//! [`Limits::from_env_map`] and [`RuntimeOptions::from_env_map`].
+//! The runtime never reads the process environment or any configuration: callers build
+//! [`Limits`] themselves and pass an environment map to [`RuntimeOptions::from_env_map`].
 //!
 //! # Example
 //!
@@ -37,8 +37,8 @@
 //! # fn judge(request: AuditRequest) -> Result<(), Box<dyn std::error::Error>> {
 //! let env: BTreeMap<String, String> = std::env::vars().collect();
 //! let runtime = Runtime::new(RuntimeOptions::from_env_map(&env))?;
-//! let limits = Limits::from_env_map(&env)?;
-//! let auditor = runtime.load_auditor(&wfhost_builtins::builtin("constitution")?)?;
+//! let limits = Limits { fuel: 5_000_000, ..Limits::auditor_default() };
+//! let auditor = runtime.load_auditor(&ComponentSource::builtin("constitution"))?;
 //! let result = auditor.audit(&request, &limits);
 //! if result.status() != VerdictStatus::Pass {
 //!     // `result.reason` says why the host made it unverified, if it did.
@@ -94,11 +94,7 @@ pub use error::{LoadError, RuntimeError};
 pub use executor::Executor;
 pub use failure::{FailureKind, PluginFailure};
 pub use host::{ExecutorHost, PluginHost, TransportHost};
-pub use limits::{
-    Limits, LimitsError, DEFAULT_AUDITOR_FUEL, DEFAULT_AUDITOR_MEMORY_MB,
-    DEFAULT_AUDITOR_TIMEOUT_SECS, ENV_AUDITOR_FUEL, ENV_AUDITOR_MEMORY_MB,
-    ENV_AUDITOR_TIMEOUT_SECS,
-};
+pub use limits::Limits;
 pub use roles::{Role, WASI_BASE_IMPORTS, WFHOST_PLUGIN_VERSION};
 pub use runtime::{ComponentSource, Runtime, RuntimeOptions};
 pub use transport::{Transport, TransportError};

@@ -28,8 +28,24 @@ pub mod code {
     pub fn in_family(family: u16, name: &str) -> Option<u16> {
         CODES
             .iter()
-            .find(|(c, n)| c / 100 == family && *n == name)
+            .find(|(c, n)| family_of(*c) == family && *n == name)
             .map(|(c, _)| *c)
+    }
+
+    /// The generic code of the family of phase `phase` (`PHASE_FAMILIES`, `GENERIC`); a phase
+    /// the table does not have counts as the first family's.
+    pub fn generic_of_phase(phase: &str) -> u16 {
+        let family = PHASE_FAMILIES
+            .iter()
+            .find(|(id, _)| *id == phase)
+            .map(|(_, f)| *f);
+        let generic = |f: Option<u16>| {
+            GENERIC
+                .iter()
+                .find(|(g, _)| f.is_none_or(|f| *g == f))
+                .map(|(_, c)| *c)
+        };
+        generic(family).or_else(|| generic(None)).unwrap_or(PLUGIN_UNAVAILABLE)
     }
 }
 
@@ -146,7 +162,7 @@ impl<'a, H: Host> Act<'a, H> {
 
     /// Map a gateway error of `what` to a failure of this phase (and record it).
     pub fn gateway_failure(&mut self, what: &str, e: &GatewayError) -> Failure {
-        let family = self.generic / 100;
+        let family = code::family_of(self.generic);
         let target = self
             .ctx
             .target
@@ -323,7 +339,7 @@ pub fn check_exit(
 ) -> Result<(), Failure> {
     if res.timed_out {
         return Err(Failure::new(
-            code::in_family(code / 100, "COMMAND_TIMEOUT").unwrap_or(code),
+            code::in_family(code::family_of(code), "COMMAND_TIMEOUT").unwrap_or(code),
             format!("{step} timed out after {} s; {next}", timeout_ms / 1000),
         ));
     }

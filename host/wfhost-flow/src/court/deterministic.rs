@@ -6,7 +6,7 @@
 //! implement fails (fail-closed), and a test asserts every name in the table is implemented.
 
 use wfhost_config::flags::{Flags, Teardown};
-use wfhost_constitution::{Constitution, Phase};
+use wfhost_constitution::{Code, Constitution, Phase};
 
 pub use wfhost_audit::records::{CheckRecord as CheckResult, Stage};
 
@@ -92,10 +92,10 @@ fn evaluate(c: &Constitution, phase: &Phase, name: &str, f: &Facts) -> Option<(b
     Some(match name {
         "outcome_recorded" => match &f.outcome_recorded {
             Some(Ok(())) => {
-                let family = u16::from(phase.family);
+                let family = phase.family;
                 match f.status.as_str() {
                     "ok" | "skip" if f.code == 0 => yes(format!("status {} code 0", f.status)),
-                    "fail" if f.code / 100 == family && c.code(f.code).is_some() => {
+                    "fail" if Code::from_u16(f.code).is_some_and(|k| k.family() == family) => {
                         // A well-formed failure is recorded correctly; the court still fails
                         // the phase because its status is fail, but no law was broken.
                         yes(format!("failure recorded with code {}", f.code))
@@ -257,6 +257,7 @@ fn required_facts(f: &Facts, keys: &[&str]) -> (bool, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wfhost_constitution::codes;
 
     #[test]
     fn every_check_in_the_table_is_implemented_and_described() {
@@ -332,9 +333,9 @@ mod tests {
         let c = Constitution::get().unwrap();
         let p = c.phase("P50").unwrap();
         let names = vec!["outcome_recorded".to_string()];
-        let mut f = Facts { outcome_recorded: Some(Ok(())), status: "fail".into(), code: 302, ..Facts::default() };
+        let mut f = Facts { outcome_recorded: Some(Ok(())), status: "fail".into(), code: codes::CHECKOUT_DIRTY.get(), ..Facts::default() };
         assert!(run(c, p, Stage::Post, &names, &f)[0].pass, "a well-formed failure is recorded");
-        f.code = 402; // wrong family
+        f.code = codes::RUNS_FAILED.get(); // wrong family
         assert!(run(c, p, Stage::Post, &names, &f)[0].finding.contains("family"));
         f.status = "ok".into();
         f.code = 0;

@@ -140,7 +140,7 @@ pub fn evidence_pack(i: PackInput<'_>) -> EvidencePack {
     flags.push(Kv { key: "consent".into(), value: i.consent.to_string() });
     EvidencePack {
         flow_id: i.flow_id.to_string(),
-        phase: i.phase.id.clone(),
+        phase: i.phase.id.to_string(),
         constitution_version: i.c.version,
         applicable_laws: i.phase.laws.clone(),
         config_sha256_at_start: i.config_sha_start.to_string(),
@@ -193,7 +193,7 @@ pub fn constitutional_without_plugins(c: &Constitution, phase: &Phase, pack: &Ev
     let record = match crate::plugins::builtin_auditor(env) {
         Ok(a) => a.audit(&req),
         Err(e) => AuditorRecord {
-            name: "constitution".into(),
+            name: crate::plugins::BUILTIN_AUDITOR.into(),
             status: VerdictStatus::Unverified,
             verdict: None,
             reason_kind: Some("load_refused".into()),

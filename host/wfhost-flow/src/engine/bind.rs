@@ -9,25 +9,25 @@ use crate::plugins;
 use crate::types::PhaseOutcome;
 use serde_json::{json, Value};
 use wfhost_audit::records::{self, FsmLoaded};
-use wfhost_constitution::Phase;
+use wfhost_constitution::{codes, Code, Phase};
 use wfhost_evidence::Actor;
 use wfhost_runtime::TransportError;
 
 impl Run<'_> {
     pub(super) fn bind(&mut self, phase: &Phase) -> PhaseOutcome {
         let Some(plugins) = &self.plugins else {
-            return fail(phase, 201, "no transport loaded".into());
+            return fail(phase, codes::TARGET_UNBOUND, "no transport loaded".into());
         };
         let (candidate, source) = match (&self.explicit_target, &self.provisioned) {
             (Some(t), _) => (t.clone(), TargetSource::Explicit),
             (None, Some(pod)) => (pod.target.clone(), TargetSource::Autobind),
             (None, None) => {
-                return fail(phase, 201, "no LIUM_TARGET and no pod from P10 to bind".into())
+                return fail(phase, codes::TARGET_UNBOUND, "no LIUM_TARGET and no pod from P10 to bind".into())
             }
         };
         let target = match plugins.transport.parse_target(&candidate) {
             Ok(t) => t,
-            Err(e) => return fail(phase, 206, format!("target {candidate:?}: {}", plugins::transport_error_text(&e))),
+            Err(e) => return fail(phase, codes::TARGET_INVALID, format!("target {candidate:?}: {}", plugins::transport_error_text(&e))),
         };
         self.target = Some(target.clone());
         self.target_source = Some(source);
@@ -59,19 +59,17 @@ impl Run<'_> {
     }
 
     pub(super) fn state_file(&self) -> String {
-        let outputs = self
-            .config
-            .as_ref()
-            .and_then(|c| c.get("OPS_REMOTE_OUTPUTS_DIR"))
-            .unwrap_or("/mnt/outputs");
-        format!("{}/_control/workflow_state.json", outputs.trim_end_matches('/'))
+        match &self.config {
+            Some(c) => super::state_file(c),
+            None => String::new(),
+        }
     }
 
     /// Read the remote FSM once per flow, after binding (a pod may carry state from an
     /// earlier flow: a resumed sweep, a kept pod). A missing file is a fresh pod; a target
     /// that cannot be reached or is gone fails the bind (204/205) instead of being taken for
     /// a fresh pod, which would make a later phase start over what is already there.
-    fn load_remote_fsm(&mut self) -> Result<(), (u16, String)> {
+    fn load_remote_fsm(&mut self) -> Result<(), (Code, String)> {
         let (Some(p), Some(t)) = (&self.plugins, &self.target) else { return Ok(()) };
         match p.transport.get_file(t, &self.state_file(), 64 * 1024) {
             Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
@@ -89,20 +87,20 @@ impl Run<'_> {
                 )),
             },
             Err(e @ TransportError::Unreachable(_)) => {
-                return Err((self.family_code_id(2, "POD_UNREACHABLE", 204), format!(
+                return Err((codes::POD_UNREACHABLE_2XX, format!(
                     "cannot read the remote FSM {} on {t}: {}. Check the target is up and reachable, then run the same command again",
                     self.state_file(),
                     plugins::transport_error_text(&e)
                 )));
             }
             Err(e @ TransportError::Vanished(_)) => {
-                return Err((self.family_code_id(2, "POD_VANISHED", 205), format!(
+                return Err((codes::POD_VANISHED_2XX, format!(
                     "the target {t} is gone: {}",
                     plugins::transport_error_text(&e)
                 )));
             }
             Err(e @ TransportError::Timeout(_)) => {
-                return Err((self.family_code_id(2, "POD_UNREACHABLE", 204), format!(
+                return Err((codes::POD_UNREACHABLE_2XX, format!(
                     "reading the remote FSM {} on {t} timed out: {}",
                     self.state_file(),
                     plugins::transport_error_text(&e)

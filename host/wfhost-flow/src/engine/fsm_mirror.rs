@@ -38,7 +38,7 @@ impl Run<'_> {
         let transition = FsmTransition {
             from: before.clone(),
             to: next.clone(),
-            phase: phase.id.clone(),
+            phase: phase.id.to_string(),
             code: outcome.code,
             reason,
             updated_at: now_rfc3339(),

@@ -19,7 +19,7 @@ use wfhost_audit::decision::{self, OutcomeView};
 use wfhost_audit::pack;
 use wfhost_audit::layout::{rel_phase_file, FlowDir, PhaseFile};
 use wfhost_audit::records::{self, ArtifactRecord, DeterministicRecord, PassFail, PhaseOutcomeRecord, VerdictEvidence, VerdictRecord};
-use wfhost_constitution::Phase;
+use wfhost_constitution::{keys, Phase};
 
 impl Run<'_> {
     pub(super) fn facts(&self, phase: &Phase, run: Option<(&PhaseRun, Result<(), String>)>) -> deterministic::Facts {
@@ -30,7 +30,7 @@ impl Run<'_> {
         let mut f = deterministic::Facts {
             config_sha_start: self.config_sha_start.clone(),
             config_sha_now,
-            court_enforce: self.config.as_ref().and_then(|c| c.get("WF_PHASE_COURT_ENFORCE")).map(str::to_string),
+            court_enforce: self.config.as_ref().and_then(|c| c.get(keys::WF_PHASE_COURT_ENFORCE)).map(str::to_string),
             flag_problems: self.flag_problems.clone(),
             provision_needed: self.provision_needed(),
             consent: self.consent,
@@ -66,7 +66,7 @@ impl Run<'_> {
         let path = |kind: PhaseFile| fd.phase_file(&phase.id, kind);
         let calls = self.gateway.calls();
         let outcome = PhaseOutcomeRecord {
-            phase: phase.id.clone(),
+            phase: phase.id.to_string(),
             name: phase.name.clone(),
             status: record_status(run.outcome.status),
             code: run.outcome.code,
@@ -101,7 +101,7 @@ impl Run<'_> {
         let mut checks = run.pre.clone();
         checks.extend(deterministic::run(self.c, phase, deterministic::Stage::Post, &phase.post, &facts));
         let det = DeterministicRecord {
-            phase: phase.id.clone(),
+            phase: phase.id.to_string(),
             pass: decision::deterministic_pass(outcome.status, &checks),
             checks,
         };
@@ -156,7 +156,7 @@ impl Run<'_> {
         );
         let verdict_path = path(PhaseFile::Verdict);
         let verdict = VerdictRecord {
-            phase: phase.id.clone(),
+            phase: phase.id.to_string(),
             court: PassFail::from_bool(d.court),
             deterministic: PassFail::from_bool(d.deterministic),
             constitutional: d.constitutional,
@@ -186,7 +186,7 @@ impl Run<'_> {
             &verdict_path.display().to_string(),
         );
         if !d.court {
-            self.first_failure = Some((phase.id.clone(), verdict.code));
+            self.first_failure = Some((phase.id.to_string(), verdict.code));
             if let Some(reason) = &verdict.halt_reason {
                 self.out.note(&format!("halted at {} (code {}): {reason}", phase.id, verdict.code));
             }
@@ -199,12 +199,12 @@ impl Run<'_> {
     /// The minimum members of the phase's evidence pack (the constitution's names).
     fn pack_minimum(&self, phase: &Phase, outcome: &PhaseOutcomeRecord, skipped: bool) -> pack::Minimum {
         let config = self.config.as_ref();
-        let setting = |key: &str| config.and_then(|c| c.get(key)).filter(|v| !v.is_empty()).map(str::to_string);
+        let setting = |key: &str| config.and_then(|c| c.get_by_name(key)).filter(|v| !v.is_empty()).map(str::to_string);
         let transport = self.plugins.as_ref().map(|p| p.transport_id.clone()).unwrap_or_default();
         let flags = self.flags.to_pairs().into_iter().collect();
         pack::Minimum {
             flow_id: self.flow_id.clone(),
-            phase_id: phase.id.clone(),
+            phase_id: phase.id.to_string(),
             started_at: outcome.started_at.clone(),
             ended_at: pack::ended_at(&outcome.started_at, outcome.duration_ms),
             active_config_path: config.map(|c| c.path().display().to_string()),

@@ -40,7 +40,7 @@ use wfhost_audit::summary;
 use wfhost_config::config::{Config, ConfigError, ConfigLocation};
 use wfhost_config::flags::Flags;
 use wfhost_config::plan::Plan;
-use wfhost_constitution::{Constitution, Phase, Runner};
+use wfhost_constitution::{codes, keys, Code, Constitution, Phase, PhaseId, Runner};
 
 /// What to run, and where.
 #[derive(Debug, Clone)]
@@ -177,7 +177,7 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
     let evidence_root = loaded
         .as_ref()
         .ok()
-        .and_then(|cfg| cfg.get("WF_FLOW_EVIDENCE_DIR").map(str::to_string))
+        .and_then(|cfg| cfg.get(keys::WF_FLOW_EVIDENCE_DIR).map(str::to_string))
         .unwrap_or_else(|| crate::DEFAULT_EVIDENCE_DIR.to_string());
     let flow_dir = req.workdir.join(evidence_root).join(&flow_id);
     let sink = match Sink::create(&flow_dir, &flow_id) {
@@ -191,7 +191,7 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
             return FlowReport {
                 flow_id,
                 flow_dir,
-                first_failure: Some(("P00".into(), 100)),
+                first_failure: Some((PhaseId::P00.to_string(), codes::CONFIG_MISSING.get())),
                 exit_status: crate::EXIT_INTERNAL,
             };
         }
@@ -263,11 +263,11 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
 impl Run<'_> {
     /// Run one phase and its court. Returns whether the flow may continue.
     fn phase(&mut self, phase: &'static Phase) -> bool {
-        let unit = units::unit(&phase.id);
+        let unit = units::unit(phase.id);
         let started = Instant::now();
         let started_at = now_rfc3339();
         self.out.begin(&format!("{} {}: {}", phase.id, phase.name, phase.summary));
-        self.sink.event(records::PHASE_STARTED, &format!("{}/started", phase.id), records::to_value(&PhaseStarted { phase: phase.id.clone() }));
+        self.sink.event(records::PHASE_STARTED, &format!("{}/started", phase.id), records::to_value(&PhaseStarted { phase: phase.id.to_string() }));
         // A phase the flags skip does nothing, so its preconditions are not asked of it
         // (`--sweep skip` on a pod with nothing checked out is fine).
         let skip = match phase.runner {
@@ -284,7 +284,7 @@ impl Run<'_> {
         self.gateway.begin_phase(phase, self.target.clone(), Duration::from_secs(self.phase_timeout(phase)));
         let outcome = if let Some(skip) = skip {
             PhaseOutcome {
-                phase: phase.id.clone(),
+                phase: phase.id.to_string(),
                 status: PhaseStatus::Skip,
                 code: 0,
                 message: skip,
@@ -293,7 +293,7 @@ impl Run<'_> {
                 details_json: None,
             }
         } else if let Some(failed) = pre.iter().find(|r| !r.pass) {
-            fail(phase, self.family_code(phase, "COURT_DETERMINISTIC_FAIL"), format!(
+            fail(phase, phase.family.court_deterministic_fail(), format!(
                 "precondition {} does not hold: {}",
                 failed.check, failed.finding
             ))
@@ -319,23 +319,14 @@ impl Run<'_> {
         self.judge(phase, run)
     }
 
+    /// The phase's budget in seconds: `WF_PHASE_TIMEOUT_<Pxx>`, else its `timeout_secs`. Both
+    /// are bounded by the vocabulary's documented max, and every use of the budget saturates,
+    /// so no value can overflow a deadline.
     fn phase_timeout(&self, phase: &Phase) -> u64 {
         self.config
             .as_ref()
-            .and_then(|c| c.get_u64(&format!("WF_PHASE_TIMEOUT_{}", phase.id)).ok().flatten())
+            .and_then(|c| c.pattern_uint(keys::patterns::WF_PHASE_TIMEOUT, phase.id.as_str()))
             .unwrap_or(phase.timeout_secs)
-    }
-
-    /// A code of `family` by its constitution name, with the number to fall back on.
-    fn family_code_id(&self, family: u8, name: &str, fallback: u16) -> u16 {
-        self.c.code_named(family, name).map(|c| c.code).unwrap_or(fallback)
-    }
-
-    fn family_code(&self, phase: &Phase, name: &str) -> u16 {
-        self.c
-            .code_named(phase.family, name)
-            .map(|c| c.code)
-            .unwrap_or(u16::from(phase.family) * 100)
     }
 
     fn enforce_deadline(&self, phase: &Phase, outcome: PhaseOutcome, took: Duration) -> PhaseOutcome {
@@ -343,13 +334,13 @@ impl Run<'_> {
         if took.as_secs() >= budget && outcome.status != PhaseStatus::Fail {
             return fail(
                 phase,
-                self.family_code(phase, "PHASE_TIMEOUT"),
+                phase.family.phase_timeout(),
                 format!("{} took {}s, over its {budget}s budget", phase.id, took.as_secs()),
             );
         }
         if self.gateway.deadline_hit() && outcome.status == PhaseStatus::Fail {
             let mut o = outcome;
-            o.code = self.family_code(phase, "PHASE_TIMEOUT");
+            o.code = phase.family.phase_timeout().get();
             o.message = format!("{} (the phase's {budget}s budget ran out)", o.message);
             return o;
         }
@@ -359,7 +350,7 @@ impl Run<'_> {
     /// Run a phase's executor through the gateway, with the inputs and grants its unit gives.
     fn plugin_phase(&mut self, phase: &Phase, unit: &dyn units::Unit) -> PhaseOutcome {
         let Some(plugins) = &self.plugins else {
-            return fail(phase, 108, "plugins were not loaded in P00".into());
+            return fail(phase, codes::PLUGIN_UNAVAILABLE, "plugins were not loaded in P00".into());
         };
         // (Phases the flags skip never get here: `phase` decides that before the preconditions.)
         let mut inputs = vec![("ts".to_string(), now_compact()), ("flow_id".to_string(), self.flow_id.clone())];
@@ -371,7 +362,7 @@ impl Run<'_> {
         let config = self.config.as_ref().map(|c| c.public_entries()).unwrap_or_default();
         let ctx = PhaseContext {
             flow_id: self.flow_id.clone(),
-            phase: phase.id.clone(),
+            phase: phase.id.to_string(),
             flow_flags: self.flags.to_pairs().into_iter().map(|(k, v)| Kv { key: k, value: v }).collect(),
             config: config.into_iter().map(|(k, v)| Kv { key: k, value: v }).collect(),
             target: self.target.clone(),
@@ -383,23 +374,22 @@ impl Run<'_> {
         let wall = Duration::from_secs(self.phase_timeout(phase));
         let mut outcome = match plugins.executor.run_phase(ctx, host, wall) {
             Ok(o) => o,
-            Err(e) => fail(phase, u16::from(phase.family) * 100, format!("the phase executor failed: {e}")),
+            Err(e) => fail(phase, phase.family.generic(), format!("the phase executor failed: {e}")),
         };
-        outcome.phase = phase.id.clone();
+        outcome.phase = phase.id.to_string();
         outcome
     }
 
     /// Whether phase `id` of this plan will do its work (not skipped by the flags), so the
     /// config keys it requires must be set.
-    fn will_work(&self, id: &str) -> bool {
+    fn will_work(&self, id: PhaseId) -> bool {
         self.req.plan.phases().contains(&id) && units::unit(id).will_work(self)
     }
 
     // ----- the end -----------------------------------------------------------------------
 
     fn pod_line(&self) -> (String, Option<String>) {
-        let vanished = self.c.code_named(2, "POD_VANISHED").map(|c| c.code);
-        if self.first_failure.as_ref().map(|f| f.1) == vanished && vanished.is_some() {
+        if self.first_failure.as_ref().map(|f| f.1) == Some(codes::POD_VANISHED_2XX.get()) {
             return ("vanished (the target does not exist)".into(), None);
         }
         match (&self.target, self.pod_deleted) {
@@ -419,7 +409,7 @@ impl Run<'_> {
 
     fn finish(self, halted: bool) -> FlowReport {
         let (pod_state, delete_cmd) = self.pod_line();
-        let exit_status = decision::exit_status(self.c, self.first_failure.as_ref().map(|f| f.1), self.internal_error.is_some());
+        let exit_status = decision::exit_status(self.first_failure.as_ref().map(|f| f.1), self.internal_error.is_some());
         if halted {
             let record = FlowHalted { phase: self.first_failure.as_ref().map(|f| f.0.clone()), code: self.first_failure.as_ref().map(|f| f.1) };
             self.sink.event(records::FLOW_HALTED, "flow/halted", records::to_value(&record));
@@ -480,9 +470,19 @@ fn kv(k: &str, v: &str) -> Kv {
 }
 
 fn ok(phase: &Phase, message: String, facts: Vec<Kv>) -> PhaseOutcome {
-    PhaseOutcome { phase: phase.id.clone(), status: PhaseStatus::Ok, code: 0, message, artifacts: vec![], facts, details_json: None }
+    PhaseOutcome { phase: phase.id.to_string(), status: PhaseStatus::Ok, code: 0, message, artifacts: vec![], facts, details_json: None }
 }
 
-fn fail(phase: &Phase, code: u16, message: String) -> PhaseOutcome {
-    PhaseOutcome { phase: phase.id.clone(), status: PhaseStatus::Fail, code, message, artifacts: vec![], facts: vec![], details_json: None }
+fn fail(phase: &Phase, code: Code, message: String) -> PhaseOutcome {
+    PhaseOutcome { phase: phase.id.to_string(), status: PhaseStatus::Fail, code: code.get(), message, artifacts: vec![], facts: vec![], details_json: None }
+}
+
+/// The remote FSM state file of a config: `_control/workflow_state.json` under
+/// `OPS_REMOTE_OUTPUTS_DIR`.
+pub(crate) fn state_file(config: &Config) -> String {
+    state_file_under(config.value(keys::OPS_REMOTE_OUTPUTS_DIR))
+}
+
+fn state_file_under(outputs: &str) -> String {
+    format!("{}/_control/workflow_state.json", outputs.trim_end_matches('/'))
 }

@@ -15,7 +15,7 @@ use crate::types::PhaseOutcome;
 use serde_json::json;
 use wfhost_audit::records::{self, FlowHeader};
 use wfhost_config::flags::Provision;
-use wfhost_constitution::Phase;
+use wfhost_constitution::{codes, keys, Phase, PhaseId};
 use wfhost_evidence::Actor;
 
 impl Run<'_> {
@@ -33,7 +33,7 @@ impl Run<'_> {
         let config = match &self.loaded {
             Ok(c) => c.clone(),
             Err(e) => {
-                self.header("WF_CONSTITUTION_VERSION", &self.c.version.to_string());
+                self.header(keys::WF_CONSTITUTION_VERSION.name(), &self.c.version.to_string());
                 self.header("active_config_path", &config_path);
                 self.header("active_config_sha256", "");
                 self.header("flow_id", &self.flow_id);
@@ -51,7 +51,7 @@ impl Run<'_> {
             .req
             .target
             .clone()
-            .or_else(|| config.get("LIUM_TARGET").filter(|t| !t.is_empty()).map(str::to_string));
+            .or_else(|| config.get(keys::LIUM_TARGET).filter(|t| !t.is_empty()).map(str::to_string));
         if self.req.plan.needs_existing_target() && self.explicit_target.is_none() {
             self.flag_problems.push(format!(
                 "{} acts on an existing pod: pass --target <pod> or set LIUM_TARGET",
@@ -63,10 +63,9 @@ impl Run<'_> {
                 "--provision skip needs LIUM_TARGET (or --target): there would be no target to bind".into(),
             );
         }
-        let transport = config.get("WF_TRANSPORT").unwrap_or("local").to_string();
-        let outputs = config.get("OPS_REMOTE_OUTPUTS_DIR").unwrap_or("/mnt/outputs").to_string();
+        let transport = config.value(keys::WF_TRANSPORT).to_string();
         let target_line = self.explicit_target.clone().unwrap_or_else(|| "pending".into());
-        self.header("WF_CONSTITUTION_VERSION", &self.c.version.to_string());
+        self.header(keys::WF_CONSTITUTION_VERSION.name(), &self.c.version.to_string());
         self.header("active_config_path", &config_path);
         self.header("active_config_sha256", config.sha256());
         self.header("override_enabled", if config.override_enabled() { "1" } else { "0" });
@@ -76,8 +75,8 @@ impl Run<'_> {
             if self.explicit_target.is_some() { "explicit" } else { "autobind" },
         );
         self.header("transport", &transport);
-        self.header("remote_env_path", config.get("REMOTE_ENV_PATH").unwrap_or("/mnt/project.env"));
-        self.header("fsm_state_file", &format!("{}/_control/workflow_state.json", outputs.trim_end_matches('/')));
+        self.header("remote_env_path", config.value(keys::REMOTE_ENV_PATH));
+        self.header("fsm_state_file", &super::state_file(&config));
         self.header("flow_id", &self.flow_id);
         self.config = Some(config.clone());
 
@@ -88,27 +87,27 @@ impl Run<'_> {
                 let needed_by: Vec<&str> = key
                     .required_for
                     .iter()
-                    .map(String::as_str)
-                    .filter(|p| self.will_work(p))
+                    .filter(|p| self.will_work(**p))
+                    .map(|p| p.as_str())
                     .collect();
-                if !needed_by.is_empty() && config.get(&key.name).is_none_or(str::is_empty) {
+                if !needed_by.is_empty() && config.get_by_name(&key.name).is_none_or(str::is_empty) {
                     missing.push(format!("{} (needed by {}: {})", key.name, needed_by.join(", "), key.meaning.trim_end_matches('.')));
                 }
             }
         }
         if !self.flag_problems.is_empty() {
-            return fail(phase, 105, self.flag_problems.join("; "));
+            return fail(phase, codes::FLAGS_ILLEGAL, self.flag_problems.join("; "));
         }
         if !missing.is_empty() {
-            return fail(phase, 107, format!("unset in {config_path}: {}", missing.join("; ")));
+            return fail(phase, codes::REQUIRED_VAR_MISSING, format!("unset in {config_path}: {}", missing.join("; ")));
         }
         // Signing (WF_SIGNING_KEY): the key is read now, so a bad key stops the flow before
         // anything happens; its id is recorded before the first verdict.
-        if let Some(key) = config.secret("WF_SIGNING_KEY") {
+        if let Some(key) = config.secret(keys::WF_SIGNING_KEY) {
             let path = self.req.workdir.join(key.expose());
             let signer = match wfhost_evidence::dsse::load_signing_key(&path) {
                 Ok(s) => s,
-                Err(e) => return fail(phase, 101, format!(
+                Err(e) => return fail(phase, codes::CONFIG_INVALID, format!(
                     "WF_SIGNING_KEY in {config_path}: {e}. Make one with `wfhost keygen <path>`, or remove the key to run unsigned"
                 )),
             };
@@ -119,15 +118,15 @@ impl Run<'_> {
                 "key": wfhost_audit::signing::SIGNING_HEADER, "value": wfhost_audit::signing::header_value(&signer),
             }));
             if let Err(e) = wfhost_audit::signing::write_public_key(&signer, &self.flow_dir) {
-                return fail(phase, 101, format!("cannot write the flow's public key: {e}"));
+                return fail(phase, codes::CONFIG_INVALID, format!("cannot write the flow's public key: {e}"));
             }
             self.signer = Some(signer);
         }
         // Consent (Law 4): decided here, before anything is created.
         let provisioning = self.provision_needed();
         self.consent = self.flags.yes
-            || config.get("LIUM_YES") == Some("1")
-            || self.req.env.get("LIUM_YES").map(String::as_str) == Some("1");
+            || config.flag(keys::LIUM_YES)
+            || self.req.env.get(keys::LIUM_YES.name()).map(String::as_str) == Some("1");
         if let (true, false, true, Some(confirm)) = (provisioning, self.consent, self.req.interactive, &self.req.confirm) {
             self.consent = confirm.ask(&format!("Create a new pod with the {transport} transport? [y/N] "));
             self.consent_from_tty = self.consent;
@@ -136,9 +135,9 @@ impl Run<'_> {
             if let Some(actor) = self.consent_actor() {
                 self.sink.event_as("consent.given", "consent/provision", json!({"action": "provision", "transport": transport}), actor.clone());
                 let approved_by = if self.flags.yes { "flag:--yes" } else { "consent" };
-                self.gateway.grant(Grant::provision("P10", actor, approved_by));
+                self.gateway.grant(Grant::provision(PhaseId::P10.as_str(), actor, approved_by));
             } else {
-                return fail(phase, 106, "this run would create a pod, but it has no terminal and no consent".into());
+                return fail(phase, codes::CONSENT_MISSING, "this run would create a pod, but it has no terminal and no consent".into());
             }
         }
         // Plugins: every one the flow will use is loaded now, never half-way through.
@@ -147,7 +146,7 @@ impl Run<'_> {
                 self.sink.event("plugins.loaded", "plugins", p.describe());
                 self.plugins = Some(p);
             }
-            Err(e) => return fail(phase, 108, e),
+            Err(e) => return fail(phase, codes::PLUGIN_UNAVAILABLE, e),
         }
         ok(phase, format!("config {} sha256 {}", config_path, config.sha256()), vec![
             kv("config_sha256", config.sha256()),
@@ -165,13 +164,13 @@ impl Run<'_> {
         } else if self.consent_from_tty {
             Some(Actor::new("user", "tty"))
         } else {
-            Some(Actor::new("policy", "LIUM_YES"))
+            Some(Actor::new("policy", keys::LIUM_YES.name()))
         }
     }
 
     pub(super) fn provision_needed(&self) -> bool {
         self.flags.provision == Provision::Auto
             && self.explicit_target.is_none()
-            && self.req.plan.phases().contains(&"P10")
+            && self.req.plan.phases().contains(&PhaseId::P10)
     }
 }

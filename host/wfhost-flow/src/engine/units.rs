@@ -18,13 +18,13 @@ use serde_json::{json, Value};
 use wfhost_config::config::Config;
 use wfhost_config::flags::{Fetch, Provision, Sweep, Teardown};
 use wfhost_config::manifest;
-use wfhost_constitution::Phase;
+use wfhost_constitution::{codes, keys, Code, Phase, PhaseId};
 
 /// Inputs for an executor, by name.
 pub(super) type Inputs = Vec<(String, String)>;
 
 /// A failure to prepare inputs: its code and message.
-pub(super) type InputError = (u16, String);
+pub(super) type InputError = (Code, String);
 
 /// The host side of one phase. Every method has the do-nothing default.
 pub(super) trait Unit: Sync {
@@ -42,7 +42,7 @@ pub(super) trait Unit: Sync {
 
     /// The work of a phase the host runs itself.
     fn host(&self, _run: &mut Run<'_>, phase: &Phase) -> PhaseOutcome {
-        fail(phase, u16::from(phase.family) * 100, format!("no host implementation for {}", phase.id))
+        fail(phase, phase.family.generic(), format!("no host implementation for {}", phase.id))
     }
 
     /// Inputs only the host may prepare for the executor (files it reads locally), added to
@@ -60,17 +60,17 @@ pub(super) trait Unit: Sync {
 }
 
 /// The unit of phase `id`.
-pub(super) fn unit(id: &str) -> &'static dyn Unit {
+pub(super) fn unit(id: PhaseId) -> &'static dyn Unit {
     match id {
-        "P00" => &Precheck,
-        "P10" => &Provision_,
-        "P20" => &Bind,
-        "P40" => &Bootstrap,
-        "P50" => &Checkout,
-        "P60" => &SweepStart,
-        "P80" => &FetchUnit,
-        "P90" => &Teardown_,
-        "P99" => &Summary,
+        PhaseId::P00 => &Precheck,
+        PhaseId::P10 => &Provision_,
+        PhaseId::P20 => &Bind,
+        PhaseId::P40 => &Bootstrap,
+        PhaseId::P50 => &Checkout,
+        PhaseId::P60 => &SweepStart,
+        PhaseId::P80 => &FetchUnit,
+        PhaseId::P90 => &Teardown_,
+        PhaseId::P99 => &Summary,
         _ => &Plain,
     }
 }
@@ -132,10 +132,10 @@ struct Bootstrap;
 impl Unit for Bootstrap {
     fn inputs(&self, run: &Run<'_>, config: &Config, v: &mut Inputs) -> Result<(), InputError> {
         v.push(("config_text".into(), config.redacted_text()));
-        if let Some(script) = config.get("BOOTSTRAP_SCRIPT").filter(|s| !s.is_empty()) {
+        if let Some(script) = config.get(keys::BOOTSTRAP_SCRIPT).filter(|s| !s.is_empty()) {
             let path = run.req.workdir.join(script);
             let text = std::fs::read_to_string(&path)
-                .map_err(|e| (300, format!("BOOTSTRAP_SCRIPT {} cannot be read: {e}", path.display())))?;
+                .map_err(|e| (codes::BOOTSTRAP_FAILED, format!("BOOTSTRAP_SCRIPT {} cannot be read: {e}", path.display())))?;
             v.push(("bootstrap_script".into(), text));
         }
         Ok(())
@@ -146,7 +146,7 @@ impl Unit for Bootstrap {
 struct Checkout;
 impl Unit for Checkout {
     fn skip(&self, run: &Run<'_>) -> Option<String> {
-        let no_repo = run.config.as_ref().and_then(|c| c.get("REPO_URL")).is_none_or(str::is_empty);
+        let no_repo = run.config.as_ref().and_then(|c| c.get(keys::REPO_URL)).is_none_or(str::is_empty);
         (run.flags.sweep == Sweep::Skip && no_repo).then(|| "--sweep skip and no REPO_URL".into())
     }
 
@@ -155,7 +155,7 @@ impl Unit for Checkout {
     }
 
     fn inputs(&self, run: &Run<'_>, config: &Config, v: &mut Inputs) -> Result<(), InputError> {
-        let url = config.get("REPO_URL").unwrap_or_default();
+        let url = config.value(keys::REPO_URL);
         v.push(("repo_url".into(), crate::absolutize_repo_url(&run.req.workdir, url)));
         Ok(())
     }
@@ -174,11 +174,11 @@ impl Unit for SweepStart {
 
     fn inputs(&self, run: &Run<'_>, config: &Config, v: &mut Inputs) -> Result<(), InputError> {
         if run.flags.sweep == Sweep::Start {
-            let rel = config.get("SWEEP_MANIFEST").unwrap_or_default();
+            let rel = config.value(keys::SWEEP_MANIFEST);
             let path = run.req.workdir.join(rel);
-            let bytes = std::fs::read(&path).map_err(|e| (400, format!("SWEEP_MANIFEST {} cannot be read: {e}", path.display())))?;
-            let m = manifest::Manifest::parse(&bytes, &path.display().to_string()).map_err(|e| (400, e.to_string()))?;
-            let runs = manifest::plan(&m, &manifest::PlanOptions::from_config(config)).map_err(|e| (400, e.to_string()))?;
+            let bytes = std::fs::read(&path).map_err(|e| (manifest::CODE, format!("SWEEP_MANIFEST {} cannot be read: {e}", path.display())))?;
+            let m = manifest::Manifest::parse(&bytes, &path.display().to_string()).map_err(|e| (e.code(), e.to_string()))?;
+            let runs = manifest::plan(&m, &manifest::PlanOptions::from_config(config)).map_err(|e| (e.code(), e.to_string()))?;
             let runs_json: Vec<Value> = runs.iter().map(|r| json!({"run_id": r.run_id, "command": r.command})).collect();
             v.push(("manifest_csv".into(), String::from_utf8_lossy(&bytes).into_owned()));
             v.push(("manifest_sha256".into(), m.sha256.clone()));

@@ -4,7 +4,7 @@
 //! Facts: `bootstrap_script` (none|ran), `remote_env_path`, `outputs_dir`.
 
 use super::remote_path;
-use crate::context::PhaseContext;
+use crate::context::{config, PhaseContext};
 use crate::host::{ActionClass, Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
 use wfhost_pack_sdk::path::join;
@@ -22,14 +22,12 @@ pub fn run<H: Host>(host: &H, ctx: &PhaseContext) -> Outcome {
 fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     let out = remote_path(
         act.ctx,
-        "OPS_REMOTE_OUTPUTS_DIR",
-        "/mnt/outputs",
+        config::OPS_REMOTE_OUTPUTS_DIR,
         code::BOOTSTRAP_FAILED,
     )?;
     let env_path = remote_path(
         act.ctx,
-        "REMOTE_ENV_PATH",
-        "/mnt/project.env",
+        config::REMOTE_ENV_PATH,
         code::BOOTSTRAP_FAILED,
     )?;
     let config_text = act.ctx.input("config_text").ok_or_else(|| {
@@ -70,7 +68,7 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     let control = join(&out, "_control");
     act.put(&join(&control, "bootstrap.sh"), script.as_bytes(), 0o700)?;
     let env_r = act.resolve(&env_path)?;
-    let timeout_s = act.ctx.secs(act.host, "WF_BOOTSTRAP_TIMEOUT_SECS", 1800);
+    let timeout_s = act.ctx.secs(act.host, config::WF_BOOTSTRAP_TIMEOUT_SECS);
     act.log(
         Level::Info,
         &format!("running BOOTSTRAP_SCRIPT on the pod (limit {timeout_s} s)"),

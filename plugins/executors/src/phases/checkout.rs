@@ -15,7 +15,7 @@
 //! `forced_clean` when a reset happened.
 
 use super::remote_path;
-use crate::context::PhaseContext;
+use crate::context::{config, PhaseContext};
 use crate::host::{ActionClass, Host, Level};
 use crate::outcome::{check_exit, code, first_chars, Act, Failure, Outcome, PhaseResult, Status};
 use wfhost_pack_sdk::kv::parse_bool;
@@ -69,11 +69,10 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
             )
         })?
         .to_string();
-    let git_ref = act.ctx.config_or("REPO_REF", "HEAD").to_string();
+    let git_ref = act.ctx.value(config::REPO_REF).to_string();
     let dir = remote_path(
         act.ctx,
-        "REMOTE_REPO_DIR",
-        "/mnt/repo",
+        config::REMOTE_REPO_DIR,
         code::CHECKOUT_FAILED,
     )?;
     act.facts.set("repo_url", &url);

@@ -6,7 +6,7 @@
 
 use super::monitor::{snapshot, SnapshotError};
 use super::{remote_path, skip};
-use crate::context::PhaseContext;
+use crate::context::{config, PhaseContext};
 use crate::host::{Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
 use wfhost_pack_sdk::path::{join, validate_segment};
@@ -41,8 +41,7 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     let target = act.target()?;
     let out = remote_path(
         act.ctx,
-        "OPS_REMOTE_OUTPUTS_DIR",
-        "/mnt/outputs",
+        config::OPS_REMOTE_OUTPUTS_DIR,
         code::FETCH_FAILED,
     )?;
     let out_r = act.resolve(&out)?;

@@ -3,9 +3,9 @@
 //! Each phase module exposes `run(host, ctx) -> Outcome`: it builds an [`Act`] with the phase's
 //! catch-all failure code, does its work through the gateway, and finishes the outcome.
 
-use crate::context::PhaseContext;
+use crate::context::{config, PhaseContext};
 use crate::host::Host;
-use crate::outcome::{Act, Failure, Outcome, Status};
+use crate::outcome::{code, Act, Failure, Outcome, Status};
 use wfhost_pack_sdk::path::normalize_abs_path;
 
 pub mod bootstrap;
@@ -35,22 +35,11 @@ pub fn run_phase<H: Host>(host: &H, ctx: &PhaseContext) -> Outcome {
     }
 }
 
-/// A phase this executor does not serve: fail with a code of the phase's family.
+/// A phase this executor does not serve: fail with the generic code of the phase's family
+/// (the constitution's phase table and `generic` codes; a phase the table does not have counts
+/// as the config/policy family's, whose generic code says a plugin could not do the job).
 fn unknown_phase<H: Host>(host: &H, ctx: &PhaseContext, phase: &str) -> Outcome {
-    let family = phase
-        .strip_prefix('P')
-        .filter(|d| d.len() == 2)
-        .and_then(|d| d.parse::<u16>().ok())
-        .map(|n| match n {
-            0..=9 => 1,
-            10..=39 => 2,
-            40..=59 => 3,
-            60..=79 => 4,
-            _ => 5,
-        })
-        .unwrap_or(1);
-    // 108 PLUGIN_UNAVAILABLE for family 1; the family's first code otherwise.
-    let code = if family == 1 { 108 } else { family * 100 };
+    let code = code::generic_of_phase(phase);
     let act = Act::new(host, ctx, code);
     act.finish(Err(Failure::new(
         code,
@@ -61,19 +50,15 @@ fn unknown_phase<H: Host>(host: &H, ctx: &PhaseContext, phase: &str) -> Outcome 
     )))
 }
 
-/// A remote directory from config `key` (default `default`), normalised; a bad value fails
-/// with `code`.
-pub(crate) fn remote_path(
-    ctx: &PhaseContext,
-    key: &str,
-    default: &str,
-    code: u16,
-) -> Result<String, Failure> {
-    let raw = ctx.config_or(key, default);
+/// A remote directory from config `key` (or its default), normalised; a bad value fails with
+/// `code`.
+pub(crate) fn remote_path(ctx: &PhaseContext, key: config::Text, code: u16) -> Result<String, Failure> {
+    let key_name = key.name;
+    let raw = ctx.value(key);
     normalize_abs_path(raw).map_err(|e| {
         Failure::new(
             code,
-            format!("{key}={raw:?} is not usable: {e}; fix it in the config"),
+            format!("{key_name}={raw:?} is not usable: {e}; fix it in the config"),
         )
     })
 }

@@ -14,7 +14,7 @@
 //! else SWEEP_RUNNING.
 
 use super::remote_path;
-use crate::context::PhaseContext;
+use crate::context::{config, PhaseContext};
 use crate::host::{ActionClass, GatewayError, Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
 use crate::scripts::{self, NO_SWEEP_RC};
@@ -116,8 +116,7 @@ fn named_failures(s: &SweepStatus) -> String {
 fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     let out = remote_path(
         act.ctx,
-        "OPS_REMOTE_OUTPUTS_DIR",
-        "/mnt/outputs",
+        config::OPS_REMOTE_OUTPUTS_DIR,
         code::MONITOR_UNREADABLE,
     )?;
     let wait = act.ctx.flag("wait").and_then(parse_bool).unwrap_or(false);
@@ -150,9 +149,9 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
 
     let poll_ms = act
         .ctx
-        .secs(act.host, "WF_MONITOR_POLL_SECS", 2)
+        .secs(act.host, config::WF_MONITOR_POLL_SECS)
         .saturating_mul(1000);
-    let timeout_s = act.ctx.secs(act.host, "WF_MONITOR_TIMEOUT_SECS", 86_400);
+    let timeout_s = act.ctx.secs(act.host, config::WF_MONITOR_TIMEOUT_SECS);
     let deadline = act
         .host
         .now_ms()

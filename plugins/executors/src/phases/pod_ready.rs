@@ -2,7 +2,7 @@
 //! WF_POD_READY_TIMEOUT_SECS) and answers `echo wfhost-ready` through the transport.
 //! Facts: `pod_state`, `pod_detail`, `status_polls`.
 
-use crate::context::PhaseContext;
+use crate::context::{config, PhaseContext};
 use crate::host::{ActionClass, Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
 use wfhost_pack_sdk::text::last_line;
@@ -20,7 +20,7 @@ pub fn run<H: Host>(host: &H, ctx: &PhaseContext) -> Outcome {
 
 fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     let target = act.target()?;
-    let budget_s = act.ctx.secs(act.host, "WF_POD_READY_TIMEOUT_SECS", 60);
+    let budget_s = act.ctx.secs(act.host, config::WF_POD_READY_TIMEOUT_SECS);
     let deadline = act
         .host
         .now_ms()

@@ -25,7 +25,7 @@
 //! `retry_lost`, `runs_lost_at_launch`, `runs_restarted`, `restarted_runs`.
 
 use super::{remote_path, skip};
-use crate::context::PhaseContext;
+use crate::context::{config, PhaseContext};
 use crate::host::{ActionClass, Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
 use crate::scripts::{self, Launched, RunSpec};
@@ -94,17 +94,19 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     }
     let out = remote_path(
         act.ctx,
-        "OPS_REMOTE_OUTPUTS_DIR",
-        "/mnt/outputs",
+        config::OPS_REMOTE_OUTPUTS_DIR,
         code::SWEEP_LAUNCH_FAILED,
     )?;
     let repo = remote_path(
         act.ctx,
-        "REMOTE_REPO_DIR",
-        "/mnt/repo",
+        config::REMOTE_REPO_DIR,
         code::SWEEP_LAUNCH_FAILED,
     )?;
-    let maxp_raw = act.ctx.config_or("SWEEP_MAX_PARALLEL", "1").to_string();
+    let maxp_key = config::SWEEP_MAX_PARALLEL;
+    let maxp_raw = act
+        .ctx
+        .config(maxp_key.name)
+        .map_or_else(|| maxp_key.default.to_string(), str::to_string);
     let maxp = match maxp_raw.parse::<u32>() {
         Ok(n) if n >= 1 => n,
         _ => {

@@ -1,0 +1,469 @@
+//! The configuration vocabulary: `constitution/config.toml` as typed values.
+//!
+//! [`Vocabulary`] lists every key the host knows ([`KeySpec`]: meaning, default, [`Kind`],
+//! secrecy, [`Source`], the phases that need it) and every key family ([`PatternSpec`]). It is
+//! parsed and cross-checked with the rest of the constitution ([`crate::Constitution::get`]):
+//! every default satisfies its kind and range, every `uint` has a documented max, every
+//! `required_for` names a phase. `wfhost_config::config` resolves a config file against it; the
+//! typed constants of [`crate::keys`] are generated from the same file.
+
+use crate::phase::PhaseId;
+use serde::Deserialize;
+use std::collections::BTreeSet;
+
+/// The embedded vocabulary, `constitution/config.toml`, exactly as built into this binary.
+pub const VOCABULARY_TOML: &str = include_str!("../../../constitution/config.toml");
+
+/// Where a path key's value points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathScope {
+    /// A path on this machine; a relative path is relative to the working directory.
+    Local,
+    /// An absolute POSIX path as seen on the target.
+    Remote,
+}
+
+/// How a list key's value is split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListSeparator {
+    /// `a,b,c`
+    Comma,
+    /// `cmd one;;cmd two`
+    DoubleSemicolon,
+    /// Any run of whitespace.
+    Whitespace,
+}
+
+impl ListSeparator {
+    /// Split `value` into trimmed, non-empty items.
+    pub fn split(self, value: &str) -> Vec<String> {
+        let items: Vec<&str> = match self {
+            ListSeparator::Comma => value.split(',').collect(),
+            ListSeparator::DoubleSemicolon => value.split(";;").collect(),
+            ListSeparator::Whitespace => value.split_whitespace().collect(),
+        };
+        items
+            .into_iter()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// The kind of a key's value, checked when the config loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// Any text.
+    String,
+    /// A file system path.
+    Path(PathScope),
+    /// `0` or `1`.
+    Bool01,
+    /// A decimal unsigned 64-bit integer within the bounds given.
+    Uint {
+        /// Inclusive lower bound.
+        min: Option<u64>,
+        /// Inclusive upper bound.
+        max: Option<u64>,
+    },
+    /// One of the listed values.
+    Enum(Vec<String>),
+    /// A list, split by the separator.
+    List(ListSeparator),
+}
+
+impl Kind {
+    /// Check `value` against this kind; `Err` is the problem, phrased for a message.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        if value.contains('\0') {
+            return Err("contains a NUL character".to_owned());
+        }
+        match self {
+            Kind::String | Kind::List(_) => Ok(()),
+            Kind::Path(PathScope::Local) => Ok(()),
+            Kind::Path(PathScope::Remote) => {
+                if value.starts_with('/') {
+                    Ok(())
+                } else {
+                    Err("must be an absolute path on the target (starting with /)".to_owned())
+                }
+            }
+            Kind::Bool01 => match value {
+                "0" | "1" => Ok(()),
+                _ => Err("must be 0 or 1".to_owned()),
+            },
+            Kind::Uint { min, max } => {
+                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err("must be a whole number of decimal digits (like 60)".to_owned());
+                }
+                let n: u64 = value
+                    .parse()
+                    .map_err(|_| format!("is too large (the largest is {})", u64::MAX))?;
+                match (min, max) {
+                    (Some(min), _) if n < *min => Err(format!("must be at least {min}")),
+                    (_, Some(max)) if n > *max => Err(format!("must be at most {max}")),
+                    _ => Ok(()),
+                }
+            }
+            Kind::Enum(values) => {
+                if values.iter().any(|v| v == value) {
+                    Ok(())
+                } else {
+                    Err(format!("must be one of: {}", values.join(", ")))
+                }
+            }
+        }
+    }
+
+    /// The kind's name as written in `config.toml`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::String => "string",
+            Kind::Path(_) => "path",
+            Kind::Bool01 => "bool01",
+            Kind::Uint { .. } => "uint",
+            Kind::Enum(_) => "enum",
+            Kind::List(_) => "list",
+        }
+    }
+}
+
+/// Where a key may be set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Only in the config file.
+    File,
+    /// Only in the process environment.
+    Env,
+    /// In either; a non-empty process environment value wins.
+    FileOrEnv,
+}
+
+impl Source {
+    /// Whether the config file may set the key.
+    pub fn allows_file(self) -> bool {
+        matches!(self, Source::File | Source::FileOrEnv)
+    }
+    /// Whether the process environment may set the key.
+    pub fn allows_env(self) -> bool {
+        matches!(self, Source::Env | Source::FileOrEnv)
+    }
+}
+
+/// One key of the vocabulary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySpec {
+    /// The variable name.
+    pub name: String,
+    /// One sentence.
+    pub meaning: String,
+    /// The value used when the key is absent or empty.
+    pub default: Option<String>,
+    /// What a value must look like.
+    pub kind: Kind,
+    /// Held by the host only.
+    pub secret: bool,
+    /// Where it may be set.
+    pub source: Source,
+    /// Phases that need it (code 107 when unset).
+    pub required_for: Vec<PhaseId>,
+}
+
+/// A family of keys sharing a prefix, such as `WF_SECRET_*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternSpec {
+    /// The pattern as written, ending in `*`.
+    pub name: String,
+    /// One sentence.
+    pub meaning: String,
+    /// What a value must look like.
+    pub kind: Kind,
+    /// Held by the host only.
+    pub secret: bool,
+}
+
+impl PatternSpec {
+    /// The fixed part before the `*`.
+    pub fn prefix(&self) -> &str {
+        self.name.strip_suffix('*').unwrap_or(&self.name)
+    }
+
+    /// Whether `key` belongs to this family (the prefix plus at least one character).
+    pub fn matches(&self, key: &str) -> bool {
+        key.len() > self.prefix().len() && key.starts_with(self.prefix())
+    }
+}
+
+/// The embedded `constitution/config.toml` does not describe a usable vocabulary. Only a broken
+/// build produces this; treat it as an internal error.
+#[derive(Debug, thiserror::Error)]
+pub enum VocabularyError {
+    /// Not TOML, or not the expected schema.
+    #[error("constitution/config.toml does not parse: {0}")]
+    Parse(#[from] toml::de::Error),
+    /// Parses, but an entry is inconsistent.
+    #[error("constitution/config.toml: {0}")]
+    Invalid(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVocabulary {
+    version: u32,
+    #[serde(default)]
+    key: Vec<RawKey>,
+    #[serde(default)]
+    pattern: Vec<RawKey>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    name: String,
+    meaning: String,
+    default: Option<String>,
+    kind: String,
+    #[serde(default)]
+    secret: bool,
+    source: Option<String>,
+    scope: Option<String>,
+    min: Option<u64>,
+    max: Option<u64>,
+    values: Option<Vec<String>>,
+    separator: Option<String>,
+    #[serde(default)]
+    required_for: Vec<String>,
+}
+
+impl RawKey {
+    fn kind(&self) -> Result<Kind, VocabularyError> {
+        let bad = |what: &str| VocabularyError::Invalid(format!("key {}: {what}", self.name));
+        let kind = match self.kind.as_str() {
+            "string" => Kind::String,
+            "bool01" => Kind::Bool01,
+            "path" => match self.scope.as_deref() {
+                Some("local") => Kind::Path(PathScope::Local),
+                Some("remote") => Kind::Path(PathScope::Remote),
+                _ => return Err(bad("a path needs scope = \"local\" or \"remote\"")),
+            },
+            "uint" => Kind::Uint {
+                min: self.min,
+                max: self.max,
+            },
+            "enum" => match &self.values {
+                Some(values) if !values.is_empty() => Kind::Enum(values.clone()),
+                _ => return Err(bad("an enum needs a non-empty values list")),
+            },
+            "list" => match self.separator.as_deref() {
+                Some(",") => Kind::List(ListSeparator::Comma),
+                Some(";;") => Kind::List(ListSeparator::DoubleSemicolon),
+                Some("whitespace") => Kind::List(ListSeparator::Whitespace),
+                _ => {
+                    return Err(bad(
+                        "a list needs separator = \",\", \";;\" or \"whitespace\"",
+                    ))
+                }
+            },
+            other => return Err(bad(&format!("unknown kind {other:?}"))),
+        };
+        let stray = [
+            (
+                "scope",
+                self.scope.is_some() && !matches!(kind, Kind::Path(_)),
+            ),
+            (
+                "min",
+                self.min.is_some() && !matches!(kind, Kind::Uint { .. }),
+            ),
+            (
+                "max",
+                self.max.is_some() && !matches!(kind, Kind::Uint { .. }),
+            ),
+            (
+                "values",
+                self.values.is_some() && !matches!(kind, Kind::Enum(_)),
+            ),
+            (
+                "separator",
+                self.separator.is_some() && !matches!(kind, Kind::List(_)),
+            ),
+        ];
+        if let Some((field, _)) = stray.iter().find(|(_, stray)| *stray) {
+            return Err(bad(&format!(
+                "{field} does not apply to kind {}",
+                kind.name()
+            )));
+        }
+        Ok(kind)
+    }
+}
+
+/// The configuration vocabulary: every key the host knows, in `config.toml` order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vocabulary {
+    /// The keys, in file order.
+    pub keys: Vec<KeySpec>,
+    /// Families of keys.
+    pub patterns: Vec<PatternSpec>,
+}
+
+impl Vocabulary {
+    /// The embedded vocabulary, parsed and cross-checked with the rest of the constitution once
+    /// per process.
+    pub fn get() -> Result<&'static Vocabulary, &'static crate::ConstitutionError> {
+        crate::Constitution::get().map(|c| &c.vocabulary)
+    }
+
+    /// Parse and cross-check a vocabulary in the `config.toml` format.
+    pub fn parse(text: &str) -> Result<Vocabulary, VocabularyError> {
+        let raw: RawVocabulary = toml::from_str(text)?;
+        if raw.version != 1 {
+            return Err(VocabularyError::Invalid(format!(
+                "version {} is not supported (expected 1)",
+                raw.version
+            )));
+        }
+        let mut seen = BTreeSet::new();
+        let mut keys = Vec::with_capacity(raw.key.len());
+        for k in &raw.key {
+            if !is_valid_key(&k.name) {
+                return Err(VocabularyError::Invalid(format!(
+                    "{:?} is not a valid key name",
+                    k.name
+                )));
+            }
+            if !seen.insert(k.name.clone()) {
+                return Err(VocabularyError::Invalid(format!(
+                    "key {} is listed twice",
+                    k.name
+                )));
+            }
+            let kind = k.kind()?;
+            let source = match k.source.as_deref() {
+                None | Some("file") => Source::File,
+                Some("env") => Source::Env,
+                Some("file+env") => Source::FileOrEnv,
+                Some(other) => {
+                    return Err(VocabularyError::Invalid(format!(
+                        "key {}: unknown source {other:?} (file, env or file+env)",
+                        k.name
+                    )))
+                }
+            };
+            if let Some(default) = &k.default {
+                kind.check(default).map_err(|p| {
+                    VocabularyError::Invalid(format!("key {}: default {default:?} {p}", k.name))
+                })?;
+            }
+            if k.secret && k.default.is_some() {
+                return Err(VocabularyError::Invalid(format!(
+                    "key {}: a secret cannot have a default",
+                    k.name
+                )));
+            }
+            check_bounds(&k.name, &kind)?;
+            if matches!(kind, Kind::Uint { .. }) && k.default.is_none() {
+                return Err(VocabularyError::Invalid(format!(
+                    "key {}: a uint key needs a default",
+                    k.name
+                )));
+            }
+            let required_for = k
+                .required_for
+                .iter()
+                .map(|p| {
+                    p.parse::<PhaseId>().map_err(|e| {
+                        VocabularyError::Invalid(format!("key {}: required_for: {e}", k.name))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            keys.push(KeySpec {
+                name: k.name.clone(),
+                meaning: k.meaning.clone(),
+                default: k.default.clone(),
+                kind,
+                secret: k.secret,
+                source,
+                required_for,
+            });
+        }
+        let mut patterns = Vec::with_capacity(raw.pattern.len());
+        for p in &raw.pattern {
+            let prefix = p.name.strip_suffix('*').unwrap_or("");
+            if prefix.is_empty() || !is_valid_key(prefix) {
+                return Err(VocabularyError::Invalid(format!(
+                    "pattern {:?} must be a key prefix followed by *",
+                    p.name
+                )));
+            }
+            if p.default.is_some() || p.source.is_some() || !p.required_for.is_empty() {
+                return Err(VocabularyError::Invalid(format!(
+                    "pattern {}: default, source and required_for do not apply to patterns",
+                    p.name
+                )));
+            }
+            if let Some(k) = keys.iter().find(|k| k.name.starts_with(prefix)) {
+                return Err(VocabularyError::Invalid(format!(
+                    "key {} falls under pattern {}; a key belongs to one entry only",
+                    k.name, p.name
+                )));
+            }
+            let kind = p.kind()?;
+            check_bounds(&p.name, &kind)?;
+            patterns.push(PatternSpec {
+                name: p.name.clone(),
+                meaning: p.meaning.clone(),
+                kind,
+                secret: p.secret,
+            });
+        }
+        Ok(Vocabulary { keys, patterns })
+    }
+
+    /// The spec of a named key.
+    pub fn key(&self, name: &str) -> Option<&KeySpec> {
+        self.keys.iter().find(|k| k.name == name)
+    }
+
+    /// The family a key belongs to, if it is not a named key.
+    pub fn pattern_for(&self, name: &str) -> Option<&PatternSpec> {
+        if self.key(name).is_some() {
+            return None;
+        }
+        self.patterns.iter().find(|p| p.matches(name))
+    }
+
+    /// Whether the key's value is a secret (named key or family).
+    pub fn is_secret(&self, name: &str) -> bool {
+        match self.key(name) {
+            Some(k) => k.secret,
+            None => self.pattern_for(name).is_some_and(|p| p.secret),
+        }
+    }
+}
+
+/// A `uint` entry documents its largest value, and its smallest is not above it: no value the
+/// host accepts can overflow what it feeds (a deadline, a budget).
+fn check_bounds(name: &str, kind: &Kind) -> Result<(), VocabularyError> {
+    match kind {
+        Kind::Uint { max: None, .. } => Err(VocabularyError::Invalid(format!(
+            "{name}: a uint needs a max (the largest value the host accepts)"
+        ))),
+        Kind::Uint { min: Some(min), max: Some(max) } if min > max => Err(VocabularyError::Invalid(
+            format!("{name}: min {min} is above max {max}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `key` is a legal key name: `[A-Z_][A-Z0-9_]*`.
+pub fn is_valid_key(key: &str) -> bool {
+    let mut bytes = key.bytes();
+    match bytes.next() {
+        Some(b) if b.is_ascii_uppercase() || b == b'_' => {}
+        _ => return false,
+    }
+    bytes.all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
