@@ -157,9 +157,9 @@ impl SweepStatus {
             .collect()
     }
 
-    /// `run X: the target's disk is full (write of exit_code failed: No space left on device);
-    /// free space on OUT then resume ...`, when some run was stopped by a full disk.
-    pub fn disk_full_note(&self, out: &str) -> Option<String> {
+    /// The runs stopped by a full disk (`run X`, or `N runs (X, Y, ...)`), the record whose
+    /// write failed first among them, and how many there are.
+    fn disk_full_who(&self) -> Option<(String, &str, usize)> {
         let runs = self.disk_full_runs();
         let first = runs.first()?;
         let who = if runs.len() == 1 {
@@ -171,10 +171,27 @@ impl SweepStatus {
             }
             format!("{} runs ({})", runs.len(), ids.join(", "))
         };
+        let write = first.failed_write.as_deref().unwrap_or("a record");
+        Some((who, write, runs.len()))
+    }
+
+    /// `run X: the target's disk is full (write of exit_code failed: No space left on device);
+    /// free space on OUT then resume ...`, when some run was stopped by a full disk (what P70
+    /// reports).
+    pub fn disk_full_note(&self, out: &str) -> Option<String> {
+        let (who, write, n) = self.disk_full_who()?;
         Some(format!(
-            "{who}: the target's disk is full (write of {} failed: No space left on device); free space on {out} then resume with SWEEP_RETRY_LOST=1 and --provision skip --sweep resume to run {} again",
-            first.failed_write.as_deref().unwrap_or("a record"),
-            if runs.len() == 1 { "it" } else { "them" }
+            "{who}: the target's disk is full (write of {write} failed: No space left on device); free space on {out} then resume with SWEEP_RETRY_LOST=1 and --provision skip --sweep resume to run {} again",
+            if n == 1 { "it" } else { "them" }
+        ))
+    }
+
+    /// `run X ended because the target's disk was full (write of exit_code failed: No space
+    /// left on device)`: the same, told later (what P60 reports of the lost runs it found).
+    pub fn disk_full_past(&self) -> Option<String> {
+        let (who, write, _) = self.disk_full_who()?;
+        Some(format!(
+            "{who} ended because the target's disk was full (write of {write} failed: No space left on device)"
         ))
     }
 
@@ -260,6 +277,10 @@ mod tests {
              --sweep resume to run it again"
         );
         assert_eq!(parse(GOOD).unwrap().disk_full_note("/o"), None);
+        assert_eq!(
+            s.disk_full_past().unwrap(),
+            "run c ended because the target's disk was full (write of exit_code failed: No space left on device)"
+        );
         // Only the known reason, on a lost run, naming a record the runner writes.
         for (reason, write) in [("flood", "exit_code"), ("disk_full", "summary.json")] {
             let e = parse(&with_reason(reason, write)).unwrap_err();

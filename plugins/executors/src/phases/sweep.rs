@@ -287,7 +287,7 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         .and_then(parse_bool)
         .unwrap_or(false);
     let (lost_before, disk_note) = match &existing {
-        Existing::Sweep { status, .. } => (status.lost, status.disk_full_note(&out)),
+        Existing::Sweep { status, .. } => (status.lost, status.disk_full_past()),
         Existing::None => (0, None),
     };
     let token = format!("{flow_id}-{ts}");
@@ -318,9 +318,9 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     act.facts.set("restarted_runs", restarted.join(","));
     let lost_note =
         lost_note(retry_lost, lost_before, &launched, &out).map(|note| match &disk_note {
-            // Why some of them were lost, and what to do first.
-            Some(disk) if !retry_lost => format!("{note}; {disk}"),
-            _ => note,
+            // Why some of them were lost, where the runner could tell.
+            Some(disk) => format!("{note}; {disk}"),
+            None => note,
         });
     if let Some(note) = &lost_note {
         act.log(Level::Warn, note);

@@ -494,7 +494,7 @@ fn the_runner_lock_keeps_a_second_runner_out_even_without_a_pid_file() {
     );
     std::fs::write(format!("{}/runs/slow/gate", s.out), "").unwrap();
     let done = s.wait_complete();
-    assert_eq!(done.ok, 1);
+    assert_eq!(done.ok, 1, "{done:#?} {}", s.read(&format!("{}/_sweep/runner.log", s.out)));
 }
 
 #[test]
@@ -1119,8 +1119,22 @@ fn a_full_disk_is_reported_as_the_cause_and_no_further_run_starts() {
         o.message
     );
 
-    // Space freed, the lost run is requeued with its attempt (and the marker) kept.
+    // Space freed, a resume (P60) runs what was pending and says why filler stays lost.
     std::fs::remove_file(format!("{out}/runs/filler/fill")).unwrap();
+    let mut ctx = h.ctx("P60");
+    crate::phases::testhost::set(&mut ctx.flow_flags, "sweep", "resume");
+    ctx.inputs.push(("ts".into(), "20240101T000001Z".into()));
+    let o = crate::phases::run_phase(&h, &ctx);
+    assert_eq!(o.status, crate::outcome::Status::Ok, "{o:#?}");
+    assert!(
+        o.message.contains("1 lost run(s) (ended without an exit code) stay as they are; set SWEEP_RETRY_LOST=1")
+            && o.message.contains("; run filler ended because the target's disk was full (write of exit_code failed: No space left on device)"),
+        "{}",
+        o.message
+    );
+    let st = s.wait_until("after to run", |st| !st.runner_alive);
+    assert_eq!(Sweep::state_of(&st, "after").state, "ok", "{st:#?}");
+    // With SWEEP_RETRY_LOST the lost run is requeued, its attempt (and the marker) kept.
     let again = Launched::parse(&s.launch_with(1, true)).unwrap();
     assert_eq!(again.requeued, Some(vec!["filler".to_string()]));
     let done = s.wait_complete();
@@ -1129,6 +1143,73 @@ fn a_full_disk_is_reported_as_the_cause_and_no_further_run_starts() {
     assert!(Path::new(&s.wf("filler", "attempts/1/disk_full.exit_code")).is_file());
     assert!(!Path::new(&s.wf("filler", "disk_full.exit_code")).exists());
     assert_eq!(s.read(&format!("{out}/runs/after/ran")), "ran\n");
+    drop(s);
+    drop(fs);
+}
+
+/// Fill the filesystem of `dir` to its last block (the file `dir/fill`).
+fn fill(dir: &str) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(format!("{dir}/fill")).unwrap();
+    let chunk = vec![0u8; 65536];
+    let err = loop {
+        if let Err(e) = f.write_all(&chunk) {
+            break e;
+        }
+    };
+    assert_eq!(err.raw_os_error(), Some(28), "ENOSPC expected: {err}");
+}
+
+#[test]
+fn a_run_that_cannot_record_its_start_on_a_full_disk_never_runs_its_command() {
+    let tmp = TempDir::new("wfhost-sweep").unwrap();
+    let out = tmp.join("outputs");
+    let fs = SmallFs::mount(&out, 512);
+    // The runner's log lives elsewhere: only the runs' own writes meet the full disk.
+    std::fs::create_dir_all(format!("{out}/_sweep")).unwrap();
+    std::os::unix::fs::symlink(tmp.join("runner.log"), format!("{out}/_sweep/runner.log"))
+        .unwrap();
+    let log = tmp.join("runner.log");
+    let s = Sweep::at(
+        tmp,
+        out.clone(),
+        format!("{out}/repo"),
+        &[
+            spec("first", "while [ ! -f \"$WF_RUN_DIR/gate\" ]; do sleep 0.05; done"),
+            spec("second", "touch \"$WF_RUN_DIR/ran\""),
+        ],
+    );
+    std::fs::create_dir_all(&s.repo).unwrap();
+    s.launch(1);
+    wait_file(&s.wf("first", "started_at"));
+    // Two free pages, exactly what `first` needs to record its end, then the disk is full
+    // when `second` starts.
+    std::fs::write(format!("{out}/reserve"), vec![1u8; 8192]).unwrap();
+    fill(&out);
+    std::fs::remove_file(format!("{out}/reserve")).unwrap();
+    std::fs::write(format!("{out}/runs/first/gate"), "").unwrap();
+    let st = s.wait_until("the runner to stop", |st| !st.runner_alive);
+    assert_eq!(Sweep::state_of(&st, "first").state, "ok", "{st:#?}");
+    let second = Sweep::state_of(&st, "second");
+    assert_eq!(
+        (
+            second.state.as_str(),
+            second.reason.as_deref(),
+            second.failed_write.as_deref()
+        ),
+        ("lost", Some("disk_full"), Some("boot_id")),
+        "{st:#?}"
+    );
+    assert!(
+        !Path::new(&format!("{out}/runs/second/ran")).exists(),
+        "the command of a run that could not record its start is not run"
+    );
+    assert!(!Path::new(&s.wf("second", "pid")).exists());
+    assert!(
+        s.read(&log).contains("run second found the disk full"),
+        "{}",
+        s.read(&log)
+    );
     drop(s);
     drop(fs);
 }
