@@ -11,37 +11,50 @@
 #       The runner loop. Only one runs per OUT: it holds OUT/_sweep/runner.lock with flock(1)
 #       where the target has it (else the pid file alone decides). With retry-lost it first
 #       requeues every lost run (claimed, no exit_code, no live process): the attempt's files
-#       move to runs/<id>/_wf/attempts/<n>/ and the claim is removed. Then it re-reads
-#       OUT/_sweep/runs.tsv (run_id<TAB>cmd path) on every pass, claims unclaimed runs
-#       (mkdir OUT/runs/<id>/_wf/claim, atomic: a run is never claimed twice) while fewer than
-#       MAX_PARALLEL are active, and exits when every run is claimed and finished. Its stdout
-#       and stderr go to OUT/_sweep/runner.log.
+#       move to runs/<id>/_wf/attempts/<n>/ and the claim is removed. Then it reads
+#       OUT/_sweep/runs.tsv (run_id<TAB>cmd path) through a cursor: each pass goes on from
+#       where the last one stopped, claims unclaimed runs (mkdir OUT/runs/<id>/_wf/claim,
+#       atomic: a run is never claimed twice) while fewer than MAX_PARALLEL are active, and
+#       starts again from the top only when runs.tsv was replaced (a resume wrote a new one).
+#       A claimed run never becomes unclaimed while the loop works (requeueing happens before
+#       the cursor opens), so nothing behind the cursor waits. Before it exits it reads runs.tsv
+#       once more from the top; it exits when every run is claimed and finished, or, once a run
+#       reported a full disk (exit 75 of `one`), when its active runs have ended: it starts no
+#       run on a full disk. Its stdout and stderr go to OUT/_sweep/runner.log.
 #   sh runner.sh one OUT REPO RUN_ID
 #       Run one claimed run (started by the loop in a process group of its own where setsid
 #       exists): `sh _wf/cmd.sh` with cwd REPO, WF_RUN_ID and WF_RUN_DIR set, stdin /dev/null;
 #       records boot_id, pgid, pid, started_at, ended_at and exit_code (each atomically,
 #       exit_code last). Killing this process (its pid is in _wf/pid) and every process of its
-#       group leaves the run without exit_code: status.sh then reports it lost.
+#       group leaves the run without exit_code: status.sh then reports it lost. A record that
+#       cannot be written because the disk is full leaves the empty file _wf/disk_full.<file>
+#       (status.sh reports the run lost with that reason) and makes it exit 75; when that
+#       happens before the command starts, the command is not run.
 #
 # Embedded after common.sh (shebang, `set -u`, valid_id, alive, BOOT, run_alive).
 
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 say() { printf '%s runner[%s]: %s\n' "$(now)" "$$" "$*"; }
-# put FILE VALUE: write VALUE atomically (temp file + rename).
-put() { printf '%s\n' "$2" > "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1"; }
+# put FILE VALUE: write VALUE atomically (temp file + rename); a write that fails leaves no
+# temp file behind.
+put() {
+  printf '%s\n' "$2" > "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1" && return 0
+  rm -f "$1.tmp.$$"
+  return 1
+}
 # nap SECONDS: wait that long (fractional where sleep supports it, else one second), or less:
 # the loop traps SIGCHLD, and a shell that wakes `wait` for a trapped signal (dash does) goes
 # on as soon as a run ends, so short runs do not each cost a whole pass. The sleep gets no
 # copy of the runner lock's descriptor.
 nap() {
-  { sleep "$1" 2>/dev/null || sleep 1; } 9>&- &
+  { sleep "$1" 2>/dev/null || sleep 1; } 9>&- 3<&- &
   np=$!
   wait "$np" 2>/dev/null
   kill "$np" 2>/dev/null
   wait "$np" 2>/dev/null
   return 0
 }
-# has_unclaimed TSV OUT: some listed run has no claim yet.
+# has_unclaimed TSV OUT: some listed run has no claim yet (a walk from the top).
 has_unclaimed() {
   [ -f "$1" ] || return 1
   while IFS='	' read -r hid hcmd || [ -n "$hid" ]; do
@@ -114,7 +127,8 @@ requeue() {
   k=1
   while [ -e "$2/attempts/$k" ]; do k=$((k + 1)); done
   mkdir -p "$2/attempts/$k" || return 0
-  for f in stdout.log stderr.log started_at boot_id pgid pid; do
+  for f in stdout.log stderr.log started_at ended_at boot_id pgid pid "$2"/disk_full.*; do
+    f=${f##*/}
     if [ -e "$2/$f" ]; then mv -f "$2/$f" "$2/attempts/$k/$f"; fi
   done
   put "$2/attempts/$k/requeued_at" "$(now)"
@@ -127,8 +141,79 @@ requeue() {
 adopt() {
   get "$2/pid"
   ap=$got
-  alive "$ap" && active="$active $ap"
+  alive "$ap" && adopted="$adopted $ap"
   return 0
+}
+
+# rewind: (re)open the cursor, fd 3, at the top of runs.tsv. fdcheck tells whether
+# /dev/fd/3 names the file the cursor reads (Linux), so that a replaced runs.tsv is noticed
+# at once; without it the runs file is read again from the top whenever the cursor is at its
+# end (what every pass did before the cursor).
+rewind() {
+  held=
+  cursor=none
+  [ -f "$tsv" ] || return 0
+  command exec 3< "$tsv" || return 0
+  cursor=open
+  if [ "$tsv" -ef /dev/fd/3 ]; then fdcheck=yes; else fdcheck=no; fi
+}
+
+# replaced: runs.tsv is not (or no longer) the file the cursor reads.
+replaced() {
+  [ -f "$tsv" ] || return 1
+  [ "$cursor" = none ] && return 0
+  if [ "$fdcheck" = yes ]; then
+    [ "$tsv" -ef /dev/fd/3 ] && return 1
+    return 0
+  fi
+  [ "$cursor" = end ]
+}
+
+# next_run: the next run after the cursor in $id: the one held back by the last pass, else
+# the next valid, unclaimed run of runs.tsv. Returns 1 at the end of the file.
+next_run() {
+  if [ -n "$held" ]; then
+    id=$held
+    held=
+    return 0
+  fi
+  [ "$cursor" = open ] || return 1
+  while IFS='	' read -r id cmdpath <&3 || [ -n "$id" ]; do
+    valid_id "$id" || continue
+    [ -d "$out/runs/$id/_wf/claim" ] && continue
+    return 0
+  done
+  cursor=end
+  return 1
+}
+
+# child_alive PID: a run this runner started has not ended (no /proc entry, or a zombie, is
+# an end; no process is started to tell). Where /proc is missing, as alive.
+child_alive() {
+  if [ -r "/proc/$1/stat" ]; then
+    get "/proc/$1/stat"
+    case ${got##*) } in '' | Z\ * | X\ * | x\ *) return 1 ;; esac
+    return 0
+  fi
+  [ -d /proc/self ] && return 1
+  alive "$1"
+}
+
+# claim_failed ID WF: mkdir of WF/claim failed and nobody else holds the claim. Hold the run
+# back for the next pass; when the disk is full, stop claiming (full=yes).
+claim_failed() {
+  held=$1
+  why=$(LC_ALL=C mkdir -p "$2" 2>&1 && LC_ALL=C mkdir "$2/claim" 2>&1)
+  case $why in
+    *'No space left on device'*)
+      full=yes
+      say "cannot claim $1: the disk is full ($why); no run is started until space is freed and the sweep resumed"
+      ;;
+    *)
+      [ "$stuck" = "$1" ] || say "cannot claim $1 (${why:-mkdir failed}); trying again on the next pass"
+      stuck=$1
+      ;;
+  esac
 }
 
 run_loop() {
@@ -169,44 +254,71 @@ run_loop() {
   trap ':' CHLD
   say "started: max parallel $maxp, checkout $repo"
   active=""
+  adopted=""
   unfinished adopt
-  [ -n "$active" ] && say "runs of an earlier runner still take slots (pids$active)"
+  [ -n "$adopted" ] && say "runs of an earlier runner still take slots (pids$adopted)"
+  full=no
+  stuck=
+  fdcheck=no
+  rewind
   while :; do
     n=0
     still=""
-    for p in $active; do
+    for p in $adopted; do
       if alive "$p"; then
         still="$still $p"
         n=$((n + 1))
+      fi
+    done
+    adopted=$still
+    still=""
+    # active: "PID:ID" of each run this runner started.
+    for t in $active; do
+      p=${t%%:*}
+      if child_alive "$p"; then
+        still="$still $t"
+        n=$((n + 1))
       else
-        wait "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null
+        if [ $? -eq 75 ] && [ "$full" = no ]; then
+          full=yes
+          say "run ${t#*:} found the disk full (runs/${t#*:}/_wf/disk_full.*); no new run is started: free space, then resume the sweep"
+        fi
       fi
     done
     active=$still
-    waiting=0
-    if [ -f "$tsv" ]; then
-      while IFS='	' read -r id cmdpath || [ -n "$id" ]; do
-        valid_id "$id" || continue
-        wf=$out/runs/$id/_wf
-        [ -d "$wf/claim" ] && continue
-        if [ "$n" -lt "$maxp" ] && mkdir -p "$wf" && mkdir "$wf/claim" 2>/dev/null; then
-          if command -v setsid >/dev/null 2>&1; then
-            setsid sh "$self" one "$out" "$repo" "$id" </dev/null >/dev/null 2>&1 9>&- &
-          else
-            sh "$self" one "$out" "$repo" "$id" </dev/null >/dev/null 2>&1 9>&- &
-          fi
-          active="$active $!"
-          n=$((n + 1))
-          say "claimed $id (pid $!)"
-        else
-          waiting=$((waiting + 1))
-        fi
-      done < "$tsv"
+    if replaced; then
+      rewind
     fi
-    if [ "$n" -eq 0 ] && [ "$waiting" -eq 0 ]; then
-      # Nothing active and nothing left. Hand over first, then look once more: a launch that
-      # added runs while we were finishing either saw no live runner (and started one) or
-      # wrote its runs before we look again.
+    while [ "$n" -lt "$maxp" ] && [ "$full" = no ] && next_run; do
+      wf=$out/runs/$id/_wf
+      if mkdir -p "$wf" 2>/dev/null && mkdir "$wf/claim" 2>/dev/null; then
+        if command -v setsid >/dev/null 2>&1; then
+          setsid sh "$self" one "$out" "$repo" "$id" </dev/null >/dev/null 2>&1 9>&- 3<&- &
+        else
+          sh "$self" one "$out" "$repo" "$id" </dev/null >/dev/null 2>&1 9>&- 3<&- &
+        fi
+        active="$active $!:$id"
+        n=$((n + 1))
+        stuck=
+        say "claimed $id (pid $!)"
+      elif [ ! -d "$wf/claim" ]; then
+        claim_failed "$id" "$wf"
+        break
+      fi
+    done
+    if [ "$n" -eq 0 ] && [ "$full" = yes ]; then
+      get "$sweep/runner.pid"
+      if [ "$got" = "$$" ]; then
+        rm -f "$sweep/runner.pid"
+      fi
+      say "the disk is full; exiting with the runs not yet claimed left pending"
+      exit 0
+    fi
+    if [ "$n" -eq 0 ] && [ -z "$held" ] && [ "$cursor" != open ]; then
+      # Nothing active and nothing left. Hand over first, then look once more from the top: a
+      # launch that added runs while we were finishing either saw no live runner (and
+      # started one) or wrote its runs before we look again.
       get "$sweep/runner.pid"
       if [ "$got" = "$$" ]; then
         rm -f "$sweep/runner.pid"
@@ -218,6 +330,7 @@ run_loop() {
           exit 0
         fi
         put "$sweep/runner.pid" "$$"
+        rewind
         continue
       fi
       say "every run is claimed and finished; exiting"
@@ -227,11 +340,37 @@ run_loop() {
   done
 }
 
+# pre FILE VALUE: record, before the command runs; on a full disk the run ends here (exit 75)
+# and its command is not started.
+pre() {
+  record "$@" && return 0
+  [ $? -eq 2 ] && exit 75
+  return 0
+}
+
+# record FILE VALUE: put the run's _wf/FILE. When that fails, try once more through cat, whose
+# message gives the system's reason (dash's printf says only "I/O error"); when the disk is
+# full, leave the empty file _wf/disk_full.FILE (an empty file needs no free block) for
+# status.sh and return 2. Any other failure returns 1.
+record() {
+  put "$wf/$1" "$2" && return 0
+  why=$({ printf '%s\n' "$2" | LC_ALL=C cat > "$wf/$1.tmp.$$"; } 2>&1) &&
+    mv -f "$wf/$1.tmp.$$" "$wf/$1" 2>/dev/null && return 0
+  rm -f "$wf/$1.tmp.$$"
+  case $why in
+    *'No space left on device'*)
+      true > "$wf/disk_full.$1" 2>/dev/null
+      return 2
+      ;;
+  esac
+  return 1
+}
+
 run_one() {
   out=$1 repo=$2 id=$3
   rd=$out/runs/$id
   wf=$rd/_wf
-  [ -n "$BOOT" ] && put "$wf/boot_id" "$BOOT"
+  [ -n "$BOOT" ] && pre boot_id "$BOOT"
   pg=
   if [ -r "/proc/$$/stat" ]; then
     # "pid (comm) state ppid pgrp ...": the group follows the last ") " by two fields.
@@ -241,9 +380,9 @@ run_one() {
   elif command -v ps >/dev/null 2>&1; then
     pg=$(ps -o pgid= -p "$$" 2>/dev/null | tr -d ' ')
   fi
-  [ "$pg" = "$$" ] && put "$wf/pgid" "$$"
-  put "$wf/pid" "$$"
-  put "$wf/started_at" "$(now)"
+  [ "$pg" = "$$" ] && pre pgid "$$"
+  pre pid "$$"
+  pre started_at "$(now)"
   if [ ! -f "$wf/cmd.sh" ]; then
     echo "wfhost runner: $wf/cmd.sh is missing; rerun the sweep phase (P60)" >>"$wf/stderr.log"
     rc=127
@@ -254,8 +393,11 @@ run_one() {
     WF_RUN_ID=$id WF_RUN_DIR=$rd sh "$wf/cmd.sh" </dev/null >"$wf/stdout.log" 2>"$wf/stderr.log"
     rc=$?
   fi
-  put "$wf/ended_at" "$(now)"
-  put "$wf/exit_code" "$rc"
+  st=0
+  record ended_at "$(now)" || { [ $? -eq 2 ] && st=75; }
+  # Last: a run with exit_code is finished.
+  record exit_code "$rc" || { [ $? -eq 2 ] && st=75; }
+  exit "$st"
 }
 
 mode=${1:-}

@@ -3,6 +3,10 @@
 //! One exec of `status.sh` prints one JSON object; [`parse`] turns it into a [`SweepStatus`]
 //! and refuses anything inconsistent (counts that do not add up, unknown states), so P70 and
 //! P80 never act on a half-written or foreign reply.
+//!
+//! A lost run whose bookkeeping could not be written because the target's disk was full
+//! carries the reason (`"reason":"disk_full"` and the record that failed, `"failed_write"`);
+//! [`SweepStatus::disk_full_note`] turns those into the one line P60 and P70 report.
 
 use serde::Deserialize;
 
@@ -15,6 +19,12 @@ pub struct RunState {
     pub state: String,
     /// Exit code when the run finished.
     pub exit_code: Option<i64>,
+    /// Why a lost run ended without an exit code, when the runner could tell: `disk_full`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// With `reason`: the record whose write failed (`exit_code`, `pid`, ...).
+    #[serde(default)]
+    pub failed_write: Option<String>,
 }
 
 /// The whole status object.
@@ -39,6 +49,17 @@ pub struct SweepStatus {
 }
 
 const STATES: [&str; 5] = ["pending", "running", "ok", "failed", "lost"];
+/// What `runner.sh` records for a run (the writes a `disk_full` reason can name).
+const RECORDS: [&str; 6] = [
+    "boot_id",
+    "pgid",
+    "pid",
+    "started_at",
+    "ended_at",
+    "exit_code",
+];
+/// Runs named in a note before the rest are only counted.
+const NAMED: usize = 5;
 
 /// Parse and check one status reply.
 pub fn parse(text: &str) -> Result<SweepStatus, String> {
@@ -63,6 +84,18 @@ pub fn parse(text: &str) -> Result<SweepStatus, String> {
         return Err(format!(
             "run {} has the unknown state {:?}",
             bad.run_id, bad.state
+        ));
+    }
+    if let Some(bad) = s.runs.iter().find(|r| match (&r.reason, &r.failed_write) {
+        (None, None) => false,
+        (Some(reason), Some(write)) => {
+            reason != "disk_full" || r.state != "lost" || !RECORDS.contains(&write.as_str())
+        }
+        _ => true,
+    }) {
+        return Err(format!(
+            "run {} has an unknown reason {:?} (failed write {:?}, state {})",
+            bad.run_id, bad.reason, bad.failed_write, bad.state
         ));
     }
     for state in STATES {
@@ -114,6 +147,52 @@ impl SweepStatus {
             .filter(|r| r.state != "pending")
             .map(|r| r.run_id.as_str())
             .collect()
+    }
+
+    /// Lost runs that ended because the target's disk was full, in runs.tsv order.
+    pub fn disk_full_runs(&self) -> Vec<&RunState> {
+        self.runs
+            .iter()
+            .filter(|r| r.reason.as_deref() == Some("disk_full"))
+            .collect()
+    }
+
+    /// The runs stopped by a full disk (`run X`, or `N runs (X, Y, ...)`), the record whose
+    /// write failed first among them, and how many there are.
+    fn disk_full_who(&self) -> Option<(String, &str, usize)> {
+        let runs = self.disk_full_runs();
+        let first = runs.first()?;
+        let who = if runs.len() == 1 {
+            format!("run {}", first.run_id)
+        } else {
+            let mut ids: Vec<&str> = runs.iter().take(NAMED).map(|r| r.run_id.as_str()).collect();
+            if runs.len() > NAMED {
+                ids.push("...");
+            }
+            format!("{} runs ({})", runs.len(), ids.join(", "))
+        };
+        let write = first.failed_write.as_deref().unwrap_or("a record");
+        Some((who, write, runs.len()))
+    }
+
+    /// `run X: the target's disk is full (write of exit_code failed: No space left on device);
+    /// free space on OUT then resume ...`, when some run was stopped by a full disk (what P70
+    /// reports).
+    pub fn disk_full_note(&self, out: &str) -> Option<String> {
+        let (who, write, n) = self.disk_full_who()?;
+        Some(format!(
+            "{who}: the target's disk is full (write of {write} failed: No space left on device); free space on {out} then resume with SWEEP_RETRY_LOST=1 and --provision skip --sweep resume to run {} again",
+            if n == 1 { "it" } else { "them" }
+        ))
+    }
+
+    /// `run X ended because the target's disk was full (write of exit_code failed: No space
+    /// left on device)`: the same, told later (what P60 reports of the lost runs it found).
+    pub fn disk_full_past(&self) -> Option<String> {
+        let (who, write, _) = self.disk_full_who()?;
+        Some(format!(
+            "{who} ended because the target's disk was full (write of {write} failed: No space left on device)"
+        ))
     }
 
     /// `3/8 done, 1 failed, 2 running` (plus pending and lost when non-zero).
@@ -174,5 +253,62 @@ mod tests {
                 .contains("lists")
         );
         assert!(parse(&GOOD.replace("\"ok\":1", "\"ok\":-1")).is_err());
+    }
+
+    /// GOOD with run c lost for `reason`, its failed write being `write`.
+    fn with_reason(reason: &str, write: &str) -> String {
+        GOOD.replace(
+            r#"{"run_id":"c","state":"lost","exit_code":null}"#,
+            &format!(
+                r#"{{"run_id":"c","state":"lost","exit_code":null,"reason":"{reason}","failed_write":"{write}"}}"#
+            ),
+        )
+    }
+
+    #[test]
+    fn a_run_stopped_by_a_full_disk_is_named_with_its_cause() {
+        let s = parse(&with_reason("disk_full", "exit_code")).unwrap();
+        assert_eq!(s.disk_full_runs().len(), 1);
+        assert_eq!(s.failed_ids(), vec!["b", "c"], "it still counts as lost");
+        assert_eq!(
+            s.disk_full_note("/mnt/outputs").unwrap(),
+            "run c: the target's disk is full (write of exit_code failed: No space left on device); \
+             free space on /mnt/outputs then resume with SWEEP_RETRY_LOST=1 and --provision skip \
+             --sweep resume to run it again"
+        );
+        assert_eq!(parse(GOOD).unwrap().disk_full_note("/o"), None);
+        assert_eq!(
+            s.disk_full_past().unwrap(),
+            "run c ended because the target's disk was full (write of exit_code failed: No space left on device)"
+        );
+        // Only the known reason, on a lost run, naming a record the runner writes.
+        for (reason, write) in [("flood", "exit_code"), ("disk_full", "summary.json")] {
+            let e = parse(&with_reason(reason, write)).unwrap_err();
+            assert!(e.contains("unknown reason"), "{e}");
+        }
+        let on_ok = with_reason("disk_full", "pid").replace(
+            r#"{"run_id":"a","state":"ok","exit_code":0}"#,
+            r#"{"run_id":"a","state":"ok","exit_code":0,"reason":"disk_full","failed_write":"pid"}"#,
+        );
+        assert!(parse(&on_ok).unwrap_err().contains("run a"));
+    }
+
+    #[test]
+    fn many_runs_stopped_by_a_full_disk_are_counted_past_the_first_five() {
+        let runs: Vec<String> = (0..7)
+            .map(|i| format!(r#"{{"run_id":"d{i}","state":"lost","exit_code":null,"reason":"disk_full","failed_write":"pid"}}"#))
+            .collect();
+        let text = format!(
+            r#"{{"total":7,"ok":0,"failed":0,"running":0,"pending":0,"lost":7,"runner_alive":false,"runs":[{}]}}"#,
+            runs.join(",")
+        );
+        let note = parse(&text).unwrap().disk_full_note("/o").unwrap();
+        assert!(
+            note.starts_with(
+                "7 runs (d0, d1, d2, d3, d4, ...): the target's disk is full (write of pid failed"
+            ),
+            "{note}"
+        );
+        assert!(note.ends_with("to run them again"), "{note}");
     }
 }

@@ -5,6 +5,8 @@
 //!   changes) up to ten times that, until nothing runs or waits and the runner is gone; then any
 //!   failed or lost run fails the phase with 402 naming them. Past WF_MONITOR_TIMEOUT_SECS: 403.
 //!   A runner that died with runs still pending (seen twice) fails with 401: resume the sweep.
+//!   Runs that ended because the target's disk was full (status.sh's `disk_full` reason) are
+//!   named first in either failure, with the record whose write failed and what to do.
 //!   Up to three unreadable polls in a row are tolerated; more fail with 405.
 //!
 //! Progress lines go through `log` (`sweep: 3/8 done, 1 failed, 2 running`). Facts: `total`,
@@ -141,10 +143,12 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         set_facts(act, &s);
         act.facts.set("polls", 1);
         act.log(Level::Info, &s.progress_line());
-        return Ok((
-            Status::Ok,
-            format!("{} (snapshot; --wait false)", s.progress_line()),
-        ));
+        let mut message = format!("{} (snapshot; --wait false)", s.progress_line());
+        if let Some(note) = s.disk_full_note(&out) {
+            act.log(Level::Warn, &note);
+            message.push_str(&format!("; {note}"));
+        }
+        return Ok((Status::Ok, message));
     }
 
     let poll_ms = act
@@ -189,10 +193,13 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
                             s.total,
                             named_failures(&s)
                         );
-                        if s.lost > 0 {
+                        if let Some(note) = s.disk_full_note(&out) {
+                            message = format!("{note}; {message}");
+                        }
+                        let other_lost = s.lost.saturating_sub(s.disk_full_runs().len() as u64);
+                        if other_lost > 0 {
                             message.push_str(&format!(
-                                "; {} of them lost (ended without an exit code: killed, or the pod restarted): to run those again, set SWEEP_RETRY_LOST=1 and rerun with --provision skip --sweep resume",
-                                s.lost
+                                "; {other_lost} of them lost (ended without an exit code: killed, or the pod restarted): to run those again, set SWEEP_RETRY_LOST=1 and rerun with --provision skip --sweep resume"
                             ));
                         }
                         return Err(Failure::new(code::RUNS_FAILED, message));
@@ -205,6 +212,15 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
                 if !s.runner_alive && s.running == 0 && s.pending > 0 {
                     stalled += 1;
                     if stalled >= 2 {
+                        if let Some(note) = s.disk_full_note(&out) {
+                            return Err(Failure::new(
+                                code::SWEEP_LAUNCH_FAILED,
+                                format!(
+                                    "the runner stopped with {} run(s) still pending: {note}",
+                                    s.pending
+                                ),
+                            ));
+                        }
                         return Err(Failure::new(
                             code::SWEEP_LAUNCH_FAILED,
                             format!(

@@ -288,9 +288,9 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         .config("SWEEP_RETRY_LOST")
         .and_then(parse_bool)
         .unwrap_or(false);
-    let lost_before = match &existing {
-        Existing::Sweep { status, .. } => status.lost,
-        Existing::None => 0,
+    let (lost_before, disk_note) = match &existing {
+        Existing::Sweep { status, .. } => (status.lost, status.disk_full_past()),
+        Existing::None => (0, None),
     };
     let token = format!("{flow_id}-{ts}");
     let res = act.exec_ok(
@@ -318,7 +318,12 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     act.facts.set("runs_lost_at_launch", lost_before);
     act.facts.set("runs_restarted", restarted.len());
     act.facts.set("restarted_runs", restarted.join(","));
-    let lost_note = lost_note(retry_lost, lost_before, &launched, &out);
+    let lost_note =
+        lost_note(retry_lost, lost_before, &launched, &out).map(|note| match &disk_note {
+            // Why some of them were lost, where the runner could tell.
+            Some(disk) => format!("{note}; {disk}"),
+            None => note,
+        });
     if let Some(note) = &lost_note {
         act.log(Level::Warn, note);
     }

@@ -32,6 +32,12 @@ impl Sweep {
         let tmp = TempDir::new("wfhost-sweep").unwrap();
         let out = tmp.join("root/mnt/outputs");
         let repo = tmp.join("root/mnt/repo");
+        Sweep::at(tmp, out, repo, runs)
+    }
+
+    /// A sweep whose OUT is `out` (the scripts installed there, `runs` prepared); `tmp` lives
+    /// as long as the sweep.
+    fn at(tmp: TempDir, out: String, repo: String, runs: &[RunSpec]) -> Sweep {
         for d in ["_sweep", "runs", "_control", "_manifests"] {
             std::fs::create_dir_all(format!("{out}/{d}")).unwrap();
         }
@@ -488,7 +494,7 @@ fn the_runner_lock_keeps_a_second_runner_out_even_without_a_pid_file() {
     );
     std::fs::write(format!("{}/runs/slow/gate", s.out), "").unwrap();
     let done = s.wait_complete();
-    assert_eq!(done.ok, 1);
+    assert_eq!(done.ok, 1, "{done:#?} {}", s.read(&format!("{}/_sweep/runner.log", s.out)));
 }
 
 #[test]
@@ -658,4 +664,552 @@ fn scripts_are_posix_sh() {
             "{name} uses bash features"
         );
     }
+}
+
+// ============================================================ status at scale, two ways
+
+/// A program found on this machine (`command -v`), or None.
+fn which(program: &str) -> Option<String> {
+    let r = sh("command -v \"$1\"", &[program]);
+    (r.exit_code == Some(0)).then(|| r.stdout.trim().to_string())
+}
+
+/// A directory holding one `awk`: a link to `program` (busybox answers to the name it is
+/// called by).
+fn awk_dir(tmp: &TempDir, program: &str) -> String {
+    let dir = tmp.join(&format!("awk-{}", program.replace('/', "_")));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(program, format!("{dir}/awk")).unwrap();
+    dir
+}
+
+/// Run `status.sh OUT` with `shell`, `PATH` led by `path_head` and the extra `env`.
+fn status_with(s: &Sweep, shell: &str, path_head: Option<&str>, env: &[(&str, &str)]) -> String {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let mut spec = Proc {
+        program: shell.into(),
+        args: vec![format!("{}/_sweep/status.sh", s.out), s.out.clone()],
+        ..Proc::sh("", &[])
+    };
+    if let Some(head) = path_head {
+        spec.env.push(("PATH".into(), format!("{head}:{path}")));
+    }
+    for (k, v) in env {
+        spec.env.push((k.to_string(), v.to_string()));
+    }
+    let r = run(&spec);
+    assert_eq!(r.exit_code, Some(0), "{shell} status.sh: {}", r.stderr);
+    r.stdout
+}
+
+/// Lay out by hand one run in every state status.sh tells apart (no runner alive); returns
+/// the expected (state, exit code, failed write) per run and a live process that must be
+/// killed when done.
+fn every_state(
+    s: &Sweep,
+) -> (
+    Vec<(
+        &'static str,
+        &'static str,
+        Option<i64>,
+        Option<&'static str>,
+    )>,
+    std::process::Child,
+) {
+    let live = std::process::Command::new("sh")
+        .args(["-c", "sleep 60; :", "runner.sh"])
+        .spawn()
+        .unwrap();
+    let runs = &s.out;
+    let claim = |id: &str| std::fs::create_dir_all(format!("{runs}/runs/{id}/_wf/claim")).unwrap();
+    let put = |id: &str, file: &str, text: &str| {
+        std::fs::write(format!("{runs}/runs/{id}/{file}"), text).unwrap()
+    };
+    let expected = vec![
+        ("ok0", "ok", Some(0), None),
+        ("lead", "failed", Some(7), None),
+        ("zeros", "ok", Some(0), None),
+        ("badsum", "failed", Some(0), None),
+        ("goodsum", "ok", Some(0), None),
+        ("junk", "failed", None, None),
+        ("crlf", "failed", None, None),
+        ("empty", "failed", None, None),
+        ("pend", "pending", None, None),
+        ("nodir", "pending", None, None),
+        (".dot", "ok", Some(0), None),
+        ("..dd", "failed", Some(3), None),
+        ("dead", "lost", None, None),
+        ("nopid", "lost", None, None),
+        ("live", "running", None, None),
+        ("full", "lost", None, Some("exit_code")),
+        ("fullpid", "lost", None, Some("pid")),
+        ("lead2", "pending", None, None),
+        ("tail", "ok", Some(0), None),
+    ];
+    for (id, code) in [
+        ("ok0", "0\n"),
+        ("lead", "007\n"),
+        ("zeros", "000\n"),
+        ("badsum", "0\n"),
+        ("goodsum", "0\n"),
+        ("junk", "x1\n"),
+        ("crlf", "0\r\n"),
+        ("empty", ""),
+        (".dot", "0\n"),
+        ("..dd", "3\n"),
+        ("tail", "0\n"),
+    ] {
+        claim(id);
+        put(id, "_wf/exit_code", code);
+    }
+    put(
+        "badsum",
+        "summary.json",
+        "{\"loss\": 1,\n \"ok\" :\tfalse}\n",
+    );
+    put("goodsum", "summary.json", "{\"ok\": true}");
+    std::fs::create_dir_all(format!("{runs}/runs/pend/_wf")).unwrap();
+    for id in ["dead", "nopid", "live", "full", "fullpid"] {
+        claim(id);
+    }
+    put("dead", "_wf/pid", "99999999\n");
+    put("live", "_wf/pid", &format!("{}\n", live.id()));
+    put("full", "_wf/disk_full.exit_code", "");
+    put("fullpid", "_wf/pid", &format!("{}\n", live.id()));
+    put("fullpid", "_wf/disk_full.pid", "");
+    let mut tsv = String::new();
+    for (id, ..) in &expected {
+        match *id {
+            "lead2" => tsv.push_str("\tlead2\tx\n"),
+            "tail" => tsv.push_str("../evil\tx\nbad id\tx\n\ntail"),
+            id => tsv.push_str(&format!("{id}\truns/{id}/_wf/cmd.sh\n")),
+        }
+    }
+    std::fs::write(format!("{runs}/_sweep/runs.tsv"), tsv).unwrap();
+    (expected, live)
+}
+
+#[track_caller]
+fn assert_states(text: &str, expected: &[(&str, &str, Option<i64>, Option<&str>)]) -> SweepStatus {
+    let st = status::parse(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let got: Vec<_> = st
+        .runs
+        .iter()
+        .map(|r| {
+            (
+                r.run_id.as_str(),
+                r.state.as_str(),
+                r.exit_code,
+                r.failed_write.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected, "{text}");
+    assert!(st
+        .runs
+        .iter()
+        .all(|r| r.reason.is_some() == r.failed_write.is_some()));
+    st
+}
+
+#[test]
+fn status_answers_the_same_with_every_awk_and_shell_and_without_awk() {
+    let s = Sweep::new(&[spec("placeholder", "true")]);
+    let (expected, mut live) = every_state(&s);
+    let bins = TempDir::new("wfhost-awks").unwrap();
+    // The shell walk (no awk) is the reference; it lists the runs first.
+    let reference = status_with(&s, "sh", None, &[("WFHOST_STATUS_NO_AWK", "1")]);
+    assert!(
+        reference.starts_with("{\"runs\":[{\"run_id\":\"ok0\""),
+        "{reference}"
+    );
+    let reference = assert_states(&reference, &expected);
+    assert_eq!(
+        (
+            reference.total,
+            reference.ok,
+            reference.failed,
+            reference.running,
+            reference.pending,
+            reference.lost
+        ),
+        (19, 5, 6, 1, 3, 4)
+    );
+    let mut awks = vec![];
+    for program in ["mawk", "gawk", "original-awk", "busybox"] {
+        if let Some(path) = which(program) {
+            awks.push((program, awk_dir(&bins, &path)));
+        }
+    }
+    assert!(
+        !awks.is_empty(),
+        "no awk on this machine: the fast path is untested"
+    );
+    let mut shells = vec!["sh".to_string()];
+    shells.extend(["dash", "bash"].iter().filter_map(|s| which(s)));
+    let mut first: Option<String> = None;
+    for shell in &shells {
+        for (name, dir) in &awks {
+            let text = status_with(&s, shell, Some(dir), &[]);
+            // The awk pass answers in status.sh's historical layout, counts first.
+            assert!(
+                text.starts_with("{\"total\":19,\"ok\":5,\"failed\":6,\"running\":1,\"pending\":3,\"lost\":4,\"runner_alive\":false,\"runs\":[{\"run_id\":\"ok0\",\"state\":\"ok\",\"exit_code\":0},"),
+                "{shell} with {name}: {text}"
+            );
+            assert!(text.contains(",{\"run_id\":\"full\",\"state\":\"lost\",\"exit_code\":null,\"reason\":\"disk_full\",\"failed_write\":\"exit_code\"},"), "{text}");
+            assert_eq!(
+                assert_states(&text, &expected),
+                reference,
+                "{shell} with {name}"
+            );
+            match &first {
+                None => first = Some(text),
+                Some(f) => assert_eq!(&text, f, "{shell} with {name}: byte for byte as the others"),
+            }
+        }
+    }
+    eprintln!(
+        "status.sh checked with shells {shells:?} and awks {:?}",
+        awks.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+
+    // Directories where files belong: mawk gives up on them (and the shell walk answers),
+    // the others read nothing; either way the answer is the shell's.
+    for file in ["goodsum/summary.json", "ok0/_wf/exit_code"] {
+        std::fs::remove_file(format!("{}/runs/{file}", s.out)).unwrap();
+        std::fs::create_dir_all(format!("{}/runs/{file}", s.out)).unwrap();
+    }
+    let mut odd = expected.clone();
+    odd[0] = ("ok0", "lost", None, None);
+    odd[4] = ("goodsum", "ok", Some(0), None);
+    let reference = assert_states(
+        &status_with(&s, "sh", None, &[("WFHOST_STATUS_NO_AWK", "1")]),
+        &odd,
+    );
+    for (name, dir) in &awks {
+        let text = status_with(&s, "sh", Some(dir), &[]);
+        assert_eq!(assert_states(&text, &odd), reference, "{name}");
+    }
+    live.kill().unwrap();
+    live.wait().unwrap();
+}
+
+#[test]
+fn status_takes_the_shell_walk_where_awk_is_missing() {
+    // A PATH whose awk always fails stands for a target where awk is broken; the shell walk
+    // answers instead, with the same runs.
+    let s = Sweep::new(&[spec("a", "true"), spec("b", "exit 4")]);
+    s.launch(2);
+    let done = s.wait_complete();
+    let bins = TempDir::new("wfhost-noawk").unwrap();
+    std::fs::write(bins.join("awk"), "#!/bin/sh\nexit 2\n").unwrap();
+    std::fs::set_permissions(
+        bins.join("awk"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let text = status_with(&s, "sh", Some(&bins.path()), &[]);
+    assert!(text.starts_with("{\"runs\":["), "{text}");
+    assert_eq!(status::parse(&text).unwrap(), done);
+}
+
+// ============================================================ prepare and the cursor
+
+#[test]
+fn prepare_stages_new_runs_in_batches_and_rewrites_only_changed_commands() {
+    let runs: Vec<RunSpec> = (0..600)
+        .map(|i| spec(&format!("p{i:03}"), &format!("echo {i}")))
+        .collect();
+    let s = Sweep::new(&runs);
+    let tsv = s.read(&format!("{}/_sweep/runs.tsv", s.out));
+    assert_eq!(tsv.lines().count(), 600);
+    assert_eq!(tsv.lines().nth(599), Some("p599\truns/p599/_wf/cmd.sh"));
+    for i in [0, 255, 256, 511, 599] {
+        assert_eq!(
+            s.read(&s.wf(&format!("p{i:03}"), "cmd.sh")),
+            format!("echo {i}\n")
+        );
+    }
+    let sweep_dir = || -> Vec<String> {
+        std::fs::read_dir(format!("{}/_sweep", s.out))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("stage.") || n.contains(".tmp"))
+            .collect()
+    };
+    assert!(sweep_dir().is_empty(), "{:?}", sweep_dir());
+
+    // A resume: p005 is claimed (never touched), p007's command changed (replaced), p008's
+    // did not (left as it is), three runs are new; a killed prepare's stage is cleared.
+    use std::os::unix::fs::MetadataExt;
+    std::fs::create_dir_all(s.wf("p005", "claim")).unwrap();
+    std::fs::create_dir_all(format!("{}/_sweep/stage.99999999/x/_wf", s.out)).unwrap();
+    let ino = |id: &str| std::fs::metadata(s.wf(id, "cmd.sh")).unwrap().ino();
+    let (ino7, ino8) = (ino("p007"), ino("p008"));
+    let mut next = runs.clone();
+    next[5].command = "echo changed".into();
+    next[7].command = "echo seven\nline two".into();
+    for i in 600..603 {
+        next.push(spec(&format!("p{i:03}"), "true"));
+    }
+    assert_eq!(s.prepare(&next), "pending=602 claimed=1");
+    assert_eq!(s.read(&s.wf("p005", "cmd.sh")), "echo 5\n");
+    assert_eq!(s.read(&s.wf("p007", "cmd.sh")), "echo seven\nline two\n");
+    assert_ne!(
+        ino("p007"),
+        ino7,
+        "a changed command is replaced by a rename"
+    );
+    assert_eq!(ino("p008"), ino8, "an unchanged command is left alone");
+    assert_eq!(s.read(&s.wf("p602", "cmd.sh")), "true\n");
+    assert_eq!(
+        s.read(&format!("{}/_sweep/runs.tsv", s.out))
+            .lines()
+            .count(),
+        603
+    );
+    assert!(sweep_dir().is_empty(), "{:?}", sweep_dir());
+}
+
+#[test]
+fn a_working_runner_starts_runs_that_a_resume_adds_without_waiting_for_its_own() {
+    let gate = "while [ ! -f \"$WF_RUN_DIR/gate\" ]; do sleep 0.05; done";
+    let s = Sweep::new(&[spec("hold", gate), spec("first", "true")]);
+    s.launch(2);
+    s.wait_until("first to finish", |st| {
+        Sweep::state_of(st, "first").state == "ok"
+    });
+    // The runner has read runs.tsv to its end; a resume replaces it with one more run.
+    assert_eq!(
+        s.prepare(&[
+            spec("hold", gate),
+            spec("first", "true"),
+            spec("added", "true")
+        ]),
+        "pending=1 claimed=2"
+    );
+    let st = s.wait_until("the added run to finish", |st| {
+        Sweep::state_of(st, "added").state == "ok"
+    });
+    assert_eq!(Sweep::state_of(&st, "hold").state, "running", "{st:#?}");
+    assert!(st.runner_alive);
+    std::fs::write(format!("{}/runs/hold/gate", s.out), "").unwrap();
+    let done = s.wait_complete();
+    assert_eq!((done.ok, done.total), (3, 3));
+}
+
+// ============================================================ a full disk
+
+/// A tmpfs of a few hundred KiB mounted on a fresh directory for one test (the test runs as
+/// root; if it cannot mount, it fails), unmounted when dropped.
+pub(crate) struct SmallFs {
+    pub(crate) dir: String,
+    _tmp: TempDir,
+}
+
+impl SmallFs {
+    pub(crate) fn mount(at: &str, kib: u32) -> SmallFs {
+        let tmp = TempDir::new("wfhost-smallfs").unwrap();
+        std::fs::create_dir_all(at).unwrap();
+        let r = run(&Proc {
+            program: "mount".into(),
+            args: [
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={kib}k,mode=0755"),
+                "wfhost-test",
+                at,
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+            ..Proc::sh("", &[])
+        });
+        assert_eq!(
+            r.exit_code,
+            Some(0),
+            "this test mounts a {kib} KiB tmpfs on {at} and needs root for it: {}",
+            r.stderr
+        );
+        SmallFs {
+            dir: at.to_string(),
+            _tmp: tmp,
+        }
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        // Lazily: a process of the test may still hold a file open.
+        let _ = std::process::Command::new("umount")
+            .args(["-l", &self.dir])
+            .status();
+    }
+}
+
+/// A run that fills the disk the first time it runs (and still exits 0), then finishes.
+const FILLS_THE_DISK: &str = "if [ ! -e \"$WF_RUN_DIR/once\" ]; then touch \"$WF_RUN_DIR/once\"; \
+     head -c 64000000 /dev/zero > \"$WF_RUN_DIR/fill\" 2>/dev/null; fi; true";
+
+#[test]
+fn a_full_disk_is_reported_as_the_cause_and_no_further_run_starts() {
+    let h = crate::phases::testhost::TestHost::new().real_time();
+    let out = h.local("/mnt/outputs");
+    let fs = SmallFs::mount(&out, 512);
+    let tmp = TempDir::new("wfhost-sweep").unwrap();
+    let s = Sweep::at(
+        tmp,
+        out.clone(),
+        h.local("/mnt/repo"),
+        &[
+            spec("filler", FILLS_THE_DISK),
+            spec("after", "echo ran > \"$WF_RUN_DIR/ran\""),
+        ],
+    );
+    std::fs::create_dir_all(&s.repo).unwrap();
+    s.launch(1);
+    let st = s.wait_until("the runner to stop", |st| !st.runner_alive);
+    let filler = Sweep::state_of(&st, "filler");
+    assert_eq!(
+        (
+            filler.state.as_str(),
+            filler.exit_code,
+            filler.reason.as_deref(),
+            filler.failed_write.as_deref()
+        ),
+        ("lost", None, Some("disk_full"), Some("exit_code")),
+        "{st:#?}"
+    );
+    assert_eq!(
+        Sweep::state_of(&st, "after").state,
+        "pending",
+        "no run starts on a full disk"
+    );
+    assert!(!Path::new(&format!("{out}/runs/after/ran")).exists());
+    assert!(Path::new(&s.wf("filler", "disk_full.exit_code")).is_file());
+    assert!(!Path::new(&s.wf("filler", "exit_code")).exists());
+    let note = st.disk_full_note(&out).unwrap();
+    assert!(
+        note.starts_with(&format!("run filler: the target's disk is full (write of exit_code failed: No space left on device); free space on {out} then resume")),
+        "{note}"
+    );
+
+    // P70 says so, not "lost (killed, or the pod restarted)".
+    let mut ctx = h.ctx("P70");
+    crate::phases::testhost::set(&mut ctx.flow_flags, "wait", "true");
+    crate::phases::testhost::set(&mut ctx.config, "WF_MONITOR_POLL_SECS", "1");
+    let o = crate::phases::run_phase(&h, &ctx);
+    assert_eq!(
+        (o.status, o.code),
+        (
+            crate::outcome::Status::Fail,
+            crate::outcome::code::SWEEP_LAUNCH_FAILED
+        ),
+        "{o:#?}"
+    );
+    assert!(
+        o.message.contains("the runner stopped with 1 run(s) still pending: run filler: the target's disk is full (write of exit_code failed: No space left on device); free space on /mnt/outputs then resume"),
+        "{}",
+        o.message
+    );
+    assert!(
+        !o.message.contains("killed, or the pod restarted"),
+        "{}",
+        o.message
+    );
+
+    // Space freed, a resume (P60) runs what was pending and says why filler stays lost.
+    std::fs::remove_file(format!("{out}/runs/filler/fill")).unwrap();
+    let mut ctx = h.ctx("P60");
+    crate::phases::testhost::set(&mut ctx.flow_flags, "sweep", "resume");
+    ctx.inputs.push(("ts".into(), "20240101T000001Z".into()));
+    let o = crate::phases::run_phase(&h, &ctx);
+    assert_eq!(o.status, crate::outcome::Status::Ok, "{o:#?}");
+    assert!(
+        o.message.contains("1 lost run(s) (ended without an exit code) stay as they are; set SWEEP_RETRY_LOST=1")
+            && o.message.contains("; run filler ended because the target's disk was full (write of exit_code failed: No space left on device)"),
+        "{}",
+        o.message
+    );
+    let st = s.wait_until("after to run", |st| !st.runner_alive);
+    assert_eq!(Sweep::state_of(&st, "after").state, "ok", "{st:#?}");
+    // With SWEEP_RETRY_LOST the lost run is requeued, its attempt (and the marker) kept.
+    let again = Launched::parse(&s.launch_with(1, true)).unwrap();
+    assert_eq!(again.requeued, Some(vec!["filler".to_string()]));
+    let done = s.wait_complete();
+    assert_eq!((done.ok, done.lost, done.pending), (2, 0, 0), "{done:#?}");
+    assert!(done.disk_full_runs().is_empty());
+    assert!(Path::new(&s.wf("filler", "attempts/1/disk_full.exit_code")).is_file());
+    assert!(!Path::new(&s.wf("filler", "disk_full.exit_code")).exists());
+    assert_eq!(s.read(&format!("{out}/runs/after/ran")), "ran\n");
+    drop(s);
+    drop(fs);
+}
+
+/// Fill the filesystem of `dir` to its last block (the file `dir/fill`).
+fn fill(dir: &str) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(format!("{dir}/fill")).unwrap();
+    let chunk = vec![0u8; 65536];
+    let err = loop {
+        if let Err(e) = f.write_all(&chunk) {
+            break e;
+        }
+    };
+    assert_eq!(err.raw_os_error(), Some(28), "ENOSPC expected: {err}");
+}
+
+#[test]
+fn a_run_that_cannot_record_its_start_on_a_full_disk_never_runs_its_command() {
+    let tmp = TempDir::new("wfhost-sweep").unwrap();
+    let out = tmp.join("outputs");
+    let fs = SmallFs::mount(&out, 512);
+    // The runner's log lives elsewhere: only the runs' own writes meet the full disk.
+    std::fs::create_dir_all(format!("{out}/_sweep")).unwrap();
+    std::os::unix::fs::symlink(tmp.join("runner.log"), format!("{out}/_sweep/runner.log"))
+        .unwrap();
+    let log = tmp.join("runner.log");
+    let s = Sweep::at(
+        tmp,
+        out.clone(),
+        format!("{out}/repo"),
+        &[
+            spec("first", "while [ ! -f \"$WF_RUN_DIR/gate\" ]; do sleep 0.05; done"),
+            spec("second", "touch \"$WF_RUN_DIR/ran\""),
+        ],
+    );
+    std::fs::create_dir_all(&s.repo).unwrap();
+    s.launch(1);
+    wait_file(&s.wf("first", "started_at"));
+    // Two free pages, exactly what `first` needs to record its end, then the disk is full
+    // when `second` starts.
+    std::fs::write(format!("{out}/reserve"), vec![1u8; 8192]).unwrap();
+    fill(&out);
+    std::fs::remove_file(format!("{out}/reserve")).unwrap();
+    std::fs::write(format!("{out}/runs/first/gate"), "").unwrap();
+    let st = s.wait_until("the runner to stop", |st| !st.runner_alive);
+    assert_eq!(Sweep::state_of(&st, "first").state, "ok", "{st:#?}");
+    let second = Sweep::state_of(&st, "second");
+    assert_eq!(
+        (
+            second.state.as_str(),
+            second.reason.as_deref(),
+            second.failed_write.as_deref()
+        ),
+        ("lost", Some("disk_full"), Some("boot_id")),
+        "{st:#?}"
+    );
+    assert!(
+        !Path::new(&format!("{out}/runs/second/ran")).exists(),
+        "the command of a run that could not record its start is not run"
+    );
+    assert!(!Path::new(&s.wf("second", "pid")).exists());
+    assert!(
+        s.read(&log).contains("run second found the disk full"),
+        "{}",
+        s.read(&log)
+    );
+    drop(s);
+    drop(fs);
 }
