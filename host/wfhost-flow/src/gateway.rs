@@ -14,7 +14,7 @@ use crate::plugins::TransportPlugin;
 use crate::sink::Sink;
 use wfhost_audit::records::{self, GatewayCallEntry};
 use wfhost_evidence::Actor;
-use crate::types::{ActionClass, Artifact, CommandResult, ExecRequest, ExecSpec, GatewayError, PodIdentity};
+use crate::types::{ActionClass, Artifact, CommandResult, ExecRequest, ExecSpec, GatewayError, PodIdentity, PodState, PodReport};
 use wfhost_runtime::TransportError;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -296,10 +296,10 @@ impl FlowGateway {
     }
 
     /// Pod status.
-    pub fn gw_pod_status(&self, target: String) -> Result<(String, String), GatewayError> {
+    pub fn gw_pod_status(&self, target: String) -> Result<PodReport, GatewayError> {
         let t0 = Instant::now();
         let r = self.scope("pod-status", &target).and_then(|_| self.transport.status(&target).map_err(gw_err));
-        self.record("pod-status", Some(&target), ActionClass::Read, t0, r.as_ref().map(|s| s.0.as_str()));
+        self.record("pod-status", Some(&target), ActionClass::Read, t0, r.as_ref().map(|s| pod_state_str(s.state)));
         r
     }
 
@@ -491,6 +491,16 @@ pub fn gateway_error_text(e: &GatewayError) -> String {
         GatewayError::Vanished(m) => format!("vanished: {m}"),
         GatewayError::Timeout(m) => format!("timeout: {m}"),
         GatewayError::Failed(m) => format!("failed: {m}"),
+    }
+}
+
+/// A pod state as evidence and messages write it: `ready`, `starting`, `stopped`, `missing`.
+pub fn pod_state_str(s: PodState) -> &'static str {
+    match s {
+        PodState::Ready => "ready",
+        PodState::Starting => "starting",
+        PodState::Stopped => "stopped",
+        PodState::Missing => "missing",
     }
 }
 

@@ -210,7 +210,10 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
         if config.get(keys::LIUM_TARGET).is_some_and(|t| !t.is_empty()) {
             match transport_for(workdir, config, env, None) {
                 Ok((tp, target, _)) => match tp.status(&target) {
-                    Ok((state, detail)) => r.line(state == "ready", "target", format!("{target}: {state} ({detail})")),
+                    Ok(s) => {
+                        let state = crate::gateway::pod_state_str(s.state);
+                        r.line(state == "ready", "target", format!("{target}: {state} ({})", s.detail))
+                    }
                     Err(e) => r.line(false, "target", format!("{target}: {e}")),
                 },
                 Err(e) => r.line(false, "target", e.message),
@@ -255,7 +258,7 @@ pub fn audit_file(workdir: &Path, env: &BTreeMap<String, String>, phase: &str, e
     let file: Value = serde_json::from_slice(&bytes).map_err(|e| {
         OpsError::new(OpsErrorKind::Usage, format!("--evidence {}: not JSON ({e}); use a phase/phase.<Pxx>.pack.json file", evidence.display()))
     })?;
-    let pack: crate::types::EvidencePack = serde_json::from_value(wfhost_audit::pack::wit_record(&file)).map_err(|e| {
+    let pack = crate::court::pack_from_value(wfhost_audit::pack::wit_record(&file)).map_err(|e| {
         OpsError::new(OpsErrorKind::Usage, format!(
             "--evidence {}: not an evidence pack ({e}); use a phase/phase.<Pxx>.pack.json file",
             evidence.display()

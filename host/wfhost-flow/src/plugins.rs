@@ -237,7 +237,7 @@ impl TransportPlugin {
         self.transport.provision(self.h(), &self.limits, hint, key)
     }
     /// Pod status.
-    pub fn status(&self, target: &str) -> Result<(String, String), TransportError> {
+    pub fn status(&self, target: &str) -> Result<crate::types::PodReport, TransportError> {
         self.transport.status(self.h(), &self.limits, target)
     }
     /// Resolve a remote path.
@@ -432,7 +432,7 @@ impl ExecutorHost for FlowGateway {
     fn provision(&self, name_hint: &str) -> Result<PodIdentity, crate::types::GatewayError> {
         self.gw_provision(name_hint.to_string())
     }
-    fn pod_status(&self, target: &str) -> Result<(String, String), crate::types::GatewayError> {
+    fn pod_status(&self, target: &str) -> Result<crate::types::PodReport, crate::types::GatewayError> {
         self.gw_pod_status(target.to_string())
     }
     fn resolve_path(&self, target: &str, path: &str) -> Result<String, crate::types::GatewayError> {

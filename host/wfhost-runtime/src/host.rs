@@ -8,7 +8,8 @@
 //! mutability for state.
 
 use crate::types::{
-    Artifact, CommandResult, ExecRequest, GatewayError, LogLevel, PodIdentity, RunRequest,
+    Artifact, CommandResult, ExecRequest, GatewayError, LogLevel, PodIdentity, PodReport,
+    RunRequest,
 };
 
 /// Logging and settings, shared by executors and transports.
@@ -26,8 +27,8 @@ pub trait ExecutorHost: PluginHost {
     fn bound_target(&self) -> Option<String>;
     /// Create a pod (external side effect: needs consent).
     fn provision(&self, name_hint: &str) -> Result<PodIdentity, GatewayError>;
-    /// Status of a target (`ready`, `starting`, `stopped` or `missing`) and a detail line.
-    fn pod_status(&self, target: &str) -> Result<(String, String), GatewayError>;
+    /// Status of a target: its state and a detail line.
+    fn pod_status(&self, target: &str) -> Result<PodReport, GatewayError>;
     /// Map a remote absolute path to where it really lives on the target.
     fn resolve_path(&self, target: &str, path: &str) -> Result<String, GatewayError>;
     /// Run a command on a target.
@@ -87,7 +88,7 @@ impl ExecutorHost for NoHost {
     fn provision(&self, _: &str) -> Result<PodIdentity, GatewayError> {
         refused()
     }
-    fn pod_status(&self, _: &str) -> Result<(String, String), GatewayError> {
+    fn pod_status(&self, _: &str) -> Result<PodReport, GatewayError> {
         refused()
     }
     fn resolve_path(&self, _: &str, _: &str) -> Result<String, GatewayError> {

@@ -1,6 +1,6 @@
 //! The WebAssembly plugin runtime of `wfhost`.
 //!
-//! Plugins are WebAssembly components implementing one world of the `wfhost:plugin@0.1.0` WIT
+//! Plugins are WebAssembly components implementing one world of the `wfhost:plugin@0.2.0` WIT
 //! package: an **auditor** (constitutional judge, no capability at all), an **executor** (does a
 //! phase through the host gateway) or a **transport** (reaches pods by running allowlisted host
 //! programs). This crate loads them, checks them against their role, and calls them in a sandbox:
@@ -31,14 +31,14 @@
 //!
 //! ```no_run
 //! use std::collections::BTreeMap;
-//! use wfhost_runtime::{Limits, Runtime, RuntimeOptions};
+//! use wfhost_runtime::{ComponentSource, Limits, Runtime, RuntimeOptions};
 //! use wfhost_runtime::types::{AuditRequest, VerdictStatus};
 //!
 //! # fn judge(request: AuditRequest) -> Result<(), Box<dyn std::error::Error>> {
 //! let env: BTreeMap<String, String> = std::env::vars().collect();
 //! let runtime = Runtime::new(RuntimeOptions::from_env_map(&env))?;
 //! let limits = Limits { fuel: 5_000_000, ..Limits::auditor_default() };
-//! let auditor = runtime.load_auditor(&ComponentSource::builtin("constitution"))?;
+//! let auditor = runtime.load_auditor(&ComponentSource::file("auditor.wasm"))?;
 //! let result = auditor.audit(&request, &limits);
 //! if result.status() != VerdictStatus::Pass {
 //!     // `result.reason` says why the host made it unverified, if it did.
@@ -75,8 +75,9 @@ mod transport;
 /// The WIT records and enums, shared by every role (serde-serialisable for evidence).
 pub mod types {
     pub use crate::bindings::auditor::wfhost::plugin::types::{
-        ActionClass, Artifact, AuditRequest, CommandResult, EvidencePack, Kv, Law, PhaseOutcome,
-        PhaseStatus, PodIdentity, Verdict, VerdictStatus,
+        ActionClass, Artifact, AuditRequest, CommandResult, EvidencePack, FetchMode, FlowFlags, Kv,
+        Law, PhaseOutcome, PhaseStatus, PodIdentity, PodState, PodReport, ProvisionMode, SweepMode,
+        TeardownMode, Verdict, VerdictStatus,
     };
     pub use crate::bindings::executor::exports::wfhost::plugin::phase::PhaseContext;
     pub use crate::bindings::executor::wfhost::plugin::gateway::{ExecRequest, GatewayError};

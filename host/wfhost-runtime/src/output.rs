@@ -7,7 +7,7 @@
 //! lifting is bounded by the guest's memory limit.
 
 use crate::types::{
-    Artifact, CommandResult, Kv, PhaseOutcome, PodIdentity, Verdict, WitTransportError,
+    Artifact, CommandResult, Kv, PhaseOutcome, PodIdentity, PodReport, Verdict, WitTransportError,
 };
 
 /// Bytes counted per list element besides its payload.
@@ -83,6 +83,12 @@ impl OutputSize for Artifact {
 impl OutputSize for PodIdentity {
     fn output_size(&self) -> usize {
         self.transport.len() + self.target.len() + self.location.len()
+    }
+}
+
+impl OutputSize for PodReport {
+    fn output_size(&self) -> usize {
+        self.detail.len()
     }
 }
 

@@ -15,7 +15,7 @@ use crate::host::TransportHost;
 use crate::limits::Limits;
 use crate::output::OutputSize;
 use crate::state::TransportState;
-use crate::types::{CommandResult, ExecSpec, PodIdentity, WitTransportError};
+use crate::types::{CommandResult, ExecSpec, PodIdentity, PodReport, WitTransportError};
 use std::sync::Arc;
 use wasmtime::Store;
 
@@ -126,13 +126,13 @@ impl Transport {
         })
     }
 
-    /// Status of a target (`ready`, `starting`, `stopped` or `missing`) and a detail line.
+    /// Status of a target: its state and a detail line.
     pub fn status(
         &self,
         host: Arc<dyn TransportHost>,
         limits: &Limits,
         target: &str,
-    ) -> Result<(String, String), TransportError> {
+    ) -> Result<PodReport, TransportError> {
         self.fallible(host, limits, |g, s| g.call_status(s, target))
     }
 

@@ -14,7 +14,8 @@
 //!
 //! ```
 //! use wfhost_pack_sdk::transport::{
-//!     CommandResult, ExecSpec, Host, Level, PodIdentity, RunRequest, Transport, TransportError,
+//!     CommandResult, ExecSpec, Host, Level, PodIdentity, PodState, PodReport, RunRequest, Transport,
+//!     TransportError,
 //! };
 //!
 //! /// Runs every command on the host itself; there is one pod, `here`.
@@ -31,8 +32,9 @@
 //!     fn provision(&self, _: &str, _: &str) -> Result<PodIdentity, TransportError> {
 //!         Err(TransportError::Failed("pods cannot be created; use `here`".into()))
 //!     }
-//!     fn status(&self, target: &str) -> Result<(String, String), TransportError> {
-//!         self.parse_target(target).map(|_| ("ready".into(), "this machine".into()))
+//!     fn status(&self, target: &str) -> Result<PodReport, TransportError> {
+//!         self.parse_target(target)
+//!             .map(|_| PodReport { state: PodState::Ready, detail: "this machine".into() })
 //!     }
 //!     fn resolve_path(&self, target: &str, path: &str) -> Result<String, TransportError> {
 //!         self.parse_target(target).map(|_| path.to_string())
@@ -92,7 +94,7 @@
 use thiserror::Error;
 
 pub use crate::kv::Kv;
-pub use crate::records::{CommandResult, Level, PodIdentity};
+pub use crate::records::{CommandResult, Level, PodIdentity, PodState, PodReport};
 
 /// `transport-error`: why a transport call failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -182,8 +184,8 @@ pub trait Transport {
         name_hint: &str,
         idempotency_key: &str,
     ) -> Result<PodIdentity, TransportError>;
-    /// `status`: `ready`, `starting`, `stopped` or `missing`, and a detail line.
-    fn status(&self, target: &str) -> Result<(String, String), TransportError>;
+    /// `status`: the pod's state and a detail line.
+    fn status(&self, target: &str) -> Result<PodReport, TransportError>;
     /// `resolve-path`: where the remote absolute `path` really lives on the target.
     fn resolve_path(&self, target: &str, path: &str) -> Result<String, TransportError>;
     /// `exec`: run a shell command on the target.
@@ -330,10 +332,11 @@ macro_rules! export_transport {
             fn status(
                 target: ::std::string::String,
             ) -> ::core::result::Result<
-                (::std::string::String, ::std::string::String),
+                self::wfhost::plugin::types::PodReport,
                 self::exports::wfhost::plugin::transport::TransportError,
             > {
                 $crate::transport::Transport::status(&($make)(&WitHost), &target)
+                    .map(::core::convert::Into::into)
                     .map_err(WitHost::error)
             }
 

@@ -10,7 +10,8 @@
 use crate::paths::{self, PodPaths};
 use wfhost_pack_sdk::text::{last_line, utc_rfc3339};
 use wfhost_pack_sdk::transport::{
-    CommandResult, ExecSpec, Host, Level, PodIdentity, RunRequest, Transport, TransportError,
+    CommandResult, ExecSpec, Host, Level, PodIdentity, PodState, PodReport, RunRequest, Transport,
+    TransportError,
 };
 
 /// Transport id.
@@ -272,12 +273,18 @@ impl<H: Host> Transport for Local<'_, H> {
     }
 
     /// `status`: `ready` when pod.json exists, else `missing`.
-    fn status(&self, target: &str) -> Result<(String, String), TransportError> {
+    fn status(&self, target: &str) -> Result<PodReport, TransportError> {
         let (_, p) = self.pod(target)?;
         match self.require_pod(target, &p, None) {
-            Ok(()) => Ok(("ready".into(), format!("local pod at {}", p.dir))),
+            Ok(()) => Ok(PodReport {
+                state: PodState::Ready,
+                detail: format!("local pod at {}", p.dir),
+            }),
             Err(TransportError::Vanished(_)) => {
-                Ok(("missing".into(), format!("no pod.json at {}", p.marker)))
+                Ok(PodReport {
+                    state: PodState::Missing,
+                    detail: format!("no pod.json at {}", p.marker),
+                })
             }
             Err(e) => Err(e),
         }

@@ -22,7 +22,8 @@ use crate::target::Target;
 use wfhost_pack_sdk::path::normalize_abs_path;
 use wfhost_pack_sdk::text::last_line;
 use wfhost_pack_sdk::transport::{
-    CommandResult, ExecSpec, Host, Level, PodIdentity, RunRequest, Transport, TransportError,
+    CommandResult, ExecSpec, Host, Level, PodIdentity, PodState, PodReport, RunRequest, Transport,
+    TransportError,
 };
 
 /// Transport id.
@@ -171,18 +172,18 @@ impl<H: Host> Transport for Ssh<'_, H> {
 
     /// `status`: `ready` when a shell starts on the host; `unreachable` when it cannot be
     /// reached; `failed` when it refuses us (host key, login).
-    fn status(&self, target: &str) -> Result<(String, String), TransportError> {
+    fn status(&self, target: &str) -> Result<PodReport, TransportError> {
         let call = self.prepare(target)?;
         let res = self.script("ssh status", &call, STATUS_SH, &[], None, STATUS_TIMEOUT_MS)?;
         let name = last_line(&res.stdout);
-        Ok((
-            "ready".into(),
-            format!(
+        Ok(PodReport {
+            state: PodState::Ready,
+            detail: format!(
                 "{} answers over ssh (host name {})",
                 call.ctx.target,
                 if name.is_empty() { "unknown" } else { name }
             ),
-        ))
+        })
     }
 
     /// `resolve-path`: remote paths are the host's own; absolute normalised paths only.

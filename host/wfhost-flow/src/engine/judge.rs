@@ -130,7 +130,7 @@ impl Run<'_> {
         });
         let skipped = outcome.status == records::PhaseStatus::Skip;
         let minimum = self.pack_minimum(phase, &outcome, skipped);
-        let pack_file = match serde_json::to_value(&pack) {
+        let pack_file = match court::pack_value(&pack) {
             Ok(v) => Some(pack::flat(&minimum, v)),
             Err(e) => {
                 self.sink.file_failed(&rel(PhaseFile::Pack), &e);

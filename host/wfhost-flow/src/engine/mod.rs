@@ -363,7 +363,7 @@ impl Run<'_> {
         let ctx = PhaseContext {
             flow_id: self.flow_id.clone(),
             phase: phase.id.to_string(),
-            flow_flags: self.flags.to_pairs().into_iter().map(|(k, v)| Kv { key: k, value: v }).collect(),
+            flow_flags: crate::court::wit_flags(&self.flags),
             config: config.into_iter().map(|(k, v)| Kv { key: k, value: v }).collect(),
             target: self.target.clone(),
             fsm_state: self.fsm.clone(),

@@ -4,7 +4,7 @@
 //! Facts: `bootstrap_script` (none|ran), `remote_env_path`, `outputs_dir`.
 
 use super::remote_path;
-use crate::context::{config, PhaseContext};
+use crate::context::{config, Defaults, PhaseContext};
 use crate::host::{ActionClass, Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
 use wfhost_pack_sdk::path::join;

@@ -16,12 +16,12 @@
 //! else SWEEP_RUNNING.
 
 use super::remote_path;
-use crate::context::{config, PhaseContext};
+use crate::context::{config, Defaults, PhaseContext};
 use crate::host::{ActionClass, GatewayError, Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
 use crate::scripts::{self, NO_SWEEP_RC};
 use crate::status::{self, SweepStatus};
-use wfhost_pack_sdk::kv::parse_bool;
+use wfhost_pack_sdk::records::SweepMode;
 use wfhost_pack_sdk::text::last_line;
 
 const STATUS_TIMEOUT_MS: u64 = 60_000;
@@ -121,12 +121,12 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         config::OPS_REMOTE_OUTPUTS_DIR,
         code::MONITOR_UNREADABLE,
     )?;
-    let wait = act.ctx.flag("wait").and_then(parse_bool).unwrap_or(false);
+    let wait = act.ctx.flow_flags.wait;
     let out_r = act.resolve(&out)?;
 
     // `--sweep skip` on a target that never had a sweep: nothing to monitor. With a sweep
     // start or resume in this flow, a missing sweep is a real failure (405 below).
-    if act.ctx.flag("sweep") == Some("skip") {
+    if act.ctx.flow_flags.sweep == SweepMode::Skip {
         if let Err(SnapshotError::NoSweep(m)) = snapshot(act, &out_r)? {
             return Ok((
                 Status::Skip,

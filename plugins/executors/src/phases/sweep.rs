@@ -32,6 +32,7 @@ use crate::scripts::{self, Launched, RunSpec};
 use crate::status::{self, SweepStatus};
 use serde_json::json;
 use wfhost_pack_sdk::kv::parse_bool;
+use wfhost_pack_sdk::records::SweepMode;
 use wfhost_pack_sdk::path::{join, validate_segment};
 
 const QUICK_TIMEOUT_MS: u64 = 60_000;
@@ -81,16 +82,9 @@ fn safe_name<'s>(what: &str, s: &'s str) -> Result<&'s str, Failure> {
 }
 
 fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
-    let mode_flag = act.ctx.flag("sweep").unwrap_or("start").to_string();
-    match mode_flag.as_str() {
-        "skip" => return skip("--sweep skip: no run is started"),
-        "start" | "resume" => {}
-        other => {
-            return Err(Failure::new(
-                code::SWEEP_LAUNCH_FAILED,
-                format!("--sweep {other} is not start, resume or skip"),
-            ))
-        }
+    let mode = act.ctx.flow_flags.sweep;
+    if mode == SweepMode::Skip {
+        return skip("--sweep skip: no run is started");
     }
     let out = remote_path(
         act.ctx,
@@ -155,7 +149,7 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
             Some((runs, sha))
         }
     };
-    if mode_flag == "start" && planned.is_none() {
+    if mode == SweepMode::Start && planned.is_none() {
         return Err(Failure::new(
             code::MANIFEST_INVALID,
             "--sweep start without runs from the manifest; set SWEEP_MANIFEST in the config",

@@ -6,6 +6,7 @@
 use crate::context::PhaseContext;
 use crate::host::{GatewayError, Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
+use wfhost_pack_sdk::records::TeardownMode;
 
 /// Run P90.
 pub fn run<H: Host>(host: &H, ctx: &PhaseContext) -> Outcome {
@@ -17,9 +18,9 @@ pub fn run<H: Host>(host: &H, ctx: &PhaseContext) -> Outcome {
 fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     act.facts.set("deleted", false);
     let target = act.target()?;
-    match act.ctx.flag("teardown").unwrap_or("keep") {
-        "keep" => Ok((Status::Ok, format!("pod {target} is kept; delete it later with `wfhost pod-delete --target {target} --yes`"))),
-        "delete" => {
+    match act.ctx.flow_flags.teardown {
+        TeardownMode::Keep => Ok((Status::Ok, format!("pod {target} is kept; delete it later with `wfhost pod-delete --target {target} --yes`"))),
+        TeardownMode::Delete => {
             act.log(Level::Info, &format!("deleting pod {target}"));
             match act.host.delete_pod(&target) {
                 Ok(()) => {
@@ -41,6 +42,5 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
                 }
             }
         }
-        other => Err(Failure::new(code::TEARDOWN_FAILED, format!("--teardown {other} is not keep or delete; the pod {target} is kept"))),
     }
 }

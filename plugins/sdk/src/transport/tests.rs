@@ -7,56 +7,13 @@ use super::*;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-/// The stand-in bindings, and the glue expanded over them (also the conversions of
-/// `record_conversions!`, which `crate::records::tests` checks).
+/// The stand-in bindings (`types`, `log` and `settings` from `crate::stand_in`), and the glue
+/// expanded over them (also the conversions of `record_conversions!`, which
+/// `crate::records::tests` checks).
 pub(crate) mod component {
     pub mod wfhost {
         pub mod plugin {
-            pub mod types {
-                #[derive(Debug, Clone, PartialEq, Eq)]
-                pub struct Kv {
-                    pub key: String,
-                    pub value: String,
-                }
-
-                #[derive(Debug, Clone, PartialEq, Eq)]
-                pub struct CommandResult {
-                    pub exit_code: Option<i32>,
-                    pub stdout: String,
-                    pub stderr: String,
-                    pub timed_out: bool,
-                    pub duration_ms: u64,
-                    pub truncated: bool,
-                }
-
-                #[derive(Debug, Clone, PartialEq, Eq)]
-                pub struct PodIdentity {
-                    pub transport: String,
-                    pub target: String,
-                    pub location: String,
-                }
-            }
-
-            pub mod log {
-                #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-                pub enum Level {
-                    Debug,
-                    Info,
-                    Warn,
-                    Error,
-                }
-
-                pub fn emit(level: Level, message: &str) {
-                    crate::transport::tests::IMPORTS
-                        .with(|i| i.borrow_mut().logs.push((level, message.to_string())));
-                }
-            }
-
-            pub mod settings {
-                pub fn get(key: &str) -> Option<String> {
-                    crate::transport::tests::IMPORTS.with(|i| i.borrow().settings.get(key).cloned())
-                }
-            }
+            crate::stand_in::shared_modules!(crate::transport::tests::IMPORTS);
 
             pub mod process {
                 use super::types::{CommandResult, Kv};
@@ -88,7 +45,7 @@ pub(crate) mod component {
             pub mod plugin {
                 pub mod transport {
                     use super::super::super::super::wfhost::plugin::types::{
-                        CommandResult, Kv, PodIdentity,
+                        CommandResult, Kv, PodIdentity, PodReport,
                     };
 
                     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +72,7 @@ pub(crate) mod component {
                             name_hint: String,
                             idempotency_key: String,
                         ) -> Result<PodIdentity, TransportError>;
-                        fn status(target: String) -> Result<(String, String), TransportError>;
+                        fn status(target: String) -> Result<PodReport, TransportError>;
                         fn resolve_path(
                             target: String,
                             path: String,
@@ -156,7 +113,8 @@ use component::exports::wfhost::plugin::transport::{
 use component::wfhost::plugin::log::Level as WitLevel;
 use component::wfhost::plugin::process::RunRequest as WitRunRequest;
 use component::wfhost::plugin::types::{
-    CommandResult as WitResult, Kv as WitKv, PodIdentity as WitPod,
+    CommandResult as WitResult, Kv as WitKv, PodIdentity as WitPod, PodState as WitState,
+    PodReport as WitStatus,
 };
 use component::Component;
 
@@ -272,9 +230,17 @@ impl<H: Host> Transport for Probe<'_, H> {
         })
     }
 
-    fn status(&self, target: &str) -> Result<(String, String), TransportError> {
-        self.parse_target(target)
-            .map(|t| ("ready".into(), format!("{t} is fine")))
+    fn status(&self, target: &str) -> Result<PodReport, TransportError> {
+        let state = match target {
+            "starting" => PodState::Starting,
+            "stopped" => PodState::Stopped,
+            "missing" => PodState::Missing,
+            _ => PodState::Ready,
+        };
+        self.parse_target(target).map(|t| PodReport {
+            state,
+            detail: format!("{t} is fine"),
+        })
     }
 
     fn resolve_path(&self, target: &str, path: &str) -> Result<String, TransportError> {
@@ -432,10 +398,19 @@ fn every_error_keeps_its_variant_and_message() {
 fn answers_pass_through_unchanged() {
     assert_eq!(Component::id(), "probe");
     assert_eq!(Component::parse_target(" box ".into()), Ok("box".into()));
-    assert_eq!(
-        Component::status("box".into()),
-        Ok(("ready".into(), "box is fine".into()))
-    );
+    let status = |target: &str, state| {
+        assert_eq!(
+            Component::status(target.into()),
+            Ok(WitStatus {
+                state,
+                detail: format!("{target} is fine"),
+            })
+        );
+    };
+    status("box", WitState::Ready);
+    status("starting", WitState::Starting);
+    status("stopped", WitState::Stopped);
+    status("missing", WitState::Missing);
     assert_eq!(
         Component::resolve_path("box".into(), "/mnt/out".into()),
         Ok("/pods/box/mnt/out".into())

@@ -13,7 +13,7 @@ wit_bindgen::generate!({ world: "transport-plugin", path: "../../../wit" });
 use exports::wfhost::plugin::transport::{ExecSpec, Guest, TransportError};
 use wfhost::plugin::log::{self, Level};
 use wfhost::plugin::process::{self, RunRequest};
-use wfhost::plugin::types::{CommandResult, Kv, PodIdentity};
+use wfhost::plugin::types::{CommandResult, Kv, PodIdentity, PodReport};
 
 struct Probe;
 
@@ -37,7 +37,7 @@ impl Guest for Probe {
         core::arch::wasm32::unreachable()
     }
 
-    fn status(target: String) -> Result<(String, String), TransportError> {
+    fn status(target: String) -> Result<PodReport, TransportError> {
         Err(TransportError::Vanished(target))
     }
 

@@ -168,10 +168,10 @@ fn provision_reports_an_unwritable_pods_dir() {
 #[test]
 fn status_ready_missing_and_invalid() {
     let f = Fixture::new().with_pod("p1");
-    let (state, detail) = f.t().status("p1").unwrap();
-    assert_eq!(state, "ready");
-    assert!(detail.contains("/pods/p1"));
-    assert_eq!(f.t().status("p2").unwrap().0, "missing");
+    let status = f.t().status("p1").unwrap();
+    assert_eq!(status.state, PodState::Ready);
+    assert!(status.detail.contains("/pods/p1"));
+    assert_eq!(f.t().status("p2").unwrap().state, PodState::Missing);
     assert!(matches!(
         f.t().status("a/b"),
         Err(TransportError::Invalid(_))
@@ -412,7 +412,7 @@ fn delete_removes_the_pod_and_then_reports_vanished() {
         f.t().delete("p1"),
         Err(TransportError::Vanished(_))
     ));
-    assert_eq!(f.t().status("p1").unwrap().0, "missing");
+    assert_eq!(f.t().status("p1").unwrap().state, PodState::Missing);
 }
 
 #[test]

@@ -164,8 +164,8 @@ fn resolve_path_is_the_identity_on_normalised_paths() {
 #[test]
 fn status_is_ready_when_a_shell_answers() {
     let f = Fixture::new();
-    let (state, detail) = f.t().status(T).unwrap();
-    assert_eq!(state, "ready");
+    let PodReport { state, detail } = f.t().status(T).unwrap();
+    assert_eq!(state, PodState::Ready);
     assert!(
         detail.contains(T) && detail.contains("host name"),
         "{detail}"
