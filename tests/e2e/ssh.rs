@@ -1133,3 +1133,29 @@ fn a_host_that_goes_silent_halts_p70_as_unreachable_within_the_keepalive_budget(
     assert!(stderr.contains("retrying") && stderr.contains("cannot be reached"), "{stderr}");
     assert!(took < Duration::from_secs(60), "the halt took {took:?}");
 }
+
+#[test]
+fn an_ssh_option_the_transport_refuses_halts_p00_with_a_config_code_before_the_host_is_reached() {
+    let sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    s.set("WF_SSH_OPTIONS", "-o ConnectTimeout=5 -o StrictHostKeyChecking=no");
+    let log_before = std::fs::read_to_string(sshd.path("sshd.log")).unwrap_or_default();
+    let run = s.run(&["flow", "--provision", "skip", "--wait", "true", "--fetch", "all"]);
+    let (phase, status, code) = last_status(&run);
+    assert_eq!((phase.as_str(), status.as_str(), code), ("P00", "fail", codes::CONFIG_INVALID.get()), "{}", run.explain());
+    assert_eq!(Code::from_u16(code).map(Code::family), Some(Family::ConfigPolicy), "a config/policy code");
+    let outcome = std::fs::read_to_string(run.flow_dir().join("phase/phase.P00.json")).unwrap();
+    for needle in ["ssh transport refuses its config", "WF_SSH_OPTIONS", "StrictHostKeyChecking=no", "is refused", "workflow.env"] {
+        assert!(outcome.contains(needle), "{needle:?} missing from the P00 outcome: {outcome}");
+    }
+    // Nothing touched the target: no gateway call, no ssh connection, no remote file.
+    let ev = events(&run.flow_dir());
+    assert!(ev.iter().all(|e| !e["event_type"].as_str().unwrap_or("").starts_with("gateway.")), "a gateway call was made");
+    assert!(!ev.iter().any(|e| e["event_type"] == "secret.issued"), "the identity was handed to a process");
+    let log_after = std::fs::read_to_string(sshd.path("sshd.log")).unwrap_or_default();
+    assert!(!log_after[log_before.len()..].contains("Connection from"), "sshd saw a connection:\n{log_after}");
+    assert!(!s.root().join("remote").exists(), "the remote tree was created");
+    let (vrc, report) = verify(&s, &run.flow_dir());
+    assert_eq!(vrc, 0, "{report}");
+}

@@ -204,7 +204,13 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
     }
     if let Some(config) = &config {
         match plugins::load(workdir, config, env, Sink::null(), Output::stdio()) {
-            Ok(p) => r.line(true, "configured plugins", format!("transport {}, {} auditor(s)", p.transport_id, p.auditors.len())),
+            Ok(p) => {
+                r.line(true, "configured plugins", format!("transport {}, {} auditor(s)", p.transport_id, p.auditors.len()));
+                match p.check_config(&config.path().display().to_string()) {
+                    Ok(()) => r.line(true, "transport config", format!("the {} transport accepts its settings", p.transport_id)),
+                    Err((_, m)) => r.line(false, "transport config", m),
+                }
+            }
             Err(e) => r.line(false, "configured plugins", e),
         }
         if config.get(keys::LIUM_TARGET).is_some_and(|t| !t.is_empty()) {

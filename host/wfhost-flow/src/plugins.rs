@@ -2,7 +2,9 @@
 //!
 //! P00 loads every component a flow will use — the transport (`WF_TRANSPORT`), the executor
 //! (`WF_EXECUTOR`), the auditors (`WF_AUDITORS`) and the optional external auditor command —
-//! so a missing or refused plugin fails the flow before anything is created, never half-way.
+//! so a missing or refused plugin fails the flow before anything is created, never half-way;
+//! then the transport checks the settings it reads ([`Plugins::check_config`]), so a value it
+//! would refuse fails P00 too.
 //! This module also owns the host side of a transport's imports (its settings and its process
 //! allowlist) and the small diagnostic commands that talk to a transport directly
 //! (`fsm-status`, `fsm-reset`, `doctor`, `court audit`).
@@ -10,6 +12,7 @@
 use wfhost_config::config::{Config, Vocabulary};
 use wfhost_config::profile::TransportProfile;
 use wfhost_constitution::keys::{self, Key, Uint};
+use wfhost_constitution::{codes, Code};
 use crate::court::external::ExternalAuditor;
 use crate::court::AuditorRecord;
 use crate::gateway::FlowGateway;
@@ -89,6 +92,23 @@ pub struct Plugins {
 }
 
 impl Plugins {
+    /// The transport's `check-config` (P00, right after loading): a config value it refuses is
+    /// `CONFIG_INVALID`, any other failure `PLUGIN_UNAVAILABLE`; the message names the transport,
+    /// what it refuses and where to fix it.
+    pub fn check_config(&self, config_path: &str) -> Result<(), (Code, String)> {
+        match self.transport.check_config() {
+            Ok(()) => Ok(()),
+            Err(TransportError::Invalid(m)) => Err((
+                codes::CONFIG_INVALID,
+                format!("the {} transport refuses its config: {m}; fix it in {config_path}", self.transport_id),
+            )),
+            Err(e) => Err((
+                codes::PLUGIN_UNAVAILABLE,
+                format!("the {} transport could not check its config: {}", self.transport_id, transport_error_text(&e)),
+            )),
+        }
+    }
+
     /// What was loaded, for evidence.
     pub fn describe(&self) -> Value {
         json!({
@@ -227,6 +247,10 @@ impl TransportPlugin {
     /// Transport id.
     pub fn id(&self) -> Result<String, TransportError> {
         self.transport.id(self.h(), &self.limits)
+    }
+    /// Check the settings the transport reads (`check-config`), reaching no pod.
+    pub fn check_config(&self) -> Result<(), TransportError> {
+        self.transport.check_config(self.h(), &self.limits)
     }
     /// Validate a target string.
     pub fn parse_target(&self, target: &str) -> Result<String, TransportError> {

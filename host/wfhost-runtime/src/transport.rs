@@ -103,6 +103,15 @@ impl Transport {
             .map_err(TransportError::Plugin)
     }
 
+    /// Check the settings the transport reads, reaching no pod (`check-config`).
+    pub fn check_config(
+        &self,
+        host: Arc<dyn TransportHost>,
+        limits: &Limits,
+    ) -> Result<(), TransportError> {
+        self.fallible(host, limits, |g, s| g.call_check_config(s))
+    }
+
     /// Check a target string and return it normalised.
     pub fn parse_target(
         &self,

@@ -23,6 +23,7 @@
 //!
 //! impl<H: Host> Transport for Here<'_, H> {
 //!     fn id(&self) -> String { "here".into() }
+//!     fn check_config(&self) -> Result<(), TransportError> { Ok(()) }
 //!     fn parse_target(&self, target: &str) -> Result<String, TransportError> {
 //!         match target.trim() {
 //!             "here" => Ok("here".into()),
@@ -175,6 +176,11 @@ pub trait Host {
 pub trait Transport {
     /// `id`: the transport id (`local`, `ssh`, ...).
     fn id(&self) -> String;
+    /// `check-config`: check the settings this transport reads, reaching no pod; a value it
+    /// would refuse later is [`TransportError::Invalid`], with a message naming the key and
+    /// what is refused (the host halts P00 with it). A transport that reads no setting returns
+    /// `Ok(())`.
+    fn check_config(&self) -> Result<(), TransportError>;
     /// `parse-target`: check a target string is in a form this transport accepts; return it
     /// normalised.
     fn parse_target(&self, target: &str) -> Result<String, TransportError>;
@@ -301,6 +307,13 @@ macro_rules! export_transport {
         impl self::exports::wfhost::plugin::transport::Guest for $component {
             fn id() -> ::std::string::String {
                 $crate::transport::Transport::id(&($make)(&WitHost))
+            }
+
+            fn check_config(
+            ) -> ::core::result::Result<(), self::exports::wfhost::plugin::transport::TransportError>
+            {
+                $crate::transport::Transport::check_config(&($make)(&WitHost))
+                    .map_err(WitHost::error)
             }
 
             fn parse_target(

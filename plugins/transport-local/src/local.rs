@@ -199,6 +199,11 @@ impl<H: Host> Transport for Local<'_, H> {
         ID.to_string()
     }
 
+    /// `check-config`: WF_LOCAL_PODS_DIR, when set, must be a usable absolute directory path.
+    fn check_config(&self) -> Result<(), TransportError> {
+        self.pods().map(|_| ())
+    }
+
     /// `parse-target`: a safe pod name, returned unchanged.
     fn parse_target(&self, target: &str) -> Result<String, TransportError> {
         paths::pod_name(target).map(str::to_string)

@@ -148,6 +148,19 @@ impl<H: Host> Transport for Ssh<'_, H> {
         ID.to_string()
     }
 
+    /// `check-config`: every setting [`SshSettings::from_lookup`] reads (WF_SSH_OPTIONS's
+    /// refusals, WF_SSH_ACCEPT_NEW, the known_hosts and control paths, the identity handle), and
+    /// OPS_DEFAULT_HOST when it is set, exactly as a call would read them.
+    fn check_config(&self) -> Result<(), TransportError> {
+        let settings = SshSettings::from_lookup(|k| self.host.setting(k))?;
+        if let Some(host) = &settings.default_host {
+            Target::parse(host).map_err(|e| {
+                TransportError::Invalid(format!("{}={host:?} is refused: {e}", command::SETTING_DEFAULT_HOST))
+            })?;
+        }
+        Ok(())
+    }
+
     /// `parse-target`: the normal form of a valid target.
     fn parse_target(&self, target: &str) -> Result<String, TransportError> {
         Target::parse(target).map(|t| t.normalised())

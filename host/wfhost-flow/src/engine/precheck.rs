@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! config ─► header lines ─► flag problems (105) ─► missing keys (107) ─► signing key (101)
-//!        ─► consent + provision grant (106) ─► plugins loaded (108) ─► ok
+//!        ─► consent + provision grant (106) ─► plugins loaded (108) ─► transport config (101) ─► ok
 //! ```
 //! Nothing here touches a target: a precheck failure stops before any remote mutation.
 
@@ -144,7 +144,11 @@ impl Run<'_> {
         match plugins::load(&self.req.workdir, &config, &self.req.env, self.sink.clone(), self.out.clone_handle()) {
             Ok(p) => {
                 self.sink.event("plugins.loaded", "plugins", p.describe());
+                let checked = p.check_config(&config_path);
                 self.plugins = Some(p);
+                if let Err((code, message)) = checked {
+                    return fail(phase, code, message);
+                }
             }
             Err(e) => return fail(phase, codes::PLUGIN_UNAVAILABLE, e),
         }

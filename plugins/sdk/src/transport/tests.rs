@@ -67,6 +67,7 @@ pub(crate) mod component {
 
                     pub trait Guest {
                         fn id() -> String;
+                        fn check_config() -> Result<(), TransportError>;
                         fn parse_target(target: String) -> Result<String, TransportError>;
                         fn provision(
                             name_hint: String,
@@ -205,6 +206,15 @@ fn named_error(target: &str) -> Option<TransportError> {
 impl<H: Host> Transport for Probe<'_, H> {
     fn id(&self) -> String {
         "probe".into()
+    }
+
+    fn check_config(&self) -> Result<(), TransportError> {
+        match self.host.setting("BASE") {
+            Some(base) if !base.starts_with('/') => Err(TransportError::Invalid(format!(
+                "BASE={base:?} is refused: it must be an absolute path"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     fn parse_target(&self, target: &str) -> Result<String, TransportError> {
@@ -484,4 +494,18 @@ fn default_clock_is_the_system_clock() {
         (before..=before + 5).contains(&now),
         "{now} is not within 5 s after {before}"
     );
+}
+
+#[test]
+fn check_config_reads_settings_and_keeps_the_refusal() {
+    assert_eq!(Component::check_config(), Ok(()));
+    setting("BASE", "pods");
+    assert_eq!(
+        Component::check_config(),
+        Err(WitError::Invalid(
+            "BASE=\"pods\" is refused: it must be an absolute path".into()
+        ))
+    );
+    setting("BASE", "/srv/pods");
+    assert_eq!(Component::check_config(), Ok(()));
 }

@@ -26,6 +26,10 @@ impl Guest for Probe {
         "probe".into()
     }
 
+    fn check_config() -> Result<(), TransportError> {
+        Ok(())
+    }
+
     fn parse_target(target: String) -> Result<String, TransportError> {
         if target.trim().is_empty() {
             return Err(TransportError::Invalid("empty target".into()));

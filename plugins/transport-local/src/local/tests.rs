@@ -444,3 +444,16 @@ fn delete_refuses_invalid_targets_before_running_anything() {
     assert!(matches!(f.t().delete(""), Err(TransportError::Invalid(_))));
     assert_eq!(*f.host.runs.borrow(), 0);
 }
+
+#[test]
+fn check_config_refuses_an_unusable_pods_dir_without_running_anything() {
+    assert_eq!(Local::new(&TestHost::new("/srv/pods")).check_config(), Ok(()));
+    for (pods, needle) in [("/", "pods need a directory of their own"), ("relative/dir", "is unusable")] {
+        let host = TestHost::new(pods);
+        let Err(TransportError::Invalid(m)) = Local::new(&host).check_config() else {
+            panic!("{pods} was not refused");
+        };
+        assert!(m.contains(paths::PODS_DIR_SETTING) && m.contains(needle), "{m}");
+        assert_eq!(*host.runs.borrow(), 0, "check-config ran a program");
+    }
+}

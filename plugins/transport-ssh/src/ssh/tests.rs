@@ -530,3 +530,26 @@ fn an_unknown_secret_handle_is_a_clear_failure() {
         "{e:?}"
     );
 }
+
+#[test]
+fn check_config_refuses_what_a_call_would_refuse_without_running_anything() {
+    assert_eq!(Fixture::new().t().check_config(), Ok(()));
+    let ok = Fixture::new()
+        .set(SETTING_OPTIONS, "-o ConnectTimeout=3 -C")
+        .set(SETTING_DEFAULT_HOST, "me@gpu-1");
+    assert_eq!(ok.t().check_config(), Ok(()));
+    let cases = [
+        (SETTING_OPTIONS, "-o StrictHostKeyChecking=no", "StrictHostKeyChecking=no"),
+        (SETTING_OPTIONS, "-t", "only -o, -J"),
+        (SETTING_ACCEPT_NEW, "yes", "must be 0 or 1"),
+        (SETTING_DEFAULT_HOST, "-oProxyCommand=x", "OPS_DEFAULT_HOST"),
+    ];
+    for (key, value, needle) in cases {
+        let f = Fixture::new().set(key, value);
+        let Err(TransportError::Invalid(m)) = f.t().check_config() else {
+            panic!("{key}={value} was not refused as invalid");
+        };
+        assert!(m.contains(key) && m.contains(needle), "{key}={value}: {m}");
+        assert!(f.host.requests.borrow().is_empty(), "check-config ran a program");
+    }
+}
