@@ -83,6 +83,9 @@ pub enum Command {
     /// Print generated documentation.
     #[command(subcommand)]
     Docs(DocsCommand),
+    /// Write, sign, check, install and remove packs (third-party transports, executors, auditors).
+    #[command(subcommand)]
+    Pack(crate::pack::PackCommand),
     /// Print an example sweep manifest (CSV) and a matching SWEEP_RUN_TEMPLATE.
     SweepCsvTemplate,
     /// Re-check a flow's evidence from its files alone.
@@ -425,6 +428,7 @@ pub fn exec(cli: Cli) -> Result<Exit, CliError> {
             Err(audit_trail::ExplainError::NotAFlow(e)) => Err(CliError::usage(e)),
             Err(e) => Err(CliError::new(ErrorKind::Failed, format!("explain failed: {e}"))),
         },
+        Command::Pack(command) => crate::pack::exec(&workdir(&dir)?, &env_map(), interactive(), prompt_yes_no, command),
         Command::Docs(DocsCommand::Guide) => {
             let text = wfhost_config::guide::render().map_err(CliError::internal)?;
             print!("{text}");

@@ -5,6 +5,7 @@
 
 mod commands;
 mod error;
+mod pack;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -26,6 +26,7 @@ pub mod grants;
 pub mod host_keys;
 pub mod ops;
 pub mod output;
+pub mod packs;
 pub mod plugins;
 pub mod sink;
 

@@ -211,7 +211,7 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
                     Err((_, m)) => r.line(false, "transport config", m),
                 }
             }
-            Err(e) => r.line(false, "configured plugins", e),
+            Err((_, e)) => r.line(false, "configured plugins", e),
         }
         if config.get(keys::LIUM_TARGET).is_some_and(|t| !t.is_empty()) {
             match transport_for(workdir, config, env, None) {
@@ -254,10 +254,10 @@ pub fn audit_file(workdir: &Path, env: &BTreeMap<String, String>, phase: &str, e
         .ok_or_else(|| OpsError::new(OpsErrorKind::Usage, format!("--phase {phase}: not a phase of the constitution (P00..P99)")))?;
     let evidence = workdir.join(evidence);
     let bytes = std::fs::read(&evidence).map_err(|e| OpsError::new(OpsErrorKind::Usage, format!("--evidence {}: {e}", evidence.display())))?;
-    let (limits, limits_from) = match ConfigLocation::resolve(workdir, env).and_then(|l| Config::load(&l)) {
-        Ok(config) => (plugins::auditor_limits(&config), config.path().display().to_string()),
+    let (limits, limits_from, config) = match ConfigLocation::resolve(workdir, env).and_then(|l| Config::load(&l)) {
+        Ok(config) => (plugins::auditor_limits(&config), config.path().display().to_string(), Some(config)),
         Err(ConfigError::Unreadable { path, source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            (plugins::default_auditor_limits(), format!("defaults (no config at {})", path.display()))
+            (plugins::default_auditor_limits(), format!("defaults (no config at {})", path.display()), None)
         }
         Err(e) => return Err(OpsError::new(OpsErrorKind::Config, format!("the auditor limits come from the config: {e}"))),
     };
@@ -272,7 +272,7 @@ pub fn audit_file(workdir: &Path, env: &BTreeMap<String, String>, phase: &str, e
     })?;
     let req = crate::court::audit_request(c, p, &pack);
     runtime_ok(env)?;
-    let plugin = plugins::load_auditor(workdir, auditor, limits, env).map_err(|e| OpsError::new(OpsErrorKind::Usage, e))?;
+    let plugin = plugins::load_auditor(workdir, auditor, limits, config.as_ref(), env).map_err(|e| OpsError::new(OpsErrorKind::Usage, e))?;
     let r = plugin.audit(&req);
     let document = json!({
         "auditor": r.name,

@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod manifest;
+pub mod scaffold;
 pub mod settings;
 pub mod signing;
 pub mod spec;

@@ -127,6 +127,7 @@ fn read(path: &Path) -> Result<Vec<u8>, PackError> {
 
 /// The manifest path of a pack given as a directory or as its `pack.json`.
 pub fn manifest_path(path: &Path) -> PathBuf {
+    let path = &std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     if path.is_dir() {
         path.join(MANIFEST_FILE)
     } else {

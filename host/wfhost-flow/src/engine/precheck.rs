@@ -150,7 +150,7 @@ impl Run<'_> {
                     return fail(phase, code, message);
                 }
             }
-            Err(e) => return fail(phase, codes::PLUGIN_UNAVAILABLE, e),
+            Err((code, e)) => return fail(phase, code, e),
         }
         ok(phase, format!("config {} sha256 {}", config_path, config.sha256()), vec![
             kv("config_sha256", config.sha256()),
