@@ -191,7 +191,7 @@ pub fn load(workdir: &Path, config: &Config, env: &BTreeMap<String, String>, sin
     let located = locate("transport", PackRole::Transport, workdir, &transport_name, Some(config), env)?;
     let transport = load_located("transport", &transport_name, &located, |s| rt.load_transport(s))?;
     let profile = transport_profile(&transport_name, &located).map_err(unavailable)?;
-    let host = Arc::new(FlowTransportHost::new(workdir, config, &profile, env, out, sink));
+    let host = Arc::new(FlowTransportHost::new(workdir, config, &profile, &located, env, out, sink));
     let tp = TransportPlugin { transport: Arc::new(transport), host, limits: Limits::transport_default() };
     let transport_id = tp.id().map_err(|e| unavailable(format!("transport {transport_name}: {}", transport_error_text(&e))))?;
     let transport_pack = pack_record(&located);
@@ -370,14 +370,71 @@ pub struct FlowTransportHost {
     settings: BTreeMap<String, String>,
     runner: ProcessRunner,
     out: Output,
+    /// What the transport may reach (its profile or pack manifest) and who it is, for refusals.
+    declared: Declared,
     /// With ssh and WF_SSH_ACCEPT_NEW=1: the known_hosts file, watched for keys trusted on
     /// first use.
     host_keys: Option<HostKeyWatch>,
 }
 
+/// What a transport declared it reaches, where it declared it, and where refusals are recorded.
+struct Declared {
+    programs: Vec<String>,
+    http_hosts: Vec<String>,
+    /// `transport <id> (<component>)`.
+    who: String,
+    /// `pack.json capabilities` or `profile.toml`.
+    source: &'static str,
+    sink: Sink,
+    refusals: std::sync::atomic::AtomicU64,
+}
+
+impl Declared {
+    /// Record a refusal (`gateway.refused`, actor the transport) and return its message, which
+    /// names the transport, its component and the rule.
+    fn refuse(&self, op: &str, asked: &str, declared_as: &str, allowed: &[String]) -> String {
+        let message = format!(
+            "{} may {op} only what its {} declares under {declared_as} ({}); {asked:?} is refused",
+            self.who,
+            self.source,
+            if allowed.is_empty() { "nothing".to_string() } else { allowed.join(", ") }
+        );
+        let n = self.refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let entry = wfhost_audit::records::GatewayCallEntry {
+            op: format!("transport.{op}"),
+            target: None,
+            class: "WRITE_EXTERNAL_SIDE_EFFECT".to_string(),
+            ok: false,
+            duration_ms: 0,
+            detail: message.clone(),
+        };
+        self.sink.event_as("gateway.refused", &format!("transport/{op}/{n}"), wfhost_audit::records::to_value(&entry), wfhost_evidence::Actor::new("plugin", self.who.clone()));
+        message
+    }
+}
+
 impl FlowTransportHost {
+    /// The hook of the HTTP capability: whether the transport may call `host` (a host or
+    /// host:port), by its declared `http_hosts`. A refusal is recorded like a refused program.
+    pub fn check_http_host(&self, host: &str) -> Result<(), String> {
+        let d = &self.declared;
+        if d.http_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+            Ok(())
+        } else {
+            Err(d.refuse("call", host, "http_hosts", &d.http_hosts))
+        }
+    }
+
     /// The host side of a transport with `profile`: only what the profile declares.
-    fn new(workdir: &Path, config: &Config, profile: &TransportProfile, env: &BTreeMap<String, String>, out: Output, sink: Sink) -> FlowTransportHost {
+    fn new(workdir: &Path, config: &Config, profile: &TransportProfile, located: &Located, env: &BTreeMap<String, String>, out: Output, sink: Sink) -> FlowTransportHost {
+        let declared = Declared {
+            programs: profile.programs.clone(),
+            http_hosts: profile.http_hosts.clone(),
+            who: format!("transport {} ({})", profile.id, located.source.name()),
+            source: if located.pack.is_some() { "pack.json capabilities" } else { "profile" },
+            sink: sink.clone(),
+            refusals: std::sync::atomic::AtomicU64::new(0),
+        };
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
         let mut settings = BTreeMap::new();
         for key in &profile.settings {
@@ -424,7 +481,7 @@ impl FlowTransportHost {
         } else {
             Arc::new(Custody { secrets, sink, requester: format!("transport:{}", profile.id) })
         };
-        FlowTransportHost { settings, runner: ProcessRunner::new(policy, resolver), out, host_keys }
+        FlowTransportHost { settings, runner: ProcessRunner::new(policy, resolver), out, declared, host_keys }
     }
 }
 
@@ -472,6 +529,10 @@ impl PluginHost for FlowTransportHost {
 
 impl TransportHost for FlowTransportHost {
     fn run_process(&self, request: RunRequest) -> Result<CommandResult, String> {
+        let d = &self.declared;
+        if !d.programs.iter().any(|p| *p == request.program) {
+            return Err(d.refuse("run", &request.program, "programs", &d.programs));
+        }
         let result = self.runner.run_wit(request);
         if let Some(watch) = &self.host_keys {
             watch.check();
@@ -539,7 +600,7 @@ pub fn standalone_transport(workdir: &Path, config: &Config, env: &BTreeMap<Stri
     let name = config.value(keys::WF_TRANSPORT).to_string();
     let (t, located) = load_component("transport", PackRole::Transport, workdir, &name, Some(config), env, |s| rt.load_transport(s))?;
     let profile = transport_profile(&name, &located)?;
-    let host = Arc::new(FlowTransportHost::new(workdir, config, &profile, env, Output::stdio(), Sink::null()));
+    let host = Arc::new(FlowTransportHost::new(workdir, config, &profile, &located, env, Output::stdio(), Sink::null()));
     Ok(TransportPlugin { transport: Arc::new(t), host, limits: Limits::transport_default() })
 }
 
@@ -584,6 +645,24 @@ mod tests {
         // The largest memory the vocabulary accepts still fits: no overflow, no truncation.
         let (_d, c) = config(&format!("WF_AUDITOR_MEMORY_MB={}\n", keys::WF_AUDITOR_MEMORY_MB.max()));
         assert_eq!(auditor_limits(&c).memory_bytes as u64, keys::WF_AUDITOR_MEMORY_MB.max() * 1024 * 1024);
+    }
+
+    #[test]
+    fn a_transport_reaches_only_its_declared_programs_and_hosts() {
+        let (dir, c) = config("");
+        let profile = TransportProfile { programs: vec!["sh".into()], http_hosts: vec!["api.example.com".into()], ..TransportProfile::empty("acme") };
+        let located = Located { source: ComponentSource::file("acme.wasm"), pack: None };
+        let env: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k == "PATH").collect();
+        let host = FlowTransportHost::new(dir.path(), &c, &profile, &located, &env, Output::stdio(), Sink::null());
+        assert_eq!(host.check_http_host("API.example.com"), Ok(()));
+        let e = host.check_http_host("evil.example.com").unwrap_err();
+        assert!(e.contains("transport acme (acme.wasm)") && e.contains("http_hosts (api.example.com)") && e.contains("evil.example.com"), "{e}");
+        let run = |program: &str| host.run_process(RunRequest {
+            program: program.into(), args: vec!["-c".into(), "echo hi".into()], cwd: None, env: vec![], secret_env: vec![], stdin: None, timeout_ms: 5_000,
+        });
+        assert_eq!(run("sh").unwrap().stdout, "hi\n");
+        let e = run("curl").unwrap_err();
+        assert!(e.contains("programs (sh)") && e.contains("\"curl\" is refused"), "{e}");
     }
 
     #[test]
