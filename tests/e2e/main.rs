@@ -6,5 +6,6 @@ mod harness;
 mod hostile_executor;
 mod laws;
 mod local_flow;
+mod packs;
 mod primitives;
 mod ssh;
