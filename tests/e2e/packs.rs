@@ -197,7 +197,7 @@ fn a_removed_pack_fails_p00_naming_the_install_command_and_an_old_flow_still_ver
     assert_eq!(removed.status, 0, "{}", removed.explain());
     assert!(s.run(&["pack", "list"]).stdout.contains("no pack installed"));
     let again = s.run(FULL);
-    p00_fails_with(&again, 109);
+    p00_fails_with(&again, wfhost_constitution::codes::PACK_MISSING.get());
     let p00: Value = serde_json::from_slice(&std::fs::read(again.flow_dir().join("phase/phase.P00.json")).unwrap()).unwrap();
     let message = p00["message"].as_str().unwrap();
     assert!(message.contains("acme-judge@0.1.0") && message.contains("wfhost pack add"), "{message}");
@@ -264,7 +264,7 @@ fn every_refusal_names_the_pack_the_component_and_the_rule() {
     assert_eq!(add(&s, "packs/unsigned").status, 0);
     s.set("WF_AUDITORS", "acme-judge").set("WF_REQUIRE_SIGNED_PACKS", "1").set("WF_PACK_TRUSTED_KEYS", "keys/author.pem.pub");
     let flow = s.run(FULL);
-    p00_fails_with(&flow, 110);
+    p00_fails_with(&flow, wfhost_constitution::codes::PACK_REFUSED.get());
     assert!(flow.stdout.contains("unsigned") || std::fs::read_to_string(flow.flow_dir().join("phase/phase.P00.json")).unwrap().contains("unsigned"), "{}", flow.explain());
     s.unset("WF_REQUIRE_SIGNED_PACKS").unset("WF_PACK_TRUSTED_KEYS").set("WF_AUDITORS", "constitution");
 
@@ -318,7 +318,7 @@ fn every_refusal_names_the_pack_the_component_and_the_rule() {
     std::fs::write(&stored, &bytes).unwrap();
     s.set("WF_AUDITORS", &format!("acme-judge#{}", &identity[..16]));
     let flow = s.run(FULL);
-    p00_fails_with(&flow, 110);
+    p00_fails_with(&flow, wfhost_constitution::codes::PACK_REFUSED.get());
 }
 
 #[test]
