@@ -163,7 +163,10 @@ pub fn resolve(text: &str, role: Role, settings: &PackSettings) -> Result<FlowPa
     })?;
     let store = Store::new(&settings.store);
     let resolved = store.resolve(&spec, role).map_err(|e| match e {
-        PackError::NotInstalled { .. } => (codes::PACK_MISSING, format!("{e} (pack store {})", settings.store.display())),
+        PackError::NotInstalled { .. } => {
+            let builtins: Vec<&str> = wfhost_builtins::builtins().filter(|(_, r)| *r == runtime_role(role)).map(|(n, _)| n).collect();
+            (codes::PACK_MISSING, format!("{e} (pack store {}); it is not a built-in {role} either ({})", settings.store.display(), builtins.join(", ")))
+        }
         other => (codes::PACK_REFUSED, other.to_string()),
     })?;
     let m = &resolved.installed.manifest;
