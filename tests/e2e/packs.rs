@@ -265,7 +265,14 @@ fn every_refusal_names_the_pack_the_component_and_the_rule() {
     s.set("WF_AUDITORS", "acme-judge").set("WF_REQUIRE_SIGNED_PACKS", "1").set("WF_PACK_TRUSTED_KEYS", "keys/author.pem.pub");
     let flow = s.run(FULL);
     p00_fails_with(&flow, wfhost_constitution::codes::PACK_REFUSED.get());
-    assert!(flow.stdout.contains("unsigned") || std::fs::read_to_string(flow.flow_dir().join("phase/phase.P00.json")).unwrap().contains("unsigned"), "{}", flow.explain());
+    let p00 = std::fs::read_to_string(flow.flow_dir().join("phase/phase.P00.json")).unwrap();
+    assert!(p00.contains("pack acme-judge@0.1.0: the pack is unsigned"), "{p00}");
+    // The same pack, now signed by the trusted key: its signature is stored, and flows run it.
+    let r = add(&s, "packs/signed");
+    assert!(r.status == 0 && r.stdout.contains("signed by trusted key"), "{}", r.explain());
+    let flow = s.run(FULL);
+    all_pass(&flow);
+    assert_eq!(plugins_loaded(&flow)["auditors"][0]["pack"]["signature"]["verified"], true, "{}", plugins_loaded(&flow));
     s.unset("WF_REQUIRE_SIGNED_PACKS").unset("WF_PACK_TRUSTED_KEYS").set("WF_AUDITORS", "constitution");
 
     // An auditor pack whose component imports the process capability.

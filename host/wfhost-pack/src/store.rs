@@ -306,9 +306,18 @@ impl Store {
         let history = self.history()?;
         let installed = installed_from(&history, &self.log_path())?;
         if installed.iter().any(|i| i.identity() == m.identity()) {
-            return Ok(InstallOutcome::AlreadyInstalled);
-        }
-        if let Some(same) = installed.iter().find(|i| i.manifest.id == m.id && i.manifest.version == m.version) {
+            // The same manifest: installed already, unless it now comes with another signature,
+            // which replaces the stored one and is recorded like an install.
+            let sig_path = self.object_dir(m.identity()).join(SIGNATURE_FILE);
+            let stored = std::fs::read(&sig_path).ok();
+            match &staged.signature {
+                Some(new) if stored.as_ref() != Some(new) => {
+                    wfhost_evidence::atomic::write_bytes(&sig_path, new)
+                        .map_err(|e| self.store_err(format!("cannot write {}: {e}", sig_path.display())))?;
+                }
+                _ => return Ok(InstallOutcome::AlreadyInstalled),
+            }
+        } else if let Some(same) = installed.iter().find(|i| i.manifest.id == m.id && i.manifest.version == m.version) {
             return Err(PackError::Refused {
                 pack: m.name(),
                 problem: format!(
@@ -319,8 +328,9 @@ impl Store {
                     m.name()
                 ),
             });
+        } else {
+            self.write_object(staged)?;
         }
-        self.write_object(staged)?;
         let payload = json!({
             "id": m.id,
             "version": m.version.to_string(),
@@ -582,6 +592,16 @@ mod tests {
         let other = read_pack(&pack_dir(tmp.path(), "q", "1.0.0", b"different")).unwrap();
         let e = store.install(&other, &SignatureCheck::Unsigned, user()).unwrap_err().to_string();
         assert!(e.contains("already installed with another manifest"), "{e}");
+        // The same manifest again, now signed: the signature is stored and recorded.
+        std::fs::write(dir.join(SIGNATURE_FILE), b"{\"signed\": 1}").unwrap();
+        let signed = read_pack(&dir).unwrap();
+        let check = SignatureCheck::Verified { key_id: "k".into() };
+        assert_eq!(store.install(&signed, &check, user()).unwrap(), InstallOutcome::Installed);
+        assert_eq!(store.install(&signed, &check, user()).unwrap(), InstallOutcome::AlreadyInstalled);
+        let resolved = store.resolve(&PackSpec::parse("acme-judge").unwrap(), Role::Auditor).unwrap();
+        assert_eq!(resolved.signature.as_deref(), Some(&b"{\"signed\": 1}"[..]));
+        assert_eq!(resolved.installed.signature["key_id"], json!("k"));
+        assert_eq!(store.history().unwrap().len(), 2, "two install records of one identity");
         // A missing component file.
         std::fs::remove_file(dir.join("judge.wasm")).unwrap();
         let e = read_pack(&dir).unwrap_err().to_string();
