@@ -530,7 +530,7 @@ impl PluginHost for FlowTransportHost {
 impl TransportHost for FlowTransportHost {
     fn run_process(&self, request: RunRequest) -> Result<CommandResult, String> {
         let d = &self.declared;
-        if !d.programs.iter().any(|p| *p == request.program) {
+        if !d.programs.contains(&request.program) {
             return Err(d.refuse("run", &request.program, "programs", &d.programs));
         }
         let result = self.runner.run_wit(request);

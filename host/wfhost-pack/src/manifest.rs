@@ -380,7 +380,8 @@ mod tests {
 
     #[test]
     fn every_refusal_names_the_member_at_fault() {
-        let cases: Vec<(Box<dyn Fn(&mut Value)>, &str, &str)> = vec![
+        type Case = (Box<dyn Fn(&mut Value)>, &'static str, &'static str);
+        let cases: Vec<Case> = vec![
             (Box::new(|d| d["components"][0]["sha256"] = json!("XYZ")), "components[0].sha256", "does not match"),
             (Box::new(|d| d["id"] = json!("Acme")), "id", "does not match"),
             (Box::new(|d| d["surprise"] = json!(1)), "the manifest", "surprise"),

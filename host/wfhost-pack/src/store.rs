@@ -386,7 +386,7 @@ impl Store {
 
     /// Re-read the stored pack `identity`: its manifest must still have that identity and every
     /// component its declared sha256.
-    fn check_object(&self, identity: &str) -> Result<(Manifest, Option<Vec<u8>>, Vec<(Component, Vec<u8>)>), PackError> {
+    fn check_object(&self, identity: &str) -> Result<Staged, PackError> {
         let dir = self.object_dir(identity);
         let staged = read_pack(&dir).map_err(|e| match e {
             PackError::Digest { pack, role, file, expected, found } => PackError::Refused {
@@ -408,7 +408,7 @@ impl Store {
                 ),
             });
         }
-        Ok((staged.manifest, staged.signature, staged.components))
+        Ok(staged)
     }
 
     /// The installed packs `spec` matches, before picking one.
@@ -439,7 +439,7 @@ impl Store {
     /// The component of `role` of the pack `spec` names, re-read from the store and checked.
     pub fn resolve(&self, spec: &PackSpec, role: Role) -> Result<ResolvedComponent, PackError> {
         let installed = self.find(spec)?;
-        let (_, signature, components) = self.check_object(installed.identity())?;
+        let Staged { signature, components, .. } = self.check_object(installed.identity())?;
         let Some((component, bytes)) = components.into_iter().find(|(c, _)| c.role == role) else {
             return Err(PackError::Refused {
                 pack: installed.manifest.name(),
