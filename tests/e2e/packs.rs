@@ -166,6 +166,9 @@ fn each_role_scaffolded_in_rust_builds_installs_and_runs_in_a_flow_and_swapping_
     assert_eq!(auditors.len(), 1, "{p50}");
     assert_eq!(auditors[0]["name"], "pack:acme-judge@0.1.0/acme_judge.wasm", "{p50}");
     assert!(p50.to_string().contains("acme-judge judged P50"), "{p50}");
+    let told = s.run(&["explain", &judged.flow_dir().display().to_string()]);
+    assert!(told.stdout.contains("auditor   pack:acme-judge@0.1.0/acme_judge.wasm sha256 ") && told.stdout.contains("from pack acme-judge@0.1.0 (identity "), "{}", told.explain());
+    assert!(told.stdout.contains("transport pack:acme-pods@0.1.0/acme_pods.wasm"), "{}", told.explain());
     for run in [&builtin, &swapped, &judged] {
         let v = s.run(&["verify", &run.flow_dir().display().to_string()]);
         assert_eq!(v.status, 0, "{}", v.explain());
