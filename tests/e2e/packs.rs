@@ -196,6 +196,8 @@ fn a_removed_pack_fails_p00_naming_the_install_command_and_an_old_flow_still_ver
     s.set("WF_AUDITORS", "constitution,acme-judge@0.1.0");
     let old = s.run(FULL);
     all_pass(&old);
+    let doctor = s.run(&["doctor"]);
+    assert!(doctor.stdout.contains("ok   pack store: 1 pack(s) installed in ") && doctor.stdout.contains("pack log verified"), "{}", doctor.explain());
     let removed = s.run(&["pack", "remove", "acme-judge"]);
     assert_eq!(removed.status, 0, "{}", removed.explain());
     assert!(s.run(&["pack", "list"]).stdout.contains("no pack installed"));

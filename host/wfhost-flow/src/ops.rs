@@ -1,4 +1,5 @@
-//! The commands that are not flows: `doctor`, `fsm-status`, `fsm-reset` and `court audit`.
+//! The commands that are not flows: `doctor` (which also checks the pack store), `fsm-status`,
+//! `fsm-reset` and `court audit`.
 //!
 //! Each takes typed options and returns a typed report or an [`OpsError`]; none prints. The CLI
 //! renders the report and maps the error's [`OpsErrorKind`] to an exit status, so every status
@@ -212,6 +213,18 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
                 }
             }
             Err((_, e)) => r.line(false, "configured plugins", e),
+        }
+        match wfhost_pack::PackSettings::resolve(workdir, env, Some(config)) {
+            Ok(settings) => match wfhost_pack::Store::new(&settings.store).installed() {
+                Ok(packs) => r.line(true, "pack store", format!(
+                    "{} pack(s) installed in {}, pack log verified{}",
+                    packs.len(),
+                    settings.store.display(),
+                    if settings.policy.require_signed { "; only signed packs are admitted" } else { "" }
+                )),
+                Err(e) => r.line(false, "pack store", e.to_string()),
+            },
+            Err(e) => r.line(false, "pack store", e),
         }
         if config.get(keys::LIUM_TARGET).is_some_and(|t| !t.is_empty()) {
             match transport_for(workdir, config, env, None) {
