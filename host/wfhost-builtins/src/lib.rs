@@ -52,6 +52,12 @@ pub fn builtin(name: &str) -> Result<ComponentSource, UnknownBuiltin> {
         })
 }
 
+/// The profile a built-in declares in its crate's `profile.toml` (a transport's programs,
+/// settings, secret handles, HTTP hosts), if it has one.
+pub fn profile(name: &str) -> Option<&'static str> {
+    PROFILES.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+}
+
 /// Comma-separated names of the built-ins, for messages.
 pub fn known_names() -> String {
     builtins()

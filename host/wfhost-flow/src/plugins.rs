@@ -31,18 +31,12 @@ use wfhost_runtime::{
     RuntimeOptions, Transport, TransportError, TransportHost,
 };
 
-/// The profiles of the built-in transports, by name (`plugins/transport-*/profile.toml`).
-const BUILTIN_PROFILES: &[(&str, &str)] = &[
-    ("local", include_str!("../../../plugins/transport-local/profile.toml")),
-    ("ssh", include_str!("../../../plugins/transport-ssh/profile.toml")),
-];
-
 /// The profile of the transport `WF_TRANSPORT` names: a built-in's declared profile, or the
 /// empty one for a component given by path (it gets no program, setting or secret).
 pub fn transport_profile(name: &str) -> Result<TransportProfile, String> {
     let vocab = Vocabulary::get().map_err(|e| e.to_string())?;
-    match BUILTIN_PROFILES.iter().find(|(n, _)| *n == name) {
-        Some((n, text)) => TransportProfile::parse(text, &format!("of the built-in transport {n}"), vocab).map_err(|e| e.to_string()),
+    match wfhost_builtins::profile(name) {
+        Some(text) => TransportProfile::parse(text, &format!("of the built-in transport {name}"), vocab).map_err(|e| e.to_string()),
         None => Ok(TransportProfile::empty(name)),
     }
 }
