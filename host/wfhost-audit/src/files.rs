@@ -560,8 +560,8 @@ impl<'w, 'a> Files<'w, 'a> {
         fail("/lium_target", get("target"), "the phase.outcome record's target")?;
         fail("/transport_hint", json!(crate::pack::transport_hint(transport.as_str().unwrap_or(""), target)), "the pack's transport and the bound target")?;
         fail("/remote_env_path", header("remote_env_path"), "the remote_env_path header")?;
-        fail("/ops_default_host", setting("OPS_DEFAULT_HOST"), "the pack's config")?;
-        fail("/repo_url", setting("REPO_URL"), "the pack's config")?;
+        fail("/ops_default_host", setting(keys::OPS_DEFAULT_HOST.name()), "the pack's config")?;
+        fail("/repo_url", setting(keys::REPO_URL.name()), "the pack's config")?;
         fail("/command_name", json!(phase.command_name(&flags, status == "skip")), "constitution/phases.toml and the flow's flags")?;
         fail("/command_rc", get("code"), "the phase.outcome record's code")?;
         fail("/phase_status", get("status"), "the phase.outcome record")?;

@@ -31,14 +31,14 @@
 //!
 //! ```no_run
 //! use std::collections::BTreeMap;
-//! use wfhost_runtime::{Limits, Runtime, RuntimeOptions};
+//! use wfhost_runtime::{ComponentSource, Limits, Runtime, RuntimeOptions};
 //! use wfhost_runtime::types::{AuditRequest, VerdictStatus};
 //!
 //! # fn judge(request: AuditRequest) -> Result<(), Box<dyn std::error::Error>> {
 //! let env: BTreeMap<String, String> = std::env::vars().collect();
 //! let runtime = Runtime::new(RuntimeOptions::from_env_map(&env))?;
 //! let limits = Limits { fuel: 5_000_000, ..Limits::auditor_default() };
-//! let auditor = runtime.load_auditor(&ComponentSource::builtin("constitution"))?;
+//! let auditor = runtime.load_auditor(&ComponentSource::file("my_auditor.wasm"))?;
 //! let result = auditor.audit(&request, &limits);
 //! if result.status() != VerdictStatus::Pass {
 //!     // `result.reason` says why the host made it unverified, if it did.
