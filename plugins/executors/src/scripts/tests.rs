@@ -494,7 +494,12 @@ fn the_runner_lock_keeps_a_second_runner_out_even_without_a_pid_file() {
     );
     std::fs::write(format!("{}/runs/slow/gate", s.out), "").unwrap();
     let done = s.wait_complete();
-    assert_eq!(done.ok, 1, "{done:#?} {}", s.read(&format!("{}/_sweep/runner.log", s.out)));
+    assert_eq!(
+        done.ok,
+        1,
+        "{done:#?} {}",
+        s.read(&format!("{}/_sweep/runner.log", s.out))
+    );
 }
 
 #[test]
@@ -1167,15 +1172,17 @@ fn a_run_that_cannot_record_its_start_on_a_full_disk_never_runs_its_command() {
     let fs = SmallFs::mount(&out, 512);
     // The runner's log lives elsewhere: only the runs' own writes meet the full disk.
     std::fs::create_dir_all(format!("{out}/_sweep")).unwrap();
-    std::os::unix::fs::symlink(tmp.join("runner.log"), format!("{out}/_sweep/runner.log"))
-        .unwrap();
+    std::os::unix::fs::symlink(tmp.join("runner.log"), format!("{out}/_sweep/runner.log")).unwrap();
     let log = tmp.join("runner.log");
     let s = Sweep::at(
         tmp,
         out.clone(),
         format!("{out}/repo"),
         &[
-            spec("first", "while [ ! -f \"$WF_RUN_DIR/gate\" ]; do sleep 0.05; done"),
+            spec(
+                "first",
+                "while [ ! -f \"$WF_RUN_DIR/gate\" ]; do sleep 0.05; done",
+            ),
             spec("second", "touch \"$WF_RUN_DIR/ran\""),
         ],
     );
