@@ -69,6 +69,11 @@ state_of() {
     else
       state=lost
     fi
+    # A run that ended between the exit_code test above and the liveness test wrote its
+    # exit_code before its wrapper exited: read it now rather than call the run lost.
+    if [ "$state" = lost ] && [ -f "$wf/exit_code" ]; then
+      state_of "$1"
+    fi
   fi
 }
 
