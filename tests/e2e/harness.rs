@@ -202,7 +202,7 @@ impl Sandbox {
         s.set("SWEEP_MANIFEST", "sweep.csv");
         s.set("SWEEP_RUN_TEMPLATE", "sh train.sh --seed {seed} {extra}");
         s.set("SWEEP_MAX_PARALLEL", "2");
-        s.set("WF_MONITOR_POLL_SECS", "1");
+        s.set("WF_MONITOR_POLL_SECS", "0.2");
         s.manifest("run_id,seed,extra\nr1,1,\nr2,2,\nr3,3,\n");
         s
     }

@@ -1,7 +1,7 @@
 //! P70 MONITOR: read the sweep status (one exec of `status.sh` per poll).
 //!
 //! - `--wait false`: one snapshot, status ok.
-//! - `--wait true`: poll every WF_MONITOR_POLL_SECS, backing off (doubling while nothing
+//! - `--wait true`: poll every WF_MONITOR_POLL_SECS (fractions allowed: 0.2), backing off (doubling while nothing
 //!   changes) up to ten times that, until nothing runs or waits and the runner is gone; then any
 //!   failed or lost run fails the phase with 402 naming them. Past WF_MONITOR_TIMEOUT_SECS: 403.
 //!   A runner that died with runs still pending (seen twice) fails with 401: resume the sweep.
@@ -151,10 +151,7 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         return Ok((Status::Ok, message));
     }
 
-    let poll_ms = act
-        .ctx
-        .secs(act.host, config::WF_MONITOR_POLL_SECS)
-        .saturating_mul(1000);
+    let poll_ms = act.ctx.millis(act.host, config::WF_MONITOR_POLL_SECS);
     let timeout_s = act.ctx.secs(act.host, config::WF_MONITOR_TIMEOUT_SECS);
     let deadline = act
         .host

@@ -1030,6 +1030,32 @@ fn p70_backoff_grows_to_ten_times_the_poll() {
 }
 
 #[test]
+fn p70_polls_at_a_fractional_interval_and_ignores_a_bad_one() {
+    // The dead-runner sweep of p70_backs_off_and_detects_a_dead_runner: one poll, one sleep, a
+    // second poll that finds the runner still gone.
+    let sweep = |poll: &str| {
+        let h = TestHost::new();
+        std::fs::create_dir_all(h.local("/mnt/outputs/_sweep")).unwrap();
+        std::fs::create_dir_all(h.local("/mnt/repo")).unwrap();
+        std::fs::write(h.local("/mnt/outputs/_sweep/status.sh"), crate::scripts::STATUS_SH).unwrap();
+        std::fs::write(h.local("/mnt/outputs/_sweep/runs.tsv"), "p1\truns/p1/_wf/cmd.sh\n").unwrap();
+        let mut ctx = monitor_ctx(&h, true);
+        set(&mut ctx.config, "WF_MONITOR_POLL_SECS", poll);
+        let o = run_phase(&h, &ctx);
+        assert_fail(&o, code::SWEEP_LAUNCH_FAILED, "still pending");
+        let slept = h.slept.borrow().clone();
+        let warned = h.logged("WF_MONITOR_POLL_SECS");
+        (slept, warned)
+    };
+    assert_eq!(sweep("0.2"), (vec![200], false));
+    assert_eq!(sweep("1.25"), (vec![1250], false));
+    // Not a positive decimal: the constitution's default (2 s), with a warning.
+    for bad in ["0", "0.0001", "-1", "fast"] {
+        assert_eq!(sweep(bad), (vec![2000], true), "{bad}");
+    }
+}
+
+#[test]
 fn p70_unreadable_status_is_retried_then_405() {
     let h = TestHost::new();
     std::fs::create_dir_all(h.local("/mnt/outputs/_sweep")).unwrap();
