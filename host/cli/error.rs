@@ -84,6 +84,21 @@ impl CliError {
         self
     }
 
+    /// The error as the `--json` document of a read command (docs/schemas/cli-error.schema.json).
+    pub fn to_json(&self) -> serde_json::Value {
+        let kind = match self.kind {
+            ErrorKind::Usage => "usage",
+            ErrorKind::Config => "config",
+            ErrorKind::Target => "target",
+            ErrorKind::Failed => "failed",
+            ErrorKind::Internal => "internal",
+        };
+        serde_json::json!({
+            "ok": false,
+            "error": {"kind": kind, "message": self.message, "hint": self.hint, "exit_status": self.kind.exit_status()},
+        })
+    }
+
     /// Print the message (and hint) on stderr with the `wfhost:` prefix; return the status.
     pub fn report(&self) -> i32 {
         eprintln!("wfhost: {}", self.message);
