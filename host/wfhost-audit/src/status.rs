@@ -221,7 +221,9 @@ impl FlowList {
             let _ = writeln!(out, "no flows under {}", self.evidence_root.display());
             return out;
         }
-        let _ = writeln!(out, "{:<24} {:<12} {:<20} {:>8}  {:<24} {:<20} POD", "FLOW", "COMMAND", "STARTED", "TOOK", "RESULT", "TARGET");
+        // The id column fits every id (up to 64 characters); the others are cut to width.
+        let w = self.flows.iter().map(|r| r.id.chars().count()).max().unwrap_or(4).clamp(4, 64);
+        let _ = writeln!(out, "{:<w$} {:<12} {:<20} {:>8}  {:<24} {:<20} POD", "FLOW", "COMMAND", "STARTED", "TOOK", "RESULT", "TARGET");
         for r in &self.flows {
             let result = match (&r.state, &r.halted_at) {
                 (RowState::Halted, Some(h)) => format!(
@@ -243,8 +245,8 @@ impl FlowList {
             };
             let _ = writeln!(
                 out,
-                "{:<24} {:<12} {:<20} {:>8}  {:<24} {:<20} {pod}",
-                one_line(&r.id, 24),
+                "{:<w$} {:<12} {:<20} {:>8}  {:<24} {:<20} {pod}",
+                one_line(&r.id, w),
                 r.command.as_deref().map(|c| one_line(c, 12)).unwrap_or_else(|| "-".into()),
                 r.started.as_deref().map(|s| s.get(..19).unwrap_or(s).replace('T', " ")).unwrap_or_else(|| "-".into()),
                 r.duration_ms.map(human_ms).unwrap_or_else(|| "-".into()),
