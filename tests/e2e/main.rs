@@ -8,4 +8,5 @@ mod laws;
 mod local_flow;
 mod primitives;
 mod read_commands;
+mod report;
 mod ssh;
