@@ -6,6 +6,7 @@ mod harness;
 mod hostile_executor;
 mod laws;
 mod local_flow;
+mod logs;
 mod primitives;
 mod read_commands;
 mod report;
