@@ -236,7 +236,7 @@ impl Sandbox {
         std::fs::write(p, text).unwrap();
     }
 
-    fn write_config(&self) {
+    pub fn write_config(&self) {
         let mut text = String::from("# test config\n");
         for (k, v) in &self.config {
             text.push_str(&format!("{k}={v}\n"));
@@ -309,6 +309,6 @@ impl Sandbox {
 }
 
 /// One compiled-component cache for the whole test run, so only the first flow compiles.
-fn cache_dir() -> PathBuf {
+pub fn cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wfhost-component-cache")
 }

@@ -8,6 +8,7 @@ mod laws;
 mod local_flow;
 mod logs;
 mod primitives;
+mod progress;
 mod read_commands;
 mod report;
 mod ssh;

@@ -9,7 +9,8 @@
 //!   named first in either failure, with the record whose write failed and what to do.
 //!   Up to three unreadable polls in a row are tolerated; more fail with 405.
 //!
-//! Progress lines go through `log` (`sweep: 3/8 done, 1 failed, 2 running`). Facts: `total`,
+//! Progress lines go through `log` (`sweep: 3/8 done, 1 failed, 2 running`), and every status
+//! read as structured progress (`Act::progress`: the counts, for the host's bar). Facts: `total`,
 //! `ok`, `failed`, `running`, `pending`, `lost` (disjoint: total = ok + failed + running +
 //! pending + lost), `complete`, `runner_alive`, `failed_runs`, `polls` and `fsm_state`:
 //! SWEEP_COMPLETED when complete without failures, SWEEP_FAILED when complete with failures,
@@ -99,6 +100,9 @@ fn set_facts<H: Host>(act: &mut Act<'_, H>, s: &SweepStatus) {
         (false, _) => "SWEEP_RUNNING",
     };
     act.facts.set("fsm_state", fsm);
+    act.progress(serde_json::json!({
+        "total": s.total, "ok": s.ok, "failed": s.failed, "running": s.running, "pending": s.pending, "lost": s.lost,
+    }));
 }
 
 fn named_failures(s: &SweepStatus) -> String {

@@ -610,6 +610,18 @@ fn monitor_ctx(h: &TestHost, wait: bool) -> crate::context::PhaseContext {
     ctx
 }
 
+/// The last structured progress message of `phase` (a debug line, never a plain one).
+fn last_progress(h: &TestHost, phase: &str) -> serde_json::Value {
+    let logs = h.logs.borrow();
+    let (level, message) = logs
+        .iter()
+        .rev()
+        .find(|(_, m)| m.starts_with(crate::outcome::PROGRESS_PREFIX) && m.contains(&format!("\"phase\":\"{phase}\"")))
+        .unwrap_or_else(|| panic!("no progress of {phase} in {logs:?}"));
+    assert_eq!(*level, Level::Debug, "{message}");
+    serde_json::from_str(&message[crate::outcome::PROGRESS_PREFIX.len()..]).unwrap()
+}
+
 /// Wait (real time) until the sweep is complete, through P70.
 fn wait_sweep(h: &TestHost) -> Outcome {
     run_phase(h, &monitor_ctx(h, true))
@@ -682,11 +694,20 @@ fn p60_starts_p70_reports_failures_p80_fetches() {
         "{:?}",
         h.logs.borrow()
     );
+    // The same counts as structured progress for the host's bar.
+    assert_eq!(
+        last_progress(&h, "P70"),
+        serde_json::json!({"phase": "P70", "total": 3, "ok": 2, "failed": 1, "running": 0, "pending": 0, "lost": 0})
+    );
 
     let mut f = h.ctx("P80");
     set(&mut f.flow_flags, "fetch", "all");
     let o = run_phase(&h, &f);
     assert_ok(&o);
+    assert_eq!(
+        last_progress(&h, "P80"),
+        serde_json::json!({"phase": "P80", "runs_total": 3, "runs_done": 3, "files": o.artifacts.len()})
+    );
     assert_eq!(o.fact("runs_fetched"), Some("3"));
     assert_eq!(o.fact("runs"), Some("r1,r2,r3"));
     let names: Vec<&str> = o.artifacts.iter().map(|a| a.name.as_str()).collect();
