@@ -189,3 +189,32 @@ fn hostile_strings_from_evidence_stay_text() {
     assert!(r.dom.contains("&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;"), "the metric's name is shown as text");
     assert_eq!(count(&html, "<script"), 2, "only the page's own two script elements");
 }
+
+#[test]
+fn a_signed_flows_report_names_its_key_and_an_unfinished_one_its_next_command() {
+    let mut s = Sandbox::new();
+    let keygen = s.run(&["keygen", "keys/flow.pem"]);
+    assert_eq!(keygen.status, 0, "{}", keygen.explain());
+    let key_id = keygen.stdout.lines().find_map(|l| l.strip_prefix("key id:      ")).expect("keygen names the key id").to_string();
+    s.set("WF_SIGNING_KEY", "keys/flow.pem");
+    let run = s.run(&["flow", "--yes", "--wait", "true"]);
+    assert_eq!(run.status, 0, "{}", run.explain());
+    let page = s.root().join("signed.html");
+    let made = s.run(&["report", &run.flow_dir().display().to_string(), "-o", &page.display().to_string()]);
+    assert_eq!(made.status, 0, "{}", made.explain());
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("Evidence verified") && html.contains(&format!("signed by {key_id}")), "{key_id} not in the banner");
+
+    // A flow cut short (its log ends before the summary): the page says so and what to run.
+    let cut = run.flow_dir().with_file_name("cut");
+    crate::read_commands::copy_dir(&run.flow_dir(), &cut);
+    let log = std::fs::read_to_string(cut.join("events.jsonl")).unwrap();
+    let keep: Vec<&str> = log.lines().take_while(|l| !l.contains("\"phase.started\"") || !l.contains("\"P80\"")).collect();
+    std::fs::write(cut.join("events.jsonl"), format!("{}\n", keep.join("\n"))).unwrap();
+    let made = s.run(&["report", &cut.display().to_string(), "-o", "cut.html"]);
+    assert_eq!(made.status, 0, "{}", made.explain());
+    assert!(made.stderr.contains("does not verify"), "{}", made.explain());
+    let html = std::fs::read_to_string(s.root().join("cut.html")).unwrap();
+    assert!(html.contains("DID NOT FINISH") && html.contains("The flow did not finish."), "no unfinished state in the page");
+    assert!(html.contains("EVIDENCE DOES NOT VERIFY"), "the files the log no longer carries are named");
+}
