@@ -159,7 +159,7 @@ fn the_report_renders_offline_in_chromium_with_every_phase_and_run_and_names_tam
     // The halted flow: the halt, the failing run.
     let (r, story, html) = report(&f.s, &f.halted, "halted");
     check_page(&r, &html, &story);
-    assert!(r.dom.contains("HALTED at P70 with code 402"), "no halt in the page");
+    assert!(r.dom.contains(&format!("HALTED at P70 with code {}", wfhost_constitution::codes::RUNS_FAILED)), "no halt in the page");
     assert!(r.dom.contains("RUNS_FAILED"));
     assert!(r.dom.contains("<tr class=\"run\"><td>r2</td>"), "the failed run is listed");
     assert!(r.dom.contains("total: <b>2</b>"));
