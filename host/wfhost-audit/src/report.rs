@@ -203,10 +203,10 @@ h1{font-size:22px;margin:8px 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bo
 .banner.ok{background:#dafbe1;border:1px solid #4ac26b}.banner.bad{background:#ffebe9;border:2px solid var(--fail);color:#82071e;font-size:16px}
 .banner .sub{font-weight:400;display:block;margin-top:4px}
 .grid{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px}.grid dt{color:var(--mute)}.grid dd{margin:0;word-break:break-word}
-.pill{display:inline-block;padding:0 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff;background:var(--skip)}
+.pill{white-space:nowrap;display:inline-block;padding:0 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff;background:var(--skip)}
 .pill.pass,.pill.ok,.pill.passed{background:var(--ok)}.pill.fail,.pill.failed,.pill.halted,.pill.lost{background:var(--fail)}
 .pill.unfinished,.pill.running,.pill.unknown{background:var(--warn)}
-table{border-collapse:collapse;width:100%;margin:4px 0}th,td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;width:100%;margin:4px 0}th,td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}td.text{overflow-wrap:anywhere;min-width:16em}
 th{background:var(--bg);position:sticky;top:0}th.sortable{cursor:pointer;user-select:none}th.sortable:after{content:" ⇅";color:var(--mute)}
 td.num{text-align:right;font-variant-numeric:tabular-nums}.mute{color:var(--mute)}code{font-size:12px;background:var(--bg);padding:1px 4px;border-radius:3px;word-break:break-all}
 .halt{border-left:4px solid var(--fail);background:#fff8f7;padding:8px 12px;margin:8px 0}
@@ -246,6 +246,8 @@ const SCRIPT: &str = r#"
     [[max,20],[min,H]].forEach(function(p){var t=document.createElementNS(NS,'text');t.setAttribute('x',2);t.setAttribute('y',p[1]);t.textContent=String(Math.round(p[0]*1000)/1000);svg.appendChild(t);});
     var l=document.createElementNS(NS,'text');l.setAttribute('x',50);l.setAttribute('y',H+16);l.textContent=m+' per run ('+nums.length+' of '+runs.length+' runs have it)';svg.appendChild(l);
   }
+  // Runs too short to time (whole seconds on the target) chart their first number instead.
+  if(sel.options.length>2&&!runs.some(function(r){return r.duration_s>0;}))sel.selectedIndex=2;
   sel.addEventListener('change',draw);draw();
 })();
 "#;
@@ -403,7 +405,7 @@ pub fn render(flow_dir: &Path) -> Result<Page, StoryError> {
         let why = if court != "pass" && p.halt_reason.is_some() { p.halt_reason.clone() } else { p.message.clone() };
         let _ = write!(
             h,
-            "<tr class=\"phase\"><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td><span class=\"pill {}\">{}</span></td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            "<tr class=\"phase\"><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td><span class=\"pill {}\">{}</span></td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"text\">{}</td></tr>",
             esc(&p.phase),
             esc(&p.name),
             opt(&p.status),
@@ -490,7 +492,7 @@ pub fn render(flow_dir: &Path) -> Result<Page, StoryError> {
         for e in &story.side_effects {
             let _ = write!(
                 h,
-                "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+                "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td class=\"text\">{}</td></tr>",
                 e.line,
                 esc(&e.phase),
                 esc(&e.op),
