@@ -130,7 +130,7 @@ pub fn exit_status_help() -> String {
         }
     }
     format!(
-        "Exit status:\n  0   success\n  {EXIT_FAILED}   a check's answer is no: verify found a problem, replay a difference, an auditor\n      did not pass (verify, replay, explain, court audit)\n{families}  {EXIT_USAGE}  usage error (a bad flag or argument)\n  {EXIT_INTERNAL}  internal error (wfhost could not run or record its work)\nThe 3-digit code of a halt is on the last PHASE line and in flow.summary.json; `doctor`\nreturns the config family's status when a check fails, `fsm-status` the target family's\nwhen the target is unreachable or gone."
+        "Exit status:\n  0   success\n  {EXIT_FAILED}   a check's answer is no: verify found a problem, replay a difference, an auditor\n      did not pass (verify, replay, explain, court audit)\n{families}  {EXIT_USAGE}  usage error (a bad flag or argument)\n  {EXIT_INTERNAL}  internal error (wfhost could not run or record its work)\nThe 3-digit code of a halt is on the last PHASE line and in flow.summary.json; `doctor`\nreturns the config family's status when a check fails, `fsm-status` and `logs` the target\nfamily's when the target is unreachable or gone (`logs --follow`: three reads in a row failed).\nWith --json, a read command prints its error as one JSON document too, with the same status."
     )
 }
 
