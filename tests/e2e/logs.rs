@@ -69,3 +69,22 @@ fn logs_shows_and_follows_a_run_and_gives_up_on_a_stopped_sshd_within_its_bound(
         let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).status();
     }
 }
+
+#[test]
+fn a_log_longer_than_one_read_comes_back_whole_on_the_local_transport() {
+    let mut s = Sandbox::new();
+    // 2.5 MiB and a bit: three reads of at most wfhost_flow::logs::CHUNK.
+    s.manifest("run_id,command\nbig,\"head -c 2621440 /dev/zero | tr '\\000' x; echo; echo end\"\n");
+    let run = s.run(&["flow", "--yes", "--wait", "true"]);
+    assert_eq!(run.status, 0, "{}", run.explain());
+    let pod = run.header("resolved_target").expect("the flow names its pod").to_string();
+    let all = s.run(&["logs", "big", "--target", &pod]);
+    assert_eq!(all.status, 0, "{}", all.explain());
+    assert_eq!(all.stdout.len(), 2_621_440 + "\nend\n".len());
+    assert!(all.stdout.ends_with("x\nend\n") && all.stdout.bytes().take(2_621_440).all(|b| b == b'x'));
+    assert!(2_621_440 > 2 * wfhost_flow::logs::CHUNK as usize);
+    let followed = s.run(&["logs", "big", "--target", &pod, "--follow"]);
+    assert_eq!((followed.status, followed.stdout.len()), (0, all.stdout.len()), "{}", followed.stderr);
+    let tail = s.run(&["logs", "big", "--target", &pod, "-n", "1"]);
+    assert_eq!(tail.stdout, "end\n");
+}

@@ -189,18 +189,20 @@ pub fn logs(
                 offset = if lines.take().is_some() { r.size } else { offset + shown };
                 report.state = r.state.clone();
                 report.exit_code = r.exit_code;
-                let caught_up = offset >= r.size;
+                // More is there already (a log longer than one read): read on without waiting.
+                // A read that returned nothing although the file is longer (it shrank, or the
+                // transport dropped bytes) counts as caught up, so the loop always ends.
+                if offset < r.size && shown > 0 {
+                    continue;
+                }
                 if !req.follow {
                     if r.size == 0 && r.state == "pending" {
                         note(&format!("run {} has not started yet (no {} on {target})", req.run_id, req.stream.file()));
                     }
                     return Ok(report);
                 }
-                if caught_up && matches!(r.state.as_str(), "ended" | "lost") {
+                if matches!(r.state.as_str(), "ended" | "lost") {
                     return Ok(report);
-                }
-                if !caught_up {
-                    continue; // more is there already: read on without waiting
                 }
             }
             Err(last_error) => {
