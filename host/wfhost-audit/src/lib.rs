@@ -23,11 +23,15 @@
 pub mod decision;
 mod diff;
 mod explain;
+pub mod explain_json;
 pub mod pack;
 pub mod records;
+pub mod report;
 pub mod layout;
 pub mod signing;
 pub mod start;
+pub mod status;
+pub mod story;
 pub mod summary;
 mod files;
 mod replay;
@@ -38,7 +42,7 @@ mod walk;
 
 pub use explain::{explain, ExplainError};
 pub use replay::{replay, ReplayError, ReplayFile, ReplayOutcome, ReplayReport};
-pub use schemas::{Schema, SCHEMAS};
+pub use schemas::{output as output_schema, Schema, OUTPUTS, SCHEMAS};
 pub use signatures::SigningReport;
 pub use verify::{verify, verify_with, CheckedFile, FailureKind, PhaseLine, VerifyFailure, VerifyOptions, VerifyReport};
 

@@ -6,6 +6,7 @@
 
 use crate::config::{Kind, ListSeparator, PathScope, Vocabulary};
 use std::fmt::Write;
+use wfhost_constitution::vocabulary::format_millis;
 use wfhost_constitution::{codes, keys, Constitution, Runner};
 
 fn cell(s: &str) -> String {
@@ -23,6 +24,10 @@ fn kind_cell(kind: &Kind) -> String {
         Kind::Uint { min, max } => match max {
             Some(max) => format!("whole number, {} to {max}", min.unwrap_or(0)),
             None => format!("whole number, at least {}", min.unwrap_or(0)),
+        },
+        Kind::Decimal { min_millis, max_millis } => match max_millis {
+            Some(max) => format!("number, {} to {}", format_millis(min_millis.unwrap_or(0)), format_millis(*max)),
+            None => format!("number, at least {}", format_millis(min_millis.unwrap_or(0))),
         },
         Kind::Enum(values) => format!("one of {}", values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")),
         Kind::List(ListSeparator::Comma) => "list, `,`-separated".into(),

@@ -48,6 +48,8 @@ struct State {
     process_ms: u64,
     /// The grants in force, by kind.
     grants: std::collections::BTreeMap<GrantKind, Held>,
+    /// Bytes fetched by this flow, for the fetch progress.
+    fetched_bytes: u64,
 }
 
 impl GatewayShared {
@@ -402,6 +404,7 @@ impl FlowGateway {
         collect_files(&dest, &dest, &mut out).map_err(|e| GatewayError::Failed(format!("cannot hash fetched files in {}: {e}", dest.display())))?;
         for a in &out {
             let size = std::fs::metadata(&a.path).map(|m| m.len()).ok();
+            self.shared.state().fetched_bytes += size.unwrap_or(0);
             let path = relative_to(Path::new(&a.path), &self.shared.flow_dir);
             self.shared.sink.event("artifact.written", &format!("fetch/{local_rel}/{}", a.name), json!({
                 "name": a.name, "path": path, "sha256": a.sha256, "size": size, "target": target,
@@ -422,6 +425,18 @@ impl FlowGateway {
         self.receipt(call, "delete-pod", &target, &key, approved, "deleted");
         self.shared.state().deleted = true;
         Ok(())
+    }
+
+    /// A structured progress message from the executor (a `debug` log line starting with
+    /// `wfhost-progress `): shown as a bar on a terminal, never recorded. Anything else at debug
+    /// level is dropped as before.
+    pub fn gw_debug(&self, message: &str) {
+        if let Some(mut p) = crate::output::Progress::parse(message) {
+            if let crate::output::Progress::Fetch { bytes, .. } = &mut p {
+                *bytes = self.shared.state().fetched_bytes;
+            }
+            self.shared.out.progress(&p);
+        }
     }
 
     /// A log line from the executor.

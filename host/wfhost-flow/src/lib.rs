@@ -24,6 +24,7 @@ pub mod engine;
 pub mod gateway;
 pub mod grants;
 pub mod host_keys;
+pub mod logs;
 pub mod ops;
 pub mod output;
 pub mod plugins;

@@ -412,6 +412,8 @@ impl PluginHost for FlowGateway {
         };
         if l != "debug" {
             self.gw_log(l, message);
+        } else {
+            self.gw_debug(message);
         }
     }
     fn setting(&self, _key: &str) -> Option<String> {

@@ -1,7 +1,7 @@
 //! P70 MONITOR: read the sweep status (one exec of `status.sh` per poll).
 //!
 //! - `--wait false`: one snapshot, status ok.
-//! - `--wait true`: poll every WF_MONITOR_POLL_SECS, backing off (doubling while nothing
+//! - `--wait true`: poll every WF_MONITOR_POLL_SECS (fractions allowed: 0.2), backing off (doubling while nothing
 //!   changes) up to ten times that, until nothing runs or waits and the runner is gone; then any
 //!   failed or lost run fails the phase with 402 naming them. Past WF_MONITOR_TIMEOUT_SECS: 403.
 //!   A runner that died with runs still pending (seen twice) fails with 401: resume the sweep.
@@ -9,7 +9,8 @@
 //!   named first in either failure, with the record whose write failed and what to do.
 //!   Up to three unreadable polls in a row are tolerated; more fail with 405.
 //!
-//! Progress lines go through `log` (`sweep: 3/8 done, 1 failed, 2 running`). Facts: `total`,
+//! Progress lines go through `log` (`sweep: 3/8 done, 1 failed, 2 running`), and every status
+//! read as structured progress (`Act::progress`: the counts, for the host's bar). Facts: `total`,
 //! `ok`, `failed`, `running`, `pending`, `lost` (disjoint: total = ok + failed + running +
 //! pending + lost), `complete`, `runner_alive`, `failed_runs`, `polls` and `fsm_state`:
 //! SWEEP_COMPLETED when complete without failures, SWEEP_FAILED when complete with failures,
@@ -99,6 +100,9 @@ fn set_facts<H: Host>(act: &mut Act<'_, H>, s: &SweepStatus) {
         (false, _) => "SWEEP_RUNNING",
     };
     act.facts.set("fsm_state", fsm);
+    act.progress(serde_json::json!({
+        "total": s.total, "ok": s.ok, "failed": s.failed, "running": s.running, "pending": s.pending, "lost": s.lost,
+    }));
 }
 
 fn named_failures(s: &SweepStatus) -> String {
@@ -151,10 +155,7 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         return Ok((Status::Ok, message));
     }
 
-    let poll_ms = act
-        .ctx
-        .secs(act.host, config::WF_MONITOR_POLL_SECS)
-        .saturating_mul(1000);
+    let poll_ms = act.ctx.millis(act.host, config::WF_MONITOR_POLL_SECS);
     let timeout_s = act.ctx.secs(act.host, config::WF_MONITOR_TIMEOUT_SECS);
     let deadline = act
         .host
