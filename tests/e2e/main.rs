@@ -12,3 +12,4 @@ mod progress;
 mod read_commands;
 mod report;
 mod ssh;
+mod sweep_controls;

@@ -283,7 +283,7 @@ fn sha256sum(path: &Path) -> String {
 }
 
 /// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -299,7 +299,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn last_status(run: &Run) -> (String, String, u16) {
+pub(crate) fn last_status(run: &Run) -> (String, String, u16) {
     run.statuses().last().cloned().unwrap_or_else(|| panic!("no status line\n{}", run.explain()))
 }
 
@@ -329,7 +329,7 @@ fn fetched_digests(flow_dir: &Path) -> BTreeMap<PathBuf, (String, Option<u64>)> 
 }
 
 /// `wfhost verify --json FLOW_DIR`: (exit status, the JSON report).
-fn verify(s: &Sandbox, flow_dir: &Path) -> (i32, serde_json::Value) {
+pub(crate) fn verify(s: &Sandbox, flow_dir: &Path) -> (i32, serde_json::Value) {
     let run = s.run(&["verify", "--json", &flow_dir.display().to_string()]);
     let report = serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("verify printed no JSON report ({e})\n{}", run.explain()));
     (run.status, report)
@@ -362,7 +362,7 @@ fn path_without_timeout(dir: &Path) -> PathBuf {
 }
 
 /// Processes (other than zombies) whose working directory is under `dir`.
-fn processes_working_in(dir: &Path) -> Vec<(u32, String)> {
+pub(crate) fn processes_working_in(dir: &Path) -> Vec<(u32, String)> {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -378,7 +378,7 @@ fn processes_working_in(dir: &Path) -> Vec<(u32, String)> {
 }
 
 /// Whether `pid` runs (and is not a zombie).
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|st| st.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z'))).unwrap_or(false)
 }
 
@@ -967,13 +967,13 @@ fn from_a_long_working_directory_connections_are_shared_through_home() {
 }
 
 /// The facts of a phase's outcome (`phase/phase.<Pxx>.json`) in a finished run.
-fn facts(run: &Run, phase: &str) -> serde_json::Value {
+pub(crate) fn facts(run: &Run, phase: &str) -> serde_json::Value {
     let p = run.flow_dir().join(format!("phase/phase.{phase}.json"));
     let outcome: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap();
     outcome["facts"].clone()
 }
 
-fn wait_path(path: &Path, limit: Duration) {
+pub(crate) fn wait_path(path: &Path, limit: Duration) {
     let t0 = Instant::now();
     while !path.exists() {
         assert!(t0.elapsed() < limit, "{} did not appear within {limit:?}", path.display());

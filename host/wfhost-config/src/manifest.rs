@@ -20,7 +20,11 @@
 //!   **POSIX-shell-quoted** ([`sh_quote`]) so it reaches the program as exactly one argument,
 //!   whatever it contains (`;`, `$(...)`, backticks, quotes, spaces, newlines): a field cannot
 //!   inject shell syntax. `{run_id}` is always available; `{run_dir}` becomes `"$WF_RUN_DIR"`
-//!   (the run executes with `WF_RUN_DIR` set to its own output directory); `{{` and `}}` are
+//!   (the run executes with `WF_RUN_DIR` set to its own output directory), `{gpus}` becomes
+//!   `"$WF_GPUS"` (the run's GPUs, comma-separated: its `WF_GPUS_PER_RUN` slice, else every GPU
+//!   of the target) and `{nproc}` `"$WF_NPROC"` (how many, at least 1: for launchers such as
+//!   `torchrun --nproc_per_node={nproc}`); a column of one of these names collides with the
+//!   placeholder when the template uses it, which is an error; `{{` and `}}` are
 //!   literal braces. Because values are quoted for you, a placeholder must not stand inside
 //!   quotes in the template (`"--x={a}"` would defeat the quoting): that is an error, as are an
 //!   unknown placeholder, an unclosed `{`, a lone `}` and an unclosed quote.
@@ -54,8 +58,13 @@ pub const MAX_RUN_ID_LEN: usize = 128;
 
 const RUN_ID: &str = "run_id";
 const COMMAND: &str = "command";
-const RUN_DIR: &str = "run_dir";
-const RUN_DIR_EXPANSION: &str = "\"$WF_RUN_DIR\"";
+/// The placeholders the runner fills in when the run starts, and what each becomes: a variable
+/// of the run's environment, double-quoted.
+const RUN_VARS: [(&str, &str); 3] = [
+    ("run_dir", "\"$WF_RUN_DIR\""),
+    ("gpus", "\"$WF_GPUS\""),
+    ("nproc", "\"$WF_NPROC\""),
+];
 
 /// Why a manifest could not be read, validated or planned. Every variant has [`CODE`].
 #[derive(Debug, Clone, thiserror::Error)]
@@ -540,7 +549,8 @@ pub struct PlannedRun {
 enum Segment {
     Text(String),
     Column(usize),
-    RunDir,
+    /// A run placeholder, as it expands.
+    RunVar(&'static str),
 }
 
 fn compile_template(manifest: &Manifest, template: &str) -> Result<Vec<Segment>, ManifestError> {
@@ -598,19 +608,20 @@ fn compile_template(manifest: &Manifest, template: &str) -> Result<Vec<Segment>,
                         "placeholder {{{name}}} stands inside quotes; remove the quotes around it: values are shell-quoted for you"
                     )));
                 }
-                let segment = if name == RUN_DIR {
-                    if manifest.column(RUN_DIR).is_some() {
-                        return Err(bad(
-                            "the manifest has a run_dir column, which collides with the {run_dir} placeholder; rename the column".to_owned(),
-                        ));
+                let segment = if let Some((var, expansion)) = RUN_VARS.iter().find(|(v, _)| *v == name) {
+                    if manifest.column(var).is_some() {
+                        return Err(bad(format!(
+                            "the manifest has a {var} column, which collides with the {{{var}}} placeholder; rename the column"
+                        )));
                     }
-                    Segment::RunDir
+                    Segment::RunVar(expansion)
                 } else if let Some(i) = manifest.column(&name) {
                     Segment::Column(i)
                 } else {
                     return Err(bad(format!(
-                        "unknown placeholder {{{name}}}; the manifest's columns are {}, plus {{run_dir}}",
-                        manifest.header.iter().map(|h| format!("{{{h}}}")).collect::<Vec<_>>().join(", ")
+                        "unknown placeholder {{{name}}}; the manifest's columns are {}, plus {}",
+                        manifest.header.iter().map(|h| format!("{{{h}}}")).collect::<Vec<_>>().join(", "),
+                        RUN_VARS.iter().map(|(v, _)| format!("{{{v}}}")).collect::<Vec<_>>().join(", ")
                     )));
                 };
                 if !text.is_empty() {
@@ -651,7 +662,7 @@ fn expand(manifest: &Manifest, segments: &[Segment], row: &Row) -> Result<String
     for segment in segments {
         match segment {
             Segment::Text(t) => out.push_str(t),
-            Segment::RunDir => out.push_str(RUN_DIR_EXPANSION),
+            Segment::RunVar(expansion) => out.push_str(expansion),
             Segment::Column(i) => {
                 let value = &row.fields[*i];
                 if value.contains('\0') {

@@ -393,6 +393,32 @@ fn template_braces_run_id_and_run_dir() {
 }
 
 #[test]
+fn template_gpus_and_nproc_become_the_runs_own_gpus() {
+    let m = parse("run_id,seed\nr1,7\n").unwrap();
+    let runs = plan(
+        &m,
+        &with_template("printf '%s\\n' {gpus} --nproc_per_node={nproc} {seed}"),
+    )
+    .unwrap();
+    assert_eq!(
+        runs[0].command,
+        "printf '%s\\n' \"$WF_GPUS\" --nproc_per_node=\"$WF_NPROC\" 7"
+    );
+    let (stdout, _d, ok) = run_sh(&runs[0].command, &[("WF_GPUS", "2,3"), ("WF_NPROC", "2")]);
+    assert!(ok);
+    assert_eq!(stdout, "2,3\n--nproc_per_node=2\n7\n");
+    for column in ["gpus", "nproc"] {
+        let m = parse(&format!("run_id,{column}\nr1,x\n")).unwrap();
+        let err = plan(&m, &with_template(&format!("train {{{column}}}"))).unwrap_err();
+        assert!(err.to_string().contains(&format!("collides with the {{{column}}} placeholder")), "{err}");
+        // A column of that name that the template does not use is data like any other.
+        assert!(plan(&m, &with_template("train {run_id}")).is_ok());
+    }
+    let err = plan(&m, &with_template("train {gpu}")).unwrap_err();
+    assert!(err.to_string().contains("plus {run_dir}, {gpus}, {nproc}"), "{err}");
+}
+
+#[test]
 fn bad_templates_name_the_problem_and_the_template() {
     let m = parse("run_id,seed\nr1,7\n").unwrap();
     let cases: &[(&str, &str)] = &[

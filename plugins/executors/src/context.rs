@@ -86,6 +86,18 @@ impl PhaseContext {
         get(&self.inputs, key)
     }
 
+    /// A whole number (zero allowed) from the config `key`, else its default; a value that is
+    /// not one is an error naming the key (the host checks every value in P00, so this is a
+    /// host that did not).
+    pub fn uint(&self, key: config::Uint) -> Result<u64, String> {
+        match self.config(key.name) {
+            None => Ok(key.default),
+            Some(v) => v.parse::<u64>().map_err(|_| {
+                format!("{}={v:?} is not a whole number; fix it in the config", key.name)
+            }),
+        }
+    }
+
     /// A positive number of seconds with up to three decimals (`0.2`) from the setting `key`,
     /// else the config `key`, else its default, in milliseconds. A value that is not a positive
     /// decimal is ignored with a warning.

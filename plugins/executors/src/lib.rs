@@ -20,6 +20,7 @@
 //! Everything except the glue compiles and is tested on the host target.
 
 pub mod context;
+pub mod gpus;
 pub mod host;
 pub mod outcome;
 pub mod phases;

@@ -77,6 +77,13 @@ pub fn launch_command(
     )
 }
 
+/// The runner's `OUT/_sweep/options` (see `scripts/runner.sh`): the run time limit in seconds
+/// (0 = none), the target's GPUs (comma-separated device names) and the GPUs each run gets
+/// (0 = no slicing).
+pub fn options_text(run_timeout_secs: u64, gpus: &str, gpus_per_run: u64) -> String {
+    format!("run_timeout_secs={run_timeout_secs}\ngpus={gpus}\ngpus_per_run={gpus_per_run}\n")
+}
+
 /// What `runner.sh launch` answered: `runner=started|already-running pid=N [requeued=IDS]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launched {

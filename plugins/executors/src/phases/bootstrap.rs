@@ -1,7 +1,9 @@
 //! P40 BOOTSTRAP: the evidence directories under OUT, the config copy at REMOTE_ENV_PATH
 //! (mode 0600), and BOOTSTRAP_SCRIPT when given (written to OUT/_control/bootstrap.sh and run
 //! with `sh` in OUT/_control, with WF_OUTPUTS_DIR and WF_ENV_FILE set to the resolved paths).
-//! Facts: `bootstrap_script` (none|ran), `remote_env_path`, `outputs_dir`.
+//! It records the pod's GPUs ([`crate::gpus`]).
+//! Facts: `bootstrap_script` (none|ran), `remote_env_path`, `outputs_dir`, `gpus`, `gpu_count`,
+//! `gpus_source`.
 
 use super::remote_path;
 use crate::context::{config, PhaseContext};
@@ -57,6 +59,8 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         &format!("check that {out} (OPS_REMOTE_OUTPUTS_DIR) is writable on the pod"),
     )?;
     act.put(&env_path, config_text.as_bytes(), 0o600)?;
+    let gpus = crate::gpus::detect(act)?;
+    gpus.record(act);
 
     let script = act.ctx.input("bootstrap_script").unwrap_or("");
     if script.trim().is_empty() {

@@ -22,7 +22,10 @@
 //! Facts: `manifest_sha256`, `runs_selected`, `runs_started` (runs handed to the runner by this
 //! launch, i.e. pending at launch: they start as slots free up), `runs_pending_at_launch`,
 //! `runs_already_claimed`, `mode`, `runner` (started|already-running), `runner_pid`,
-//! `retry_lost`, `runs_lost_at_launch`, `runs_restarted`, `restarted_runs`.
+//! `retry_lost`, `runs_lost_at_launch`, `runs_restarted`, `restarted_runs`, and the per-run
+//! limits written to `_sweep/options` for the runner: `run_timeout_secs` (RUN_TIMEOUT_SECS),
+//! `gpus`, `gpu_count`, `gpus_source` (the target's GPUs, [`crate::gpus`]), `gpus_per_run`
+//! (WF_GPUS_PER_RUN: more than the target has fails with 401) and `gpu_slots`.
 
 use super::{remote_path, skip};
 use crate::context::{config, PhaseContext};
@@ -176,6 +179,8 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         scripts::STATUS_SH.as_bytes(),
         0o755,
     )?;
+
+    let limits = run_limits(act, &sweep)?;
 
     let existing = inspect(act, &out_r)?;
     let (mode, manifest_sha) = match (&existing, &planned) {
@@ -338,7 +343,8 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     act.facts.set("runner_pid", &pid);
     act.log(Level::Info, &format!("sweep {mode}: {selected} run(s), {pending} pending, {claimed} already claimed; runner {runner} (pid {pid})"));
     let mut message = format!(
-        "sweep {mode}: {selected} run(s) selected, {pending} handed to the runner, {claimed} already claimed; runner {runner} (pid {pid}), max parallel {maxp}"
+        "sweep {mode}: {selected} run(s) selected, {pending} handed to the runner, {claimed} already claimed; runner {runner} (pid {pid}), max parallel {maxp}{}",
+        limits.describe(maxp)
     );
     if !restarted.is_empty() {
         message.push_str(&format!(
@@ -350,6 +356,66 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         message.push_str(&format!("; {note}"));
     }
     Ok((Status::Ok, message))
+}
+
+/// The per-run limits P60 hands the runner: the time limit and the GPU slices.
+struct RunLimits {
+    timeout_secs: u64,
+    gpus_per_run: u64,
+    slots: u64,
+}
+
+impl RunLimits {
+    /// `, run time limit 60 s, 2 GPU slots of 2 GPUs` (what the phase message adds).
+    fn describe(&self, maxp: u32) -> String {
+        let mut s = String::new();
+        if self.gpus_per_run > 0 {
+            s.push_str(&format!(
+                ", {} GPU slot(s) of {} GPU(s) each",
+                self.slots, self.gpus_per_run
+            ));
+            if self.slots < u64::from(maxp) {
+                s.push_str(&format!(" (at most {} runs at once)", self.slots));
+            }
+        }
+        if self.timeout_secs > 0 {
+            s.push_str(&format!(", run time limit {} s", self.timeout_secs));
+        }
+        s
+    }
+}
+
+/// Find the target's GPUs, check WF_GPUS_PER_RUN against them, and write the runner's
+/// `_sweep/options` (RUN_TIMEOUT_SECS, the GPUs, WF_GPUS_PER_RUN). Facts: `gpus`, `gpu_count`,
+/// `gpus_source`, `gpus_per_run`, `gpu_slots`, `run_timeout_secs`.
+fn run_limits<H: Host>(act: &mut Act<'_, H>, sweep: &str) -> Result<RunLimits, Failure> {
+    let bad = |e: String| Failure::new(code::SWEEP_LAUNCH_FAILED, e);
+    let timeout_secs = act.ctx.uint(config::RUN_TIMEOUT_SECS).map_err(bad)?;
+    let gpus_per_run = act.ctx.uint(config::WF_GPUS_PER_RUN).map_err(bad)?;
+    let gpus = crate::gpus::detect(act)?;
+    gpus.record(act);
+    let count = gpus.ids.len() as u64;
+    if gpus_per_run > count {
+        return Err(Failure::new(
+            code::SWEEP_LAUNCH_FAILED,
+            format!(
+                "WF_GPUS_PER_RUN={gpus_per_run} but the target has {count} GPU(s) ({}, from {}); lower WF_GPUS_PER_RUN, or use a pod with more GPUs",
+                if count == 0 { "none".to_string() } else { gpus.list() },
+                gpus.source
+            ),
+        ));
+    }
+    let slots = count.checked_div(gpus_per_run).unwrap_or(0);
+    act.facts.set("run_timeout_secs", timeout_secs);
+    act.facts.set("gpus_per_run", gpus_per_run);
+    act.facts.set("gpu_slots", slots);
+    let text = scripts::options_text(timeout_secs, &gpus.list(), gpus_per_run);
+    act.put(&join(sweep, "options"), text.as_bytes(), 0o644)?;
+    Ok(RunLimits {
+        timeout_secs,
+        gpus_per_run,
+        slots,
+    })
 }
 
 /// What to tell about lost runs (claimed, no exit code, nothing alive) that stay lost, if any.

@@ -1,0 +1,137 @@
+//! The sweep controls of the original workflow, end to end with the real binary: the per-run
+//! time limit (`RUN_TIMEOUT_SECS`) and GPU slices (`WF_GPUS_PER_RUN`, `{gpus}`/`{nproc}`) on a
+//! real OpenSSH host on 127.0.0.1 (the loopback sshd of [`crate::ssh`]), whose sessions get a
+//! stand-in `nvidia-smi` on their PATH where a test needs GPUs.
+
+use crate::harness::Sandbox;
+use crate::ssh::{alive, facts, last_status, processes_working_in, verify, Sshd};
+use std::path::{Path, PathBuf};
+use wfhost_constitution::codes;
+
+/// A directory holding a stand-in `nvidia-smi` whose `-L` lists `n` GPUs (as the real one
+/// does: `GPU <i>: <name> (UUID: GPU-<i>)`), and the session PATH that puts it first.
+fn stand_in_nvidia_smi(dir: &Path, n: usize) -> String {
+    let bin = dir.join("gpu-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let smi = bin.join("nvidia-smi");
+    std::fs::write(
+        &smi,
+        format!("#!/bin/sh\n[ \"${{1:-}}\" = -L ] || exit 2\ni=0\nwhile [ $i -lt {n} ]; do echo \"GPU $i: Stand-in GPU (UUID: GPU-0000000$i)\"; i=$((i + 1)); done\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&smi, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    format!("PATH={}:{path}", bin.display())
+}
+
+fn remote_run(s: &Sandbox, id: &str) -> PathBuf {
+    s.root().join("remote/outputs/runs").join(id)
+}
+
+#[test]
+fn a_run_past_run_timeout_secs_is_stopped_on_the_host_and_its_sibling_passes() {
+    let sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    s.unset("SWEEP_RUN_TEMPLATE");
+    s.set("RUN_TIMEOUT_SECS", "2");
+    s.manifest(
+        "run_id,command\n\
+         slow,sleep 300 & echo $! > $WF_RUN_DIR/child; wait\n\
+         quick,echo done > $WF_RUN_DIR/done\n",
+    );
+    let run = s.run(&["flow", "--provision", "skip", "--wait", "true"]);
+    assert_eq!(last_status(&run), ("P70".to_string(), "fail".to_string(), codes::RUNS_FAILED.get()), "{}", run.explain());
+    let reason = run.verdict("P70")["halt_reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("1 of 2 runs failed: slow"), "{reason}");
+    assert!(reason.contains("1 of them timed out (stopped at RUN_TIMEOUT_SECS): slow"), "{reason}");
+    let f = facts(&run, "P70");
+    assert_eq!((f["timed_out"].as_str(), f["timed_out_runs"].as_str(), f["ok"].as_str()), (Some("1"), Some("slow"), Some("1")), "{f:#}");
+    assert_eq!(facts(&run, "P60")["run_timeout_secs"].as_str(), Some("2"));
+    // The sibling finished; the slow run's whole group is gone (its backgrounded sleep too).
+    assert_eq!(std::fs::read_to_string(remote_run(&s, "quick").join("done")).unwrap(), "done\n");
+    let wf = remote_run(&s, "slow").join("_wf");
+    assert!(wf.join("timed_out").is_file());
+    assert_eq!(std::fs::read_to_string(wf.join("exit_code")).unwrap().trim(), "143");
+    let child = std::fs::read_to_string(remote_run(&s, "slow").join("child")).unwrap();
+    assert!(!alive(child.trim().parse().unwrap()), "the timed-out run's child {} lives on", child.trim());
+    let left = processes_working_in(&s.root().join("remote"));
+    assert!(left.iter().all(|(_, cmd)| !cmd.contains("sleep 300")), "{left:?}");
+    // The status read later says the same.
+    let status = s.run(&["flow", "--provision", "skip", "--sweep", "skip", "--wait", "false"]);
+    assert_eq!(status.status, 0, "{}", status.explain());
+    assert_eq!(facts(&status, "P70")["timed_out_runs"].as_str(), Some("slow"));
+    for flow in [&run, &status] {
+        let (code, report) = verify(&s, &flow.flow_dir());
+        assert_eq!(code, 0, "{report:#}");
+    }
+}
+
+#[test]
+fn with_four_gpus_and_two_per_run_at_most_two_runs_run_at_once_on_disjoint_gpus() {
+    let bins = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start_with_session_env(&stand_in_nvidia_smi(bins.path(), 4));
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    s.set("WF_GPUS_PER_RUN", "2");
+    s.set("SWEEP_MAX_PARALLEL", "4");
+    // Each run records its placeholders, its CUDA_VISIBLE_DEVICES and when it ran (ns).
+    s.set(
+        "SWEEP_RUN_TEMPLATE",
+        "sh -c 'b=$(date +%s%N); sleep 1; printf \"%s|%s|%s|%s|%s\\n\" \"$1\" \"$2\" \"$CUDA_VISIBLE_DEVICES\" \"$b\" \"$(date +%s%N)\" > \"$WF_RUN_DIR/gpus.txt\"' run {gpus} {nproc}",
+    );
+    s.manifest("run_id,seed\ng1,1\ng2,2\ng3,3\ng4,4\ng5,5\n");
+    let run = s.run(&["flow", "--provision", "skip", "--wait", "true"]);
+    assert_eq!(run.status, 0, "{}", run.explain());
+    // The GPUs were found and recorded in P30, P40 and P60.
+    for phase in ["P30", "P40", "P60"] {
+        let f = facts(&run, phase);
+        assert_eq!((f["gpus"].as_str(), f["gpu_count"].as_str(), f["gpus_source"].as_str()), (Some("0,1,2,3"), Some("4"), Some("nvidia-smi")), "{phase}: {f:#}");
+    }
+    let p60 = facts(&run, "P60");
+    assert_eq!((p60["gpus_per_run"].as_str(), p60["gpu_slots"].as_str()), (Some("2"), Some("2")), "{p60:#}");
+    let mut seen: Vec<(String, u128, u128)> = Vec::new();
+    for id in ["g1", "g2", "g3", "g4", "g5"] {
+        let text = std::fs::read_to_string(remote_run(&s, id).join("gpus.txt")).unwrap();
+        let f: Vec<&str> = text.trim().split('|').collect();
+        assert_eq!(f.len(), 5, "{id}: {text}");
+        assert!(["0,1", "2,3"].contains(&f[2]), "{id} got CUDA_VISIBLE_DEVICES={}", f[2]);
+        assert_eq!((f[0], f[1]), (f[2], "2"), "{id}: {{gpus}} and {{nproc}}");
+        seen.push((f[2].to_string(), f[3].parse().unwrap(), f[4].parse().unwrap()));
+    }
+    let mut max_at_once = 0;
+    for (a, (ga, sa, ea)) in seen.iter().enumerate() {
+        max_at_once = max_at_once.max(seen.iter().filter(|(_, sb, eb)| sb <= sa && sa < eb).count());
+        for (b, (gb, sb, eb)) in seen.iter().enumerate() {
+            if a != b && sb < ea && sa < eb {
+                assert_ne!(ga, gb, "runs {a} and {b} shared GPUs {ga}");
+            }
+        }
+    }
+    assert!(max_at_once <= 2, "four GPUs, two per run: {max_at_once} runs at once");
+
+    // Five per run on four GPUs: nothing can start, and P60 says why before launching.
+    s.set("WF_GPUS_PER_RUN", "5");
+    let too_many = s.run(&["flow", "--provision", "skip", "--wait", "true"]);
+    assert_eq!(last_status(&too_many), ("P60".to_string(), "fail".to_string(), codes::SWEEP_LAUNCH_FAILED.get()), "{}", too_many.explain());
+    let reason = too_many.verdict("P60")["halt_reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("WF_GPUS_PER_RUN=5 but the target has 4 GPU(s) (0,1,2,3, from nvidia-smi)"), "{reason}");
+}
+
+#[test]
+fn the_new_sweep_keys_are_bounded_in_p00() {
+    for (key, value, problem) in [
+        ("RUN_TIMEOUT_SECS", "2592001", "at most 2592000"),
+        ("RUN_TIMEOUT_SECS", "1h", "whole number"),
+        ("WF_GPUS_PER_RUN", "65", "at most 64"),
+    ] {
+        let mut s = Sandbox::new();
+        s.set(key, value);
+        let run = s.run(&["flow", "--yes"]);
+        assert_eq!(run.status, 10, "{}", run.explain());
+        assert_eq!(run.statuses(), vec![("P00".to_string(), "fail".to_string(), codes::CONFIG_INVALID.get())], "{}", run.explain());
+        let reason = run.verdict("P00")["halt_reason"].as_str().unwrap_or_default().to_string();
+        assert!(reason.contains(&format!("{key}=\"{value}\"")) && reason.contains(problem), "{key}: {reason}");
+        assert!(s.pods().is_empty(), "{key}: nothing may be created");
+    }
+}
