@@ -124,6 +124,9 @@ fn the_new_sweep_keys_are_bounded_in_p00() {
         ("RUN_TIMEOUT_SECS", "2592001", "at most 2592000"),
         ("RUN_TIMEOUT_SECS", "1h", "whole number"),
         ("WF_GPUS_PER_RUN", "65", "at most 64"),
+        ("SWEEP_LIMIT", "1000001", "at most 1000000"),
+        ("SWEEP_DRY_RUN", "yes", "must be 0 or 1"),
+        ("SWEEP_FORCE", "2", "must be 0 or 1"),
     ] {
         let mut s = Sandbox::new();
         s.set(key, value);
@@ -133,5 +136,93 @@ fn the_new_sweep_keys_are_bounded_in_p00() {
         let reason = run.verdict("P00")["halt_reason"].as_str().unwrap_or_default().to_string();
         assert!(reason.contains(&format!("{key}=\"{value}\"")) && reason.contains(problem), "{key}: {reason}");
         assert!(s.pods().is_empty(), "{key}: nothing may be created");
+    }
+}
+
+/// The outputs tree of the sandbox's one local pod.
+fn local_outputs(s: &Sandbox) -> PathBuf {
+    let pods = s.pods();
+    assert_eq!(pods.len(), 1, "{pods:?}");
+    s.root().join(".wfhost/pods").join(&pods[0]).join("root/mnt/outputs")
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map(|t| t.lines().count()).unwrap_or(0)
+}
+
+#[test]
+fn a_dry_run_prints_and_records_each_command_and_starts_nothing() {
+    let mut s = Sandbox::new();
+    s.set("SWEEP_DRY_RUN", "1");
+    s.set("SWEEP_LIMIT", "2");
+    let run = s.run(&["flow", "--yes", "--wait", "true"]);
+    assert_eq!(run.status, 0, "{}", run.explain());
+    let statuses = run.statuses();
+    let p60 = statuses.iter().find(|(p, _, _)| p == "P60").unwrap();
+    let p70 = statuses.iter().find(|(p, _, _)| p == "P70").unwrap();
+    assert_eq!((p60.1.as_str(), p70.1.as_str()), ("skip", "skip"), "{}", run.explain());
+    // Each selected run's exact command, printed and in P60's evidence; r3 is past SWEEP_LIMIT.
+    let pack = std::fs::read_to_string(run.flow_dir().join("phase/phase.P60.json")).unwrap();
+    for (id, seed) in [("r1", 1), ("r2", 2)] {
+        let command = format!("sh train.sh --seed {seed} ''");
+        assert!(run.stderr.contains(&format!("dry run: {id}: {command}")), "{id}\n{}", run.explain());
+        assert!(pack.contains(&serde_json::to_string(&command).unwrap()), "{id}: {pack}");
+    }
+    assert!(!run.stderr.contains("dry run: r3"), "{}", run.stderr);
+    let f = facts(&run, "P60");
+    assert_eq!((f["dry_run"].as_str(), f["runs_selected"].as_str()), (Some("true"), Some("2")), "{f:#}");
+    // Nothing started or written for the sweep on the pod.
+    let out = local_outputs(&s);
+    assert!(!out.join("_sweep/runs.tsv").exists() && !out.join("_sweep/runner.sh").exists());
+    assert_eq!(std::fs::read_dir(out.join("runs")).map(|d| d.count()).unwrap_or(0), 0);
+    let (code, report) = verify(&s, &run.flow_dir());
+    assert_eq!(code, 0, "{report:#}");
+}
+
+#[test]
+fn sweep_limit_runs_the_first_n_and_force_runs_finished_runs_again_with_consent() {
+    let mut s = Sandbox::new();
+    s.set("SWEEP_LIMIT", "2");
+    let first = s.run(&["flow", "--yes", "--wait", "true"]);
+    assert_eq!(first.status, 0, "{}", first.explain());
+    assert_eq!(facts(&first, "P60")["runs_selected"].as_str(), Some("2"));
+    let out = local_outputs(&s);
+    assert_eq!([("r1"), ("r2"), ("r3")].map(|id| lines(&out.join("runs").join(id).join("train.log"))), [1, 1, 0]);
+    let pod = s.pods()[0].clone();
+    s.set("LIUM_TARGET", &pod);
+
+    // Forcing without consent stops in P00; nothing runs again.
+    s.set("SWEEP_FORCE", "1");
+    let refused = s.run(&["flow", "--provision", "skip", "--wait", "true"]);
+    assert_eq!(refused.status, 10, "{}", refused.explain());
+    assert_eq!(refused.statuses(), vec![("P00".to_string(), "fail".to_string(), codes::RERUN_CONSENT_MISSING.get())], "{}", refused.explain());
+    let reason = refused.verdict("P00")["halt_reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("SWEEP_FORCE=1") && reason.contains("--yes"), "{reason}");
+
+    // With --yes: the finished runs run again, the earlier attempt (and its outputs) kept.
+    let forced = s.run(&["flow", "--provision", "skip", "--wait", "true", "--yes"]);
+    assert_eq!(forced.status, 0, "{}", forced.explain());
+    let p60 = facts(&forced, "P60");
+    assert_eq!((p60["force"].as_str(), p60["restarted_runs"].as_str()), (Some("true"), Some("r1,r2")), "{p60:#}");
+    assert_eq!([("r1"), ("r2"), ("r3")].map(|id| lines(&out.join("runs").join(id).join("train.log"))), [1, 1, 0], "each attempt writes a fresh train.log");
+    for id in ["r1", "r2"] {
+        let first_attempt = out.join("runs").join(id).join("_wf/attempts/1");
+        assert_eq!(std::fs::read_to_string(first_attempt.join("exit_code")).unwrap().trim(), "0", "{id}");
+        assert_eq!(lines(&first_attempt.join("outputs/train.log")), 1, "{id}: the first attempt's output is kept");
+        assert_eq!(std::fs::read_to_string(first_attempt.join("requeued_why")).unwrap().trim(), "forced");
+    }
+    let consent: Vec<serde_json::Value> = std::fs::read_to_string(forced.flow_dir().join("events.jsonl")).unwrap().lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event_type"] == "consent.given" && e["payload"]["action"] == "rerun-finished-runs")
+        .collect();
+    assert_eq!(consent.len(), 1, "the consent to run finished runs again is recorded once");
+    assert_eq!(consent[0]["actor"]["id"], "--yes", "{}", consent[0]);
+    // A dry run needs no consent even with SWEEP_FORCE=1.
+    s.set("SWEEP_DRY_RUN", "1");
+    let dry = s.run(&["flow", "--provision", "skip", "--wait", "true"]);
+    assert_eq!(dry.status, 0, "{}", dry.explain());
+    for flow in [&first, &refused, &forced, &dry] {
+        let (code, report) = verify(&s, &flow.flow_dir());
+        assert_eq!(code, 0, "{report:#}");
     }
 }

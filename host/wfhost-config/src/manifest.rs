@@ -37,6 +37,7 @@
 //! no `[...]` classes), or comma-separated `column=glob` conditions that must all hold (a glob
 //! in a condition cannot contain a comma; whitespace around names and globs is trimmed). An
 //! unknown column is an error. Selecting no run is an error naming the filter that removed them.
+//! `SWEEP_LIMIT` (0 = no limit) keeps the first N of the selected runs, in manifest order.
 //!
 //! Every error is a [`ManifestError`] carrying the manifest's name, the physical line where the
 //! offending record starts (when there is one) and the constitution code [`CODE`]
@@ -509,16 +510,19 @@ pub struct PlanOptions {
     pub sweep_match: String,
     /// `SWEEP_START_AT`: `first` or a run_id.
     pub start_at: String,
+    /// `SWEEP_LIMIT`: at most this many of the selected runs, the first ones (0 = all).
+    pub limit: u64,
 }
 
 impl PlanOptions {
-    /// The options a config gives: `SWEEP_RUN_TEMPLATE`, `SWEEP_MATCH` and `SWEEP_START_AT`
-    /// (with their defaults `all` and `first`).
+    /// The options a config gives: `SWEEP_RUN_TEMPLATE`, `SWEEP_MATCH`, `SWEEP_START_AT` and
+    /// `SWEEP_LIMIT` (with their defaults `all`, `first` and 0).
     pub fn from_config(config: &crate::config::Config) -> PlanOptions {
         PlanOptions {
             template: config.get(keys::SWEEP_RUN_TEMPLATE).map(str::to_owned),
             sweep_match: config.value(keys::SWEEP_MATCH).to_owned(),
             start_at: config.value(keys::SWEEP_START_AT).to_owned(),
+            limit: config.uint(keys::SWEEP_LIMIT),
         }
     }
 }
@@ -530,6 +534,7 @@ impl Default for PlanOptions {
             template: keys::SWEEP_RUN_TEMPLATE.default().map(str::to_owned),
             sweep_match: keys::SWEEP_MATCH.default().unwrap_or_default().to_owned(),
             start_at: keys::SWEEP_START_AT.default().unwrap_or_default().to_owned(),
+            limit: keys::SWEEP_LIMIT.default_value(),
         }
     }
 }
@@ -788,9 +793,14 @@ pub fn plan(manifest: &Manifest, options: &PlanOptions) -> Result<Vec<PlannedRun
             })?
     };
 
+    let limit = match usize::try_from(options.limit) {
+        Ok(0) | Err(_) => usize::MAX,
+        Ok(n) => n,
+    };
     let selected: Vec<&Row> = manifest.rows[start..]
         .iter()
         .filter(|r| matcher.matches(manifest, r))
+        .take(limit)
         .collect();
     if selected.is_empty() {
         let total = manifest.rows.len();

@@ -1,17 +1,22 @@
 # wfhost sweep runner (POSIX sh, dash compatible). Installed by wfhost P60 as
 # OUT/_sweep/runner.sh, where OUT is OPS_REMOTE_OUTPUTS_DIR as resolved on the target.
 #
-#   sh runner.sh launch OUT REPO MAX_PARALLEL TOKEN [keep|retry-lost]
+#   sh runner.sh launch OUT REPO MAX_PARALLEL TOKEN [keep|retry-lost|force|retry-lost,force]
 #       Start a detached runner unless one is alive (OUT/_sweep/runner.pid), wait until it has
 #       checked in (it writes "TOKEN started|deferred PID REQUEUED" to OUT/_sweep/runner.started),
 #       print "runner=started pid=N" or "runner=already-running pid=N" and return at once. With
-#       retry-lost the line ends " requeued=IDS": the lost runs the new runner handed back to the
-#       queue (comma-separated, "-" for none, "noflock" when flock(1) is missing on the target).
-#   sh runner.sh run OUT REPO MAX_PARALLEL [TOKEN [keep|retry-lost]]
+#       retry-lost or force the line ends " requeued=IDS": the lost (retry-lost) and finished
+#       (force) runs the new runner handed back to the queue (comma-separated, "-" for none,
+#       "noflock" when flock(1) is missing on the target).
+#   sh runner.sh run OUT REPO MAX_PARALLEL [TOKEN [keep|retry-lost|force|retry-lost,force]]
 #       The runner loop. Only one runs per OUT: it holds OUT/_sweep/runner.lock with flock(1)
 #       where the target has it (else the pid file alone decides). With retry-lost it first
 #       requeues every lost run (claimed, no exit_code, no live process): the attempt's files
-#       move to runs/<id>/_wf/attempts/<n>/ and the claim is removed. Then it reads
+#       move to runs/<id>/_wf/attempts/<n>/ and the claim is removed. With force it does the
+#       same for every finished run (claimed, with an exit_code) and also moves the run's output
+#       files (everything in runs/<id>/ but _wf) to attempts/<n>/outputs/; a forced run whose
+#       _wf/cmd.sh.next exists (prepare.sh writes it with force) runs that command, its old
+#       cmd.sh kept in the attempt. Then it reads
 #       OUT/_sweep/runs.tsv (run_id<TAB>cmd path) through a cursor: each pass goes on from
 #       where the last one stopped, claims unclaimed runs (mkdir OUT/runs/<id>/_wf/claim,
 #       atomic: a run is never claimed twice) while fewer than MAX_PARALLEL are active, and
@@ -196,7 +201,7 @@ launch() {
   sweep=$out/_sweep
   get "$sweep/runner.pid"; pid=$got
   rq=
-  [ "$retry" = retry-lost ] && rq=" requeued=-"
+  [ "$retry" = keep ] || rq=" requeued=-"
   if alive "$pid"; then
     echo "runner=already-running pid=$pid$rq"
     return 0
@@ -212,7 +217,7 @@ launch() {
     if [ -f "$sweep/runner.started" ]; then
       set -- $(cat "$sweep/runner.started" 2>/dev/null)
       if [ "${1:-}" = "$token" ]; then
-        [ "$retry" = retry-lost ] && rq=" requeued=${4:--}"
+        [ "$retry" = keep ] || rq=" requeued=${4:--}"
         case ${2:-} in
           started) echo "runner=started pid=${3:-}$rq"; return 0 ;;
           deferred) echo "runner=already-running pid=${3:-}$rq"; return 0 ;;
@@ -245,23 +250,63 @@ unfinished() {
   done < "$tsv"
 }
 
-# requeue ID WF: hand a lost run (nothing of it alive) back to the queue. The attempt's files
-# move to _wf/attempts/<n>/ (nothing is deleted), then the claim goes, so the loop claims and
-# runs it again. Called only under the runner lock: no other runner can claim or requeue
-# meanwhile. Adds the id to rq.
-requeue() {
-  run_alive "$2" && return 0
+# finished FN: call `FN ID WF` for every listed run that is claimed and has an exit_code.
+finished() {
+  [ -f "$tsv" ] || return 0
+  while IFS='	' read -r id cmdpath || [ -n "$id" ]; do
+    valid_id "$id" || continue
+    wf=$out/runs/$id/_wf
+    [ -d "$wf/claim" ] && [ -f "$wf/exit_code" ] && "$1" "$id" "$wf"
+  done < "$tsv"
+  return 0
+}
+
+# next_attempt WF: the number of the run's next kept attempt in $k (WF/attempts/$k is free).
+next_attempt() {
   k=1
-  while [ -e "$2/attempts/$k" ]; do k=$((k + 1)); done
+  while [ -e "$1/attempts/$k" ]; do k=$((k + 1)); done
+}
+
+# retire ID WF WHY: move the run's last attempt to WF/attempts/$k/ (nothing is deleted; WHY,
+# lost or forced, goes to attempts/$k/requeued_why), then remove its claim, so the loop claims
+# and runs it again. Called only under the runner lock: no other runner can claim or requeue
+# meanwhile. Adds the id to rq.
+retire() {
   mkdir -p "$2/attempts/$k" || return 0
-  for f in stdout.log stderr.log started_at ended_at boot_id pgid pid deadline timed_out gpus gpu_slot "$2"/disk_full.*; do
+  for f in stdout.log stderr.log started_at ended_at exit_code boot_id pgid pid deadline timed_out gpus gpu_slot "$2"/disk_full.*; do
     f=${f##*/}
     if [ -e "$2/$f" ]; then mv -f "$2/$f" "$2/attempts/$k/$f"; fi
   done
   put "$2/attempts/$k/requeued_at" "$(now)"
+  put "$2/attempts/$k/requeued_why" "$3"
   rmdir "$2/claim" 2>/dev/null || return 0
-  say "requeued lost run $1 (its attempt $k is kept in runs/$1/_wf/attempts/$k)"
+  say "requeued $3 run $1 (its attempt $k is kept in runs/$1/_wf/attempts/$k)"
   rq="$rq${rq:+,}$1"
+}
+
+# requeue ID WF: hand a lost run (nothing of it alive) back to the queue.
+requeue() {
+  run_alive "$2" && return 0
+  next_attempt "$2"
+  retire "$1" "$2" lost
+}
+
+# rerun ID WF: hand a finished run back to the queue (SWEEP_FORCE): its outputs go to the
+# attempt too, and the command prepare.sh left in cmd.sh.next replaces cmd.sh.
+rerun() {
+  rd=${2%/_wf}
+  next_attempt "$2"
+  mkdir -p "$2/attempts/$k/outputs" || return 0
+  for f in "$rd"/* "$rd"/.[!.]* "$rd"/..?*; do
+    [ -e "$f" ] || continue
+    [ "${f##*/}" = _wf ] && continue
+    mv -f "$f" "$2/attempts/$k/outputs/" || return 0
+  done
+  if [ -f "$2/cmd.sh.next" ]; then
+    cp -p "$2/cmd.sh" "$2/attempts/$k/cmd.sh" 2>/dev/null
+    mv -f "$2/cmd.sh.next" "$2/cmd.sh" || return 0
+  fi
+  retire "$1" "$2" forced
 }
 
 # adopt ID WF: a run an earlier runner started that still lives takes a slot (and its GPU
@@ -382,13 +427,14 @@ run_loop() {
   fi
   put "$sweep/runner.pid" "$$"
   rq=-
-  if [ "$retry" = retry-lost ]; then
+  if [ "$retry" != keep ]; then
     if [ "$locked" = yes ]; then
       rq=
-      unfinished requeue
+      case ,$retry, in *,retry-lost,*) unfinished requeue ;; esac
+      case ,$retry, in *,force,*) finished rerun ;; esac
       [ -n "$rq" ] || rq=-
     else
-      say "lost runs are not requeued: flock(1) is missing on this machine (install util-linux)"
+      say "lost and finished runs are not requeued: flock(1) is missing on this machine (install util-linux)"
       rq=noflock
     fi
   fi
@@ -594,11 +640,11 @@ mode=${1:-}
 [ $# -gt 0 ] && shift
 case $mode in
   launch)
-    [ $# -eq 4 ] || [ $# -eq 5 ] || { echo "usage: runner.sh launch OUT REPO MAX_PARALLEL TOKEN [keep|retry-lost]" >&2; exit 2; }
+    [ $# -eq 4 ] || [ $# -eq 5 ] || { echo "usage: runner.sh launch OUT REPO MAX_PARALLEL TOKEN [keep|retry-lost|force|retry-lost,force]" >&2; exit 2; }
     launch "$@"
     ;;
   run)
-    [ $# -ge 3 ] || { echo "usage: runner.sh run OUT REPO MAX_PARALLEL [TOKEN [keep|retry-lost]]" >&2; exit 2; }
+    [ $# -ge 3 ] || { echo "usage: runner.sh run OUT REPO MAX_PARALLEL [TOKEN [keep|retry-lost|force|retry-lost,force]]" >&2; exit 2; }
     run_loop "$@"
     ;;
   one)

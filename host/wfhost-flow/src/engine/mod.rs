@@ -141,6 +141,8 @@ struct Run<'o> {
     gateway: Arc<GatewayShared>,
     /// The key that signs verdicts and the flow (`WF_SIGNING_KEY`), once P00 loaded it.
     signer: Option<wfhost_evidence::dsse::Signer>,
+    /// SWEEP_FORCE=1 has the consent P00 recorded: P60 may run finished runs again.
+    force_consent: bool,
 }
 
 /// One phase's result before the court.
@@ -228,6 +230,7 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
         internal_error: None,
         gateway,
         signer: None,
+        force_consent: false,
         req,
     };
     run.flag_problems = run.req.flag_errors.clone();

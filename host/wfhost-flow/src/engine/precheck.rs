@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! config ─► header lines ─► flag problems (105) ─► missing keys (107) ─► signing key (101)
-//!        ─► consent + provision grant (106) ─► plugins loaded (108) ─► ok
+//!        ─► consent + provision grant (106) ─► SWEEP_FORCE's consent (109)
+//!        ─► plugins loaded (108) ─► ok
 //! ```
 //! Nothing here touches a target: a precheck failure stops before any remote mutation.
 
@@ -14,7 +15,7 @@ use crate::plugins;
 use crate::types::PhaseOutcome;
 use serde_json::json;
 use wfhost_audit::records::{self, FlowHeader};
-use wfhost_config::flags::Provision;
+use wfhost_config::flags::{Provision, Sweep};
 use wfhost_constitution::{codes, keys, Phase, PhaseId};
 use wfhost_evidence::Actor;
 
@@ -140,6 +141,11 @@ impl Run<'_> {
                 return fail(phase, codes::CONSENT_MISSING, "this run would create a pod, but it has no terminal and no consent".into());
             }
         }
+        // SWEEP_FORCE (Law 4): running finished runs again spends what they cost once more, so
+        // it needs the same consent: --yes, LIUM_YES=1 or a yes at the terminal.
+        if let Err(message) = self.force_consent(&config) {
+            return fail(phase, codes::RERUN_CONSENT_MISSING, message);
+        }
         // Plugins: every one the flow will use is loaded now, never half-way through.
         match plugins::load(&self.req.workdir, &config, &self.req.env, self.sink.clone(), self.out.clone_handle()) {
             Ok(p) => {
@@ -153,6 +159,30 @@ impl Run<'_> {
             kv("transport", &transport),
             kv("consent", &self.consent.to_string()),
         ])
+    }
+
+    /// Decide SWEEP_FORCE's consent (recorded as `consent.given`, action
+    /// `rerun-finished-runs`) when the flow will start a runner; a dry run starts none.
+    fn force_consent(&mut self, config: &wfhost_config::config::Config) -> Result<(), String> {
+        let starts_runner = self.req.plan.phases().contains(&PhaseId::P60) && self.flags.sweep != Sweep::Skip;
+        if !config.flag(keys::SWEEP_FORCE) || config.flag(keys::SWEEP_DRY_RUN) || !starts_runner {
+            return Ok(());
+        }
+        let actor = if self.consent {
+            self.consent_actor()
+        } else if let (true, Some(confirm)) = (self.req.interactive, &self.req.confirm) {
+            confirm
+                .ask("SWEEP_FORCE=1 runs the sweep's finished runs again (their earlier files are kept). Go on? [y/N] ")
+                .then(|| Actor::new("user", "tty"))
+        } else {
+            None
+        };
+        let Some(actor) = actor else {
+            return Err("SWEEP_FORCE=1 would run the sweep's finished runs again, but this run has no terminal and no consent (--yes or LIUM_YES=1)".into());
+        };
+        self.sink.event_as("consent.given", "consent/rerun-finished-runs", json!({"action": "rerun-finished-runs", "basis": keys::SWEEP_FORCE.name()}), actor);
+        self.force_consent = true;
+        Ok(())
     }
 
     /// Who gave consent in P00: `--yes`, the TTY or `LIUM_YES=1`; `None` without consent.

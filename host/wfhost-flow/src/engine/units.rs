@@ -68,6 +68,7 @@ pub(super) fn unit(id: PhaseId) -> &'static dyn Unit {
         PhaseId::P40 => &Bootstrap,
         PhaseId::P50 => &Checkout,
         PhaseId::P60 => &SweepStart,
+        PhaseId::P70 => &Monitor,
         PhaseId::P80 => &FetchUnit,
         PhaseId::P90 => &Teardown_,
         PhaseId::P99 => &Summary,
@@ -75,7 +76,7 @@ pub(super) fn unit(id: PhaseId) -> &'static dyn Unit {
     }
 }
 
-/// A phase with no host-side behaviour of its own (P30, P70).
+/// A phase with no host-side behaviour of its own (P30).
 struct Plain;
 impl Unit for Plain {}
 
@@ -161,7 +162,8 @@ impl Unit for Checkout {
     }
 }
 
-/// P60: the manifest, parsed and planned on the host, and the config copy.
+/// P60: the manifest, parsed and planned on the host, the config copy, and `force` when
+/// SWEEP_FORCE=1 has its consent.
 struct SweepStart;
 impl Unit for SweepStart {
     fn skip(&self, run: &Run<'_>) -> Option<String> {
@@ -184,8 +186,20 @@ impl Unit for SweepStart {
             v.push(("manifest_sha256".into(), m.sha256.clone()));
             v.push(("runs_json".into(), Value::Array(runs_json).to_string()));
         }
+        if run.force_consent {
+            v.push(("force".into(), "1".into()));
+        }
         v.push(("config_text".into(), config.redacted_text()));
         Ok(())
+    }
+}
+
+/// P70: nothing to watch after a dry run (SWEEP_DRY_RUN=1 started nothing).
+struct Monitor;
+impl Unit for Monitor {
+    fn skip(&self, run: &Run<'_>) -> Option<String> {
+        let dry = run.config.as_ref().is_some_and(|c| c.flag(keys::SWEEP_DRY_RUN));
+        (dry && run.flags.sweep != Sweep::Skip).then(|| "SWEEP_DRY_RUN=1: P60 started nothing to watch".into())
     }
 }
 

@@ -165,6 +165,17 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         ));
     }
 
+    if act
+        .ctx
+        .config(config::SWEEP_DRY_RUN.name)
+        .and_then(parse_bool)
+        .unwrap_or(false)
+    {
+        return dry_run(act, planned.as_ref().map(|(runs, _)| runs.as_slice()));
+    }
+    // SWEEP_FORCE counts only with the consent the host recorded in P00 (its input `force`).
+    let force = act.ctx.input("force").map(str::trim) == Some("1");
+
     let out_r = act.resolve(&out)?;
     let repo_r = act.resolve(&repo)?;
     let sweep = join(&out, "_sweep");
@@ -240,7 +251,7 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
                 0o644,
             )?;
             act.put(&join(&manifests, "sweep-latest.csv"), csv.as_bytes(), 0o644)?;
-            let prepare = scripts::prepare_script(runs, sha, &flow_id);
+            let prepare = scripts::prepare_script(runs, sha, &flow_id, force);
             act.put(&join(&sweep, "prepare.sh"), prepare.as_bytes(), 0o644)?;
             let res = act.exec_ok(
                 "writing run commands and runs.tsv",
@@ -300,7 +311,16 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     let token = format!("{flow_id}-{ts}");
     let res = act.exec_ok(
         "launching the runner",
-        &scripts::launch_command(&out_r, &repo_r, maxp, &token, retry_lost),
+        &scripts::launch_command(
+            &out_r,
+            &repo_r,
+            maxp,
+            &token,
+            scripts::Requeue {
+                lost: retry_lost,
+                finished: force,
+            },
+        ),
         None,
         &[],
         QUICK_TIMEOUT_MS,
@@ -320,9 +340,16 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     let (runner, pid) = (launched.runner.clone(), launched.pid.clone());
     let restarted = launched.requeued.clone().unwrap_or_default();
     act.facts.set("retry_lost", retry_lost);
+    act.facts.set("force", force);
     act.facts.set("runs_lost_at_launch", lost_before);
     act.facts.set("runs_restarted", restarted.len());
     act.facts.set("restarted_runs", restarted.join(","));
+    if force && launched.runner == "already-running" {
+        act.log(Level::Warn, &format!(
+            "SWEEP_FORCE=1: no finished run was run again: the runner (pid {}) is still working; rerun with --sweep resume once it is done (`wfhost sweep-status`)",
+            launched.pid
+        ));
+    }
     let lost_note =
         lost_note(retry_lost, lost_before, &launched, &out).map(|note| match &disk_note {
             // Why some of them were lost, where the runner could tell.
@@ -348,14 +375,43 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     );
     if !restarted.is_empty() {
         message.push_str(&format!(
-            "; {} lost run(s) restarted: {}",
+            "; {} {} run(s) restarted: {}",
             restarted.len(),
+            match (retry_lost, force) {
+                (true, true) => "lost or finished",
+                (false, true) => "finished",
+                _ => "lost",
+            },
             restarted.join(", ")
         ));
     } else if let Some(note) = lost_note {
         message.push_str(&format!("; {note}"));
     }
     Ok((Status::Ok, message))
+}
+
+/// SWEEP_DRY_RUN=1: record and print each selected run's exact command; nothing on the target
+/// is touched and no run starts (status skip). Facts: `dry_run`, `runs_selected`.
+fn dry_run<H: Host>(act: &mut Act<'_, H>, runs: Option<&[RunSpec]>) -> PhaseResult {
+    act.facts.set("dry_run", true);
+    let Some(runs) = runs else {
+        act.facts.set("runs_selected", 0);
+        return skip(
+            "SWEEP_DRY_RUN=1: --sweep resume takes no runs from the manifest, so there is nothing to show; nothing was started",
+        );
+    };
+    act.facts.set("runs_selected", runs.len());
+    for r in runs {
+        act.log(Level::Info, &format!("dry run: {}: {}", r.run_id, r.command));
+    }
+    act.note(
+        "dry run",
+        json!({"runs": runs.iter().map(|r| json!({"run_id": r.run_id, "command": r.command})).collect::<Vec<_>>()}),
+    );
+    skip(format!(
+        "SWEEP_DRY_RUN=1: {} run(s) would start (each command is in this phase's evidence); nothing was started or written on the target",
+        runs.len()
+    ))
 }
 
 /// The per-run limits P60 hands the runner: the time limit and the GPU slices.

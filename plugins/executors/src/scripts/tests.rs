@@ -55,7 +55,7 @@ impl Sweep {
 
     fn prepare(&self, runs: &[RunSpec]) -> String {
         let script = format!("{}/_sweep/prepare.sh", self.out);
-        std::fs::write(&script, prepare_script(runs, &"ab".repeat(32), "flow-1")).unwrap();
+        std::fs::write(&script, prepare_script(runs, &"ab".repeat(32), "flow-1", false)).unwrap();
         let r = sh("sh \"$1\" \"$2\"", &[&script, &self.out]);
         assert_eq!(r.exit_code, Some(0), "prepare failed: {}", r.stderr);
         r.stdout.trim().to_string()
@@ -68,7 +68,7 @@ impl Sweep {
     fn launch_with(&self, maxp: u32, retry_lost: bool) -> String {
         let t0 = Instant::now();
         let r = run(&Proc::sh(
-            &launch_command(&self.out, &self.repo, maxp, "tok-1", retry_lost),
+            &launch_command(&self.out, &self.repo, maxp, "tok-1", Requeue { lost: retry_lost, finished: false }),
             &[],
         ));
         assert_eq!(
@@ -1371,4 +1371,54 @@ fn without_slicing_every_run_sees_every_gpu_and_too_few_gpus_start_nothing() {
     assert_eq!((st.pending, st.running), (1, 0), "{st:#?}");
     let log = few.read(&format!("{}/_sweep/runner.log", few.out));
     assert!(log.contains("gpus_per_run 2 but only 1 GPU(s)"), "{log}");
+}
+
+#[test]
+fn forced_runs_run_again_with_their_first_attempt_and_outputs_kept() {
+    // good and bad are in the first runs.tsv; they finish (good with a failing summary).
+    let s = Sweep::new(&[
+        spec("good", "echo run >> \"$WF_RUN_DIR/../good.count\"; echo v1 > \"$WF_RUN_DIR/model.txt\"; printf '{\"ok\": false}' > \"$WF_RUN_DIR/summary.json\""),
+        spec("bad", "echo run >> \"$WF_RUN_DIR/../bad.count\"; exit 4"),
+    ]);
+    s.launch(2);
+    let done = s.wait_complete();
+    assert_eq!((done.total, done.failed), (2, 2), "{done:#?}");
+
+    // The manifest now says good writes v2 and no failing summary; with force (prepare writes
+    // the new command beside the claimed one) both finished runs run again, pending once.
+    let script = format!("{}/_sweep/prepare.sh", s.out);
+    let runs = [
+        spec("good", "echo run >> \"$WF_RUN_DIR/../good.count\"; echo v2 > \"$WF_RUN_DIR/model.txt\""),
+        spec("bad", "echo run >> \"$WF_RUN_DIR/../bad.count\"; exit 4"),
+        spec("pending", "true"),
+    ];
+    std::fs::write(&script, prepare_script(&runs, &"cd".repeat(32), "flow-2", true)).unwrap();
+    let r = sh("sh \"$1\" \"$2\"", &[&script, &s.out]);
+    assert_eq!(r.stdout.trim(), "pending=1 claimed=2", "{}", r.stderr);
+    assert!(Path::new(&s.wf("good", "cmd.sh.next")).is_file());
+    let launched = run(&Proc::sh(
+        &launch_command(&s.out, &s.repo, 2, "tok-2", Requeue { lost: false, finished: true }),
+        &[],
+    ));
+    let parsed = Launched::parse(&launched.stdout).unwrap_or_else(|| panic!("{}", launched.stdout));
+    assert_eq!(parsed.requeued, Some(vec!["good".to_string(), "bad".to_string()]), "{}", launched.stdout);
+    let done = s.wait_complete();
+    assert_eq!((done.ok, done.failed), (2, 1), "{done:#?}");
+    assert_eq!(s.read(&format!("{}/runs/good.count", s.out)), "run\nrun\n");
+    assert_eq!(s.read(&format!("{}/runs/bad.count", s.out)), "run\nrun\n");
+    // The new attempt ran the new command in a clean run directory; the first one is kept.
+    assert_eq!(s.read(&format!("{}/runs/good/model.txt", s.out)), "v2\n");
+    assert!(!Path::new(&format!("{}/runs/good/summary.json", s.out)).exists(), "the old summary would judge the new attempt");
+    let first = format!("{}/runs/good/_wf/attempts/1", s.out);
+    assert_eq!(s.read(&format!("{first}/outputs/model.txt")), "v1\n");
+    assert!(Path::new(&format!("{first}/outputs/summary.json")).is_file());
+    assert_eq!(s.read(&format!("{first}/exit_code")), "0\n");
+    assert_eq!(s.read(&format!("{first}/requeued_why")), "forced\n");
+    assert!(s.read(&format!("{first}/cmd.sh")).contains("v1"));
+    assert!(s.read(&s.wf("good", "cmd.sh")).contains("v2") && !Path::new(&s.wf("good", "cmd.sh.next")).exists());
+    assert_eq!(s.read(&format!("{}/runs/bad/_wf/attempts/1/exit_code", s.out)), "4\n");
+    // Without force, nothing runs a third time.
+    assert_eq!(Launched::parse(&s.launch(2)).unwrap().requeued, Some(vec![]));
+    s.wait_complete();
+    assert_eq!(s.read(&format!("{}/runs/good.count", s.out)), "run\nrun\n");
 }
