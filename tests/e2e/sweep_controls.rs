@@ -127,6 +127,8 @@ fn the_new_sweep_keys_are_bounded_in_p00() {
         ("SWEEP_LIMIT", "1000001", "at most 1000000"),
         ("SWEEP_DRY_RUN", "yes", "must be 0 or 1"),
         ("SWEEP_FORCE", "2", "must be 0 or 1"),
+        ("APT_PACKAGES", "rsync Bad_Pkg", "has the item \"Bad_Pkg\"; every item must be one of the Debian package names"),
+        ("AUTO_INSTALL_PREREQS", "true", "must be 0 or 1"),
     ] {
         let mut s = Sandbox::new();
         s.set(key, value);
@@ -134,7 +136,7 @@ fn the_new_sweep_keys_are_bounded_in_p00() {
         assert_eq!(run.status, 10, "{}", run.explain());
         assert_eq!(run.statuses(), vec![("P00".to_string(), "fail".to_string(), codes::CONFIG_INVALID.get())], "{}", run.explain());
         let reason = run.verdict("P00")["halt_reason"].as_str().unwrap_or_default().to_string();
-        assert!(reason.contains(&format!("{key}=\"{value}\"")) && reason.contains(problem), "{key}: {reason}");
+        assert!(reason.contains(&format!("{key}={value:?}")) && reason.contains(problem), "{key}: {reason}");
         assert!(s.pods().is_empty(), "{key}: nothing may be created");
     }
 }
@@ -222,6 +224,65 @@ fn sweep_limit_runs_the_first_n_and_force_runs_finished_runs_again_with_consent(
     let dry = s.run(&["flow", "--provision", "skip", "--wait", "true"]);
     assert_eq!(dry.status, 0, "{}", dry.explain());
     for flow in [&first, &refused, &forced, &dry] {
+        let (code, report) = verify(&s, &flow.flow_dir());
+        assert_eq!(code, 0, "{report:#}");
+    }
+}
+
+#[test]
+fn apt_packages_the_target_lacks_are_installed_non_interactively_and_a_failed_install_halts_p40() {
+    // A stand-in apt-get on the sessions' PATH records each call (its arguments and
+    // DEBIAN_FRONTEND) and fails an install that names a package with "broken" in it.
+    let bins = tempfile::tempdir().unwrap();
+    let bin = bins.path().join("apt-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = bins.path().join("apt-calls.log");
+    std::fs::write(
+        bin.join("apt-get"),
+        format!(
+            "#!/bin/sh\nprintf '%s|%s\\n' \"${{DEBIAN_FRONTEND:-}}\" \"$*\" >> {calls}\ncase \"$*\" in *install*broken*) echo 'E: Unable to locate package' >&2; exit 100 ;; esac\nexit 0\n",
+            calls = calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("apt-get"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    let sshd = Sshd::start_with_session_env(&format!("PATH={}:{path}", bin.display()));
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    // coreutils is installed (dpkg says so); the other two are not.
+    s.set("APT_PACKAGES", "coreutils wfhost-e2e-absent-a wfhost-e2e-absent-b");
+
+    // Without AUTO_INSTALL_PREREQS: P40 names what is missing and installs nothing.
+    let refused = s.run(&["flow", "--provision", "skip", "--sweep", "skip"]);
+    assert_eq!(last_status(&refused), ("P40".to_string(), "fail".to_string(), codes::BOOTSTRAP_FAILED.get()), "{}", refused.explain());
+    let reason = refused.verdict("P40")["halt_reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("lacks wfhost-e2e-absent-a wfhost-e2e-absent-b") && reason.contains("AUTO_INSTALL_PREREQS=1"), "{reason}");
+    assert!(!calls.exists(), "apt-get ran without AUTO_INSTALL_PREREQS");
+
+    s.set("AUTO_INSTALL_PREREQS", "1");
+    let run = s.run(&["flow", "--provision", "skip", "--sweep", "skip"]);
+    assert_eq!(run.status, 0, "{}", run.explain());
+    let log = std::fs::read_to_string(&calls).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert_eq!(lines[0], "noninteractive|-q update", "{log}");
+    assert!(lines[1].starts_with("noninteractive|-q install -y --no-install-recommends"), "{log}");
+    assert!(lines[1].ends_with(" wfhost-e2e-absent-a wfhost-e2e-absent-b"), "only the missing packages: {log}");
+    assert!(!lines[1].contains("coreutils"), "{log}");
+    let f = facts(&run, "P40");
+    assert_eq!((f["apt_missing"].as_str(), f["apt_installed"].as_str()), (Some("wfhost-e2e-absent-a wfhost-e2e-absent-b"), Some("wfhost-e2e-absent-a wfhost-e2e-absent-b")), "{f:#}");
+
+    // A failing install halts P40 with 300 and apt-get's reason; nothing after it runs.
+    std::fs::remove_file(&calls).unwrap();
+    s.set("APT_PACKAGES", "coreutils wfhost-e2e-broken");
+    let failed = s.run(&["flow", "--provision", "skip"]);
+    assert_eq!(failed.status, 30, "{}", failed.explain());
+    assert_eq!(last_status(&failed), ("P40".to_string(), "fail".to_string(), codes::BOOTSTRAP_FAILED.get()), "{}", failed.explain());
+    let reason = failed.verdict("P40")["halt_reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("installing wfhost-e2e-broken with apt-get failed (exit 100): E: Unable to locate package"), "{reason}");
+    assert!(!failed.statuses().iter().any(|(p, _, _)| p == "P50"), "{}", failed.explain());
+    for flow in [&refused, &run, &failed] {
         let (code, report) = verify(&s, &flow.flow_dir());
         assert_eq!(code, 0, "{report:#}");
     }

@@ -36,6 +36,14 @@ fn kind_cell(kind: &Kind) -> String {
     }
 }
 
+/// [`kind_cell`], plus what a list's items must be and how many it may have.
+fn key_kind_cell(k: &wfhost_constitution::KeySpec) -> String {
+    match &k.items {
+        Some(items) => format!("{} ({}, at most {})", kind_cell(&k.kind), items.rule.describe(), items.max),
+        None => kind_cell(&k.kind),
+    }
+}
+
 fn law_text(c: &Constitution, id: &str) -> String {
     c.law(id).map(|l| format!("> **{} — {}.** {}\n", l.id, l.title, cell(&l.text))).unwrap_or_default()
 }
@@ -107,7 +115,7 @@ pub fn render() -> Result<String, String> {
             "| `{}` | {} | {} | {} | {} |",
             k.name,
             cell(&k.meaning),
-            cell(&kind_cell(&k.kind)),
+            cell(&key_kind_cell(k)),
             k.default.as_deref().map(|d| format!("`{}`", cell(d))).unwrap_or_else(|| "unset".into()),
             if k.secret { "yes" } else { "" }
         );

@@ -44,7 +44,7 @@ pub mod vocabulary;
 pub use codes::{Code, Family};
 pub use phase::{ParsePhaseIdError, PhaseId};
 pub use vocabulary::{
-    KeySpec, Kind, ListSeparator, PathScope, PatternSpec, Source, Vocabulary, VocabularyError,
+    ItemRule, KeySpec, Kind, ListItems, ListSeparator, PathScope, PatternSpec, Source, Vocabulary, VocabularyError,
 };
 
 const LAWS_TOML: &str = include_str!("../../../constitution/laws.toml");
