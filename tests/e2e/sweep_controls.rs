@@ -24,6 +24,14 @@ fn stand_in_nvidia_smi(dir: &Path, n: usize) -> String {
     format!("PATH={}:{path}", bin.display())
 }
 
+/// `wfhost verify` accepts the evidence of every flow in `runs`.
+fn assert_verifies(s: &Sandbox, runs: &[&crate::harness::Run]) {
+    for run in runs {
+        let (code, report) = verify(s, &run.flow_dir());
+        assert_eq!(code, 0, "{report:#}");
+    }
+}
+
 fn remote_run(s: &Sandbox, id: &str) -> PathBuf {
     s.root().join("remote/outputs/runs").join(id)
 }
@@ -61,10 +69,7 @@ fn a_run_past_run_timeout_secs_is_stopped_on_the_host_and_its_sibling_passes() {
     let status = s.run(&["flow", "--provision", "skip", "--sweep", "skip", "--wait", "false"]);
     assert_eq!(status.status, 0, "{}", status.explain());
     assert_eq!(facts(&status, "P70")["timed_out_runs"].as_str(), Some("slow"));
-    for flow in [&run, &status] {
-        let (code, report) = verify(&s, &flow.flow_dir());
-        assert_eq!(code, 0, "{report:#}");
-    }
+    assert_verifies(&s, &[&run, &status]);
 }
 
 #[test]
@@ -177,8 +182,7 @@ fn a_dry_run_prints_and_records_each_command_and_starts_nothing() {
     let out = local_outputs(&s);
     assert!(!out.join("_sweep/runs.tsv").exists() && !out.join("_sweep/runner.sh").exists());
     assert_eq!(std::fs::read_dir(out.join("runs")).map(|d| d.count()).unwrap_or(0), 0);
-    let (code, report) = verify(&s, &run.flow_dir());
-    assert_eq!(code, 0, "{report:#}");
+    assert_verifies(&s, &[&run]);
 }
 
 #[test]
@@ -223,10 +227,7 @@ fn sweep_limit_runs_the_first_n_and_force_runs_finished_runs_again_with_consent(
     s.set("SWEEP_DRY_RUN", "1");
     let dry = s.run(&["flow", "--provision", "skip", "--wait", "true"]);
     assert_eq!(dry.status, 0, "{}", dry.explain());
-    for flow in [&first, &refused, &forced, &dry] {
-        let (code, report) = verify(&s, &flow.flow_dir());
-        assert_eq!(code, 0, "{report:#}");
-    }
+    assert_verifies(&s, &[&first, &refused, &forced, &dry]);
 }
 
 #[test]
@@ -282,8 +283,78 @@ fn apt_packages_the_target_lacks_are_installed_non_interactively_and_a_failed_in
     let reason = failed.verdict("P40")["halt_reason"].as_str().unwrap_or_default().to_string();
     assert!(reason.contains("installing wfhost-e2e-broken with apt-get failed (exit 100): E: Unable to locate package"), "{reason}");
     assert!(!failed.statuses().iter().any(|(p, _, _)| p == "P50"), "{}", failed.explain());
-    for flow in [&refused, &run, &failed] {
-        let (code, report) = verify(&s, &flow.flow_dir());
-        assert_eq!(code, 0, "{report:#}");
+    assert_verifies(&s, &[&refused, &run, &failed]);
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    crate::ssh::files(dir)
+        .into_iter()
+        .filter(|f| std::fs::read(f).map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())).unwrap_or(false))
+        .collect()
+}
+
+#[test]
+fn a_run_secret_reaches_the_runs_environment_and_nothing_else() {
+    let canary = format!("wfhost-canary-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    let sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    s.unset("SWEEP_RUN_TEMPLATE");
+    s.set("WF_RUN_SECRETS", "WANDB_API_KEY");
+    s.env.push(("WANDB_API_KEY".into(), canary.clone()));
+    // The run proves it saw the value (its sha256, never the value) and the file's mode.
+    s.manifest(
+        "run_id,command\n\
+         seen,printf %s \"$WANDB_API_KEY\" | sha256sum | cut -c1-64 > $WF_RUN_DIR/seen; stat -c %a $WF_RUN_DIR/../../_control/run-secrets.env > $WF_RUN_DIR/mode\n",
+    );
+    let run = s.run(&["flow", "--provision", "skip", "--wait", "true", "--fetch", "all"]);
+    assert_eq!(run.status, 0, "{}", run.explain());
+    let out = s.root().join("remote/outputs");
+    let hashed = std::process::Command::new("sh").args(["-c", "printf %s \"$1\" | sha256sum | cut -c1-64", "sh", &canary]).output().unwrap();
+    let expected = String::from_utf8_lossy(&hashed.stdout).trim().to_string();
+    assert_eq!(expected.len(), 64);
+    assert_eq!(std::fs::read_to_string(out.join("runs/seen/seen")).unwrap().trim(), expected, "the run saw the secret");
+    assert_eq!(std::fs::read_to_string(out.join("runs/seen/mode")).unwrap().trim(), "600");
+    assert!(!out.join("_control/run-secrets.env").exists(), "the secrets file outlived the sweep");
+    // The value is nowhere else: not in the output, the evidence, the fetched files, the
+    // remote tree (commands, runner log, config copy) or the host's own state.
+    assert!(!run.stdout.contains(&canary) && !run.stderr.contains(&canary), "the secret leaked to wfhost's output");
+    for dir in [s.root().join("artifacts"), out.clone(), s.root().join(".wfhost"), s.root().join("remote")] {
+        let leaked = files_containing(&dir, &canary);
+        assert!(leaked.is_empty(), "the secret leaked into {leaked:?}");
     }
+    // Custody: the delivery is recorded by handle.
+    let events = std::fs::read_to_string(run.flow_dir().join("events.jsonl")).unwrap();
+    let issued: Vec<serde_json::Value> = events.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event_type"] == "secret.issued" && e["payload"]["handle"] == "WANDB_API_KEY").collect();
+    assert_eq!(issued.len(), 1, "{events}");
+    assert_eq!(issued[0]["payload"]["requester"], "host:P60");
+    assert_eq!(facts(&run, "P90")["run_secrets"].as_str().map(|v| v == "removed" || v == "none"), Some(true));
+    assert_verifies(&s, &[&run]);
+}
+
+#[test]
+fn a_run_secret_unset_on_the_host_or_owned_by_wfhost_halts_p00() {
+    let mut s = Sandbox::new();
+    s.set("WF_RUN_SECRETS", "WFHOST_E2E_UNSET_SECRET");
+    let unset = s.run(&["flow", "--yes"]);
+    assert_eq!(unset.statuses(), vec![("P00".to_string(), "fail".to_string(), codes::REQUIRED_VAR_MISSING.get())], "{}", unset.explain());
+    let reason = unset.verdict("P00")["halt_reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("WF_RUN_SECRETS names WFHOST_E2E_UNSET_SECRET, unset in wfhost's environment"), "{reason}");
+    assert!(s.pods().is_empty());
+    for owned in ["PATH", "WF_RUN_ID", "LD_PRELOAD"] {
+        s.set("WF_RUN_SECRETS", owned);
+        let run = s.run(&["flow", "--yes"]);
+        assert_eq!(run.statuses(), vec![("P00".to_string(), "fail".to_string(), codes::CONFIG_INVALID.get())], "{owned}: {}", run.explain());
+    }
+    // Not a variable name at all: the config check refuses it.
+    s.set("WF_RUN_SECRETS", "wandb-key");
+    let bad = s.run(&["flow", "--yes"]);
+    let reason = bad.verdict("P00")["halt_reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("environment variable names"), "{reason}");
+    // A flow that starts no run does not need the value.
+    s.set("WF_RUN_SECRETS", "WFHOST_E2E_UNSET_SECRET");
+    let skip = s.run(&["flow", "--yes", "--sweep", "skip", "--teardown", "delete"]);
+    assert_eq!(skip.status, 0, "{}", skip.explain());
 }

@@ -42,7 +42,14 @@
 #       every GPU the options list) and WF_NPROC (how many: at least 1); with a slice,
 #       CUDA_VISIBLE_DEVICES is set to it. A run with a deadline survives the TERM of its
 #       group when the loop marked it timed out (_wf/timed_out) and records its exit code; a
-#       TERM from anyone else ends it as before (no exit_code: lost). Killing this process (its pid is in _wf/pid) and every process of its
+#       TERM from anyone else ends it as before (no exit_code: lost). Where
+#       OUT/_control/run-secrets.env exists (WF_RUN_SECRETS, written by P60: `export NAME=value`
+#       lines), the wrapper reads it just before the command, so the secrets are in the run's
+#       environment and nowhere in its command. The loop removes the file when every run is
+#       finished.
+#   sh runner.sh forget-secrets OUT
+#       Remove OUT/_control/run-secrets.env unless a runner is alive; print removed, kept or
+#       none (P90). Killing this process (its pid is in _wf/pid) and every process of its
 #       group leaves the run without exit_code: status.sh then reports it lost. A record that
 #       cannot be written because the disk is full leaves the empty file _wf/disk_full.<file>
 #       (status.sh reports the run lost with that reason) and makes it exit 75; when that
@@ -547,11 +554,21 @@ run_loop() {
         rewind
         continue
       fi
+      forget_secrets
       say "every run is claimed and finished; exiting"
       exit 0
     fi
     nap 0.2
   done
+}
+
+# forget_secrets: remove the runs' secrets file (OUT/_control/run-secrets.env): no run of this
+# sweep needs it any more.
+forget_secrets() {
+  if [ -e "$out/_control/run-secrets.env" ]; then
+    rm -f "$out/_control/run-secrets.env" && say "removed the runs' secrets file"
+  fi
+  return 0
 }
 
 # pre FILE VALUE: record, before the command runs; on a full disk the run ends here (exit 75)
@@ -624,6 +641,12 @@ run_one() {
     echo "wfhost runner: the checkout $repo does not exist; run the checkout phase (P50) first" >>"$wf/stderr.log"
     rc=127
   else
+    # The runs' secrets (WF_RUN_SECRETS, written by P60): into this run's environment only.
+    if [ -f "$out/_control/run-secrets.env" ]; then
+      set -a
+      . "$out/_control/run-secrets.env"
+      set +a
+    fi
     WF_RUN_ID=$id WF_RUN_DIR=$rd sh "$wf/cmd.sh" </dev/null >"$wf/stdout.log" 2>"$wf/stderr.log"
     rc=$?
   fi
@@ -647,13 +670,23 @@ case $mode in
     [ $# -ge 3 ] || { echo "usage: runner.sh run OUT REPO MAX_PARALLEL [TOKEN [keep|retry-lost|force|retry-lost,force]]" >&2; exit 2; }
     run_loop "$@"
     ;;
+  forget-secrets)
+    # forget-secrets OUT: remove the runs' secrets file unless a runner is alive (it removes
+    # the file itself when its last run ends); prints removed, kept or none.
+    [ $# -eq 1 ] || { echo "usage: runner.sh forget-secrets OUT" >&2; exit 2; }
+    out=$1
+    if [ ! -e "$out/_control/run-secrets.env" ]; then echo none; exit 0; fi
+    get "$out/_sweep/runner.pid"
+    if alive "$got"; then echo kept; exit 0; fi
+    rm -f "$out/_control/run-secrets.env" && echo removed
+    ;;
   one)
     [ $# -eq 3 ] || { echo "usage: runner.sh one OUT REPO RUN_ID" >&2; exit 2; }
     valid_id "$3" || { echo "runner.sh: invalid run id $3" >&2; exit 2; }
     run_one "$@"
     ;;
   *)
-    echo "usage: runner.sh launch|run|one ..." >&2
+    echo "usage: runner.sh launch|run|one|forget-secrets ..." >&2
     exit 2
     ;;
 esac

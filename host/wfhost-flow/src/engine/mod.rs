@@ -143,6 +143,9 @@ struct Run<'o> {
     signer: Option<wfhost_evidence::dsse::Signer>,
     /// SWEEP_FORCE=1 has the consent P00 recorded: P60 may run finished runs again.
     force_consent: bool,
+    /// WF_RUN_SECRETS as P00 read them from the process environment: (handle, value), held
+    /// here only and written to the target by P60 for the runs.
+    run_secrets: Vec<(String, String)>,
 }
 
 /// One phase's result before the court.
@@ -231,6 +234,7 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
         gateway,
         signer: None,
         force_consent: false,
+        run_secrets: Vec::new(),
         req,
     };
     run.flag_problems = run.req.flag_errors.clone();
@@ -374,6 +378,9 @@ impl Run<'_> {
         };
         unit.grants(self, phase);
         let host = FlowGateway::new(self.gateway.clone(), plugins.transport.clone());
+        if let Err((code, message)) = unit.deliver(self, &host) {
+            return fail(phase, code, message);
+        }
         let wall = Duration::from_secs(self.phase_timeout(phase));
         let mut outcome = match plugins.executor.run_phase(ctx, host, wall) {
             Ok(o) => o,

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! config ─► header lines ─► flag problems (105) ─► missing keys (107) ─► signing key (101)
-//!        ─► consent + provision grant (106) ─► SWEEP_FORCE's consent (109)
+//!        ─► consent + provision grant (106) ─► WF_RUN_SECRETS read (107, 101)
+//!        ─► SWEEP_FORCE's consent (109)
 //!        ─► plugins loaded (108) ─► ok
 //! ```
 //! Nothing here touches a target: a precheck failure stops before any remote mutation.
@@ -141,6 +142,10 @@ impl Run<'_> {
                 return fail(phase, codes::CONSENT_MISSING, "this run would create a pod, but it has no terminal and no consent".into());
             }
         }
+        // WF_RUN_SECRETS: every handle's value comes from wfhost's own environment, now.
+        if let Err((code, message)) = self.read_run_secrets(&config) {
+            return fail(phase, code, message);
+        }
         // SWEEP_FORCE (Law 4): running finished runs again spends what they cost once more, so
         // it needs the same consent: --yes, LIUM_YES=1 or a yes at the terminal.
         if let Err(message) = self.force_consent(&config) {
@@ -159,6 +164,38 @@ impl Run<'_> {
             kv("transport", &transport),
             kv("consent", &self.consent.to_string()),
         ])
+    }
+
+    /// Read WF_RUN_SECRETS' values from the process environment when P60 will start runs: a
+    /// handle that is unset there is 107, one wfhost or the runs' shell own is 101.
+    fn read_run_secrets(&mut self, config: &wfhost_config::config::Config) -> Result<(), (wfhost_constitution::Code, String)> {
+        const RESERVED: [&str; 6] = ["PATH", "HOME", "IFS", "ENV", "SHELL", "CUDA_VISIBLE_DEVICES"];
+        let key = keys::WF_RUN_SECRETS.name();
+        if !self.req.plan.phases().contains(&PhaseId::P60) || self.flags.sweep == Sweep::Skip {
+            return Ok(());
+        }
+        let mut unset = Vec::new();
+        for handle in config.list(keys::WF_RUN_SECRETS) {
+            if RESERVED.contains(&handle.as_str()) || handle.starts_with("WF_") || handle.starts_with("LD_") {
+                return Err((codes::CONFIG_INVALID, format!(
+                    "{key} names {handle}, which wfhost or the runs' shell set themselves (WF_*, LD_*, {}); give the secret another name",
+                    RESERVED.join(", ")
+                )));
+            }
+            match self.req.env.get(&handle).filter(|v| !v.is_empty()) {
+                Some(value) => self.run_secrets.push((handle, value.clone())),
+                None => unset.push(handle),
+            }
+        }
+        if unset.is_empty() {
+            return Ok(());
+        }
+        Err((codes::REQUIRED_VAR_MISSING, format!(
+            "{key} names {}, unset in wfhost's environment; export {} before running wfhost, or remove {} from {key}",
+            unset.join(", "),
+            if unset.len() == 1 { "it" } else { "them" },
+            if unset.len() == 1 { "it" } else { "them" }
+        )))
     }
 
     /// Decide SWEEP_FORCE's consent (recorded as `consent.given`, action

@@ -12,6 +12,7 @@
 //! behaviour means one `Unit` impl here; nothing else in the engine names a phase.
 
 use super::{fail, ok, Run};
+use crate::gateway::FlowGateway;
 use crate::grants::{Grant, GrantKind};
 use crate::types::PhaseOutcome;
 use serde_json::{json, Value};
@@ -53,6 +54,12 @@ pub(super) trait Unit: Sync {
 
     /// Grants issued just before the executor runs.
     fn grants(&self, _run: &Run<'_>, _phase: &Phase) {}
+
+    /// What the host itself puts on the target, through the gateway, just before the executor
+    /// runs (after the grants).
+    fn deliver(&self, _run: &Run<'_>, _gateway: &FlowGateway) -> Result<(), InputError> {
+        Ok(())
+    }
 
     /// After the phase (and its deadline check), before its FSM transition: take its results
     /// and revoke the grants whose purpose is spent.
@@ -191,6 +198,35 @@ impl Unit for SweepStart {
         }
         v.push(("config_text".into(), config.redacted_text()));
         Ok(())
+    }
+
+    /// WF_RUN_SECRETS: the values P00 read, written for the runs (mode 0600) unless this is a
+    /// dry run, which starts no run.
+    fn deliver(&self, run: &Run<'_>, gateway: &FlowGateway) -> Result<(), InputError> {
+        let Some(config) = &run.config else { return Ok(()) };
+        if run.run_secrets.is_empty() || config.flag(keys::SWEEP_DRY_RUN) {
+            return Ok(());
+        }
+        let Some(target) = &run.target else { return Ok(()) };
+        let path = format!("{}/{RUN_SECRETS_FILE}", config.value(keys::OPS_REMOTE_OUTPUTS_DIR).trim_end_matches('/'));
+        let handles: Vec<String> = run.run_secrets.iter().map(|(h, _)| h.clone()).collect();
+        gateway
+            .host_put_secrets(target, &path, SweepStart::secrets_text(&run.run_secrets).into_bytes(), &handles)
+            .map_err(|e| (codes::SWEEP_LAUNCH_FAILED, format!("cannot write the runs' secrets ({}) to {path}: {}", handles.join(", "), crate::gateway::gateway_error_text(&e))))
+    }
+}
+
+/// Where P60 writes the runs' secrets (WF_RUN_SECRETS), under OPS_REMOTE_OUTPUTS_DIR; the
+/// runner reads it (`scripts/runner.sh`), P90 removes it.
+pub(crate) const RUN_SECRETS_FILE: &str = "_control/run-secrets.env";
+
+impl SweepStart {
+    /// The secrets file: one `export NAME='value'` line per handle, each value shell-quoted.
+    fn secrets_text(secrets: &[(String, String)]) -> String {
+        secrets
+            .iter()
+            .map(|(name, value)| format!("export {name}={}\n", manifest::sh_quote(value)))
+            .collect()
     }
 }
 
