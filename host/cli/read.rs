@@ -104,10 +104,12 @@ pub fn sweep_status_json(dir: &Option<PathBuf>, a: PrimitiveArgs) -> Result<Exit
         .map(|p| {
             let n = |k: &str| p.facts.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
             let b = |k: &str| p.facts.get(k).map(String::as_str) == Some("true");
+            let ids = |k: &str| p.facts.get(k).map(|f| f.split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>()).unwrap_or_default();
             json!({
                 "total": n("total"), "ok": n("ok"), "failed": n("failed"), "running": n("running"),
                 "pending": n("pending"), "lost": n("lost"), "complete": b("complete"), "runner_alive": b("runner_alive"),
-                "failed_runs": p.facts.get("failed_runs").map(|f| f.split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>()).unwrap_or_default(),
+                "failed_runs": ids("failed_runs"),
+                "timed_out_runs": ids("timed_out_runs"),
             })
         });
     print_json(&json!({

@@ -69,6 +69,10 @@ fn a_run_past_run_timeout_secs_is_stopped_on_the_host_and_its_sibling_passes() {
     let status = s.run(&["flow", "--provision", "skip", "--sweep", "skip", "--wait", "false"]);
     assert_eq!(status.status, 0, "{}", status.explain());
     assert_eq!(facts(&status, "P70")["timed_out_runs"].as_str(), Some("slow"));
+    let json = s.run(&["sweep-status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(json.stdout.trim()).unwrap_or_else(|e| panic!("{e}\n{}", json.explain()));
+    assert_eq!(doc["sweep"]["timed_out_runs"], serde_json::json!(["slow"]), "{doc:#}");
+    assert_eq!(doc["sweep"]["failed_runs"], serde_json::json!(["slow"]), "{doc:#}");
     assert_verifies(&s, &[&run, &status]);
 }
 
