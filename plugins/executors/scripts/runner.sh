@@ -46,14 +46,14 @@
 #       OUT/_control/run-secrets.env exists (WF_RUN_SECRETS, written by P60: `export NAME=value`
 #       lines), the wrapper reads it just before the command, so the secrets are in the run's
 #       environment and nowhere in its command. The loop removes the file when every run is
-#       finished.
-#   sh runner.sh forget-secrets OUT
-#       Remove OUT/_control/run-secrets.env unless a runner is alive; print removed, kept or
-#       none (P90). Killing this process (its pid is in _wf/pid) and every process of its
+#       finished. Killing this process (its pid is in _wf/pid) and every process of its
 #       group leaves the run without exit_code: status.sh then reports it lost. A record that
 #       cannot be written because the disk is full leaves the empty file _wf/disk_full.<file>
 #       (status.sh reports the run lost with that reason) and makes it exit 75; when that
 #       happens before the command starts, the command is not run.
+#   sh runner.sh forget-secrets OUT
+#       Remove OUT/_control/run-secrets.env unless a runner is alive; print removed, kept or
+#       none (P90).
 #
 # Embedded after common.sh (shebang, `set -u`, valid_id, alive, BOOT, run_alive).
 
@@ -449,7 +449,6 @@ run_loop() {
   trap ':' CHLD
   options
   say "started: max parallel $maxp, checkout $repo, run time limit ${tmo}s (0 = none), GPUs ${gpus:-none}, GPUs per run $gper"
-
   active=""
   adopted=""
   unfinished adopt
