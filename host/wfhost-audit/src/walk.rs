@@ -32,6 +32,9 @@ pub(super) struct PhaseRun {
     pub(super) transition: Option<usize>,
 }
 
+/// The operation of a transport's HTTP side effect in `gateway.call` and `receipt.side_effect`.
+const HTTP_OP: &str = "http";
+
 /// A capability as the records issued it.
 #[derive(Debug, Clone)]
 struct Cap {
@@ -583,8 +586,12 @@ impl<'a> Walk<'a> {
             )));
         }
         let op = pstr(e, "op").to_string();
+        // A transport's HTTP side effect (op `http`) runs under the grant of the side effect it
+        // is part of: creating (provision) or deleting (delete-pod) the pod, any number of times.
+        let http_under = |ops: &Vec<Value>| op == HTTP_OP && ops.iter().any(|o| matches!(o.as_str(), Some("provision" | "delete-pod")));
+        let count = count && op != HTTP_OP;
         if let Some(ops) = cap.scope.get("ops").and_then(Value::as_array) {
-            if !ops.iter().any(|o| o.as_str() == Some(op.as_str())) {
+            if !ops.iter().any(|o| o.as_str() == Some(op.as_str())) && !http_under(ops) {
                 return Err(VerifyFailure::record(FailureKind::Capability, e, "payload.op", format!(
                     "{op} is outside the scope of capability {id} (ops {})", Value::Array(ops.clone())
                 )));
@@ -671,7 +678,8 @@ impl<'a> Walk<'a> {
                     self.phases[p].id
                 )));
             }
-            if !self.consents.iter().any(|(i, a)| *i < c && a == op) {
+            let consented = |a: &str| a == op || (op == HTTP_OP && matches!(a, "provision" | "delete-pod"));
+            if !self.consents.iter().any(|(i, a)| *i < c && consented(a)) {
                 return Err(VerifyFailure::record(FailureKind::Capability, call, "payload.op", format!(
                     "{op} in {} is a WRITE_EXTERNAL_SIDE_EFFECT with no consent.given record for {op} before it (Law 4)",
                     self.phases[p].id

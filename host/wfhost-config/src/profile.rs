@@ -5,7 +5,7 @@
 //!   ─► TransportProfile::parse ─► check against the config vocabulary
 //!   ─► the flow's transport host: allowed programs, settings (config values; local paths made
 //!      absolute), secret handles (a config secret's value stays in the host), a private socket
-//!      directory, a known_hosts watch, HTTP hosts
+//!      directory, a known_hosts watch, HTTP hosts and the config keys naming its base URLs
 //! ```
 //!
 //! The engine knows a transport only through its profile; it never branches on a transport's
@@ -50,6 +50,10 @@ pub struct TransportProfile {
     /// Hosts it may call over HTTPS (HTTP only to loopback).
     #[serde(default)]
     pub http_hosts: Vec<String>,
+    /// Config keys whose values are the base URLs it may call (e.g. `LIUM_BASE_URL`): a request
+    /// must name a declared host AND lie under one of these.
+    #[serde(default)]
+    pub http_base_url_keys: Vec<String>,
     /// Config keys passed to it as settings (local paths made absolute).
     #[serde(default)]
     pub settings: Vec<String>,
@@ -81,6 +85,7 @@ impl TransportProfile {
             id: id.to_string(),
             programs: Vec::new(),
             http_hosts: Vec::new(),
+            http_base_url_keys: Vec::new(),
             settings: Vec::new(),
             secrets: Vec::new(),
             socket_dir: None,
@@ -93,7 +98,7 @@ impl TransportProfile {
         let err = |problem: String| ProfileError { origin: origin.to_string(), problem };
         let p: TransportProfile = toml::from_str(text).map_err(|e| err(format!("does not parse: {e}")))?;
         let known = |key: &str| vocab.key(key).is_some();
-        for key in p.settings.iter().chain(p.known_hosts_watch.iter().flat_map(|w| [&w.when, &w.file])) {
+        for key in p.settings.iter().chain(&p.http_base_url_keys).chain(p.known_hosts_watch.iter().flat_map(|w| [&w.when, &w.file])) {
             if !known(key) {
                 return Err(err(format!("names {key}, which is not a key of constitution/config.toml")));
             }
@@ -110,6 +115,9 @@ impl TransportProfile {
             if s.handle.is_empty() || !s.handle.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 return Err(err(format!("secret handle {:?} must be letters, digits and _", s.handle)));
             }
+        }
+        if !p.http_base_url_keys.is_empty() && p.http_hosts.is_empty() {
+            return Err(err("names base URL keys but declares no http_hosts: declare the hosts it may call".into()));
         }
         for prog in &p.programs {
             if prog.is_empty() || prog.contains('/') {
@@ -155,6 +163,10 @@ mod tests {
         assert!(e.to_string().contains("does not mark secret"), "{e}");
         let e = TransportProfile::parse("id = \"x\"\nprograms = [\"/bin/sh\"]\n", "x", vocab()).unwrap_err();
         assert!(e.to_string().contains("bare name"), "{e}");
+        let e = TransportProfile::parse("id = \"x\"\nhttp_base_url_keys = [\"NOT_A_KEY\"]\nhttp_hosts = [\"h\"]\n", "x", vocab()).unwrap_err();
+        assert!(e.to_string().contains("NOT_A_KEY"), "{e}");
+        let e = TransportProfile::parse("id = \"x\"\nhttp_base_url_keys = [\"OPS_DEFAULT_HOST\"]\n", "x", vocab()).unwrap_err();
+        assert!(e.to_string().contains("declares no http_hosts"), "{e}");
         let e = TransportProfile::parse("id = \"x\"\nprogramz = []\n", "x", vocab()).unwrap_err();
         assert!(e.to_string().contains("does not parse"), "{e}");
     }

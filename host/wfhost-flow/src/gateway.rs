@@ -131,6 +131,62 @@ impl GatewayShared {
         Ok((held.id.clone(), held.grant.approved_by))
     }
 
+    /// Authorise a transport's HTTP side effect (POST, PUT, PATCH, DELETE) now: it is part of
+    /// creating or deleting the pod, so it runs under the provision grant in its phase (P10) or
+    /// the delete grant in its phase (P90). Returns that grant's capability id and what approved
+    /// it, or why it is refused.
+    pub(crate) fn authorize_http(&self, method: &str) -> Result<(String, &'static str), String> {
+        let s = self.state();
+        let phase = s.phase.clone();
+        s.grants
+            .iter()
+            .filter(|(kind, _)| matches!(kind, GrantKind::Provision | GrantKind::Delete))
+            .find(|(_, held)| held.grant.scope.phase.as_deref() == Some(phase.as_str()))
+            .map(|(_, held)| (held.id.clone(), held.grant.approved_by))
+            .ok_or_else(|| {
+                format!(
+                    "an HTTP {method} is an external side effect: it runs only under the flow's provision grant (P10, with consent) or delete grant (P90, --teardown delete), and none is in force in {}",
+                    if phase.is_empty() { "P00".to_string() } else { phase }
+                )
+            })
+    }
+
+    /// Record one gateway call (`gateway.call`, or `gateway.refused` when `refused`) made by
+    /// `actor` under capability `cap`, and count it for the phase's outcome; the record's
+    /// `event_id`. A refusal is also a finding for the deterministic `target_unchanged` check.
+    pub(crate) fn record_call(&self, entry: GatewayCallEntry, refused: bool, cap: Option<&str>, actor: Actor) -> Option<String> {
+        let phase = self.state().phase.clone();
+        self.state().calls.push(entry.clone());
+        let kind = if refused { "gateway.refused" } else { "gateway.call" };
+        if refused {
+            self.state().refused.push(truncate(&format!("{}: {}", entry.op, entry.detail), 300));
+        }
+        let n = self.state().calls.len();
+        self.sink.event_full(kind, &format!("{phase}/{}/{n}", entry.op), records::to_value(&entry), actor, cap)
+    }
+
+    /// The receipt of an external side effect that took place: appended after the call's
+    /// record (`call`) and caused by it (ops.md O5).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn receipt(&self, call: Option<String>, op: &str, target: &str, key: &str, approved_by: &str, result: &str, cap: Option<&str>) {
+        let phase = self.state().phase.clone();
+        let n = self.state().calls.len();
+        self.sink.append("receipt.side_effect", &format!("{phase}/{op}/{n}/{key}"), json!({
+            "op": op, "target": target, "idempotency_key": key, "approved_by": approved_by, "phase": phase,
+            "call_event_id": call, "result": truncate(result, 500),
+        }), Actor::new("host", "wfhost"), cap, call.as_deref());
+    }
+
+    /// An idempotency key for `op` on `target` in this flow, derived from `extra`.
+    pub(crate) fn idem_key(&self, op: &str, target: &str, extra: &str) -> String {
+        wfhost_evidence::hash::sha256_hex(format!("{}\0{op}\0{target}\0{extra}", self.flow_id).as_bytes())[..32].to_string()
+    }
+
+    /// The bound target.
+    pub(crate) fn bound(&self) -> Option<String> {
+        self.state().bound.clone()
+    }
+
     /// Record the end of capability `id` (`how`: revoked or expired).
     fn end(&self, id: &str, kind: &str, how: &str, reason: &str) {
         self.sink.event_full(
@@ -190,15 +246,16 @@ pub struct FlowGateway {
 }
 
 impl FlowGateway {
-    /// Wrap the shared state for one executor call.
+    /// Wrap the shared state for one executor call; the transport's host side records its own
+    /// HTTP calls into the same state from now on.
     pub fn new(shared: Arc<GatewayShared>, transport: TransportPlugin) -> Arc<FlowGateway> {
+        transport.attach(&shared);
         Arc::new(FlowGateway { shared, transport })
     }
 
     /// Record a call (or its refusal) and return the record's `event_id`.
     fn record(&self, op: &str, target: Option<&str>, class: ActionClass, started: Instant, result: Result<&str, &GatewayError>) -> Option<String> {
         let ms = started.elapsed().as_millis() as u64;
-        let phase = self.shared.state().phase.clone();
         let (ok, detail, refused) = match result {
             Ok(d) => (true, d.to_string(), false),
             Err(GatewayError::Refused(m)) => (false, m.clone(), true),
@@ -212,27 +269,15 @@ impl FlowGateway {
             duration_ms: ms,
             detail: truncate(&detail, 2000),
         };
-        self.shared.state().calls.push(entry.clone());
         let cap = self.shared.cap(GrantKind::of_op(op));
         // A call made without its capability is by definition refused; record it as such.
-        let kind = if refused || cap.is_none() { "gateway.refused" } else { "gateway.call" };
-        if kind == "gateway.refused" {
-            self.shared.state().refused.push(truncate(&format!("{op}: {detail}"), 300));
-        }
-        let n = self.shared.state().calls.len();
-        self.shared.sink.event_full(kind, &format!("{phase}/{op}/{n}"), records::to_value(&entry), Actor::new("plugin", "executor"), cap.as_deref())
+        self.shared.record_call(entry, refused || cap.is_none(), cap.as_deref(), Actor::new("plugin", "executor"))
     }
 
-    /// The receipt of an external side effect that took place: appended after the call's
-    /// record and caused by it (ops.md O5).
+    /// The receipt of an external side effect that took place under `op`'s grant.
     fn receipt(&self, call: Option<String>, op: &str, target: &str, key: &str, approved_by: &str, result: &str) {
-        let phase = self.shared.state().phase.clone();
         let cap = self.shared.cap(GrantKind::of_op(op));
-        let n = self.shared.state().calls.len();
-        self.shared.sink.append("receipt.side_effect", &format!("{phase}/{op}/{n}/{key}"), json!({
-            "op": op, "target": target, "idempotency_key": key, "approved_by": approved_by, "phase": phase,
-            "call_event_id": call, "result": truncate(result, 500),
-        }), Actor::new("host", "wfhost"), cap.as_deref(), call.as_deref());
+        self.shared.receipt(call, op, target, key, approved_by, result, cap.as_deref());
     }
 
     /// Check `target` is the bound one (record drift otherwise) and that `op` runs under a
@@ -270,7 +315,7 @@ impl FlowGateway {
     }
 
     fn idem_key(&self, op: &str, target: &str, extra: &str) -> String {
-        wfhost_evidence::hash::sha256_hex(format!("{}\0{op}\0{target}\0{extra}", self.shared.flow_id).as_bytes())[..32].to_string()
+        self.shared.idem_key(op, target, extra)
     }
 
     /// The bound target.
@@ -504,7 +549,7 @@ pub fn pod_state_str(s: PodState) -> &'static str {
     }
 }
 
-fn class_str(c: ActionClass) -> &'static str {
+pub(crate) fn class_str(c: ActionClass) -> &'static str {
     match c {
         ActionClass::Read => "READ",
         ActionClass::WriteInternal => "WRITE_INTERNAL",
@@ -517,7 +562,7 @@ fn first_line(s: &str) -> String {
     truncate(s.lines().next().unwrap_or(""), 200)
 }
 
-fn truncate(s: &str, n: usize) -> String {
+pub(crate) fn truncate(s: &str, n: usize) -> String {
     if s.len() <= n {
         return s.to_string();
     }

@@ -13,6 +13,7 @@
 //!
 //! Modules:
 //! - [`engine`], [`court`], [`gateway`], [`grants`], [`plugins`]: running and judging phases;
+//! - [`transport_http`]: a transport's HTTP requests under the flow's grants, recorded;
 //! - [`sink`], [`output`]: evidence appends and the output contract;
 //! - [`host_keys`]: the ssh host keys a flow trusted on first use;
 //! - [`ops`]: the commands that are not flows (`doctor`, `fsm-status`, `fsm-reset`, `court audit`),
@@ -28,6 +29,7 @@ pub mod ops;
 pub mod output;
 pub mod plugins;
 pub mod sink;
+pub mod transport_http;
 
 /// The WIT records shared with plugins, as Rust types.
 pub mod types {

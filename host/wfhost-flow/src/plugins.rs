@@ -15,14 +15,16 @@ use wfhost_constitution::keys::{self, Key, Uint};
 use wfhost_constitution::{codes, Code};
 use crate::court::external::ExternalAuditor;
 use crate::court::AuditorRecord;
-use crate::gateway::FlowGateway;
+use crate::gateway::{FlowGateway, GatewayShared};
 use crate::host_keys::HostKeyWatch;
 use crate::output::Output;
 use crate::sink::Sink;
 use crate::types::{
-    AuditRequest, CommandResult, ExecSpec, LogLevel, PhaseContext, PhaseOutcome, PodIdentity,
-    RunRequest,
+    AuditRequest, CommandResult, ExecSpec, HttpRequestRecord, HttpResponseRecord, LogLevel, PhaseContext, PhaseOutcome,
+    PodIdentity, RunRequest, WitHttpError,
 };
+use wfhost_runtime::http::{HttpClient, HttpPolicy};
+use wfhost_runtime::Memo;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -241,6 +243,11 @@ impl TransportPlugin {
     fn h(&self) -> Arc<dyn TransportHost> {
         self.host.clone()
     }
+    /// Give the transport's host side the flow's gateway state (once; later calls keep the
+    /// first): its HTTP side effects run under the flow's grants and are recorded there.
+    pub fn attach(&self, gateway: &Arc<GatewayShared>) {
+        let _ = self.host.gateway.set(gateway.clone());
+    }
     fn limits_for(&self, timeout: Duration) -> Limits {
         self.limits.with_wall(self.limits.wall.max(timeout.saturating_add(Duration::from_secs(30))))
     }
@@ -305,13 +312,24 @@ impl wfhost_runtime::process::SecretResolver for Custody {
     }
 
     fn issue(&self, handle: &str, key: &str, program: &str) -> Option<String> {
-        let value = self.resolve(handle)?;
+        self.issued(handle, format!("process {program}, environment variable {key}"), "one process run", "when the process exits")
+    }
+
+    fn issue_header(&self, handle: &str, header: &str, host: &str) -> Option<String> {
+        self.issued(handle, format!("HTTP header {header} of a request to {host}"), "one HTTP request", "when the request is answered")
+    }
+}
+
+impl Custody {
+    /// The value of `handle`, after its `secret.issued` record.
+    fn issued(&self, handle: &str, audience: String, scope: &str, expires: &str) -> Option<String> {
+        let value = self.secrets.get(handle).cloned()?;
         self.sink.event("secret.issued", &format!("secret/{handle}"), json!({
             "handle": handle,
-            "audience": format!("process {program}, environment variable {key}"),
-            "scope": "one process run",
+            "audience": audience,
+            "scope": scope,
             "requester": self.requester,
-            "expires": "when the process exits",
+            "expires": expires,
         }));
         Some(value)
     }
@@ -321,6 +339,15 @@ impl wfhost_runtime::process::SecretResolver for Custody {
 pub struct FlowTransportHost {
     settings: BTreeMap<String, String>,
     runner: ProcessRunner,
+    /// Its HTTP client, when its profile declares hosts.
+    http: Option<HttpClient>,
+    /// Its memo for the flow.
+    memo: Memo,
+    /// The evidence sink (HTTP reads, refusals before the gateway is attached).
+    sink: Sink,
+    /// The flow's gateway state, attached when the first executor call starts: HTTP side
+    /// effects run under its grants and are recorded as its calls.
+    gateway: OnceLock<Arc<GatewayShared>>,
     out: Output,
     /// With ssh and WF_SSH_ACCEPT_NEW=1: the known_hosts file, watched for keys trusted on
     /// first use.
@@ -374,9 +401,24 @@ impl FlowTransportHost {
         let resolver: Arc<dyn wfhost_runtime::process::SecretResolver> = if secrets.is_empty() {
             Arc::new(NoSecrets)
         } else {
-            Arc::new(Custody { secrets, sink, requester: format!("transport:{}", profile.id) })
+            Arc::new(Custody { secrets, sink: sink.clone(), requester: format!("transport:{}", profile.id) })
         };
-        FlowTransportHost { settings, runner: ProcessRunner::new(policy, resolver), out, host_keys }
+        // HTTP: the hosts the profile declares, under the base URLs the config sets in the keys
+        // the profile names.
+        let http = (!profile.http_hosts.is_empty()).then(|| {
+            let bases = profile.http_base_url_keys.iter().filter_map(|k| config.get_by_name(k)).filter(|v| !v.trim().is_empty()).map(|v| v.trim().to_string());
+            HttpClient::new(HttpPolicy::new(&profile.http_hosts, bases), resolver.clone())
+        });
+        FlowTransportHost {
+            settings,
+            runner: ProcessRunner::new(policy, resolver),
+            http,
+            memo: Memo::new(),
+            sink,
+            gateway: OnceLock::new(),
+            out,
+            host_keys,
+        }
     }
 }
 
@@ -429,6 +471,14 @@ impl TransportHost for FlowTransportHost {
             watch.check();
         }
         result
+    }
+
+    fn http_send(&self, request: HttpRequestRecord) -> Result<HttpResponseRecord, WitHttpError> {
+        crate::transport_http::send(self.http.as_ref(), self.gateway.get(), &self.sink, request)
+    }
+
+    fn memo(&self) -> Option<&Memo> {
+        Some(&self.memo)
     }
 }
 

@@ -22,7 +22,10 @@
 //!   computed when they were embedded ([`ComponentSource`]); this crate knows no particular
 //!   component (wfhost's own are embedded by `wfhost-builtins`);
 //! - [`process::ProcessRunner`] runs host programs for transports (allowlist, clean environment,
-//!   secrets, caps, process-group timeout) and is usable by the flow engine directly.
+//!   secrets, caps, process-group timeout) and is usable by the flow engine directly;
+//!   [`http::HttpClient`] sends their HTTP requests (declared hosts under allowed base URLs,
+//!   HTTPS, timeouts, size cap, secrets by handle and scrubbed from answers); a [`Memo`] is a
+//!   transport's small per-flow memory.
 //!
 //! The runtime never reads the process environment or any configuration: callers build
 //! [`Limits`] themselves and pass an environment map to [`RuntimeOptions::from_env_map`].
@@ -56,6 +59,7 @@ mod bindings;
 mod auditor;
 pub mod cache;
 mod capability;
+pub mod http;
 mod engine;
 mod error;
 mod executor;
@@ -85,11 +89,16 @@ pub mod types {
     pub use crate::bindings::transport::exports::wfhost::plugin::transport::{
         ExecSpec, TransportError as WitTransportError,
     };
+    pub use crate::bindings::transport::wfhost::plugin::http::{
+        HttpError as WitHttpError, Method as HttpMethod, Request as HttpRequestRecord,
+        Response as HttpResponseRecord, SecretHeader as HttpSecretHeader,
+    };
     pub use crate::bindings::transport::wfhost::plugin::process::RunRequest;
 }
 
 pub use auditor::{check_verdict, AuditResult, Auditor, UnverifiedReason};
 pub use cache::{CacheMode, CacheStats, LoadSource};
+pub use capability::memo::Memo;
 pub use engine::{EPOCH_TICK, MIN_ADDRESS_SPACE};
 pub use error::{LoadError, RuntimeError};
 pub use executor::Executor;

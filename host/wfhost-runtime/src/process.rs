@@ -43,6 +43,13 @@ pub trait SecretResolver: Send + Sync {
         let _ = (key, program);
         self.resolve(handle)
     }
+
+    /// The value for one issuance into an HTTP request: `handle` put into header `header` of a
+    /// request to `host`. The default only resolves.
+    fn issue_header(&self, handle: &str, header: &str, host: &str) -> Option<String> {
+        let _ = (header, host);
+        self.resolve(handle)
+    }
 }
 
 /// A resolver that knows no secret.
@@ -399,7 +406,8 @@ fn check_env_key(key: &str) -> Result<(), ProcessError> {
     })
 }
 
-fn redact(haystack: &[u8], secret: &[u8]) -> Vec<u8> {
+/// `haystack` with every occurrence of `secret` replaced by [`REDACTED`].
+pub(crate) fn redact(haystack: &[u8], secret: &[u8]) -> Vec<u8> {
     if secret.is_empty() || haystack.len() < secret.len() {
         return haystack.to_vec();
     }

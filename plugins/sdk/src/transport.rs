@@ -6,7 +6,7 @@
 //!
 //! Data flow: the wfhost host calls an export of the component; the glue made by
 //! `export_transport!` converts the generated records to the types here, builds the plugin's
-//! [`Transport`] on a [`Host`] backed by the `process`, `settings` and `log` imports, calls the
+//! [`Transport`] on a [`Host`] backed by the `process`, `settings`, `log`, `http` and `memo` imports, calls the
 //! matching method, and converts the answer back field for field and the error variant for
 //! variant. Nothing is added, dropped or reinterpreted on the way. Plugin logic sees only this
 //! module's types, so it compiles and is unit-tested on the host target with a [`Host`] that runs
@@ -150,9 +150,92 @@ pub struct RunRequest {
     pub timeout_ms: u64,
 }
 
+/// `http.method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMethod {
+    /// A read.
+    Get,
+    /// A read of the headers.
+    Head,
+    /// A side effect.
+    Post,
+    /// A side effect.
+    Put,
+    /// A side effect.
+    Patch,
+    /// A side effect.
+    Delete,
+}
+
+/// `http.secret-header`: `name: <prefix><value of the secret handle>`, filled in by the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretHeader {
+    /// Header name, e.g. `Authorization`.
+    pub name: String,
+    /// The secret's handle.
+    pub handle: String,
+    /// Text before the value, e.g. `Bearer `.
+    pub prefix: String,
+}
+
+/// `http.request`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// The method.
+    pub method: HttpMethod,
+    /// Absolute URL (a host the profile declares, under a base URL the config allows).
+    pub url: String,
+    /// Headers.
+    pub headers: Vec<Kv>,
+    /// Headers whose values are host secrets.
+    pub secret_headers: Vec<SecretHeader>,
+    /// Body (not with GET or HEAD).
+    pub body: Option<Vec<u8>>,
+    /// Time limit.
+    pub timeout_ms: u64,
+    /// The request changes something outside (a rent, a delete): the host sends it only under
+    /// the flow's grant, with consent, and records a receipt. POST, PUT, PATCH and DELETE are
+    /// side effects whatever this says.
+    pub side_effect: bool,
+    /// `Idempotency-Key` of a side effect (`None`: the host derives one).
+    pub idempotency_key: Option<String>,
+}
+
+/// `http.response` (secrets scrubbed by the host).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: Vec<Kv>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// `http.http-error`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum HttpError {
+    /// Outside the policy or without a grant; nothing was sent.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// Name resolution, connection or TLS failed.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// Past the time limit.
+    #[error("timeout: {0}")]
+    Timeout(String),
+    /// The response was over the host's cap.
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// Anything else.
+    #[error("failed: {0}")]
+    Failed(String),
+}
+
 /// The host capabilities a transport imports. The glue of
-/// [`export_transport!`](crate::export_transport) implements it with the `process`, `settings`
-/// and `log` imports; tests implement it with real processes or recorded answers.
+/// [`export_transport!`](crate::export_transport) implements it with the `process`,
+/// `settings`, `log`, `http` and `memo` imports; tests implement it with real processes or
+/// recorded answers (`http` and the memo default to "not available").
 pub trait Host {
     /// Run a host program (`process.run`); `Err` when it could not be started at all.
     fn run(&self, request: &RunRequest) -> Result<CommandResult, String>;
@@ -160,6 +243,20 @@ pub trait Host {
     fn setting(&self, key: &str) -> Option<String>;
     /// A log line (`log.emit`).
     fn log(&self, level: Level, message: &str);
+    /// Send an HTTP request (`http.send`). The default refuses: a test host without HTTP.
+    fn http(&self, request: &HttpRequest) -> Result<HttpResponse, HttpError> {
+        Err(HttpError::Refused(format!("{}: no HTTP on this host", request.url)))
+    }
+    /// A value of the flow's memo (`memo.get`). The default: none.
+    fn memo_get(&self, key: &str) -> Option<String> {
+        let _ = key;
+        None
+    }
+    /// Store a value in the flow's memo (`memo.set`). The default refuses.
+    fn memo_set(&self, key: &str, value: &str) -> Result<(), String> {
+        let _ = (key, value);
+        Err("no memo on this host".into())
+    }
     /// Seconds since the Unix epoch (for timestamps such as `created_at`). The default reads the
     /// system clock (the WASI wall clock in a component), and 0 if it is before 1970.
     fn now_secs(&self) -> i64 {
@@ -222,9 +319,9 @@ pub trait Transport {
 /// Export a [`Transport`](crate::transport::Transport) as the component's `transport` interface.
 ///
 /// `export_transport!(Component, make)` must be invoked in the module where
-/// `wit_bindgen::generate!` was invoked for a world that imports `log`, `settings` and `process`
-/// and exports `transport` of `wfhost:plugin` (such as `transport-plugin`): it uses the generated
-/// modules `wfhost::plugin::{types, log, settings, process}` and
+/// `wit_bindgen::generate!` was invoked for a world that imports `log`, `settings`, `process`,
+/// `http` and `memo` and exports `transport` of `wfhost:plugin` (such as `transport-plugin`): it
+/// uses the generated modules `wfhost::plugin::{types, log, settings, process, http, memo}` and
 /// `exports::wfhost::plugin::transport` found there. It defines
 ///
 /// - the conversions of [`record_conversions!`](crate::record_conversions) (so do not invoke
@@ -249,7 +346,7 @@ macro_rules! export_transport {
     ($vis:vis $component:ident, $make:expr $(,)?) => {
         $crate::record_conversions!();
 
-        /// The `process`, `settings` and `log` imports as a transport host.
+        /// The `process`, `settings`, `log`, `http` and `memo` imports as a transport host.
         struct WitHost;
 
         impl WitHost {
@@ -298,6 +395,64 @@ macro_rules! export_transport {
 
             fn log(&self, level: $crate::transport::Level, message: &str) {
                 self::wfhost::plugin::log::emit(::core::convert::Into::into(level), message);
+            }
+
+            fn http(
+                &self,
+                r: &$crate::transport::HttpRequest,
+            ) -> ::core::result::Result<$crate::transport::HttpResponse, $crate::transport::HttpError>
+            {
+                use self::wfhost::plugin::http as wit;
+                use $crate::transport::{HttpError as E, HttpMethod as M};
+                let request = wit::Request {
+                    method: match r.method {
+                        M::Get => wit::Method::Get,
+                        M::Head => wit::Method::Head,
+                        M::Post => wit::Method::Post,
+                        M::Put => wit::Method::Put,
+                        M::Patch => wit::Method::Patch,
+                        M::Delete => wit::Method::Delete,
+                    },
+                    url: r.url.clone(),
+                    headers: WitHost::kvs(&r.headers),
+                    secret_headers: r
+                        .secret_headers
+                        .iter()
+                        .map(|s| wit::SecretHeader {
+                            name: s.name.clone(),
+                            handle: s.handle.clone(),
+                            prefix: s.prefix.clone(),
+                        })
+                        .collect(),
+                    body: r.body.clone(),
+                    timeout_ms: r.timeout_ms,
+                    side_effect: r.side_effect,
+                    idempotency_key: r.idempotency_key.clone(),
+                };
+                match wit::send(&request) {
+                    Ok(a) => Ok($crate::transport::HttpResponse {
+                        status: a.status,
+                        headers: a.headers.into_iter().map(::core::convert::Into::into).collect(),
+                        body: a.body,
+                    }),
+                    Err(wit::HttpError::Refused(m)) => Err(E::Refused(m)),
+                    Err(wit::HttpError::Unreachable(m)) => Err(E::Unreachable(m)),
+                    Err(wit::HttpError::Timeout(m)) => Err(E::Timeout(m)),
+                    Err(wit::HttpError::TooLarge(m)) => Err(E::TooLarge(m)),
+                    Err(wit::HttpError::Failed(m)) => Err(E::Failed(m)),
+                }
+            }
+
+            fn memo_get(&self, key: &str) -> ::core::option::Option<::std::string::String> {
+                self::wfhost::plugin::memo::get(key)
+            }
+
+            fn memo_set(
+                &self,
+                key: &str,
+                value: &str,
+            ) -> ::core::result::Result<(), ::std::string::String> {
+                self::wfhost::plugin::memo::set(key, value)
             }
         }
 
