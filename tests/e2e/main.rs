@@ -2,6 +2,7 @@
 
 mod courts;
 mod evidence;
+mod fetch;
 mod harness;
 mod hostile_executor;
 mod laws;

@@ -185,7 +185,7 @@ impl<'a> Walk<'a> {
                 self.calls.push((i, p));
                 Ok(())
             }
-            "gateway.refused" | "artifact.written" => self.in_window(e).map(|_| ()),
+            "gateway.refused" | "artifact.written" | "artifact.skipped" => self.in_window(e).map(|_| ()),
             "receipt.side_effect" => {
                 let p = self.in_window(e)?;
                 self.use_cap(e, p, false)?;

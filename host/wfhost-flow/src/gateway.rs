@@ -8,7 +8,11 @@
 //! naming the approving actor for anything with external effect. A refused call is also a
 //! finding for the deterministic validator's `target_unchanged` check.
 
+use crate::fetch::{self, Budget};
 use crate::grants::{Grant, GrantKind, Held};
+use crate::plugins::FetchError;
+use cap_std::fs::Dir;
+use wfhost_constitution::keys;
 use crate::output::Output;
 use crate::plugins::TransportPlugin;
 use crate::sink::Sink;
@@ -48,13 +52,29 @@ struct State {
     process_ms: u64,
     /// The grants in force, by kind.
     grants: std::collections::BTreeMap<GrantKind, Held>,
+    /// Most bytes one fetch brings back (WF_FETCH_MAX_BYTES).
+    fetch_max_bytes: u64,
+    /// Every file a fetch wrote, by host path: its sha256 and size, as hashed while written
+    /// (the court checks artifacts against these instead of hashing them again).
+    fetched: std::collections::BTreeMap<PathBuf, (String, u64)>,
 }
 
 impl GatewayShared {
     /// A gateway for one flow. `pod_logs` is `artifacts/pod_logs` (fetch destination root);
     /// fetched files are recorded relative to `flow_dir`.
     pub fn new(flow_id: String, flow_dir: PathBuf, pod_logs: PathBuf, sink: Sink, out: Output) -> GatewayShared {
-        GatewayShared { flow_id, flow_dir, pod_logs, sink, out, state: Mutex::new(State::default()) }
+        let state = State { fetch_max_bytes: keys::WF_FETCH_MAX_BYTES.default_value(), ..State::default() };
+        GatewayShared { flow_id, flow_dir, pod_logs, sink, out, state: Mutex::new(state) }
+    }
+
+    /// Set the byte cap of one fetch (the config's WF_FETCH_MAX_BYTES).
+    pub fn set_fetch_max_bytes(&self, max: u64) {
+        self.state().fetch_max_bytes = max;
+    }
+
+    /// The sha256 and size a fetch recorded for the file at `path` when it wrote it.
+    pub fn fetched(&self, path: &Path) -> Option<(String, u64)> {
+        self.state().fetched.get(path).cloned()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -427,32 +447,76 @@ impl FlowGateway {
         {
             return Err(GatewayError::Refused(format!("fetch-dir local path {local_rel:?} must be relative safe segments")));
         }
-        let dest = self.shared.pod_logs.join(crate::target_dir_name(target)).join(rel);
-        let partial = dest.with_extension(format!("partial-{}", &self.shared.flow_id));
-        let _ = std::fs::remove_dir_all(&partial);
-        std::fs::create_dir_all(&partial)
-            .map_err(|e| GatewayError::Failed(format!("cannot create {}: {e}", partial.display())))?;
-        if let Err(e) = self.transport.fetch_dir(target, remote_dir, &partial.display().to_string()) {
-            let _ = std::fs::remove_dir_all(&partial);
-            return Err(gw_err(e));
+        let left = self.remaining()?;
+        let failed = |what: &str, e: &dyn std::fmt::Display| GatewayError::Failed(format!("{what}: {e}"));
+        // Everything below pod_logs goes through a capability directory opened on it.
+        std::fs::create_dir_all(&self.shared.pod_logs).map_err(|e| failed(&format!("cannot create {}", self.shared.pod_logs.display()), &e))?;
+        let root = Dir::open_ambient_dir(&self.shared.pod_logs, cap_std::ambient_authority())
+            .map_err(|e| failed(&format!("cannot open {}", self.shared.pod_logs.display()), &e))?;
+        let dest_rel = Path::new(&crate::target_dir_name(target)).join(rel);
+        let partial_rel = dest_rel.with_extension(format!("partial-{}", &self.shared.flow_id));
+        let _ = root.remove_dir_all(&partial_rel);
+        root.create_dir_all(&partial_rel).map_err(|e| failed(&format!("cannot create {}", partial_rel.display()), &e))?;
+        let partial = root.open_dir(&partial_rel).map_err(|e| failed(&format!("cannot open {}", partial_rel.display()), &e))?;
+        let max_bytes = self.shared.state().fetch_max_bytes;
+        let budget = Budget { max_bytes, deadline: Some(Instant::now() + left) };
+        let fetched = self.transport.fetch_into(target, remote_dir, &partial, &budget);
+        drop(partial);
+        let (unpacked, stderr) = match fetched {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = root.remove_dir_all(&partial_rel);
+                return Err(self.fetch_error(e, remote_dir, max_bytes));
+            }
+        };
+        // Swap in: the previous copy stays until the new one is complete.
+        let old_rel = dest_rel.with_extension(format!("old-{}", &self.shared.flow_id));
+        if root.symlink_metadata(&dest_rel).is_ok() {
+            root.rename(&dest_rel, &root, &old_rel).map_err(|e| failed(&format!("cannot move aside {}", dest_rel.display()), &e))?;
         }
-        // Swap in atomically: the previous copy stays until the new one is complete.
-        let old = dest.with_extension(format!("old-{}", &self.shared.flow_id));
-        if dest.exists() {
-            std::fs::rename(&dest, &old).map_err(|e| GatewayError::Failed(format!("cannot move aside {}: {e}", dest.display())))?;
+        root.rename(&partial_rel, &root, &dest_rel).map_err(|e| failed(&format!("cannot move {} into place", partial_rel.display()), &e))?;
+        let _ = root.remove_dir_all(&old_rel);
+        let dest = self.shared.pod_logs.join(&dest_rel);
+        let recorded_dir = relative_to(&dest, &self.shared.flow_dir);
+        let mut out = Vec::with_capacity(unpacked.files.len());
+        for f in unpacked.files {
+            let path = dest.join(&f.name);
+            self.shared.sink.event("artifact.written", &format!("fetch/{local_rel}/{}", f.name), json!({
+                "name": f.name, "path": format!("{recorded_dir}/{}", f.name), "sha256": f.sha256, "size": f.size, "target": target,
+            }));
+            self.shared.state().fetched.insert(path.clone(), (f.sha256.clone(), f.size));
+            out.push(Artifact { name: f.name, path: path.display().to_string(), sha256: Some(f.sha256) });
         }
-        std::fs::rename(&partial, &dest).map_err(|e| GatewayError::Failed(format!("cannot move {} into place: {e}", partial.display())))?;
-        let _ = std::fs::remove_dir_all(&old);
-        let mut out = Vec::new();
-        collect_files(&dest, &dest, &mut out).map_err(|e| GatewayError::Failed(format!("cannot hash fetched files in {}: {e}", dest.display())))?;
-        for a in &out {
-            let size = std::fs::metadata(&a.path).map(|m| m.len()).ok();
-            let path = relative_to(Path::new(&a.path), &self.shared.flow_dir);
-            self.shared.sink.event("artifact.written", &format!("fetch/{local_rel}/{}", a.name), json!({
-                "name": a.name, "path": path, "sha256": a.sha256, "size": size, "target": target,
+        // Sockets never reach the archive: the remote tar names each one it left out.
+        let mut skipped = unpacked.skipped;
+        skipped.extend(fetch::sockets_left_out(&stderr));
+        if !skipped.is_empty() || !unpacked.modes_dropped.is_empty() {
+            self.shared.sink.event("artifact.skipped", &format!("fetch/{local_rel}/skipped"), json!({
+                "target": target, "remote_dir": remote_dir, "path": recorded_dir,
+                "skipped": skipped, "modes_dropped": unpacked.modes_dropped,
             }));
         }
         Ok(out)
+    }
+
+    /// A failed fetch as the gateway's error, saying what to do.
+    fn fetch_error(&self, e: FetchError, remote_dir: &str, max_bytes: u64) -> GatewayError {
+        let key = keys::WF_FETCH_MAX_BYTES;
+        match e {
+            FetchError::Transport(t) => gw_err(t),
+            FetchError::Process(m) => GatewayError::Failed(format!("fetch of {remote_dir}: the streaming program could not run: {m}")),
+            FetchError::Unpack(fetch::UnpackError::OutOfTime { .. }) => {
+                self.shared.state().deadline_hit = true;
+                GatewayError::Timeout(format!("fetch of {remote_dir}: the phase's time budget ran out; nothing of this fetch was kept"))
+            }
+            FetchError::Unpack(u @ fetch::UnpackError::TooLarge { .. }) => GatewayError::Failed(format!(
+                "fetch of {remote_dir} stopped: {u}, over {}={max_bytes}; nothing of this fetch was kept. Raise {} (at most {}) or fetch one run with --fetch run:<id>",
+                key.name(),
+                key.name(),
+                key.max()
+            )),
+            FetchError::Unpack(u) => GatewayError::Failed(format!("fetch of {remote_dir}: {u}; nothing of this fetch was kept")),
+        }
     }
 
     /// Delete the pod (P90 with `--teardown delete` only).
@@ -498,22 +562,6 @@ pub fn relative_to(path: &Path, base: &Path) -> String {
         rel.push(c.as_os_str());
     }
     rel.display().to_string()
-}
-
-fn collect_files(root: &Path, dir: &Path, out: &mut Vec<Artifact>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let p = e.path();
-        let ft = e.file_type()?;
-        if ft.is_dir() {
-            collect_files(root, &p, out)?;
-        } else if ft.is_file() {
-            let rel = p.strip_prefix(root).unwrap_or(&p).display().to_string();
-            out.push(Artifact { name: rel, path: p.display().to_string(), sha256: Some(wfhost_evidence::hash::sha256_file(&p).map_err(std::io::Error::other)?) });
-        }
-    }
-    Ok(())
 }
 
 /// Map a transport error to the gateway's error.

@@ -14,6 +14,7 @@
 //! Modules:
 //! - [`engine`], [`court`], [`gateway`], [`grants`], [`plugins`]: running and judging phases;
 //! - [`transport_http`]: a transport's HTTP requests under the flow's grants, recorded;
+//! - [`fetch`]: a fetched directory's archive unpacked by the host into a capability directory;
 //! - [`sink`], [`output`]: evidence appends and the output contract;
 //! - [`host_keys`]: the ssh host keys a flow trusted on first use;
 //! - [`ops`]: the commands that are not flows (`doctor`, `fsm-status`, `fsm-reset`, `court audit`),
@@ -22,6 +23,7 @@
 
 pub mod court;
 pub mod engine;
+pub mod fetch;
 pub mod gateway;
 pub mod grants;
 pub mod host_keys;

@@ -15,6 +15,7 @@ use wfhost_constitution::keys::{self, Key, Uint};
 use wfhost_constitution::{codes, Code};
 use crate::court::external::ExternalAuditor;
 use crate::court::AuditorRecord;
+use crate::fetch::{self, Budget, Unpacked};
 use crate::gateway::{FlowGateway, GatewayShared};
 use crate::host_keys::HostKeyWatch;
 use crate::output::Output;
@@ -29,7 +30,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wfhost_runtime::process::{NoSecrets, ProcessPolicy, ProcessRunner};
 use wfhost_runtime::{
     Auditor, ComponentSource, Executor, ExecutorHost, Limits, LoadError, PluginHost, Runtime,
@@ -231,6 +232,17 @@ impl ExecutorPlugin {
     }
 }
 
+/// Why a fetch failed.
+#[derive(Debug)]
+pub enum FetchError {
+    /// The transport refused, or judged the streaming program's end a failure.
+    Transport(TransportError),
+    /// The streaming program could not run.
+    Process(String),
+    /// The archive could not be unpacked within the budget.
+    Unpack(fetch::UnpackError),
+}
+
 /// The transport with its host side; cheap to clone.
 #[derive(Clone)]
 pub struct TransportPlugin {
@@ -288,9 +300,43 @@ impl TransportPlugin {
     pub fn get_file(&self, target: &str, path: &str, max: u64) -> Result<Vec<u8>, TransportError> {
         self.transport.get_file(self.h(), &self.limits, target, path, max)
     }
-    /// Copy a directory back.
-    pub fn fetch_dir(&self, target: &str, remote: &str, local: &str) -> Result<(), TransportError> {
-        self.transport.fetch_dir(self.h(), &self.limits, target, remote, local)
+    /// Bring `remote` back into `dest` within `budget`: the transport names the program that
+    /// streams it as a tar archive, the host runs that program under the transport's process
+    /// policy (its time bounded by the budget's deadline) and unpacks what it writes itself
+    /// ([`crate::fetch`]), then the transport judges how the program ended. Also returns the
+    /// program's stderr (the remote `tar`'s warnings).
+    pub fn fetch_into(&self, target: &str, remote: &str, dest: &cap_std::fs::Dir, budget: &Budget) -> Result<(Unpacked, String), FetchError> {
+        let source = self.transport.fetch_command(self.h(), &self.limits, target, remote).map_err(FetchError::Transport)?;
+        let mut request: wfhost_runtime::process::ProcessRequest = source.command.into();
+        if let Some(deadline) = budget.deadline {
+            request.timeout = request.timeout.min(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+        }
+        let begin = source.begin_after;
+        let ran = self.host.runner.run_streaming(&request, |out: &mut dyn std::io::Read| {
+            if let Some(marker) = &begin {
+                fetch::skip_to_line(out, marker)?;
+            }
+            fetch::unpack(out, dest, budget)
+        });
+        if let Some(watch) = &self.host.host_keys {
+            watch.check();
+        }
+        let (output, unpacked) = ran.map_err(|e| FetchError::Process(e.to_string()))?;
+        let ended = output.into_command_result();
+        let stderr = ended.stderr.clone();
+        match unpacked {
+            // The host stopped the program (cap, time, entries, a write): that is the cause.
+            Err(e) if !matches!(e, fetch::UnpackError::Archive(_)) => Err(FetchError::Unpack(e)),
+            // Otherwise the transport's judgement comes first: a connection that failed or a
+            // missing directory also leaves the archive short or empty.
+            unpacked => {
+                self.transport.fetch_ended(self.h(), &self.limits, target, remote, &ended).map_err(FetchError::Transport)?;
+                match unpacked {
+                    Err(_) if ended.timed_out => Err(FetchError::Unpack(fetch::UnpackError::OutOfTime { bytes: 0 })),
+                    other => other.map(|u| (u, stderr)).map_err(FetchError::Unpack),
+                }
+            }
+        }
     }
     /// Delete a pod.
     pub fn delete(&self, target: &str) -> Result<(), TransportError> {

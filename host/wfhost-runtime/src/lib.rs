@@ -87,7 +87,7 @@ pub mod types {
     pub use crate::bindings::executor::wfhost::plugin::gateway::{ExecRequest, GatewayError};
     pub use crate::bindings::executor::wfhost::plugin::log::Level as LogLevel;
     pub use crate::bindings::transport::exports::wfhost::plugin::transport::{
-        ExecSpec, TransportError as WitTransportError,
+        ExecSpec, FetchSource, TransportError as WitTransportError,
     };
     pub use crate::bindings::transport::wfhost::plugin::http::{
         HttpError as WitHttpError, Method as HttpMethod, Request as HttpRequestRecord,

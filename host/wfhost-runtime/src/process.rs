@@ -10,7 +10,10 @@
 //! `truncated` is set); a hard timeout kills the whole process group (the child is spawned in a
 //! new one). One `poll(2)` loop does all the I/O, so nothing blocks on a pipe: when the child
 //! exits, pipes still held open by a background grandchild are given a short grace period and
-//! then abandoned, so a detached grandchild never makes `run` hang.
+//! then abandoned, so a detached grandchild never makes `run` hang. `run_streaming` (module
+//! `stream`) gives a program's stdout to the caller as it is written instead.
+
+mod stream;
 
 use crate::types::{CommandResult, RunRequest};
 use std::collections::{BTreeMap, BTreeSet};
@@ -228,6 +231,15 @@ pub enum ProcessError {
     },
 }
 
+/// A command built under the policy, not yet spawned.
+struct Prepared {
+    command: Command,
+    /// Secret values given to it (redacted from its output).
+    secret_values: Vec<String>,
+    /// Its timeout, within the policy's bound.
+    timeout: Duration,
+}
+
 /// Runs programs under a [`ProcessPolicy`].
 #[derive(Clone)]
 pub struct ProcessRunner {
@@ -264,41 +276,7 @@ impl ProcessRunner {
 
     /// Run one program under the policy.
     pub fn run(&self, request: &ProcessRequest) -> Result<ProcessOutput, ProcessError> {
-        let program = self.resolve_program(&request.program)?;
-        if request.timeout.is_zero() {
-            return Err(ProcessError::NoTimeout);
-        }
-        let timeout = request.timeout.min(self.policy.max_timeout);
-        let mut command = Command::new(&program);
-        command
-            .args(&request.args)
-            .env_clear()
-            .envs(&self.policy.base_env);
-        for (key, value) in &request.env {
-            check_env_key(key)?;
-            command.env(key, value);
-        }
-        let mut secret_values = Vec::new();
-        for (key, handle) in &request.secret_env {
-            check_env_key(key)?;
-            let value =
-                self.secrets
-                    .issue(handle, key, &request.program)
-                    .ok_or_else(|| ProcessError::UnknownSecret {
-                        handle: handle.clone(),
-                        key: key.clone(),
-                    })?;
-            command.env(key, &value);
-            if value.len() >= MIN_REDACTED_SECRET {
-                secret_values.push(value);
-            }
-        }
-        if let Some(cwd) = &request.cwd {
-            if !cwd.is_dir() {
-                return Err(ProcessError::BadCwd(cwd.clone()));
-            }
-            command.current_dir(cwd);
-        }
+        let Prepared { mut command, secret_values, timeout } = self.prepare(request)?;
         command
             .stdin(if request.stdin.is_some() {
                 Stdio::piped()
@@ -341,6 +319,48 @@ impl ProcessRunner {
             truncated,
             duration: started.elapsed(),
         })
+    }
+
+    /// The command of `request` under the policy (program resolved, environment cleared and
+    /// filled, secrets issued, working directory checked), its secret values and its timeout;
+    /// the caller sets its stdio and spawns it.
+    fn prepare(&self, request: &ProcessRequest) -> Result<Prepared, ProcessError> {
+        let program = self.resolve_program(&request.program)?;
+        if request.timeout.is_zero() {
+            return Err(ProcessError::NoTimeout);
+        }
+        let timeout = request.timeout.min(self.policy.max_timeout);
+        let mut command = Command::new(&program);
+        command
+            .args(&request.args)
+            .env_clear()
+            .envs(&self.policy.base_env);
+        for (key, value) in &request.env {
+            check_env_key(key)?;
+            command.env(key, value);
+        }
+        let mut secret_values = Vec::new();
+        for (key, handle) in &request.secret_env {
+            check_env_key(key)?;
+            let value =
+                self.secrets
+                    .issue(handle, key, &request.program)
+                    .ok_or_else(|| ProcessError::UnknownSecret {
+                        handle: handle.clone(),
+                        key: key.clone(),
+                    })?;
+            command.env(key, &value);
+            if value.len() >= MIN_REDACTED_SECRET {
+                secret_values.push(value);
+            }
+        }
+        if let Some(cwd) = &request.cwd {
+            if !cwd.is_dir() {
+                return Err(ProcessError::BadCwd(cwd.clone()));
+            }
+            command.current_dir(cwd);
+        }
+        Ok(Prepared { command, secret_values, timeout })
     }
 
     fn resolve_program(&self, program: &str) -> Result<PathBuf, ProcessError> {

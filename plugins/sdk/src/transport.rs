@@ -14,8 +14,8 @@
 //!
 //! ```
 //! use wfhost_pack_sdk::transport::{
-//!     CommandResult, ExecSpec, Host, Level, PodIdentity, PodState, PodReport, RunRequest, Transport,
-//!     TransportError,
+//!     CommandResult, ExecSpec, FetchSource, Host, Level, PodIdentity, PodState, PodReport,
+//!     RunRequest, Transport, TransportError,
 //! };
 //!
 //! /// Runs every command on the host itself; there is one pod, `here`.
@@ -58,8 +58,16 @@
 //!     fn get_file(&self, _: &str, _: &str, _: u64) -> Result<Vec<u8>, TransportError> {
 //!         Err(TransportError::Failed("not supported".into()))
 //!     }
-//!     fn fetch_dir(&self, _: &str, _: &str, _: &str) -> Result<(), TransportError> {
-//!         Err(TransportError::Failed("not supported".into()))
+//!     fn fetch_command(&self, target: &str, dir: &str) -> Result<FetchSource, TransportError> {
+//!         self.parse_target(target)?;
+//!         let args = ["-cf", "-", "-C", dir, "."].map(String::from).to_vec();
+//!         Ok(FetchSource { command: RunRequest { program: "tar".into(), args, timeout_ms: 60_000, ..RunRequest::default() }, begin_after: None })
+//!     }
+//!     fn fetch_ended(&self, _: &str, dir: &str, ended: &CommandResult) -> Result<(), TransportError> {
+//!         match ended.exit_code {
+//!             Some(0) => Ok(()),
+//!             _ => Err(TransportError::Failed(format!("tar of {dir} failed: {}", ended.stderr))),
+//!         }
 //!     }
 //!     fn delete(&self, target: &str) -> Result<(), TransportError> {
 //!         Err(TransportError::Invalid(format!("{target} cannot be deleted")))
@@ -148,6 +156,16 @@ pub struct RunRequest {
     pub stdin: Option<Vec<u8>>,
     /// Hard timeout.
     pub timeout_ms: u64,
+}
+
+/// `transport.fetch-source`: the program whose standard output is a tar archive of a remote
+/// directory; the host runs it (as a [`RunRequest`], `stdin` none) and unpacks the stream itself.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FetchSource {
+    /// The program.
+    pub command: RunRequest,
+    /// The archive starts after the first output line ending with this text (`None`: at once).
+    pub begin_after: Option<String>,
 }
 
 /// `http.method`.
@@ -304,13 +322,15 @@ pub trait Transport {
     /// `get-file`: at most `max_bytes` of the file at `path`.
     fn get_file(&self, target: &str, path: &str, max_bytes: u64)
         -> Result<Vec<u8>, TransportError>;
-    /// `fetch-dir`: copy `remote_dir` (recursively) into the host directory `local_dir`, which
-    /// exists and is empty.
-    fn fetch_dir(
+    /// `fetch-command`: the program that streams `remote_dir` (recursively) back as a tar
+    /// archive on its standard output. The host runs it and unpacks the archive itself.
+    fn fetch_command(&self, target: &str, remote_dir: &str) -> Result<FetchSource, TransportError>;
+    /// `fetch-ended`: judge how that program ended (`ended.stdout` is empty: it was the archive).
+    fn fetch_ended(
         &self,
         target: &str,
         remote_dir: &str,
-        local_dir: &str,
+        ended: &CommandResult,
     ) -> Result<(), TransportError>;
     /// `delete`: delete the pod.
     fn delete(&self, target: &str) -> Result<(), TransportError>;
@@ -356,6 +376,20 @@ macro_rules! export_transport {
                 list.iter().cloned().map(::core::convert::Into::into).collect()
             }
 
+            fn run_request(
+                r: &$crate::transport::RunRequest,
+            ) -> self::wfhost::plugin::process::RunRequest {
+                self::wfhost::plugin::process::RunRequest {
+                    program: r.program.clone(),
+                    args: r.args.clone(),
+                    cwd: r.cwd.clone(),
+                    env: WitHost::kvs(&r.env),
+                    secret_env: WitHost::kvs(&r.secret_env),
+                    stdin: r.stdin.clone(),
+                    timeout_ms: r.timeout_ms,
+                }
+            }
+
             fn error(
                 e: $crate::transport::TransportError,
             ) -> self::exports::wfhost::plugin::transport::TransportError {
@@ -377,16 +411,8 @@ macro_rules! export_transport {
                 r: &$crate::transport::RunRequest,
             ) -> ::core::result::Result<$crate::transport::CommandResult, ::std::string::String>
             {
-                let request = self::wfhost::plugin::process::RunRequest {
-                    program: r.program.clone(),
-                    args: r.args.clone(),
-                    cwd: r.cwd.clone(),
-                    env: WitHost::kvs(&r.env),
-                    secret_env: WitHost::kvs(&r.secret_env),
-                    stdin: r.stdin.clone(),
-                    timeout_ms: r.timeout_ms,
-                };
-                self::wfhost::plugin::process::run(&request).map(::core::convert::Into::into)
+                self::wfhost::plugin::process::run(&WitHost::run_request(r))
+                    .map(::core::convert::Into::into)
             }
 
             fn setting(&self, key: &str) -> ::core::option::Option<::std::string::String> {
@@ -571,17 +597,32 @@ macro_rules! export_transport {
                 .map_err(WitHost::error)
             }
 
-            fn fetch_dir(
+            fn fetch_command(
                 target: ::std::string::String,
                 remote_dir: ::std::string::String,
-                local_dir: ::std::string::String,
+            ) -> ::core::result::Result<
+                self::exports::wfhost::plugin::transport::FetchSource,
+                self::exports::wfhost::plugin::transport::TransportError,
+            > {
+                $crate::transport::Transport::fetch_command(&($make)(&WitHost), &target, &remote_dir)
+                    .map(|f| self::exports::wfhost::plugin::transport::FetchSource {
+                        command: WitHost::run_request(&f.command),
+                        begin_after: f.begin_after,
+                    })
+                    .map_err(WitHost::error)
+            }
+
+            fn fetch_ended(
+                target: ::std::string::String,
+                remote_dir: ::std::string::String,
+                ended: self::wfhost::plugin::types::CommandResult,
             ) -> ::core::result::Result<(), self::exports::wfhost::plugin::transport::TransportError>
             {
-                $crate::transport::Transport::fetch_dir(
+                $crate::transport::Transport::fetch_ended(
                     &($make)(&WitHost),
                     &target,
                     &remote_dir,
-                    &local_dir,
+                    &::core::convert::Into::into(ended),
                 )
                 .map_err(WitHost::error)
             }

@@ -17,7 +17,7 @@
 use crate::target::Target;
 use wfhost_pack_sdk::path::normalize_abs_path;
 use wfhost_pack_sdk::shell::shell_quote;
-use wfhost_pack_sdk::transport::{Kv, TransportError};
+use wfhost_pack_sdk::transport::{Kv, RunRequest, TransportError};
 
 /// Setting: the known_hosts file (absolute; the host resolves relative config paths).
 pub const SETTING_KNOWN_HOSTS: &str = "WF_SSH_KNOWN_HOSTS";
@@ -309,31 +309,6 @@ pub fn ssh_args(
 /// environment (from the host's secret), never in the plugin or on a command line.
 pub const IDENTITY_WRAPPER: &str = r#"exec ssh -i "$WF_SSH_IDENTITY_FILE" "$@""#;
 
-/// The local `sh` script of fetch-dir: `$1` the local directory, the rest ssh's arguments (the
-/// remote side streams a tar archive into the local `tar -x`). Exits with ssh's status when ssh
-/// failed (tar's complaint about the cut stream is dropped then: it is a consequence), with 96
-/// when only the local side failed (directory missing or unwritable, unpacking failed).
-pub const FETCH_LOCAL_SH: &str = r#"dst=$1; shift
-if [ ! -d "$dst" ] || [ ! -w "$dst" ]; then
-  printf 'wfhost-ssh: local directory %s is missing or not writable\n' "$dst" >&2; exit 96
-fi
-if [ -n "${WF_SSH_IDENTITY_FILE:-}" ]; then set -- -i "$WF_SSH_IDENTITY_FILE" "$@"; fi
-errf=$(mktemp) || exit 96
-exec 4>&1
-ssh_rc=$( { { ssh "$@" 3>&- 4>&-; echo "$?" >&3; } | tar -xof - -C "$dst" 2>"$errf" 3>&- >&4 4>&-; } 3>&1 )
-tar_rc=$?
-exec 4>&-
-if [ "${ssh_rc:-1}" != 0 ]; then rm -f "$errf"; exit "${ssh_rc:-1}"; fi
-if [ "$tar_rc" != 0 ]; then
-  cat "$errf" >&2; rm -f "$errf"
-  printf 'wfhost-ssh: unpacking into %s failed (tar exit %s)\n' "$dst" "$tar_rc" >&2; exit 96
-fi
-rm -f "$errf"
-exit 0"#;
-
-/// Exit code of [`FETCH_LOCAL_SH`] when the local tar failed.
-pub const RC_LOCAL_UNPACK: i32 = 96;
-
 /// A program, its arguments and the secret environment it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
@@ -343,6 +318,21 @@ pub struct Invocation {
     pub args: Vec<String>,
     /// (variable, secret handle).
     pub secret_env: Vec<Kv>,
+}
+
+impl Invocation {
+    /// As a request to the host: no working directory or extra environment.
+    pub fn request(self, stdin: Option<Vec<u8>>, timeout_ms: u64) -> RunRequest {
+        RunRequest {
+            program: self.program,
+            args: self.args,
+            cwd: None,
+            env: Vec::new(),
+            secret_env: self.secret_env,
+            stdin,
+            timeout_ms,
+        }
+    }
 }
 
 /// Run ssh with `args`: directly, or through [`IDENTITY_WRAPPER`] with the identity secret.
@@ -366,27 +356,6 @@ pub fn invocation(s: &SshSettings, args: Vec<String>) -> Invocation {
                 secret_env: vec![(IDENTITY_ENV.to_string(), h.clone())],
             }
         }
-    }
-}
-
-/// fetch-dir's local pipeline: `sh -c FETCH_LOCAL_SH sh <local dir> <ssh args>`, with the
-/// identity secret when one is configured.
-pub fn fetch_invocation(s: &SshSettings, local_dir: &str, args: Vec<String>) -> Invocation {
-    let mut all = vec![
-        "-c".to_string(),
-        FETCH_LOCAL_SH.to_string(),
-        "sh".to_string(),
-        local_dir.to_string(),
-    ];
-    all.extend(args);
-    Invocation {
-        program: "sh".into(),
-        args: all,
-        secret_env: s
-            .identity_handle
-            .iter()
-            .map(|h| (IDENTITY_ENV.to_string(), h.clone()))
-            .collect(),
     }
 }
 

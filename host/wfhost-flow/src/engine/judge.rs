@@ -54,7 +54,7 @@ impl Run<'_> {
                 .outcome
                 .artifacts
                 .iter()
-                .map(|a| (a.name.clone(), artifact_problem(a)))
+                .map(|a| (a.name.clone(), artifact_problem(a, self.gateway.fetched(Path::new(&a.path)))))
                 .collect();
         }
         f
@@ -244,18 +244,30 @@ impl Run<'_> {
     }
 }
 
-/// What is wrong with a local artifact the phase listed (unreadable, digest mismatch), if
-/// anything; remote paths are the phase's own checks' business.
-fn artifact_problem(a: &Artifact) -> Option<String> {
+/// What is wrong with a local artifact the phase listed (missing, not a regular file, digest
+/// mismatch), if anything; remote paths are the phase's own checks' business. A file a fetch
+/// wrote (`recorded`: its sha256 and size, hashed once as it was written) is checked against
+/// that record and its size on disk, never hashed again; any other file is hashed as a stream.
+fn artifact_problem(a: &Artifact, recorded: Option<(String, u64)>) -> Option<String> {
     let path = Path::new(&a.path);
     if !path.is_absolute() {
         return None; // A remote path: the phase's own checks cover it.
     }
-    match std::fs::read(path) {
-        Err(e) => Some(format!("{} unreadable: {e}", a.path)),
-        Ok(bytes) => match &a.sha256 {
-            Some(want) if *want != wfhost_evidence::hash::sha256_hex(&bytes) => Some(format!("{} sha256 mismatch", a.path)),
-            _ => None,
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) => return Some(format!("{} unreadable: {e}", a.path)),
+        Ok(m) if !m.is_file() => return Some(format!("{} is not a regular file", a.path)),
+        Ok(m) => m,
+    };
+    let actual = match recorded {
+        Some((sha, size)) if size == meta.len() => sha,
+        Some((_, size)) => return Some(format!("{} is {} bytes, {size} when it was fetched", a.path, meta.len())),
+        None => match wfhost_evidence::hash::sha256_file(path) {
+            Ok(sha) => sha,
+            Err(e) => return Some(format!("{} unreadable: {e}", a.path)),
         },
+    };
+    match &a.sha256 {
+        Some(want) if *want != actual => Some(format!("{} sha256 mismatch", a.path)),
+        _ => None,
     }
 }

@@ -78,6 +78,7 @@ impl Run<'_> {
         self.header("remote_env_path", config.value(keys::REMOTE_ENV_PATH));
         self.header("fsm_state_file", &super::state_file(&config));
         self.header("flow_id", &self.flow_id);
+        self.gateway.set_fetch_max_bytes(config.uint(keys::WF_FETCH_MAX_BYTES));
         self.config = Some(config.clone());
 
         // Required variables (config.toml `required_for`) of the phases this run will execute.

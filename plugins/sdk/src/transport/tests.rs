@@ -119,9 +119,16 @@ pub(crate) mod component {
         pub mod wfhost {
             pub mod plugin {
                 pub mod transport {
+                    use super::super::super::super::wfhost::plugin::process::RunRequest;
                     use super::super::super::super::wfhost::plugin::types::{
                         CommandResult, Kv, PodIdentity, PodReport,
                     };
+
+                    #[derive(Debug, Clone, PartialEq, Eq)]
+                    pub struct FetchSource {
+                        pub command: RunRequest,
+                        pub begin_after: Option<String>,
+                    }
 
                     #[derive(Debug, Clone, PartialEq, Eq)]
                     pub enum TransportError {
@@ -168,10 +175,14 @@ pub(crate) mod component {
                             path: String,
                             max_bytes: u64,
                         ) -> Result<Vec<u8>, TransportError>;
-                        fn fetch_dir(
+                        fn fetch_command(
                             target: String,
                             remote_dir: String,
-                            local_dir: String,
+                        ) -> Result<FetchSource, TransportError>;
+                        fn fetch_ended(
+                            target: String,
+                            remote_dir: String,
+                            ended: CommandResult,
                         ) -> Result<(), TransportError>;
                         fn delete(target: String) -> Result<(), TransportError>;
                     }
@@ -412,16 +423,26 @@ impl<H: Host> Transport for Probe<'_, H> {
         .map(|r| r.stdout.into_bytes())
     }
 
-    fn fetch_dir(
-        &self,
-        target: &str,
-        remote_dir: &str,
-        local_dir: &str,
-    ) -> Result<(), TransportError> {
+    fn fetch_command(&self, target: &str, remote_dir: &str) -> Result<FetchSource, TransportError> {
         self.parse_target(target)?;
-        self.host
-            .log(Level::Info, &format!("{remote_dir} -> {local_dir}"));
-        Ok(())
+        Ok(FetchSource {
+            command: RunRequest {
+                program: "tar".into(),
+                args: vec!["-cf".into(), "-".into(), "-C".into(), remote_dir.into(), ".".into()],
+                secret_env: vec![("KEY_FILE".into(), "ssh-key".into())],
+                timeout_ms: 777,
+                ..RunRequest::default()
+            },
+            begin_after: Some("begin".into()),
+        })
+    }
+
+    fn fetch_ended(&self, target: &str, remote_dir: &str, ended: &CommandResult) -> Result<(), TransportError> {
+        self.parse_target(target)?;
+        match ended.exit_code {
+            Some(0) => Ok(()),
+            code => Err(TransportError::Failed(format!("{remote_dir}: exit {code:?}: {}", ended.stderr))),
+        }
     }
 
     fn delete(&self, target: &str) -> Result<(), TransportError> {
@@ -510,7 +531,11 @@ fn every_error_keeps_its_variant_and_message() {
             Err(want.clone())
         );
         assert_eq!(
-            Component::fetch_dir(target.into(), "/r".into(), "/l".into()),
+            Component::fetch_command(target.into(), "/r".into()),
+            Err(want.clone())
+        );
+        assert_eq!(
+            Component::fetch_ended(target.into(), "/r".into(), wit_result()),
             Err(want)
         );
     }
@@ -650,4 +675,31 @@ fn http_requests_and_the_memo_cross_the_glue_field_for_field() {
     assert_eq!(memo.stdout, "Err(\"value too long\") None");
     let memo = Component::exec("pod-1".into(), spec("memo port=2222")).unwrap();
     assert_eq!(memo.stdout, "Ok(()) Some(\"2222\")");
+}
+
+#[test]
+fn fetch_command_and_fetch_ended_cross_the_glue_field_for_field() {
+    let got = Component::fetch_command("pod".into(), "/runs/r1".into()).expect("a source");
+    assert_eq!(got.begin_after.as_deref(), Some("begin"));
+    assert_eq!(
+        got.command,
+        WitRunRequest {
+            program: "tar".into(),
+            args: vec!["-cf".into(), "-".into(), "-C".into(), "/runs/r1".into(), ".".into()],
+            cwd: None,
+            env: vec![],
+            secret_env: vec![kv("KEY_FILE", "ssh-key")],
+            stdin: None,
+            timeout_ms: 777,
+        }
+    );
+    let mut ended = wit_result();
+    ended.exit_code = Some(0);
+    assert_eq!(Component::fetch_ended("pod".into(), "/runs/r1".into(), ended.clone()), Ok(()));
+    ended.exit_code = Some(2);
+    ended.stderr = "tar: cannot open".into();
+    assert_eq!(
+        Component::fetch_ended("pod".into(), "/runs/r1".into(), ended),
+        Err(WitError::Failed("/runs/r1: exit Some(2): tar: cannot open".into()))
+    );
 }

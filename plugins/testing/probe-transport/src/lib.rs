@@ -14,7 +14,7 @@
 
 wit_bindgen::generate!({ world: "transport-plugin", path: "../../../wit" });
 
-use exports::wfhost::plugin::transport::{ExecSpec, Guest, TransportError};
+use exports::wfhost::plugin::transport::{ExecSpec, FetchSource, Guest, TransportError};
 use wfhost::plugin::http;
 use wfhost::plugin::log::{self, Level};
 use wfhost::plugin::memo;
@@ -94,7 +94,11 @@ impl Guest for Probe {
         Ok(vec![b'z'; max_bytes as usize])
     }
 
-    fn fetch_dir(_: String, _: String, _: String) -> Result<(), TransportError> {
+    fn fetch_command(_: String, _: String) -> Result<FetchSource, TransportError> {
+        unsupported()
+    }
+
+    fn fetch_ended(_: String, _: String, _: CommandResult) -> Result<(), TransportError> {
         unsupported()
     }
 
