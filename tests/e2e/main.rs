@@ -5,6 +5,7 @@ mod evidence;
 mod harness;
 mod hostile_executor;
 mod laws;
+mod lium_sim;
 mod local_flow;
 mod logs;
 mod primitives;
