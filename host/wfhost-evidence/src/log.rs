@@ -623,6 +623,11 @@ impl<R: std::io::BufRead> Reader<R> {
     pub fn tail(&self) -> Option<&Tail> {
         self.tail.as_ref()
     }
+
+    /// The bytes of the line of the record read last (without its newline).
+    pub fn line_bytes(&self) -> &[u8] {
+        self.lines.last()
+    }
 }
 
 impl<R: std::io::BufRead> Iterator for Reader<R> {
