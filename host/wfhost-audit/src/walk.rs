@@ -163,6 +163,8 @@ pub(super) struct Walk {
     /// Line of the last record walked.
     last_line: u64,
     recent_calls: VecDeque<CallSeen>,
+    /// How many calls `recent_calls` keeps.
+    recent_window: usize,
     pending: Vec<Pending>,
     bad_call: Option<VerifyFailure>,
     bad_receipt: Option<VerifyFailure>,
@@ -194,6 +196,7 @@ impl Walk {
             summary: None,
             last_line: 0,
             recent_calls: VecDeque::new(),
+            recent_window: RECENT_CALLS,
             pending: Vec::new(),
             bad_call: None,
             bad_receipt: None,
@@ -755,7 +758,7 @@ impl Walk {
             self.pending.push(Pending { call: call.clone(), consented, receipted: false });
         }
         self.recent_calls.push_back(call);
-        if self.recent_calls.len() > RECENT_CALLS {
+        if self.recent_calls.len() > self.recent_window {
             self.recent_calls.pop_front();
         }
     }
@@ -910,4 +913,82 @@ fn typed<T: serde::de::DeserializeOwned>(e: &Envelope) -> Result<T, VerifyFailur
 /// Whether the deterministic validator passed by the rule (for messages).
 fn want_det(det: &DeterministicRecord, outcome: &PhaseOutcomeRecord) -> bool {
     decision::deterministic_pass(outcome.status, &det.checks)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Receipts against their calls, when the call is remembered and when it is found by a
+    //! second read of the log.
+    use super::*;
+    use wfhost_evidence::{Actor, EventDraft, EventLog};
+
+    const FLOW: &str = "flow-walk-receipts";
+
+    /// A log of one phase, P00: a side effect (exec on "t", cause of the receipt when
+    /// `receipt_names` is 0), three reads on "u" (1..=3), then a receipt naming record
+    /// `receipt_names` of [call, read, read, read, consent] (no receipt for `None`).
+    fn flow(receipt_names: Option<usize>) -> (tempfile::TempDir, Vec<Envelope>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = EventLog::create(&dir.path().join(super::super::EVENTS), FLOW).expect("log");
+        let host = || Actor::new("host", "wfhost");
+        let mut add = |d: EventDraft| log.append(d).expect("append");
+        add(EventDraft::new("flow.started", host(), "host", "start", json!({"flow_id": FLOW, "phases": ["P00"], "flags": {}})));
+        add(EventDraft::new("capability.granted", host(), "host", "grant", json!({"capability_id": "cap-1", "scope": {}})).with_capability("cap-1"));
+        let consent = add(EventDraft::new("consent.given", Actor::new("policy", "--yes"), "host", "consent", json!({"action": "exec"})));
+        add(EventDraft::new("phase.started", host(), "host", "P00/started", json!({"phase": "P00"})));
+        let call = |n: usize, class: &str, target: &str| {
+            EventDraft::new("gateway.call", Actor::new("plugin", "executor"), "host", format!("P00/exec/{n}"), json!({"op": "exec", "target": target, "class": class, "ok": true}))
+                .with_capability("cap-1")
+        };
+        let mut named = vec![add(call(0, "WRITE_EXTERNAL_SIDE_EFFECT", "t")).event_id];
+        for n in 1..=3 {
+            named.push(add(call(n, "READ", "u")).event_id);
+        }
+        named.push(consent.event_id);
+        if let Some(i) = receipt_names {
+            add(EventDraft::new("receipt.side_effect", host(), "host", "P00/receipt", json!({"op": "exec", "target": "t"}))
+                .with_capability("cap-1")
+                .caused_by(&named[i]));
+        }
+        add(EventDraft::new("plugin.log", host(), "host", "P00/log", json!({"level": "info", "message": "after"})));
+        drop(log);
+        let events = wfhost_evidence::read(&dir.path().join(super::super::EVENTS)).expect("read").events;
+        (dir, events)
+    }
+
+    /// Walk the records with a window of `window` remembered calls; what finish says.
+    fn walk(receipt_names: Option<usize>, window: usize) -> (Result<(), VerifyFailure>, usize) {
+        let (dir, events) = flow(receipt_names);
+        let mut w = Walk::new(Constitution::get().expect("constitution"));
+        w.recent_window = window;
+        for e in events {
+            w.step(e).expect("each record obeys the rules");
+        }
+        let unresolved = w.unresolved.len();
+        (w.finish(dir.path()), unresolved)
+    }
+
+    #[test]
+    fn a_receipt_is_checked_against_its_call_remembered_or_read_again() {
+        for window in [1, RECENT_CALLS] {
+            // The receipt names its call: accepted whether the call was remembered or not.
+            let (result, unresolved) = walk(Some(0), window);
+            assert_eq!(result, Ok(()), "window {window}");
+            // The side effect is pending until its receipt, so it is always at hand.
+            assert_eq!(unresolved, 0);
+            // The receipt names another call: line 6 is exec on "u", in P00.
+            let (result, unresolved) = walk(Some(1), window);
+            assert_eq!(unresolved, usize::from(window == 1), "window {window}");
+            let f = result.expect_err("a receipt of another call");
+            assert_eq!((f.kind, f.line, f.field.as_deref()), (FailureKind::Capability, Some(9), Some("causation_id")), "{f}");
+            assert!(f.problem.contains("names line 6 as its call, which is exec on \"u\" in another place of the log"), "{f}");
+            // The receipt names a record that is not a call.
+            let f = walk(Some(4), window).0.expect_err("a receipt of a consent");
+            assert!(f.problem.contains("whose causation_id names no gateway.call in P00"), "{f}");
+        }
+        // No receipt for the side effect that took place.
+        let f = walk(None, 2).0.expect_err("a side effect without receipt");
+        assert_eq!((f.line, f.field.as_deref()), (Some(5), Some("payload.op")), "{f}");
+        assert!(f.problem.contains("exec in P00 is a WRITE_EXTERNAL_SIDE_EFFECT that took place, and no receipt.side_effect names it"), "{f}");
+    }
 }
