@@ -676,8 +676,8 @@ fn flow_start_json_is_p00s_artifact_verified_and_rebuilt_byte_for_byte() {
 fn a_log_without_a_complete_record_is_not_a_flow_for_verify_replay_or_explain() {
     let s = Sandbox::new();
     let cases: [(&str, &[u8], &str); 3] = [
-        ("empty", b"", "events.jsonl is empty"),
-        ("partial", b"{\"actor\":{\"kind\":\"ho", "only an unterminated line of 20 byte(s)"),
+        ("empty", b"", "events.jsonl: the log is empty"),
+        ("partial", b"{\"actor\":{\"kind\":\"ho", "the log holds no complete record, only an unterminated line of 20 byte(s)"),
         ("nul", b"\0\0\0\0", "only an unterminated line of 4 byte(s)"),
     ];
     for (name, bytes, found) in cases {
@@ -695,8 +695,9 @@ fn a_log_without_a_complete_record_is_not_a_flow_for_verify_replay_or_explain() 
         assert_eq!((report["ok"].clone(), report["failure"]["kind"].clone()), (Value::from(false), Value::from("no_records")), "{report}");
         let f = audit_trail::verify(&dir).unwrap_err();
         assert_eq!((f.kind, f.file.as_str()), (FailureKind::NoRecords, "events.jsonl"), "{f}");
+        let arg = path_arg(&dir);
         for cmd in [&["replay"][..], &["replay", "--write"], &["explain"]] {
-            let args: Vec<&str> = cmd.iter().copied().chain([path_arg(&dir).as_str()]).collect();
+            let args: Vec<&str> = cmd.iter().copied().chain([arg.as_str()]).collect();
             let r = s.run(&args);
             assert_eq!(r.status, 1, "{name} {cmd:?}: {}", r.explain());
             assert!(r.stderr.contains(found) && r.stderr.contains("a flow's log always starts with its flow.started record"), "{name} {cmd:?}: {}", r.stderr);
@@ -724,8 +725,9 @@ fn replay_refuses_every_log_verify_refuses_at_the_log_level() {
         let f = audit_trail::verify(&dir).expect_err(name);
         let verify = s.run(&["verify", &path_arg(&dir)]);
         assert_eq!(verify.status, 1, "{name}: {}", verify.explain());
+        let arg = path_arg(&dir);
         for args in [&["replay"][..], &["replay", "--write"]] {
-            let args: Vec<&str> = args.iter().copied().chain([path_arg(&dir).as_str()]).collect();
+            let args: Vec<&str> = args.iter().copied().chain([arg.as_str()]).collect();
             let replay = s.run(&args);
             assert_eq!(replay.status, 1, "{name} {args:?}: {}", replay.explain());
             assert!(replay.stderr.contains(&f.problem), "{name}: replay must give verify's reason {:?}: {}", f.problem, replay.stderr);
@@ -745,7 +747,7 @@ fn replay_refuses_every_log_verify_refuses_at_the_log_level() {
     // A record after the summary record, with a valid chain.
     let f = case("record-after-summary", &|dir| {
         reseal(dir, |d| {
-            let mut extra = d[position(d, "flow.started")].clone();
+            let mut extra = d[0].clone();
             extra.event_type = "plugin.log".into();
             extra.native_id = "late/log".into();
             extra.payload = serde_json::json!({"level": "info", "message": "after the end"});

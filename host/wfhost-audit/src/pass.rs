@@ -116,7 +116,7 @@ pub(crate) fn no_records(flow_dir: &Path, tail: &Tail) -> VerifyFailure {
         ),
     };
     VerifyFailure::new(FailureKind::NoRecords, EVENTS, format!(
-        "{EVENTS} {found}, and the directory holds {beside}: a flow's log always starts with its flow.started \
+        "the log {found}, and the directory holds {beside}: a flow's log always starts with its flow.started \
          record, so this is not the evidence of a flow (a flow killed before its first record leaves this). A flow's \
          evidence directory holds {EVENTS} starting with flow.started, flow.start.json once P00 ran, phase/ with \
          each phase's files, and flow.summary.json once it finished"
