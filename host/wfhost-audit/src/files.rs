@@ -747,27 +747,31 @@ impl<'d> Files<'d> {
                 problem: format!("events.jsonl line {line} records the flow's end, whose projection is {SUMMARY}, but it is missing"),
             });
         }
-        let parsed = self.parse(SUMMARY, Some("flow-summary"))?;
         let projected = std::mem::take(&mut self.summary).finish();
-        let want = file_bytes(&projected).map_err(|err| VerifyFailure::new(FailureKind::Projection, SUMMARY, err.to_string()))?;
+        let checks = format!("schema flow-summary; byte-identical to summary::project of the {} record(s)", self.records);
+        self.projection(SUMMARY, "flow-summary", &projected, "events.jsonl", checks)
+    }
+
+    /// `rel` parses under `schema` and is byte for byte `projected`, the projection of `of`;
+    /// noted as checked with `checks`.
+    fn projection(&mut self, rel: &str, schema: &str, projected: &Value, of: &str, checks: String) -> Result<(), VerifyFailure> {
+        let parsed = self.parse(rel, Some(schema))?;
+        let want = file_bytes(projected).map_err(|err| VerifyFailure::new(FailureKind::Projection, rel, err.to_string()))?;
         if let Some(at) = first_byte_difference(&parsed.bytes, &want) {
-            let field = first_json_difference(&parsed.value, &projected);
+            let field = first_json_difference(&parsed.value, projected);
             let what = field
                 .as_ref()
                 .map(|d| format!("the file has {}, the projection of events.jsonl has {}", shown(&d.left), shown(&d.right)))
                 .unwrap_or_else(|| "the bytes differ".into());
             return Err(VerifyFailure {
                 kind: FailureKind::Projection,
-                file: SUMMARY.into(),
+                file: rel.into(),
                 line: None,
                 field: Some(field.map(|d| d.at().to_string()).unwrap_or_else(|| format!("byte {at}"))),
-                problem: format!("not the projection of events.jsonl (first difference at byte {at}): {what}"),
+                problem: format!("not the projection of {of} (first difference at byte {at}): {what}"),
             });
         }
-        self.checked.push(CheckedFile {
-            path: SUMMARY.into(),
-            checks: format!("schema flow-summary; byte-identical to summary::project of the {} record(s)", self.records),
-        });
+        self.checked.push(CheckedFile { path: rel.into(), checks });
         Ok(())
     }
 
@@ -791,30 +795,11 @@ impl<'d> Files<'d> {
             }
             return Ok(());
         }
-        let parsed = self.parse(FLOW_START, Some("flow-start"))?;
         let Some(projected) = self.start.finish() else {
             return Err(VerifyFailure::new(FailureKind::Projection, FLOW_START, "events.jsonl has no flow.started record to project it from"));
         };
-        let want = file_bytes(&projected).map_err(|err| VerifyFailure::new(FailureKind::Projection, FLOW_START, err.to_string()))?;
-        if let Some(at) = first_byte_difference(&parsed.bytes, &want) {
-            let field = first_json_difference(&parsed.value, &projected);
-            let what = field
-                .as_ref()
-                .map(|d| format!("the file has {}, the projection of events.jsonl has {}", shown(&d.left), shown(&d.right)))
-                .unwrap_or_else(|| "the bytes differ".into());
-            return Err(VerifyFailure {
-                kind: FailureKind::Projection,
-                file: FLOW_START.into(),
-                line: None,
-                field: Some(field.map(|d| d.at().to_string()).unwrap_or_else(|| format!("byte {at}"))),
-                problem: format!("not the projection of events.jsonl's start (first difference at byte {at}): {what}"),
-            });
-        }
-        self.checked.push(CheckedFile {
-            path: FLOW_START.into(),
-            checks: "schema flow-start; byte-identical to start::project of flow.started and P00's header".into(),
-        });
-        Ok(())
+        let checks = "schema flow-start; byte-identical to start::project of flow.started and P00's header".to_string();
+        self.projection(FLOW_START, "flow-start", &projected, "events.jsonl's start", checks)
     }
 
     /// A fetched file recorded by artifact.written: note it if it changed or is gone since.
