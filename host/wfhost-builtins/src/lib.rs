@@ -94,7 +94,7 @@ mod tests {
     use sha2::{Digest, Sha256};
 
     #[test]
-    fn the_built_ins_are_wfhosts_four_with_their_roles() {
+    fn the_built_ins_are_wfhosts_five_with_their_roles() {
         let table: Vec<(&str, Role)> = builtins().collect();
         assert_eq!(
             table,
@@ -102,10 +102,11 @@ mod tests {
                 ("constitution", Role::Auditor),
                 ("executors", Role::Executor),
                 ("local", Role::Transport),
+                ("slurm", Role::Transport),
                 ("ssh", Role::Transport),
             ]
         );
-        assert_eq!(known_names(), "constitution, executors, local, ssh");
+        assert_eq!(known_names(), "constitution, executors, local, slurm, ssh");
     }
 
     #[test]
@@ -126,7 +127,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "no built-in component named \"nonesuch\"; built-ins are: constitution, executors, \
-             local, ssh"
+             local, slurm, ssh"
         );
     }
 
