@@ -13,7 +13,9 @@
 # One squeue call (tasks, in slurm_lib.sh) gives the state of every task of the sweep's arrays;
 # the files give the rest. A run is judged by the task that claimed it (its _wf/slurm_task), or,
 # before any did, by the task of the latest submission that carries it (the TOKEN.map files):
-#   - claimed, with an exit_code: ok or failed by it (and summary.json), as for the runner;
+#   - claimed, with an exit_code: ok or failed by it (and summary.json), as for the runner,
+#     unless Slurm stopped the task (a failed or lost state other than FAILED): the record may
+#     be the code of a command killed by that stop, so the run is judged as if it had none;
 #   - claimed, no exit_code: running while its task is queued or running; else failed or lost as
 #     slurm.toml says of the task's state; when slurmctld no longer knows the task, failed
 #     (SIGNALLED) if the wrapper recorded the TERM that ended it, else lost (UNKNOWN);
@@ -125,6 +127,10 @@ claims | WF_TSV=$tsv WF_OUT=$out WF_Q=$q WF_STATES=$SLURM_STATES WF_LINES=$lines
       c = cls(s)
       if (cl[n]) {
         rc = readline(wf "exit_code")
+        # scancel and the time limit signal every process of the task at once: the command
+        # of the run may die first and the wrapper record its 143 before its own TERM arrives.
+        # The exit record counts only when the task ended by itself (or Slurm has no word).
+        if (rc != "" && s != "" && s != "FAILED" && (c == "failed" || c == "lost")) rc = ""
         if (rc != "") {
           if (rc ~ /[^0-9]/) { st[n] = "failed" }
           else {
