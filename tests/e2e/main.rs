@@ -7,4 +7,5 @@ mod hostile_executor;
 mod laws;
 mod local_flow;
 mod primitives;
+mod slurm;
 mod ssh;
