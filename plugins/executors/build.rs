@@ -61,6 +61,9 @@ struct SlurmFile {
     states: std::collections::BTreeMap<String, String>,
     state_meaning: std::collections::BTreeMap<String, String>,
     sbatch: SbatchOptions,
+    /// The user guide's section, read by the guide (host/wfhost-config), not by the executor.
+    #[allow(dead_code)]
+    guide: serde::de::IgnoredAny,
 }
 
 #[derive(serde::Deserialize)]
