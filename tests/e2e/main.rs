@@ -12,4 +12,5 @@ mod primitives;
 mod progress;
 mod read_commands;
 mod report;
+mod slurm;
 mod ssh;

@@ -197,6 +197,11 @@ impl FlowGateway {
         Arc::new(FlowGateway { shared, transport })
     }
 
+    /// The flow's transport.
+    pub fn transport(&self) -> &TransportPlugin {
+        &self.transport
+    }
+
     /// Record a call (or its refusal) and return the record's `event_id`.
     fn record(&self, op: &str, target: Option<&str>, class: ActionClass, started: Instant, result: Result<&str, &GatewayError>) -> Option<String> {
         let ms = started.elapsed().as_millis() as u64;

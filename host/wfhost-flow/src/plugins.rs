@@ -259,6 +259,10 @@ impl TransportPlugin {
     pub fn delete(&self, target: &str) -> Result<(), TransportError> {
         self.transport.delete(self.h(), &self.limits, target)
     }
+    /// A fixed setting the transport's profile declares for the flow's executor.
+    pub fn executor_setting(&self, key: &str) -> Option<String> {
+        self.host.executor_settings.get(key).cloned()
+    }
 }
 
 /// Secrets custody: values stay in the host; every issuance into a process leaves a
@@ -295,6 +299,8 @@ pub struct FlowTransportHost {
     /// With ssh and WF_SSH_ACCEPT_NEW=1: the known_hosts file, watched for keys trusted on
     /// first use.
     host_keys: Option<HostKeyWatch>,
+    /// What the profile declares for the executor's `settings` import.
+    executor_settings: BTreeMap<String, String>,
 }
 
 impl FlowTransportHost {
@@ -346,7 +352,7 @@ impl FlowTransportHost {
         } else {
             Arc::new(Custody { secrets, sink, requester: format!("transport:{}", profile.id) })
         };
-        FlowTransportHost { settings, runner: ProcessRunner::new(policy, resolver), out, host_keys }
+        FlowTransportHost { settings, runner: ProcessRunner::new(policy, resolver), out, host_keys, executor_settings: profile.executor_settings.clone() }
     }
 }
 
@@ -416,8 +422,9 @@ impl PluginHost for FlowGateway {
             self.gw_debug(message);
         }
     }
-    fn setting(&self, _key: &str) -> Option<String> {
-        None
+    /// The executor's settings: only what the transport's profile declares for it.
+    fn setting(&self, key: &str) -> Option<String> {
+        self.transport().executor_setting(key)
     }
 }
 

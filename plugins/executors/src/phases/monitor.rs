@@ -16,7 +16,7 @@
 //! SWEEP_COMPLETED when complete without failures, SWEEP_FAILED when complete with failures,
 //! else SWEEP_RUNNING.
 
-use super::remote_path;
+use super::{remote_path, slurm_array};
 use crate::context::{config, PhaseContext};
 use crate::host::{ActionClass, GatewayError, Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
@@ -94,6 +94,9 @@ fn set_facts<H: Host>(act: &mut Act<'_, H>, s: &SweepStatus) {
     act.facts.set("runner_alive", s.runner_alive);
     act.facts.set("complete", s.complete());
     act.facts.set("failed_runs", s.failed_ids().join(","));
+    if let Some(counts) = s.slurm_state_counts() {
+        act.facts.set("slurm_states", counts);
+    }
     let fsm = match (s.complete(), s.failed + s.lost) {
         (true, 0) => "SWEEP_COMPLETED",
         (true, _) => "SWEEP_FAILED",
@@ -106,11 +109,11 @@ fn set_facts<H: Host>(act: &mut Act<'_, H>, s: &SweepStatus) {
 }
 
 fn named_failures(s: &SweepStatus) -> String {
-    let ids = s.failed_ids();
+    let ids = s.failed_labels();
     let mut shown = ids
         .iter()
         .take(FAILED_IDS_SHOWN)
-        .copied()
+        .cloned()
         .collect::<Vec<_>>()
         .join(", ");
     if ids.len() > FAILED_IDS_SHOWN {
@@ -213,6 +216,9 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
                 if !s.runner_alive && s.running == 0 && s.pending > 0 {
                     stalled += 1;
                     if stalled >= 2 {
+                        if s.backend.as_deref() == Some(slurm_array::SLURM) {
+                            return Err(slurm_array::stalled(&s));
+                        }
                         if let Some(note) = s.disk_full_note(&out) {
                             return Err(Failure::new(
                                 code::SWEEP_LAUNCH_FAILED,
