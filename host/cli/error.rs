@@ -84,6 +84,21 @@ impl CliError {
         self
     }
 
+    /// The error as the `--json` document of a read command (docs/schemas/cli-error.schema.json).
+    pub fn to_json(&self) -> serde_json::Value {
+        let kind = match self.kind {
+            ErrorKind::Usage => "usage",
+            ErrorKind::Config => "config",
+            ErrorKind::Target => "target",
+            ErrorKind::Failed => "failed",
+            ErrorKind::Internal => "internal",
+        };
+        serde_json::json!({
+            "ok": false,
+            "error": {"kind": kind, "message": self.message, "hint": self.hint, "exit_status": self.kind.exit_status()},
+        })
+    }
+
     /// Print the message (and hint) on stderr with the `wfhost:` prefix; return the status.
     pub fn report(&self) -> i32 {
         eprintln!("wfhost: {}", self.message);
@@ -115,7 +130,7 @@ pub fn exit_status_help() -> String {
         }
     }
     format!(
-        "Exit status:\n  0   success\n  {EXIT_FAILED}   a check's answer is no: verify found a problem, replay a difference, an auditor\n      did not pass (verify, replay, explain, court audit)\n{families}  {EXIT_USAGE}  usage error (a bad flag or argument)\n  {EXIT_INTERNAL}  internal error (wfhost could not run or record its work)\nThe 3-digit code of a halt is on the last PHASE line and in flow.summary.json; `doctor`\nreturns the config family's status when a check fails, `fsm-status` the target family's\nwhen the target is unreachable or gone."
+        "Exit status:\n  0   success\n  {EXIT_FAILED}   a check's answer is no: verify found a problem, replay a difference, an auditor\n      did not pass (verify, replay, explain, court audit)\n{families}  {EXIT_USAGE}  usage error (a bad flag or argument)\n  {EXIT_INTERNAL}  internal error (wfhost could not run or record its work)\nThe 3-digit code of a halt is on the last PHASE line and in flow.summary.json; `doctor`\nreturns the config family's status when a check fails, `fsm-status` and `logs` the target\nfamily's when the target is unreachable or gone (`logs --follow`: three reads in a row failed).\nWith --json, a read command prints its error as one JSON document too, with the same status."
     )
 }
 

@@ -214,9 +214,10 @@ mod tests {
     #[test]
     fn codes_come_from_the_outcome_then_the_check_then_the_family() {
         let p = c().phase("P30").expect("P30");
-        let fail = OutcomeView { status: PhaseStatus::Fail, code: 305, message: "boom" };
+        let timeout = wfhost_constitution::codes::COMMAND_TIMEOUT_3XX.get();
+        let fail = OutcomeView { status: PhaseStatus::Fail, code: timeout, message: "boom" };
         let d = decide(c(), p, fail, &[check("rc_ok", true)], &[auditor(AuditStatus::Pass, &[])]);
-        assert_eq!((d.code, d.deterministic, d.court), (305, false, false));
+        assert_eq!((d.code, d.deterministic, d.court), (timeout, false, false));
         assert_eq!(d.halt_reason.as_deref(), Some("P30 failed: boom"));
         // A failed check with a code of its own gives it; one without gives the family's.
         let (own, plain): (Vec<_>, Vec<_>) = c().checks.iter().partition(|(_, k)| k.code.is_some());
@@ -237,7 +238,7 @@ mod tests {
     fn exit_statuses_follow_the_family_table() {
         assert_eq!(exit_status(None, false), 0);
         assert_eq!(exit_status(None, true), EXIT_INTERNAL);
-        assert_eq!(exit_status(Some(305), true), EXIT_INTERNAL);
+        assert_eq!(exit_status(Some(wfhost_constitution::codes::COMMAND_TIMEOUT_3XX.get()), true), EXIT_INTERNAL);
         for (family, f) in &c().families {
             let generic = family.generic().get();
             assert_eq!(exit_status(Some(generic), false), f.exit);

@@ -527,7 +527,7 @@ mod tests {
             court: PassFail::Fail,
             deterministic: PassFail::Pass,
             constitutional: AuditStatus::Unverified,
-            code: 399,
+            code: wfhost_constitution::codes::PHASE_TIMEOUT_3XX.get(),
             halt_reason: Some("auditors did not pass P30".into()),
             violated_laws: vec!["L9".into()],
             next_command: Some("wfhost explain x".into()),

@@ -63,7 +63,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wfhost_constitution::codes::{self, Code};
-use wfhost_constitution::keys::{self, Flag, Key, KeyKind, List, LocalPath, Pattern, Uint};
+use wfhost_constitution::keys::{self, Decimal, Flag, Key, KeyKind, List, LocalPath, Pattern, Uint};
 use wfhost_constitution::vocabulary::is_valid_key;
 pub use wfhost_constitution::vocabulary::{
     Kind, KeySpec, ListSeparator, PathScope, PatternSpec, Source, Vocabulary, VocabularyError,
@@ -895,6 +895,14 @@ impl Config {
         self.get(key)
             .and_then(|v| v.parse().ok())
             .unwrap_or(key.default_value())
+    }
+
+    /// A `decimal` key's value in thousandths, or its default (`0.2` is 200). [`Config::load`]
+    /// refused every value outside the key's documented range.
+    pub fn millis(&self, key: Key<Decimal>) -> u64 {
+        self.get(key)
+            .and_then(wfhost_constitution::vocabulary::parse_millis)
+            .unwrap_or(key.default_millis())
     }
 
     /// The value of `pattern`'s key for `suffix` (`WF_PHASE_TIMEOUT_P60`), if set; within the

@@ -3,9 +3,17 @@
 //! `docs/remote-experiment-workflow.md` is the output of [`render`]; a test compares the file
 //! with a fresh rendering, so the guide cannot drift from the laws, the phase table, the codes
 //! or the config vocabulary. Regenerate it with `wfhost docs guide > docs/remote-experiment-workflow.md`.
+//!
+//! The Slurm section comes from the executor's Slurm data (`plugins/executors/slurm.toml`: its
+//! `[guide]` text per phase and the keys it lists, the task states and the safe sbatch options),
+//! with each key's meaning, kind and default from the vocabulary; a phase or key there that the
+//! constitution does not know fails the rendering.
 
 use crate::config::{Kind, ListSeparator, PathScope, Vocabulary};
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::fmt::Write;
+use wfhost_constitution::vocabulary::format_millis;
 use wfhost_constitution::{codes, keys, Constitution, Runner};
 
 fn cell(s: &str) -> String {
@@ -24,6 +32,10 @@ fn kind_cell(kind: &Kind) -> String {
             Some(max) => format!("whole number, {} to {max}", min.unwrap_or(0)),
             None => format!("whole number, at least {}", min.unwrap_or(0)),
         },
+        Kind::Decimal { min_millis, max_millis } => match max_millis {
+            Some(max) => format!("number, {} to {}", format_millis(min_millis.unwrap_or(0)), format_millis(*max)),
+            None => format!("number, at least {}", format_millis(min_millis.unwrap_or(0))),
+        },
         Kind::Enum(values) => format!("one of {}", values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")),
         Kind::List(ListSeparator::Comma) => "list, `,`-separated".into(),
         Kind::List(ListSeparator::DoubleSemicolon) => "list, `;;`-separated".into(),
@@ -33,6 +45,66 @@ fn kind_cell(kind: &Kind) -> String {
 
 fn law_text(c: &Constitution, id: &str) -> String {
     c.law(id).map(|l| format!("> **{} — {}.** {}\n", l.id, l.title, cell(&l.text))).unwrap_or_default()
+}
+
+/// The executor's Slurm data, as the guide reads it.
+const SLURM_TOML: &str = include_str!("../../../plugins/executors/slurm.toml");
+
+#[derive(Deserialize)]
+struct SlurmData {
+    states: BTreeMap<String, String>,
+    state_meaning: BTreeMap<String, String>,
+    sbatch: SlurmSbatch,
+    guide: SlurmGuide,
+}
+
+#[derive(Deserialize)]
+struct SlurmSbatch {
+    with_value: Vec<String>,
+    flags: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SlurmGuide {
+    title: String,
+    intro: String,
+    keys: Vec<String>,
+    phases: BTreeMap<String, String>,
+}
+
+/// The Slurm section: what each phase does on a cluster, the keys, the task states and the
+/// sbatch options `SLURM_EXTRA_ARGS` may carry.
+fn slurm_section(w: &mut String, c: &Constitution, v: &Vocabulary, data: &str) -> Result<(), String> {
+    let d: SlurmData = toml::from_str(data).map_err(|e| format!("plugins/executors/slurm.toml does not parse: {e}"))?;
+    let g = &d.guide;
+    if let Some(p) = g.phases.keys().find(|id| !c.phases.iter().any(|p| &p.id == *id)) {
+        return Err(format!("plugins/executors/slurm.toml: [guide.phases] names {p}, which is not a phase of constitution/phases.toml"));
+    }
+    let _ = writeln!(w, "\n## {}\n", g.title);
+    let _ = writeln!(w, "{}\n", g.intro);
+    let _ = writeln!(w, "| Phase | Name | On a Slurm cluster |\n| --- | --- | --- |");
+    for p in &c.phases {
+        if let Some(text) = g.phases.get(p.id.as_ref() as &str) {
+            let _ = writeln!(w, "| {} | {} | {} |", p.id, p.name, cell(text));
+        }
+    }
+    let _ = writeln!(w, "\nThe keys of a flow on a Slurm cluster (each is also in the table of every key above):\n");
+    let _ = writeln!(w, "| Key | Meaning | Value | Default |\n| --- | --- | --- | --- |");
+    for name in &g.keys {
+        let k = v.key(name).ok_or_else(|| format!("plugins/executors/slurm.toml: [guide] keys names {name}, which is not a key of constitution/config.toml"))?;
+        let default = k.default.as_deref().map(|d| format!("`{}`", cell(d))).unwrap_or_else(|| "unset".into());
+        let _ = writeln!(w, "| `{}` | {} | {} | {default} |", k.name, cell(&k.meaning), cell(&kind_cell(&k.kind)));
+    }
+    let _ = writeln!(w, "\nWhat the state of a run's task (`squeue`'s `%T`) means for the run; a state not listed counts as lost:\n");
+    let _ = writeln!(w, "| Task states | For the run |\n| --- | --- |");
+    for (class, meaning) in &d.state_meaning {
+        let states: Vec<String> = d.states.iter().filter(|(_, c)| *c == class).map(|(s, _)| format!("`{s}`")).collect();
+        let _ = writeln!(w, "| {} | {} |", states.join(", "), cell(meaning));
+    }
+    let opts: Vec<String> = d.sbatch.with_value.iter().map(|o| format!("`{o}=…`")).chain(d.sbatch.flags.iter().map(|f| format!("`{f}`"))).collect();
+    let _ = writeln!(w, "\nThe sbatch options `SLURM_EXTRA_ARGS` may carry (anything else fails P60 with code {} before a job is submitted): {}.", codes::SWEEP_LAUNCH_FAILED, opts.join(", "));
+    Ok(())
 }
 
 /// Render the guide.
@@ -128,7 +200,9 @@ pub fn render() -> Result<String, String> {
     let _ = writeln!(w, "P60 hands the runs to a runner on the target, detached from wfhost and from the connection (own session, stdin closed): killing wfhost or losing the connection does not stop them. Each run works in `runs/<run_id>/`; its `_wf/` holds the command (`cmd.sh`), `stdout.log`, `stderr.log`, `pid`, `started_at`, `ended_at` and `exit_code`, each written atomically, `exit_code` last. A run is claimed once (`_wf/claim`, an atomic `mkdir`), so it never starts twice in one sweep; at most `SWEEP_MAX_PARALLEL` run at once, counting the runs an earlier runner left running; one runner works a sweep at a time (`flock` on `_sweep/runner.lock` where the target has it). P70 reads the state of every run with one command.\n");
     let _ = writeln!(w, "`wfhost flow --provision skip --sweep resume` continues a sweep: finished and running runs are left alone, never-started runs start. A run that ended without an exit code and has no process left (killed, or the pod restarted) is *lost*: it counts as failed ({}) and stays so unless `SWEEP_RETRY_LOST=1`, with which the next runner that starts runs it again and keeps the earlier attempt's files in `_wf/attempts/<n>/`.\n", codes::RUNS_FAILED);
 
-    let _ = writeln!(w, "## The court\n");
+    slurm_section(w, c, v, SLURM_TOML)?;
+
+    let _ = writeln!(w, "\n## The court\n");
     let _ = writeln!(w, "{}", law_text(c, "L9"));
     let _ = writeln!(w, "After each phase two lines go to stdout:\n\n```\nPHASE=<Pxx> STATUS=<ok|skip|fail> CODE=<int> ARTIFACT=<path>\nPHASE=<Pxx> COURT=<pass|fail> DET=<pass|fail> CONST=<pass|fail|unverified> VERDICT=<path>\n```\n");
     let _ = writeln!(w, "An auditor is a WebAssembly component with no capability that could change anything (no files, no environment, no network, no processes), run on a fuel budget (`WF_AUDITOR_FUEL`), a memory cap (`WF_AUDITOR_MEMORY_MB`) and a wall-clock limit (`WF_SUBAGENT_VALIDATOR_TIMEOUT_SECS`). Running out of any of them, trapping, or returning a malformed verdict is `unverified`, which fails the phase. `wfhost court audit --phase Pxx --evidence phase/phase.Pxx.pack.json` re-runs an auditor by hand, under the limits of the config in the directory it runs in (`-C`), as the flow did.\n");
@@ -192,5 +266,23 @@ mod tests {
         for p in &wfhost_constitution::Constitution::get().unwrap().phases {
             assert!(fresh.contains(&format!("| {} | {} |", p.id, p.name)));
         }
+        assert!(fresh.contains("| P60 | SWEEP | Submits every run"), "the Slurm section says what P60 does on a cluster");
+        assert!(fresh.contains("| `CANCELLED`, `DEADLINE`, `FAILED`, `OUT_OF_MEMORY`, `TIMEOUT` |"), "the task states come from slurm.toml");
+    }
+
+    #[test]
+    fn a_slurm_section_naming_an_unknown_phase_or_key_is_refused() {
+        let c = wfhost_constitution::Constitution::get().unwrap();
+        let v = crate::config::Vocabulary::get().unwrap();
+        let with = |guide: &str| {
+            let text = super::SLURM_TOML.split("\n[guide]").next().unwrap().to_string() + guide;
+            super::slurm_section(&mut String::new(), c, v, &text)
+        };
+        let ok = with("\n[guide]\ntitle = \"t\"\nintro = \"i\"\nkeys = [\"SLURM_TIME\"]\n[guide.phases]\nP60 = \"x\"\n");
+        assert_eq!(ok, Ok(()));
+        let e = with("\n[guide]\ntitle = \"t\"\nintro = \"i\"\nkeys = []\n[guide.phases]\nP65 = \"x\"\n").unwrap_err();
+        assert!(e.contains("P65") && e.contains("phases.toml"), "{e}");
+        let e = with("\n[guide]\ntitle = \"t\"\nintro = \"i\"\nkeys = [\"SLURM_NOPE\"]\n[guide.phases]\n").unwrap_err();
+        assert!(e.contains("SLURM_NOPE") && e.contains("config.toml"), "{e}");
     }
 }

@@ -484,36 +484,12 @@ fn check_header(manifest: &str, line: u64, names: &[String]) -> Result<(), Manif
     Ok(())
 }
 
-/// Quote `value` for a POSIX shell so it is read back as exactly one word, unchanged.
-///
-/// Values made only of `A-Za-z0-9` and `_ . / : , + @ % -` (and not empty) are returned as they
-/// are; anything else is wrapped in single quotes, with each `'` written as `'\''`. Inside
-/// single quotes a POSIX shell expands nothing, so `$`, backticks, `;`, `|`, `&`, globs,
-/// whitespace and newlines arrive literally.
-pub fn sh_quote(value: &str) -> String {
-    let safe = !value.is_empty()
-        && value.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'_' | b'.' | b'/' | b':' | b',' | b'+' | b'@' | b'%' | b'-'
-                )
-        });
-    if safe {
-        return value.to_owned();
-    }
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('\'');
-    for c in value.chars() {
-        if c == '\'' {
-            out.push_str("'\\''");
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('\'');
-    out
-}
+/// Quote `value` for a POSIX shell so it is read back as exactly one word, unchanged: the pack
+/// SDK's quoting, the one the plugins use, so host and target quote alike. Values made only of
+/// `A-Za-z0-9` and `_ . / : , + @ % -` (and not empty) are returned as they are; anything else
+/// (`=` included, so a value cannot become an assignment) is wrapped in single quotes, with
+/// each `'` written as `'\''`.
+pub use wfhost_pack_sdk::shell::shell_quote as sh_quote;
 
 /// How to select rows and build commands; `Default` is no template, `all`, `first`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! [`Vocabulary`] lists every key the host knows ([`KeySpec`]: meaning, default, [`Kind`],
 //! secrecy, [`Source`], the phases that need it) and every key family ([`PatternSpec`]). It is
 //! parsed and cross-checked with the rest of the constitution ([`crate::Constitution::get`]):
-//! every default satisfies its kind and range, every `uint` has a documented max, every
+//! every default satisfies its kind and range, every `uint` and `decimal` has a documented max, every
 //! `required_for` names a phase. `wfhost_config::config` resolves a config file against it; the
 //! typed constants of [`crate::keys`] are generated from the same file.
 
@@ -67,6 +67,14 @@ pub enum Kind {
         /// Inclusive upper bound.
         max: Option<u64>,
     },
+    /// A non-negative decimal number with at most three digits after the point (`0.2`, `2`),
+    /// held in thousandths, within the bounds given (also in thousandths).
+    Decimal {
+        /// Inclusive lower bound, in thousandths.
+        min_millis: Option<u64>,
+        /// Inclusive upper bound, in thousandths.
+        max_millis: Option<u64>,
+    },
     /// One of the listed values.
     Enum(Vec<String>),
     /// A list, split by the separator.
@@ -106,6 +114,16 @@ impl Kind {
                     _ => Ok(()),
                 }
             }
+            Kind::Decimal { min_millis, max_millis } => {
+                let n = parse_millis(value).ok_or_else(|| {
+                    "must be a decimal number with at most three digits after the point (like 0.2 or 2)".to_owned()
+                })?;
+                match (min_millis, max_millis) {
+                    (Some(min), _) if n < *min => Err(format!("must be at least {}", format_millis(*min))),
+                    (_, Some(max)) if n > *max => Err(format!("must be at most {}", format_millis(*max))),
+                    _ => Ok(()),
+                }
+            }
             Kind::Enum(values) => {
                 if values.iter().any(|v| v == value) {
                     Ok(())
@@ -123,8 +141,57 @@ impl Kind {
             Kind::Path(_) => "path",
             Kind::Bool01 => "bool01",
             Kind::Uint { .. } => "uint",
+            Kind::Decimal { .. } => "decimal",
             Kind::Enum(_) => "enum",
             Kind::List(_) => "list",
+        }
+    }
+}
+
+/// A decimal value in thousandths: `0.2` is 200, `2` is 2000; `None` for anything but digits
+/// with at most one point and at most three digits after it, or a value past `u64`.
+pub fn parse_millis(value: &str) -> Option<u64> {
+    let (whole, frac) = value.split_once('.').unwrap_or((value, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(frac) || frac.len() > 3 || (value.contains('.') && frac.is_empty()) {
+        return None;
+    }
+    let whole: u64 = whole.parse().ok()?;
+    let frac: u64 = format!("{frac:0<3}").parse().ok()?;
+    whole.checked_mul(1000)?.checked_add(frac)
+}
+
+/// Thousandths as the shortest decimal that reads back the same (`200` is `0.2`).
+pub fn format_millis(millis: u64) -> String {
+    let (whole, frac) = (millis / 1000, millis % 1000);
+    if frac == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole}.{}", format!("{frac:03}").trim_end_matches('0'))
+    }
+}
+
+/// A bound as written in `config.toml`: a whole number, or (for a `decimal`) a fraction.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(untagged)]
+enum Bound {
+    Whole(u64),
+    Fraction(f64),
+}
+
+impl Bound {
+    fn whole(self) -> Option<u64> {
+        match self {
+            Bound::Whole(n) => Some(n),
+            Bound::Fraction(_) => None,
+        }
+    }
+
+    /// In thousandths, when it has at most three digits after the point.
+    fn millis(self) -> Option<u64> {
+        match self {
+            Bound::Whole(n) => n.checked_mul(1000),
+            Bound::Fraction(f) => parse_millis(&format!("{f}")),
         }
     }
 }
@@ -228,8 +295,8 @@ struct RawKey {
     secret: bool,
     source: Option<String>,
     scope: Option<String>,
-    min: Option<u64>,
-    max: Option<u64>,
+    min: Option<Bound>,
+    max: Option<Bound>,
     values: Option<Vec<String>>,
     separator: Option<String>,
     #[serde(default)]
@@ -247,10 +314,26 @@ impl RawKey {
                 Some("remote") => Kind::Path(PathScope::Remote),
                 _ => return Err(bad("a path needs scope = \"local\" or \"remote\"")),
             },
-            "uint" => Kind::Uint {
-                min: self.min,
-                max: self.max,
-            },
+            "uint" => {
+                let whole = |b: Option<Bound>, field: &str| match b {
+                    None => Ok(None),
+                    Some(b) => b.whole().map(Some).ok_or_else(|| bad(&format!("a uint's {field} must be a whole number"))),
+                };
+                Kind::Uint {
+                    min: whole(self.min, "min")?,
+                    max: whole(self.max, "max")?,
+                }
+            }
+            "decimal" => {
+                let millis = |b: Option<Bound>, field: &str| match b {
+                    None => Ok(None),
+                    Some(b) => b.millis().map(Some).ok_or_else(|| bad(&format!("a decimal's {field} has more than three digits after the point"))),
+                };
+                Kind::Decimal {
+                    min_millis: millis(self.min, "min")?,
+                    max_millis: millis(self.max, "max")?,
+                }
+            }
             "enum" => match &self.values {
                 Some(values) if !values.is_empty() => Kind::Enum(values.clone()),
                 _ => return Err(bad("an enum needs a non-empty values list")),
@@ -274,11 +357,11 @@ impl RawKey {
             ),
             (
                 "min",
-                self.min.is_some() && !matches!(kind, Kind::Uint { .. }),
+                self.min.is_some() && !matches!(kind, Kind::Uint { .. } | Kind::Decimal { .. }),
             ),
             (
                 "max",
-                self.max.is_some() && !matches!(kind, Kind::Uint { .. }),
+                self.max.is_some() && !matches!(kind, Kind::Uint { .. } | Kind::Decimal { .. }),
             ),
             (
                 "values",
@@ -363,10 +446,11 @@ impl Vocabulary {
                 )));
             }
             check_bounds(&k.name, &kind)?;
-            if matches!(kind, Kind::Uint { .. }) && k.default.is_none() {
+            if matches!(kind, Kind::Uint { .. } | Kind::Decimal { .. }) && k.default.is_none() {
                 return Err(VocabularyError::Invalid(format!(
-                    "key {}: a uint key needs a default",
-                    k.name
+                    "key {}: a {} key needs a default",
+                    k.name,
+                    kind.name()
                 )));
             }
             let required_for = k
@@ -452,6 +536,12 @@ fn check_bounds(name: &str, kind: &Kind) -> Result<(), VocabularyError> {
         ))),
         Kind::Uint { min: Some(min), max: Some(max) } if min > max => Err(VocabularyError::Invalid(
             format!("{name}: min {min} is above max {max}"),
+        )),
+        Kind::Decimal { max_millis: None, .. } => Err(VocabularyError::Invalid(format!(
+            "{name}: a decimal needs a max (the largest value the host accepts)"
+        ))),
+        Kind::Decimal { min_millis: Some(min), max_millis: Some(max) } if min > max => Err(VocabularyError::Invalid(
+            format!("{name}: min {} is above max {}", format_millis(*min), format_millis(*max)),
         )),
         _ => Ok(()),
     }

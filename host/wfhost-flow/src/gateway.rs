@@ -57,6 +57,8 @@ struct State {
     /// Every file a fetch wrote, by host path: its sha256 and size, as hashed while written
     /// (the court checks artifacts against these instead of hashing them again).
     fetched: std::collections::BTreeMap<PathBuf, (String, u64)>,
+    /// Bytes fetched by this flow, for the fetch progress.
+    fetched_bytes: u64,
 }
 
 impl GatewayShared {
@@ -273,6 +275,11 @@ impl FlowGateway {
         Arc::new(FlowGateway { shared, transport })
     }
 
+    /// The flow's transport.
+    pub fn transport(&self) -> &TransportPlugin {
+        &self.transport
+    }
+
     /// Record a call (or its refusal) and return the record's `event_id`.
     fn record(&self, op: &str, target: Option<&str>, class: ActionClass, started: Instant, result: Result<&str, &GatewayError>) -> Option<String> {
         let ms = started.elapsed().as_millis() as u64;
@@ -484,7 +491,11 @@ impl FlowGateway {
             self.shared.sink.event("artifact.written", &format!("fetch/{local_rel}/{}", f.name), json!({
                 "name": f.name, "path": format!("{recorded_dir}/{}", f.name), "sha256": f.sha256, "size": f.size, "target": target,
             }));
-            self.shared.state().fetched.insert(path.clone(), (f.sha256.clone(), f.size));
+            {
+                let mut state = self.shared.state();
+                state.fetched.insert(path.clone(), (f.sha256.clone(), f.size));
+                state.fetched_bytes += f.size;
+            }
             out.push(Artifact { name: f.name, path: path.display().to_string(), sha256: Some(f.sha256) });
         }
         // Sockets never reach the archive: the remote tar names each one it left out.
@@ -531,6 +542,18 @@ impl FlowGateway {
         self.receipt(call, "delete-pod", &target, &key, approved, "deleted");
         self.shared.state().deleted = true;
         Ok(())
+    }
+
+    /// A structured progress message from the executor (a `debug` log line starting with
+    /// `wfhost-progress `): shown as a bar on a terminal, never recorded. Anything else at debug
+    /// level is dropped as before.
+    pub fn gw_debug(&self, message: &str) {
+        if let Some(mut p) = crate::output::Progress::parse(message) {
+            if let crate::output::Progress::Fetch { bytes, .. } = &mut p {
+                *bytes = self.shared.state().fetched_bytes;
+            }
+            self.shared.out.progress(&p);
+        }
     }
 
     /// A log line from the executor.

@@ -27,6 +27,7 @@ pub mod fetch;
 pub mod gateway;
 pub mod grants;
 pub mod host_keys;
+pub mod logs;
 pub mod ops;
 pub mod output;
 pub mod plugins;

@@ -5,11 +5,63 @@
 //! contract"). Everything else — progress, warnings, the halt explanation — goes to stderr: a
 //! spinner on a terminal, plain timestamped lines otherwise. Each stdout line is flushed as it is
 //! written so a script reading a pipe sees it at once.
+//!
+//! Structured progress ([`Progress`]: the executor's `wfhost-progress {json}` debug messages,
+//! parsed by the gateway) turns the spinner into a bar on a terminal: P70's runs done, failed
+//! and running of the total with the elapsed time and an estimate, P80's runs, files and bytes.
+//! Off a terminal it draws nothing: the plain lines stay exactly what they were.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
+use serde::Deserialize;
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The prefix of an executor's structured progress message (a `debug` log line, so a host that
+/// does not know it shows and records nothing): `wfhost-progress {"phase":"P70",...}`.
+pub const PROGRESS_PREFIX: &str = "wfhost-progress ";
+
+/// A phase's structured progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(tag = "phase")]
+pub enum Progress {
+    /// P70: the sweep's counts at the last status read.
+    #[serde(rename = "P70")]
+    Sweep {
+        /// Runs in the sweep.
+        total: u64,
+        /// Finished ok.
+        ok: u64,
+        /// Finished failing.
+        failed: u64,
+        /// Running.
+        running: u64,
+        /// Not started.
+        pending: u64,
+        /// Gone without an exit code.
+        lost: u64,
+    },
+    /// P80: runs fetched so far.
+    #[serde(rename = "P80")]
+    Fetch {
+        /// Runs to fetch.
+        runs_total: u64,
+        /// Runs fetched.
+        runs_done: u64,
+        /// Files fetched.
+        files: u64,
+        /// Bytes fetched (the gateway counts them).
+        #[serde(default)]
+        bytes: u64,
+    },
+}
+
+impl Progress {
+    /// The progress a log message carries, if it is a progress message that parses.
+    pub fn parse(message: &str) -> Option<Progress> {
+        serde_json::from_str(message.strip_prefix(PROGRESS_PREFIX)?).ok()
+    }
+}
 
 /// Where the flow's lines go. Cheap to clone (a shared handle); internally locked.
 #[derive(Clone)]
@@ -108,6 +160,46 @@ impl Output {
         }
     }
 
+    /// Show structured progress: a bar on a terminal, nothing otherwise (the executor's plain
+    /// progress lines say it there).
+    pub fn progress(&self, p: &Progress) {
+        if !self.inner.fancy {
+            return;
+        }
+        let Ok(mut slot) = self.inner.progress.lock() else { return };
+        let bar = slot.get_or_insert_with(|| {
+            let bar = ProgressBar::new(0);
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        let style = |template: &str| {
+            ProgressStyle::with_template(template)
+                .map(|s| s.progress_chars("=> "))
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+        };
+        match *p {
+            Progress::Sweep { total, ok, failed, running, pending, lost } => {
+                bar.set_style(style("{spinner} P70 [{bar:30}] {pos}/{len} runs done, {msg} {elapsed} (eta {eta})"));
+                bar.set_length(total);
+                bar.set_position(ok + failed + lost);
+                let mut msg = format!("{failed} failed, {running} running");
+                if pending > 0 {
+                    msg.push_str(&format!(", {pending} pending"));
+                }
+                if lost > 0 {
+                    msg.push_str(&format!(", {lost} lost"));
+                }
+                bar.set_message(msg);
+            }
+            Progress::Fetch { runs_total, runs_done, files, bytes } => {
+                bar.set_style(style("{spinner} P80 [{bar:30}] {pos}/{len} runs fetched, {msg} {elapsed}"));
+                bar.set_length(runs_total);
+                bar.set_position(runs_done);
+                bar.set_message(format!("{files} files, {}", HumanBytes(bytes)));
+            }
+        }
+    }
+
     /// A progress or log line for people, on stderr.
     pub fn note(&self, message: &str) {
         let bar = self.inner.progress.lock().ok().and_then(|b| b.clone());
@@ -115,5 +207,36 @@ impl Output {
             Some(bar) => bar.println(format!("wfhost: {message}")),
             None => eprintln!("wfhost: {message}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_messages_parse_and_anything_else_is_not_progress() {
+        // What the executors send (serde_json writes the members in name order).
+        let sweep = r#"wfhost-progress {"failed":1,"lost":0,"ok":2,"pending":4,"phase":"P70","running":3,"total":10}"#;
+        assert_eq!(Progress::parse(sweep), Some(Progress::Sweep { total: 10, ok: 2, failed: 1, running: 3, pending: 4, lost: 0 }));
+        let fetch = r#"wfhost-progress {"files":12,"phase":"P80","runs_done":1,"runs_total":3}"#;
+        assert_eq!(Progress::parse(fetch), Some(Progress::Fetch { runs_total: 3, runs_done: 1, files: 12, bytes: 0 }));
+        for other in [
+            "sweep: 3/8 done",
+            "wfhost-progress",
+            "wfhost-progress {",
+            r#"wfhost-progress {"phase":"P60","total":1}"#,
+            r#"wfhost-progress {"phase":"P70","total":-1,"ok":0,"failed":0,"running":0,"pending":0,"lost":0}"#,
+            r#"progress {"phase":"P70","total":1,"ok":0,"failed":0,"running":0,"pending":0,"lost":0}"#,
+        ] {
+            assert_eq!(Progress::parse(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn off_a_terminal_progress_draws_nothing() {
+        let out = Output::to_writer(Box::new(std::io::sink()));
+        out.progress(&Progress::Sweep { total: 3, ok: 1, failed: 0, running: 2, pending: 0, lost: 0 });
+        assert!(out.inner.progress.lock().unwrap().is_none(), "no bar without a terminal");
     }
 }

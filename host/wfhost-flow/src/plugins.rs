@@ -37,18 +37,12 @@ use wfhost_runtime::{
     RuntimeOptions, Transport, TransportError, TransportHost,
 };
 
-/// The profiles of the built-in transports, by name (`plugins/transport-*/profile.toml`).
-const BUILTIN_PROFILES: &[(&str, &str)] = &[
-    ("local", include_str!("../../../plugins/transport-local/profile.toml")),
-    ("ssh", include_str!("../../../plugins/transport-ssh/profile.toml")),
-];
-
 /// The profile of the transport `WF_TRANSPORT` names: a built-in's declared profile, or the
 /// empty one for a component given by path (it gets no program, setting or secret).
 pub fn transport_profile(name: &str) -> Result<TransportProfile, String> {
     let vocab = Vocabulary::get().map_err(|e| e.to_string())?;
-    match BUILTIN_PROFILES.iter().find(|(n, _)| *n == name) {
-        Some((n, text)) => TransportProfile::parse(text, &format!("of the built-in transport {n}"), vocab).map_err(|e| e.to_string()),
+    match wfhost_builtins::profile(name) {
+        Some(text) => TransportProfile::parse(text, &format!("of the built-in transport {name}"), vocab).map_err(|e| e.to_string()),
         None => Ok(TransportProfile::empty(name)),
     }
 }
@@ -342,6 +336,10 @@ impl TransportPlugin {
     pub fn delete(&self, target: &str) -> Result<(), TransportError> {
         self.transport.delete(self.h(), &self.limits, target)
     }
+    /// A fixed setting the transport's profile declares for the flow's executor.
+    pub fn executor_setting(&self, key: &str) -> Option<String> {
+        self.host.executor_settings.get(key).cloned()
+    }
 }
 
 /// Secrets custody: values stay in the host; every issuance into a process leaves a
@@ -398,6 +396,8 @@ pub struct FlowTransportHost {
     /// With ssh and WF_SSH_ACCEPT_NEW=1: the known_hosts file, watched for keys trusted on
     /// first use.
     host_keys: Option<HostKeyWatch>,
+    /// What the profile declares for the executor's `settings` import.
+    executor_settings: BTreeMap<String, String>,
 }
 
 impl FlowTransportHost {
@@ -464,6 +464,7 @@ impl FlowTransportHost {
             gateway: OnceLock::new(),
             out,
             host_keys,
+            executor_settings: profile.executor_settings.clone(),
         }
     }
 }
@@ -538,10 +539,13 @@ impl PluginHost for FlowGateway {
         };
         if l != "debug" {
             self.gw_log(l, message);
+        } else {
+            self.gw_debug(message);
         }
     }
-    fn setting(&self, _key: &str) -> Option<String> {
-        None
+    /// The executor's settings: only what the transport's profile declares for it.
+    fn setting(&self, key: &str) -> Option<String> {
+        self.transport().executor_setting(key)
     }
 }
 

@@ -41,7 +41,7 @@
 //! let env: BTreeMap<String, String> = std::env::vars().collect();
 //! let runtime = Runtime::new(RuntimeOptions::from_env_map(&env))?;
 //! let limits = Limits { fuel: 5_000_000, ..Limits::auditor_default() };
-//! let auditor = runtime.load_auditor(&ComponentSource::file("auditor.wasm"))?;
+//! let auditor = runtime.load_auditor(&ComponentSource::file("my_auditor.wasm"))?;
 //! let result = auditor.audit(&request, &limits);
 //! if result.status() != VerdictStatus::Pass {
 //!     // `result.reason` says why the host made it unverified, if it did.

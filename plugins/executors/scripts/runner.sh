@@ -199,11 +199,21 @@ child_alive() {
   alive "$1"
 }
 
-# claim_failed ID WF: mkdir of WF/claim failed and nobody else holds the claim. Hold the run
-# back for the next pass; when the disk is full, stop claiming (full=yes).
+# claim WF: take the run whose _wf directory is WF (mkdir WF/claim, atomic). Returns 0 when
+# taken, 1 when somebody else holds it, 2 when it could not be taken (the system's message in
+# $why: the second try, made for the message, counts if it takes the run).
+claim() {
+  mkdir -p "$1" 2>/dev/null && mkdir "$1/claim" 2>/dev/null && return 0
+  [ -d "$1/claim" ] && return 1
+  why=$(LC_ALL=C mkdir -p "$1" 2>&1 && LC_ALL=C mkdir "$1/claim" 2>&1) && return 0
+  [ -d "$1/claim" ] && return 1
+  return 2
+}
+
+# claim_failed ID: the run could not be claimed ($why). Hold it back for the next pass; when
+# the disk is full, stop claiming (full=yes).
 claim_failed() {
   held=$1
-  why=$(LC_ALL=C mkdir -p "$2" 2>&1 && LC_ALL=C mkdir "$2/claim" 2>&1)
   case $why in
     *'No space left on device'*)
       full=yes
@@ -291,21 +301,20 @@ run_loop() {
       rewind
     fi
     while [ "$n" -lt "$maxp" ] && [ "$full" = no ] && next_run; do
-      wf=$out/runs/$id/_wf
-      if mkdir -p "$wf" 2>/dev/null && mkdir "$wf/claim" 2>/dev/null; then
-        if command -v setsid >/dev/null 2>&1; then
-          setsid sh "$self" one "$out" "$repo" "$id" </dev/null >/dev/null 2>&1 9>&- 3<&- &
-        else
-          sh "$self" one "$out" "$repo" "$id" </dev/null >/dev/null 2>&1 9>&- 3<&- &
-        fi
-        active="$active $!:$id"
-        n=$((n + 1))
-        stuck=
-        say "claimed $id (pid $!)"
-      elif [ ! -d "$wf/claim" ]; then
-        claim_failed "$id" "$wf"
-        break
+      claim "$out/runs/$id/_wf"
+      case $? in
+        1) continue ;;
+        2) claim_failed "$id"; break ;;
+      esac
+      if command -v setsid >/dev/null 2>&1; then
+        setsid sh "$self" one "$out" "$repo" "$id" </dev/null >/dev/null 2>&1 9>&- 3<&- &
+      else
+        sh "$self" one "$out" "$repo" "$id" </dev/null >/dev/null 2>&1 9>&- 3<&- &
       fi
+      active="$active $!:$id"
+      n=$((n + 1))
+      stuck=
+      say "claimed $id (pid $!)"
     done
     if [ "$n" -eq 0 ] && [ "$full" = yes ]; then
       get "$sweep/runner.pid"

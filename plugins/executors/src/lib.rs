@@ -19,6 +19,11 @@
 //! Commands always use paths resolved with `gateway.resolve-path`; file transfers use the
 //! remote paths (the transport resolves them).
 //!
+//! A transport whose profile declares the executor setting `WF_SWEEP_BACKEND = "slurm"` gets the
+//! sweep run as Slurm job arrays instead ([`phases::slurm_array`], [`slurm`]): P60 submits one
+//! array with `sbatch --array`, whose tasks claim their runs as the runner does, and the Slurm
+//! status script installed as `_sweep/status.sh` answers P70, P80 and `wfhost sweep-status`.
+//!
 //! Everything except the glue compiles and is tested on the host target.
 
 pub mod context;
@@ -26,6 +31,7 @@ pub mod host;
 pub mod outcome;
 pub mod phases;
 pub mod scripts;
+pub mod slurm;
 pub mod status;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,7 +1,7 @@
 //! P70 MONITOR: read the sweep status (one exec of `status.sh` per poll).
 //!
 //! - `--wait false`: one snapshot, status ok.
-//! - `--wait true`: poll every WF_MONITOR_POLL_SECS, backing off (doubling while nothing
+//! - `--wait true`: poll every WF_MONITOR_POLL_SECS (fractions allowed: 0.2), backing off (doubling while nothing
 //!   changes) up to ten times that, until nothing runs or waits and the runner is gone; then any
 //!   failed or lost run fails the phase with 402 naming them. Past WF_MONITOR_TIMEOUT_SECS: 403.
 //!   A runner that died with runs still pending (seen twice) fails with 401: resume the sweep.
@@ -9,13 +9,14 @@
 //!   named first in either failure, with the record whose write failed and what to do.
 //!   Up to three unreadable polls in a row are tolerated; more fail with 405.
 //!
-//! Progress lines go through `log` (`sweep: 3/8 done, 1 failed, 2 running`). Facts: `total`,
+//! Progress lines go through `log` (`sweep: 3/8 done, 1 failed, 2 running`), and every status
+//! read as structured progress (`Act::progress`: the counts, for the host's bar). Facts: `total`,
 //! `ok`, `failed`, `running`, `pending`, `lost` (disjoint: total = ok + failed + running +
 //! pending + lost), `complete`, `runner_alive`, `failed_runs`, `polls` and `fsm_state`:
 //! SWEEP_COMPLETED when complete without failures, SWEEP_FAILED when complete with failures,
 //! else SWEEP_RUNNING.
 
-use super::remote_path;
+use super::{remote_path, slurm_array};
 use crate::context::{config, Defaults, PhaseContext};
 use crate::host::{ActionClass, GatewayError, Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
@@ -93,20 +94,26 @@ fn set_facts<H: Host>(act: &mut Act<'_, H>, s: &SweepStatus) {
     act.facts.set("runner_alive", s.runner_alive);
     act.facts.set("complete", s.complete());
     act.facts.set("failed_runs", s.failed_ids().join(","));
+    if let Some(counts) = s.slurm_state_counts() {
+        act.facts.set("slurm_states", counts);
+    }
     let fsm = match (s.complete(), s.failed + s.lost) {
         (true, 0) => "SWEEP_COMPLETED",
         (true, _) => "SWEEP_FAILED",
         (false, _) => "SWEEP_RUNNING",
     };
     act.facts.set("fsm_state", fsm);
+    act.progress(serde_json::json!({
+        "total": s.total, "ok": s.ok, "failed": s.failed, "running": s.running, "pending": s.pending, "lost": s.lost,
+    }));
 }
 
 fn named_failures(s: &SweepStatus) -> String {
-    let ids = s.failed_ids();
+    let ids = s.failed_labels();
     let mut shown = ids
         .iter()
         .take(FAILED_IDS_SHOWN)
-        .copied()
+        .cloned()
         .collect::<Vec<_>>()
         .join(", ");
     if ids.len() > FAILED_IDS_SHOWN {
@@ -151,10 +158,7 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         return Ok((Status::Ok, message));
     }
 
-    let poll_ms = act
-        .ctx
-        .secs(act.host, config::WF_MONITOR_POLL_SECS)
-        .saturating_mul(1000);
+    let poll_ms = act.ctx.millis(act.host, config::WF_MONITOR_POLL_SECS);
     let timeout_s = act.ctx.secs(act.host, config::WF_MONITOR_TIMEOUT_SECS);
     let deadline = act
         .host
@@ -212,6 +216,9 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
                 if !s.runner_alive && s.running == 0 && s.pending > 0 {
                     stalled += 1;
                     if stalled >= 2 {
+                        if s.backend.as_deref() == Some(slurm_array::SLURM) {
+                            return Err(slurm_array::stalled(&s));
+                        }
                         if let Some(note) = s.disk_full_note(&out) {
                             return Err(Failure::new(
                                 code::SWEEP_LAUNCH_FAILED,

@@ -24,7 +24,7 @@
 //! `runs_already_claimed`, `mode`, `runner` (started|already-running), `runner_pid`,
 //! `retry_lost`, `runs_lost_at_launch`, `runs_restarted`, `restarted_runs`.
 
-use super::{remote_path, skip};
+use super::{remote_path, skip, slurm_array};
 use crate::context::{config, PhaseContext};
 use crate::host::{ActionClass, Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
@@ -112,6 +112,8 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
             ))
         }
     };
+    // Slurm: the checked sbatch options, before anything is written (phases/slurm_array.rs).
+    let array = slurm_array::Plan::for_phase(act)?;
     let ts = safe_name("ts", act.ctx.input("ts").map(str::trim).unwrap_or(""))?.to_string();
     let flow_id = safe_name(
         "flow_id",
@@ -160,16 +162,12 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     let repo_r = act.resolve(&repo)?;
     let sweep = join(&out, "_sweep");
     // The scripts are stateless: refresh them every time (atomic writes, safe under a live runner).
-    act.put(
-        &join(&sweep, "runner.sh"),
-        scripts::RUNNER_SH.as_bytes(),
-        0o755,
-    )?;
-    act.put(
-        &join(&sweep, "status.sh"),
-        scripts::STATUS_SH.as_bytes(),
-        0o755,
-    )?;
+    if let Some(plan) = &array {
+        plan.install(act, &sweep)?;
+    } else {
+        act.put(&join(&sweep, "runner.sh"), scripts::RUNNER_SH.as_bytes(), 0o755)?;
+        act.put(&join(&sweep, "status.sh"), scripts::STATUS_SH.as_bytes(), 0o755)?;
+    }
 
     let existing = inspect(act, &out_r)?;
     let (mode, manifest_sha) = match (&existing, &planned) {
@@ -282,6 +280,11 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         .config("SWEEP_RETRY_LOST")
         .and_then(parse_bool)
         .unwrap_or(false);
+    // Slurm: one job array instead of the runner (phases/slurm_array.rs).
+    if let Some(plan) = &array {
+        let launch = slurm_array::Launch { out: &out, out_r: &out_r, repo_r: &repo_r, max_parallel: maxp, token: &flow_id, retry_lost, mode, selected };
+        return plan.submit(act, &launch);
+    }
     let (lost_before, disk_note) = match &existing {
         Existing::Sweep { status, .. } => (status.lost, status.disk_full_past()),
         Existing::None => (0, None),

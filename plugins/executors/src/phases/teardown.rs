@@ -3,6 +3,7 @@
 //! Facts: `deleted` (true|false), `already_gone` when the pod to delete did not exist any more
 //! (the goal of the phase holds, so that is ok).
 
+use super::slurm_array;
 use crate::context::PhaseContext;
 use crate::host::{GatewayError, Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
@@ -16,6 +17,10 @@ pub fn run<H: Host>(host: &H, ctx: &PhaseContext) -> Outcome {
 }
 
 fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
+    // Slurm: the sweep's own job arrays, not the submit host (phases/slurm_array.rs).
+    if slurm_array::Backend::of(act.host, code::TEARDOWN_FAILED)? == slurm_array::Backend::SlurmArray {
+        return slurm_array::teardown(act);
+    }
     act.facts.set("deleted", false);
     let target = act.target()?;
     match act.ctx.flow_flags.teardown {

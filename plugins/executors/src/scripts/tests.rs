@@ -494,7 +494,12 @@ fn the_runner_lock_keeps_a_second_runner_out_even_without_a_pid_file() {
     );
     std::fs::write(format!("{}/runs/slow/gate", s.out), "").unwrap();
     let done = s.wait_complete();
-    assert_eq!(done.ok, 1, "{done:#?} {}", s.read(&format!("{}/_sweep/runner.log", s.out)));
+    assert_eq!(
+        done.ok,
+        1,
+        "{done:#?} {}",
+        s.read(&format!("{}/_sweep/runner.log", s.out))
+    );
 }
 
 #[test]
@@ -1167,15 +1172,17 @@ fn a_run_that_cannot_record_its_start_on_a_full_disk_never_runs_its_command() {
     let fs = SmallFs::mount(&out, 512);
     // The runner's log lives elsewhere: only the runs' own writes meet the full disk.
     std::fs::create_dir_all(format!("{out}/_sweep")).unwrap();
-    std::os::unix::fs::symlink(tmp.join("runner.log"), format!("{out}/_sweep/runner.log"))
-        .unwrap();
+    std::os::unix::fs::symlink(tmp.join("runner.log"), format!("{out}/_sweep/runner.log")).unwrap();
     let log = tmp.join("runner.log");
     let s = Sweep::at(
         tmp,
         out.clone(),
         format!("{out}/repo"),
         &[
-            spec("first", "while [ ! -f \"$WF_RUN_DIR/gate\" ]; do sleep 0.05; done"),
+            spec(
+                "first",
+                "while [ ! -f \"$WF_RUN_DIR/gate\" ]; do sleep 0.05; done",
+            ),
             spec("second", "touch \"$WF_RUN_DIR/ran\""),
         ],
     );
@@ -1212,4 +1219,24 @@ fn a_run_that_cannot_record_its_start_on_a_full_disk_never_runs_its_command() {
     );
     drop(s);
     drop(fs);
+}
+
+#[test]
+fn a_run_that_ends_while_status_looks_at_it_is_finished_not_lost() {
+    // The run's exit_code appears between status.sh's test for it and its liveness test (the
+    // wrapper writes exit_code, then exits): status must read it, not call the run lost. The
+    // race is made certain by a `run_alive` that records the exit code and answers "dead".
+    let s = Sweep::new(&[spec("r1", "true")]);
+    let wf = format!("{}/runs/r1/_wf", s.out);
+    std::fs::create_dir_all(format!("{wf}/claim")).unwrap();
+    std::fs::write(format!("{wf}/pid"), "999999\n").unwrap();
+    let racing = STATUS_SH.replacen(
+        "run_alive() {",
+        "run_alive() { printf '0\\n' > \"$1/exit_code\"; return 1; }\nrun_alive_unused() {",
+        1,
+    );
+    assert_ne!(racing, STATUS_SH, "status.sh defines run_alive");
+    std::fs::write(format!("{}/_sweep/status.sh", s.out), racing).unwrap();
+    let st = s.status();
+    assert_eq!((st.ok, st.lost), (1, 0), "{st:?}");
 }

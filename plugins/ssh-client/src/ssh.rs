@@ -310,8 +310,10 @@ impl<H: Host> Transport for Ssh<'_, H> {
     }
 }
 
-/// Judge the result of one of our scripts (the connection already succeeded).
-fn check_script(
+/// Judge the result of one of our scripts (the connection already succeeded): a timeout is
+/// `timeout`, exit 0 the result, [`RC_MISSING`] `failed` with the script's own words, any other
+/// exit `failed` naming it.
+pub fn check_script(
     what: &str,
     target: &str,
     res: CommandResult,
