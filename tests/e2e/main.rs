@@ -2,6 +2,7 @@
 
 mod courts;
 mod evidence;
+mod hardening;
 mod harness;
 mod hostile_executor;
 mod laws;

@@ -329,13 +329,21 @@ impl Run<'_> {
             .unwrap_or(phase.timeout_secs)
     }
 
+    /// A phase that used up its budget failed by its timeout, whatever stopped it: the
+    /// executor trapped at its deadline, a gateway call was cut short, or it finished late. Its
+    /// code is the family's PHASE_TIMEOUT, never the code of what the cut-off left behind.
     fn enforce_deadline(&self, phase: &Phase, outcome: PhaseOutcome, took: Duration) -> PhaseOutcome {
         let budget = self.phase_timeout(phase);
-        if took.as_secs() >= budget && outcome.status != PhaseStatus::Fail {
+        let key = keys::patterns::WF_PHASE_TIMEOUT.key(phase.id.as_str());
+        if took.as_secs() >= budget {
+            let what = match outcome.status {
+                PhaseStatus::Fail => format!(" and was stopped ({})", outcome.message),
+                _ => String::new(),
+            };
             return fail(
                 phase,
                 phase.family.phase_timeout(),
-                format!("{} took {}s, over its {budget}s budget", phase.id, took.as_secs()),
+                format!("{} took {}s, over its {budget}s budget{what}; raise {key} if it needs longer", phase.id, took.as_secs()),
             );
         }
         if self.gateway.deadline_hit() && outcome.status == PhaseStatus::Fail {
