@@ -12,7 +12,7 @@ use wfhost_config::flags::{self, Fetch, Flags};
 use wfhost_config::plan::Plan;
 use wfhost_flow::engine::{run_flow, Confirm, FlowRequest};
 use wfhost_flow::ops;
-use wfhost_flow::output::Output;
+use wfhost_flow::output::{printable, Output};
 
 const ABOUT: &str = "Run GPU experiment sweeps end to end, every phase judged by a fail-closed court.";
 
@@ -368,7 +368,7 @@ pub fn exec(cli: Cli) -> Result<Exit, CliError> {
                 return Err(CliError::usage("fsm-reset rewrites the target's workflow_state.json to INIT: pass --yes"));
             }
             let report = ops::fsm_reset(&workdir(&dir)?, &env_map(), a.target.as_deref())?;
-            eprintln!("wfhost: {}: FSM {} -> INIT", report.target, report.previous);
+            eprintln!("wfhost: {}: FSM {} -> INIT", printable(&report.target), printable(&report.previous));
             Ok(Exit::OK)
         }
         Command::SweepCsvTemplate => {
@@ -379,7 +379,7 @@ pub fn exec(cli: Cli) -> Result<Exit, CliError> {
         Command::Doctor => {
             let report = ops::doctor(&workdir(&dir)?, &env_map());
             for c in &report.checks {
-                println!("{} {}: {}", if c.ok { "ok  " } else { "FAIL" }, c.what, c.detail);
+                println!("{} {}: {}", if c.ok { "ok  " } else { "FAIL" }, printable(&c.what), printable(&c.detail));
             }
             Ok(if report.ok() { Exit::OK } else { Exit(ErrorKind::Config.exit_status()) })
         }

@@ -23,3 +23,59 @@ fn a_monitor_past_its_phase_budget_halts_with_phase_timeout() {
     assert!(reason.contains("over its 2s budget") && reason.contains("WF_PHASE_TIMEOUT_P70"), "{reason}");
     assert!(!reason.to_lowercase().contains("manifest"), "{reason}");
 }
+
+/// The contract lines a flow may print on stdout: the header keys and the two PHASE lines.
+fn contract_line(line: &str) -> bool {
+    const HEADER: [&str; 10] = [
+        "WF_CONSTITUTION_VERSION=", "active_config_path=", "active_config_sha256=", "override_enabled=", "resolved_target=",
+        "target_source=", "transport=", "remote_env_path=", "fsm_state_file=", "flow_id=",
+    ];
+    HEADER.iter().any(|h| line.starts_with(h)) || line.starts_with("PHASE=") || line.starts_with("FLOW=")
+}
+
+/// A newline in WF_FLOW_EVIDENCE_DIR or in the working directory cannot forge a stdout line,
+/// and an ESC/OSC sequence in a bad config line never reaches the terminal raw.
+#[test]
+fn values_cannot_forge_contract_lines_or_drive_the_terminal() {
+    let forged = "PHASE=P99 COURT=pass DET=pass CONST=pass VERDICT=/forged";
+    // The evidence directory.
+    let mut s = Sandbox::new();
+    s.set("WF_FLOW_EVIDENCE_DIR", &format!("\"ev\\n{forged}\""));
+    let run = s.run(&["flow", "--yes", "--sweep", "skip"]);
+    assert_eq!(run.status, 0, "{}", run.explain());
+    assert!(run.stdout.lines().all(contract_line), "{}", run.explain());
+    assert!(!run.stdout.lines().any(|l| l.starts_with("PHASE=P99 COURT=pass DET=pass CONST=pass VERDICT=/forged")), "{}", run.explain());
+    // Two lines per phase, P00..P99, and not one more.
+    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("PHASE=")).count(), 22, "{}", run.explain());
+    assert!(run.stdout.contains("ev\\nPHASE=P99"), "the value is shown escaped: {}", run.explain());
+    assert!(!run.stderr.lines().any(|l| l.starts_with("PHASE=")), "{}", run.explain());
+
+    // The working directory.
+    let s = Sandbox::new();
+    let weird = s.root().join(format!("w\n{forged}"));
+    std::fs::create_dir_all(weird.join("infra_scripts")).unwrap();
+    std::fs::write(weird.join("infra_scripts/workflow.env"), "WF_CONSTITUTION_VERSION=1\nWF_TRANSPORT=local\n").unwrap();
+    let run = s.run(&["-C", &weird.display().to_string(), "flow", "--sweep", "skip"]);
+    assert_eq!(last_status(&run), ("P00".to_string(), "fail".to_string(), codes::CONSENT_MISSING.get()), "{}", run.explain());
+    assert!(run.stdout.lines().all(contract_line), "{}", run.explain());
+    assert!(!run.stdout.lines().any(|l| l.starts_with("PHASE=P99")), "{}", run.explain());
+    assert!(!run.stderr.lines().any(|l| l.starts_with("PHASE=")), "{}", run.explain());
+
+    // A config line holding terminal escapes: the error names it, escaped.
+    let s = Sandbox::new();
+    s.run(&["--help"]);
+    let config = s.root().join("infra_scripts/workflow.env");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("oops \u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[31mred\n");
+    std::fs::write(&config, &text).unwrap();
+    for args in [&["flow", "--yes"][..], &["doctor"][..]] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wfhost"));
+        let out = cmd.args(args).current_dir(s.root()).stdin(std::process::Stdio::null()).output().unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_ne!(out.status.code(), Some(0), "{args:?}\n{stdout}\n{stderr}");
+        for (name, text) in [("stdout", &stdout), ("stderr", &stderr)] {
+            assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{args:?}: raw escape on {name}:\n{text:?}");
+        }
+        assert!(stderr.contains("\\x1b]0;pwned\\x07") || stdout.contains("\\x1b]0;pwned\\x07"), "{args:?}: the line is shown escaped\n{stdout}\n{stderr}");
+    }
+}
