@@ -79,3 +79,83 @@ fn values_cannot_forge_contract_lines_or_drive_the_terminal() {
         assert!(stderr.contains("\\x1b]0;pwned\\x07") || stdout.contains("\\x1b]0;pwned\\x07"), "{args:?}: the line is shown escaped\n{stdout}\n{stderr}");
     }
 }
+
+/// Replace `path` with a FIFO nobody writes to, or with a symlink to /dev/zero.
+pub fn hostile_file(path: &std::path::Path, fifo: bool) {
+    let _ = std::fs::remove_file(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    if fifo {
+        let st = std::process::Command::new("mkfifo").arg(path).status().expect("mkfifo runs");
+        assert!(st.success(), "mkfifo {}", path.display());
+    } else {
+        std::os::unix::fs::symlink("/dev/zero", path).unwrap();
+    }
+}
+
+/// A config, manifest, BOOTSTRAP_SCRIPT, signing key or `verify --key` that is a FIFO or a
+/// symlink to /dev/zero is refused at once, naming the file and what it is; nothing hangs and
+/// nothing grows.
+#[test]
+fn input_files_that_are_fifos_or_devices_are_refused_at_once() {
+    let limit = Duration::from_secs(30);
+    for fifo in [true, false] {
+        let what = if fifo { "a FIFO (named pipe)" } else { "a character device" };
+        // The config itself (written by the harness, then replaced).
+        let s = Sandbox::new();
+        s.run(&["--help"]);
+        hostile_file(&s.root().join("infra_scripts/workflow.env"), fifo);
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wfhost"));
+        let t0 = std::time::Instant::now();
+        let out = cmd.args(["flow", "--yes"]).current_dir(s.root()).stdin(std::process::Stdio::null()).output().unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(t0.elapsed() < Duration::from_secs(20), "the config took {:?}", t0.elapsed());
+        assert_eq!(out.status.code(), Some(10), "{stdout}\n{stderr}");
+        assert!(stdout.contains(&format!("PHASE=P00 STATUS=fail CODE={}", codes::CONFIG_MISSING)), "{stdout}");
+        assert!(stderr.contains("workflow.env") && stderr.contains(what) && stderr.contains("not a regular file"), "{stderr}");
+
+        // SWEEP_MANIFEST.
+        let s = Sandbox::new();
+        hostile_file(&s.root().join("sweep.csv"), fifo);
+        let run = s.run_with_limit(&["flow", "--yes"], limit);
+        assert_eq!(run.status, 40, "{}", run.explain());
+        assert_eq!(last_status(&run).2, codes::MANIFEST_INVALID.get(), "{}", run.explain());
+        assert!(run.stderr.contains("sweep.csv") && run.stderr.contains(what), "{}", run.explain());
+
+        // BOOTSTRAP_SCRIPT.
+        let mut s = Sandbox::new();
+        s.set("BOOTSTRAP_SCRIPT", "boot.sh");
+        hostile_file(&s.root().join("boot.sh"), fifo);
+        let run = s.run_with_limit(&["flow", "--yes", "--sweep", "skip"], limit);
+        assert_eq!(last_status(&run), ("P40".to_string(), "fail".to_string(), codes::BOOTSTRAP_FAILED.get()), "{}", run.explain());
+        assert!(run.stderr.contains("BOOTSTRAP_SCRIPT") && run.stderr.contains("boot.sh") && run.stderr.contains(what), "{}", run.explain());
+
+        // WF_SIGNING_KEY.
+        let mut s = Sandbox::new();
+        s.set("WF_SIGNING_KEY", "signing.pem");
+        hostile_file(&s.root().join("signing.pem"), fifo);
+        let run = s.run_with_limit(&["flow", "--yes", "--sweep", "skip"], limit);
+        assert_eq!(last_status(&run), ("P00".to_string(), "fail".to_string(), codes::CONFIG_INVALID.get()), "{}", run.explain());
+        assert!(run.stderr.contains("signing.pem") && run.stderr.contains(what), "{}", run.explain());
+
+        // verify --key, on a real flow's evidence.
+        let s = Sandbox::new();
+        let flow = s.run(&["flow", "--yes", "--sweep", "skip"]);
+        assert_eq!(flow.status, 0, "{}", flow.explain());
+        hostile_file(&s.root().join("key.pub"), fifo);
+        let run = s.run_with_limit(&["verify", &flow.flow_dir().display().to_string(), "--key", "key.pub"], limit);
+        assert_eq!(run.status, 64, "{}", run.explain());
+        assert!(run.stderr.contains("key.pub") && run.stderr.contains(what), "{}", run.explain());
+    }
+    // A file over its cap: a 2 MiB config.
+    let s = Sandbox::new();
+    s.run(&["--help"]);
+    let config = s.root().join("infra_scripts/workflow.env");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&"# padding\n".repeat(200_000));
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wfhost"));
+    let out = cmd.args(["flow", "--yes"]).current_dir(s.root()).stdin(std::process::Stdio::null()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(10), "{stderr}");
+    assert!(stderr.contains("over the 1 MiB limit"), "{stderr}");
+}

@@ -3,6 +3,7 @@
 mod courts;
 mod evidence;
 mod hardening;
+mod hardening_ssh;
 mod harness;
 mod hostile_executor;
 mod laws;

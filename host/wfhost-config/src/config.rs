@@ -653,14 +653,20 @@ impl fmt::Debug for Config {
 }
 
 fn read_config(path: &Path, override_enabled: bool) -> Result<Vec<u8>, ConfigError> {
-    std::fs::read(path).map_err(|source| {
-        let next = if override_enabled {
-            "WORKFLOW_CONFIG names this file: fix the path, or unset WORKFLOW_CONFIG to use infra_scripts/workflow.env".to_owned()
-        } else {
-            format!(
+    use wfhost_evidence::input::{self, InputKind, InputProblem};
+    input::read(path, InputKind::Config).map_err(|e| {
+        let next = match (&e.problem, override_enabled) {
+            (InputProblem::Io(_), true) if e.not_found() => "WORKFLOW_CONFIG names this file: fix the path, or unset WORKFLOW_CONFIG to use infra_scripts/workflow.env".to_owned(),
+            (InputProblem::Io(_), false) if e.not_found() => format!(
                 "Create {CANONICAL_CONFIG} in the directory you run wfhost from \
                  (KEY=VALUE lines, # comments; `wfhost doctor` lists the keys)"
-            )
+            ),
+            (InputProblem::Io(io), _) => format!("It exists but cannot be read: {}", input::io_advice(io)),
+            _ => "Make it a regular file of KEY=VALUE lines".to_owned(),
+        };
+        let source = match e.problem {
+            InputProblem::Io(io) => io,
+            _ => io::Error::new(io::ErrorKind::InvalidInput, e.to_string()),
         };
         ConfigError::Unreadable { path: path.to_path_buf(), next, source: Arc::new(source) }
     })

@@ -35,6 +35,32 @@ fn law_text(c: &Constitution, id: &str) -> String {
     c.law(id).map(|l| format!("> **{} — {}.** {}\n", l.id, l.title, cell(&l.text))).unwrap_or_default()
 }
 
+/// The limits wfhost holds inputs to: the size of every file it reads on the user's word, and
+/// the largest value of every numeric key, each with its default.
+fn limits(w: &mut String, v: &Vocabulary) {
+    use wfhost_evidence::input::InputKind;
+    let _ = writeln!(w, "\n## Limits\n");
+    let _ = writeln!(w, "Files wfhost reads because the config or a flag names them must be regular files (a FIFO, a device, a directory or a socket is refused at once, naming the file) no larger than:\n");
+    let _ = writeln!(w, "| File | Largest size |\n| --- | --- |");
+    for kind in InputKind::ALL {
+        let cap = kind.cap();
+        let shown = if cap % (1024 * 1024) == 0 { format!("{} MiB", cap / (1024 * 1024)) } else { format!("{} KiB", cap / 1024) };
+        let _ = writeln!(w, "| {} | {shown} |", kind.name());
+    }
+    let _ = writeln!(w, "\nNumeric keys, their largest value and their default (a larger value fails P00 with code {}):\n", codes::CONFIG_INVALID);
+    let _ = writeln!(w, "| Key | Largest value | Default |\n| --- | --- | --- |");
+    for k in &v.keys {
+        if let Kind::Uint { max: Some(max), .. } = &k.kind {
+            let _ = writeln!(w, "| `{}` | {max} | {} |", k.name, k.default.as_deref().map(|d| format!("`{d}`")).unwrap_or_else(|| "unset".into()));
+        }
+    }
+    for p in &v.patterns {
+        if let Kind::Uint { max: Some(max), .. } = &p.kind {
+            let _ = writeln!(w, "| `{}` | {max} | the phase's own timeout |", p.name);
+        }
+    }
+}
+
 /// Render the guide.
 pub fn render() -> Result<String, String> {
     let c = Constitution::get().map_err(|e| e.to_string())?;
@@ -111,6 +137,8 @@ pub fn render() -> Result<String, String> {
         let _ = writeln!(w, "| `{}` | {} | {} | unset | {} |", p.name, cell(&p.meaning), cell(&kind_cell(&p.kind)), if p.secret { "yes" } else { "" });
     }
     let _ = writeln!(w, "\nUnknown keys are kept in evidence and warned about, never used.");
+
+    limits(w, v);
 
     let _ = writeln!(w, "\n## Target binding\n");
     let _ = writeln!(w, "{}", law_text(c, "L3"));

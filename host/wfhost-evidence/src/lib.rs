@@ -48,6 +48,7 @@ mod clock;
 pub mod dsse;
 mod envelope;
 pub mod hash;
+pub mod input;
 mod log;
 mod ops;
 mod verify;

@@ -244,7 +244,8 @@ pub fn audit_file(workdir: &Path, env: &BTreeMap<String, String>, phase: &str, e
         .phase(phase)
         .ok_or_else(|| OpsError::new(OpsErrorKind::Usage, format!("--phase {phase}: not a phase of the constitution (P00..P99)")))?;
     let evidence = workdir.join(evidence);
-    let bytes = std::fs::read(&evidence).map_err(|e| OpsError::new(OpsErrorKind::Usage, format!("--evidence {}: {e}", evidence.display())))?;
+    let bytes = wfhost_evidence::input::read(&evidence, wfhost_evidence::input::InputKind::EvidencePack)
+        .map_err(|e| OpsError::new(OpsErrorKind::Usage, format!("--evidence: {e}")))?;
     let (limits, limits_from) = match ConfigLocation::resolve(workdir, env).and_then(|l| Config::load(&l)) {
         Ok(config) => (plugins::auditor_limits(&config), config.path().display().to_string()),
         Err(ConfigError::Unreadable { path, source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {

@@ -19,6 +19,7 @@ use wfhost_config::config::Config;
 use wfhost_config::flags::{Fetch, Provision, Sweep, Teardown};
 use wfhost_config::manifest;
 use wfhost_constitution::{codes, keys, Code, Phase, PhaseId};
+use wfhost_evidence::input::{self, InputKind};
 
 /// Inputs for an executor, by name.
 pub(super) type Inputs = Vec<(String, String)>;
@@ -134,8 +135,7 @@ impl Unit for Bootstrap {
         v.push(("config_text".into(), config.redacted_text()));
         if let Some(script) = config.get(keys::BOOTSTRAP_SCRIPT).filter(|s| !s.is_empty()) {
             let path = run.req.workdir.join(script);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| (codes::BOOTSTRAP_FAILED, format!("BOOTSTRAP_SCRIPT {} cannot be read: {e}", path.display())))?;
+            let text = input::read_to_string(&path, InputKind::BootstrapScript).map_err(|e| (codes::BOOTSTRAP_FAILED, e.to_string()))?;
             v.push(("bootstrap_script".into(), text));
         }
         Ok(())
@@ -176,7 +176,7 @@ impl Unit for SweepStart {
         if run.flags.sweep == Sweep::Start {
             let rel = config.value(keys::SWEEP_MANIFEST);
             let path = run.req.workdir.join(rel);
-            let bytes = std::fs::read(&path).map_err(|e| (manifest::CODE, format!("SWEEP_MANIFEST {} cannot be read: {e}", path.display())))?;
+            let bytes = input::read(&path, InputKind::Manifest).map_err(|e| (manifest::CODE, e.to_string()))?;
             let m = manifest::Manifest::parse(&bytes, &path.display().to_string()).map_err(|e| (e.code(), e.to_string()))?;
             let runs = manifest::plan(&m, &manifest::PlanOptions::from_config(config)).map_err(|e| (e.code(), e.to_string()))?;
             let runs_json: Vec<Value> = runs.iter().map(|r| json!({"run_id": r.run_id, "command": r.command})).collect();
