@@ -18,6 +18,7 @@ use std::fs::{File, Metadata, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use wfhost_constitution::keys;
 
 /// The kinds of files the host reads on the user's word, each with its size cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,12 +58,12 @@ impl InputKind {
     pub fn name(self) -> &'static str {
         match self {
             InputKind::Config => "the config",
-            InputKind::Manifest => "SWEEP_MANIFEST",
-            InputKind::BootstrapScript => "BOOTSTRAP_SCRIPT",
-            InputKind::SigningKey => "WF_SIGNING_KEY",
+            InputKind::Manifest => keys::SWEEP_MANIFEST.name(),
+            InputKind::BootstrapScript => keys::BOOTSTRAP_SCRIPT.name(),
+            InputKind::SigningKey => keys::WF_SIGNING_KEY.name(),
             InputKind::PublicKey => "the public key (--key)",
             InputKind::EvidencePack => "the evidence pack (--evidence)",
-            InputKind::KnownHosts => "WF_SSH_KNOWN_HOSTS",
+            InputKind::KnownHosts => keys::WF_SSH_KNOWN_HOSTS.name(),
         }
     }
 
