@@ -159,3 +159,39 @@ fn input_files_that_are_fifos_or_devices_are_refused_at_once() {
     assert_eq!(out.status.code(), Some(10), "{stderr}");
     assert!(stderr.contains("over the 1 MiB limit"), "{stderr}");
 }
+
+/// Inputs that can be checked on this machine are checked in P00, before a pod exists: an
+/// invalid manifest, a SWEEP_MATCH or SWEEP_START_AT that selects nothing, a remote path with a
+/// newline or `..`, and flags a new pod cannot satisfy. `doctor` finds the sweep problems too.
+#[test]
+fn local_inputs_are_checked_in_p00_before_any_pod_exists() {
+    let cases: Vec<(&str, Box<dyn Fn(&mut Sandbox)>, Vec<&str>, u16, &str)> = vec![
+        ("a manifest without run_id", Box::new(|s: &mut Sandbox| { s.manifest("seed,extra\n1,\n"); }), vec![], codes::INPUT_INVALID.get(), "run_id"),
+        ("a SWEEP_MATCH that selects nothing", Box::new(|s: &mut Sandbox| { s.set("SWEEP_MATCH", "zzz*"); }), vec![], codes::INPUT_INVALID.get(), "SWEEP_MATCH"),
+        ("a SWEEP_START_AT that names no run", Box::new(|s: &mut Sandbox| { s.set("SWEEP_START_AT", "nope"); }), vec![], codes::INPUT_INVALID.get(), "nope"),
+        ("a remote path with a newline", Box::new(|s: &mut Sandbox| { s.set("OPS_REMOTE_OUTPUTS_DIR", "\"/mnt/out\\nx\""); }), vec![], codes::CONFIG_INVALID.get(), "OPS_REMOTE_OUTPUTS_DIR"),
+        ("a remote path with ..", Box::new(|s: &mut Sandbox| { s.set("REMOTE_ENV_PATH", "/mnt/../etc/project.env"); }), vec![], codes::CONFIG_INVALID.get(), "REMOTE_ENV_PATH"),
+        ("--fetch all with --sweep skip on a new pod", Box::new(|_: &mut Sandbox| {}), vec!["--sweep", "skip", "--fetch", "all"], codes::FLAGS_ILLEGAL.get(), "no runs to fetch"),
+        ("--sweep resume on a new pod", Box::new(|_: &mut Sandbox| {}), vec!["--sweep", "resume"], codes::FLAGS_ILLEGAL.get(), "no sweep to resume"),
+    ];
+    for (what, setup, flags, code, says) in cases {
+        let mut s = Sandbox::new();
+        setup(&mut s);
+        let mut args = vec!["flow", "--yes", "--wait", "true"];
+        args.extend(flags);
+        let run = s.run(&args);
+        assert_eq!(last_status(&run), ("P00".to_string(), "fail".to_string(), code), "{what}\n{}", run.explain());
+        assert_eq!(run.status, 10, "{what}\n{}", run.explain());
+        assert!(run.stderr.contains(says), "{what}: the halt names {says:?}\n{}", run.explain());
+        assert!(s.pods().is_empty(), "{what}: a pod was created: {:?}", s.pods());
+        if code == codes::INPUT_INVALID.get() {
+            let doctor = s.run(&["doctor"]);
+            assert_eq!(doctor.status, 10, "{what}\n{}", doctor.explain());
+            assert!(doctor.stdout.lines().any(|l| l.starts_with("FAIL sweep") && l.contains(says)), "{what}\n{}", doctor.explain());
+        }
+    }
+    // A good sweep: doctor says how many runs it plans.
+    let s = Sandbox::new();
+    let doctor = s.run(&["doctor"]);
+    assert!(doctor.stdout.lines().any(|l| l.starts_with("ok   sweep") && l.contains("3 run(s) planned")), "{}", doctor.explain());
+}

@@ -513,6 +513,34 @@ pub fn sh_quote(value: &str) -> String {
     out
 }
 
+/// The sweep a config names, as P60 starts it: `SWEEP_MANIFEST` read (a regular file within its
+/// size cap), parsed, and planned with `SWEEP_RUN_TEMPLATE`, `SWEEP_MATCH` and
+/// `SWEEP_START_AT`. P00 and `wfhost doctor` call it too, so a manifest that cannot run is
+/// found before anything is created.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    /// The manifest's bytes, as read.
+    pub bytes: Vec<u8>,
+    /// The parsed manifest.
+    pub manifest: Manifest,
+    /// The runs it plans, in order.
+    pub runs: Vec<PlannedRun>,
+}
+
+impl Sweep {
+    /// Read, parse and plan the sweep of `config` (an unset `SWEEP_MANIFEST` reads as an empty
+    /// path, which names no file).
+    pub fn load(config: &crate::config::Config) -> Result<Sweep, ManifestError> {
+        let path = config.local_path(keys::SWEEP_MANIFEST).unwrap_or_else(|| config.workdir().to_path_buf());
+        let name = path.display().to_string();
+        let bytes = wfhost_evidence::input::read(&path, wfhost_evidence::input::InputKind::Manifest)
+            .map_err(|e| ManifestError::Unreadable { manifest: name.clone(), problem: e.to_string() })?;
+        let manifest = Manifest::parse(&bytes, &name)?;
+        let runs = plan(&manifest, &PlanOptions::from_config(config))?;
+        Ok(Sweep { bytes, manifest, runs })
+    }
+}
+
 /// How to select rows and build commands; `Default` is no template, `all`, `first`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanOptions {

@@ -203,6 +203,13 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
         Err(e) => r.line(false, "plugin runtime", e),
     }
     if let Some(config) = &config {
+        // The sweep `flow --sweep start` would run, planned as P00 plans it.
+        if config.get(keys::SWEEP_MANIFEST).is_some_and(|m| !m.is_empty()) {
+            match wfhost_config::manifest::Sweep::load(config) {
+                Ok(sweep) => r.line(true, "sweep", format!("{}: {} run(s) planned", sweep.manifest.source, sweep.runs.len())),
+                Err(e) => r.line(false, "sweep", e.to_string()),
+            }
+        }
         match plugins::load(workdir, config, env, Sink::null(), Output::stdio()) {
             Ok(p) => r.line(true, "configured plugins", format!("transport {}, {} auditor(s)", p.transport_id, p.auditors.len())),
             Err(e) => r.line(false, "configured plugins", e),

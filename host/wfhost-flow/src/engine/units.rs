@@ -174,14 +174,12 @@ impl Unit for SweepStart {
 
     fn inputs(&self, run: &Run<'_>, config: &Config, v: &mut Inputs) -> Result<(), InputError> {
         if run.flags.sweep == Sweep::Start {
-            let rel = config.value(keys::SWEEP_MANIFEST);
-            let path = run.req.workdir.join(rel);
-            let bytes = input::read(&path, InputKind::Manifest).map_err(|e| (manifest::CODE, e.to_string()))?;
-            let m = manifest::Manifest::parse(&bytes, &path.display().to_string()).map_err(|e| (e.code(), e.to_string()))?;
-            let runs = manifest::plan(&m, &manifest::PlanOptions::from_config(config)).map_err(|e| (e.code(), e.to_string()))?;
-            let runs_json: Vec<Value> = runs.iter().map(|r| json!({"run_id": r.run_id, "command": r.command})).collect();
-            v.push(("manifest_csv".into(), String::from_utf8_lossy(&bytes).into_owned()));
-            v.push(("manifest_sha256".into(), m.sha256.clone()));
+            // P00 planned the same sweep; it is read again here so the runs are what the file
+            // holds now.
+            let sweep = manifest::Sweep::load(config).map_err(|e| (e.code(), e.to_string()))?;
+            let runs_json: Vec<Value> = sweep.runs.iter().map(|r| json!({"run_id": r.run_id, "command": r.command})).collect();
+            v.push(("manifest_csv".into(), String::from_utf8_lossy(&sweep.bytes).into_owned()));
+            v.push(("manifest_sha256".into(), sweep.manifest.sha256.clone()));
             v.push(("runs_json".into(), Value::Array(runs_json).to_string()));
         }
         v.push(("config_text".into(), config.redacted_text()));
