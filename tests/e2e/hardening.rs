@@ -195,3 +195,86 @@ fn local_inputs_are_checked_in_p00_before_any_pod_exists() {
     let doctor = s.run(&["doctor"]);
     assert!(doctor.stdout.lines().any(|l| l.starts_with("ok   sweep") && l.contains("3 run(s) planned")), "{}", doctor.explain());
 }
+
+/// Item by item, what users met: capped unknown-key warnings whose names (never values) are
+/// kept in evidence; `-C <file>` is a usage error; an unreadable config is not told to be
+/// created; `verify --key` on a file that is no key says so; every phase a flow skips is one
+/// the guide says can be skipped; the halt names the pod it tells you to delete; an overlong
+/// evidence path is not called a permissions problem.
+#[test]
+fn what_users_meet_says_what_happened() {
+    // Unknown keys: 5000 of them, one holding a credential-looking value.
+    let mut s = Sandbox::new();
+    for i in 0..5000 {
+        s.set(&format!("ZZ_UNKNOWN_{i:05}"), "x");
+    }
+    s.set("ZZ_MY_TOKEN", "sk-not-for-evidence-42");
+    let run = s.run(&["flow", "--yes", "--sweep", "skip"]);
+    assert_eq!(run.status, 0, "{}", run.explain());
+    let shown = run.stderr.lines().filter(|l| l.contains("unknown key ZZ_")).count();
+    assert_eq!(shown, 20, "{}", &run.stderr[..run.stderr.len().min(4000)]);
+    assert!(run.stderr.contains("4981 more unknown key(s) not shown"), "{}", &run.stderr[..run.stderr.len().min(4000)]);
+    assert!(run.stderr.len() < 20_000, "{} bytes of stderr", run.stderr.len());
+    let p00: serde_json::Value = serde_json::from_slice(&std::fs::read(run.flow_dir().join("phase/phase.P00.json")).unwrap()).unwrap();
+    let kept = p00["details"]["unknown_keys"].as_array().cloned().unwrap_or_default();
+    assert_eq!(kept.len(), 5001, "{}", p00["details"]);
+    assert!(kept.iter().any(|k| k["key"] == "ZZ_MY_TOKEN" && k["line"].as_u64().is_some()));
+    for f in std::fs::read_dir(run.flow_dir().join("phase")).unwrap().flatten().map(|e| e.path()).chain([run.flow_dir().join("events.jsonl")]) {
+        assert!(!std::fs::read_to_string(&f).unwrap().contains("sk-not-for-evidence-42"), "a value reached {}", f.display());
+    }
+    assert_eq!(s.run(&["verify", &run.flow_dir().display().to_string()]).status, 0);
+
+    // -C naming a file.
+    let s = Sandbox::new();
+    let run = s.run(&["-C", "sweep.csv", "doctor"]);
+    assert_eq!(run.status, 64, "{}", run.explain());
+    assert!(run.stderr.contains("not a directory"), "{}", run.explain());
+
+    // A config that exists but cannot be read (here: a directory).
+    let s = Sandbox::new();
+    s.run(&["--help"]);
+    let config = s.root().join("infra_scripts/workflow.env");
+    std::fs::remove_file(&config).unwrap();
+    std::fs::create_dir(&config).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wfhost"));
+    let out = cmd.args(["flow", "--yes"]).current_dir(s.root()).stdin(std::process::Stdio::null()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(10), "{stderr}");
+    assert!(stderr.contains("a directory") && !stderr.contains("Create "), "{stderr}");
+
+    // verify --key on a text file that holds no key.
+    let s = Sandbox::new();
+    let flow = s.run(&["flow", "--yes", "--sweep", "skip"]);
+    s.write("passwd", "root:x:0:0:root:/root:/bin/bash\n");
+    let run = s.run(&["verify", &flow.flow_dir().display().to_string(), "--key", "passwd"]);
+    assert_eq!(run.status, 64, "{}", run.explain());
+    assert!(run.stderr.contains("no PEM public key") && !run.stderr.contains("NUL"), "{}", run.explain());
+
+    // Every phase this flow skipped is one the guide says can be skipped.
+    let guide = s.run(&["docs", "guide"]).stdout;
+    for (phase, status, _) in flow.statuses() {
+        if status == "skip" {
+            let row = guide.lines().find(|l| l.starts_with(&format!("| {phase} |"))).unwrap_or_else(|| panic!("no guide row for {phase}"));
+            assert!(!row.contains("| never |"), "{phase} was skipped, but the guide says it never is: {row}");
+        }
+    }
+
+    // A pod created in P10 whose court then halts the flow: the last line names it.
+    let mut s = Sandbox::new();
+    s.write("court.sh", "case \"$*\" in *P10*) echo '{\"status\": \"fail\", \"violated_laws\": [\"L5\"], \"remediation\": \"test\"}' ;; *) echo '{\"status\": \"pass\"}' ;; esac\n");
+    s.set("WF_SUBAGENT_VALIDATOR_CMD", &format!("sh {}", s.root().join("court.sh").display()));
+    let run = s.run(&["flow", "--yes", "--sweep", "skip"]);
+    assert_eq!(last_status(&run).0, "P10", "{}", run.explain());
+    let pods = s.pods();
+    assert_eq!(pods.len(), 1, "{}", run.explain());
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(last.contains(&format!("pod {} is running", pods[0])) && !last.contains("pod  is"), "{last}");
+    assert!(last.contains(&format!("wfhost pod-delete --target {} --yes", pods[0])), "{last}");
+
+    // An evidence directory whose name is too long for the file system.
+    let mut s = Sandbox::new();
+    s.set("WF_FLOW_EVIDENCE_DIR", &"e".repeat(300));
+    let run = s.run(&["flow", "--yes", "--sweep", "skip"]);
+    assert_eq!(run.status, 70, "{}", run.explain());
+    assert!(run.stderr.contains("too long") && !run.stderr.to_lowercase().contains("permission"), "{}", run.explain());
+}

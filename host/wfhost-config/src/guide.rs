@@ -31,6 +31,16 @@ fn kind_cell(kind: &Kind) -> String {
     }
 }
 
+/// A phase table `skip_flag` (`sweep=skip and no REPO_URL`) as the flag and its condition.
+fn skip_cell(flag: &str) -> String {
+    let (flag, condition) = flag.split_once(" and ").map_or((flag, None), |(f, c)| (f, Some(c)));
+    let flag = format!("`--{}`", flag.replacen('=', " ", 1));
+    match condition {
+        Some(c) => format!("{flag} and {c}"),
+        None => flag,
+    }
+}
+
 fn law_text(c: &Constitution, id: &str) -> String {
     c.law(id).map(|l| format!("> **{} — {}.** {}\n", l.id, l.title, cell(&l.text))).unwrap_or_default()
 }
@@ -89,7 +99,7 @@ pub fn render() -> Result<String, String> {
             p.name,
             runner,
             cell(&p.summary),
-            p.skip_flag.as_deref().map(|f| format!("`--{f}`").replace("`--sweep=skip and no REPO_URL`", "`--sweep skip` and no REPO_URL")).unwrap_or_else(|| "never".into()),
+            p.skip_flag.as_deref().map(skip_cell).unwrap_or_else(|| "never".into()),
             p.family,
             family,
             p.laws.join(", ")

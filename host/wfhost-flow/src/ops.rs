@@ -171,8 +171,8 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
     let config = match load_config(workdir, env) {
         Ok(c) => {
             r.line(true, "config", format!("{} (sha256 {})", c.path().display(), c.sha256()));
-            for k in c.unknown_keys() {
-                r.line(true, "config", format!("warning: unknown key {} is ignored", k.key));
+            for w in c.warnings() {
+                r.line(true, "config", format!("warning: {w}"));
             }
             Some(c)
         }

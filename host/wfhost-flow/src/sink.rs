@@ -10,6 +10,27 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use wfhost_evidence::{Actor, EventDraft, EventLog};
 
+/// Why a flow's evidence directory or log could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// The directory tree.
+    #[error("{0}")]
+    Dir(std::io::Error),
+    /// The event log.
+    #[error("{0}")]
+    Log(wfhost_evidence::LogError),
+}
+
+impl CreateError {
+    /// What to do about it, by what went wrong (a name too long is not a permission problem).
+    pub fn advice(&self) -> &'static str {
+        match self {
+            CreateError::Dir(e) | CreateError::Log(wfhost_evidence::LogError::Io { source: e, .. }) => wfhost_evidence::input::io_advice(e),
+            CreateError::Log(_) => "check the directory",
+        }
+    }
+}
+
 /// Shared handle on a flow's event log.
 #[derive(Clone)]
 pub struct Sink {
@@ -24,9 +45,9 @@ struct Inner {
 
 impl Sink {
     /// Create `<flow_dir>/events.jsonl` (and the directory tree). Refuses an existing log.
-    pub fn create(flow_dir: &Path, flow_id: &str) -> Result<Sink, String> {
-        std::fs::create_dir_all(flow_dir.join(wfhost_audit::layout::PHASE_DIR)).map_err(|e| e.to_string())?;
-        let log = EventLog::create(&flow_dir.join(wfhost_audit::layout::EVENTS), flow_id).map_err(|e| e.to_string())?;
+    pub fn create(flow_dir: &Path, flow_id: &str) -> Result<Sink, CreateError> {
+        std::fs::create_dir_all(flow_dir.join(wfhost_audit::layout::PHASE_DIR)).map_err(CreateError::Dir)?;
+        let log = EventLog::create(&flow_dir.join(wfhost_audit::layout::EVENTS), flow_id).map_err(CreateError::Log)?;
         Ok(Sink { inner: Some(Arc::new(Mutex::new(Inner { log, flow_id: flow_id.to_string(), error: None }))) })
     }
 

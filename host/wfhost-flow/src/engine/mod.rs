@@ -184,9 +184,9 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
         Ok(s) => s,
         Err(e) => {
             out.note(&format!(
-                "cannot write evidence under {}: {e}. Fix the directory's permissions or set \
-                 WF_FLOW_EVIDENCE_DIR in the config.",
-                flow_dir.display()
+                "cannot write evidence under {}: {e}; {}, or set WF_FLOW_EVIDENCE_DIR in the config to another directory",
+                flow_dir.display(),
+                e.advice()
             ));
             return FlowReport {
                 flow_id,
@@ -445,13 +445,15 @@ impl Run<'_> {
                 self.out.note(&format!("warning: could not sign the flow ({e}); `wfhost verify` will report flow.dsse.json missing"));
             }
         }
+        // The pod a delete command names: the bound target, else the pod P10 created.
+        let pod = self.target.clone().or_else(|| self.provisioned.as_ref().map(|p| p.target.clone())).unwrap_or_default();
         let last = match (&self.first_failure, &delete_cmd) {
-            (Some((p, code)), Some(cmd)) => format!("halted at {p} with code {code}; pod {} is {pod_state}; delete it with: {cmd}", self.target.clone().unwrap_or_default()),
+            (Some((p, code)), Some(cmd)) => format!("halted at {p} with code {code}; pod {pod} is {pod_state}; delete it with: {cmd}"),
             (Some((p, code)), None) if self.target.is_some() && !self.pod_deleted => {
                 format!("halted at {p} with code {code}; target {} is {pod_state}", self.target.clone().unwrap_or_default())
             }
             (Some((p, code)), None) => format!("halted at {p} with code {code}; no pod is running ({pod_state})"),
-            (None, Some(cmd)) => format!("flow passed; pod {} is {pod_state}; delete it with: {cmd}", self.target.clone().unwrap_or_default()),
+            (None, Some(cmd)) => format!("flow passed; pod {pod} is {pod_state}; delete it with: {cmd}"),
             (None, None) => format!("flow passed; pod: {pod_state}"),
         };
         self.out.note(&format!("{last} (evidence: {})", self.flow_dir.display()));

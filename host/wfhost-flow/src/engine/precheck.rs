@@ -42,10 +42,8 @@ impl Run<'_> {
             }
         };
         self.config_sha_start = config.sha256().to_string();
-        for key in config.unknown_keys() {
-            self.out.note(&format!(
-                "warning: unknown key {key} in {config_path} is kept in evidence but not used"
-            ));
+        for warning in config.warnings() {
+            self.out.note(&format!("warning: {warning}"));
         }
         // Flags that need config to judge.
         self.explicit_target = self

@@ -84,7 +84,16 @@ impl Unit for Plain {}
 struct Precheck;
 impl Unit for Precheck {
     fn host(&self, run: &mut Run<'_>, phase: &Phase) -> PhaseOutcome {
-        run.precheck(phase)
+        let mut outcome = run.precheck(phase);
+        // The config's unknown keys are kept in evidence by name and line, never by value
+        // (a misspelt key may hold a credential).
+        if let Ok(config) = &run.loaded {
+            if !config.unknown_keys().is_empty() {
+                let keys: Vec<Value> = config.unknown_keys().iter().map(|u| json!({"key": u.key, "line": u.line})).collect();
+                outcome.details_json = Some(json!({"unknown_keys": keys}).to_string());
+            }
+        }
+        outcome
     }
 
     fn after(&self, run: &mut Run<'_>, _outcome: &PhaseOutcome) {
