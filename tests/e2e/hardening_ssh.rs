@@ -25,3 +25,30 @@ fn a_bootstrap_script_that_is_a_fifo_or_a_device_is_refused_over_ssh() {
         assert!(!s.root().join("remote/outputs/_control/bootstrap.sh").exists());
     }
 }
+
+/// A login shell that prints (an `echo` in a shell startup file, as conda init or a motd
+/// script does) no longer breaks ssh flows: the noise is cut off every command's output, the
+/// fetched archive included, and P30 says what prints.
+#[test]
+fn login_noise_from_the_shell_startup_files_is_ignored_and_named() {
+    let rc = tempfile::Builder::new().prefix("wfrc").tempdir().expect("tempdir");
+    let noise = rc.path().join("noisy_rc.sh");
+    std::fs::write(&noise, "echo 'Welcome to the GPU pod'\nprintf 'conda: base activated'\n").unwrap();
+    // bash, the login shell here, reads $BASH_ENV for every non-interactive command, like
+    // ~/.bashrc on hosts that source it for ssh commands.
+    let sshd = Sshd::start_with_session_env(&format!("BASH_ENV={}", noise.display()));
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    let run = s.run_with_limit(&["flow", "--provision", "skip", "--wait", "true", "--fetch", "all"], Duration::from_secs(180));
+    assert_eq!(run.status, 0, "{}", run.explain());
+    assert!(run.stderr.contains("prints \"Welcome to the GPU pod\\nconda: base activated\" before every command"), "{}", run.stderr);
+    // The state file and the fetched files are the real ones.
+    let fsm: serde_json::Value = serde_json::from_slice(&std::fs::read(run.flow_dir().join("fsm.json")).unwrap()).unwrap();
+    assert_eq!(fsm["state"], "SWEEP_COMPLETED", "{fsm}");
+    let fetched = s.root().join("artifacts/pod_logs").join(wfhost_flow::target_dir_name(&sshd.target()));
+    for id in ["r1", "r2", "r3"] {
+        let m = std::fs::read_to_string(fetched.join(id).join("metrics.json")).unwrap_or_else(|e| panic!("{id}: {e}\n{}", run.explain()));
+        assert!(m.starts_with("{\"seed\""), "{m}");
+    }
+    assert_eq!(s.run(&["verify", &run.flow_dir().display().to_string()]).status, 0);
+}

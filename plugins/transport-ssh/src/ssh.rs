@@ -17,7 +17,7 @@ use crate::command::{
     SshSettings, Stdin, FETCH_REMOTE_SH, GET_SH, NO_CWD_PREFIX, PUT_SH, RC_LOCAL_UNPACK,
     RC_MISSING, RC_NO_CWD, STATUS_SH,
 };
-use crate::errors::{interpret, CallContext, Ending};
+use crate::errors::{interpret, split_login_noise, CallContext, Ending};
 use crate::target::Target;
 use wfhost_pack_sdk::path::normalize_abs_path;
 use wfhost_pack_sdk::text::last_line;
@@ -40,6 +40,8 @@ pub const FETCH_TIMEOUT_MS: u64 = 570_000;
 /// The ssh transport bound to a host; its operations are its [`Transport`] implementation.
 pub struct Ssh<'h, H: Host> {
     host: &'h H,
+    /// What the login shell printed before the last call's script started, if anything.
+    login_noise: std::cell::RefCell<Option<String>>,
 }
 
 struct Call {
@@ -51,7 +53,7 @@ struct Call {
 impl<'h, H: Host> Ssh<'h, H> {
     /// Wrap `host`.
     pub fn new(host: &'h H) -> Self {
-        Ssh { host }
+        Ssh { host, login_noise: std::cell::RefCell::new(None) }
     }
 
     fn prepare(&self, target: &str) -> Result<Call, TransportError> {
@@ -115,6 +117,9 @@ impl<'h, H: Host> Ssh<'h, H> {
     ) -> Result<CommandResult, TransportError> {
         let timeout_ms = timeout_ms.max(1);
         let res = self.run_raw(what, inv, stdin, timeout_ms)?;
+        if let Some((noise, _)) = split_login_noise(&res.stdout).filter(|(n, _)| !n.is_empty()) {
+            *self.login_noise.borrow_mut() = Some(noise.to_string());
+        }
         interpret(&call.ctx, what, res, timeout_ms, ending)
     }
 
@@ -174,6 +179,17 @@ impl<H: Host> Transport for Ssh<'_, H> {
     fn status(&self, target: &str) -> Result<(String, String), TransportError> {
         let call = self.prepare(target)?;
         let res = self.script("ssh status", &call, STATUS_SH, &[], None, STATUS_TIMEOUT_MS)?;
+        if let Some(noise) = self.login_noise.borrow_mut().take() {
+            let shown: String = noise.trim().chars().take(200).collect();
+            self.host.log(
+                Level::Warn,
+                &format!(
+                    "the login shell on {} prints {shown:?} before every command (from the login user's shell startup files, \
+                     such as ~/.bashrc or /etc/profile); wfhost ignores it, but it is better printed only by interactive shells",
+                    call.ctx.target
+                ),
+            );
+        }
         let name = last_line(&res.stdout);
         Ok((
             "ready".into(),
