@@ -278,3 +278,158 @@ fn what_users_meet_says_what_happened() {
     assert_eq!(run.status, 70, "{}", run.explain());
     assert!(run.stderr.contains("too long") && !run.stderr.to_lowercase().contains("permission"), "{}", run.explain());
 }
+
+/// A mount this test made (a tmpfs, a read-only bind), unmounted when dropped.
+pub struct Mount {
+    pub dir: std::path::PathBuf,
+}
+
+impl Mount {
+    fn mount(args: &[&str], dir: &std::path::Path) -> Mount {
+        let out = std::process::Command::new("mount").args(args).arg(dir).stdin(std::process::Stdio::null()).output().expect("mount runs");
+        assert!(out.status.success(), "mount {args:?} {} failed (these tests run as root and need it): {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+        Mount { dir: dir.to_path_buf() }
+    }
+
+    /// A tmpfs of `size` (as `mount -o size=` takes it) at `dir`.
+    pub fn tmpfs(dir: &std::path::Path, size: &str) -> Mount {
+        std::fs::create_dir_all(dir).unwrap();
+        Mount::mount(&["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"], dir)
+    }
+
+    /// `dir` made read-only in place (a read-only bind mount of itself).
+    pub fn read_only(dir: &std::path::Path) -> Mount {
+        let bind = Mount::mount(&["--bind", &dir.display().to_string()], dir);
+        let out = std::process::Command::new("mount").args(["-o", "remount,bind,ro"]).arg(dir).output().expect("mount runs");
+        assert!(out.status.success(), "remount ro {}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+        bind
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// Whatever an evidence write met, the flow's record is honest: a flow that exits 0 verifies
+/// as passed; one that could not write halts with 70, its last stdout line says so (never a
+/// `COURT=pass`), its last stderr line names the write that failed (never "flow passed"), and
+/// `verify` accepts its evidence and reports the failed write — never a tamper. `fill` is the
+/// list of bytes taken from the evidence file system before each flow.
+pub fn full_disk_flows(s: &mut Sandbox, evidence: &std::path::Path, fills: &[u64], args: &[&str]) -> (usize, usize) {
+    let (mut passed, mut failed_mid_flow) = (0, 0);
+    s.set("WF_FLOW_EVIDENCE_DIR", &evidence.display().to_string());
+    for &fill in fills {
+        for e in std::fs::read_dir(evidence).unwrap().flatten() {
+            let p = e.path();
+            let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+        }
+        if fill > 0 {
+            // Fill with a file, then top up byte-exactly (a write that hits ENOSPC writes what fits).
+            let _ = std::fs::write(evidence.join("fill"), vec![0u8; fill as usize]);
+        }
+        let run = s.run_with_limit(args, Duration::from_secs(120));
+        let last_out = run.stdout.lines().last().unwrap_or_default().to_string();
+        let last_err = run.stderr.lines().last().unwrap_or_default().to_string();
+        let flows: Vec<std::path::PathBuf> = std::fs::read_dir(evidence).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        match run.status {
+            0 => {
+                passed += 1;
+                assert!(last_out.starts_with("PHASE=P99 COURT=pass"), "fill {fill}: {}", run.explain());
+                let (st, report) = verify_json(s, &flows[0]);
+                assert_eq!((st, report["finished"].as_bool(), report["verdict"].as_str()), (0, Some(true), Some("pass")), "fill {fill}: {report:#}");
+                assert_eq!(report["write_failures"].as_array().map(Vec::len), Some(0), "{report:#}");
+            }
+            70 => {
+                assert_eq!(last_out, "FLOW=halted CAUSE=internal EXIT=70", "fill {fill}: {}", run.explain());
+                assert!(!last_err.contains("flow passed"), "fill {fill}: {last_err}");
+                assert!(last_err.contains("No space left") || last_err.contains("disk is full"), "fill {fill}: {last_err}");
+                assert!(flows.len() <= 1, "{flows:?}");
+                if let Some(flow) = flows.first() {
+                    failed_mid_flow += 1;
+                    let (st, report) = verify_json(s, flow);
+                    assert_eq!((st, report["ok"].as_bool()), (0, Some(true)), "fill {fill}: a failed write is not a tamper: {report:#}\n{}", run.explain());
+                    let failures = report["write_failures"].as_array().cloned().unwrap_or_default();
+                    assert!(!failures.is_empty(), "fill {fill}: {report:#}");
+                    assert!(failures.iter().all(|f| f["error"].as_str().unwrap_or_default().contains("No space left")), "{report:#}");
+                    if report["finished"] == true {
+                        assert_eq!(report["verdict"], "halted", "{report:#}");
+                        let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(flow.join("flow.summary.json")).unwrap()).unwrap();
+                        assert_eq!(summary["exit_status"], 70, "{summary:#}");
+                    }
+                    let text = s.run(&["verify", &flow.display().to_string()]);
+                    assert!(text.stdout.contains("write failed: the flow could not write"), "{}", text.explain());
+                } else {
+                    assert!(run.stderr.contains("cannot write evidence under"), "fill {fill}: {}", run.explain());
+                }
+            }
+            other => panic!("fill {fill}: exit {other}\n{}", run.explain()),
+        }
+    }
+    (passed, failed_mid_flow)
+}
+
+/// `wfhost verify --json DIR`: (exit status, report).
+pub fn verify_json(s: &Sandbox, flow_dir: &std::path::Path) -> (i32, serde_json::Value) {
+    let run = s.run(&["verify", "--json", &flow_dir.display().to_string()]);
+    let report = serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("verify printed no JSON ({e})\n{}", run.explain()));
+    (run.status, report)
+}
+
+/// The evidence directory on a small tmpfs at many fill levels: every outcome is honest.
+#[test]
+fn a_full_evidence_disk_halts_with_the_internal_status_and_verifies_as_a_failed_write() {
+    let mut s = Sandbox::new();
+    let first = s.run(&["flow", "--yes", "--sweep", "skip"]);
+    assert_eq!(first.status, 0, "{}", first.explain());
+    let pod = s.pods().pop().expect("a pod");
+    s.set("LIUM_TARGET", &pod);
+    let disk = Mount::tmpfs(&s.root().join("ev"), "2m");
+    let fills: Vec<u64> = (0..32).map(|i| i * 64 * 1024).collect();
+    let (passed, failed) = full_disk_flows(&mut s, &disk.dir, &fills, &["flow", "--provision", "skip", "--sweep", "skip"]);
+    assert!(passed > 0 && failed > 0, "the fill levels cover a passing flow ({passed}) and a flow halted mid-way ({failed})");
+}
+
+/// The phase directory made read-only while a flow runs: the flow halts with 70 at once,
+/// records that status consistently (the summary says 70, verify agrees) and names the write.
+#[test]
+fn a_phase_directory_made_read_only_mid_flow_halts_with_the_internal_status() {
+    let mut s = Sandbox::new();
+    let gate = s.root().join("gate");
+    let reached = s.root().join("reached");
+    s.write("boot.sh", &format!("touch {}\nwhile [ ! -f {} ]; do sleep 0.1; done\n", reached.display(), gate.display()));
+    s.set("BOOTSTRAP_SCRIPT", "boot.sh");
+    s.set("WF_FLOW_EVIDENCE_DIR", "ev");
+    s.run(&["--help"]);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_wfhost"))
+        .args(["flow", "--yes", "--sweep", "skip"])
+        .current_dir(s.root())
+        .env("WFHOST_CACHE_DIR", std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wfhost-component-cache"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while !reached.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the bootstrap never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let flow = std::fs::read_dir(s.root().join("ev")).unwrap().flatten().map(|e| e.path()).next().unwrap();
+    let ro = Mount::read_only(&flow.join("phase"));
+    std::fs::write(&gate, "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(ro);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(70), "{stdout}\n{stderr}");
+    assert_eq!(stdout.lines().last(), Some("FLOW=halted CAUSE=internal EXIT=70"), "{stdout}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("halted: internal error") && last.contains("phase/phase.P40.json") && last.contains("Read-only file system"), "{last}");
+    assert!(last.contains("delete it with: wfhost pod-delete"), "the pod line is there: {last}");
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(flow.join("flow.summary.json")).unwrap()).unwrap();
+    assert_eq!((summary["verdict"].as_str(), summary["exit_status"].as_i64()), (Some("halted"), Some(70)), "{summary:#}");
+    let (status, report) = verify_json(&s, &flow);
+    assert_eq!(status, 0, "{report:#}");
+    assert_eq!(report["write_failures"][0]["file"], "phase/phase.P40.json", "{report:#}");
+}

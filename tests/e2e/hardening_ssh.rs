@@ -52,3 +52,16 @@ fn login_noise_from_the_shell_startup_files_is_ignored_and_named() {
     }
     assert_eq!(s.run(&["verify", &run.flow_dir().display().to_string()]).status, 0);
 }
+
+/// The evidence disk fills up during flows over ssh: every outcome is honest (see
+/// [`crate::hardening::full_disk_flows`]).
+#[test]
+fn a_full_evidence_disk_during_an_ssh_flow_halts_with_the_internal_status() {
+    let sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    let disk = crate::hardening::Mount::tmpfs(&s.root().join("ev"), "2m");
+    let fills: Vec<u64> = (0..13).map(|i| i * 160 * 1024).collect();
+    let (passed, failed) = crate::hardening::full_disk_flows(&mut s, &disk.dir, &fills, &["flow", "--provision", "skip", "--sweep", "skip"]);
+    assert!(passed > 0 && failed > 0, "passing ({passed}) and halted mid-way ({failed})");
+}

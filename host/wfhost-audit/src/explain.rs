@@ -49,8 +49,19 @@ pub fn explain(flow_dir: &Path) -> Result<String, ExplainError> {
 
     // How it ended.
     let flow_id = log.flow_id().unwrap_or("(no records)");
+    // A halt the court did not decide: evidence that could not be written, or a signal.
+    let halt = last("flow.halted").and_then(|h| crate::records::parse::<crate::records::FlowHalted>(&h.payload).ok());
+    let outside_court = halt.as_ref().filter(|h| h.cause() != crate::records::HaltCause::Court).map(|h| match h.cause() {
+        crate::records::HaltCause::Interrupted => format!("INTERRUPTED by {}", h.signal.as_deref().unwrap_or("a signal")),
+        _ => format!("HALTED: evidence could not be written ({})", h.reason.as_deref().unwrap_or("see write failures")),
+    });
     let ending = match summary {
         Some(s) if pstr(s, "verdict") == "pass" => "PASSED".to_string(),
+        Some(s) if outside_court.is_some() => format!(
+            "{} (exit status {})",
+            outside_court.clone().unwrap_or_default(),
+            s.payload.get("exit_status").map(Value::to_string).unwrap_or_default()
+        ),
         Some(s) => format!(
             "HALTED at {} with code {} (exit status {})",
             s.payload.get("first_failure_phase").and_then(Value::as_str).unwrap_or("?"),

@@ -86,6 +86,10 @@ impl<'w, 'a> Files<'w, 'a> {
                 EVENTS | FLOW_START | SUMMARY | FSM | PHASE_DIR => {}
                 // signing.pub, flow.dsse.json: checked by `signatures`.
                 n if signatures::is_root_file(n) => {}
+                crate::layout::SPACE_RESERVE => self.warnings.push(format!(
+                    "{}: the space a running flow holds to record a full disk, left behind because the flow stopped without ending; it is not evidence",
+                    crate::layout::SPACE_RESERVE
+                )),
                 n if is_temp_leftover(n) => self.warnings.push(format!("{n}: a temporary file left by an interrupted write; it is not evidence")),
                 n => {
                     return Err(VerifyFailure::new(FailureKind::Unexpected, n, format!(
@@ -196,8 +200,11 @@ impl<'w, 'a> Files<'w, 'a> {
         Ok(Parsed { rel: rel.to_string(), bytes, value })
     }
 
+    /// Whether phase `p` is where the flow stopped mid-court: the last phase of an unfinished
+    /// flow, or the last phase of a flow a failed evidence write halted (its file was written,
+    /// the record after it could not be).
     fn unfinished_last(&self, p: usize) -> bool {
-        !self.log.finished() && p + 1 == self.walk.phases.len()
+        p + 1 == self.walk.phases.len() && (!self.log.finished() || !self.walk.write_failures.is_empty())
     }
 
     fn phase_file(&mut self, p: usize, kind: PhaseFile, rel: &str) -> Result<(), VerifyFailure> {
@@ -272,8 +279,9 @@ impl<'w, 'a> Files<'w, 'a> {
     /// (the engine writes a file, then appends its record).
     fn unanchored(&mut self, p: usize, rel: &str, why: &str) -> Result<(), VerifyFailure> {
         if self.unfinished_last(p) {
+            let how = if self.walk.write_failures.is_empty() { "the flow stopped" } else { "a failed write halted the flow" };
             self.warnings.push(format!(
-                "{rel}: written just before the flow stopped ({why}); nothing in events.jsonl vouches for it"
+                "{rel}: written just before {how} ({why}); nothing in events.jsonl vouches for it"
             ));
             self.checked.push(CheckedFile { path: rel.to_string(), checks: "schema only (not anchored: the flow stopped before its record)".into() });
             return Ok(());
@@ -624,6 +632,13 @@ impl<'w, 'a> Files<'w, 'a> {
     fn fsm_file(&mut self) -> Result<(), VerifyFailure> {
         let exists = self.dir.join(FSM).exists();
         let ts = &self.walk.transitions;
+        // The engine records a transition, then mirrors it: a mirror it could not write is
+        // recorded as such, and then fsm.json is missing or one transition behind.
+        let failed = ts.last().and_then(|&t| self.walk.write_failures.iter().find(|(i, f)| *i > t && f.file == FSM)).map(|(i, _)| *i);
+        if let (Some(at), false) = (failed, exists) {
+            self.warnings.push(format!("{FSM}: missing, because the flow could not write it (events.jsonl line {})", self.log.events[at].seq + 1));
+            return Ok(());
+        }
         if !exists {
             if let Some(&t) = ts.last() {
                 let e = &self.log.events[t];
@@ -642,7 +657,7 @@ impl<'w, 'a> Files<'w, 'a> {
             return Err(VerifyFailure::new(FailureKind::Unexpected, FSM, "events.jsonl records no fsm.transition, so no FSM state was ever written"));
         };
         // An interrupted flow may have recorded a transition and stopped before mirroring it.
-        let candidates: Vec<usize> = if self.log.finished() { vec![last] } else { ts.iter().rev().take(2).copied().collect() };
+        let candidates: Vec<usize> = if self.log.finished() && failed.is_none() { vec![last] } else { ts.iter().rev().take(2).copied().collect() };
         let mut first_problem = None;
         for &t in &candidates {
             match self.fsm_matches(&parsed, t) {

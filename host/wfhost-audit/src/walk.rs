@@ -8,7 +8,10 @@
 //! laws of failed checks); nothing starts after a failing verdict; FSM transitions continue
 //! from the state before them; phases after P20 run on the bound target; capabilities are
 //! granted before use, used within scope and while in force; provisioning follows a consent;
-//! receipts match calls; `flow.summary` is last and agrees with what came before. What it
+//! receipts match calls; `flow.halted` names its cause (the court, an internal failure such
+//! as an evidence write that failed, or a signal) and the summary's exit status follows from it;
+//! `evidence.write_failed` records are collected, so a file the flow could not write is told from
+//! a file removed later; `flow.summary` is last and agrees with what came before. What it
 //! learns (each phase's records, the transitions, the header, the grants) indexes the log for
 //! the file checks in `files`.
 
@@ -62,6 +65,8 @@ pub(super) struct Walk<'a> {
     pub(super) plugins: Option<usize>,
     pub(super) summary: Option<usize>,
     pub(super) warnings: BTreeSet<String>,
+    /// Every `evidence.write_failed` record: (record, what it says).
+    pub(super) write_failures: Vec<(usize, records::EvidenceWriteFailed)>,
 }
 
 impl<'a> Walk<'a> {
@@ -84,6 +89,7 @@ impl<'a> Walk<'a> {
             plugins: None,
             summary: None,
             warnings: BTreeSet::new(),
+            write_failures: Vec::new(),
         }
     }
 
@@ -196,6 +202,11 @@ impl<'a> Walk<'a> {
                 Ok(())
             }
             "flow.halted" => self.flow_halted(i, e),
+            "evidence.write_failed" => {
+                let record: records::EvidenceWriteFailed = typed(e)?;
+                self.write_failures.push((i, record));
+                Ok(())
+            }
             "flow.summary" => self.flow_summary(i, e),
             _ => Ok(()),
         }
@@ -465,6 +476,15 @@ impl<'a> Walk<'a> {
     }
 
     fn flow_halted(&mut self, i: usize, e: &Envelope) -> Result<(), VerifyFailure> {
+        let record: records::FlowHalted = typed(e)?;
+        if record.cause() == records::HaltCause::Court && self.halted.is_none() {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "payload.cause", "flow.halted names the court as its cause, but no verdict failed"));
+        }
+        if record.cause() == records::HaltCause::Interrupted && record.signal.as_deref().and_then(decision::signal_exit_status).is_none() {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "payload.signal", format!(
+                "an interrupted flow names the signal that stopped it (SIGINT, SIGTERM or SIGHUP), not {:?}", record.signal
+            )));
+        }
         let phase = e.payload.get("phase").cloned().unwrap_or(Value::Null);
         let code = e.payload.get("code").cloned().unwrap_or(Value::Null);
         let want = match &self.halted {
@@ -488,7 +508,12 @@ impl<'a> Walk<'a> {
             return Err(VerifyFailure::record(FailureKind::Order, e, "event_type", "the court halted the flow, but no flow.halted record precedes the summary"));
         }
         let first_failure = self.halted.as_ref().map(|(_, code)| u16::try_from(*code).unwrap_or(u16::MAX));
-        let want_exit = decision::exit_status(first_failure, halted && self.halted.is_none());
+        let halt_record: Option<records::FlowHalted> = match self.halted_record {
+            Some(h) => Some(typed(&self.events[h])?),
+            None => None,
+        };
+        let stop = halt_record.as_ref().map(decision::Stop::of).unwrap_or(decision::Stop::Court);
+        let want_exit = decision::exit_status(first_failure, stop);
         let expect = [
             ("verdict", json!(if halted { "halted" } else { "pass" })),
             ("first_failure_phase", self.halted.as_ref().map(|h| json!(h.0)).unwrap_or(Value::Null)),

@@ -169,6 +169,7 @@ pub fn render() -> Result<String, String> {
     let _ = writeln!(w, "## The court\n");
     let _ = writeln!(w, "{}", law_text(c, "L9"));
     let _ = writeln!(w, "After each phase two lines go to stdout:\n\n```\nPHASE=<Pxx> STATUS=<ok|skip|fail> CODE=<int> ARTIFACT=<path>\nPHASE=<Pxx> COURT=<pass|fail> DET=<pass|fail> CONST=<pass|fail|unverified> VERDICT=<path>\n```\n");
+    let _ = writeln!(w, "A flow that halts for another reason than a verdict ends stdout with one more line, `FLOW=halted CAUSE=internal EXIT=70` when evidence could not be written (a full disk, a directory made read-only), `FLOW=halted CAUSE=interrupted EXIT=130` (143 for SIGTERM) when a signal stopped it. Control characters in any value are written escaped (`\\n`, `\\x1b`), so every line is one line.\n");
     let _ = writeln!(w, "An auditor is a WebAssembly component with no capability that could change anything (no files, no environment, no network, no processes), run on a fuel budget (`WF_AUDITOR_FUEL`), a memory cap (`WF_AUDITOR_MEMORY_MB`) and a wall-clock limit (`WF_SUBAGENT_VALIDATOR_TIMEOUT_SECS`). Running out of any of them, trapping, or returning a malformed verdict is `unverified`, which fails the phase. `wfhost court audit --phase Pxx --evidence phase/phase.Pxx.pack.json` re-runs an auditor by hand, under the limits of the config in the directory it runs in (`-C`), as the flow did.\n");
 
     let _ = writeln!(w, "## Evidence files\n");

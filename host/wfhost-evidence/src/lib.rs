@@ -56,7 +56,7 @@ mod verify;
 pub use clock::{Clock, SystemClock, Timestamp, TimestampError};
 pub use envelope::{is_sha256_hex, Actor, Envelope, EventDraft};
 pub use log::{
-    read, DiscardedTail, Durability, EventLog, LogContents, LogError, LogOptions, OpenReport,
+    read, DiscardedTail, Durability, EventLog, LogContents, LogError, LogOptions, OpenReport, Prepared,
     TailPolicy,
 };
 pub use ops::{

@@ -2,7 +2,8 @@
 //!
 //! stdout carries exactly the constitutional header (`key=value` lines) and, after each phase,
 //! one `PHASE=.. STATUS=..` line and one `PHASE=.. COURT=..` line (DESIGN.md, "Output
-//! contract"). Everything else — progress, warnings, the halt explanation — goes to stderr: a
+//! contract"), and, when a flow halts for a reason other than a verdict, a last
+//! `FLOW=halted CAUSE=.. EXIT=..` line. Everything else — progress, warnings, the halt explanation — goes to stderr: a
 //! spinner on a terminal, plain timestamped lines otherwise. Each stdout line is flushed as it is
 //! written so a script reading a pipe sees it at once.
 //!
@@ -84,6 +85,13 @@ impl Output {
         self.line(&format!(
             "PHASE={phase} COURT={court} DET={det} CONST={constitutional} VERDICT={verdict}"
         ));
+    }
+
+    /// The last line of a flow that halted for a reason other than a verdict (an evidence
+    /// write that failed, a signal): `FLOW=halted CAUSE=<internal|interrupted> EXIT=<status>`.
+    /// A script that reads stdout never takes an earlier `COURT=pass` for the end.
+    pub fn halt(&self, cause: &str, exit_status: i32) {
+        self.line(&format!("FLOW=halted CAUSE={cause} EXIT={exit_status}"));
     }
 
     /// Start showing that a phase is running (spinner on a terminal, a plain line otherwise).

@@ -35,7 +35,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wfhost_audit::decision;
-use wfhost_audit::records::{self, FlowHalted, FlowStarted, FlowSummaryRecord, FlowVerdict, PhaseStarted};
+use wfhost_audit::records::{self, FlowHalted, FlowStarted, FlowSummaryRecord, FlowVerdict, HaltCause, PhaseStarted};
 use wfhost_audit::summary;
 use wfhost_config::config::{Config, ConfigError, ConfigLocation};
 use wfhost_config::flags::Flags;
@@ -126,6 +126,9 @@ struct Run<'o> {
     plugins: Option<Plugins>,
     explicit_target: Option<String>,
     target: Option<String>,
+    /// The target as the records bind it: P20's recorded outcome (a bind whose outcome could
+    /// not be recorded is not in the evidence, and the summary follows the evidence).
+    recorded_target: Option<String>,
     target_source: Option<TargetSource>,
     provisioned: Option<PodIdentity>,
     pod_deleted: bool,
@@ -188,6 +191,7 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
                 flow_dir.display(),
                 e.advice()
             ));
+            out.halt(HaltCause::Internal.as_str(), crate::EXIT_INTERNAL);
             return FlowReport {
                 flow_id,
                 flow_dir,
@@ -215,6 +219,7 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
         plugins: None,
         explicit_target: None,
         target: None,
+        recorded_target: None,
         target_source: None,
         provisioned: None,
         pod_deleted: false,
@@ -247,7 +252,7 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
         let passed = run.phase(phase);
         if let Some(e) = run.sink.error() {
             // Fail closed: a flow that cannot record its decisions must not go on making them.
-            out.note(&format!("internal error: {e}; halting (evidence: {})", run.flow_dir.display()));
+            out.note(&format!("internal error: {e}; halting"));
             run.internal_error = Some(e);
             halted = true;
             break;
@@ -415,49 +420,128 @@ impl Run<'_> {
         }
     }
 
-    fn finish(self, halted: bool) -> FlowReport {
+    /// Why the flow stops, as things stand: an evidence failure outranks the court.
+    fn halt_cause(&self) -> HaltCause {
+        if self.internal_error.is_some() {
+            HaltCause::Internal
+        } else {
+            HaltCause::Court
+        }
+    }
+
+    fn halted_record(&self, cause: HaltCause) -> FlowHalted {
+        FlowHalted {
+            phase: self.first_failure.as_ref().map(|f| f.0.clone()),
+            code: self.first_failure.as_ref().map(|f| f.1),
+            cause: Some(cause),
+            reason: match cause {
+                HaltCause::Internal => self.internal_error.clone(),
+                _ => None,
+            },
+            signal: None,
+        }
+    }
+
+    fn finish(mut self, halted: bool) -> FlowReport {
         let (pod_state, delete_cmd) = self.pod_line();
-        let exit_status = decision::exit_status(self.first_failure.as_ref().map(|f| f.1), self.internal_error.is_some());
-        if halted {
-            let record = FlowHalted { phase: self.first_failure.as_ref().map(|f| f.0.clone()), code: self.first_failure.as_ref().map(|f| f.1) };
-            self.sink.event(records::FLOW_HALTED, "flow/halted", records::to_value(&record));
+        // The last records and the summary use the space held in reserve.
+        self.sink.release_reserve();
+        let mut cause = halted.then(|| self.halt_cause());
+        if let Some(cause) = cause {
+            self.sink.event(records::FLOW_HALTED, "flow/halted", records::to_value(&self.halted_record(cause)));
         }
         self.gateway.expire_all(if halted { "flow halted" } else { "flow finished" });
+        // A record that could not be written just now still halts the flow as internal; the
+        // halt is recorded again with that cause, which the summary's exit status follows.
+        if let (Some(e), false) = (self.sink.error(), cause == Some(HaltCause::Internal)) {
+            self.internal_error = Some(e);
+            cause = Some(HaltCause::Internal);
+            self.sink.event(records::FLOW_HALTED, "flow/halted-internal", records::to_value(&self.halted_record(HaltCause::Internal)));
+        }
+        let stop = match cause {
+            Some(HaltCause::Internal) => decision::Stop::Internal,
+            _ => decision::Stop::Court,
+        };
+        let mut exit_status = decision::exit_status(self.first_failure.as_ref().map(|f| f.1), stop);
         let record = FlowSummaryRecord {
-            verdict: if halted { FlowVerdict::Halted } else { FlowVerdict::Pass },
+            verdict: if cause.is_some() { FlowVerdict::Halted } else { FlowVerdict::Pass },
             first_failure_phase: self.first_failure.as_ref().map(|f| f.0.clone()),
             first_failure_code: self.first_failure.as_ref().map(|f| f.1),
             exit_status,
-            target: self.target.clone(),
+            target: self.recorded_target.clone(),
             target_source: self.target_source.map(|s| s.as_str().to_string()),
             pod_state: pod_state.clone(),
             delete_command: delete_cmd.clone(),
             fsm_state: self.fsm.clone(),
         };
-        self.sink.event(records::FLOW_SUMMARY, "flow/summary", records::to_value(&record));
-        match summary::write(&self.flow_dir) {
-            Ok(_) => {}
-            Err(e) => self.out.note(&format!("warning: could not write flow.summary.json: {e}")),
-        }
-        if let Some(signer) = &self.signer {
+        if !self.write_summary(records::to_value(&record)) {
+            // The log ends with the failure (evidence.write_failed) and no summary: verify
+            // reports the flow unfinished and says which write failed.
+            exit_status = crate::EXIT_INTERNAL;
+            cause = Some(HaltCause::Internal);
+            self.internal_error = self.sink.error().or(self.internal_error.take());
+        } else if let Some(signer) = &self.signer {
             let records = self.sink.records();
             if let Err(e) = wfhost_audit::signing::sign_flow(signer, &self.flow_dir, &self.flow_id, i32::from(exit_status), records) {
-                self.out.note(&format!("warning: could not sign the flow ({e}); `wfhost verify` will report flow.dsse.json missing"));
+                // Nothing may follow the summary record, so this failure is told here only.
+                self.out.note(&format!(
+                    "internal error: cannot write {} ({e}); `wfhost verify` will report it missing",
+                    wfhost_audit::layout::FLOW_ENVELOPE
+                ));
+                exit_status = crate::EXIT_INTERNAL;
+                cause = Some(HaltCause::Internal);
+                self.internal_error.get_or_insert_with(|| format!("cannot sign the flow: {e}"));
             }
         }
         // The pod a delete command names: the bound target, else the pod P10 created.
         let pod = self.target.clone().or_else(|| self.provisioned.as_ref().map(|p| p.target.clone())).unwrap_or_default();
-        let last = match (&self.first_failure, &delete_cmd) {
-            (Some((p, code)), Some(cmd)) => format!("halted at {p} with code {code}; pod {pod} is {pod_state}; delete it with: {cmd}"),
-            (Some((p, code)), None) if self.target.is_some() && !self.pod_deleted => {
-                format!("halted at {p} with code {code}; target {} is {pod_state}", self.target.clone().unwrap_or_default())
-            }
-            (Some((p, code)), None) => format!("halted at {p} with code {code}; no pod is running ({pod_state})"),
-            (None, Some(cmd)) => format!("flow passed; pod {pod} is {pod_state}; delete it with: {cmd}"),
-            (None, None) => format!("flow passed; pod: {pod_state}"),
+        let pod_words = match &delete_cmd {
+            Some(cmd) => format!("pod {pod} is {pod_state}; delete it with: {cmd}"),
+            None if self.target.is_some() && !self.pod_deleted => format!("target {pod} is {pod_state}"),
+            None if self.first_failure.is_some() || cause.is_some() => format!("no pod is running ({pod_state})"),
+            None => format!("pod: {pod_state}"),
         };
+        let last = match (cause, &self.first_failure, &self.internal_error) {
+            (Some(HaltCause::Internal), _, Some(e)) => format!("halted: internal error, evidence could not be written ({e}); {pod_words}"),
+            (Some(HaltCause::Internal), _, None) => format!("halted: internal error; {pod_words}"),
+            (_, Some((p, code)), _) => format!("halted at {p} with code {code}; {pod_words}"),
+            (_, None, _) => format!("flow passed; {pod_words}"),
+        };
+        if cause == Some(HaltCause::Internal) {
+            self.out.halt(HaltCause::Internal.as_str(), exit_status);
+        }
         self.out.note(&format!("{last} (evidence: {})", self.flow_dir.display()));
         FlowReport { flow_id: self.flow_id, flow_dir: self.flow_dir, first_failure: self.first_failure, exit_status }
+    }
+
+    /// Write `flow.summary.json`, then append the `flow.summary` record it projects: the record
+    /// is sealed first, so the file can include it, and is appended only once the file exists.
+    /// False when either fails (the sink recorded why).
+    fn write_summary(&self, payload: serde_json::Value) -> bool {
+        let Some(prepared) = self.sink.prepare(records::FLOW_SUMMARY, "flow/summary", payload) else {
+            return false;
+        };
+        let events = summary::read_events(&self.flow_dir).and_then(|mut events| {
+            events.push(serde_json::to_value(prepared.envelope()).map_err(|e| e.to_string())?);
+            Ok(events)
+        });
+        let events = match events {
+            Ok(events) => events,
+            Err(e) => {
+                self.sink.write_failed(wfhost_audit::layout::SUMMARY, &e);
+                return false;
+            }
+        };
+        let path = wfhost_audit::layout::FlowDir::new(&self.flow_dir).summary();
+        if self.sink.write_json(wfhost_audit::layout::SUMMARY, &path, &summary::project(&events)).is_none() {
+            return false;
+        }
+        if self.sink.commit(prepared).is_none() {
+            // The file would anchor a record that is not in the log.
+            let _ = std::fs::remove_file(&path);
+            return false;
+        }
+        true
     }
 }
 

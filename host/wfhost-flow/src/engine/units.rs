@@ -98,7 +98,7 @@ impl Unit for Precheck {
 
     fn after(&self, run: &mut Run<'_>, _outcome: &PhaseOutcome) {
         if let Err(e) = wfhost_audit::start::write(&run.flow_dir) {
-            run.sink.file_failed(wfhost_audit::layout::FLOW_START, &e);
+            run.sink.write_failed(wfhost_audit::layout::FLOW_START, &e);
         }
     }
 }
