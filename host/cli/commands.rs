@@ -299,6 +299,9 @@ fn parse_flow_flags(a: &FlowArgs) -> (Flags, Vec<String>) {
 
 fn run_plan(dir: &Option<PathBuf>, plan: Plan, flags: Flags, flag_errors: Vec<String>, target: Option<String>) -> Result<Exit, CliError> {
     let workdir = workdir(dir)?;
+    // SIGINT, SIGTERM, SIGHUP: the first stops the flow cleanly (recorded, pod line, resume
+    // command, exit 130/143/129), a second exits at once.
+    wfhost_runtime::interrupt::install().map_err(|e| CliError::internal(format!("cannot handle signals: {e}")))?;
     let out = Output::stdio();
     let report = run_flow(
         FlowRequest {

@@ -433,3 +433,179 @@ fn a_phase_directory_made_read_only_mid_flow_halts_with_the_internal_status() {
     assert_eq!(status, 0, "{report:#}");
     assert_eq!(report["write_failures"][0]["file"], "phase/phase.P40.json", "{report:#}");
 }
+
+/// `wfhost ARGS` started in the sandbox with stdin closed; its output read as it goes.
+pub struct Spawned {
+    pub child: std::process::Child,
+    stdout: Option<std::thread::JoinHandle<String>>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Spawned {
+    pub fn start(s: &Sandbox, args: &[&str]) -> Spawned {
+        s.run(&["--help"]); // writes the sandbox's config
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wfhost"));
+        cmd.args(args).current_dir(s.root()).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        for k in ["LIUM_YES", "LIUM_TARGET", "WORKFLOW_CONFIG", "WF_ALLOW_OVERRIDE"] {
+            cmd.env_remove(k);
+        }
+        cmd.env("WFHOST_CACHE_DIR", std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wfhost-component-cache"));
+        let mut child = cmd.spawn().expect("wfhost spawns");
+        let read = |mut r: Box<dyn std::io::Read + Send>| {
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = r.read_to_string(&mut s);
+                s
+            })
+        };
+        let stdout = Some(read(Box::new(child.stdout.take().unwrap())));
+        let stderr = Some(read(Box::new(child.stderr.take().unwrap())));
+        Spawned { child, stdout, stderr }
+    }
+
+    /// Send `signal` (a `kill` name: INT, TERM) to the wfhost process.
+    pub fn signal(&self, signal: &str) {
+        let st = std::process::Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status().unwrap();
+        assert!(st.success(), "kill -{signal}");
+    }
+
+    /// Send `signal` (INT, TERM) once, wait for the exit (at most `limit`), and check what an
+    /// interrupted flow must do: exit 128 + the signal's number within `within`, last stdout
+    /// line `FLOW=halted CAUSE=interrupted`. Returns (stdout, stderr).
+    pub fn interrupt(self, signal: &str, limit: Duration, within: Duration) -> (String, String) {
+        let expected = match signal {
+            "INT" => 130,
+            "TERM" => 143,
+            other => panic!("no exit status known for SIG{other}"),
+        };
+        self.signal(signal);
+        let (status, stdout, stderr, took) = self.finish(limit);
+        assert_eq!(status, expected, "{stdout}\n{stderr}");
+        assert!(took < within, "it took {took:?} to stop");
+        assert_eq!(stdout.lines().last(), Some(format!("FLOW=halted CAUSE=interrupted EXIT={expected}").as_str()), "{stdout}");
+        (stdout, stderr)
+    }
+
+    /// Wait for the exit (at most `limit`): (status, stdout, stderr, how long it took).
+    pub fn finish(mut self, limit: Duration) -> (i32, String, String, Duration) {
+        let t0 = std::time::Instant::now();
+        let status = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st.code().unwrap_or(-1);
+            }
+            if t0.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("wfhost did not exit within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let took = t0.elapsed();
+        let out = self.stdout.take().unwrap().join().unwrap();
+        let err = self.stderr.take().unwrap().join().unwrap();
+        (status, out, err, took)
+    }
+}
+
+/// The sandbox's one flow evidence directory.
+pub fn only_flow_dir(s: &Sandbox) -> std::path::PathBuf {
+    let dirs: Vec<_> = std::fs::read_dir(s.root().join("artifacts/pod_logs/_flows")).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.into_iter().next().unwrap()
+}
+
+/// Wait until `path` exists (at most `limit`).
+pub fn wait_for(path: &std::path::Path, limit: Duration) {
+    let t0 = std::time::Instant::now();
+    while !path.exists() {
+        assert!(t0.elapsed() < limit, "{} did not appear within {limit:?}", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|st| st.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z'))).unwrap_or(false)
+}
+
+/// Ctrl-C while P70 waits: the flow records the interruption (flow.halted, the summary with
+/// exit 130), prints the pod line and the commands to resume and to delete, and exits 130;
+/// verify accepts it; the detached sweep goes on, and the printed resume command finishes it
+/// without running anything twice.
+#[test]
+fn sigint_while_waiting_records_the_interruption_and_says_how_to_resume() {
+    let mut s = Sandbox::new();
+    s.manifest("run_id,command\ni1,echo ran >> $WF_RUN_DIR/ran.log; sleep 5\n");
+    let flow = Spawned::start(&s, &["flow", "--yes", "--wait", "true"]);
+    let pods = s.root().join(".wfhost/pods");
+    let t0 = std::time::Instant::now();
+    let claimed = loop {
+        let found = std::fs::read_dir(&pods).into_iter().flatten().flatten().map(|e| e.path().join("root/mnt/outputs/runs/i1/ran.log")).find(|p| p.exists());
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "the run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // P60 ends once the runner checked in; by now P70 waits.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, stderr) = flow.interrupt("INT", Duration::from_secs(30), Duration::from_secs(5));
+    let pod = s.pods().pop().unwrap();
+    let last = stderr.lines().last().unwrap_or_default().to_string();
+    assert!(last.contains("interrupted by SIGINT during P70"), "{last}");
+    assert!(last.contains(&format!("pod {pod} is running")) && last.contains(&format!("wfhost pod-delete --target {pod} --yes")), "{last}");
+    let resume = format!("set LIUM_TARGET={pod} in the config, then: wfhost flow --provision skip --sweep resume --wait true --fetch none --teardown keep");
+    assert!(last.contains(&resume), "{last}");
+    let flow_dir = only_flow_dir(&s);
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(flow_dir.join("flow.summary.json")).unwrap()).unwrap();
+    assert_eq!((summary["verdict"].as_str(), summary["exit_status"].as_i64()), (Some("halted"), Some(130)), "{summary:#}");
+    let (vs, report) = verify_json(&s, &flow_dir);
+    assert_eq!((vs, report["finished"].as_bool()), (0, Some(true)), "{report:#}");
+    let explain = s.run(&["explain", &flow_dir.display().to_string()]);
+    assert!(explain.stdout.contains("INTERRUPTED by SIGINT"), "{}", explain.stdout);
+    // The detached runner was not touched: the run ends by itself.
+    wait_for(&claimed.parent().unwrap().join("_wf/exit_code"), Duration::from_secs(30));
+    // The printed command takes it up: nothing runs twice.
+    s.set("LIUM_TARGET", &pod);
+    let again = s.run(&["flow", "--provision", "skip", "--sweep", "resume", "--wait", "true", "--fetch", "none", "--teardown", "keep"]);
+    assert_eq!(again.status, 0, "{}", again.explain());
+    assert_eq!(std::fs::read_to_string(&claimed).unwrap().lines().count(), 1);
+}
+
+/// SIGTERM while a bootstrap script runs: 143, and the script (a process the host started for
+/// the flow) is stopped with it; a second signal during a slow stop exits at once.
+#[test]
+fn sigterm_stops_the_processes_the_flow_started_and_a_second_signal_exits_at_once() {
+    let mut s = Sandbox::new();
+    let pid_file = s.root().join("boot.pid");
+    s.write("boot.sh", &format!("echo $$ > {}\nsleep 60\n", pid_file.display()));
+    s.set("BOOTSTRAP_SCRIPT", "boot.sh");
+    let flow = Spawned::start(&s, &["flow", "--yes", "--sweep", "skip"]);
+    wait_for(&pid_file, Duration::from_secs(60));
+    let pid: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let (_, stderr) = flow.interrupt("TERM", Duration::from_secs(30), Duration::from_secs(5));
+    assert!(stderr.lines().last().unwrap_or_default().contains("interrupted by SIGTERM during P40"), "{stderr}");
+    let t0 = std::time::Instant::now();
+    while alive(pid) {
+        assert!(t0.elapsed() < Duration::from_secs(5), "the bootstrap script (pid {pid}) outlived the flow");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // A stop that waits (the monitor sleeps between polls): the second Ctrl-C ends it now.
+    let mut s = Sandbox::new();
+    s.manifest("run_id,command\nw1,sleep 30\n");
+    s.set("WF_MONITOR_POLL_SECS", "60");
+    let flow = Spawned::start(&s, &["flow", "--yes", "--wait", "true"]);
+    let out = s.root().join(".wfhost/pods");
+    let t0 = std::time::Instant::now();
+    while !std::fs::read_dir(&out).into_iter().flatten().flatten().any(|e| e.path().join("root/mnt/outputs/runs/w1/_wf/pid").exists()) {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    flow.signal("INT");
+    std::thread::sleep(Duration::from_millis(500));
+    flow.signal("INT");
+    let (status, _, _, took) = flow.finish(Duration::from_secs(30));
+    assert_eq!(status, 130);
+    assert!(took < Duration::from_secs(3), "the second signal took {took:?}");
+}

@@ -65,3 +65,53 @@ fn a_full_evidence_disk_during_an_ssh_flow_halts_with_the_internal_status() {
     let (passed, failed) = crate::hardening::full_disk_flows(&mut s, &disk.dir, &fills, &["flow", "--provision", "skip", "--sweep", "skip"]);
     assert!(passed > 0 && failed > 0, "passing ({passed}) and halted mid-way ({failed})");
 }
+
+/// Local processes running ssh for this sandbox's flows (the connection-sharing master, which
+/// outlives every flow by design for ControlPersist seconds, is not one of them).
+fn ssh_processes(root: &std::path::Path) -> Vec<(u32, String)> {
+    let mark = format!("UserKnownHostsFile={}", root.join("known_hosts").display());
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let cmd = std::fs::read(e.path().join("cmdline")).map(|c| String::from_utf8_lossy(&c).replace('\0', " ")).unwrap_or_default();
+        let zombie = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|st| st.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z'))).unwrap_or(true);
+        if cmd.contains(&mark) && !cmd.contains("[mux]") && !zombie {
+            out.push((pid, cmd));
+        }
+    }
+    out
+}
+
+/// SIGTERM while P70 waits over ssh: 143 with the interruption recorded and verified, no ssh
+/// process of the flow left on this machine, and the sweep on the host goes on to its end.
+#[test]
+fn sigterm_during_an_ssh_flow_is_recorded_and_leaves_no_ssh_process() {
+    let sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    s.unset("SWEEP_RUN_TEMPLATE");
+    s.manifest("run_id,command\ns1,echo ran >> $WF_RUN_DIR/ran.log; sleep 6\n");
+    let flow = crate::hardening::Spawned::start(&s, &["flow", "--provision", "skip", "--wait", "true"]);
+    let ran = s.root().join("remote/outputs/runs/s1/ran.log");
+    crate::hardening::wait_for(&ran, Duration::from_secs(90));
+    std::thread::sleep(Duration::from_millis(2000));
+    let (_, stderr) = flow.interrupt("TERM", Duration::from_secs(60), Duration::from_secs(10));
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("interrupted by SIGTERM during P70") && last.contains("resume with: wfhost flow --provision skip --sweep resume"), "{last}");
+    let t0 = std::time::Instant::now();
+    loop {
+        let left = ssh_processes(s.root());
+        if left.is_empty() {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "ssh processes left running: {left:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let flow_dir = crate::hardening::only_flow_dir(&s);
+    let (vs, report) = crate::hardening::verify_json(&s, &flow_dir);
+    assert_eq!((vs, report["finished"].as_bool(), report["verdict"].as_str()), (0, Some(true), Some("halted")), "{report:#}");
+    crate::hardening::wait_for(&s.root().join("remote/outputs/runs/s1/_wf/exit_code"), Duration::from_secs(30));
+    let again = s.run(&["flow", "--provision", "skip", "--sweep", "resume", "--wait", "true"]);
+    assert_eq!(again.status, 0, "{}", again.explain());
+    assert_eq!(std::fs::read_to_string(&ran).unwrap().lines().count(), 1, "the run ran once");
+}

@@ -125,6 +125,9 @@ impl GatewayShared {
         if let Some(e) = self.sink.error() {
             return Err(GatewayError::Refused(format!("{op} refused: the flow can no longer record its decisions ({e})")));
         }
+        if let Some(signal) = wfhost_runtime::interrupt::received() {
+            return Err(GatewayError::Refused(format!("{op} refused: wfhost received {signal} and is stopping the flow")));
+        }
         let mut s = self.state();
         let phase = s.phase.clone();
         let kind = GrantKind::of_op(op);

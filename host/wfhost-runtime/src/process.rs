@@ -10,7 +10,9 @@
 //! `truncated` is set); a hard timeout kills the whole process group (the child is spawned in a
 //! new one). One `poll(2)` loop does all the I/O, so nothing blocks on a pipe: when the child
 //! exits, pipes still held open by a background grandchild are given a short grace period and
-//! then abandoned, so a detached grandchild never makes `run` hang.
+//! then abandoned, so a detached grandchild never makes `run` hang. Once a signal asked wfhost
+//! to stop ([`crate::interrupt`]), a running child's group is killed within one poll and no new
+//! child starts.
 
 use crate::types::{CommandResult, RunRequest};
 use std::collections::{BTreeMap, BTreeSet};
@@ -211,6 +213,15 @@ pub enum ProcessError {
     /// The request has no timeout.
     #[error("every process needs a timeout; timeout-ms must be greater than 0")]
     NoTimeout,
+    /// A signal asked wfhost to stop (see [`crate::interrupt`]): the process was not started,
+    /// or its process group was killed.
+    #[error("{program:?} was stopped: wfhost received {signal} and is ending the flow")]
+    Interrupted {
+        /// The program.
+        program: String,
+        /// The signal's name.
+        signal: &'static str,
+    },
     /// Spawning or supervising the process failed.
     #[error("cannot run {program:?}: {source}")]
     Io {
@@ -305,8 +316,13 @@ impl ProcessRunner {
             program: request.program.clone(),
             source,
         };
+        let interrupted = |signal| ProcessError::Interrupted { program: request.program.clone(), signal };
+        if let Some(signal) = crate::interrupt::received() {
+            return Err(interrupted(signal));
+        }
         let started = Instant::now();
         let mut child = command.spawn().map_err(io_error)?;
+        let _registered = crate::interrupt::register(child.id());
         let supervised = supervise(
             &mut child,
             request.stdin.as_deref(),
@@ -318,6 +334,9 @@ impl ProcessRunner {
             Err(error) => {
                 kill_group(&child);
                 let _ = child.wait();
+                if let Some(signal) = crate::interrupt::received() {
+                    return Err(interrupted(signal));
+                }
                 return Err(io_error(error));
             }
         };
@@ -509,6 +528,12 @@ fn supervise(
             }
         }
         let now = Instant::now();
+        if status.is_none() && crate::interrupt::received().is_some() {
+            // The flow is being stopped: the child's group goes now (the caller reports it).
+            kill_group(child);
+            let _ = child.wait();
+            return Err(std::io::Error::from(ErrorKind::Interrupted));
+        }
         if status.is_none() && now >= deadline {
             timed_out = true;
             kill_group(child);

@@ -39,7 +39,9 @@ use wfhost_audit::records::{self, FlowHalted, FlowStarted, FlowSummaryRecord, Fl
 use wfhost_audit::summary;
 use wfhost_config::config::{Config, ConfigError, ConfigLocation};
 use wfhost_config::flags::Flags;
+use wfhost_config::flags::Sweep;
 use wfhost_config::plan::Plan;
+use wfhost_runtime::interrupt;
 use wfhost_constitution::{codes, keys, Code, Constitution, Phase, PhaseId, Runner};
 
 /// What to run, and where.
@@ -141,6 +143,10 @@ struct Run<'o> {
     fsm: String,
     first_failure: Option<(String, u16)>,
     internal_error: Option<String>,
+    /// The signal that stopped the flow (`wfhost_runtime::interrupt`), and the phase it came in.
+    interrupted: Option<(&'static str, Option<PhaseId>)>,
+    /// The last phase that started.
+    last_started: Option<PhaseId>,
     gateway: Arc<GatewayShared>,
     /// The key that signs verdicts and the flow (`WF_SIGNING_KEY`), once P00 loaded it.
     signer: Option<wfhost_evidence::dsse::Signer>,
@@ -231,6 +237,8 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
         fsm: c.fsm.initial.clone(),
         first_failure: None,
         internal_error: None,
+        interrupted: None,
+        last_started: None,
         gateway,
         signer: None,
         req,
@@ -249,11 +257,22 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
         run.req.plan.phases().iter().filter_map(|id| c.phase(id)).collect();
     let mut halted = false;
     for phase in phases {
+        if let Some(signal) = interrupt::received() {
+            run.interrupted = Some((signal, None));
+            halted = true;
+            break;
+        }
         let passed = run.phase(phase);
         if let Some(e) = run.sink.error() {
             // Fail closed: a flow that cannot record its decisions must not go on making them.
             out.note(&format!("internal error: {e}; halting"));
             run.internal_error = Some(e);
+            halted = true;
+            break;
+        }
+        if let Some(signal) = interrupt::received() {
+            // The phase was cut short (its processes stopped): it is not judged.
+            run.interrupted = Some((signal, Some(phase.id)));
             halted = true;
             break;
         }
@@ -270,6 +289,7 @@ impl Run<'_> {
     fn phase(&mut self, phase: &'static Phase) -> bool {
         let unit = units::unit(phase.id);
         let started = Instant::now();
+        self.last_started = Some(phase.id);
         let started_at = now_rfc3339();
         self.out.begin(&format!("{} {}: {}", phase.id, phase.name, phase.summary));
         self.sink.event(records::PHASE_STARTED, &format!("{}/started", phase.id), records::to_value(&PhaseStarted { phase: phase.id.to_string() }));
@@ -308,6 +328,13 @@ impl Run<'_> {
                 Runner::Plugin => self.plugin_phase(phase, unit),
             }
         };
+        if interrupt::received().is_some() {
+            // A signal stopped the phase: what it did is in the gateway's records; it is
+            // neither judged nor moved in the FSM (the interruption is not the phase's failure).
+            unit.after(self, &outcome);
+            self.out.end();
+            return false;
+        }
         let outcome = self.enforce_deadline(phase, outcome, started.elapsed());
         unit.after(self, &outcome);
         let (fsm_before, fsm_after, remote_state) = self.transition(phase, &outcome);
@@ -424,8 +451,41 @@ impl Run<'_> {
     fn halt_cause(&self) -> HaltCause {
         if self.internal_error.is_some() {
             HaltCause::Internal
+        } else if self.interrupted.is_some() {
+            HaltCause::Interrupted
         } else {
             HaltCause::Court
+        }
+    }
+
+    /// How the interruption is told: the signal and the phase it cut short.
+    fn interruption(&self) -> Option<String> {
+        self.interrupted.map(|(signal, phase)| match phase {
+            Some(p) => format!("interrupted by {signal} during {p}, which was not judged"),
+            None => format!("interrupted by {signal} between phases"),
+        })
+    }
+
+    /// The command that takes up where an interrupted flow stopped: the same command, on the
+    /// pod it already has, resuming the sweep once it was started.
+    fn resume_command(&self) -> String {
+        let pod = self.target.clone().or_else(|| self.provisioned.as_ref().map(|p| p.target.clone()));
+        if self.req.plan != Plan::Flow {
+            let target = pod.map(|t| format!(" --target {t}")).unwrap_or_default();
+            return format!("wfhost {}{target}", self.req.plan.name());
+        }
+        let f = &self.flags;
+        let on_pod = pod.is_some();
+        let provision = if on_pod { "skip".to_string() } else { f.provision.to_string() };
+        let sweep_began = self.last_started.is_some_and(|p| p >= PhaseId::P60);
+        let sweep = if sweep_began && f.sweep != Sweep::Skip { "resume".to_string() } else { f.sweep.to_string() };
+        let mut cmd = format!("wfhost flow --provision {provision} --sweep {sweep} --wait {} --fetch {} --teardown {}", f.wait, f.fetch, f.teardown);
+        if !on_pod && f.yes {
+            cmd.push_str(" --yes");
+        }
+        match (&pod, &self.explicit_target) {
+            (Some(p), None) => format!("set LIUM_TARGET={p} in the config, then: {cmd}"),
+            _ => cmd,
         }
     }
 
@@ -436,9 +496,13 @@ impl Run<'_> {
             cause: Some(cause),
             reason: match cause {
                 HaltCause::Internal => self.internal_error.clone(),
+                HaltCause::Interrupted => self.interruption(),
+                HaltCause::Court => None,
+            },
+            signal: match cause {
+                HaltCause::Interrupted => self.interrupted.map(|(signal, _)| signal.to_string()),
                 _ => None,
             },
-            signal: None,
         }
     }
 
@@ -458,8 +522,9 @@ impl Run<'_> {
             cause = Some(HaltCause::Internal);
             self.sink.event(records::FLOW_HALTED, "flow/halted-internal", records::to_value(&self.halted_record(HaltCause::Internal)));
         }
-        let stop = match cause {
-            Some(HaltCause::Internal) => decision::Stop::Internal,
+        let stop = match (cause, self.interrupted) {
+            (Some(HaltCause::Internal), _) => decision::Stop::Internal,
+            (Some(HaltCause::Interrupted), Some((signal, _))) => decision::Stop::Signal(signal),
             _ => decision::Stop::Court,
         };
         let mut exit_status = decision::exit_status(self.first_failure.as_ref().map(|f| f.1), stop);
@@ -504,11 +569,16 @@ impl Run<'_> {
         let last = match (cause, &self.first_failure, &self.internal_error) {
             (Some(HaltCause::Internal), _, Some(e)) => format!("halted: internal error, evidence could not be written ({e}); {pod_words}"),
             (Some(HaltCause::Internal), _, None) => format!("halted: internal error; {pod_words}"),
+            (Some(HaltCause::Interrupted), _, _) => format!(
+                "{}; {pod_words}; resume with: {}",
+                self.interruption().unwrap_or_default(),
+                self.resume_command()
+            ),
             (_, Some((p, code)), _) => format!("halted at {p} with code {code}; {pod_words}"),
             (_, None, _) => format!("flow passed; {pod_words}"),
         };
-        if cause == Some(HaltCause::Internal) {
-            self.out.halt(HaltCause::Internal.as_str(), exit_status);
+        if let Some(c @ (HaltCause::Internal | HaltCause::Interrupted)) = cause {
+            self.out.halt(c.as_str(), exit_status);
         }
         self.out.note(&format!("{last} (evidence: {})", self.flow_dir.display()));
         FlowReport { flow_id: self.flow_id, flow_dir: self.flow_dir, first_failure: self.first_failure, exit_status }
