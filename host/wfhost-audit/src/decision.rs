@@ -284,7 +284,7 @@ mod tests {
     fn a_signal_exits_as_shells_report_it_whatever_the_verdicts() {
         use crate::records::{FlowHalted, HaltCause};
         assert_eq!(exit_status(None, Stop::Signal("SIGINT")), 130);
-        assert_eq!(exit_status(Some(402), Stop::Signal("SIGTERM")), 143);
+        assert_eq!(exit_status(Some(wfhost_constitution::codes::RUNS_FAILED.get()), Stop::Signal("SIGTERM")), 143);
         assert_eq!(exit_status(None, Stop::Signal("SIGHUP")), 129);
         assert_eq!(exit_status(None, Stop::Signal("SIGUSR1")), EXIT_INTERNAL);
         let halted = |code: Option<u16>, cause: Option<HaltCause>, signal: Option<&str>| FlowHalted {
