@@ -609,3 +609,43 @@ fn sigterm_stops_the_processes_the_flow_started_and_a_second_signal_exits_at_onc
     assert_eq!(status, 130);
     assert!(took < Duration::from_secs(3), "the second signal took {took:?}");
 }
+
+/// Two flows on one target: the second stops in P20 with 207, naming the first (its pid),
+/// before it touches the target, and the first goes on unharmed. A flow killed with SIGKILL
+/// leaves no stale lock, even while a process it started lives on.
+#[test]
+fn a_second_flow_on_a_busy_target_refuses_at_once_naming_the_first() {
+    let mut s = Sandbox::new();
+    let setup = s.run(&["flow", "--yes", "--sweep", "skip"]);
+    assert_eq!(setup.status, 0, "{}", setup.explain());
+    let pod = s.pods().pop().unwrap();
+    s.set("LIUM_TARGET", &pod);
+    s.manifest("run_id,command\nb1,echo ran >> $WF_RUN_DIR/ran.log; sleep 6\n");
+    let first = Spawned::start(&s, &["flow", "--provision", "skip", "--wait", "true"]);
+    let ran = s.root().join(".wfhost/pods").join(&pod).join("root/mnt/outputs/runs/b1/ran.log");
+    wait_for(&ran, Duration::from_secs(60));
+    let second = s.run_with_limit(&["flow", "--provision", "skip", "--sweep", "skip"], Duration::from_secs(60));
+    assert_eq!(last_status(&second), ("P20".to_string(), "fail".to_string(), codes::TARGET_BUSY.get()), "{}", second.explain());
+    assert_eq!(second.status, 20, "{}", second.explain());
+    let reason = second.verdict("P20")["halt_reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains(&format!("target {pod} is in use by flow ")) && reason.contains(&format!("pid {}", first.child.id())), "{reason}");
+    let (status, stdout, stderr, _) = first.finish(Duration::from_secs(90));
+    assert_eq!(status, 0, "{stdout}\n{stderr}");
+    assert_eq!(std::fs::read_to_string(&ran).unwrap().lines().count(), 1);
+
+    // SIGKILL while P40 runs a bootstrap script that outlives it: the next flow binds.
+    let pid_file = s.root().join("boot.pid");
+    s.write("boot.sh", &format!("echo $$ > {}\nsleep 60\n", pid_file.display()));
+    s.set("BOOTSTRAP_SCRIPT", "boot.sh");
+    let killed = Spawned::start(&s, &["flow", "--provision", "skip", "--sweep", "skip"]);
+    wait_for(&pid_file, Duration::from_secs(60));
+    killed.signal("KILL");
+    let _ = killed.finish(Duration::from_secs(10));
+    let boot: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    assert!(alive(boot), "the bootstrap script should outlive a SIGKILLed wfhost");
+    s.unset("BOOTSTRAP_SCRIPT");
+    let next = s.run(&["flow", "--provision", "skip", "--sweep", "skip"]);
+    let _ = std::process::Command::new("kill").args(["-KILL", &format!("-{boot}")]).status();
+    let _ = std::process::Command::new("kill").args(["-KILL", &boot.to_string()]).status();
+    assert_eq!(next.status, 0, "{}", next.explain());
+}

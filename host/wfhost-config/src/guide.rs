@@ -153,6 +153,7 @@ pub fn render() -> Result<String, String> {
     let _ = writeln!(w, "\n## Target binding\n");
     let _ = writeln!(w, "{}", law_text(c, "L3"));
     let _ = writeln!(w, "The header line `target_source=` says which rule bound the target. With autobind it reads `resolved_target=pending` until P20 binds the pod P10 created; then both lines are printed again. The primitives (`checkout`, `sweep-status`, ...) never create a pod: they act on `--target` or `LIUM_TARGET`.\n");
+    let _ = writeln!(w, "P20 also takes the target's lock (a file under `.wfhost/locks/` in the working directory): while one flow works on a target, another started from the same directory stops in P20 with {}, naming the first (its flow id, pid and evidence directory), before it touches the target. The lock ends with the flow's process, however it ends; flows started from another directory or machine are not seen.\n", codes::TARGET_BUSY);
 
     let _ = writeln!(w, "## Non-interactive policy\n");
     let _ = writeln!(w, "{}", law_text(c, "L4"));
@@ -164,6 +165,7 @@ pub fn render() -> Result<String, String> {
 
     let _ = writeln!(w, "## Runs that outlive wfhost\n");
     let _ = writeln!(w, "P60 hands the runs to a runner on the target, detached from wfhost and from the connection (own session, stdin closed): killing wfhost or losing the connection does not stop them. Each run works in `runs/<run_id>/`; its `_wf/` holds the command (`cmd.sh`), `stdout.log`, `stderr.log`, `pid`, `started_at`, `ended_at` and `exit_code`, each written atomically, `exit_code` last. A run is claimed once (`_wf/claim`, an atomic `mkdir`), so it never starts twice in one sweep; at most `SWEEP_MAX_PARALLEL` run at once, counting the runs an earlier runner left running; one runner works a sweep at a time (`flock` on `_sweep/runner.lock` where the target has it). P70 reads the state of every run with one command.\n");
+    let _ = writeln!(w, "Ctrl-C (SIGINT), SIGTERM or SIGHUP stop a flow cleanly: the processes wfhost started for it are stopped, the phase cut short is not judged, `flow.halted` records the signal, and the last line on stderr names the pod, the command that deletes it and the command that resumes the flow; the exit status is 130, 143 or 129. A second signal exits at once. The runner on the target goes on.\n");
     let _ = writeln!(w, "`wfhost flow --provision skip --sweep resume` continues a sweep: finished and running runs are left alone, never-started runs start. A run that ended without an exit code and has no process left (killed, or the pod restarted) is *lost*: it counts as failed ({}) and stays so unless `SWEEP_RETRY_LOST=1`, with which the next runner that starts runs it again and keeps the earlier attempt's files in `_wf/attempts/<n>/`.\n", codes::RUNS_FAILED);
 
     let _ = writeln!(w, "## The court\n");

@@ -128,6 +128,8 @@ struct Run<'o> {
     plugins: Option<Plugins>,
     explicit_target: Option<String>,
     target: Option<String>,
+    /// The bound target's lock (`crate::target_lock`), held until the flow ends.
+    target_lock: Option<crate::target_lock::TargetLock>,
     /// The target as the records bind it: P20's recorded outcome (a bind whose outcome could
     /// not be recorded is not in the evidence, and the summary follows the evidence).
     recorded_target: Option<String>,
@@ -225,6 +227,7 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
         plugins: None,
         explicit_target: None,
         target: None,
+        target_lock: None,
         recorded_target: None,
         target_source: None,
         provisioned: None,
