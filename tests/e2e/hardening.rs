@@ -113,12 +113,13 @@ fn input_files_that_are_fifos_or_devices_are_refused_at_once() {
         assert!(stdout.contains(&format!("PHASE=P00 STATUS=fail CODE={}", codes::CONFIG_MISSING)), "{stdout}");
         assert!(stderr.contains("workflow.env") && stderr.contains(what) && stderr.contains("not a regular file"), "{stderr}");
 
-        // SWEEP_MANIFEST.
+        // SWEEP_MANIFEST: P00 reads it (before a pod is created).
         let s = Sandbox::new();
         hostile_file(&s.root().join("sweep.csv"), fifo);
         let run = s.run_with_limit(&["flow", "--yes"], limit);
-        assert_eq!(run.status, 40, "{}", run.explain());
-        assert_eq!(last_status(&run).2, codes::MANIFEST_INVALID.get(), "{}", run.explain());
+        assert_eq!(run.status, 10, "{}", run.explain());
+        assert_eq!(last_status(&run), ("P00".to_string(), "fail".to_string(), codes::INPUT_INVALID.get()), "{}", run.explain());
+        assert!(s.pods().is_empty(), "{}", run.explain());
         assert!(run.stderr.contains("sweep.csv") && run.stderr.contains(what), "{}", run.explain());
 
         // BOOTSTRAP_SCRIPT.
