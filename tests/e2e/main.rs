@@ -3,6 +3,8 @@
 mod courts;
 mod evidence;
 mod fetch;
+mod hardening;
+mod hardening_ssh;
 mod harness;
 mod hostile_executor;
 mod laws;

@@ -99,6 +99,8 @@ struct Story {
     more_phases: u64,
     told: BTreeMap<String, PhaseTold>,
     halt: Option<Envelope>,
+    /// The last `flow.halted` record.
+    flow_halted: Option<Envelope>,
     /// The latest consent and capability grants (kind, id, line), for the side effects.
     consent: Option<(String, String, u64)>,
     grants: BTreeMap<String, (String, String, u64)>,
@@ -119,6 +121,7 @@ impl Story {
         match e.event_type.as_str() {
             "flow.started" if self.started.is_none() => self.started = Some(e),
             "flow.summary" => self.summary = Some(e),
+            "flow.halted" => self.flow_halted = Some(e),
             "flow.header" => {
                 self.headers.insert(pstr(&e, "key").to_string(), pstr(&e, "value").to_string());
             }
@@ -253,8 +256,19 @@ pub fn explain(flow_dir: &Path) -> Result<String, ExplainError> {
 
     // How it ended.
     let flow_id = story.flow_id.as_deref().unwrap_or("(no records)");
+    // A halt the court did not decide: evidence that could not be written, or a signal.
+    let halt = story.flow_halted.as_ref().and_then(|h| crate::records::parse::<crate::records::FlowHalted>(&h.payload).ok());
+    let outside_court = halt.as_ref().filter(|h| h.cause() != crate::records::HaltCause::Court).map(|h| match h.cause() {
+        crate::records::HaltCause::Interrupted => format!("INTERRUPTED by {}", h.signal.as_deref().unwrap_or("a signal")),
+        _ => format!("HALTED: evidence could not be written ({})", h.reason.as_deref().unwrap_or("see write failures")),
+    });
     let ending = match summary {
         Some(s) if pstr(s, "verdict") == "pass" => "PASSED".to_string(),
+        Some(s) if outside_court.is_some() => format!(
+            "{} (exit status {})",
+            outside_court.clone().unwrap_or_default(),
+            s.payload.get("exit_status").map(Value::to_string).unwrap_or_default()
+        ),
         Some(s) => format!(
             "HALTED at {} with code {} (exit status {})",
             s.payload.get("first_failure_phase").and_then(Value::as_str).unwrap_or("?"),

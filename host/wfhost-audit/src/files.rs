@@ -133,6 +133,10 @@ impl<'d> Files<'d> {
                 EVENTS | FLOW_START | SUMMARY | FSM | PHASE_DIR => {}
                 // signing.pub, flow.dsse.json: checked by `signatures`.
                 n if signatures::is_root_file(n) => {}
+                crate::layout::SPACE_RESERVE => self.warnings.push(format!(
+                    "{}: the space a running flow holds to record a full disk, left behind because the flow stopped without ending; it is not evidence",
+                    crate::layout::SPACE_RESERVE
+                )),
                 n if is_temp_leftover(n) => self.warnings.push(format!("{n}: a temporary file left by an interrupted write; it is not evidence")),
                 n => {
                     return Err(VerifyFailure::new(FailureKind::Unexpected, n, format!(
@@ -296,10 +300,10 @@ impl<'d> Files<'d> {
                     ),
                 });
             }
-            Some(None) => self.unanchored(at_end, rel, "its record was never appended")?,
+            Some(None) => self.unanchored(walk, at_end, rel, "its record was never appended")?,
             None if kind == PhaseFile::Pack => {
                 if run.det.is_none() {
-                    return self.unanchored(at_end, rel, "it is written after the court.deterministic record, which is absent");
+                    return self.unanchored(walk, at_end, rel, "it is written after the court.deterministic record, which is absent");
                 }
                 self.pack(walk, run, &parsed)?;
                 // The court.auditor record names the digest of the pack the auditors judged.
@@ -349,10 +353,14 @@ impl<'d> Files<'d> {
 
     /// A file whose record is absent: allowed only for the phase an unfinished flow stopped in
     /// (the engine writes a file, then appends its record).
-    fn unanchored(&mut self, at_end: Option<bool>, rel: &str, why: &str) -> Result<(), VerifyFailure> {
-        if at_end == Some(false) {
+    fn unanchored(&mut self, walk: &Walk, at_end: Option<bool>, rel: &str, why: &str) -> Result<(), VerifyFailure> {
+        // The phase the flow stopped in: it did not finish, or a failed evidence write halted it
+        // (the file was written, the record after it could not be).
+        let failed_write = !walk.write_failures.is_empty();
+        if at_end == Some(false) || (at_end == Some(true) && failed_write) {
+            let how = if failed_write { "a failed write halted the flow" } else { "the flow stopped" };
             self.warnings.push(format!(
-                "{rel}: written just before the flow stopped ({why}); nothing in events.jsonl vouches for it"
+                "{rel}: written just before {how} ({why}); nothing in events.jsonl vouches for it"
             ));
             self.checked.push(CheckedFile { path: rel.to_string(), checks: "schema only (not anchored: the flow stopped before its record)".into() });
             return Ok(());
@@ -689,6 +697,13 @@ impl<'d> Files<'d> {
     fn fsm_file(&mut self, walk: &Walk, finished: bool) -> Result<(), VerifyFailure> {
         let exists = self.dir.join(FSM).exists();
         let ts = &walk.transitions;
+        // The engine records a transition, then mirrors it: a mirror it could not write is
+        // recorded as such, and then fsm.json is missing or one transition behind.
+        let failed = ts.back().and_then(|t| walk.write_failures.iter().find(|(line, f)| *line > t.record.seq + 1 && f.file == FSM)).map(|(line, _)| *line);
+        if let (Some(line), false) = (failed, exists) {
+            self.warnings.push(format!("{FSM}: missing, because the flow could not write it (events.jsonl line {line})"));
+            return Ok(());
+        }
         if !exists {
             if let Some(t) = ts.back() {
                 let line = t.record.seq + 1;
@@ -707,7 +722,7 @@ impl<'d> Files<'d> {
             return Err(VerifyFailure::new(FailureKind::Unexpected, FSM, "events.jsonl records no fsm.transition, so no FSM state was ever written"));
         };
         // An interrupted flow may have recorded a transition and stopped before mirroring it.
-        let candidates: Vec<&TransitionSeen> = if finished { vec![last] } else { ts.iter().rev().take(2).collect() };
+        let candidates: Vec<&TransitionSeen> = if finished && failed.is_none() { vec![last] } else { ts.iter().rev().take(2).collect() };
         let mut first_problem = None;
         for t in candidates {
             match fsm_matches(walk, &parsed, t) {

@@ -49,7 +49,7 @@ pub use explain::{explain, ExplainError};
 pub use replay::{replay, ReplayError, ReplayFile, ReplayOutcome, ReplayReport};
 pub use schemas::{output as output_schema, Schema, OUTPUTS, SCHEMAS};
 pub use signatures::SigningReport;
-pub use verify::{verify, verify_with, CheckedFile, FailureKind, PhaseLine, VerifyFailure, VerifyOptions, VerifyReport};
+pub use verify::{verify, verify_with, CheckedFile, FailureKind, PhaseLine, VerifyFailure, VerifyOptions, VerifyReport, WriteFailure};
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

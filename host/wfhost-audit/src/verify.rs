@@ -239,6 +239,20 @@ pub struct VerifyReport {
     pub warnings: Vec<String>,
     /// The signatures checked, when the flow is signed.
     pub signing: Option<SigningReport>,
+    /// Evidence files the flow could not write (its `evidence.write_failed` records): a failed
+    /// write, which halted the flow, not a change made afterwards.
+    pub write_failures: Vec<WriteFailure>,
+}
+
+/// An evidence file the flow could not write, as its log records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteFailure {
+    /// The file, relative to the flow directory.
+    pub file: String,
+    /// The error the write met.
+    pub error: String,
+    /// 1-based line of `events.jsonl` that records it.
+    pub line: u64,
 }
 
 /// How to verify.
@@ -285,6 +299,13 @@ impl VerifyReport {
             )),
             None => out.push_str("signatures: none (the flow is not signed)\n"),
         }
+        for f in &self.write_failures {
+            out.push_str(&format!(
+                "write failed: the flow could not write {} ({}; disk full or not writable?), recorded at events.jsonl line {}: \
+                 the file was never written, it was not changed afterwards; the flow halted with the internal-error status\n",
+                f.file, f.error, f.line
+            ));
+        }
         for w in &self.warnings {
             out.push_str(&format!("warning: {w}\n"));
         }
@@ -309,6 +330,7 @@ impl VerifyReport {
             "files": self.files.iter().map(|f| json!({"path": f.path, "checks": f.checks})).collect::<Vec<_>>(),
             "warnings": self.warnings,
             "signing": self.signing.as_ref().map(|s| json!({"key_id": s.key_id, "pinned": s.pinned, "envelopes": s.envelopes})),
+            "write_failures": self.write_failures.iter().map(|f| json!({"file": f.file, "error": f.error, "line": f.line})).collect::<Vec<_>>(),
         })
     }
 }
@@ -365,6 +387,11 @@ pub fn verify_with(flow_dir: &Path, options: &VerifyOptions) -> Result<VerifyRep
         files: checked,
         warnings,
         signing: signed.report,
+        write_failures: walk
+            .write_failures
+            .iter()
+            .map(|(line, f)| WriteFailure { file: f.file.clone(), error: f.error.clone(), line: *line })
+            .collect(),
     })
 }
 

@@ -7,8 +7,11 @@
 //! deterministic pass AND constitutional pass, its code, the laws of failed checks); nothing
 //! starts after a failing verdict; FSM transitions continue from the state before them; phases
 //! after P20 run on the bound target; capabilities are granted before use, used within scope
-//! and while in force; provisioning follows a consent; receipts match calls; `flow.summary`
-//! agrees with what came before. (That the log starts with `flow.started` and ends with
+//! and while in force; provisioning follows a consent; receipts match calls; `flow.halted` names
+//! its cause (the court, an internal failure such as an evidence write that failed, or a signal)
+//! and the summary's exit status follows from it; `evidence.write_failed` records are collected,
+//! so a file the flow could not write is told from a file removed later; `flow.summary` agrees
+//! with what came before. (That the log starts with `flow.started` and ends with
 //! `flow.summary` is the log-level rule of `pass`.) [`Walk::finish`] settles what needs the
 //! whole log: every side effect that took place has its receipt and consent.
 //!
@@ -144,7 +147,8 @@ pub(super) struct Walk {
     judged: Option<PhaseRun>,
     /// The failing verdict (phase, code), if any.
     halted: Option<(String, u64)>,
-    halted_record: Option<u64>,
+    /// Line and content of the flow.halted record.
+    halted_record: Option<(u64, records::FlowHalted)>,
     fsm: String,
     /// The last two fsm.transition records.
     pub(super) transitions: VecDeque<TransitionSeen>,
@@ -173,6 +177,9 @@ pub(super) struct Walk {
     bad_receipt: Option<VerifyFailure>,
     unresolved: Vec<Unresolved>,
     pub(super) warnings: BTreeSet<String>,
+    /// Every `evidence.write_failed` record: (its line, what it says). A failed write halts the
+    /// flow, so there are a few at most.
+    pub(super) write_failures: Vec<(u64, records::EvidenceWriteFailed)>,
 }
 
 impl Walk {
@@ -205,6 +212,7 @@ impl Walk {
             bad_receipt: None,
             unresolved: Vec::new(),
             warnings: BTreeSet::new(),
+            write_failures: Vec::new(),
         }
     }
 
@@ -321,6 +329,11 @@ impl Walk {
                 Ok(())
             }
             "flow.halted" => self.flow_halted(&e),
+            "evidence.write_failed" => {
+                let record: records::EvidenceWriteFailed = typed(&e)?;
+                self.write_failures.push((line, record));
+                Ok(())
+            }
             "flow.summary" => self.flow_summary(&e),
             _ => Ok(()),
         }
@@ -592,6 +605,15 @@ impl Walk {
     }
 
     fn flow_halted(&mut self, e: &Envelope) -> Result<(), VerifyFailure> {
+        let record: records::FlowHalted = typed(e)?;
+        if record.cause() == records::HaltCause::Court && self.halted.is_none() {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "payload.cause", "flow.halted names the court as its cause, but no verdict failed"));
+        }
+        if record.cause() == records::HaltCause::Interrupted && record.signal.as_deref().and_then(decision::signal_exit_status).is_none() {
+            return Err(VerifyFailure::record(FailureKind::Order, e, "payload.signal", format!(
+                "an interrupted flow names the signal that stopped it (SIGINT, SIGTERM or SIGHUP), not {:?}", record.signal
+            )));
+        }
         let phase = e.payload.get("phase").cloned().unwrap_or(Value::Null);
         let code = e.payload.get("code").cloned().unwrap_or(Value::Null);
         let want = match &self.halted {
@@ -605,7 +627,7 @@ impl Walk {
                 want.0, want.1
             )));
         }
-        self.halted_record = Some(e.seq + 1);
+        self.halted_record = Some((e.seq + 1, record));
         Ok(())
     }
 
@@ -615,7 +637,8 @@ impl Walk {
             return Err(VerifyFailure::record(FailureKind::Order, e, "event_type", "the court halted the flow, but no flow.halted record precedes the summary"));
         }
         let first_failure = self.halted.as_ref().map(|(_, code)| u16::try_from(*code).unwrap_or(u16::MAX));
-        let want_exit = decision::exit_status(first_failure, halted && self.halted.is_none());
+        let stop = self.halted_record.as_ref().map(|(_, h)| decision::Stop::of(h)).unwrap_or(decision::Stop::Court);
+        let want_exit = decision::exit_status(first_failure, stop);
         let expect = [
             ("verdict", json!(if halted { "halted" } else { "pass" })),
             ("first_failure_phase", self.halted.as_ref().map(|h| json!(h.0)).unwrap_or(Value::Null)),

@@ -50,6 +50,7 @@ pub mod dsse;
 mod envelope;
 pub mod hash;
 mod ledger;
+pub mod input;
 mod log;
 mod ops;
 mod verify;
@@ -58,7 +59,7 @@ pub use clock::{Clock, SystemClock, Timestamp, TimestampError};
 pub use envelope::{is_sha256_hex, Actor, Envelope, EventDraft};
 pub use log::{
     read, DiscardedTail, Durability, EventLog, LogContents, LogError, LogOptions, OpenReport,
-    Reader, TailPolicy,
+    Prepared, Reader, TailPolicy,
 };
 pub use ops::{
     ActionClass, ActorKindDef, CapabilityRule, ChainRule, EnvelopeDef, EventIdRule, EventTypeDef,

@@ -210,6 +210,20 @@ pub struct DiscardedTail {
     pub event_id: String,
 }
 
+/// A record sealed by [`EventLog::prepare`], not yet written.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    envelope: Envelope,
+    line: Vec<u8>,
+}
+
+impl Prepared {
+    /// The record as it will be written.
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+}
+
 /// An open, locked, append-only event log.
 pub struct EventLog {
     path: PathBuf,
@@ -395,12 +409,38 @@ impl EventLog {
     /// Seal `draft`, write it as one line and, as the durability says, fsync it before
     /// returning the record as written. Nothing is written when the draft breaks a rule.
     pub fn append(&mut self, draft: EventDraft) -> Result<Envelope, LogError> {
+        let sealed = self.prepare(draft)?;
+        self.append_prepared(sealed)
+    }
+
+    /// Seal `draft` as the next record without writing it: the record a caller can show in a
+    /// file before the log names that file (a projection that includes its own record). Write
+    /// it with [`EventLog::append_prepared`] before anything else is appended.
+    pub fn prepare(&self, draft: EventDraft) -> Result<Prepared, LogError> {
         if self.broken {
             return Err(LogError::Broken {
                 path: self.path.clone(),
             });
         }
         let (envelope, line) = self.seal(draft)?;
+        Ok(Prepared { envelope, line })
+    }
+
+    /// Write a record [`EventLog::prepare`] sealed. Refused (nothing written) when another
+    /// record was appended since: the sealed one no longer links to the end of the chain.
+    pub fn append_prepared(&mut self, prepared: Prepared) -> Result<Envelope, LogError> {
+        if self.broken {
+            return Err(LogError::Broken {
+                path: self.path.clone(),
+            });
+        }
+        let Prepared { envelope, line } = prepared;
+        if envelope.prev_hash != self.state.prev_hash || Some(envelope.seq) != self.state.next_seq(self.ops) {
+            return Err(LogError::Invalid {
+                field: "prev_hash".into(),
+                defect: Defect::Invalid("the prepared record no longer follows the last record: another was appended since".into()),
+            });
+        }
         let decision = self
             .ops
             .event_type(&envelope.event_type)

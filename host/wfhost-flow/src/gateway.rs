@@ -142,6 +142,14 @@ impl GatewayShared {
     /// Check that `op` may run now under its grant and count the call: the grant's capability
     /// id and what approved it, or the refusal.
     fn authorize(&self, op: &str) -> Result<(String, &'static str), GatewayError> {
+        // Fail closed: once evidence cannot be written, nothing more is done that it would
+        // have to record.
+        if let Some(e) = self.sink.error() {
+            return Err(GatewayError::Refused(format!("{op} refused: the flow can no longer record its decisions ({e})")));
+        }
+        if let Some(signal) = wfhost_runtime::interrupt::received() {
+            return Err(GatewayError::Refused(format!("{op} refused: wfhost received {signal} and is stopping the flow")));
+        }
         let mut s = self.state();
         let phase = s.phase.clone();
         let kind = GrantKind::of_op(op);

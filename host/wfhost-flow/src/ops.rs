@@ -173,8 +173,8 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
     let config = match load_config(workdir, env) {
         Ok(c) => {
             r.line(true, "config", format!("{} (sha256 {})", c.path().display(), c.sha256()));
-            for k in c.unknown_keys() {
-                r.line(true, "config", format!("warning: unknown key {} is ignored", k.key));
+            for w in c.warnings() {
+                r.line(true, "config", format!("warning: {w}"));
             }
             Some(c)
         }
@@ -205,6 +205,13 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
         Err(e) => r.line(false, "plugin runtime", e),
     }
     if let Some(config) = &config {
+        // The sweep `flow --sweep start` would run, planned as P00 plans it.
+        if config.get(keys::SWEEP_MANIFEST).is_some_and(|m| !m.is_empty()) {
+            match wfhost_config::manifest::Sweep::load(config) {
+                Ok(sweep) => r.line(true, "sweep", format!("{}: {} run(s) planned", sweep.manifest.source, sweep.runs.len())),
+                Err(e) => r.line(false, "sweep", e.to_string()),
+            }
+        }
         match plugins::load(workdir, config, env, Sink::null(), Output::stdio()) {
             Ok(p) => {
                 r.line(true, "configured plugins", format!("transport {}, {} auditor(s)", p.transport_id, p.auditors.len()));
@@ -275,7 +282,8 @@ pub fn audit_file(workdir: &Path, env: &BTreeMap<String, String>, phase: &str, e
         .phase(phase)
         .ok_or_else(|| OpsError::new(OpsErrorKind::Usage, format!("--phase {phase}: not a phase of the constitution (P00..P99)")))?;
     let evidence = workdir.join(evidence);
-    let bytes = std::fs::read(&evidence).map_err(|e| OpsError::new(OpsErrorKind::Usage, format!("--evidence {}: {e}", evidence.display())))?;
+    let bytes = wfhost_evidence::input::read(&evidence, wfhost_evidence::input::InputKind::EvidencePack)
+        .map_err(|e| OpsError::new(OpsErrorKind::Usage, format!("--evidence: {e}")))?;
     let (limits, limits_from) = match ConfigLocation::resolve(workdir, env).and_then(|l| Config::load(&l)) {
         Ok(config) => (plugins::auditor_limits(&config), config.path().display().to_string()),
         Err(ConfigError::Unreadable { path, source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {

@@ -66,6 +66,7 @@ mod executor;
 mod failure;
 mod handle;
 mod host;
+pub mod interrupt;
 mod limits;
 mod linker;
 mod output;

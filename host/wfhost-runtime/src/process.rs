@@ -11,7 +11,9 @@
 //! new one). One `poll(2)` loop does all the I/O, so nothing blocks on a pipe: when the child
 //! exits, pipes still held open by a background grandchild are given a short grace period and
 //! then abandoned, so a detached grandchild never makes `run` hang. `run_streaming` (module
-//! `stream`) gives a program's stdout to the caller as it is written instead.
+//! `stream`) gives a program's stdout to the caller as it is written instead. Once a signal
+//! asked wfhost to stop ([`crate::interrupt`]), a running child's group is killed within one
+//! poll and no new child starts.
 
 mod stream;
 
@@ -221,6 +223,15 @@ pub enum ProcessError {
     /// The request has no timeout.
     #[error("every process needs a timeout; timeout-ms must be greater than 0")]
     NoTimeout,
+    /// A signal asked wfhost to stop (see [`crate::interrupt`]): the process was not started,
+    /// or its process group was killed.
+    #[error("{program:?} was stopped: wfhost received {signal} and is ending the flow")]
+    Interrupted {
+        /// The program.
+        program: String,
+        /// The signal's name.
+        signal: &'static str,
+    },
     /// Spawning or supervising the process failed.
     #[error("cannot run {program:?}: {source}")]
     Io {
@@ -290,8 +301,13 @@ impl ProcessRunner {
             program: request.program.clone(),
             source,
         };
+        let interrupted = |signal| ProcessError::Interrupted { program: request.program.clone(), signal };
+        if let Some(signal) = crate::interrupt::received() {
+            return Err(interrupted(signal));
+        }
         let started = Instant::now();
         let mut child = command.spawn().map_err(io_error)?;
+        let _registered = crate::interrupt::register(child.id());
         let supervised = supervise(
             &mut child,
             request.stdin.as_deref(),
@@ -303,6 +319,9 @@ impl ProcessRunner {
             Err(error) => {
                 kill_group(&child);
                 let _ = child.wait();
+                if let Some(signal) = crate::interrupt::received() {
+                    return Err(interrupted(signal));
+                }
                 return Err(io_error(error));
             }
         };
@@ -537,6 +556,12 @@ fn supervise(
             }
         }
         let now = Instant::now();
+        if status.is_none() && crate::interrupt::received().is_some() {
+            // The flow is being stopped: the child's group goes now (the caller reports it).
+            kill_group(child);
+            let _ = child.wait();
+            return Err(std::io::Error::from(ErrorKind::Interrupted));
+        }
         if status.is_none() && now >= deadline {
             timed_out = true;
             kill_group(child);

@@ -50,6 +50,20 @@ pub const MAX_CONTROL_DIR_LEN: usize = 49;
 /// was made and the remote shell started, so exit 255 after it is the command's own.
 pub const CONNECTED_MARK: &str = "wfhost-ssh: connected";
 
+/// The line every remote script prints to stdout first: what comes before it is the login
+/// shell's own output (a motd, an `echo` in ~/.bashrc, conda's init), never the command's, and
+/// is cut off ([`crate::errors::split_login_noise`]); fetch-dir's local side skips it before
+/// the archive ([`FETCH_LOCAL_SH`]).
+pub const BEGIN_MARK: &str = "wfhost-ssh: begin";
+
+/// The first line of every remote script: [`CONNECTED_MARK`] on stderr, [`BEGIN_MARK`] on
+/// stdout (a macro, so the scripts stay string literals that name the marks once).
+macro_rules! preamble {
+    () => {
+        "printf '%s\\n' 'wfhost-ssh: connected' >&2; printf '%s\\n' 'wfhost-ssh: begin'\n"
+    };
+}
+
 /// `-o` keys WF_SSH_OPTIONS may not set: they would weaken host key checking, allow prompts or
 /// a terminal, run local commands, or bypass the secret handling of the identity file.
 const FORBIDDEN_KEYS: &[&str] = &[
@@ -372,8 +386,7 @@ pub fn remote_command(script: &str, args: &[&str]) -> String {
 }
 
 /// `status`: prove a shell starts; print the host's name.
-pub const STATUS_SH: &str = r#"printf '%s\n' 'wfhost-ssh: connected' >&2
-uname -n 2>/dev/null || echo unknown"#;
+pub const STATUS_SH: &str = concat!(preamble!(), r#"uname -n 2>/dev/null || echo unknown"#);
 
 /// `exec`: `$1` the working directory (empty = the login directory), `$2` the remote time
 /// limit in seconds ([`remote_limit_secs`]), then the command's argv.
@@ -395,8 +408,7 @@ uname -n 2>/dev/null || echo unknown"#;
 /// open (their stdio is /dev/null). Whichever way the command ends, the script's last words
 /// are [`EXIT_MARK`] and the status on stderr, so a connection that breaks mid-command is told
 /// from a command that failed.
-pub const EXEC_SH: &str = r#"printf '%s\n' 'wfhost-ssh: connected' >&2
-leave() { printf '\n%s %s\n' 'wfhost-ssh: exit' "$1" >&2; exit "$1"; }
+pub const EXEC_SH: &str = concat!(preamble!(), r#"leave() { printf '\n%s %s\n' 'wfhost-ssh: exit' "$1" >&2; exit "$1"; }
 if [ -n "$1" ]; then
   cd -- "$1" 2>/dev/null || { printf 'wfhost-ssh: no such directory: %s\n' "$1" >&2; leave 97; }
 fi
@@ -432,7 +444,7 @@ fired=
 arm 5 "$$"
 if await; then kill "$dog" 2>/dev/null; leave 124; fi
 kill -s KILL -- "$grp" 2>/dev/null
-leave 124"#;
+leave 124"#);
 
 /// The line [`EXEC_SH`] ends its stderr with, after a newline of its own: `wfhost-ssh: exit N`.
 /// A result without it did not hear the end of the command: with ssh's exit 255 that is a
@@ -465,22 +477,19 @@ pub const RC_NO_CWD: i32 = 97;
 pub const NO_CWD_PREFIX: &str = "wfhost-ssh: no such directory: ";
 
 /// `put-file`: `$1` parent directory, `$2` file, `$3` octal mode; stdin the contents.
-pub const PUT_SH: &str = r#"printf '%s\n' 'wfhost-ssh: connected' >&2
-mkdir -p -- "$1" || { cat >/dev/null; exit 1; }
+pub const PUT_SH: &str = concat!(preamble!(), r#"mkdir -p -- "$1" || { cat >/dev/null; exit 1; }
 tmp="$2.wfhost-tmp.$$"
 if cat > "$tmp" && chmod "$3" "$tmp" && mv -f -- "$tmp" "$2"; then exit 0; fi
 rm -f -- "$tmp"
-exit 1"#;
+exit 1"#);
 
 /// `get-file`: `$1` file, `$2` max bytes.
-pub const GET_SH: &str = r#"printf '%s\n' 'wfhost-ssh: connected' >&2
-[ -f "$1" ] || { printf 'no such file: %s\n' "$1" >&2; exit 4; }
-exec head -c "$2" -- "$1""#;
+pub const GET_SH: &str = concat!(preamble!(), r#"[ -f "$1" ] || { printf 'no such file: %s\n' "$1" >&2; exit 4; }
+exec head -c "$2" -- "$1""#);
 
 /// `fetch-dir` (remote half): `$1` directory; streams its contents as a tar archive.
-pub const FETCH_REMOTE_SH: &str = r#"printf '%s\n' 'wfhost-ssh: connected' >&2
-[ -d "$1" ] || { printf 'no such directory: %s\n' "$1" >&2; exit 4; }
-cd -- "$1" && exec tar -cf - ."#;
+pub const FETCH_REMOTE_SH: &str = concat!(preamble!(), r#"[ -d "$1" ] || { printf 'no such directory: %s\n' "$1" >&2; exit 4; }
+cd -- "$1" && exec tar -cf - ."#);
 
 /// Exit code of our remote scripts for a missing file or directory.
 pub const RC_MISSING: i32 = 4;

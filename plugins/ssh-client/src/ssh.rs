@@ -16,7 +16,7 @@ use crate::command::{
     self, exec_remote, invocation, remote_command, ssh_args, Invocation, SshSettings, Stdin,
     FETCH_REMOTE_SH, GET_SH, NO_CWD_PREFIX, PUT_SH, RC_MISSING, RC_NO_CWD, STATUS_SH,
 };
-use crate::errors::{interpret, CallContext, Ending};
+use crate::errors::{interpret, split_login_noise, CallContext, Ending};
 use crate::target::Target;
 use wfhost_pack_sdk::path::normalize_abs_path;
 use wfhost_pack_sdk::text::last_line;
@@ -40,6 +40,8 @@ pub const FETCH_TIMEOUT_MS: u64 = 570_000;
 /// The ssh transport bound to a host; its operations are its [`Transport`] implementation.
 pub struct Ssh<'h, H: Host> {
     host: &'h H,
+    /// What the login shell printed before the last call's script started, if anything.
+    login_noise: std::cell::RefCell<Option<String>>,
 }
 
 struct Call {
@@ -51,7 +53,7 @@ struct Call {
 impl<'h, H: Host> Ssh<'h, H> {
     /// Wrap `host`.
     pub fn new(host: &'h H) -> Self {
-        Ssh { host }
+        Ssh { host, login_noise: std::cell::RefCell::new(None) }
     }
 
     fn prepare(&self, target: &str) -> Result<Call, TransportError> {
@@ -106,6 +108,9 @@ impl<'h, H: Host> Ssh<'h, H> {
     ) -> Result<CommandResult, TransportError> {
         let timeout_ms = timeout_ms.max(1);
         let res = self.run_raw(what, inv, stdin, timeout_ms)?;
+        if let Some((noise, _)) = split_login_noise(&res.stdout).filter(|(n, _)| !n.is_empty()) {
+            *self.login_noise.borrow_mut() = Some(noise.to_string());
+        }
         interpret(&call.ctx, what, res, timeout_ms, ending)
     }
 
@@ -178,6 +183,17 @@ impl<H: Host> Transport for Ssh<'_, H> {
     fn status(&self, target: &str) -> Result<PodReport, TransportError> {
         let call = self.prepare(target)?;
         let res = self.script("ssh status", &call, STATUS_SH, &[], None, STATUS_TIMEOUT_MS)?;
+        if let Some(noise) = self.login_noise.borrow_mut().take() {
+            let shown: String = noise.trim().chars().take(200).collect();
+            self.host.log(
+                Level::Warn,
+                &format!(
+                    "the login shell on {} prints {shown:?} before every command (from the login user's shell startup files, \
+                     such as ~/.bashrc or /etc/profile); wfhost ignores it, but it is better printed only by interactive shells",
+                    call.ctx.target
+                ),
+            );
+        }
         let name = last_line(&res.stdout);
         Ok(PodReport {
             state: PodState::Ready,
@@ -288,7 +304,8 @@ impl<H: Host> Transport for Ssh<'_, H> {
         let argv = ssh_args(&call.settings, &call.target, Stdin::Closed, &remote)?;
         Ok(FetchSource {
             command: invocation(&call.settings, argv).request(None, FETCH_TIMEOUT_MS),
-            begin_after: None,
+            // The login shell may print before the script's begin mark: the archive follows it.
+            begin_after: Some(crate::command::BEGIN_MARK.to_string()),
         })
     }
 

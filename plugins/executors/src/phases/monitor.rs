@@ -7,7 +7,8 @@
 //!   A runner that died with runs still pending (seen twice) fails with 401: resume the sweep.
 //!   Runs that ended because the target's disk was full (status.sh's `disk_full` reason) are
 //!   named first in either failure, with the record whose write failed and what to do.
-//!   Up to three unreadable polls in a row are tolerated; more fail with 405.
+//!   Up to three unreadable polls in a row are tolerated; more fail with 405. A call the host
+//!   refuses is not retried.
 //!
 //! Progress lines go through `log` (`sweep: 3/8 done, 1 failed, 2 running`), and every status
 //! read as structured progress (`Act::progress`: the counts, for the host's bar). Facts: `total`,
@@ -251,7 +252,10 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
                     "status unreadable",
                     serde_json::json!({"poll": polls, "detail": detail}),
                 );
-                if matches!(e, SnapshotError::NoSweep(_)) || unreadable >= MAX_UNREADABLE_IN_A_ROW {
+                // A refusal is the host's decision (a capability, a flow being stopped): asking
+                // again gets the same answer, so it ends the wait at once.
+                let refused = matches!(e, SnapshotError::Gateway(GatewayError::Refused(_)));
+                if refused || matches!(e, SnapshotError::NoSweep(_)) || unreadable >= MAX_UNREADABLE_IN_A_ROW {
                     return Err(snapshot_failure(act, &out, e));
                 }
                 act.log(

@@ -6,7 +6,18 @@ use super::*;
 use crate::testsupport::{fake_ssh, last_argv, with_path};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use wfhost_pack_sdk::testing::{run, RunSpec, TempDir};
+use wfhost_pack_sdk::testing::{RunOutput, RunSpec, TempDir};
+
+/// Run a spec; a remote script's stdout is returned without its [`BEGIN_MARK`] line, which
+/// must come first (no login shell prints anything here), so tests see the script's own output.
+fn run(spec: &RunSpec) -> RunOutput {
+    let mut out = wfhost_pack_sdk::testing::run(spec);
+    if let Some((noise, ours)) = crate::errors::split_login_noise(&out.stdout) {
+        assert_eq!(noise, "", "nothing comes before the begin mark: {out:?}");
+        out.stdout = ours.to_string();
+    }
+    out
+}
 
 fn settings(pairs: &[(&str, &str)]) -> Result<SshSettings, TransportError> {
     let map: BTreeMap<String, String> = pairs
