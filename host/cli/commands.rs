@@ -12,7 +12,7 @@ use wfhost_config::flags::{self, Fetch, Flags};
 use wfhost_config::plan::Plan;
 use wfhost_flow::engine::{run_flow, Confirm, FlowRequest};
 use wfhost_flow::ops;
-use wfhost_flow::output::Output;
+use wfhost_flow::output::{printable, Output};
 
 const ABOUT: &str = "Run GPU experiment sweeps end to end, every phase judged by a fail-closed court.";
 
@@ -416,6 +416,9 @@ pub(crate) fn run_plan_with(
     out: Output,
 ) -> Result<wfhost_flow::engine::FlowReport, CliError> {
     let workdir = workdir(dir)?;
+    // SIGINT, SIGTERM, SIGHUP: the first stops the flow cleanly (recorded, pod line, resume
+    // command, exit 130/143/129), a second exits at once.
+    wfhost_runtime::interrupt::install().map_err(|e| CliError::internal(format!("cannot handle signals: {e}")))?;
     let report = run_flow(
         FlowRequest {
             workdir,
@@ -487,7 +490,7 @@ pub fn exec(cli: Cli) -> Result<Exit, CliError> {
                 return Err(CliError::usage("fsm-reset rewrites the target's workflow_state.json to INIT: pass --yes"));
             }
             let report = ops::fsm_reset(&workdir(&dir)?, &env_map(), a.target.as_deref())?;
-            eprintln!("wfhost: {}: FSM {} -> INIT", report.target, report.previous);
+            eprintln!("wfhost: {}: FSM {} -> INIT", printable(&report.target), printable(&report.previous));
             Ok(Exit::OK)
         }
         Command::SweepCsvTemplate => {
@@ -501,7 +504,7 @@ pub fn exec(cli: Cli) -> Result<Exit, CliError> {
                 crate::read::print_json(&crate::read::doctor_json(&report));
             }
             for c in report.checks.iter().filter(|_| !json) {
-                println!("{} {}: {}", if c.ok { "ok  " } else { "FAIL" }, c.what, c.detail);
+                println!("{} {}: {}", if c.ok { "ok  " } else { "FAIL" }, printable(&c.what), printable(&c.detail));
             }
             Ok(if report.ok() { Exit::OK } else { Exit(ErrorKind::Config.exit_status()) })
         }

@@ -10,6 +10,7 @@
 //! `--help` prints; the family statuses come from `constitution/codes.toml`.
 
 use wfhost_flow::ops::{OpsError, OpsErrorKind};
+use wfhost_flow::output::printable;
 
 /// What kind of failure a command met.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,11 +100,13 @@ impl CliError {
         })
     }
 
-    /// Print the message (and hint) on stderr with the `wfhost:` prefix; return the status.
+    /// Print the message (and hint) on stderr with the `wfhost:` prefix, control characters
+    /// escaped (a value quoted in a message must not drive the terminal or forge a line);
+    /// return the status.
     pub fn report(&self) -> i32 {
-        eprintln!("wfhost: {}", self.message);
+        eprintln!("wfhost: {}", printable(&self.message));
         if let Some(hint) = &self.hint {
-            eprintln!("wfhost: {hint}");
+            eprintln!("wfhost: {}", printable(hint));
         }
         self.kind.exit_status()
     }

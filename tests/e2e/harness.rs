@@ -241,6 +241,10 @@ impl Sandbox {
         for (k, v) in &self.config {
             text.push_str(&format!("{k}={v}\n"));
         }
+        // Unchanged: left alone, so a flow running meanwhile never reads a half-written file.
+        if std::fs::read_to_string(self.root().join("infra_scripts/workflow.env")).is_ok_and(|t| t == text) {
+            return;
+        }
         self.write("infra_scripts/workflow.env", &text);
     }
 

@@ -2,14 +2,19 @@
 
 mod courts;
 mod evidence;
+mod fetch;
+mod hardening;
+mod hardening_ssh;
 mod harness;
 mod hostile_executor;
 mod laws;
+mod lium_sim;
 mod local_flow;
 mod logs;
 mod primitives;
 mod progress;
 mod read_commands;
 mod report;
+mod slurm;
 mod ssh;
 mod sweep_controls;

@@ -273,7 +273,7 @@ impl Drop for Sshd {
 }
 
 /// The directory fetched files land in for `target` (the host's naming).
-fn pod_logs(s: &Sandbox, target: &str) -> PathBuf {
+pub(crate) fn pod_logs(s: &Sandbox, target: &str) -> PathBuf {
     let name: String = target.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
     s.root().join("artifacts/pod_logs").join(name)
 }
@@ -304,7 +304,7 @@ pub(crate) fn last_status(run: &Run) -> (String, String, u16) {
 }
 
 /// The records of a flow's event log, parsed.
-fn events(flow_dir: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn events(flow_dir: &Path) -> Vec<serde_json::Value> {
     let log = flow_dir.join("events.jsonl");
     let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
     text.lines()
@@ -336,7 +336,7 @@ pub(crate) fn verify(s: &Sandbox, flow_dir: &Path) -> (i32, serde_json::Value) {
 }
 
 /// The flow evidence directories in the sandbox.
-fn flow_dirs(s: &Sandbox) -> Vec<PathBuf> {
+pub(crate) fn flow_dirs(s: &Sandbox) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(s.root().join("artifacts/pod_logs/_flows")).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
     v.sort();
     v
@@ -665,7 +665,7 @@ fn ssh_never_creates_or_deletes_hosts() {
 // ------------------------------------------------- dropped connections and a killed wfhost
 
 /// `wfhost ARGS` running in the sandbox, its stderr readable line by line while it runs.
-struct Live {
+pub(crate) struct Live {
     child: Child,
     lines: std::sync::mpsc::Receiver<String>,
     seen: Vec<String>,
@@ -673,7 +673,7 @@ struct Live {
 }
 
 impl Live {
-    fn spawn(s: &Sandbox, args: &[&str]) -> Live {
+    pub(crate) fn spawn(s: &Sandbox, args: &[&str]) -> Live {
         // Any run writes the sandbox's config file first; `--help` does nothing else.
         let _ = s.run(&["--help"]);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wfhost"));
@@ -704,7 +704,7 @@ impl Live {
     }
 
     /// Wait for a stderr line containing `needle`.
-    fn wait_for(&mut self, needle: &str, limit: Duration) {
+    pub(crate) fn wait_for(&mut self, needle: &str, limit: Duration) {
         let t0 = Instant::now();
         while t0.elapsed() < limit {
             match self.lines.recv_timeout(Duration::from_millis(200)) {
@@ -724,7 +724,7 @@ impl Live {
     }
 
     /// Wait for the exit (killed and failed after `limit`): (status, stdout, stderr).
-    fn finish(mut self, limit: Duration) -> (i32, String, String) {
+    pub(crate) fn finish(mut self, limit: Duration) -> (i32, String, String) {
         let t0 = Instant::now();
         let status = loop {
             if let Some(st) = self.child.try_wait().expect("wait") {
@@ -745,7 +745,7 @@ impl Live {
     }
 
     /// `kill -9` the wfhost process (no cleanup of any kind runs).
-    fn kill9(mut self) {
+    pub(crate) fn kill9(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -1132,4 +1132,30 @@ fn a_host_that_goes_silent_halts_p70_as_unreachable_within_the_keepalive_budget(
     assert!(stdout.contains(&format!("PHASE=P70 STATUS=fail CODE={}", codes::POD_UNREACHABLE_4XX)), "{stdout}\n{stderr}");
     assert!(stderr.contains("retrying") && stderr.contains("cannot be reached"), "{stderr}");
     assert!(took < Duration::from_secs(60), "the halt took {took:?}");
+}
+
+#[test]
+fn an_ssh_option_the_transport_refuses_halts_p00_with_a_config_code_before_the_host_is_reached() {
+    let sshd = Sshd::start();
+    let mut s = Sandbox::new();
+    sshd.configure(&mut s);
+    s.set("WF_SSH_OPTIONS", "-o ConnectTimeout=5 -o StrictHostKeyChecking=no");
+    let log_before = std::fs::read_to_string(sshd.path("sshd.log")).unwrap_or_default();
+    let run = s.run(&["flow", "--provision", "skip", "--wait", "true", "--fetch", "all"]);
+    let (phase, status, code) = last_status(&run);
+    assert_eq!((phase.as_str(), status.as_str(), code), ("P00", "fail", codes::CONFIG_INVALID.get()), "{}", run.explain());
+    assert_eq!(Code::from_u16(code).map(Code::family), Some(Family::ConfigPolicy), "a config/policy code");
+    let outcome = std::fs::read_to_string(run.flow_dir().join("phase/phase.P00.json")).unwrap();
+    for needle in ["ssh transport refuses its config", "WF_SSH_OPTIONS", "StrictHostKeyChecking=no", "is refused", "workflow.env"] {
+        assert!(outcome.contains(needle), "{needle:?} missing from the P00 outcome: {outcome}");
+    }
+    // Nothing touched the target: no gateway call, no ssh connection, no remote file.
+    let ev = events(&run.flow_dir());
+    assert!(ev.iter().all(|e| !e["event_type"].as_str().unwrap_or("").starts_with("gateway.")), "a gateway call was made");
+    assert!(!ev.iter().any(|e| e["event_type"] == "secret.issued"), "the identity was handed to a process");
+    let log_after = std::fs::read_to_string(sshd.path("sshd.log")).unwrap_or_default();
+    assert!(!log_after[log_before.len()..].contains("Connection from"), "sshd saw a connection:\n{log_after}");
+    assert!(!s.root().join("remote").exists(), "the remote tree was created");
+    let (vrc, report) = verify(&s, &run.flow_dir());
+    assert_eq!(vrc, 0, "{report}");
 }

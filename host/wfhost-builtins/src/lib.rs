@@ -100,7 +100,7 @@ mod tests {
     use sha2::{Digest, Sha256};
 
     #[test]
-    fn the_built_ins_are_wfhosts_four_with_their_roles() {
+    fn the_built_ins_are_wfhosts_five_with_their_roles() {
         let table: Vec<(&str, Role)> = builtins().collect();
         assert_eq!(
             table,
@@ -108,10 +108,11 @@ mod tests {
                 ("constitution", Role::Auditor),
                 ("executors", Role::Executor),
                 ("local", Role::Transport),
+                ("slurm", Role::Transport),
                 ("ssh", Role::Transport),
             ]
         );
-        assert_eq!(known_names(), "constitution, executors, local, ssh");
+        assert_eq!(known_names(), "constitution, executors, local, slurm, ssh");
     }
 
     #[test]
@@ -132,7 +133,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "no built-in component named \"nonesuch\"; built-ins are: constitution, executors, \
-             local, ssh"
+             local, slurm, ssh"
         );
     }
 

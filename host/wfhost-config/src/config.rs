@@ -74,6 +74,9 @@ use wfhost_evidence::hash::sha256_hex;
 /// Where the canonical config lives, relative to the working directory.
 pub const CANONICAL_CONFIG: &str = "infra_scripts/workflow.env";
 
+/// How many unknown keys [`Config::warnings`] names one by one; the rest are counted.
+pub const MAX_SHOWN_UNKNOWN_KEYS: usize = 20;
+
 /// What [`Config::public_entries`] shows instead of a secret value.
 pub const SECRET_MARKER: &str = "<secret>";
 
@@ -653,14 +656,20 @@ impl fmt::Debug for Config {
 }
 
 fn read_config(path: &Path, override_enabled: bool) -> Result<Vec<u8>, ConfigError> {
-    std::fs::read(path).map_err(|source| {
-        let next = if override_enabled {
-            "WORKFLOW_CONFIG names this file: fix the path, or unset WORKFLOW_CONFIG to use infra_scripts/workflow.env".to_owned()
-        } else {
-            format!(
+    use wfhost_evidence::input::{self, InputKind, InputProblem};
+    input::read(path, InputKind::Config).map_err(|e| {
+        let next = match (&e.problem, override_enabled) {
+            (InputProblem::Io(_), true) if e.not_found() => "WORKFLOW_CONFIG names this file: fix the path, or unset WORKFLOW_CONFIG to use infra_scripts/workflow.env".to_owned(),
+            (InputProblem::Io(_), false) if e.not_found() => format!(
                 "Create {CANONICAL_CONFIG} in the directory you run wfhost from \
                  (KEY=VALUE lines, # comments; `wfhost doctor` lists the keys)"
-            )
+            ),
+            (InputProblem::Io(io), _) => format!("It exists but cannot be read: {}", input::io_advice(io)),
+            _ => "Make it a regular file of KEY=VALUE lines".to_owned(),
+        };
+        let source = match e.problem {
+            InputProblem::Io(io) => io,
+            _ => io::Error::new(io::ErrorKind::InvalidInput, e.to_string()),
         };
         ConfigError::Unreadable { path: path.to_path_buf(), next, source: Arc::new(source) }
     })
@@ -1066,21 +1075,28 @@ impl Config {
         &self.unknown
     }
 
-    /// Human-readable warnings: unknown keys, and file-only keys set in the process environment
-    /// (which are ignored).
+    /// Human-readable warnings: unknown keys (the first [`MAX_SHOWN_UNKNOWN_KEYS`], then how
+    /// many more), and file-only keys set in the process environment (which are ignored).
     pub fn warnings(&self) -> Vec<String> {
         let path = self.location.path.display();
         let mut out: Vec<String> = self
             .unknown
             .iter()
+            .take(MAX_SHOWN_UNKNOWN_KEYS)
             .map(|u| {
                 format!(
-                    "{path}:{}: unknown key {} is kept in evidence but not used; check its spelling \
-                     against the documented keys (`wfhost doctor`)",
+                    "{path}:{}: unknown key {} is not used (its name, never its value, is kept in the \
+                     flow's evidence); check its spelling against the documented keys (`wfhost doctor`)",
                     u.line, u.key
                 )
             })
             .collect();
+        if self.unknown.len() > MAX_SHOWN_UNKNOWN_KEYS {
+            out.push(format!(
+                "{path}: {} more unknown key(s) not shown; every name is in P00's evidence (phase.P00.json, `details.unknown_keys`)",
+                self.unknown.len() - MAX_SHOWN_UNKNOWN_KEYS
+            ));
+        }
         out.extend(self.env_ignored.iter().map(|k| {
             format!(
                 "{k} is set in the process environment, which is ignored for this key; \

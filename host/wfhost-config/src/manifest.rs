@@ -45,9 +45,7 @@
 
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::io;
 use std::path::Path;
-use std::sync::Arc;
 use wfhost_constitution::codes::{self, Code};
 use wfhost_constitution::keys;
 
@@ -70,13 +68,14 @@ const RUN_VARS: [(&str, &str); 3] = [
 /// Why a manifest could not be read, validated or planned. Every variant has [`CODE`].
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ManifestError {
-    /// The file cannot be read.
-    #[error("cannot read the sweep manifest {manifest}: {source}; check SWEEP_MANIFEST points at an existing CSV file")]
+    /// The file cannot be read: missing, unreadable, not a regular file, or over its size cap
+    /// (`wfhost_evidence::input`).
+    #[error("cannot read the sweep manifest: {problem}; check SWEEP_MANIFEST points at a CSV file")]
     Unreadable {
         /// The manifest's name (its path as given).
         manifest: String,
-        /// The I/O error.
-        source: Arc<io::Error>,
+        /// What is wrong, naming the file.
+        problem: String,
     },
     /// The CSV reader failed (invalid UTF-8 or an I/O error).
     #[error("{manifest}:{line}: {problem}; fix that line (save the file as UTF-8 CSV)")]
@@ -309,9 +308,8 @@ impl Manifest {
     /// Read and parse the manifest at `path`; its name in messages is the path as given.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| ManifestError::Unreadable {
-            manifest: name.clone(),
-            source: Arc::new(source),
+        let bytes = wfhost_evidence::input::read(path, wfhost_evidence::input::InputKind::Manifest).map_err(|e| {
+            ManifestError::Unreadable { manifest: name.clone(), problem: e.to_string() }
         })?;
         Manifest::parse(&bytes, &name)
     }
@@ -500,6 +498,34 @@ fn check_header(manifest: &str, line: u64, names: &[String]) -> Result<(), Manif
 /// (`=` included, so a value cannot become an assignment) is wrapped in single quotes, with
 /// each `'` written as `'\''`.
 pub use wfhost_pack_sdk::shell::shell_quote as sh_quote;
+
+/// The sweep a config names, as P60 starts it: `SWEEP_MANIFEST` read (a regular file within its
+/// size cap), parsed, and planned with `SWEEP_RUN_TEMPLATE`, `SWEEP_MATCH` and
+/// `SWEEP_START_AT`. P00 and `wfhost doctor` call it too, so a manifest that cannot run is
+/// found before anything is created.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    /// The manifest's bytes, as read.
+    pub bytes: Vec<u8>,
+    /// The parsed manifest.
+    pub manifest: Manifest,
+    /// The runs it plans, in order.
+    pub runs: Vec<PlannedRun>,
+}
+
+impl Sweep {
+    /// Read, parse and plan the sweep of `config` (an unset `SWEEP_MANIFEST` reads as an empty
+    /// path, which names no file).
+    pub fn load(config: &crate::config::Config) -> Result<Sweep, ManifestError> {
+        let path = config.local_path(keys::SWEEP_MANIFEST).unwrap_or_else(|| config.workdir().to_path_buf());
+        let name = path.display().to_string();
+        let bytes = wfhost_evidence::input::read(&path, wfhost_evidence::input::InputKind::Manifest)
+            .map_err(|e| ManifestError::Unreadable { manifest: name.clone(), problem: e.to_string() })?;
+        let manifest = Manifest::parse(&bytes, &name)?;
+        let runs = plan(&manifest, &PlanOptions::from_config(config))?;
+        Ok(Sweep { bytes, manifest, runs })
+    }
+}
 
 /// How to select rows and build commands; `Default` is no template, `all`, `first`.
 #[derive(Debug, Clone, PartialEq, Eq)]

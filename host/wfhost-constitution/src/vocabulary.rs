@@ -134,6 +134,29 @@ pub enum Kind {
     List(ListSeparator),
 }
 
+/// A path on the target, as the transports take it: absolute, no control character (a newline
+/// would end a remote command line), no `..` (it would leave the tree the path names), and no
+/// empty or `.` segment (the transports accept only normalised paths); a trailing `/` is fine.
+fn check_remote_path(value: &str) -> Result<(), String> {
+    if !value.starts_with('/') {
+        return Err("must be an absolute path on the target (starting with /)".to_owned());
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(format!("contains the control character {c:?}; a path on the target cannot hold one"));
+    }
+    let body = value.strip_suffix('/').unwrap_or(value);
+    for segment in body.split('/').skip(1) {
+        match segment {
+            ".." => return Err("contains a `..` segment; name the directory itself".to_owned()),
+            "" | "." if body.len() > 1 => {
+                return Err("has an empty or `.` segment (`//` or `/./`); write the path in its plain form".to_owned())
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 impl Kind {
     /// Check `value` against this kind; `Err` is the problem, phrased for a message.
     pub fn check(&self, value: &str) -> Result<(), String> {
@@ -143,13 +166,7 @@ impl Kind {
         match self {
             Kind::String | Kind::List(_) => Ok(()),
             Kind::Path(PathScope::Local) => Ok(()),
-            Kind::Path(PathScope::Remote) => {
-                if value.starts_with('/') {
-                    Ok(())
-                } else {
-                    Err("must be an absolute path on the target (starting with /)".to_owned())
-                }
-            }
+            Kind::Path(PathScope::Remote) => check_remote_path(value),
             Kind::Bool01 => match value {
                 "0" | "1" => Ok(()),
                 _ => Err("must be 0 or 1".to_owned()),

@@ -173,8 +173,8 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
     let config = match load_config(workdir, env) {
         Ok(c) => {
             r.line(true, "config", format!("{} (sha256 {})", c.path().display(), c.sha256()));
-            for k in c.unknown_keys() {
-                r.line(true, "config", format!("warning: unknown key {} is ignored", k.key));
+            for w in c.warnings() {
+                r.line(true, "config", format!("warning: {w}"));
             }
             Some(c)
         }
@@ -205,8 +205,21 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
         Err(e) => r.line(false, "plugin runtime", e),
     }
     if let Some(config) = &config {
+        // The sweep `flow --sweep start` would run, planned as P00 plans it.
+        if config.get(keys::SWEEP_MANIFEST).is_some_and(|m| !m.is_empty()) {
+            match wfhost_config::manifest::Sweep::load(config) {
+                Ok(sweep) => r.line(true, "sweep", format!("{}: {} run(s) planned", sweep.manifest.source, sweep.runs.len())),
+                Err(e) => r.line(false, "sweep", e.to_string()),
+            }
+        }
         match plugins::load(workdir, config, env, Sink::null(), Output::stdio()) {
-            Ok(p) => r.line(true, "configured plugins", format!("transport {}, {} auditor(s)", p.transport_id, p.auditors.len())),
+            Ok(p) => {
+                r.line(true, "configured plugins", format!("transport {}, {} auditor(s)", p.transport_id, p.auditors.len()));
+                match p.check_config(&config.path().display().to_string()) {
+                    Ok(()) => r.line(true, "transport config", format!("the {} transport accepts its settings", p.transport_id)),
+                    Err((_, m)) => r.line(false, "transport config", m),
+                }
+            }
             Err(e) => r.line(false, "configured plugins", e),
         }
         if config.get(keys::LIUM_TARGET).is_some_and(|t| !t.is_empty()) {
@@ -237,7 +250,7 @@ pub struct TargetStatus {
 pub fn target_status(workdir: &Path, config: &Config, env: &BTreeMap<String, String>, target: Option<&str>) -> Result<TargetStatus, OpsError> {
     let (tp, target, _) = transport_for(workdir, config, env, target)?;
     match tp.status(&target) {
-        Ok((state, detail)) => Ok(TargetStatus { target, state, detail }),
+        Ok(s) => Ok(TargetStatus { target, state: crate::gateway::pod_state_str(s.state).to_string(), detail: s.detail }),
         Err(e) => Err(OpsError::new(OpsErrorKind::Target, format!("{target}: {e}"))),
     }
 }
@@ -269,7 +282,8 @@ pub fn audit_file(workdir: &Path, env: &BTreeMap<String, String>, phase: &str, e
         .phase(phase)
         .ok_or_else(|| OpsError::new(OpsErrorKind::Usage, format!("--phase {phase}: not a phase of the constitution (P00..P99)")))?;
     let evidence = workdir.join(evidence);
-    let bytes = std::fs::read(&evidence).map_err(|e| OpsError::new(OpsErrorKind::Usage, format!("--evidence {}: {e}", evidence.display())))?;
+    let bytes = wfhost_evidence::input::read(&evidence, wfhost_evidence::input::InputKind::EvidencePack)
+        .map_err(|e| OpsError::new(OpsErrorKind::Usage, format!("--evidence: {e}")))?;
     let (limits, limits_from) = match ConfigLocation::resolve(workdir, env).and_then(|l| Config::load(&l)) {
         Ok(config) => (plugins::auditor_limits(&config), config.path().display().to_string()),
         Err(ConfigError::Unreadable { path, source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
@@ -280,7 +294,7 @@ pub fn audit_file(workdir: &Path, env: &BTreeMap<String, String>, phase: &str, e
     let file: Value = serde_json::from_slice(&bytes).map_err(|e| {
         OpsError::new(OpsErrorKind::Usage, format!("--evidence {}: not JSON ({e}); use a phase/phase.<Pxx>.pack.json file", evidence.display()))
     })?;
-    let pack: crate::types::EvidencePack = serde_json::from_value(wfhost_audit::pack::wit_record(&file)).map_err(|e| {
+    let pack = crate::court::pack_from_value(wfhost_audit::pack::wit_record(&file)).map_err(|e| {
         OpsError::new(OpsErrorKind::Usage, format!(
             "--evidence {}: not an evidence pack ({e}); use a phase/phase.<Pxx>.pack.json file",
             evidence.display()

@@ -2,7 +2,8 @@
 //!
 //! stdout carries exactly the constitutional header (`key=value` lines) and, after each phase,
 //! one `PHASE=.. STATUS=..` line and one `PHASE=.. COURT=..` line (DESIGN.md, "Output
-//! contract"). Everything else — progress, warnings, the halt explanation — goes to stderr: a
+//! contract"), and, when a flow halts for a reason other than a verdict, a last
+//! `FLOW=halted CAUSE=.. EXIT=..` line. Everything else — progress, warnings, the halt explanation — goes to stderr: a
 //! spinner on a terminal, plain timestamped lines otherwise. Each stdout line is flushed as it is
 //! written so a script reading a pipe sees it at once.
 //!
@@ -10,9 +11,15 @@
 //! parsed by the gateway) turns the spinner into a bar on a terminal: P70's runs done, failed
 //! and running of the total with the elapsed time and an estimate, P80's runs, files and bytes.
 //! Off a terminal it draws nothing: the plain lines stay exactly what they were.
+//!
+//! Every line is made printable on its way out ([`printable`]): values that reach these lines
+//! (paths, config lines, remote messages) can hold a newline, which would forge a contract line,
+//! or an ESC/OSC sequence, which a terminal would obey. Control characters are written escaped
+//! (`\n`, `\r`, `\t`, `\xNN`, `\u{NNNN}`), so one call is exactly one line.
 
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -99,6 +106,7 @@ impl Output {
     }
 
     fn line(&self, line: &str) {
+        let line = printable(line);
         let bar = self.inner.progress.lock().ok().and_then(|b| b.clone());
         let write = || {
             if let Ok(mut out) = self.inner.stdout.lock() {
@@ -131,6 +139,13 @@ impl Output {
         ));
     }
 
+    /// The last line of a flow that halted for a reason other than a verdict (an evidence
+    /// write that failed, a signal): `FLOW=halted CAUSE=<internal|interrupted> EXIT=<status>`.
+    /// A script that reads stdout never takes an earlier `COURT=pass` for the end.
+    pub fn halt(&self, cause: &str, exit_status: i32) {
+        self.line(&format!("FLOW=halted CAUSE={cause} EXIT={exit_status}"));
+    }
+
     /// Start showing that a phase is running (spinner on a terminal, a plain line otherwise).
     pub fn begin(&self, what: &str) {
         if self.inner.fancy {
@@ -140,7 +155,7 @@ impl Output {
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             bar.enable_steady_tick(Duration::from_millis(120));
-            bar.set_message(what.to_string());
+            bar.set_message(printable(what).into_owned());
             if let Ok(mut slot) = self.inner.progress.lock() {
                 if let Some(old) = slot.replace(bar) {
                     old.finish_and_clear();
@@ -202,12 +217,39 @@ impl Output {
 
     /// A progress or log line for people, on stderr.
     pub fn note(&self, message: &str) {
+        let message = printable(message);
         let bar = self.inner.progress.lock().ok().and_then(|b| b.clone());
         match bar {
             Some(bar) => bar.println(format!("wfhost: {message}")),
             None => eprintln!("wfhost: {message}"),
         }
     }
+}
+
+/// Characters a terminal or a line-reading script would act on: C0 and C1 controls, DEL, and
+/// the bidirectional overrides that reorder what is shown.
+fn is_unprintable(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every control character escaped (`\n`, `\r`, `\t`, `\xNN`, `\u{NNNN}`): one
+/// line, nothing a terminal obeys. Borrowed when there is nothing to escape.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unprintable) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_unprintable(c) && (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if is_unprintable(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -238,5 +280,14 @@ mod tests {
         let out = Output::to_writer(Box::new(std::io::sink()));
         out.progress(&Progress::Sweep { total: 3, ok: 1, failed: 0, running: 2, pending: 0, lost: 0 });
         assert!(out.inner.progress.lock().unwrap().is_none(), "no bar without a terminal");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_plain_text_is_untouched() {
+        assert!(matches!(printable("PHASE=P00 STATUS=ok /a b/ü"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(printable("ev\nPHASE=P99 COURT=pass"), "ev\\nPHASE=P99 COURT=pass");
+        assert_eq!(printable("\u{1b}]0;t\u{7}\u{1b}[31mx\r\t\u{7f}\u{9b}"), "\\x1b]0;t\\x07\\x1b[31mx\\r\\t\\x7f\\x9b");
+        assert_eq!(printable("a\u{202e}b"), "a\\u{202e}b");
+        assert!(!printable("x\ny\u{1b}").chars().any(char::is_control));
     }
 }

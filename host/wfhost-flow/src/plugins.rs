@@ -2,7 +2,9 @@
 //!
 //! P00 loads every component a flow will use — the transport (`WF_TRANSPORT`), the executor
 //! (`WF_EXECUTOR`), the auditors (`WF_AUDITORS`) and the optional external auditor command —
-//! so a missing or refused plugin fails the flow before anything is created, never half-way.
+//! so a missing or refused plugin fails the flow before anything is created, never half-way;
+//! then the transport checks the settings it reads ([`Plugins::check_config`]), so a value it
+//! would refuse fails P00 too.
 //! This module also owns the host side of a transport's imports (its settings and its process
 //! allowlist) and the small diagnostic commands that talk to a transport directly
 //! (`fsm-status`, `fsm-reset`, `doctor`, `court audit`).
@@ -10,21 +12,25 @@
 use wfhost_config::config::{Config, Vocabulary};
 use wfhost_config::profile::TransportProfile;
 use wfhost_constitution::keys::{self, Key, Uint};
+use wfhost_constitution::{codes, Code};
 use crate::court::external::ExternalAuditor;
 use crate::court::AuditorRecord;
-use crate::gateway::FlowGateway;
+use crate::fetch::{self, Budget, Unpacked};
+use crate::gateway::{FlowGateway, GatewayShared};
 use crate::host_keys::HostKeyWatch;
 use crate::output::Output;
 use crate::sink::Sink;
 use crate::types::{
-    AuditRequest, CommandResult, ExecSpec, LogLevel, PhaseContext, PhaseOutcome, PodIdentity,
-    RunRequest,
+    AuditRequest, CommandResult, ExecSpec, HttpRequestRecord, HttpResponseRecord, LogLevel, PhaseContext, PhaseOutcome,
+    PodIdentity, RunRequest, WitHttpError,
 };
+use wfhost_runtime::http::{HttpClient, HttpPolicy};
+use wfhost_runtime::Memo;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wfhost_runtime::process::{NoSecrets, ProcessPolicy, ProcessRunner};
 use wfhost_runtime::{
     Auditor, ComponentSource, Executor, ExecutorHost, Limits, LoadError, PluginHost, Runtime,
@@ -83,6 +89,23 @@ pub struct Plugins {
 }
 
 impl Plugins {
+    /// The transport's `check-config` (P00, right after loading): a config value it refuses is
+    /// `CONFIG_INVALID`, any other failure `PLUGIN_UNAVAILABLE`; the message names the transport,
+    /// what it refuses and where to fix it.
+    pub fn check_config(&self, config_path: &str) -> Result<(), (Code, String)> {
+        match self.transport.check_config() {
+            Ok(()) => Ok(()),
+            Err(TransportError::Invalid(m)) => Err((
+                codes::CONFIG_INVALID,
+                format!("the {} transport refuses its config: {m}; fix it in {config_path}", self.transport_id),
+            )),
+            Err(e) => Err((
+                codes::PLUGIN_UNAVAILABLE,
+                format!("the {} transport could not check its config: {}", self.transport_id, transport_error_text(&e)),
+            )),
+        }
+    }
+
     /// What was loaded, for evidence.
     pub fn describe(&self) -> Value {
         json!({
@@ -203,6 +226,17 @@ impl ExecutorPlugin {
     }
 }
 
+/// Why a fetch failed.
+#[derive(Debug)]
+pub enum FetchError {
+    /// The transport refused, or judged the streaming program's end a failure.
+    Transport(TransportError),
+    /// The streaming program could not run.
+    Process(String),
+    /// The archive could not be unpacked within the budget.
+    Unpack(fetch::UnpackError),
+}
+
 /// The transport with its host side; cheap to clone.
 #[derive(Clone)]
 pub struct TransportPlugin {
@@ -215,12 +249,21 @@ impl TransportPlugin {
     fn h(&self) -> Arc<dyn TransportHost> {
         self.host.clone()
     }
+    /// Give the transport's host side the flow's gateway state (once; later calls keep the
+    /// first): its HTTP side effects run under the flow's grants and are recorded there.
+    pub fn attach(&self, gateway: &Arc<GatewayShared>) {
+        let _ = self.host.gateway.set(gateway.clone());
+    }
     fn limits_for(&self, timeout: Duration) -> Limits {
         self.limits.with_wall(self.limits.wall.max(timeout.saturating_add(Duration::from_secs(30))))
     }
     /// Transport id.
     pub fn id(&self) -> Result<String, TransportError> {
         self.transport.id(self.h(), &self.limits)
+    }
+    /// Check the settings the transport reads (`check-config`), reaching no pod.
+    pub fn check_config(&self) -> Result<(), TransportError> {
+        self.transport.check_config(self.h(), &self.limits)
     }
     /// Validate a target string.
     pub fn parse_target(&self, target: &str) -> Result<String, TransportError> {
@@ -231,7 +274,7 @@ impl TransportPlugin {
         self.transport.provision(self.h(), &self.limits, hint, key)
     }
     /// Pod status.
-    pub fn status(&self, target: &str) -> Result<(String, String), TransportError> {
+    pub fn status(&self, target: &str) -> Result<crate::types::PodReport, TransportError> {
         self.transport.status(self.h(), &self.limits, target)
     }
     /// Resolve a remote path.
@@ -251,13 +294,51 @@ impl TransportPlugin {
     pub fn get_file(&self, target: &str, path: &str, max: u64) -> Result<Vec<u8>, TransportError> {
         self.transport.get_file(self.h(), &self.limits, target, path, max)
     }
-    /// Copy a directory back.
-    pub fn fetch_dir(&self, target: &str, remote: &str, local: &str) -> Result<(), TransportError> {
-        self.transport.fetch_dir(self.h(), &self.limits, target, remote, local)
+    /// Bring `remote` back into `dest` within `budget`: the transport names the program that
+    /// streams it as a tar archive, the host runs that program under the transport's process
+    /// policy (its time bounded by the budget's deadline) and unpacks what it writes itself
+    /// ([`crate::fetch`]), then the transport judges how the program ended. Also returns the
+    /// program's stderr (the remote `tar`'s warnings).
+    pub fn fetch_into(&self, target: &str, remote: &str, dest: &cap_std::fs::Dir, budget: &Budget) -> Result<(Unpacked, String), FetchError> {
+        let source = self.transport.fetch_command(self.h(), &self.limits, target, remote).map_err(FetchError::Transport)?;
+        let mut request: wfhost_runtime::process::ProcessRequest = source.command.into();
+        if let Some(deadline) = budget.deadline {
+            request.timeout = request.timeout.min(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+        }
+        let begin = source.begin_after;
+        let ran = self.host.runner.run_streaming(&request, |out: &mut dyn std::io::Read| {
+            if let Some(marker) = &begin {
+                fetch::skip_to_line(out, marker)?;
+            }
+            fetch::unpack(out, dest, budget)
+        });
+        if let Some(watch) = &self.host.host_keys {
+            watch.check();
+        }
+        let (output, unpacked) = ran.map_err(|e| FetchError::Process(e.to_string()))?;
+        let ended = output.into_command_result();
+        let stderr = ended.stderr.clone();
+        match unpacked {
+            // The host stopped the program (cap, time, entries, a write): that is the cause.
+            Err(e) if !matches!(e, fetch::UnpackError::Archive(_)) => Err(FetchError::Unpack(e)),
+            // Otherwise the transport's judgement comes first: a connection that failed or a
+            // missing directory also leaves the archive short or empty.
+            unpacked => {
+                self.transport.fetch_ended(self.h(), &self.limits, target, remote, &ended).map_err(FetchError::Transport)?;
+                match unpacked {
+                    Err(_) if ended.timed_out => Err(FetchError::Unpack(fetch::UnpackError::OutOfTime { bytes: 0 })),
+                    other => other.map(|u| (u, stderr)).map_err(FetchError::Unpack),
+                }
+            }
+        }
     }
     /// Delete a pod.
     pub fn delete(&self, target: &str) -> Result<(), TransportError> {
         self.transport.delete(self.h(), &self.limits, target)
+    }
+    /// A fixed setting the transport's profile declares for the flow's executor.
+    pub fn executor_setting(&self, key: &str) -> Option<String> {
+        self.host.executor_settings.get(key).cloned()
     }
 }
 
@@ -275,13 +356,24 @@ impl wfhost_runtime::process::SecretResolver for Custody {
     }
 
     fn issue(&self, handle: &str, key: &str, program: &str) -> Option<String> {
-        let value = self.resolve(handle)?;
+        self.issued(handle, format!("process {program}, environment variable {key}"), "one process run", "when the process exits")
+    }
+
+    fn issue_header(&self, handle: &str, header: &str, host: &str) -> Option<String> {
+        self.issued(handle, format!("HTTP header {header} of a request to {host}"), "one HTTP request", "when the request is answered")
+    }
+}
+
+impl Custody {
+    /// The value of `handle`, after its `secret.issued` record.
+    fn issued(&self, handle: &str, audience: String, scope: &str, expires: &str) -> Option<String> {
+        let value = self.secrets.get(handle).cloned()?;
         self.sink.event("secret.issued", &format!("secret/{handle}"), json!({
             "handle": handle,
-            "audience": format!("process {program}, environment variable {key}"),
-            "scope": "one process run",
+            "audience": audience,
+            "scope": scope,
             "requester": self.requester,
-            "expires": "when the process exits",
+            "expires": expires,
         }));
         Some(value)
     }
@@ -291,10 +383,21 @@ impl wfhost_runtime::process::SecretResolver for Custody {
 pub struct FlowTransportHost {
     settings: BTreeMap<String, String>,
     runner: ProcessRunner,
+    /// Its HTTP client, when its profile declares hosts.
+    http: Option<HttpClient>,
+    /// Its memo for the flow.
+    memo: Memo,
+    /// The evidence sink (HTTP reads, refusals before the gateway is attached).
+    sink: Sink,
+    /// The flow's gateway state, attached when the first executor call starts: HTTP side
+    /// effects run under its grants and are recorded as its calls.
+    gateway: OnceLock<Arc<GatewayShared>>,
     out: Output,
     /// With ssh and WF_SSH_ACCEPT_NEW=1: the known_hosts file, watched for keys trusted on
     /// first use.
     host_keys: Option<HostKeyWatch>,
+    /// What the profile declares for the executor's `settings` import.
+    executor_settings: BTreeMap<String, String>,
 }
 
 impl FlowTransportHost {
@@ -344,9 +447,25 @@ impl FlowTransportHost {
         let resolver: Arc<dyn wfhost_runtime::process::SecretResolver> = if secrets.is_empty() {
             Arc::new(NoSecrets)
         } else {
-            Arc::new(Custody { secrets, sink, requester: format!("transport:{}", profile.id) })
+            Arc::new(Custody { secrets, sink: sink.clone(), requester: format!("transport:{}", profile.id) })
         };
-        FlowTransportHost { settings, runner: ProcessRunner::new(policy, resolver), out, host_keys }
+        // HTTP: the hosts the profile declares, under the base URLs the config sets in the keys
+        // the profile names.
+        let http = (!profile.http_hosts.is_empty()).then(|| {
+            let bases = profile.http_base_url_keys.iter().filter_map(|k| config.get_by_name(k)).filter(|v| !v.trim().is_empty()).map(|v| v.trim().to_string());
+            HttpClient::new(HttpPolicy::new(&profile.http_hosts, bases), resolver.clone())
+        });
+        FlowTransportHost {
+            settings,
+            runner: ProcessRunner::new(policy, resolver),
+            http,
+            memo: Memo::new(),
+            sink,
+            gateway: OnceLock::new(),
+            out,
+            host_keys,
+            executor_settings: profile.executor_settings.clone(),
+        }
     }
 }
 
@@ -400,6 +519,14 @@ impl TransportHost for FlowTransportHost {
         }
         result
     }
+
+    fn http_send(&self, request: HttpRequestRecord) -> Result<HttpResponseRecord, WitHttpError> {
+        crate::transport_http::send(self.http.as_ref(), self.gateway.get(), &self.sink, request)
+    }
+
+    fn memo(&self) -> Option<&Memo> {
+        Some(&self.memo)
+    }
 }
 
 impl PluginHost for FlowGateway {
@@ -416,8 +543,9 @@ impl PluginHost for FlowGateway {
             self.gw_debug(message);
         }
     }
-    fn setting(&self, _key: &str) -> Option<String> {
-        None
+    /// The executor's settings: only what the transport's profile declares for it.
+    fn setting(&self, key: &str) -> Option<String> {
+        self.transport().executor_setting(key)
     }
 }
 
@@ -428,7 +556,7 @@ impl ExecutorHost for FlowGateway {
     fn provision(&self, name_hint: &str) -> Result<PodIdentity, crate::types::GatewayError> {
         self.gw_provision(name_hint.to_string())
     }
-    fn pod_status(&self, target: &str) -> Result<(String, String), crate::types::GatewayError> {
+    fn pod_status(&self, target: &str) -> Result<crate::types::PodReport, crate::types::GatewayError> {
         self.gw_pod_status(target.to_string())
     }
     fn resolve_path(&self, target: &str, path: &str) -> Result<String, crate::types::GatewayError> {

@@ -6,8 +6,17 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::path::Path;
 use std::time::Duration;
-use wfhost_runtime::types::{AuditRequest, EvidencePack, Kv, Law, PhaseOutcome, PhaseStatus};
+use wfhost_runtime::types::{
+    AuditRequest, EvidencePack, FetchMode, FlowFlags, Kv, Law, PhaseOutcome, PhaseStatus,
+    ProvisionMode, SweepMode, TeardownMode,
+};
 use wfhost_runtime::{CacheMode, ComponentSource, Limits, LoadSource, Runtime, RuntimeOptions};
+
+/// `--teardown delete --wait true`, the other flags at their defaults.
+fn flags() -> FlowFlags {
+    let (provision, sweep, fetch) = (ProvisionMode::Auto, SweepMode::Start, FetchMode::None);
+    FlowFlags { provision, sweep, wait: true, fetch, teardown: TeardownMode::Delete, yes: false }
+}
 
 fn request() -> AuditRequest {
     AuditRequest {
@@ -34,10 +43,8 @@ fn request() -> AuditRequest {
                 }],
                 details_json: None,
             },
-            flow_flags: vec![Kv {
-                key: "teardown".into(),
-                value: "keep".into(),
-            }],
+            flow_flags: flags(),
+            consent: false,
             config: vec![],
             fsm_before: "INIT".into(),
             fsm_after: "POD_READY".into(),

@@ -1,4 +1,4 @@
-//! Host bindings generated from the WIT contract in `wit/` (package `wfhost:plugin@0.1.0`).
+//! Host bindings generated from the WIT contract in `wit/` (package `wfhost:plugin@0.2.0`).
 //!
 //! One `bindgen!` per world. The auditor bindings own the shared `wfhost:plugin/types` records;
 //! the executor bindings reuse them and own `log` and `settings`; the transport bindings reuse all

@@ -56,6 +56,26 @@ pub enum LoadError {
         /// Wasmtime's reason.
         message: String,
     },
+    /// The component was built against another version of the `wfhost:plugin` WIT package.
+    #[error(
+        "component {name} cannot be loaded as {}: it was built against wfhost:plugin@{version}, \
+         and this wfhost loads only wfhost:plugin@{current} components; rebuild it against the \
+         {current} contract (the wit/ directory shipped with this wfhost and wfhost-pack-sdk \
+         {current}: regenerate the bindings with `wit_bindgen::generate!` for world \
+         {world:?} and rebuild with `cargo build --target wasm32-wasip2 --release`), or use a \
+         release of wfhost that speaks {version}",
+        .role.with_article(),
+        current = crate::roles::WFHOST_PLUGIN_VERSION,
+        world = .role.world(),
+    )]
+    WitVersion {
+        /// The component's name.
+        name: String,
+        /// The role it was loaded as.
+        role: Role,
+        /// The `wfhost:plugin` version it was built against.
+        version: String,
+    },
     /// The component does not implement its role's world.
     #[error(
         "component {name} cannot be loaded as {}: it does not export {export} (it exports: \

@@ -61,8 +61,8 @@ impl FailureKind {
     pub fn remediation(self) -> &'static str {
         match self {
             FailureKind::LoadRefused => {
-                "use a component built for this role against wfhost:plugin@0.1.0 that imports only \
-                 what the role allows"
+                "use a component built for this role against the wit/ contract shipped with this \
+                 wfhost that imports only what the role allows"
             }
             FailureKind::FuelExhausted => {
                 "the plugin ran too long; fix the plugin, or raise its fuel (WF_AUDITOR_FUEL for \

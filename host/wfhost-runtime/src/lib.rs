@@ -1,6 +1,6 @@
 //! The WebAssembly plugin runtime of `wfhost`.
 //!
-//! Plugins are WebAssembly components implementing one world of the `wfhost:plugin@0.1.0` WIT
+//! Plugins are WebAssembly components implementing one world of the `wfhost:plugin@0.2.0` WIT
 //! package: an **auditor** (constitutional judge, no capability at all), an **executor** (does a
 //! phase through the host gateway) or a **transport** (reaches pods by running allowlisted host
 //! programs). This crate loads them, checks them against their role, and calls them in a sandbox:
@@ -22,7 +22,10 @@
 //!   computed when they were embedded ([`ComponentSource`]); this crate knows no particular
 //!   component (wfhost's own are embedded by `wfhost-builtins`);
 //! - [`process::ProcessRunner`] runs host programs for transports (allowlist, clean environment,
-//!   secrets, caps, process-group timeout) and is usable by the flow engine directly.
+//!   secrets, caps, process-group timeout) and is usable by the flow engine directly;
+//!   [`http::HttpClient`] sends their HTTP requests (declared hosts under allowed base URLs,
+//!   HTTPS, timeouts, size cap, secrets by handle and scrubbed from answers); a [`Memo`] is a
+//!   transport's small per-flow memory.
 //!
 //! The runtime never reads the process environment or any configuration: callers build
 //! [`Limits`] themselves and pass an environment map to [`RuntimeOptions::from_env_map`].
@@ -56,12 +59,14 @@ mod bindings;
 mod auditor;
 pub mod cache;
 mod capability;
+pub mod http;
 mod engine;
 mod error;
 mod executor;
 mod failure;
 mod handle;
 mod host;
+pub mod interrupt;
 mod limits;
 mod linker;
 mod output;
@@ -75,20 +80,26 @@ mod transport;
 /// The WIT records and enums, shared by every role (serde-serialisable for evidence).
 pub mod types {
     pub use crate::bindings::auditor::wfhost::plugin::types::{
-        ActionClass, Artifact, AuditRequest, CommandResult, EvidencePack, Kv, Law, PhaseOutcome,
-        PhaseStatus, PodIdentity, Verdict, VerdictStatus,
+        ActionClass, Artifact, AuditRequest, CommandResult, EvidencePack, FetchMode, FlowFlags, Kv,
+        Law, PhaseOutcome, PhaseStatus, PodIdentity, PodState, PodReport, ProvisionMode, SweepMode,
+        TeardownMode, Verdict, VerdictStatus,
     };
     pub use crate::bindings::executor::exports::wfhost::plugin::phase::PhaseContext;
     pub use crate::bindings::executor::wfhost::plugin::gateway::{ExecRequest, GatewayError};
     pub use crate::bindings::executor::wfhost::plugin::log::Level as LogLevel;
     pub use crate::bindings::transport::exports::wfhost::plugin::transport::{
-        ExecSpec, TransportError as WitTransportError,
+        ExecSpec, FetchSource, TransportError as WitTransportError,
+    };
+    pub use crate::bindings::transport::wfhost::plugin::http::{
+        HttpError as WitHttpError, Method as HttpMethod, Request as HttpRequestRecord,
+        Response as HttpResponseRecord, SecretHeader as HttpSecretHeader,
     };
     pub use crate::bindings::transport::wfhost::plugin::process::RunRequest;
 }
 
 pub use auditor::{check_verdict, AuditResult, Auditor, UnverifiedReason};
 pub use cache::{CacheMode, CacheStats, LoadSource};
+pub use capability::memo::Memo;
 pub use engine::{EPOCH_TICK, MIN_ADDRESS_SPACE};
 pub use error::{LoadError, RuntimeError};
 pub use executor::Executor;

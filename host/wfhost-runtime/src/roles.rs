@@ -9,6 +9,10 @@
 //! an auditor or an executor, `wasi:http`, an unknown package) would fail to link anyway, but
 //! refusing it here gives an error that says which capability the component wanted.
 //!
+//! A component built against another version of the `wfhost:plugin` package (0.1.0, say) is
+//! refused first, with [`LoadError::WitVersion`]: the message names the component, the version it
+//! was built against and how to rebuild it against this host's, instead of a missing export.
+//!
 //! Every role may import `wfhost:plugin/types`: a component that exports an interface using those
 //! records imports the (type-only) `types` instance. It is accepted only if it carries no function.
 
@@ -20,7 +24,7 @@ use wasmtime::component::Component;
 use wasmtime::Engine;
 
 /// The WIT package version this host knows. Components built against another version are refused.
-pub const WFHOST_PLUGIN_VERSION: &str = "0.1.0";
+pub const WFHOST_PLUGIN_VERSION: &str = "0.2.0";
 
 /// What a component is loaded as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -30,7 +34,7 @@ pub enum Role {
     Auditor,
     /// A phase executor (world `executor`): log, settings, gateway.
     Executor,
-    /// A transport (world `transport-plugin`): log, settings, process.
+    /// A transport (world `transport-plugin`): log, settings, process, http, memo.
     Transport,
 }
 
@@ -99,7 +103,7 @@ impl Role {
         }
     }
 
-    /// The interface the component must export, e.g. `wfhost:plugin/judge@0.1.0`.
+    /// The interface the component must export, e.g. `wfhost:plugin/judge@0.2.0`.
     pub fn required_export(self) -> String {
         let iface = match self {
             Role::Auditor => "judge",
@@ -114,7 +118,7 @@ impl Role {
         match self {
             Role::Auditor => &[],
             Role::Executor => &["log", "settings", "gateway"],
-            Role::Transport => &["log", "settings", "process"],
+            Role::Transport => &["log", "settings", "process", "http", "memo"],
         }
     }
 }
@@ -134,6 +138,17 @@ pub(crate) fn check_component(
     name: &str,
 ) -> Result<(), LoadError> {
     let ty = component.component_type();
+    let names = ty
+        .exports(engine)
+        .map(|(n, _)| n)
+        .chain(ty.imports(engine).map(|(n, _)| n));
+    if let Some(version) = other_wit_version(names) {
+        return Err(LoadError::WitVersion {
+            name: name.to_string(),
+            role,
+            version,
+        });
+    }
     let export = role.required_export();
     let exported = ty.exports(engine).any(|(export_name, item)| {
         export_name == export && matches!(item.ty, ComponentItem::ComponentInstance(_))
@@ -162,6 +177,15 @@ pub(crate) fn check_component(
         }
     }
     Ok(())
+}
+
+/// The first `wfhost:plugin` version among `names` (imports and exports, `pkg/iface@version`)
+/// that is not [`WFHOST_PLUGIN_VERSION`].
+fn other_wit_version<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    names.into_iter().find_map(|name| {
+        let (_, version) = name.strip_prefix("wfhost:plugin/")?.split_once('@')?;
+        (version != WFHOST_PLUGIN_VERSION).then(|| version.to_string())
+    })
 }
 
 fn import_allowed(
@@ -273,13 +297,27 @@ mod tests {
         }
         assert!(allowed(Role::Executor, "gateway") && !allowed(Role::Executor, "process"));
         assert!(allowed(Role::Transport, "process") && !allowed(Role::Transport, "gateway"));
+        for iface in ["http", "memo"] {
+            assert!(allowed(Role::Transport, iface), "transport: {iface}");
+            assert!(!allowed(Role::Executor, iface) && !allowed(Role::Auditor, iface), "{iface}");
+        }
         let process =
             interface_allowed(Role::Executor, &format!("wfhost:plugin/process@{v}")).unwrap_err();
         assert!(
             process.starts_with("an executor may import only"),
             "{process}"
         );
-        let newer = interface_allowed(Role::Transport, "wfhost:plugin/process@0.2.0").unwrap_err();
-        assert!(newer.contains("0.2.0"), "{newer}");
+        let newer = interface_allowed(Role::Transport, "wfhost:plugin/process@0.3.0").unwrap_err();
+        assert!(newer.contains("0.3.0"), "{newer}");
+    }
+
+    #[test]
+    fn another_wit_version_is_found_among_imports_and_exports() {
+        let v = WFHOST_PLUGIN_VERSION;
+        let current = [format!("wfhost:plugin/judge@{v}"), "wasi:io/error@0.2.3".to_string()];
+        assert_eq!(other_wit_version(current.iter().map(String::as_str)), None);
+        let old = ["wasi:io/error@0.2.3", "wfhost:plugin/types@0.1.0", "wfhost:plugin/judge@0.1.0"];
+        assert_eq!(other_wit_version(old), Some("0.1.0".to_string()));
+        assert_eq!(other_wit_version(["wfhost:plugin/judge"]), None, "no version: not this check's");
     }
 }

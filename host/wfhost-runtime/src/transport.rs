@@ -15,7 +15,7 @@ use crate::host::TransportHost;
 use crate::limits::Limits;
 use crate::output::OutputSize;
 use crate::state::TransportState;
-use crate::types::{CommandResult, ExecSpec, PodIdentity, WitTransportError};
+use crate::types::{CommandResult, ExecSpec, FetchSource, PodIdentity, PodReport, WitTransportError};
 use std::sync::Arc;
 use wasmtime::Store;
 
@@ -103,6 +103,15 @@ impl Transport {
             .map_err(TransportError::Plugin)
     }
 
+    /// Check the settings the transport reads, reaching no pod (`check-config`).
+    pub fn check_config(
+        &self,
+        host: Arc<dyn TransportHost>,
+        limits: &Limits,
+    ) -> Result<(), TransportError> {
+        self.fallible(host, limits, |g, s| g.call_check_config(s))
+    }
+
     /// Check a target string and return it normalised.
     pub fn parse_target(
         &self,
@@ -126,13 +135,13 @@ impl Transport {
         })
     }
 
-    /// Status of a target (`ready`, `starting`, `stopped` or `missing`) and a detail line.
+    /// Status of a target: its state and a detail line.
     pub fn status(
         &self,
         host: Arc<dyn TransportHost>,
         limits: &Limits,
         target: &str,
-    ) -> Result<(String, String), TransportError> {
+    ) -> Result<PodReport, TransportError> {
         self.fallible(host, limits, |g, s| g.call_status(s, target))
     }
 
@@ -187,18 +196,27 @@ impl Transport {
         })
     }
 
-    /// Copy `remote_dir` (recursively) into the existing, empty host directory `local_dir`.
-    pub fn fetch_dir(
+    /// The program that streams `remote_dir` back as a tar archive (the host runs and unpacks it).
+    pub fn fetch_command(
         &self,
         host: Arc<dyn TransportHost>,
         limits: &Limits,
         target: &str,
         remote_dir: &str,
-        local_dir: &str,
+    ) -> Result<FetchSource, TransportError> {
+        self.fallible(host, limits, |g, s| g.call_fetch_command(s, target, remote_dir))
+    }
+
+    /// The transport's judgement of how the fetch program ended.
+    pub fn fetch_ended(
+        &self,
+        host: Arc<dyn TransportHost>,
+        limits: &Limits,
+        target: &str,
+        remote_dir: &str,
+        ended: &CommandResult,
     ) -> Result<(), TransportError> {
-        self.fallible(host, limits, |g, s| {
-            g.call_fetch_dir(s, target, remote_dir, local_dir)
-        })
+        self.fallible(host, limits, |g, s| g.call_fetch_ended(s, target, remote_dir, ended))
     }
 
     /// Delete a pod.

@@ -424,12 +424,12 @@ fn a_wfhost_capability_is_refused_for_an_auditor() {
     assert_refused(
         "hostile_gateway",
         Role::Auditor,
-        "wfhost:plugin/gateway@0.1.0",
+        "wfhost:plugin/gateway@0.2.0",
     );
     assert_refused(
         "hostile_process",
         Role::Auditor,
-        "wfhost:plugin/process@0.1.0",
+        "wfhost:plugin/process@0.2.0",
     );
 }
 
@@ -438,6 +438,6 @@ fn the_process_capability_is_refused_for_an_executor() {
     assert_refused(
         "hostile_process",
         Role::Executor,
-        "wfhost:plugin/process@0.1.0",
+        "wfhost:plugin/process@0.2.0",
     );
 }

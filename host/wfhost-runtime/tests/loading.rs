@@ -1,6 +1,7 @@
 //! Loading: built-ins load for their role, components that import the WASI a language runtime
 //! brings (files, sockets) load for theirs, components of the wrong world and bytes that are not
-//! a component are refused with an error that names the problem.
+//! a component, and components built against another version of the contract, are refused with an
+//! error that names the problem.
 
 mod common;
 
@@ -8,7 +9,7 @@ use common::{component, component_bytes, request, runtime};
 use sha2::Digest;
 use wfhost_builtins::builtins;
 use wfhost_runtime::types::VerdictStatus;
-use wfhost_runtime::{ComponentSource, FailureKind, Limits, LoadError, LoadSource, Role};
+use wfhost_runtime::{ComponentSource, FailureKind, Limits, LoadError, LoadSource, Role, WFHOST_PLUGIN_VERSION};
 
 #[test]
 fn every_built_in_loads_for_its_role() {
@@ -106,6 +107,40 @@ fn the_built_in_auditor_stays_far_below_the_default_fuel() {
 }
 
 #[test]
+fn a_component_built_against_wit_0_1_is_refused_saying_how_to_rebuild_it() {
+    let (rt, _dir) = runtime();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/transport-local-wit-0.1.0.wasm");
+    let source = ComponentSource::file(&fixture);
+    let errors = [
+        (Role::Transport, rt.load_transport(&source).expect_err("0.1 refused")),
+        (Role::Executor, rt.load_executor(&source).expect_err("0.1 refused")),
+        (Role::Auditor, rt.load_auditor(&source).expect_err("0.1 refused")),
+    ];
+    for (wanted, err) in errors {
+        let LoadError::WitVersion { name, role, version } = &err else {
+            panic!("expected a version refusal as {wanted}, got {err}");
+        };
+        assert_eq!((version.as_str(), *role), ("0.1.0", wanted));
+        assert_eq!(name, &fixture.display().to_string());
+        let text = err.to_string();
+        for needle in [
+            name.as_str(),
+            "built against wfhost:plugin@0.1.0",
+            &format!("only wfhost:plugin@{WFHOST_PLUGIN_VERSION} components"),
+            "rebuild it against",
+            "wit_bindgen::generate!",
+            wanted.world(),
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from: {text}");
+        }
+    }
+    // The same component built from this tree loads.
+    rt.load_transport(&wfhost_builtins::builtin("local").expect("built-in"))
+        .expect("the current local transport loads");
+}
+
+#[test]
 fn a_component_of_another_world_is_refused_naming_the_missing_export() {
     let (rt, _dir) = runtime();
     let executor_as_auditor = rt
@@ -114,11 +149,11 @@ fn a_component_of_another_world_is_refused_naming_the_missing_export() {
     let LoadError::MissingExport { export, role, .. } = &executor_as_auditor else {
         panic!("expected a missing export, got {executor_as_auditor}");
     };
-    assert_eq!(export, "wfhost:plugin/judge@0.1.0");
+    assert_eq!(export, "wfhost:plugin/judge@0.2.0");
     assert_eq!(*role, Role::Auditor);
     assert!(executor_as_auditor
         .to_string()
-        .contains("wfhost:plugin/judge@0.1.0"));
+        .contains("wfhost:plugin/judge@0.2.0"));
 
     let auditor_as_transport = rt
         .load_transport(&component("hostile_runtime"))
@@ -126,7 +161,7 @@ fn a_component_of_another_world_is_refused_naming_the_missing_export() {
     assert!(
         auditor_as_transport
             .to_string()
-            .contains("wfhost:plugin/transport@0.1.0"),
+            .contains("wfhost:plugin/transport@0.2.0"),
         "{auditor_as_transport}"
     );
 
@@ -137,7 +172,7 @@ fn a_component_of_another_world_is_refused_naming_the_missing_export() {
     assert!(
         transport_as_executor
             .to_string()
-            .contains("wfhost:plugin/phase@0.1.0"),
+            .contains("wfhost:plugin/phase@0.2.0"),
         "{transport_as_executor}"
     );
 
@@ -147,7 +182,7 @@ fn a_component_of_another_world_is_refused_naming_the_missing_export() {
         .expect_err("refused");
     assert!(
         err.to_string()
-            .contains("does not export wfhost:plugin/transport@0.1.0"),
+            .contains("does not export wfhost:plugin/transport@0.2.0"),
         "{err}"
     );
 

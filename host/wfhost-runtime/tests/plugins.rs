@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use wfhost_runtime::process::{ProcessPolicy, ProcessRunner};
 use wfhost_runtime::types::{
     Artifact, CommandResult, ExecRequest, ExecSpec, GatewayError, Kv, LogLevel, PhaseContext,
-    PodIdentity, RunRequest,
+    PodIdentity, PodReport, RunRequest,
 };
 use wfhost_runtime::{
     ExecutorHost, FailureKind, Limits, PluginHost, TransportError, TransportHost,
@@ -44,7 +44,7 @@ impl ExecutorHost for Recorder {
     fn provision(&self, _: &str) -> Result<PodIdentity, GatewayError> {
         Err(GatewayError::Refused("no".into()))
     }
-    fn pod_status(&self, target: &str) -> Result<(String, String), GatewayError> {
+    fn pod_status(&self, target: &str) -> Result<PodReport, GatewayError> {
         Err(GatewayError::Refused(format!(
             "{target} is outside the flow's scope"
         )))
@@ -91,10 +91,7 @@ fn context(phase: &str) -> PhaseContext {
     PhaseContext {
         flow_id: "flow-1".into(),
         phase: phase.into(),
-        flow_flags: vec![Kv {
-            key: "teardown".into(),
-            value: "keep".into(),
-        }],
+        flow_flags: common::flow_flags(),
         config: vec![],
         target: Some("pod-7".into()),
         fsm_state: "POD_READY".into(),

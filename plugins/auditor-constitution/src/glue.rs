@@ -1,7 +1,9 @@
-//! WIT glue (wasm32 only): copies the generated `audit-request` into [`crate::model`], calls
+//! WIT glue (wasm32 only): copies the generated `audit-request` into [`crate::model`] (the flags
+//! with the SDK's [`flag_conversions!`](wfhost_pack_sdk::flag_conversions)), calls
 //! [`crate::rules::audit`] and copies the verdict back. No logic lives here.
 
 wit_bindgen::generate!({ world: "auditor", path: "../../wit" });
+wfhost_pack_sdk::flag_conversions!();
 
 use crate::model;
 use exports::wfhost::plugin::judge::Guest;
@@ -59,7 +61,8 @@ fn request(r: AuditRequest) -> model::AuditRequest {
                 facts: kvs(o.facts),
                 details_json: o.details_json,
             },
-            flow_flags: kvs(p.flow_flags),
+            flow_flags: p.flow_flags.into(),
+            consent: p.consent,
             config: kvs(p.config),
             fsm_before: p.fsm_before,
             fsm_after: p.fsm_after,

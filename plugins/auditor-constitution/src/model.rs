@@ -4,60 +4,13 @@
 //! Keeping the judging logic on these types, not on the generated bindings, lets it compile and
 //! be tested on the host target. The WIT glue fills them field by field.
 
-/// A key/value entry (flags, config, facts).
+/// A key/value entry (config, facts).
 pub type Kv = wfhost_pack_sdk::kv::Kv;
 
-/// `phase-status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PhaseStatus {
-    /// The phase did its work.
-    Ok,
-    /// The phase had nothing to do.
-    Skip,
-    /// The phase failed.
-    Fail,
-}
+pub use wfhost_pack_sdk::records::{FlowFlags, ProvisionMode, TeardownMode};
 
-impl PhaseStatus {
-    /// The lowercase WIT name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PhaseStatus::Ok => "ok",
-            PhaseStatus::Skip => "skip",
-            PhaseStatus::Fail => "fail",
-        }
-    }
-}
-
-/// `artifact`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Artifact {
-    /// Stable name.
-    pub name: String,
-    /// Local or remote path.
-    pub path: String,
-    /// Hex sha256 when known.
-    pub sha256: Option<String>,
-}
-
-/// `phase-outcome`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    /// Phase ID the executor reports for.
-    pub phase: String,
-    /// ok, skip or fail.
-    pub status: PhaseStatus,
-    /// 0 or a code from codes.toml.
-    pub code: u16,
-    /// One-line message.
-    pub message: String,
-    /// Produced or copied files.
-    pub artifacts: Vec<Artifact>,
-    /// Structured facts.
-    pub facts: Vec<Kv>,
-    /// Free-form JSON detail.
-    pub details_json: Option<String>,
-}
+/// `phase-status`, `artifact` and `phase-outcome`: the SDK's records.
+pub use wfhost_pack_sdk::records::{Artifact, PhaseOutcome as Outcome, PhaseStatus};
 
 /// `evidence-pack`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,8 +37,10 @@ pub struct EvidencePack {
     pub target_source: String,
     /// The executor's outcome.
     pub outcome: Outcome,
-    /// Flow flags.
-    pub flow_flags: Vec<Kv>,
+    /// Flow flags, typed (the host parsed and checked them in P00).
+    pub flow_flags: FlowFlags,
+    /// Whether P00 recorded consent to create a pod.
+    pub consent: bool,
     /// Non-secret config.
     pub config: Vec<Kv>,
     /// Remote FSM before.

@@ -10,14 +10,14 @@
 //! | L1 | `config-sha256 == config-sha256-at-start` |
 //! | L9 | config `WF_PHASE_COURT_ENFORCE` is `1`; the deterministic validator passed |
 //! | L3 | after P20: the phase target is the bound target, chosen `explicit` or `autobind`; P10 does not create a pod when LIUM_TARGET is set |
-//! | L4 | a P10 that created a pod had consent (flag `consent=true`) |
-//! | L7 | P90: `deleted=true` exactly when `teardown=delete` asked for it |
+//! | L4 | a P10 that created a pod had consent (the pack's `consent`) |
+//! | L7 | P90: `deleted=true` exactly when `--teardown delete` asked for it |
 //!
 //! Odd input (missing facts, non-numeric counts, unknown phases) is a finding, never a panic.
 //! The auditor answers `unverified` only when it cannot judge at all: a constitution version it
 //! does not implement, an applicable law whose text the request lacks, or a broken build.
 
-use crate::model::{AuditRequest, EvidencePack, PhaseStatus};
+use crate::model::{AuditRequest, EvidencePack, PhaseStatus, ProvisionMode, TeardownMode};
 use crate::table::{self, Tables};
 use wfhost_pack_sdk::kv::{get, parse_bool};
 use wfhost_pack_sdk::verdict::{VerdictBuilder, VerdictParts};
@@ -189,10 +189,6 @@ fn is_hex(s: &str, len: usize) -> bool {
 
 fn fact<'a>(pack: &'a EvidencePack, key: &str) -> Option<&'a str> {
     get(&pack.outcome.facts, key)
-}
-
-fn flag<'a>(pack: &'a EvidencePack, key: &str) -> Option<&'a str> {
-    get(&pack.flow_flags, key)
 }
 
 // ---------------------------------------------------------------- L5
@@ -544,25 +540,17 @@ fn check_consent(pack: &EvidencePack, phase: Phase, v: &mut VerdictBuilder) {
     if !phase.is(10) || pack.outcome.status != PhaseStatus::Ok {
         return;
     }
-    let auto = flag(pack, "provision").map(str::trim) == Some("auto");
+    let auto = pack.flow_flags.provision == ProvisionMode::Auto;
     let created = fact(pack, "target").is_some_and(|t| !t.trim().is_empty());
     if !(auto || created) {
         return;
     }
-    match flag(pack, "consent").map(str::trim) {
-        Some(c) if parse_bool(c) == Some(true) => {}
-        other => {
-            v.fail(
-                "L4",
-                "flags.consent",
-                format!(
-                    "P10 provisioned a pod without consent (flag consent is {}).",
-                    other
-                        .map(|c| format!("{c:?}"))
-                        .unwrap_or_else(|| "absent".to_string())
-                ),
-            );
-        }
+    if !pack.consent {
+        v.fail(
+            "L4",
+            "flags.consent",
+            "P10 provisioned a pod without consent (P00 recorded none).",
+        );
     }
 }
 
@@ -572,15 +560,7 @@ fn check_teardown(pack: &EvidencePack, phase: Phase, v: &mut VerdictBuilder) {
     if !phase.is(90) {
         return;
     }
-    let teardown = flag(pack, "teardown").map(str::trim).unwrap_or("keep");
-    if !matches!(teardown, "keep" | "delete") {
-        v.fail(
-            "L7",
-            "flags.teardown",
-            format!("The teardown flag is {teardown:?}; only keep or delete are legal."),
-        );
-        return;
-    }
+    let teardown = pack.flow_flags.teardown;
     let deleted = match fact(pack, "deleted").map(str::trim) {
         None => {
             if pack.outcome.status == PhaseStatus::Ok {
@@ -604,14 +584,14 @@ fn check_teardown(pack: &EvidencePack, phase: Phase, v: &mut VerdictBuilder) {
             }
         },
     };
-    if deleted == Some(true) && teardown != "delete" {
+    if deleted == Some(true) && teardown != TeardownMode::Delete {
         v.fail(
             "L7",
             "facts.deleted",
             format!("The pod was deleted although teardown={teardown}; pods are deleted only with --teardown delete."),
         );
     }
-    if teardown == "delete" && pack.outcome.status == PhaseStatus::Ok && deleted == Some(false) {
+    if teardown == TeardownMode::Delete && pack.outcome.status == PhaseStatus::Ok && deleted == Some(false) {
         v.fail(
             "L7",
             "facts.deleted",

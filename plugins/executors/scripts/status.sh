@@ -27,7 +27,7 @@
 # run as it goes: the same runs and counts, with "runs" first and the counts after it.
 # WFHOST_STATUS_NO_AWK=1 takes the shell walk on purpose.
 #
-# Embedded after common.sh (shebang, `set -u`, valid_id, alive, BOOT, run_alive).
+# Embedded after common.sh (shebang, `set -u`, valid_id, alive, BOOT, run_alive, claims).
 
 # BOOKKEEPING: what runner.sh writes for a run, in the order a disk_full marker is reported.
 BOOKKEEPING='exit_code ended_at started_at pid pgid boot_id'
@@ -104,13 +104,6 @@ sh_status() {
   done < "$tsv"
   printf '],"total":%s,"ok":%s,"failed":%s,"running":%s,"pending":%s,"lost":%s,"runner_alive":%s}\n' \
     "$total" "$ok" "$failed" "$running" "$pending" "$lost" "$ralive"
-}
-
-# claims: every claimed run as "ID/_wf/claim/." (the trailing /. keeps directories only, as
-# `[ -d ]` does), one a line; nothing when OUT/runs is missing.
-claims() {
-  cd "$out/runs" 2>/dev/null || return 0
-  printf '%s\n' */_wf/claim/. .[!.]*/_wf/claim/. ..?*/_wf/claim/.
 }
 
 # awk_status: the awk pass. Its input is the claims, then it reads runs.tsv, the exit codes and

@@ -13,7 +13,7 @@
 
 use crate::context::PhaseContext;
 use crate::host::{
-    ActionClass, Artifact, CommandResult, ExecRequest, GatewayError, Host, Kv, Level,
+    ActionClass, Artifact, CommandResult, ExecRequest, GatewayError, Host, Level,
 };
 use serde_json::{json, Value};
 use wfhost_pack_sdk::kv::Facts;
@@ -49,42 +49,8 @@ pub mod code {
     }
 }
 
-/// `phase-status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Done.
-    Ok,
-    /// Nothing to do.
-    Skip,
-    /// Failed.
-    Fail,
-}
-
-/// `phase-outcome`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    /// Phase ID.
-    pub phase: String,
-    /// ok, skip or fail.
-    pub status: Status,
-    /// 0 or a failure code.
-    pub code: u16,
-    /// One line: what happened (and on failure, what to do).
-    pub message: String,
-    /// Files produced or copied.
-    pub artifacts: Vec<Artifact>,
-    /// Structured facts.
-    pub facts: Vec<Kv>,
-    /// Steps with their output tails.
-    pub details_json: Option<String>,
-}
-
-impl Outcome {
-    /// The value of fact `key`.
-    pub fn fact(&self, key: &str) -> Option<&str> {
-        wfhost_pack_sdk::kv::get(&self.facts, key)
-    }
-}
+/// `phase-status` and `phase-outcome`: the SDK's.
+pub use wfhost_pack_sdk::executor::{PhaseOutcome as Outcome, PhaseStatus as Status};
 
 /// Why a phase failed: a code and a one-line message.
 #[derive(Debug, Clone, PartialEq, Eq)]

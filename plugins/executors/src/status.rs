@@ -9,6 +9,11 @@
 //! [`SweepStatus::disk_full_note`] turns those into the one line P60 and P70 report. A failed
 //! run the runner stopped at its time limit (`RUN_TIMEOUT_SECS`) carries `"reason":"timeout"`
 //! ([`SweepStatus::timed_out_ids`]).
+//!
+//! A sweep run as Slurm job arrays answers the same object from its own status script
+//! (`scripts/slurm_status.sh`), with `"backend":"slurm"` and, per run, the state of its task
+//! (`slurm_state`) and the task (`slurm_job`, `ARRAY_TASK`); [`RunState::label`] names a failed
+//! run with them.
 
 use serde::Deserialize;
 
@@ -28,6 +33,32 @@ pub struct RunState {
     /// With `reason`: the record whose write failed (`exit_code`, `pid`, ...).
     #[serde(default)]
     pub failed_write: Option<String>,
+    /// On Slurm: the state of the run's task (`COMPLETED`, `TIMEOUT`, ...), or what the status
+    /// script says instead (`NOT_SUBMITTED`, `MISSING`, `UNKNOWN`, `SIGNALLED`).
+    #[serde(default)]
+    pub slurm_state: Option<String>,
+    /// On Slurm: the run's task, `ARRAY_TASK`.
+    #[serde(default)]
+    pub slurm_job: Option<String>,
+}
+
+impl RunState {
+    /// The run's id, with its Slurm state and exit code when it has them: `r3 (FAILED, exit 3)`,
+    /// `r5 (TIMEOUT)`, `r1`.
+    pub fn label(&self) -> String {
+        let mut what = Vec::new();
+        if let Some(s) = &self.slurm_state {
+            what.push(s.clone());
+        }
+        if let (Some(_), Some(c)) = (&self.slurm_state, self.exit_code) {
+            what.push(format!("exit {c}"));
+        }
+        if what.is_empty() {
+            self.run_id.clone()
+        } else {
+            format!("{} ({})", self.run_id, what.join(", "))
+        }
+    }
 }
 
 /// The whole status object.
@@ -49,6 +80,9 @@ pub struct SweepStatus {
     pub runner_alive: bool,
     /// Per-run states.
     pub runs: Vec<RunState>,
+    /// `slurm` when the sweep runs as Slurm job arrays (absent: the runner).
+    #[serde(default)]
+    pub backend: Option<String>,
 }
 
 const STATES: [&str; 5] = ["pending", "running", "ok", "failed", "lost"];
@@ -104,6 +138,18 @@ pub fn parse(text: &str) -> Result<SweepStatus, String> {
             bad.run_id, bad.reason, bad.failed_write, bad.state
         ));
     }
+    if let Some(bad) = s.runs.iter().find(|r| {
+        let word = |v: &Option<String>, ok: fn(u8) -> bool| {
+            v.as_ref().is_some_and(|w| w.is_empty() || !w.bytes().all(ok))
+        };
+        word(&r.slurm_state, |b| b.is_ascii_uppercase() || b == b'_')
+            || word(&r.slurm_job, |b| b.is_ascii_digit() || b == b'_')
+    }) {
+        return Err(format!(
+            "run {} has an unreadable Slurm state {:?} or task {:?}",
+            bad.run_id, bad.slurm_state, bad.slurm_job
+        ));
+    }
     for state in STATES {
         let listed = s.runs.iter().filter(|r| r.state == state).count() as u64;
         if listed != s.count(state) {
@@ -144,6 +190,31 @@ impl SweepStatus {
             .filter(|r| r.state == "failed" || r.state == "lost")
             .map(|r| r.run_id.as_str())
             .collect()
+    }
+
+    /// [`RunState::label`] of the failed and lost runs, in runs.tsv order.
+    pub fn failed_labels(&self) -> Vec<String> {
+        self.runs
+            .iter()
+            .filter(|r| r.state == "failed" || r.state == "lost")
+            .map(RunState::label)
+            .collect()
+    }
+
+    /// On Slurm: how many runs' tasks are in each state, `COMPLETED=17,TIMEOUT=1` (sorted by
+    /// state); `None` for the runner.
+    pub fn slurm_state_counts(&self) -> Option<String> {
+        let mut counts = std::collections::BTreeMap::new();
+        for s in self.runs.iter().filter_map(|r| r.slurm_state.as_deref()) {
+            *counts.entry(s).or_insert(0u64) += 1;
+        }
+        (!counts.is_empty()).then(|| {
+            counts
+                .iter()
+                .map(|(s, n)| format!("{s}={n}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
     }
 
     /// IDs of runs that were claimed (every state but pending).
@@ -252,6 +323,32 @@ mod tests {
             s.progress_line(),
             "sweep: 3/3 done, 1 failed, 0 running, 1 lost"
         );
+    }
+
+    #[test]
+    fn slurm_states_label_the_failures() {
+        let text = r#"{"backend":"slurm","total":4,"ok":1,"failed":2,"running":0,"pending":0,"lost":1,"runner_alive":false,
+            "runs":[{"run_id":"a","state":"ok","exit_code":0,"slurm_state":"COMPLETED","slurm_job":"12_0"},
+                    {"run_id":"b","state":"failed","exit_code":3,"slurm_state":"FAILED","slurm_job":"12_1"},
+                    {"run_id":"c","state":"failed","exit_code":null,"slurm_state":"TIMEOUT","slurm_job":"12_2"},
+                    {"run_id":"d","state":"lost","exit_code":null,"slurm_state":"NODE_FAIL"}]}"#;
+        let s = parse(text).unwrap();
+        assert_eq!(s.backend.as_deref(), Some("slurm"));
+        assert_eq!(s.failed_labels(), ["b (FAILED, exit 3)", "c (TIMEOUT)", "d (NODE_FAIL)"]);
+        assert_eq!(s.slurm_state_counts().as_deref(), Some("COMPLETED=1,FAILED=1,NODE_FAIL=1,TIMEOUT=1"));
+        // The runner's status has neither.
+        let runner = parse(GOOD).unwrap();
+        assert_eq!(runner.failed_labels(), ["b", "c"]);
+        assert_eq!(runner.slurm_state_counts(), None);
+        assert_eq!(runner.backend, None);
+        for (good, bad) in [
+            (r#""slurm_state":"TIMEOUT""#, r#""slurm_state":"timeout""#),
+            (r#""slurm_state":"TIMEOUT""#, r#""slurm_state":"""#),
+            (r#""slurm_job":"12_2""#, r#""slurm_job":"12-2""#),
+        ] {
+            let e = parse(&text.replace(good, bad)).unwrap_err();
+            assert!(e.contains("unreadable Slurm state"), "{bad}: {e}");
+        }
     }
 
     #[test]

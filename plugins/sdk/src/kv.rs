@@ -1,4 +1,4 @@
-//! Key/value lists: config entries, flow flags, phase facts.
+//! Key/value lists: config entries, inputs, phase facts.
 //!
 //! The WIT contract carries these as `list<kv>`; plugin logic holds them as
 //! `Vec<(String, String)>` so it stays independent of the generated bindings. [`Facts`] builds a

@@ -9,12 +9,14 @@
 //! - [`kv`]: key/value lists (config, flags, facts) and their JSON form.
 //! - [`verdict`]: a small builder for auditor verdicts.
 //! - [`text`]: output tails and UTC timestamps for evidence.
-//! - [`records`]: the records every role that talks to pods shares (`command-result`,
-//!   `pod-identity`, `log.level`), and [`record_conversions!`], which converts the generated
-//!   ones to them and back.
+//! - [`records`]: the records every role shares (`command-result`, `pod-identity`,
+//!   `pod-report`, the typed `flow-flags`, `log.level`), and [`record_conversions!`] (and
+//!   [`flag_conversions!`] for an auditor), which convert the generated ones to them.
 //! - [`transport`]: the records, host capabilities and operations of a transport, and
 //!   [`export_transport!`], which exports a [`transport::Transport`] through the bindings
 //!   wit-bindgen generates.
+//! - [`executor`]: the records, host capabilities and `phase` interface of a phase executor, and
+//!   [`export_executor!`], which exports an [`executor::Executor`] the same way.
 //! - `testing` (host target only): run real processes the way the host does (also a transport's
 //!   `process.run` requests), temp dirs.
 //!
@@ -28,6 +30,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod executor;
 pub mod kv;
 pub mod path;
 pub mod records;
@@ -38,3 +41,6 @@ pub mod verdict;
 
 #[cfg(not(target_family = "wasm"))]
 pub mod testing;
+
+#[cfg(test)]
+mod stand_in;

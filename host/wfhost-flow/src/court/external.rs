@@ -49,13 +49,13 @@ impl ExternalAuditor {
             fuel_used: None,
             duration_ms: t0.elapsed().as_millis() as u64,
         };
-        let input = pack_file.cloned().unwrap_or_else(|| serde_json::to_value(&req.pack).unwrap_or(Value::Null));
+        let input = pack_file.cloned().unwrap_or_else(|| super::pack_value(&req.pack).unwrap_or(Value::Null));
         let body = match serde_json::to_vec_pretty(&input) {
             Ok(b) => b,
             Err(e) => return unverified("internal", format!("cannot encode the evidence pack: {e}")),
         };
         if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&evidence, &body)) {
-            return unverified("internal", format!("cannot write {}: {e}", evidence.display()));
+            return unverified(super::EVIDENCE_WRITE, format!("cannot write {}: {e}", evidence.display()));
         }
         let _ = std::fs::remove_file(&output);
         let line = format!(

@@ -13,10 +13,18 @@
 pub mod deterministic;
 pub mod external;
 
+/// The `reason_kind` of an auditor that was never asked because its input file could not be
+/// written: the engine records that as a failed evidence write, not as a verdict.
+pub const EVIDENCE_WRITE: &str = "evidence_write";
+
 use wfhost_config::config::Config;
-use wfhost_config::flags::Flags;
+use wfhost_config::flags::{self, Fetch, Flags, Provision, Sweep, Teardown};
 use crate::plugins::Plugins;
-use crate::types::{AuditRequest, EvidencePack, Kv, Law, PhaseOutcome, Verdict, VerdictStatus};
+use crate::types::{
+    AuditRequest, EvidencePack, FetchMode, FlowFlags, Kv, Law, PhaseOutcome, ProvisionMode, SweepMode, TeardownMode, Verdict,
+    VerdictStatus,
+};
+use serde_json::Value;
 use std::path::Path;
 use wfhost_audit::decision;
 use wfhost_audit::records::{AuditStatus, AuditorEntry, AuditorVerdict, ConstitutionalRecord, WitVerdictStatus};
@@ -134,10 +142,108 @@ pub struct PackInput<'a> {
     pub findings: Vec<String>,
 }
 
+/// The flags as the WIT `flow-flags` record components receive (phase context, evidence pack).
+pub fn wit_flags(f: &Flags) -> FlowFlags {
+    FlowFlags {
+        provision: match f.provision {
+            Provision::Auto => ProvisionMode::Auto,
+            Provision::Skip => ProvisionMode::Skip,
+        },
+        sweep: match f.sweep {
+            Sweep::Start => SweepMode::Start,
+            Sweep::Resume => SweepMode::Resume,
+            Sweep::Skip => SweepMode::Skip,
+        },
+        wait: f.wait,
+        fetch: match &f.fetch {
+            Fetch::None => FetchMode::None,
+            Fetch::All => FetchMode::All,
+            Fetch::Run(id) => FetchMode::Run(id.clone()),
+        },
+        teardown: match f.teardown {
+            Teardown::Keep => TeardownMode::Keep,
+            Teardown::Delete => TeardownMode::Delete,
+        },
+        yes: f.yes,
+    }
+}
+
+/// The flags of a WIT `flow-flags` record.
+fn flags_of(f: &FlowFlags) -> Flags {
+    Flags {
+        provision: match f.provision {
+            ProvisionMode::Auto => Provision::Auto,
+            ProvisionMode::Skip => Provision::Skip,
+        },
+        sweep: match f.sweep {
+            SweepMode::Start => Sweep::Start,
+            SweepMode::Resume => Sweep::Resume,
+            SweepMode::Skip => Sweep::Skip,
+        },
+        wait: f.wait,
+        fetch: match &f.fetch {
+            FetchMode::None => Fetch::None,
+            FetchMode::All => Fetch::All,
+            FetchMode::Run(id) => Fetch::Run(id.clone()),
+        },
+        teardown: match f.teardown {
+            TeardownMode::Keep => Teardown::Keep,
+            TeardownMode::Delete => Teardown::Delete,
+        },
+        yes: f.yes,
+    }
+}
+
+/// The pack as `phase.<Pxx>.pack.json` holds it: the WIT record's members, its typed flags and
+/// consent written as the key/value list evidence has always held (the flags in command-line
+/// form, then `consent`), so `verify`, replay and courts read the packs of every flow alike.
+pub fn pack_value(pack: &EvidencePack) -> Result<Value, serde_json::Error> {
+    let mut value = serde_json::to_value(pack)?;
+    if let Value::Object(m) = &mut value {
+        let mut list: Vec<Kv> = flags_of(&pack.flow_flags).to_pairs().into_iter().map(|(key, value)| Kv { key, value }).collect();
+        list.push(Kv { key: "consent".into(), value: pack.consent.to_string() });
+        m.remove("consent");
+        m.insert("flow_flags".into(), serde_json::to_value(list)?);
+    }
+    Ok(value)
+}
+
+/// The WIT record of a pack file's WIT members ([`wfhost_audit::pack::wit_record`]): the
+/// inverse of [`pack_value`], its flags parsed as the command line's are. The error says which
+/// member does not read.
+pub fn pack_from_value(mut value: Value) -> Result<EvidencePack, String> {
+    let Value::Object(m) = &mut value else { return Err("not a JSON object".into()) };
+    let list: Vec<Kv> = serde_json::from_value(m.remove("flow_flags").unwrap_or(Value::Null))
+        .map_err(|e| format!("flow_flags is not a key/value list ({e})"))?;
+    let get = |key: &str| list.iter().find(|kv| kv.key == key).map(|kv| kv.value.as_str());
+    let parsed = || -> Result<Flags, flags::FlagError> {
+        let mut f = Flags::default();
+        if let Some(v) = get("provision") {
+            f.provision = v.parse()?;
+        }
+        if let Some(v) = get("sweep") {
+            f.sweep = v.parse()?;
+        }
+        if let Some(v) = get("wait") {
+            f.wait = flags::parse_wait(v)?;
+        }
+        if let Some(v) = get("fetch") {
+            f.fetch = v.parse()?;
+        }
+        if let Some(v) = get("teardown") {
+            f.teardown = v.parse()?;
+        }
+        f.yes = get("yes") == Some("true");
+        Ok(f)
+    };
+    let f = parsed().map_err(|e| format!("flow_flags: {e}"))?;
+    m.insert("flow_flags".into(), serde_json::to_value(wit_flags(&f)).map_err(|e| e.to_string())?);
+    m.insert("consent".into(), Value::Bool(get("consent") == Some("true")));
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
 /// Build the evidence pack auditors judge.
 pub fn evidence_pack(i: PackInput<'_>) -> EvidencePack {
-    let mut flags: Vec<Kv> = i.flags.to_pairs().into_iter().map(|(key, value)| Kv { key, value }).collect();
-    flags.push(Kv { key: "consent".into(), value: i.consent.to_string() });
     EvidencePack {
         flow_id: i.flow_id.to_string(),
         phase: i.phase.id.to_string(),
@@ -150,7 +256,8 @@ pub fn evidence_pack(i: PackInput<'_>) -> EvidencePack {
         phase_target: i.phase_target,
         target_source: i.target_source.to_string(),
         outcome: i.outcome.clone(),
-        flow_flags: flags,
+        flow_flags: wit_flags(i.flags),
+        consent: i.consent,
         config: i
             .config
             .map(|c| c.public_entries().into_iter().map(|(key, value)| Kv { key, value }).collect())
@@ -211,6 +318,63 @@ mod tests {
 
     fn rec(status: VerdictStatus) -> AuditorRecord {
         AuditorRecord { name: "a".into(), status, verdict: None, reason_kind: None, message: String::new(), fuel_used: None, duration_ms: 0 }
+    }
+
+    fn pack(flags: &Flags, consent: bool) -> EvidencePack {
+        let outcome = PhaseOutcome {
+            phase: "P80".into(),
+            status: crate::types::PhaseStatus::Ok,
+            code: 0,
+            message: "ok".into(),
+            artifacts: vec![],
+            facts: vec![],
+            details_json: None,
+        };
+        EvidencePack {
+            flow_id: "f".into(),
+            phase: "P80".into(),
+            constitution_version: 1,
+            applicable_laws: vec!["L5".into()],
+            config_sha256_at_start: "a".into(),
+            config_sha256: "a".into(),
+            transport: "local".into(),
+            bound_target: Some("pod".into()),
+            phase_target: None,
+            target_source: "explicit".into(),
+            outcome,
+            flow_flags: wit_flags(flags),
+            consent,
+            config: vec![],
+            fsm_before: "INIT".into(),
+            fsm_after: "INIT".into(),
+            deterministic_pass: true,
+            deterministic_findings: vec![],
+        }
+    }
+
+    #[test]
+    fn the_pack_file_keeps_the_flags_as_a_key_value_list_and_reads_back_typed() {
+        let flags = Flags { provision: Provision::Skip, sweep: Sweep::Resume, wait: true, fetch: Fetch::Run("r-1".into()), teardown: Teardown::Delete, yes: true };
+        let p = pack(&flags, true);
+        let v = pack_value(&p).unwrap();
+        assert!(v.get("consent").is_none(), "{v}");
+        assert_eq!(
+            v["flow_flags"],
+            serde_json::json!([
+                {"key": "provision", "value": "skip"}, {"key": "sweep", "value": "resume"},
+                {"key": "wait", "value": "true"}, {"key": "fetch", "value": "run:r-1"},
+                {"key": "teardown", "value": "delete"}, {"key": "yes", "value": "true"},
+                {"key": "consent", "value": "true"},
+            ])
+        );
+        assert_eq!(pack_from_value(v).unwrap(), p);
+        let plain = pack(&Flags::default(), false);
+        assert_eq!(pack_from_value(pack_value(&plain).unwrap()).unwrap(), plain);
+        // A pack file whose flags do not parse says which.
+        let mut bad = pack_value(&plain).unwrap();
+        bad["flow_flags"][4]["value"] = "burn".into();
+        let e = pack_from_value(bad).unwrap_err();
+        assert!(e.contains("flow_flags") && e.contains("--teardown \"burn\""), "{e}");
     }
 
     #[test]

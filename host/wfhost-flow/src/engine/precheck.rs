@@ -3,10 +3,9 @@
 //! this run require, the signing key, consent (Law 4) and every plugin the flow will use.
 //!
 //! ```text
-//! config ─► header lines ─► flag problems (105) ─► missing keys (107) ─► signing key (101)
-//!        ─► consent + provision grant (106) ─► WF_RUN_SECRETS read (107, 101)
-//!        ─► SWEEP_FORCE's consent (109)
-//!        ─► plugins loaded (108) ─► ok
+//! config ─► header lines ─► flag problems (105) ─► missing keys (107) ─► the sweep planned (109)
+//!        ─► signing key (101) ─► consent + provision grant (106) ─► WF_RUN_SECRETS read (107, 101)
+//!        ─► SWEEP_FORCE's consent (112) ─► plugins loaded (108) ─► transport config (101) ─► ok
 //! ```
 //! Nothing here touches a target: a precheck failure stops before any remote mutation.
 
@@ -16,7 +15,8 @@ use crate::plugins;
 use crate::types::PhaseOutcome;
 use serde_json::json;
 use wfhost_audit::records::{self, FlowHeader};
-use wfhost_config::flags::{Provision, Sweep};
+use wfhost_config::flags::{Fetch, Provision, Sweep};
+use wfhost_config::manifest;
 use wfhost_constitution::{codes, keys, Phase, PhaseId};
 use wfhost_evidence::Actor;
 
@@ -43,10 +43,8 @@ impl Run<'_> {
             }
         };
         self.config_sha_start = config.sha256().to_string();
-        for key in config.unknown_keys() {
-            self.out.note(&format!(
-                "warning: unknown key {key} in {config_path} is kept in evidence but not used"
-            ));
+        for warning in config.warnings() {
+            self.out.note(&format!("warning: {warning}"));
         }
         // Flags that need config to judge.
         self.explicit_target = self
@@ -80,6 +78,7 @@ impl Run<'_> {
         self.header("remote_env_path", config.value(keys::REMOTE_ENV_PATH));
         self.header("fsm_state_file", &super::state_file(&config));
         self.header("flow_id", &self.flow_id);
+        self.gateway.set_fetch_max_bytes(config.uint(keys::WF_FETCH_MAX_BYTES));
         self.config = Some(config.clone());
 
         // Required variables (config.toml `required_for`) of the phases this run will execute.
@@ -97,11 +96,36 @@ impl Run<'_> {
                 }
             }
         }
+        // Flags that cannot work together on a pod this flow creates: a new pod has no sweep.
+        if self.provision_needed() {
+            if self.flags.sweep == Sweep::Resume {
+                self.flag_problems.push(
+                    "--sweep resume on a pod this flow creates: a new pod has no sweep to resume; use --sweep start, \
+                     or set LIUM_TARGET to the pod that has the sweep and use --provision skip"
+                        .into(),
+                );
+            }
+            if self.flags.sweep == Sweep::Skip && self.flags.fetch != Fetch::None {
+                self.flag_problems.push(format!(
+                    "--fetch {} with --sweep skip on a pod this flow creates: a new pod has no runs to fetch; \
+                     set LIUM_TARGET to the pod that ran them and use --provision skip",
+                    self.flags.fetch
+                ));
+            }
+        }
         if !self.flag_problems.is_empty() {
             return fail(phase, codes::FLAGS_ILLEGAL, self.flag_problems.join("; "));
         }
         if !missing.is_empty() {
             return fail(phase, codes::REQUIRED_VAR_MISSING, format!("unset in {config_path}: {}", missing.join("; ")));
+        }
+        // The sweep P60 would start is read and planned now: a manifest that does not parse,
+        // a SWEEP_MATCH that selects nothing or a SWEEP_START_AT that names no run is found
+        // before anything is created.
+        if self.flags.sweep == Sweep::Start && self.will_work(PhaseId::P60) {
+            if let Err(e) = manifest::Sweep::load(&config) {
+                return fail(phase, codes::INPUT_INVALID, format!("the sweep P60 would start cannot run: {e}"));
+            }
         }
         // Signing (WF_SIGNING_KEY): the key is read now, so a bad key stops the flow before
         // anything happens; its id is recorded before the first verdict.
@@ -155,7 +179,11 @@ impl Run<'_> {
         match plugins::load(&self.req.workdir, &config, &self.req.env, self.sink.clone(), self.out.clone_handle()) {
             Ok(p) => {
                 self.sink.event("plugins.loaded", "plugins", p.describe());
+                let checked = p.check_config(&config_path);
                 self.plugins = Some(p);
+                if let Err((code, message)) = checked {
+                    return fail(phase, code, message);
+                }
             }
             Err(e) => return fail(phase, codes::PLUGIN_UNAVAILABLE, e),
         }

@@ -20,6 +20,7 @@ use wfhost_config::config::Config;
 use wfhost_config::flags::{Fetch, Provision, Sweep, Teardown};
 use wfhost_config::manifest;
 use wfhost_constitution::{codes, keys, Code, Phase, PhaseId};
+use wfhost_evidence::input::{self, InputKind};
 
 /// Inputs for an executor, by name.
 pub(super) type Inputs = Vec<(String, String)>;
@@ -91,12 +92,21 @@ impl Unit for Plain {}
 struct Precheck;
 impl Unit for Precheck {
     fn host(&self, run: &mut Run<'_>, phase: &Phase) -> PhaseOutcome {
-        run.precheck(phase)
+        let mut outcome = run.precheck(phase);
+        // The config's unknown keys are kept in evidence by name and line, never by value
+        // (a misspelt key may hold a credential).
+        if let Ok(config) = &run.loaded {
+            if !config.unknown_keys().is_empty() {
+                let keys: Vec<Value> = config.unknown_keys().iter().map(|u| json!({"key": u.key, "line": u.line})).collect();
+                outcome.details_json = Some(json!({"unknown_keys": keys}).to_string());
+            }
+        }
+        outcome
     }
 
     fn after(&self, run: &mut Run<'_>, _outcome: &PhaseOutcome) {
         if let Err(e) = wfhost_audit::start::write(&run.flow_dir) {
-            run.sink.file_failed(wfhost_audit::layout::FLOW_START, &e);
+            run.sink.write_failed(wfhost_audit::layout::FLOW_START, &e);
         }
     }
 }
@@ -142,8 +152,7 @@ impl Unit for Bootstrap {
         v.push(("config_text".into(), config.redacted_text()));
         if let Some(script) = config.get(keys::BOOTSTRAP_SCRIPT).filter(|s| !s.is_empty()) {
             let path = run.req.workdir.join(script);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| (codes::BOOTSTRAP_FAILED, format!("BOOTSTRAP_SCRIPT {} cannot be read: {e}", path.display())))?;
+            let text = input::read_to_string(&path, InputKind::BootstrapScript).map_err(|e| (codes::BOOTSTRAP_FAILED, e.to_string()))?;
             v.push(("bootstrap_script".into(), text));
         }
         Ok(())
@@ -183,14 +192,12 @@ impl Unit for SweepStart {
 
     fn inputs(&self, run: &Run<'_>, config: &Config, v: &mut Inputs) -> Result<(), InputError> {
         if run.flags.sweep == Sweep::Start {
-            let rel = config.value(keys::SWEEP_MANIFEST);
-            let path = run.req.workdir.join(rel);
-            let bytes = std::fs::read(&path).map_err(|e| (manifest::CODE, format!("SWEEP_MANIFEST {} cannot be read: {e}", path.display())))?;
-            let m = manifest::Manifest::parse(&bytes, &path.display().to_string()).map_err(|e| (e.code(), e.to_string()))?;
-            let runs = manifest::plan(&m, &manifest::PlanOptions::from_config(config)).map_err(|e| (e.code(), e.to_string()))?;
-            let runs_json: Vec<Value> = runs.iter().map(|r| json!({"run_id": r.run_id, "command": r.command})).collect();
-            v.push(("manifest_csv".into(), String::from_utf8_lossy(&bytes).into_owned()));
-            v.push(("manifest_sha256".into(), m.sha256.clone()));
+            // P00 planned the same sweep; it is read again here so the runs are what the file
+            // holds now.
+            let sweep = manifest::Sweep::load(config).map_err(|e| (e.code(), e.to_string()))?;
+            let runs_json: Vec<Value> = sweep.runs.iter().map(|r| json!({"run_id": r.run_id, "command": r.command})).collect();
+            v.push(("manifest_csv".into(), String::from_utf8_lossy(&sweep.bytes).into_owned()));
+            v.push(("manifest_sha256".into(), sweep.manifest.sha256.clone()));
             v.push(("runs_json".into(), Value::Array(runs_json).to_string()));
         }
         if run.force_consent {

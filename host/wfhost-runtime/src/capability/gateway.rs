@@ -6,7 +6,7 @@
 
 use crate::bindings::executor::wfhost::plugin::gateway::{self, ExecRequest, GatewayError};
 use crate::host::ExecutorHost;
-use crate::types::{Artifact, CommandResult, PodIdentity};
+use crate::types::{Artifact, CommandResult, PodIdentity, PodReport};
 use wasmtime::component::{HasData, Linker};
 
 /// Store data whose component may act on the flow's target through the gateway.
@@ -27,7 +27,7 @@ impl gateway::Host for GatewayCtx<'_> {
         self.0.provision(&name_hint)
     }
 
-    fn pod_status(&mut self, target: String) -> Result<(String, String), GatewayError> {
+    fn pod_status(&mut self, target: String) -> Result<PodReport, GatewayError> {
         self.0.pod_status(&target)
     }
 

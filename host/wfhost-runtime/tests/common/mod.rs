@@ -3,8 +3,13 @@
 
 #![allow(dead_code)]
 
+pub mod loopback;
+
 use std::path::PathBuf;
-use wfhost_runtime::types::{AuditRequest, EvidencePack, Kv, Law, PhaseOutcome, PhaseStatus};
+use wfhost_runtime::types::{
+    AuditRequest, EvidencePack, FetchMode, FlowFlags, Kv, Law, PhaseOutcome, PhaseStatus,
+    ProvisionMode, SweepMode, TeardownMode,
+};
 use wfhost_runtime::{CacheMode, ComponentSource, Runtime, RuntimeOptions};
 
 /// Where every component built from plugins/ is (built-ins and test components).
@@ -30,6 +35,12 @@ pub fn runtime() -> (Runtime, tempfile::TempDir) {
     })
     .expect("runtime");
     (runtime, dir)
+}
+
+/// The flags of a flow with every flag at its command-line default.
+pub fn flow_flags() -> FlowFlags {
+    let (provision, sweep, fetch, teardown) = (ProvisionMode::Auto, SweepMode::Start, FetchMode::None, TeardownMode::Keep);
+    FlowFlags { provision, sweep, wait: false, fetch, teardown, yes: false }
 }
 
 /// An audit request for `phase` with laws L1 and L2.
@@ -58,10 +69,8 @@ pub fn request(phase: &str) -> AuditRequest {
                 }],
                 details_json: None,
             },
-            flow_flags: vec![Kv {
-                key: "teardown".into(),
-                value: "keep".into(),
-            }],
+            flow_flags: flow_flags(),
+            consent: false,
             config: vec![],
             fsm_before: "INIT".into(),
             fsm_after: "POD_READY".into(),

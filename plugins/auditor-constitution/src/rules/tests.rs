@@ -1,7 +1,7 @@
 //! Tests for every rule of the auditor, passing and failing.
 
 use super::*;
-use crate::model::{Artifact, Law, Outcome};
+use crate::model::{Artifact, FlowFlags, Law, Outcome};
 use wfhost_pack_sdk::verdict::Status;
 
 const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -90,13 +90,12 @@ fn pack(phase: &str) -> AuditRequest {
                 facts: good_facts(phase),
                 details_json: None,
             },
-            flow_flags: vec![
-                kv("provision", "skip"),
-                kv("sweep", "start"),
-                kv("wait", "true"),
-                kv("fetch", "none"),
-                kv("teardown", "keep"),
-            ],
+            flow_flags: FlowFlags {
+                provision: ProvisionMode::Skip,
+                wait: true,
+                ..FlowFlags::default()
+            },
+            consent: false,
             config: vec![kv("WF_PHASE_COURT_ENFORCE", "1")],
             fsm_before: "INIT".into(),
             fsm_after: "INIT".into(),
@@ -120,10 +119,14 @@ fn remove_fact(req: &mut AuditRequest, key: &str) {
     req.pack.outcome.facts.retain(|(k, _)| k != key);
 }
 
+/// Provision `auto` (else `skip`) and teardown `delete` (else `keep`).
 fn set_flag(req: &mut AuditRequest, key: &str, value: &str) {
     let flags = &mut req.pack.flow_flags;
-    flags.retain(|(k, _)| k != key);
-    flags.push(kv(key, value));
+    match key {
+        "provision" if value == "auto" => flags.provision = ProvisionMode::Auto,
+        "teardown" if value == "delete" => flags.teardown = TeardownMode::Delete,
+        _ => panic!("no flag {key}={value} in these tests"),
+    }
 }
 
 fn fail_of(req: &mut AuditRequest, code: u16) {
@@ -493,7 +496,7 @@ fn target_rules_do_not_apply_before_bind() {
 fn provisioning_despite_explicit_target_fails_l3() {
     let mut r = pack("P10");
     set_flag(&mut r, "provision", "auto");
-    set_flag(&mut r, "consent", "true");
+    r.pack.consent = true;
     set_fact(&mut r, "target", "wf-abcd1234");
     r.pack.config.push(kv("LIUM_TARGET", "pod-1"));
     assert_fails(&judge(&r), "L3", "facts.target");
@@ -509,15 +512,14 @@ fn provision_without_consent_fails_l4() {
     let v = judge(&r);
     assert_fails(&v, "L4", "flags.consent");
     assert!(v.remediation.contains("--yes"));
-    set_flag(&mut r, "consent", "false");
-    assert_fails(&judge(&r), "L4", "flags.consent");
+    assert!(v.reasons.iter().any(|r| r.contains("without consent")), "{v:#?}");
 }
 
 #[test]
 fn provision_with_consent_passes() {
     let mut r = pack("P10");
     set_flag(&mut r, "provision", "auto");
-    set_flag(&mut r, "consent", "true");
+    r.pack.consent = true;
     set_fact(&mut r, "target", "wf-abcd1234");
     assert_pass(&judge(&r));
 }
@@ -582,13 +584,10 @@ fn teardown_ok_without_deleted_fact_fails_l7() {
 }
 
 #[test]
-fn odd_deleted_fact_or_flag_fails_l7() {
+fn odd_deleted_fact_fails_l7() {
     let mut r = pack("P90");
     set_fact(&mut r, "deleted", "perhaps");
     assert_fails(&judge(&r), "L7", "facts.deleted");
-    let mut r = pack("P90");
-    set_flag(&mut r, "teardown", "burn");
-    assert_fails(&judge(&r), "L7", "flags.teardown");
 }
 
 #[test]

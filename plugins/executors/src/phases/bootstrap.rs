@@ -8,7 +8,7 @@
 //! `gpus_source`, and with APT_PACKAGES `apt_packages`, `apt_missing`, `apt_installed`.
 
 use super::remote_path;
-use crate::context::{config, PhaseContext};
+use crate::context::{config, Defaults, PhaseContext};
 use crate::host::{ActionClass, Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
 use wfhost_pack_sdk::path::join;

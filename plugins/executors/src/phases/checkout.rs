@@ -15,7 +15,7 @@
 //! `forced_clean` when a reset happened.
 
 use super::remote_path;
-use crate::context::{config, PhaseContext};
+use crate::context::{config, Defaults, PhaseContext};
 use crate::host::{ActionClass, Host, Level};
 use crate::outcome::{check_exit, code, first_chars, Act, Failure, Outcome, PhaseResult, Status};
 use wfhost_pack_sdk::kv::parse_bool;

@@ -11,6 +11,7 @@ use crate::context::{config, PhaseContext};
 use crate::host::{Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
 use wfhost_pack_sdk::path::{join, validate_segment};
+use wfhost_pack_sdk::records::FetchMode;
 
 /// Run P80.
 pub fn run<H: Host>(host: &H, ctx: &PhaseContext) -> Outcome {
@@ -20,24 +21,18 @@ pub fn run<H: Host>(host: &H, ctx: &PhaseContext) -> Outcome {
 }
 
 fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
-    let flag = act.ctx.flag("fetch").unwrap_or("none").to_string();
-    let wanted: Option<String> = match flag.as_str() {
-        "none" | "" => return skip("--fetch none: nothing is copied back"),
-        "all" => None,
-        f => match f.strip_prefix("run:") {
-            Some(id) => {
-                validate_segment(id).map_err(|e| {
-                    Failure::new(code::RUN_NOT_FOUND, format!("--fetch run:{id} does not name a run ({e}); list runs with `wfhost sweep-status`"))
-                })?;
-                Some(id.to_string())
-            }
-            None => {
-                return Err(Failure::new(
-                    code::FETCH_FAILED,
-                    format!("--fetch {f} is not none, all or run:<id>"),
-                ))
-            }
-        },
+    let flag = act.ctx.flow_flags.fetch.clone();
+    let wanted: Option<String> = match &flag {
+        FetchMode::None => return skip("--fetch none: nothing is copied back"),
+        FetchMode::All => None,
+        FetchMode::Run(id) => {
+            // The host checked the id in P00; a remote path is still never built from an
+            // unchecked one.
+            validate_segment(id).map_err(|e| {
+                Failure::new(code::RUN_NOT_FOUND, format!("--fetch run:{id} does not name a run ({e}); list runs with `wfhost sweep-status`"))
+            })?;
+            Some(id.clone())
+        }
     };
     let target = act.target()?;
     let out = remote_path(

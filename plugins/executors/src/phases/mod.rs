@@ -3,9 +3,10 @@
 //! Each phase module exposes `run(host, ctx) -> Outcome`: it builds an [`Act`] with the phase's
 //! catch-all failure code, does its work through the gateway, and finishes the outcome.
 
-use crate::context::{config, PhaseContext};
+use crate::context::{config, Defaults, PhaseContext};
 use crate::host::Host;
 use crate::outcome::{code, Act, Failure, Outcome, Status};
+use wfhost_pack_sdk::executor::Executor;
 use wfhost_pack_sdk::path::normalize_abs_path;
 
 pub mod bootstrap;
@@ -14,11 +15,35 @@ pub mod fetch;
 pub mod monitor;
 pub mod pod_ready;
 pub mod provision;
+pub mod slurm_array;
 pub mod sweep;
 pub mod teardown;
 
 /// The phases this executor serves.
 pub const PHASES: [&str; 8] = ["P10", "P30", "P40", "P50", "P60", "P70", "P80", "P90"];
+
+/// The built-in executors as the SDK's [`Executor`], for
+/// [`export_executor!`](wfhost_pack_sdk::export_executor).
+pub struct Builtin<'h, H: Host> {
+    host: &'h H,
+}
+
+impl<'h, H: Host> Builtin<'h, H> {
+    /// Serve phases with `host`.
+    pub fn new(host: &'h H) -> Self {
+        Builtin { host }
+    }
+}
+
+impl<H: Host> Executor for Builtin<'_, H> {
+    fn phases(&self) -> Vec<String> {
+        PHASES.iter().map(|p| p.to_string()).collect()
+    }
+
+    fn run_phase(&self, ctx: &PhaseContext) -> Outcome {
+        run_phase(self.host, ctx)
+    }
+}
 
 /// Run `ctx.phase`.
 pub fn run_phase<H: Host>(host: &H, ctx: &PhaseContext) -> Outcome {

@@ -7,7 +7,8 @@
 //!   A runner that died with runs still pending (seen twice) fails with 401: resume the sweep.
 //!   Runs that ended because the target's disk was full (status.sh's `disk_full` reason) are
 //!   named first in either failure, with the record whose write failed and what to do.
-//!   Up to three unreadable polls in a row are tolerated; more fail with 405.
+//!   Up to three unreadable polls in a row are tolerated; more fail with 405. A call the host
+//!   refuses is not retried.
 //!
 //! Progress lines go through `log` (`sweep: 3/8 done, 1 failed, 2 running`), and every status
 //! read as structured progress (`Act::progress`: the counts, for the host's bar). Facts: `total`,
@@ -17,13 +18,13 @@
 //! SWEEP_COMPLETED when complete without failures, SWEEP_FAILED when complete with failures,
 //! else SWEEP_RUNNING.
 
-use super::remote_path;
-use crate::context::{config, PhaseContext};
+use super::{remote_path, slurm_array};
+use crate::context::{config, Defaults, PhaseContext};
 use crate::host::{ActionClass, GatewayError, Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
 use crate::scripts::{self, NO_SWEEP_RC};
 use crate::status::{self, SweepStatus};
-use wfhost_pack_sdk::kv::parse_bool;
+use wfhost_pack_sdk::records::SweepMode;
 use wfhost_pack_sdk::text::last_line;
 
 const STATUS_TIMEOUT_MS: u64 = 60_000;
@@ -98,6 +99,9 @@ fn set_facts<H: Host>(act: &mut Act<'_, H>, s: &SweepStatus) {
     let timed_out = s.timed_out_ids();
     act.facts.set("timed_out", timed_out.len());
     act.facts.set("timed_out_runs", timed_out.join(","));
+    if let Some(counts) = s.slurm_state_counts() {
+        act.facts.set("slurm_states", counts);
+    }
     let fsm = match (s.complete(), s.failed + s.lost) {
         (true, 0) => "SWEEP_COMPLETED",
         (true, _) => "SWEEP_FAILED",
@@ -110,11 +114,11 @@ fn set_facts<H: Host>(act: &mut Act<'_, H>, s: &SweepStatus) {
 }
 
 fn named_failures(s: &SweepStatus) -> String {
-    let ids = s.failed_ids();
+    let ids = s.failed_labels();
     let mut shown = ids
         .iter()
         .take(FAILED_IDS_SHOWN)
-        .copied()
+        .cloned()
         .collect::<Vec<_>>()
         .join(", ");
     if ids.len() > FAILED_IDS_SHOWN {
@@ -129,12 +133,12 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         config::OPS_REMOTE_OUTPUTS_DIR,
         code::MONITOR_UNREADABLE,
     )?;
-    let wait = act.ctx.flag("wait").and_then(parse_bool).unwrap_or(false);
+    let wait = act.ctx.flow_flags.wait;
     let out_r = act.resolve(&out)?;
 
     // `--sweep skip` on a target that never had a sweep: nothing to monitor. With a sweep
     // start or resume in this flow, a missing sweep is a real failure (405 below).
-    if act.ctx.flag("sweep") == Some("skip") {
+    if act.ctx.flow_flags.sweep == SweepMode::Skip {
         if let Err(SnapshotError::NoSweep(m)) = snapshot(act, &out_r)? {
             return Ok((
                 Status::Skip,
@@ -225,6 +229,9 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
                 if !s.runner_alive && s.running == 0 && s.pending > 0 {
                     stalled += 1;
                     if stalled >= 2 {
+                        if s.backend.as_deref() == Some(slurm_array::SLURM) {
+                            return Err(slurm_array::stalled(&s));
+                        }
                         if let Some(note) = s.disk_full_note(&out) {
                             return Err(Failure::new(
                                 code::SWEEP_LAUNCH_FAILED,
@@ -257,7 +264,10 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
                     "status unreadable",
                     serde_json::json!({"poll": polls, "detail": detail}),
                 );
-                if matches!(e, SnapshotError::NoSweep(_)) || unreadable >= MAX_UNREADABLE_IN_A_ROW {
+                // A refusal is the host's decision (a capability, a flow being stopped): asking
+                // again gets the same answer, so it ends the wait at once.
+                let refused = matches!(e, SnapshotError::Gateway(GatewayError::Refused(_)));
+                if refused || matches!(e, SnapshotError::NoSweep(_)) || unreadable >= MAX_UNREADABLE_IN_A_ROW {
                     return Err(snapshot_failure(act, &out, e));
                 }
                 act.log(

@@ -3,8 +3,8 @@
 //! Then it finds the pod's GPUs ([`crate::gpus`]).
 //! Facts: `pod_state`, `pod_detail`, `status_polls`, `gpus`, `gpu_count`, `gpus_source`.
 
-use crate::context::{config, PhaseContext};
-use crate::host::{ActionClass, Host, Level};
+use crate::context::{config, Defaults, PhaseContext};
+use crate::host::{ActionClass, Host, Level, PodState, PodReport};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
 use wfhost_pack_sdk::text::last_line;
 
@@ -30,15 +30,15 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     loop {
         polls += 1;
         act.facts.set("status_polls", polls);
-        let (state, detail) = act
+        let PodReport { state, detail } = act
             .host
             .pod_status(&target)
             .map_err(|e| act.gateway_failure("reading the pod status", &e))?;
-        act.facts.set("pod_state", &state);
+        act.facts.set("pod_state", state.as_str());
         act.facts.set("pod_detail", &detail);
-        match state.as_str() {
-            "ready" => break,
-            "starting" => {
+        match state {
+            PodState::Ready => break,
+            PodState::Starting => {
                 let now = act.host.now_ms();
                 if now >= deadline {
                     return Err(Failure::new(
@@ -49,22 +49,16 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
                 act.log(Level::Info, &format!("pod {target} is starting ({detail}); waiting"));
                 act.host.sleep_ms(POLL_MS.min(deadline - now));
             }
-            "missing" => {
+            PodState::Missing => {
                 return Err(Failure::new(
                     code::POD_VANISHED_2XX,
                     format!("pod {target} does not exist ({detail}); provision a new one with --provision auto --yes and no LIUM_TARGET"),
                 ))
             }
-            "stopped" => {
+            PodState::Stopped => {
                 return Err(Failure::new(
                     code::POD_NOT_READY,
                     format!("pod {target} is stopped ({detail}); start it, then rerun with --provision skip"),
-                ))
-            }
-            other => {
-                return Err(Failure::new(
-                    code::POD_NOT_READY,
-                    format!("pod {target} reports the unknown state {other:?} ({detail}); check it with `wfhost pod-status --target {target}`"),
                 ))
             }
         }

@@ -4,6 +4,7 @@
 use super::skip;
 use crate::context::PhaseContext;
 use crate::host::{Host, Level};
+use wfhost_pack_sdk::records::ProvisionMode;
 use crate::outcome::{code, Act, Outcome, PhaseResult, Status};
 
 /// Run P10.
@@ -30,7 +31,7 @@ pub fn name_hint(flow_id: &str) -> String {
 }
 
 fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
-    if act.ctx.flag("provision") == Some("skip") {
+    if act.ctx.flow_flags.provision == ProvisionMode::Skip {
         return skip("--provision skip: no pod is created");
     }
     if let Some(t) = act.ctx.config("LIUM_TARGET") {

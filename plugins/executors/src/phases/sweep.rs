@@ -27,14 +27,15 @@
 //! `gpus`, `gpu_count`, `gpus_source` (the target's GPUs, [`crate::gpus`]), `gpus_per_run`
 //! (WF_GPUS_PER_RUN: more than the target has fails with 401) and `gpu_slots`.
 
-use super::{remote_path, skip};
-use crate::context::{config, PhaseContext};
+use super::{remote_path, skip, slurm_array};
+use crate::context::{config, Defaults, PhaseContext};
 use crate::host::{ActionClass, Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
 use crate::scripts::{self, Launched, RunSpec};
 use crate::status::{self, SweepStatus};
 use serde_json::json;
 use wfhost_pack_sdk::kv::parse_bool;
+use wfhost_pack_sdk::records::SweepMode;
 use wfhost_pack_sdk::path::{join, validate_segment};
 
 const QUICK_TIMEOUT_MS: u64 = 60_000;
@@ -84,16 +85,9 @@ fn safe_name<'s>(what: &str, s: &'s str) -> Result<&'s str, Failure> {
 }
 
 fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
-    let mode_flag = act.ctx.flag("sweep").unwrap_or("start").to_string();
-    match mode_flag.as_str() {
-        "skip" => return skip("--sweep skip: no run is started"),
-        "start" | "resume" => {}
-        other => {
-            return Err(Failure::new(
-                code::SWEEP_LAUNCH_FAILED,
-                format!("--sweep {other} is not start, resume or skip"),
-            ))
-        }
+    let mode = act.ctx.flow_flags.sweep;
+    if mode == SweepMode::Skip {
+        return skip("--sweep skip: no run is started");
     }
     let out = remote_path(
         act.ctx,
@@ -121,6 +115,8 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
             ))
         }
     };
+    // Slurm: the checked sbatch options, before anything is written (phases/slurm_array.rs).
+    let array = slurm_array::Plan::for_phase(act)?;
     let ts = safe_name("ts", act.ctx.input("ts").map(str::trim).unwrap_or(""))?.to_string();
     let flow_id = safe_name(
         "flow_id",
@@ -158,7 +154,7 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
             Some((runs, sha))
         }
     };
-    if mode_flag == "start" && planned.is_none() {
+    if mode == SweepMode::Start && planned.is_none() {
         return Err(Failure::new(
             code::MANIFEST_INVALID,
             "--sweep start without runs from the manifest; set SWEEP_MANIFEST in the config",
@@ -180,16 +176,12 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     let repo_r = act.resolve(&repo)?;
     let sweep = join(&out, "_sweep");
     // The scripts are stateless: refresh them every time (atomic writes, safe under a live runner).
-    act.put(
-        &join(&sweep, "runner.sh"),
-        scripts::RUNNER_SH.as_bytes(),
-        0o755,
-    )?;
-    act.put(
-        &join(&sweep, "status.sh"),
-        scripts::STATUS_SH.as_bytes(),
-        0o755,
-    )?;
+    if let Some(plan) = &array {
+        plan.install(act, &sweep)?;
+    } else {
+        act.put(&join(&sweep, "runner.sh"), scripts::RUNNER_SH.as_bytes(), 0o755)?;
+        act.put(&join(&sweep, "status.sh"), scripts::STATUS_SH.as_bytes(), 0o755)?;
+    }
 
     let limits = run_limits(act, &sweep)?;
 
@@ -304,6 +296,11 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         .config("SWEEP_RETRY_LOST")
         .and_then(parse_bool)
         .unwrap_or(false);
+    // Slurm: one job array instead of the runner (phases/slurm_array.rs).
+    if let Some(plan) = &array {
+        let launch = slurm_array::Launch { out: &out, out_r: &out_r, repo_r: &repo_r, max_parallel: maxp, token: &flow_id, retry_lost, mode, selected };
+        return plan.submit(act, &launch);
+    }
     let (lost_before, disk_note) = match &existing {
         Existing::Sweep { status, .. } => (status.lost, status.disk_full_past()),
         Existing::None => (0, None),

@@ -7,11 +7,12 @@
 //! (the goal of the phase holds, so that is ok), `run_secrets` (removed|kept|none) when
 //! WF_RUN_SECRETS is set.
 
-use super::remote_path;
+use super::{remote_path, slurm_array};
 use crate::context::{config, PhaseContext};
 use crate::host::{ActionClass, GatewayError, Host, Level};
 use wfhost_pack_sdk::shell::shell_quote;
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
+use wfhost_pack_sdk::records::TeardownMode;
 
 /// Run P90.
 pub fn run<H: Host>(host: &H, ctx: &PhaseContext) -> Outcome {
@@ -21,14 +22,18 @@ pub fn run<H: Host>(host: &H, ctx: &PhaseContext) -> Outcome {
 }
 
 fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
+    // Slurm: the sweep's own job arrays, not the submit host (phases/slurm_array.rs).
+    if slurm_array::Backend::of(act.host, code::TEARDOWN_FAILED)? == slurm_array::Backend::SlurmArray {
+        return slurm_array::teardown(act);
+    }
     act.facts.set("deleted", false);
     let target = act.target()?;
-    match act.ctx.flag("teardown").unwrap_or("keep") {
-        "keep" => {
+    match act.ctx.flow_flags.teardown {
+        TeardownMode::Keep => {
             let secrets = forget_secrets(act)?;
             Ok((Status::Ok, format!("pod {target} is kept{secrets}; delete it later with `wfhost pod-delete --target {target} --yes`")))
         }
-        "delete" => {
+        TeardownMode::Delete => {
             act.log(Level::Info, &format!("deleting pod {target}"));
             match act.host.delete_pod(&target) {
                 Ok(()) => {
@@ -50,7 +55,6 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
                 }
             }
         }
-        other => Err(Failure::new(code::TEARDOWN_FAILED, format!("--teardown {other} is not keep or delete; the pod {target} is kept"))),
     }
 }
 

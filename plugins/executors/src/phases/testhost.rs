@@ -4,6 +4,7 @@
 
 use crate::context::PhaseContext;
 use crate::host::*;
+use wfhost_pack_sdk::records::{FetchMode, FlowFlags, ProvisionMode, SweepMode, TeardownMode};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -15,7 +16,7 @@ pub struct TestHost {
     pub settings: BTreeMap<String, String>,
     pub logs: RefCell<Vec<(Level, String)>>,
     pub execs: RefCell<Vec<ExecRequest>>,
-    pub statuses: RefCell<VecDeque<Result<(String, String), GatewayError>>>,
+    pub statuses: RefCell<VecDeque<Result<PodReport, GatewayError>>>,
     pub provisioned: RefCell<Vec<String>>,
     pub provision_result: RefCell<Option<Result<PodIdentity, GatewayError>>>,
     pub delete_result: RefCell<Option<Result<(), GatewayError>>>,
@@ -87,13 +88,10 @@ impl TestHost {
         PhaseContext {
             flow_id: "20240101T000000Z-abcd1234".into(),
             phase: phase.into(),
-            flow_flags: vec![
-                ("provision".into(), "skip".into()),
-                ("sweep".into(), "start".into()),
-                ("wait".into(), "false".into()),
-                ("fetch".into(), "none".into()),
-                ("teardown".into(), "keep".into()),
-            ],
+            flow_flags: FlowFlags {
+                provision: ProvisionMode::Skip,
+                ..FlowFlags::default()
+            },
             config: vec![("WF_PHASE_COURT_ENFORCE".into(), "1".into())],
             target: Some("pod-1".into()),
             fsm_state: "INIT".into(),
@@ -118,6 +116,25 @@ impl TestHost {
     }
 }
 
+/// Set flag `key` of `ctx` to `value`, in the form the command line takes (the host parses it the
+/// same way). `run:<id>` is not checked: the executors must still refuse an unsafe id.
+pub fn flag(ctx: &mut PhaseContext, key: &str, value: &str) {
+    let f = &mut ctx.flow_flags;
+    match (key, value) {
+        ("provision", "auto") => f.provision = ProvisionMode::Auto,
+        ("provision", "skip") => f.provision = ProvisionMode::Skip,
+        ("sweep", "start") => f.sweep = SweepMode::Start,
+        ("sweep", "resume") => f.sweep = SweepMode::Resume,
+        ("sweep", "skip") => f.sweep = SweepMode::Skip,
+        ("fetch", "none") => f.fetch = FetchMode::None,
+        ("fetch", "all") => f.fetch = FetchMode::All,
+        ("teardown", "keep") => f.teardown = TeardownMode::Keep,
+        ("teardown", "delete") => f.teardown = TeardownMode::Delete,
+        ("fetch", v) if v.starts_with("run:") => f.fetch = FetchMode::Run(v[4..].to_string()),
+        _ => panic!("--{key} {value} is not a flag the host would pass"),
+    }
+}
+
 pub fn set(list: &mut Vec<Kv>, key: &str, value: &str) {
     list.retain(|(k, _)| k != key);
     list.push((key.to_string(), value.to_string()));
@@ -135,12 +152,30 @@ impl Host for TestHost {
         })
     }
 
-    fn pod_status(&self, target: &str) -> Result<(String, String), GatewayError> {
+    fn bound_target(&self) -> Option<String> {
+        Some("pod-1".into())
+    }
+
+    fn pod_status(&self, target: &str) -> Result<PodReport, GatewayError> {
         self.check_target(target)?;
-        self.statuses
-            .borrow_mut()
-            .pop_front()
-            .unwrap_or_else(|| Ok(("ready".into(), "test pod".into())))
+        self.statuses.borrow_mut().pop_front().unwrap_or_else(|| {
+            Ok(PodReport {
+                state: PodState::Ready,
+                detail: "test pod".into(),
+            })
+        })
+    }
+
+    fn get_file(&self, target: &str, path: &str, max_bytes: u64) -> Result<Vec<u8>, GatewayError> {
+        use std::io::Read;
+        self.check_target(target)?;
+        let file = std::fs::File::open(self.resolve(path)?)
+            .map_err(|e| GatewayError::Failed(format!("{path}: {e}")))?;
+        let mut bytes = Vec::new();
+        file.take(max_bytes)
+            .read_to_end(&mut bytes)
+            .map_err(|e| GatewayError::Failed(format!("{path}: {e}")))?;
+        Ok(bytes)
     }
 
     fn resolve_path(&self, target: &str, path: &str) -> Result<String, GatewayError> {

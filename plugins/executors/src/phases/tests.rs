@@ -1,8 +1,8 @@
 //! Phase tests against the test host: real `sh`, real git, real files in a temp "pod".
 
-use super::testhost::{set, TestHost};
+use super::testhost::{flag, set, TestHost};
 use super::*;
-use crate::host::{GatewayError, Level, PodIdentity};
+use crate::host::{GatewayError, Level, PodIdentity, PodState, PodReport};
 use crate::outcome::{code, Outcome, Status};
 use std::os::unix::fs::PermissionsExt;
 use wfhost_pack_sdk::testing::{run, RunSpec};
@@ -17,6 +17,13 @@ fn family(phase: &str) -> u16 {
         .find(|(id, _)| *id == phase)
         .map(|(_, f)| *f)
         .unwrap_or_else(|| panic!("{phase} is not in constitution/phases.toml"))
+}
+
+fn status(state: PodState, detail: &str) -> PodReport {
+    PodReport {
+        state,
+        detail: detail.into(),
+    }
 }
 
 #[track_caller]
@@ -71,7 +78,7 @@ fn p10_skips_on_flag_or_explicit_target() {
     let o = run_phase(&h, &h.ctx("P10"));
     assert_eq!(o.status, Status::Skip);
     let mut ctx = h.ctx("P10");
-    set(&mut ctx.flow_flags, "provision", "auto");
+    flag(&mut ctx, "provision", "auto");
     set(&mut ctx.config, "LIUM_TARGET", "pod-9");
     let o = run_phase(&h, &ctx);
     assert_eq!(o.status, Status::Skip);
@@ -84,7 +91,7 @@ fn p10_provisions_with_a_hint_from_the_flow_id() {
     let h = TestHost::new();
     let mut ctx = h.ctx("P10");
     ctx.target = None;
-    set(&mut ctx.flow_flags, "provision", "auto");
+    flag(&mut ctx, "provision", "auto");
     let o = run_phase(&h, &ctx);
     assert_ok(&o);
     assert_eq!(*h.provisioned.borrow(), vec!["wf-abcd1234".to_string()]);
@@ -97,7 +104,7 @@ fn p10_provisions_with_a_hint_from_the_flow_id() {
 fn p10_failures_are_200() {
     let h = TestHost::new();
     let mut ctx = h.ctx("P10");
-    set(&mut ctx.flow_flags, "provision", "auto");
+    flag(&mut ctx, "provision", "auto");
     *h.provision_result.borrow_mut() = Some(Err(GatewayError::Failed("quota exceeded".into())));
     let o = run_phase(&h, &ctx);
     assert_fail(&o, code::PROVISION_FAILED, "quota exceeded");
@@ -136,7 +143,7 @@ fn p30_polls_a_starting_pod_until_ready() {
     for _ in 0..2 {
         h.statuses
             .borrow_mut()
-            .push_back(Ok(("starting".into(), "booting".into())));
+            .push_back(Ok(status(PodState::Starting, "booting")));
     }
     let o = run_phase(&h, &h.ctx("P30"));
     assert_ok(&o);
@@ -153,7 +160,7 @@ fn p30_gives_up_on_a_pod_that_keeps_starting() {
     for _ in 0..100 {
         h.statuses
             .borrow_mut()
-            .push_back(Ok(("starting".into(), "booting".into())));
+            .push_back(Ok(status(PodState::Starting, "booting")));
     }
     let o = run_phase(&h, &h.ctx("P30"));
     assert_fail(&o, code::POD_NOT_READY, "still starting after 5 s");
@@ -163,22 +170,17 @@ fn p30_gives_up_on_a_pod_that_keeps_starting() {
 
 #[test]
 fn p30_maps_pod_states_and_gateway_errors() {
-    type Case = (Result<(String, String), GatewayError>, u16, &'static str);
+    type Case = (Result<PodReport, GatewayError>, u16, &'static str);
     let cases: Vec<Case> = vec![
         (
-            Ok(("missing".into(), "gone".into())),
+            Ok(status(PodState::Missing, "gone")),
             code::POD_VANISHED_2XX,
             "does not exist",
         ),
         (
-            Ok(("stopped".into(), "off".into())),
+            Ok(status(PodState::Stopped, "off")),
             code::POD_NOT_READY,
             "is stopped",
-        ),
-        (
-            Ok(("weird".into(), "?".into())),
-            code::POD_NOT_READY,
-            "unknown state",
         ),
         (
             Err(GatewayError::Unreachable("no route".into())),
@@ -584,7 +586,7 @@ fn p60_ctx(
 ) -> crate::context::PhaseContext {
     std::fs::create_dir_all(h.local("/mnt/repo")).unwrap();
     let mut ctx = h.ctx("P60");
-    set(&mut ctx.flow_flags, "sweep", mode);
+    flag(&mut ctx, "sweep", mode);
     set(&mut ctx.config, "SWEEP_MAX_PARALLEL", "2");
     ctx.inputs.push(("ts".into(), "20240101T000000Z".into()));
     ctx.inputs.push(("flow_id".into(), ctx.flow_id.clone()));
@@ -601,11 +603,7 @@ fn p60_ctx(
 
 fn monitor_ctx(h: &TestHost, wait: bool) -> crate::context::PhaseContext {
     let mut ctx = h.ctx("P70");
-    set(
-        &mut ctx.flow_flags,
-        "wait",
-        if wait { "true" } else { "false" },
-    );
+    ctx.flow_flags.wait = wait;
     set(&mut ctx.config, "WF_MONITOR_POLL_SECS", "1");
     ctx
 }
@@ -701,7 +699,7 @@ fn p60_starts_p70_reports_failures_p80_fetches() {
     );
 
     let mut f = h.ctx("P80");
-    set(&mut f.flow_flags, "fetch", "all");
+    flag(&mut f, "fetch", "all");
     let o = run_phase(&h, &f);
     assert_ok(&o);
     assert_eq!(
@@ -723,17 +721,17 @@ fn p60_starts_p70_reports_failures_p80_fetches() {
         "one\n"
     );
 
-    set(&mut f.flow_flags, "fetch", "run:r2");
+    flag(&mut f, "fetch", "run:r2");
     let o = run_phase(&h, &f);
     assert_ok(&o);
     assert_eq!(o.fact("runs"), Some("r2"));
-    set(&mut f.flow_flags, "fetch", "run:r9");
+    flag(&mut f, "fetch", "run:r9");
     assert_fail(
         &run_phase(&h, &f),
         code::RUN_NOT_FOUND,
         "run r9 is not in the sweep",
     );
-    set(&mut f.flow_flags, "fetch", "run:../x");
+    flag(&mut f, "fetch", "run:../x");
     assert_fail(
         &run_phase(&h, &f),
         code::RUN_NOT_FOUND,
@@ -917,7 +915,7 @@ fn p60_resume_without_a_sweep_is_404_and_bad_inputs_are_400() {
         "SWEEP_MAX_PARALLEL",
     );
     let mut ctx = h.ctx("P60");
-    set(&mut ctx.flow_flags, "sweep", "skip");
+    flag(&mut ctx, "sweep", "skip");
     assert_eq!(run_phase(&h, &ctx).status, Status::Skip);
     assert!(!h.exists("/mnt/outputs/_sweep/runs.tsv"));
 }
@@ -962,7 +960,7 @@ fn p70_with_sweep_skip_and_no_sweep_skips() {
     std::fs::create_dir_all(h.local("/mnt/outputs")).unwrap();
     for wait in [false, true] {
         let mut ctx = monitor_ctx(&h, wait);
-        set(&mut ctx.flow_flags, "sweep", "skip");
+        flag(&mut ctx, "sweep", "skip");
         let o = run_phase(&h, &ctx);
         assert_eq!(o.status, Status::Skip, "{}", o.message);
         assert!(o.message.contains("no sweep on the target"), "{}", o.message);
@@ -1105,23 +1103,17 @@ fn p80_skips_and_reports_missing_sweeps() {
     assert_eq!(run_phase(&h, &h.ctx("P80")).status, Status::Skip);
     std::fs::create_dir_all(h.local("/mnt/outputs")).unwrap();
     let mut ctx = h.ctx("P80");
-    set(&mut ctx.flow_flags, "fetch", "all");
+    flag(&mut ctx, "fetch", "all");
     assert_fail(
         &run_phase(&h, &ctx),
         code::FETCH_FAILED,
         "no sweep on the target",
     );
-    set(&mut ctx.flow_flags, "fetch", "run:r1");
+    flag(&mut ctx, "fetch", "run:r1");
     assert_fail(
         &run_phase(&h, &ctx),
         code::RUN_NOT_FOUND,
         "run r1 is not on the target",
-    );
-    set(&mut ctx.flow_flags, "fetch", "some");
-    assert_fail(
-        &run_phase(&h, &ctx),
-        code::FETCH_FAILED,
-        "not none, all or run:<id>",
     );
 }
 
@@ -1148,7 +1140,7 @@ fn p80_fetches_claimed_runs_and_reports_a_failed_copy() {
         .unwrap();
     }
     let mut ctx = h.ctx("P80");
-    set(&mut ctx.flow_flags, "fetch", "all");
+    flag(&mut ctx, "fetch", "all");
     let o = run_phase(&h, &ctx);
     assert_ok(&o);
     assert_eq!(
@@ -1188,7 +1180,7 @@ fn p90_keeps_by_default() {
 fn p90_deletes_on_request() {
     let h = TestHost::new();
     let mut ctx = h.ctx("P90");
-    set(&mut ctx.flow_flags, "teardown", "delete");
+    flag(&mut ctx, "teardown", "delete");
     let o = run_phase(&h, &ctx);
     assert_ok(&o);
     assert_eq!(o.fact("deleted"), Some("true"));
@@ -1207,13 +1199,6 @@ fn p90_deletes_on_request() {
     assert_fail(&o, code::TEARDOWN_FAILED, "api 500");
     assert!(o.message.contains("wfhost pod-delete --target pod-1 --yes"));
     assert_eq!(o.fact("deleted"), Some("false"));
-
-    set(&mut ctx.flow_flags, "teardown", "nuke");
-    assert_fail(
-        &run_phase(&h, &ctx),
-        code::TEARDOWN_FAILED,
-        "not keep or delete",
-    );
 }
 
 // ====================================================================== details

@@ -1102,7 +1102,7 @@ fn a_full_disk_is_reported_as_the_cause_and_no_further_run_starts() {
 
     // P70 says so, not "lost (killed, or the pod restarted)".
     let mut ctx = h.ctx("P70");
-    crate::phases::testhost::set(&mut ctx.flow_flags, "wait", "true");
+    ctx.flow_flags.wait = true;
     crate::phases::testhost::set(&mut ctx.config, "WF_MONITOR_POLL_SECS", "1");
     let o = crate::phases::run_phase(&h, &ctx);
     assert_eq!(
@@ -1127,7 +1127,7 @@ fn a_full_disk_is_reported_as_the_cause_and_no_further_run_starts() {
     // Space freed, a resume (P60) runs what was pending and says why filler stays lost.
     std::fs::remove_file(format!("{out}/runs/filler/fill")).unwrap();
     let mut ctx = h.ctx("P60");
-    crate::phases::testhost::set(&mut ctx.flow_flags, "sweep", "resume");
+    crate::phases::testhost::flag(&mut ctx, "sweep", "resume");
     ctx.inputs.push(("ts".into(), "20240101T000001Z".into()));
     let o = crate::phases::run_phase(&h, &ctx);
     assert_eq!(o.status, crate::outcome::Status::Ok, "{o:#?}");

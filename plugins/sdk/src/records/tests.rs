@@ -6,7 +6,9 @@
 use super::*;
 use crate::transport::tests::component::wfhost::plugin::log::Level as WitLevel;
 use crate::transport::tests::component::wfhost::plugin::types::{
-    CommandResult as WitResult, Kv as WitKv, PodIdentity as WitPod,
+    CommandResult as WitResult, FetchMode as WitFetch, FlowFlags as WitFlags, Kv as WitKv,
+    PodIdentity as WitPod, PodState as WitState, PodReport as WitStatus,
+    ProvisionMode as WitProvision, SweepMode as WitSweep, TeardownMode as WitTeardown,
 };
 
 #[test]
@@ -83,4 +85,66 @@ fn every_level_maps_to_its_namesake() {
             WitLevel::Error
         ]
     );
+}
+
+#[test]
+fn a_pod_status_keeps_its_state_and_detail_both_ways() {
+    let states = [
+        (WitState::Ready, PodState::Ready, "ready"),
+        (WitState::Starting, PodState::Starting, "starting"),
+        (WitState::Stopped, PodState::Stopped, "stopped"),
+        (WitState::Missing, PodState::Missing, "missing"),
+    ];
+    for (wit, ours, name) in states {
+        let status = PodReport::from(WitStatus {
+            state: wit,
+            detail: format!("pod is {name}"),
+        });
+        assert_eq!((status.state, status.state.as_str()), (ours, name));
+        assert_eq!(status.detail, format!("pod is {name}"));
+        assert_eq!(WitStatus::from(status).state, wit);
+    }
+}
+
+#[test]
+fn flow_flags_cross_typed_field_for_field() {
+    let wit = WitFlags {
+        provision: WitProvision::Skip,
+        sweep: WitSweep::Resume,
+        wait: true,
+        fetch: WitFetch::Run("lr-0.1".into()),
+        teardown: WitTeardown::Delete,
+        yes: true,
+    };
+    let ours = FlowFlags::from(wit);
+    assert_eq!(
+        ours,
+        FlowFlags {
+            provision: ProvisionMode::Skip,
+            sweep: SweepMode::Resume,
+            wait: true,
+            fetch: FetchMode::Run("lr-0.1".into()),
+            teardown: TeardownMode::Delete,
+            yes: true,
+        }
+    );
+    let shown: Vec<String> = [
+        ours.provision.to_string(),
+        ours.sweep.to_string(),
+        ours.fetch.to_string(),
+        ours.teardown.to_string(),
+    ]
+    .into();
+    assert_eq!(shown, ["skip", "resume", "run:lr-0.1", "delete"]);
+    let plain = FlowFlags::from(WitFlags {
+        provision: WitProvision::Auto,
+        sweep: WitSweep::Start,
+        wait: false,
+        fetch: WitFetch::All,
+        teardown: WitTeardown::Keep,
+        yes: false,
+    });
+    assert_eq!(plain, FlowFlags { fetch: FetchMode::All, ..FlowFlags::default() });
+    assert_eq!(FetchMode::None.to_string(), "none");
+    assert_eq!(SweepMode::Skip.to_string(), "skip");
 }

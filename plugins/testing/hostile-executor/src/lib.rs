@@ -17,7 +17,7 @@ wit_bindgen::generate!({ world: "executor", path: "../../../wit" });
 use exports::wfhost::plugin::phase::{Guest, PhaseContext};
 use wfhost::plugin::gateway::{self, ExecRequest, GatewayError};
 use wfhost::plugin::log::{self, Level};
-use wfhost::plugin::types::{ActionClass, Kv, PhaseOutcome, PhaseStatus};
+use wfhost::plugin::types::{ActionClass, Kv, PhaseOutcome, PhaseStatus, PodState, PodReport};
 
 /// The target P40 tries to reach besides the bound one (a local pod name).
 pub const OTHER_TARGET: &str = "other-pod";
@@ -100,18 +100,21 @@ fn provision(phase: &str) -> PhaseOutcome {
 
 fn pod_ready(phase: &str, target: &str) -> PhaseOutcome {
     match gateway::pod_status(target) {
-        Ok((state, detail)) if state == "ready" => outcome(
+        Ok(PodReport {
+            state: PodState::Ready,
+            detail,
+        }) => outcome(
             phase,
             PhaseStatus::Ok,
             0,
             format!("pod {target} is ready"),
-            vec![fact("pod_state", state), fact("pod_detail", detail)],
+            vec![fact("pod_state", "ready"), fact("pod_detail", detail)],
         ),
-        Ok((state, detail)) => outcome(
+        Ok(PodReport { state, detail }) => outcome(
             phase,
             PhaseStatus::Fail,
             203,
-            format!("pod {target} is {state} ({detail})"),
+            format!("pod {target} is {state:?} ({detail})"),
             vec![],
         ),
         Err(e) => outcome(

@@ -168,10 +168,10 @@ fn provision_reports_an_unwritable_pods_dir() {
 #[test]
 fn status_ready_missing_and_invalid() {
     let f = Fixture::new().with_pod("p1");
-    let (state, detail) = f.t().status("p1").unwrap();
-    assert_eq!(state, "ready");
-    assert!(detail.contains("/pods/p1"));
-    assert_eq!(f.t().status("p2").unwrap().0, "missing");
+    let status = f.t().status("p1").unwrap();
+    assert_eq!(status.state, PodState::Ready);
+    assert!(status.detail.contains("/pods/p1"));
+    assert_eq!(f.t().status("p2").unwrap().state, PodState::Missing);
     assert!(matches!(
         f.t().status("a/b"),
         Err(TransportError::Invalid(_))
@@ -342,59 +342,41 @@ fn get_file_reads_at_most_max_bytes() {
 }
 
 #[test]
-fn fetch_dir_copies_recursively() {
+fn fetch_command_streams_the_directory_as_tar() {
     let f = Fixture::new().with_pod("p1");
-    f.t()
-        .put_file(
-            "p1",
-            "/mnt/outputs/runs/r1/metrics.json",
-            b"{}".to_vec(),
-            0o644,
-        )
-        .unwrap();
-    f.t()
-        .put_file(
-            "p1",
-            "/mnt/outputs/runs/r1/_wf/stdout.log",
-            b"hello".to_vec(),
-            0o644,
-        )
-        .unwrap();
-    f.t()
-        .put_file("p1", "/mnt/outputs/runs/r1/.hidden", b"h".to_vec(), 0o644)
-        .unwrap();
-    let dst = f.tmp.join("fetched");
-    std::fs::create_dir(&dst).unwrap();
-    f.t().fetch_dir("p1", "/mnt/outputs/runs/r1", &dst).unwrap();
-    assert_eq!(std::fs::read(format!("{dst}/metrics.json")).unwrap(), b"{}");
-    assert_eq!(
-        std::fs::read(format!("{dst}/_wf/stdout.log")).unwrap(),
-        b"hello"
-    );
-    assert_eq!(std::fs::read(format!("{dst}/.hidden")).unwrap(), b"h");
+    for (path, body) in [("metrics.json", "{}"), ("_wf/stdout.log", "hello"), (".hidden", "h")] {
+        f.t()
+            .put_file("p1", &format!("/mnt/outputs/runs/r1/{path}"), body.as_bytes().to_vec(), 0o644)
+            .unwrap();
+    }
+    let source = f.t().fetch_command("p1", "/mnt/outputs/runs/r1").unwrap();
+    assert_eq!((source.command.program.as_str(), source.begin_after), ("sh", None));
+    assert_eq!(source.command.stdin, None);
+    // Run it as the host would; stdout is a tar archive naming every file (headers are ASCII).
+    let ended = f.host.run(&source.command).unwrap();
+    assert_eq!(ended.exit_code, Some(0), "{}", ended.stderr);
+    for name in ["./metrics.json", "./_wf/stdout.log", "./.hidden", "hello"] {
+        assert!(ended.stdout.contains(name), "{name} missing from the archive");
+    }
+    assert_eq!(f.t().fetch_ended("p1", "/mnt/outputs/runs/r1", &ended), Ok(()));
 }
 
 #[test]
-fn fetch_dir_reports_missing_dirs_clearly() {
+fn fetch_reports_missing_dirs_clearly() {
     let f = Fixture::new().with_pod("p1");
-    let dst = f.tmp.join("fetched");
-    std::fs::create_dir(&dst).unwrap();
-    let err = f
-        .t()
-        .fetch_dir("p1", "/mnt/outputs/runs/nope", &dst)
-        .unwrap_err();
+    let source = f.t().fetch_command("p1", "/mnt/outputs/runs/nope").unwrap();
+    let ended = f.host.run(&source.command).unwrap();
+    let err = f.t().fetch_ended("p1", "/mnt/outputs/runs/nope", &ended).unwrap_err();
     assert!(
         matches!(&err, TransportError::Failed(m) if m.contains("no such directory") && m.contains("runs/nope")),
         "{err}"
     );
-    assert!(matches!(
-        f.t().fetch_dir("p1", "/mnt", "relative/dir"),
-        Err(TransportError::Invalid(_))
-    ));
-    assert!(matches!(
-        f.t().fetch_dir("ghost", "/mnt", &dst),
-        Err(TransportError::Vanished(_))
-    ));
+    let timed_out = CommandResult { timed_out: true, ..CommandResult::default() };
+    assert!(matches!(f.t().fetch_ended("p1", "/mnt", &timed_out), Err(TransportError::Timeout(_))));
+    // The pod vanishing between the two calls.
+    std::fs::remove_file(format!("{}/p1/pod.json", f.pods())).unwrap();
+    let ended = f.host.run(&source.command).unwrap();
+    assert!(matches!(f.t().fetch_ended("p1", "/mnt", &ended), Err(TransportError::Vanished(_))));
 }
 
 // ---------------------------------------------------------------- delete
@@ -412,7 +394,7 @@ fn delete_removes_the_pod_and_then_reports_vanished() {
         f.t().delete("p1"),
         Err(TransportError::Vanished(_))
     ));
-    assert_eq!(f.t().status("p1").unwrap().0, "missing");
+    assert_eq!(f.t().status("p1").unwrap().state, PodState::Missing);
 }
 
 #[test]
@@ -443,4 +425,17 @@ fn delete_refuses_invalid_targets_before_running_anything() {
     ));
     assert!(matches!(f.t().delete(""), Err(TransportError::Invalid(_))));
     assert_eq!(*f.host.runs.borrow(), 0);
+}
+
+#[test]
+fn check_config_refuses_an_unusable_pods_dir_without_running_anything() {
+    assert_eq!(Local::new(&TestHost::new("/srv/pods")).check_config(), Ok(()));
+    for (pods, needle) in [("/", "pods need a directory of their own"), ("relative/dir", "is unusable")] {
+        let host = TestHost::new(pods);
+        let Err(TransportError::Invalid(m)) = Local::new(&host).check_config() else {
+            panic!("{pods} was not refused");
+        };
+        assert!(m.contains(paths::PODS_DIR_SETTING) && m.contains(needle), "{m}");
+        assert_eq!(*host.runs.borrow(), 0, "check-config ran a program");
+    }
 }
