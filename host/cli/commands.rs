@@ -12,7 +12,7 @@ use wfhost_config::flags::{self, Fetch, Flags};
 use wfhost_config::plan::Plan;
 use wfhost_flow::engine::{run_flow, Confirm, FlowRequest};
 use wfhost_flow::ops;
-use wfhost_flow::output::Output;
+use wfhost_flow::output::{printable, Output};
 
 const ABOUT: &str = "Run GPU experiment sweeps end to end, every phase judged by a fail-closed court.";
 
@@ -76,7 +76,11 @@ pub enum Command {
     #[command(after_help = FLOW_AFTER_HELP)]
     Flow(FlowArgs),
     /// Check config, toolchain, plugins and the target before a run.
-    Doctor,
+    Doctor {
+        /// Print the checks as one JSON document on stdout (docs/schemas/cli-doctor.schema.json).
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the court's auditors by hand.
     #[command(subcommand)]
     Court(CourtCommand),
@@ -132,11 +136,87 @@ pub enum Command {
         /// Replace the files that differ or are missing with the rebuilt bytes.
         #[arg(long)]
         write: bool,
+        /// Print the report as one JSON document on stdout (docs/schemas/cli-replay.schema.json).
+        #[arg(long)]
+        json: bool,
     },
     /// Tell a flow in plain words: command, config, target, phases, halt, side effects, pod.
     Explain {
         /// The flow's evidence directory.
         flow_dir: PathBuf,
+        /// Print the story as one JSON document on stdout (docs/schemas/cli-explain.schema.json).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the flows of this workdir, newest first: result, target, pod, what to run next.
+    ///
+    /// Reads every flow directory under the evidence root (WF_FLOW_EVIDENCE_DIR, default
+    /// artifacts/pod_logs/_flows): id, command, when it started and how long it took, whether it
+    /// passed, halted (where, with which code) or did not finish, the target and what the
+    /// evidence says of the pod, and for each flow that did not pass the command to run next. A
+    /// directory that cannot be read as a flow is listed as unreadable with the reason.
+    Status {
+        /// Print the listing as one JSON document on stdout (docs/schemas/cli-status.schema.json).
+        #[arg(long)]
+        json: bool,
+        /// Also ask the transport about every target the evidence leaves possibly running (the
+        /// check `doctor` makes of LIUM_TARGET).
+        #[arg(long)]
+        check: bool,
+    },
+    /// Show a run's output on the target (runs/<id>/_wf/stdout.log), through the transport.
+    ///
+    /// With --follow, keeps reading (every WF_MONITOR_POLL_SECS) until the run has ended and
+    /// everything is shown, or Ctrl-C; each read is one bounded call, and three failed reads in a
+    /// row end it with the target family's exit status. Exit status 0 otherwise.
+    Logs {
+        /// The run_id (a row of the sweep manifest).
+        run_id: String,
+        /// Keep reading until the run ends.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Show the run's stderr.log instead of stdout.log.
+        #[arg(long)]
+        stderr: bool,
+        /// Start with the last N lines only.
+        #[arg(long, short = 'n', value_name = "N")]
+        lines: Option<u64>,
+        /// The target to read from (overrides LIUM_TARGET).
+        #[arg(long, value_name = "TARGET")]
+        target: Option<String>,
+    },
+    /// Write one self-contained HTML page about a flow: phases and verdicts, runs, side effects.
+    ///
+    /// The page holds everything inline (styles, script, charts) and loads nothing from the
+    /// network. It shows a timeline of the phases with their court verdicts, the sweep's runs as
+    /// a sortable table and a chart (state, duration, exit code and the numbers each fetched run
+    /// wrote to its summary.json), the side effects with their consents and receipts, the pod's
+    /// fate, and whether the evidence verifies (and who signed it); a flow whose evidence does
+    /// not verify says so at the top.
+    Report {
+        /// The flow's evidence directory.
+        flow_dir: PathBuf,
+        /// Where to write the page (default: report-<flow_id>.html in the current directory; the
+        /// evidence directory is never written to).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    ///
+    /// Install for bash: wfhost completions bash > ~/.local/share/bash-completion/completions/wfhost
+    /// zsh: wfhost completions zsh > "${fpath[1]}/_wfhost"; fish: wfhost completions fish >
+    /// ~/.config/fish/completions/wfhost.fish
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout, or write one page per command into a directory.
+    ///
+    /// Install: wfhost man --dir ~/.local/share/man/man1 (then `man wfhost`, `man wfhost-flow`).
+    Man {
+        /// Write wfhost.1 and wfhost-<command>.1 into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 
     /// [legacy primitive] Create a pod and wait until it is ready (P10-P30).
@@ -152,7 +232,7 @@ pub enum Command {
     /// [legacy primitive] Resume the sweep: start runs that never started (P60).
     SweepResume(PrimitiveArgs),
     /// [legacy primitive] One monitor snapshot of the sweep (P70).
-    SweepStatus(PrimitiveArgs),
+    SweepStatus(ReadArgs),
     /// [legacy primitive] Wait for the sweep to finish, showing progress (P70).
     SweepWatch(PrimitiveArgs),
     /// [legacy primitive] Copy one run's outputs back (P80).
@@ -167,7 +247,7 @@ pub enum Command {
     /// [legacy primitive] Delete the pod (P90). Needs --yes without a terminal.
     PodDelete(PrimitiveArgs),
     /// [legacy primitive] Print the remote FSM state file of the target.
-    FsmStatus(PrimitiveArgs),
+    FsmStatus(ReadArgs),
     /// [legacy primitive] Reset the remote FSM to INIT (the pod is not touched otherwise).
     FsmReset(PrimitiveArgs),
 }
@@ -206,6 +286,31 @@ pub struct PrimitiveArgs {
     pub yes: bool,
 }
 
+impl Cli {
+    /// Whether the command prints one JSON document (then an error is one too, on stdout).
+    pub fn wants_json(&self) -> bool {
+        match &self.command {
+            Command::Verify { json, .. }
+            | Command::Replay { json, .. }
+            | Command::Explain { json, .. }
+            | Command::Doctor { json }
+            | Command::Status { json, .. } => *json,
+            Command::SweepStatus(a) | Command::FsmStatus(a) => a.json,
+            _ => false,
+        }
+    }
+}
+
+/// Options of a primitive that reads: those of every primitive, and `--json`.
+#[derive(Args, Debug)]
+pub struct ReadArgs {
+    #[command(flatten)]
+    pub common: PrimitiveArgs,
+    /// Print one JSON document on stdout instead of the text (docs/schemas/cli-<command>.schema.json).
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `wfhost court ...`
 #[derive(Subcommand, Debug)]
 pub enum CourtCommand {
@@ -236,7 +341,7 @@ pub enum DocsCommand {
     Guide,
 }
 
-fn workdir(cli_dir: &Option<PathBuf>) -> Result<PathBuf, CliError> {
+pub(crate) fn workdir(cli_dir: &Option<PathBuf>) -> Result<PathBuf, CliError> {
     let cwd = std::env::current_dir().map_err(|e| CliError::internal(format!("cannot read the current directory: {e}")))?;
     let dir = match cli_dir {
         Some(d) => cwd.join(d),
@@ -252,7 +357,7 @@ fn workdir(cli_dir: &Option<PathBuf>) -> Result<PathBuf, CliError> {
     Ok(dir)
 }
 
-fn interactive() -> bool {
+pub(crate) fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
@@ -268,7 +373,7 @@ fn prompt_yes_no(question: &str) -> bool {
     }
 }
 
-fn env_map() -> BTreeMap<String, String> {
+pub(crate) fn env_map() -> BTreeMap<String, String> {
     std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect()
@@ -301,8 +406,22 @@ fn parse_flow_flags(a: &FlowArgs) -> (Flags, Vec<String>) {
 }
 
 fn run_plan(dir: &Option<PathBuf>, plan: Plan, flags: Flags, flag_errors: Vec<String>, target: Option<String>) -> Result<Exit, CliError> {
+    run_plan_with(dir, plan, flags, flag_errors, target, Output::stdio()).map(|r| Exit(r.exit_status))
+}
+
+/// [`run_plan`] with the output contract's lines going to `out`; returns the flow's report.
+pub(crate) fn run_plan_with(
+    dir: &Option<PathBuf>,
+    plan: Plan,
+    flags: Flags,
+    flag_errors: Vec<String>,
+    target: Option<String>,
+    out: Output,
+) -> Result<wfhost_flow::engine::FlowReport, CliError> {
     let workdir = workdir(dir)?;
-    let out = Output::stdio();
+    // SIGINT, SIGTERM, SIGHUP: the first stops the flow cleanly (recorded, pod line, resume
+    // command, exit 130/143/129), a second exits at once.
+    wfhost_runtime::interrupt::install().map_err(|e| CliError::internal(format!("cannot handle signals: {e}")))?;
     let report = run_flow(
         FlowRequest {
             workdir,
@@ -316,7 +435,7 @@ fn run_plan(dir: &Option<PathBuf>, plan: Plan, flags: Flags, flag_errors: Vec<St
         },
         &out,
     );
-    Ok(Exit(report.exit_status))
+    Ok(report)
 }
 
 fn primitive(dir: &Option<PathBuf>, plan: Plan, a: PrimitiveArgs) -> Result<Exit, CliError> {
@@ -349,7 +468,8 @@ pub fn exec(cli: Cli) -> Result<Exit, CliError> {
         Command::Checkout(a) => primitive(&dir, Plan::Checkout, a),
         Command::SweepStart(a) => primitive(&dir, Plan::SweepStart { resume: false }, a),
         Command::SweepResume(a) => primitive(&dir, Plan::SweepStart { resume: true }, a),
-        Command::SweepStatus(a) => primitive(&dir, Plan::SweepStatus { watch: false }, a),
+        Command::SweepStatus(a) if a.json => crate::read::sweep_status_json(&dir, a.common),
+        Command::SweepStatus(a) => primitive(&dir, Plan::SweepStatus { watch: false }, a.common),
         Command::SweepWatch(a) => primitive(&dir, Plan::SweepStatus { watch: true }, a),
         Command::FetchRun { run_id, common } => {
             let fetch = format!("run:{run_id}").parse::<Fetch>().map_err(|e| CliError::usage(e.to_string()))?;
@@ -358,8 +478,10 @@ pub fn exec(cli: Cli) -> Result<Exit, CliError> {
         Command::FetchAll(a) => primitive(&dir, Plan::Fetch(Fetch::All), a),
         Command::PodDelete(a) => primitive(&dir, Plan::PodDelete, a),
         Command::FsmStatus(a) => {
-            let report = ops::fsm_status(&workdir(&dir)?, &env_map(), a.target.as_deref())?;
-            if report.present {
+            let report = ops::fsm_status(&workdir(&dir)?, &env_map(), a.common.target.as_deref())?;
+            if a.json {
+                crate::read::print_json(&crate::read::fsm_status_json(&report));
+            } else if report.present {
                 println!("{}", serde_json::to_string_pretty(&report.state).unwrap_or_default());
             } else {
                 println!("{}", report.state);
@@ -371,7 +493,7 @@ pub fn exec(cli: Cli) -> Result<Exit, CliError> {
                 return Err(CliError::usage("fsm-reset rewrites the target's workflow_state.json to INIT: pass --yes"));
             }
             let report = ops::fsm_reset(&workdir(&dir)?, &env_map(), a.target.as_deref())?;
-            eprintln!("wfhost: {}: FSM {} -> INIT", report.target, report.previous);
+            eprintln!("wfhost: {}: FSM {} -> INIT", printable(&report.target), printable(&report.previous));
             Ok(Exit::OK)
         }
         Command::SweepCsvTemplate => {
@@ -379,10 +501,13 @@ pub fn exec(cli: Cli) -> Result<Exit, CliError> {
             eprintln!("wfhost: matching template: SWEEP_RUN_TEMPLATE={}", wfhost_config::manifest::example_run_template());
             Ok(Exit::OK)
         }
-        Command::Doctor => {
+        Command::Doctor { json } => {
             let report = ops::doctor(&workdir(&dir)?, &env_map());
-            for c in &report.checks {
-                println!("{} {}: {}", if c.ok { "ok  " } else { "FAIL" }, c.what, c.detail);
+            if json {
+                crate::read::print_json(&crate::read::doctor_json(&report));
+            }
+            for c in report.checks.iter().filter(|_| !json) {
+                println!("{} {}: {}", if c.ok { "ok  " } else { "FAIL" }, printable(&c.what), printable(&c.detail));
             }
             Ok(if report.ok() { Exit::OK } else { Exit(ErrorKind::Config.exit_status()) })
         }
@@ -412,7 +537,8 @@ pub fn exec(cli: Cli) -> Result<Exit, CliError> {
                 Err(failure) => Err(CliError::new(ErrorKind::Failed, format!("verify failed: {failure}")).with_hint(failure.next_step())),
             }
         }
-        Command::Replay { flow_dir, write } => match audit_trail::replay(&workdir(&dir)?.join(flow_dir), write) {
+        Command::Replay { flow_dir, write, json: true } => crate::read::replay_json(&workdir(&dir)?.join(flow_dir), write),
+        Command::Replay { flow_dir, write, json: false } => match audit_trail::replay(&workdir(&dir)?.join(flow_dir), write) {
             Ok(report) => {
                 print!("{}", report.render());
                 Ok(if report.identical() { Exit::OK } else { Exit::FAILED })
@@ -420,7 +546,8 @@ pub fn exec(cli: Cli) -> Result<Exit, CliError> {
             Err(audit_trail::ReplayError::NotAFlow(e)) => Err(CliError::usage(e)),
             Err(e) => Err(CliError::new(ErrorKind::Failed, format!("replay failed: {e}"))),
         },
-        Command::Explain { flow_dir } => match audit_trail::explain(&workdir(&dir)?.join(flow_dir)) {
+        Command::Explain { flow_dir, json: true } => crate::read::explain_json(&workdir(&dir)?.join(flow_dir)),
+        Command::Explain { flow_dir, json: false } => match audit_trail::explain(&workdir(&dir)?.join(flow_dir)) {
             Ok(text) => {
                 print!("{text}");
                 Ok(Exit::OK)
@@ -429,6 +556,11 @@ pub fn exec(cli: Cli) -> Result<Exit, CliError> {
             Err(e) => Err(CliError::new(ErrorKind::Failed, format!("explain failed: {e}"))),
         },
         Command::Pack(command) => crate::pack::exec(&workdir(&dir)?, &env_map(), interactive(), prompt_yes_no, command),
+        Command::Status { json, check } => crate::read::status(&dir, json, check),
+        Command::Logs { run_id, follow, stderr, lines, target } => crate::read::logs(&dir, run_id, follow, stderr, lines, target),
+        Command::Report { flow_dir, output } => crate::read::report(&dir, &flow_dir, output.as_deref()),
+        Command::Completions { shell } => crate::shell::completions(shell),
+        Command::Man { dir: out } => crate::shell::man(&dir, out.as_deref()),
         Command::Docs(DocsCommand::Guide) => {
             let text = wfhost_config::guide::render().map_err(CliError::internal)?;
             print!("{text}");

@@ -10,6 +10,7 @@
 //! `--help` prints; the family statuses come from `constitution/codes.toml`.
 
 use wfhost_flow::ops::{OpsError, OpsErrorKind};
+use wfhost_flow::output::printable;
 
 /// What kind of failure a command met.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,11 +85,28 @@ impl CliError {
         self
     }
 
-    /// Print the message (and hint) on stderr with the `wfhost:` prefix; return the status.
+    /// The error as the `--json` document of a read command (docs/schemas/cli-error.schema.json).
+    pub fn to_json(&self) -> serde_json::Value {
+        let kind = match self.kind {
+            ErrorKind::Usage => "usage",
+            ErrorKind::Config => "config",
+            ErrorKind::Target => "target",
+            ErrorKind::Failed => "failed",
+            ErrorKind::Internal => "internal",
+        };
+        serde_json::json!({
+            "ok": false,
+            "error": {"kind": kind, "message": self.message, "hint": self.hint, "exit_status": self.kind.exit_status()},
+        })
+    }
+
+    /// Print the message (and hint) on stderr with the `wfhost:` prefix, control characters
+    /// escaped (a value quoted in a message must not drive the terminal or forge a line);
+    /// return the status.
     pub fn report(&self) -> i32 {
-        eprintln!("wfhost: {}", self.message);
+        eprintln!("wfhost: {}", printable(&self.message));
         if let Some(hint) = &self.hint {
-            eprintln!("wfhost: {hint}");
+            eprintln!("wfhost: {}", printable(hint));
         }
         self.kind.exit_status()
     }
@@ -115,7 +133,7 @@ pub fn exit_status_help() -> String {
         }
     }
     format!(
-        "Exit status:\n  0   success\n  {EXIT_FAILED}   a check's answer is no: verify found a problem, replay a difference, an auditor\n      did not pass (verify, replay, explain, court audit)\n{families}  {EXIT_USAGE}  usage error (a bad flag or argument)\n  {EXIT_INTERNAL}  internal error (wfhost could not run or record its work)\nThe 3-digit code of a halt is on the last PHASE line and in flow.summary.json; `doctor`\nreturns the config family's status when a check fails, `fsm-status` the target family's\nwhen the target is unreachable or gone."
+        "Exit status:\n  0   success\n  {EXIT_FAILED}   a check's answer is no: verify found a problem, replay a difference, an auditor\n      did not pass (verify, replay, explain, court audit)\n{families}  {EXIT_USAGE}  usage error (a bad flag or argument)\n  {EXIT_INTERNAL}  internal error (wfhost could not run or record its work)\nThe 3-digit code of a halt is on the last PHASE line and in flow.summary.json; `doctor`\nreturns the config family's status when a check fails, `fsm-status` and `logs` the target\nfamily's when the target is unreachable or gone (`logs --follow`: three reads in a row failed).\nWith --json, a read command prints its error as one JSON document too, with the same status."
     )
 }
 

@@ -6,6 +6,8 @@
 mod commands;
 mod error;
 mod pack;
+mod read;
+mod shell;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -33,8 +35,13 @@ fn main() -> ExitCode {
             return ExitCode::from(code as u8);
         }
     };
+    let json = cli.wants_json();
     let code = match commands::exec(cli) {
         Ok(Exit(code)) => code,
+        Err(e) if json => {
+            read::print_json(&e.to_json());
+            e.report()
+        }
         Err(e) => e.report(),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(70))

@@ -218,7 +218,7 @@ fn key_spec(k: &KeyRow, pattern: bool) -> (&'static str, String) {
         ("path", Some("remote")) => ("RemotePath", default()),
         ("bool01", _) => ("Flag", format!("{:?}", k.default.as_deref().map(|d| d == "1"))),
         ("uint", _) => {
-            let max = k.max.unwrap_or_else(|| {
+            let max = whole_bound(k, "max", &k.max).unwrap_or_else(|| {
                 panic!("constitution/config.toml: uint {} needs a max (the largest value the host accepts)", k.name)
             });
             if pattern {
@@ -229,7 +229,22 @@ fn key_spec(k: &KeyRow, pattern: bool) -> (&'static str, String) {
                 .as_deref()
                 .and_then(|d| d.parse().ok())
                 .unwrap_or_else(|| panic!("constitution/config.toml: uint key {} needs a numeric default", k.name));
-            ("Uint", format!("UintSpec {{ default: {d}, min: {}, max: {max} }}", k.min.unwrap_or(0)))
+            ("Uint", format!("UintSpec {{ default: {d}, min: {}, max: {max} }}", whole_bound(k, "min", &k.min).unwrap_or(0)))
+        }
+        ("decimal", _) => {
+            let max = k.max.as_ref().map(|m| millis_bound(k, "max", m)).unwrap_or_else(|| {
+                panic!("constitution/config.toml: decimal {} needs a max (the largest value the host accepts)", k.name)
+            });
+            if pattern {
+                return ("Decimal", String::new());
+            }
+            let d = k
+                .default
+                .as_ref()
+                .map(|d| millis_bound(k, "default", &toml::Value::String(d.clone())))
+                .unwrap_or_else(|| panic!("constitution/config.toml: decimal key {} needs a default", k.name));
+            let min = k.min.as_ref().map(|m| millis_bound(k, "min", m)).unwrap_or(0);
+            ("Decimal", format!("DecimalSpec {{ default_millis: {d}, min_millis: {min}, max_millis: {max} }}"))
         }
         ("enum", _) => (
             "Choice",

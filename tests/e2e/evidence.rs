@@ -367,13 +367,18 @@ fn records_cut_off_the_end_of_the_log_are_caught_by_the_summary_anchor() {
 
 /// Rewrite a flow's log from its records, edited, with a valid hash chain.
 fn reseal(dir: &Path, edit: impl FnOnce(&mut Vec<EventDraft>)) {
+    reseal_with(dir, wfhost_evidence::LogOptions::default(), edit)
+}
+
+/// [`reseal`] with the log's options (a long log is written with fsync on decisions only).
+fn reseal_with(dir: &Path, options: wfhost_evidence::LogOptions, edit: impl FnOnce(&mut Vec<EventDraft>)) {
     let path = dir.join("events.jsonl");
     let contents = wfhost_evidence::read(&path).unwrap();
     let flow_id = contents.events[0].correlation_id.clone();
     let mut drafts: Vec<EventDraft> = contents.events.iter().map(|e| e.to_draft()).collect();
     edit(&mut drafts);
     std::fs::remove_file(&path).unwrap();
-    let mut log = EventLog::create(&path, &flow_id).unwrap();
+    let mut log = EventLog::create_with(&path, &flow_id, options).unwrap();
     for d in drafts {
         log.append(d).unwrap();
     }
@@ -663,4 +668,209 @@ fn flow_start_json_is_p00s_artifact_verified_and_rebuilt_byte_for_byte() {
     assert!(fixed.stdout.contains("flow.start.json: written from the log"), "{}", fixed.stdout);
     assert_eq!(std::fs::read(&path).unwrap(), good);
     assert_eq!(s.run(&["verify", &path_arg(&dir)]).status, 0);
+}
+
+/// A directory whose events.jsonl holds no complete record is not a verified flow: verify,
+/// replay and explain all refuse it with exit 1, saying what they found and what a flow's
+/// directory holds.
+#[test]
+fn a_log_without_a_complete_record_is_not_a_flow_for_verify_replay_or_explain() {
+    let s = Sandbox::new();
+    let cases: [(&str, &[u8], &str); 3] = [
+        ("empty", b"", "events.jsonl: the log is empty"),
+        ("partial", b"{\"actor\":{\"kind\":\"ho", "the log holds no complete record, only an unterminated line of 20 byte(s)"),
+        ("nul", b"\0\0\0\0", "only an unterminated line of 4 byte(s)"),
+    ];
+    for (name, bytes, found) in cases {
+        let dir = s.root().join("flows").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("events.jsonl"), bytes).unwrap();
+        let verify = s.run(&["verify", &path_arg(&dir)]);
+        assert_eq!(verify.status, 1, "{name}: {}", verify.explain());
+        for said in [found, "a flow's log always starts with its flow.started record", "the directory holds nothing else", "flow.summary.json once it finished"] {
+            assert!(verify.stderr.contains(said), "{name}: {said:?} missing from {}", verify.stderr);
+        }
+        let json = s.run(&["verify", "--json", &path_arg(&dir)]);
+        assert_eq!(json.status, 1, "{name}: {}", json.explain());
+        let report: Value = serde_json::from_str(&json.stdout).unwrap();
+        assert_eq!((report["ok"].clone(), report["failure"]["kind"].clone()), (Value::from(false), Value::from("no_records")), "{report}");
+        let f = audit_trail::verify(&dir).unwrap_err();
+        assert_eq!((f.kind, f.file.as_str()), (FailureKind::NoRecords, "events.jsonl"), "{f}");
+        let arg = path_arg(&dir);
+        for cmd in [&["replay"][..], &["replay", "--write"], &["explain"]] {
+            let args: Vec<&str> = cmd.iter().copied().chain([arg.as_str()]).collect();
+            let r = s.run(&args);
+            assert_eq!(r.status, 1, "{name} {cmd:?}: {}", r.explain());
+            assert!(r.stderr.contains(found) && r.stderr.contains("a flow's log always starts with its flow.started record"), "{name} {cmd:?}: {}", r.stderr);
+            assert_eq!(files_under(&dir), ["events.jsonl"], "{name} {cmd:?} wrote nothing");
+        }
+    }
+    // What else the directory holds is named.
+    let dir = s.root().join("flows/empty");
+    std::fs::write(dir.join("fsm.json"), "{}").unwrap();
+    let verify = s.run(&["verify", &path_arg(&dir)]);
+    assert!(verify.stderr.contains("the directory holds 1 other entry (fsm.json)"), "{}", verify.stderr);
+}
+
+/// Every log `verify` refuses at the log level, `replay` refuses too (exit 1, saying why and to
+/// run verify), with the same words, and writes nothing even with --write.
+#[test]
+fn replay_refuses_every_log_verify_refuses_at_the_log_level() {
+    let (s, run) = halted_at_p00();
+    let original = run.flow_dir();
+    let case = |name: &str, edit: &dyn Fn(&Path)| {
+        let dir = s.root().join("refused").join(name);
+        copy_dir(&original, &dir);
+        edit(&dir);
+        let before: Vec<(String, Vec<u8>)> = files_under(&dir).into_iter().map(|f| (f.clone(), std::fs::read(dir.join(&f)).unwrap())).collect();
+        let f = audit_trail::verify(&dir).expect_err(name);
+        let verify = s.run(&["verify", &path_arg(&dir)]);
+        assert_eq!(verify.status, 1, "{name}: {}", verify.explain());
+        let arg = path_arg(&dir);
+        for args in [&["replay"][..], &["replay", "--write"]] {
+            let args: Vec<&str> = args.iter().copied().chain([arg.as_str()]).collect();
+            let replay = s.run(&args);
+            assert_eq!(replay.status, 1, "{name} {args:?}: {}", replay.explain());
+            assert!(replay.stderr.contains(&f.problem), "{name}: replay must give verify's reason {:?}: {}", f.problem, replay.stderr);
+            assert!(replay.stderr.contains("replay rebuilds only from a log that verifies") && replay.stderr.contains("wfhost verify"), "{}", replay.stderr);
+            let after: Vec<(String, Vec<u8>)> = files_under(&dir).into_iter().map(|f| (f.clone(), std::fs::read(dir.join(&f)).unwrap())).collect();
+            assert!(after == before, "{name} {args:?} changed the directory");
+        }
+        f
+    };
+    // A crash's partial line after the summary record: nothing is appended after a summary.
+    let f = case("partial-after-summary", &|dir| {
+        let mut log = std::fs::OpenOptions::new().append(true).open(dir.join("events.jsonl")).unwrap();
+        std::io::Write::write_all(&mut log, b"{\"actor\":{\"kind\":\"ho").unwrap();
+    });
+    assert_eq!(f.kind, FailureKind::Chain, "{f}");
+    assert!(f.problem.contains("a partial line follows the flow.summary record"), "{f}");
+    // A record after the summary record, with a valid chain.
+    let f = case("record-after-summary", &|dir| {
+        reseal(dir, |d| {
+            let mut extra = d[0].clone();
+            extra.event_type = "plugin.log".into();
+            extra.native_id = "late/log".into();
+            extra.payload = serde_json::json!({"level": "info", "message": "after the end"});
+            d.push(extra);
+        })
+    });
+    assert!(f.problem.contains("plugin.log comes after the flow.summary record"), "{f}");
+    // A log that does not start with flow.started.
+    let f = case("headless", &|dir| reseal(dir, |d| {
+        d.remove(0);
+    }));
+    assert!(f.problem.contains("a flow's log starts with flow.started"), "{f}");
+    // Two flow.started records.
+    let f = case("two-starts", &|dir| {
+        reseal(dir, |d| {
+            let mut again = d[0].clone();
+            again.native_id = "flow.again".into();
+            d.insert(2, again);
+        })
+    });
+    assert!(f.problem.contains("a second flow.started record"), "{f}");
+    // Records cut off the end: the summary anchors more than the log holds.
+    let f = case("cut", &|dir| {
+        let text = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        std::fs::write(dir.join("events.jsonl"), lines[..lines.len() - 2].iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    });
+    assert_eq!((f.kind, f.file.as_str()), (FailureKind::Projection, "flow.summary.json"), "{f}");
+    assert!(f.problem.contains("records were cut off the end of the log"), "{f}");
+}
+
+/// Peak resident and virtual size (KiB) of a process, sampled from /proc while it runs.
+#[derive(Debug, Default, Clone, Copy)]
+struct Peak {
+    rss_kib: u64,
+    vm_kib: u64,
+}
+
+/// Run `wfhost args` in `s` (under an address-space limit of `limit_kib`, `ulimit -v`, when
+/// given), sampling its peak memory; returns its exit status, stderr and the peak.
+fn measured(s: &Sandbox, args: &[&str], limit_kib: Option<u64>) -> (i32, String, Peak) {
+    let limit = limit_kib.map(|k| k.to_string()).unwrap_or_else(|| "unlimited".into());
+    let err_path = s.root().join(format!("measured-{}.stderr", std::process::id()));
+    let mut child = Command::new("sh")
+        .args(["-c", "ulimit -v \"$0\" && exec \"$@\"", &limit, env!("CARGO_BIN_EXE_wfhost")])
+        .args(args)
+        .current_dir(s.root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let status_file = PathBuf::from(format!("/proc/{}/status", child.id()));
+    let kib = |text: &str, key: &str| {
+        text.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()).unwrap_or(0)
+    };
+    let mut peak = Peak::default();
+    let t0 = Instant::now();
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file) {
+            peak.rss_kib = peak.rss_kib.max(kib(&text, "VmHWM:"));
+            peak.vm_kib = peak.vm_kib.max(kib(&text, "VmPeak:"));
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code().unwrap_or(-1);
+        }
+        assert!(t0.elapsed() < Duration::from_secs(300), "wfhost {args:?} did not finish");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    (status, std::fs::read_to_string(&err_path).unwrap_or_default(), peak)
+}
+
+/// `verify`, `replay` and `explain` read the log one record at a time: their memory does not
+/// grow with the log. A flow's log grown to ~8 MB and to ~64 MB (plugin.log records of 4 KiB,
+/// as a chatty plugin leaves them) costs them the same, and each runs on the large log under an
+/// address-space limit a little above what it needs for the small one, far below the log's
+/// size (a reader that held the log would need several times it).
+#[test]
+fn verify_replay_and_explain_memory_does_not_grow_with_the_log() {
+    let (s, run) = halted_at_p00();
+    let original = run.flow_dir();
+    let grown = |name: &str, records: usize| {
+        let dir = s.root().join("grown").join(name);
+        copy_dir(&original, &dir);
+        let options = wfhost_evidence::LogOptions::default().with_durability(wfhost_evidence::Durability::OnDecision);
+        reseal_with(&dir, options, |d| {
+            let at = d.iter().position(|x| x.event_type == "phase.outcome").unwrap();
+            let when = d[at - 1].occurred_at;
+            let logs = (0..records).map(|i| {
+                let mut log = EventDraft::new(
+                    "plugin.log",
+                    wfhost_evidence::Actor::new("host", "wfhost"),
+                    "host",
+                    format!("P00/log/{i}"),
+                    serde_json::json!({"level": "warn", "message": format!("poll {i}: {}", "status unreadable; retrying ".repeat(150))}),
+                );
+                log.occurred_at = when;
+                log
+            });
+            d.splice(at..at, logs);
+        });
+        let rebuilt = s.run(&["replay", "--write", &path_arg(&dir)]);
+        assert_eq!(rebuilt.status, 0, "{}", rebuilt.explain());
+        dir
+    };
+    let small = grown("small", 2_000);
+    let large = grown("large", 16_000);
+    let size = |d: &Path| std::fs::metadata(d.join("events.jsonl")).unwrap().len();
+    assert!(size(&large) > 60_000_000 && size(&large) > 7 * size(&small), "{} and {} bytes", size(&small), size(&large));
+    let mut figures = Vec::new();
+    for cmd in ["verify", "replay", "explain"] {
+        let (status, err, at_small) = measured(&s, &[cmd, &path_arg(&small)], None);
+        assert_eq!(status, 0, "{cmd} small: {err}");
+        let (status, err, at_large) = measured(&s, &[cmd, &path_arg(&large)], None);
+        assert_eq!(status, 0, "{cmd} large: {err}");
+        figures.push(format!("{cmd}: {at_small:?} -> {at_large:?}"));
+        // The large log is ~55 MB longer; a reader that held it would grow by several times that.
+        assert!(at_large.rss_kib < at_small.rss_kib + 16 * 1024, "{cmd}: peak RSS {at_small:?} on the small log, {at_large:?} on the large one");
+        // Hard bound: the large log under the small one's address space plus 32 MiB.
+        let limit = at_small.vm_kib + 32 * 1024;
+        let (status, err, _) = measured(&s, &[cmd, &path_arg(&large)], Some(limit));
+        assert_eq!(status, 0, "{cmd} on a {} byte log under a {limit} KiB address-space limit: {err}", size(&large));
+    }
+    eprintln!("peak memory, small -> large log: {figures:?}");
 }

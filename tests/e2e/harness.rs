@@ -202,7 +202,7 @@ impl Sandbox {
         s.set("SWEEP_MANIFEST", "sweep.csv");
         s.set("SWEEP_RUN_TEMPLATE", "sh train.sh --seed {seed} {extra}");
         s.set("SWEEP_MAX_PARALLEL", "2");
-        s.set("WF_MONITOR_POLL_SECS", "1");
+        s.set("WF_MONITOR_POLL_SECS", "0.2");
         s.manifest("run_id,seed,extra\nr1,1,\nr2,2,\nr3,3,\n");
         s
     }
@@ -236,10 +236,14 @@ impl Sandbox {
         std::fs::write(p, text).unwrap();
     }
 
-    fn write_config(&self) {
+    pub fn write_config(&self) {
         let mut text = String::from("# test config\n");
         for (k, v) in &self.config {
             text.push_str(&format!("{k}={v}\n"));
+        }
+        // Unchanged: left alone, so a flow running meanwhile never reads a half-written file.
+        if std::fs::read_to_string(self.root().join("infra_scripts/workflow.env")).is_ok_and(|t| t == text) {
+            return;
         }
         self.write("infra_scripts/workflow.env", &text);
     }
@@ -309,6 +313,6 @@ impl Sandbox {
 }
 
 /// One compiled-component cache for the whole test run, so only the first flow compiles.
-fn cache_dir() -> PathBuf {
+pub fn cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wfhost-component-cache")
 }

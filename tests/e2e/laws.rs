@@ -77,7 +77,9 @@ fn a_number_past_its_documented_maximum_is_refused_in_p00_naming_the_key_and_the
         };
         match kind {
             wfhost_constitution::Kind::Uint { max: Some(max), .. } => *max,
-            other => panic!("{name} is {other:?}, not a bounded uint"),
+            // A decimal's whole maximum (in seconds), e.g. WF_MONITOR_POLL_SECS.
+            wfhost_constitution::Kind::Decimal { max_millis: Some(max), .. } if max % 1000 == 0 => max / 1000,
+            other => panic!("{name} is {other:?}, not a bounded uint or a whole-bounded decimal"),
         }
     };
     let cases = [

@@ -2,10 +2,20 @@
 
 mod courts;
 mod evidence;
+mod fetch;
+mod hardening;
+mod hardening_ssh;
 mod harness;
 mod hostile_executor;
 mod laws;
+mod lium_sim;
 mod local_flow;
 mod packs;
+mod logs;
 mod primitives;
+mod progress;
+mod read_commands;
+mod report;
+mod slurm;
 mod ssh;
+mod sweep_controls;

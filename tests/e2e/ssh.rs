@@ -273,7 +273,7 @@ impl Drop for Sshd {
 }
 
 /// The directory fetched files land in for `target` (the host's naming).
-fn pod_logs(s: &Sandbox, target: &str) -> PathBuf {
+pub(crate) fn pod_logs(s: &Sandbox, target: &str) -> PathBuf {
     let name: String = target.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
     s.root().join("artifacts/pod_logs").join(name)
 }
@@ -283,7 +283,7 @@ fn sha256sum(path: &Path) -> String {
 }
 
 /// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -299,12 +299,12 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn last_status(run: &Run) -> (String, String, u16) {
+pub(crate) fn last_status(run: &Run) -> (String, String, u16) {
     run.statuses().last().cloned().unwrap_or_else(|| panic!("no status line\n{}", run.explain()))
 }
 
 /// The records of a flow's event log, parsed.
-fn events(flow_dir: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn events(flow_dir: &Path) -> Vec<serde_json::Value> {
     let log = flow_dir.join("events.jsonl");
     let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
     text.lines()
@@ -329,14 +329,14 @@ fn fetched_digests(flow_dir: &Path) -> BTreeMap<PathBuf, (String, Option<u64>)> 
 }
 
 /// `wfhost verify --json FLOW_DIR`: (exit status, the JSON report).
-fn verify(s: &Sandbox, flow_dir: &Path) -> (i32, serde_json::Value) {
+pub(crate) fn verify(s: &Sandbox, flow_dir: &Path) -> (i32, serde_json::Value) {
     let run = s.run(&["verify", "--json", &flow_dir.display().to_string()]);
     let report = serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("verify printed no JSON report ({e})\n{}", run.explain()));
     (run.status, report)
 }
 
 /// The flow evidence directories in the sandbox.
-fn flow_dirs(s: &Sandbox) -> Vec<PathBuf> {
+pub(crate) fn flow_dirs(s: &Sandbox) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(s.root().join("artifacts/pod_logs/_flows")).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
     v.sort();
     v
@@ -362,7 +362,7 @@ fn path_without_timeout(dir: &Path) -> PathBuf {
 }
 
 /// Processes (other than zombies) whose working directory is under `dir`.
-fn processes_working_in(dir: &Path) -> Vec<(u32, String)> {
+pub(crate) fn processes_working_in(dir: &Path) -> Vec<(u32, String)> {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -378,7 +378,7 @@ fn processes_working_in(dir: &Path) -> Vec<(u32, String)> {
 }
 
 /// Whether `pid` runs (and is not a zombie).
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|st| st.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z'))).unwrap_or(false)
 }
 
@@ -665,7 +665,7 @@ fn ssh_never_creates_or_deletes_hosts() {
 // ------------------------------------------------- dropped connections and a killed wfhost
 
 /// `wfhost ARGS` running in the sandbox, its stderr readable line by line while it runs.
-struct Live {
+pub(crate) struct Live {
     child: Child,
     lines: std::sync::mpsc::Receiver<String>,
     seen: Vec<String>,
@@ -673,7 +673,7 @@ struct Live {
 }
 
 impl Live {
-    fn spawn(s: &Sandbox, args: &[&str]) -> Live {
+    pub(crate) fn spawn(s: &Sandbox, args: &[&str]) -> Live {
         // Any run writes the sandbox's config file first; `--help` does nothing else.
         let _ = s.run(&["--help"]);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wfhost"));
@@ -704,7 +704,7 @@ impl Live {
     }
 
     /// Wait for a stderr line containing `needle`.
-    fn wait_for(&mut self, needle: &str, limit: Duration) {
+    pub(crate) fn wait_for(&mut self, needle: &str, limit: Duration) {
         let t0 = Instant::now();
         while t0.elapsed() < limit {
             match self.lines.recv_timeout(Duration::from_millis(200)) {
@@ -724,7 +724,7 @@ impl Live {
     }
 
     /// Wait for the exit (killed and failed after `limit`): (status, stdout, stderr).
-    fn finish(mut self, limit: Duration) -> (i32, String, String) {
+    pub(crate) fn finish(mut self, limit: Duration) -> (i32, String, String) {
         let t0 = Instant::now();
         let status = loop {
             if let Some(st) = self.child.try_wait().expect("wait") {
@@ -745,7 +745,7 @@ impl Live {
     }
 
     /// `kill -9` the wfhost process (no cleanup of any kind runs).
-    fn kill9(mut self) {
+    pub(crate) fn kill9(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -967,13 +967,13 @@ fn from_a_long_working_directory_connections_are_shared_through_home() {
 }
 
 /// The facts of a phase's outcome (`phase/phase.<Pxx>.json`) in a finished run.
-fn facts(run: &Run, phase: &str) -> serde_json::Value {
+pub(crate) fn facts(run: &Run, phase: &str) -> serde_json::Value {
     let p = run.flow_dir().join(format!("phase/phase.{phase}.json"));
     let outcome: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap();
     outcome["facts"].clone()
 }
 
-fn wait_path(path: &Path, limit: Duration) {
+pub(crate) fn wait_path(path: &Path, limit: Duration) {
     let t0 = Instant::now();
     while !path.exists() {
         assert!(t0.elapsed() < limit, "{} did not appear within {limit:?}", path.display());

@@ -11,6 +11,7 @@
 set -euo pipefail
 
 WFHOST=$(realpath "${1:-target/release/wfhost}")
+here=$(cd "$(dirname "$0")" && pwd)
 RUNS=${WFHOST_BENCH_RUNS:-5}
 SWEEP=${WFHOST_BENCH_SWEEP:-1000}
 SSHD=/usr/sbin/sshd
@@ -128,27 +129,7 @@ flow_ms() {
   t1=$(date +%s%N)
   local verdict
   verdict=$(printf '%s\n' "$out" | sed -n 's/.* VERDICT=//p' | tail -1)
-  python3 - "$(dirname "$(dirname "$verdict")")" $(( (t1 - t0) / 1000000 )) <<'EOF'
-import json, os, sys
-flow = sys.argv[1]
-s = json.load(open(os.path.join(flow, "flow.summary.json")))
-out = {"wall_ms": float(sys.argv[2])}
-for k, v in (s.get("timing") or {}).items():
-    if isinstance(v, (int, float)):
-        out[k] = float(v)
-calls = 0
-for p in s.get("phases", []):
-    out[p["phase"]] = float(p.get("duration_ms") or 0)
-    try:
-        n = len(json.load(open(os.path.join(flow, "phase", "phase.%s.json" % p["phase"]))).get("gateway_calls") or [])
-    except OSError:
-        n = 0
-    out["calls " + p["phase"]] = float(n)
-    calls += n
-out["gateway calls"] = float(calls)
-out["flow_dir"] = flow
-print(json.dumps(out))
-EOF
+  python3 "$here/flow_timing.py" "$(dirname "$(dirname "$verdict")")" $(( (t1 - t0) / 1000000 ))
 }
 
 report() {

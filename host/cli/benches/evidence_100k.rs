@@ -1,23 +1,51 @@
-//! `wfhost verify` and `wfhost replay` of a real flow grown to 100,000 events.
+//! `wfhost verify`, `replay` and `explain` of a real flow grown to 100,000 events.
 //!
 //! Runs the quickstart flow once with the real binary, then rewrites its `events.jsonl` with
 //! about 100,000 records: the flow's own, plus `plugin.log` warnings inserted in P70 (as a
 //! chatty monitor would leave them), each sealed into the hash chain by the evidence crate, and
 //! rebuilds the projections with `wfhost replay --write`. Then it times the real binary:
-//! `verify` (hash chain, every record rule, every file) and `replay` (verify the log, rebuild
-//! and compare every projection), a few runs each, and prints the medians.
+//! `verify` (hash chain, every record rule, every file), `replay` (the same log-level checks,
+//! rebuild and compare every projection) and `explain` (the account, then verify), a few runs
+//! each, and prints the medians and each command's peak resident memory (VmHWM, sampled from
+//! /proc every millisecond while it runs).
 //!
-//!     cargo bench --bench evidence_100k      (WFHOST_BENCH_EVENTS=N, WFHOST_BENCH_RUNS=N)
+//!     cargo bench --bench evidence_100k      (WFHOST_BENCH_EVENTS=N, WFHOST_BENCH_RUNS=N,
+//!                                             WFHOST_BENCH_KEEP=<dir>: keep the flow there)
 
 use serde_json::json;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use wfhost_evidence::{Actor, Durability, EventDraft, EventLog, LogOptions};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
+}
+
+/// Run `wfhost args` with its output discarded; its exit status, wall time and peak RSS (KiB).
+fn timed(args: &[&str], cache: &Path) -> (bool, f64, u64) {
+    let t0 = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wfhost"))
+        .args(args)
+        .env("WFHOST_CACHE_DIR", cache)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("wfhost runs");
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status) {
+            let hwm = text.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+            peak = peak.max(hwm.unwrap_or(0));
+        }
+        if let Some(st) = child.try_wait().expect("wait") {
+            return (st.success(), t0.elapsed().as_secs_f64(), peak);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 fn wfhost(args: &[&str], cache: &Path) -> std::process::Output {
@@ -85,19 +113,25 @@ fn main() {
     let rewrite = wfhost(&["replay", "--write", &dir], &cache);
     assert!(rewrite.status.success() || rewrite.status.code() == Some(1), "replay --write: {}", String::from_utf8_lossy(&rewrite.stderr));
 
-    let mut times: Vec<(&str, Vec<f64>)> = vec![("verify", Vec::new()), ("replay", Vec::new())];
+    let mut times: Vec<(&str, Vec<f64>, u64)> = vec![("verify", Vec::new(), 0), ("replay", Vec::new(), 0), ("explain", Vec::new(), 0)];
     for _ in 0..runs {
-        for (cmd, v) in times.iter_mut() {
-            let t0 = Instant::now();
-            let out = wfhost(&[cmd, &dir], &cache);
-            let secs = t0.elapsed().as_secs_f64();
-            assert!(out.status.success(), "wfhost {cmd} failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        for (cmd, v, peak) in times.iter_mut() {
+            let (ok, secs, rss) = timed(&[cmd, &dir], &cache);
+            if !ok {
+                let out = wfhost(&[cmd, &dir], &cache);
+                panic!("wfhost {cmd} failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            }
             v.push(secs);
+            *peak = (*peak).max(rss);
         }
     }
-    println!("a flow of {} events ({:.1} MB log), {runs} runs each (medians):", own + extra, bytes as f64 / 1e6);
-    for (cmd, v) in times {
+    if let Ok(keep) = std::env::var("WFHOST_BENCH_KEEP") {
+        let kept = Command::new("cp").args(["-r", &dir, &keep]).status().expect("cp");
+        assert!(kept.success(), "copying the flow to {keep} failed");
+    }
+    println!("a flow of {} events ({:.1} MB log), {runs} runs each (medians; peak RSS):", own + extra, bytes as f64 / 1e6);
+    for (cmd, v, peak) in times {
         let m = median(v);
-        println!("  wfhost {cmd:<7} {m:>7.2} s   ({:>7.0} events/s)", (own + extra) as f64 / m);
+        println!("  wfhost {cmd:<7} {m:>7.2} s   ({:>7.0} events/s)   {:>6.1} MB", (own + extra) as f64 / m, peak as f64 / 1024.0);
     }
 }

@@ -5,7 +5,7 @@
 //! outcome (status, code, message) ─┐
 //! deterministic checks ────────────┼─► decide ─► Decision { deterministic, constitutional,
 //! auditors' entries ───────────────┘               court, code, halt_reason, violated_laws }
-//! first failing verdict's code, internal error ─► exit_status ─► 0, 10..50, 70
+//! first failing verdict's code, how it stopped ─► exit_status ─► 0, 10..50, 70, 128+signal
 //! ```
 //!
 //! The rule (constitution/phases.toml, checks.toml, codes.toml):
@@ -144,13 +144,48 @@ pub fn auditor_laws(auditors: &[AuditorEntry]) -> Vec<String> {
     out
 }
 
+/// How a flow stopped, as far as its exit status goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop<'a> {
+    /// It ran to its end, or the court halted it.
+    Court,
+    /// It could not run or record its decisions.
+    Internal,
+    /// A signal stopped it (its name: `SIGINT`, `SIGTERM`, `SIGHUP`).
+    Signal(&'a str),
+}
+
+impl<'a> Stop<'a> {
+    /// The stop a `flow.halted` record tells.
+    pub fn of(halted: &'a crate::records::FlowHalted) -> Stop<'a> {
+        match halted.cause() {
+            crate::records::HaltCause::Court => Stop::Court,
+            crate::records::HaltCause::Internal => Stop::Internal,
+            crate::records::HaltCause::Interrupted => Stop::Signal(halted.signal.as_deref().unwrap_or("")),
+        }
+    }
+}
+
+/// The exit status of a process a signal stopped: 128 + the signal's number, as shells report
+/// it (SIGHUP 129, SIGINT 130, SIGTERM 143); `None` for another name.
+pub fn signal_exit_status(name: &str) -> Option<i32> {
+    match name {
+        "SIGHUP" => Some(128 + 1),
+        "SIGINT" => Some(128 + 2),
+        "SIGTERM" => Some(128 + 15),
+        _ => None,
+    }
+}
+
 /// The process exit status of a flow: 0 when it passed, the family's status (10..50) for its
-/// first failing verdict's code, 70 when it could not run or record its decisions.
-pub fn exit_status(first_failure_code: Option<u16>, internal_error: bool) -> i32 {
-    match first_failure_code {
-        _ if internal_error => EXIT_INTERNAL,
-        None => 0,
-        Some(code) => wfhost_constitution::Code::from_u16(code).map(|c| c.family().exit_status()).unwrap_or(EXIT_INTERNAL),
+/// first failing verdict's code, 70 when it could not run or record its decisions, 128 + the
+/// signal's number when a signal stopped it (an unknown signal is internal).
+pub fn exit_status(first_failure_code: Option<u16>, stop: Stop<'_>) -> i32 {
+    match (stop, first_failure_code) {
+        (Stop::Internal, _) => EXIT_INTERNAL,
+        (Stop::Signal(name), _) => signal_exit_status(name).unwrap_or(EXIT_INTERNAL),
+        (Stop::Court, None) => 0,
+        (Stop::Court, Some(code)) => wfhost_constitution::Code::from_u16(code).map(|c| c.family().exit_status()).unwrap_or(EXIT_INTERNAL),
     }
 }
 
@@ -214,9 +249,10 @@ mod tests {
     #[test]
     fn codes_come_from_the_outcome_then_the_check_then_the_family() {
         let p = c().phase("P30").expect("P30");
-        let fail = OutcomeView { status: PhaseStatus::Fail, code: 305, message: "boom" };
+        let timeout = wfhost_constitution::codes::COMMAND_TIMEOUT_3XX.get();
+        let fail = OutcomeView { status: PhaseStatus::Fail, code: timeout, message: "boom" };
         let d = decide(c(), p, fail, &[check("rc_ok", true)], &[auditor(AuditStatus::Pass, &[])]);
-        assert_eq!((d.code, d.deterministic, d.court), (305, false, false));
+        assert_eq!((d.code, d.deterministic, d.court), (timeout, false, false));
         assert_eq!(d.halt_reason.as_deref(), Some("P30 failed: boom"));
         // A failed check with a code of its own gives it; one without gives the family's.
         let (own, plain): (Vec<_>, Vec<_>) = c().checks.iter().partition(|(_, k)| k.code.is_some());
@@ -235,13 +271,34 @@ mod tests {
 
     #[test]
     fn exit_statuses_follow_the_family_table() {
-        assert_eq!(exit_status(None, false), 0);
-        assert_eq!(exit_status(None, true), EXIT_INTERNAL);
-        assert_eq!(exit_status(Some(305), true), EXIT_INTERNAL);
+        assert_eq!(exit_status(None, Stop::Court), 0);
+        assert_eq!(exit_status(None, Stop::Internal), EXIT_INTERNAL);
+        assert_eq!(exit_status(Some(wfhost_constitution::codes::COMMAND_TIMEOUT_3XX.get()), Stop::Internal), EXIT_INTERNAL);
         for (family, f) in &c().families {
             let generic = family.generic().get();
-            assert_eq!(exit_status(Some(generic), false), f.exit);
+            assert_eq!(exit_status(Some(generic), Stop::Court), f.exit);
         }
-        assert_eq!(exit_status(Some(999), false), EXIT_INTERNAL, "an unknown family is internal");
+        assert_eq!(exit_status(Some(999), Stop::Court), EXIT_INTERNAL, "an unknown family is internal");
+    }
+
+    #[test]
+    fn a_signal_exits_as_shells_report_it_whatever_the_verdicts() {
+        use crate::records::{FlowHalted, HaltCause};
+        assert_eq!(exit_status(None, Stop::Signal("SIGINT")), 130);
+        assert_eq!(exit_status(Some(wfhost_constitution::codes::RUNS_FAILED.get()), Stop::Signal("SIGTERM")), 143);
+        assert_eq!(exit_status(None, Stop::Signal("SIGHUP")), 129);
+        assert_eq!(exit_status(None, Stop::Signal("SIGUSR1")), EXIT_INTERNAL);
+        let halted = |code: Option<u16>, cause: Option<HaltCause>, signal: Option<&str>| FlowHalted {
+            phase: code.map(|_| "P70".to_string()),
+            code,
+            cause,
+            reason: None,
+            signal: signal.map(str::to_string),
+        };
+        // Older logs carry no cause: a failing verdict is the court's, none is internal.
+        assert_eq!(Stop::of(&halted(Some(402), None, None)), Stop::Court);
+        assert_eq!(Stop::of(&halted(None, None, None)), Stop::Internal);
+        assert_eq!(Stop::of(&halted(None, Some(HaltCause::Interrupted), Some("SIGINT"))), Stop::Signal("SIGINT"));
+        assert_eq!(Stop::of(&halted(Some(402), Some(HaltCause::Internal), None)), Stop::Internal);
     }
 }

@@ -1,29 +1,35 @@
-//! The evidence files of a flow, for `wfhost verify`.
+//! The evidence files of a flow, for `wfhost verify`, checked alongside the one pass over the
+//! log.
 //!
-//! [`Files::check_all`] lists the flow directory (only names wfhost writes), then checks each
-//! file against what the [`Walk`] learnt from the log: JSON, canonical bytes and published
-//! schema; outcome, deterministic, constitutional and verdict files byte-identical to their
-//! record's payload; every file a record implies present; each pack cross-checked against the
-//! records and all packs agreeing; `fsm.json` against the last transition; `flow.summary.json`
-//! byte-identical to `summary::project` of the records. Fetched files that changed since their
+//! [`Files::new`] lists the flow directory first (only names wfhost writes). While the log is
+//! read, [`Files::fold`] folds each record into the summary and start projections and checks
+//! each fetched file's recorded sha256, and [`Files::check_phase`] checks a phase's files as
+//! soon as the walk has its verdict (then its records are dropped): JSON, canonical bytes and
+//! published schema; outcome, deterministic, constitutional and verdict files byte-identical to
+//! their record's payload; each pack cross-checked against the records. [`Files::finish`] then
+//! reports in a fixed order: unexpected names, files of phases that never started, files a
+//! record implies but that are missing, the first phase file at fault, packs that disagree,
+//! `fsm.json` against the last transition, `flow.start.json` and `flow.summary.json`
+//! byte-identical to their projections. Fetched files that changed since their
 //! `artifact.written` record are reported as warnings.
 
 use super::diff::{context, first_byte_difference, first_json_difference, shown};
 use super::signatures;
 use super::verify::{CheckedFile, FailureKind, VerifyFailure};
-use super::walk::{PhaseRun, Walk};
-use super::{file_bytes, pstr, schemas, Log, EVENTS, FLOW_START, FSM, PHASE_DIR, SUMMARY};
+use super::walk::{PhaseMark, PhaseRun, TransitionSeen, Walk};
+use super::{file_bytes, pstr, schemas, EVENTS, FLOW_START, FSM, PHASE_DIR, SUMMARY};
 use crate::layout::{rel_phase_file, PhaseFile};
 use wfhost_config::config::{Vocabulary, SECRET_MARKER};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use wfhost_constitution::{keys, PhaseId};
+use wfhost_constitution::keys;
 use wfhost_evidence::{Envelope, Timestamp};
 /// What verify knows of each kind of per-phase file.
 trait PhaseFileCheck {
     fn schema(self) -> Option<&'static str>;
-    fn record(self, run: &PhaseRun) -> Option<Option<usize>>;
+    fn record(self, run: &PhaseRun) -> Option<Option<&Envelope>>;
+    fn line(self, mark: &PhaseMark) -> Option<&(u64, String)>;
 }
 
 impl PhaseFileCheck for PhaseFile {
@@ -39,24 +45,50 @@ impl PhaseFileCheck for PhaseFile {
     }
 
     /// The record that carries this file's JSON as its payload.
-    fn record(self, run: &PhaseRun) -> Option<Option<usize>> {
+    fn record(self, run: &PhaseRun) -> Option<Option<&Envelope>> {
         match self {
-            PhaseFile::Outcome => Some(run.outcome),
-            PhaseFile::Deterministic => Some(run.det),
-            PhaseFile::Constitutional => Some(run.auditor),
-            PhaseFile::Verdict => Some(run.verdict),
+            PhaseFile::Outcome => Some(run.outcome.as_ref()),
+            PhaseFile::Deterministic => Some(run.det.as_ref()),
+            PhaseFile::Constitutional => Some(run.auditor.as_ref()),
+            PhaseFile::Verdict => Some(run.verdict.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// The record whose presence says the file was written: the one that carries it, or for
+    /// the pack (written before the auditors run) the auditors' record.
+    fn line(self, mark: &PhaseMark) -> Option<&(u64, String)> {
+        match self {
+            PhaseFile::Outcome => mark.outcome.as_ref(),
+            PhaseFile::Deterministic => mark.det.as_ref(),
+            PhaseFile::Pack | PhaseFile::Constitutional => mark.auditor.as_ref(),
+            PhaseFile::Verdict => mark.verdict.as_ref(),
             _ => None,
         }
     }
 }
 
 /// The file checks of one flow directory, and what they found.
-pub(super) struct Files<'w, 'a> {
-    dir: &'w Path,
-    walk: &'w Walk<'a>,
-    log: &'w Log,
+pub(super) struct Files<'d> {
+    dir: &'d Path,
+    /// The first unexpected or unreadable entry of the listing.
+    listing: Option<VerifyFailure>,
+    /// The phase files listed, by phase id.
+    found: BTreeMap<String, BTreeMap<PhaseFile, String>>,
+    /// The first phase file at fault (phases are checked in order; none after it).
+    phase_failure: Option<VerifyFailure>,
     checked: Vec<CheckedFile>,
     warnings: Vec<String>,
+    flow_id: Option<String>,
+    records: u64,
+    summary: crate::summary::Projection,
+    start: crate::start::Projection,
+    /// Line of the first phase.outcome record.
+    first_outcome: Option<u64>,
+    /// Fetched files recorded, and those changed or gone since (the first three named).
+    fetched: u64,
+    changed: u64,
+    changed_named: Vec<String>,
 }
 
 /// A parsed evidence file.
@@ -66,26 +98,45 @@ struct Parsed {
     value: Value,
 }
 
-impl<'w, 'a> Files<'w, 'a> {
-    /// Checks of the files in `dir` against what `walk` learnt from `log`.
-    pub(super) fn new(dir: &'w Path, walk: &'w Walk<'a>, log: &'w Log) -> Files<'w, 'a> {
-        Files { dir, walk, log, checked: Vec::new(), warnings: Vec::new() }
+impl<'d> Files<'d> {
+    /// The file checks of the flow in `dir`; lists it at once.
+    pub(super) fn new(dir: &'d Path) -> Files<'d> {
+        let mut files = Files {
+            dir,
+            listing: None,
+            found: BTreeMap::new(),
+            phase_failure: None,
+            checked: Vec::new(),
+            warnings: Vec::new(),
+            flow_id: None,
+            records: 0,
+            summary: crate::summary::Projection::default(),
+            start: crate::start::Projection::default(),
+            first_outcome: None,
+            fetched: 0,
+            changed: 0,
+            changed_named: Vec::new(),
+        };
+        files.listing = files.list_all().err();
+        files
     }
 
-    /// The files checked and the warnings, once [`Files::check_all`] has run.
+    /// The files checked and the warnings, once [`Files::finish`] has run.
     pub(super) fn into_findings(self) -> (Vec<CheckedFile>, Vec<String>) {
         (self.checked, self.warnings)
     }
 
-    /// Check every file (module doc); stops at the first problem.
-    pub(super) fn check_all(&mut self) -> Result<(), VerifyFailure> {
-        let mut found: BTreeMap<(usize, PhaseFile), String> = BTreeMap::new();
-        let mut extra_phase_files: Vec<(String, PhaseFile, String)> = Vec::new();
+    /// List the directory: only names wfhost writes; the phase files by phase.
+    fn list_all(&mut self) -> Result<(), VerifyFailure> {
         for name in self.list(".")? {
             match name.as_str() {
                 EVENTS | FLOW_START | SUMMARY | FSM | PHASE_DIR => {}
                 // signing.pub, flow.dsse.json: checked by `signatures`.
                 n if signatures::is_root_file(n) => {}
+                crate::layout::SPACE_RESERVE => self.warnings.push(format!(
+                    "{}: the space a running flow holds to record a full disk, left behind because the flow stopped without ending; it is not evidence",
+                    crate::layout::SPACE_RESERVE
+                )),
                 n if is_temp_leftover(n) => self.warnings.push(format!("{n}: a temporary file left by an interrupted write; it is not evidence")),
                 n => {
                     return Err(VerifyFailure::new(FailureKind::Unexpected, n, format!(
@@ -108,51 +159,89 @@ impl<'w, 'a> Files<'w, 'a> {
             let Some((id, kind)) = PhaseFile::parse(&name) else {
                 return Err(VerifyFailure::new(FailureKind::Unexpected, &rel, "not a file name wfhost writes (phase.<Pxx>[.deterministic|.pack|.constitutional|.verdict].json)"));
             };
-            match self.walk.phases.iter().position(|p| p.id == id) {
-                Some(p) => {
-                    found.insert((p, kind), rel);
-                }
-                None => extra_phase_files.push((id, kind, rel)),
+            self.found.entry(id).or_default().insert(kind, rel);
+        }
+        Ok(())
+    }
+
+    /// Take in the next record of the log: the projections, the flow id, and a fetched file's
+    /// recorded sha256 against the file now.
+    pub(super) fn fold(&mut self, e: &Envelope) {
+        self.records += 1;
+        self.flow_id.get_or_insert_with(|| e.correlation_id.clone());
+        self.summary.push(e);
+        self.start.push(e);
+        match e.event_type.as_str() {
+            "phase.outcome" => {
+                self.first_outcome.get_or_insert(e.seq + 1);
+            }
+            "artifact.written" => self.fetched_file(e),
+            _ => {}
+        }
+    }
+
+    /// Check the files of the phase `run` (module doc). `at_end`: the phase the log ends in,
+    /// and whether the flow finished (`None` for a phase the flow went on past); the phase an
+    /// unfinished flow stopped in may hold a file written just before its record. A problem is
+    /// kept for [`Files::finish`], and the files of later phases are not checked.
+    pub(super) fn check_phase(&mut self, walk: &Walk, run: &PhaseRun, at_end: Option<bool>) {
+        if self.listing.is_some() || self.phase_failure.is_some() {
+            return;
+        }
+        let kinds: Vec<(PhaseFile, String)> = self.found.get(&run.id).map(|m| m.iter().map(|(k, r)| (*k, r.clone())).collect()).unwrap_or_default();
+        for (kind, rel) in kinds {
+            if let Err(f) = self.phase_file(walk, run, kind, &rel, at_end) {
+                self.phase_failure = Some(f);
+                return;
             }
         }
-        if let Some((id, _, rel)) = extra_phase_files.first() {
+    }
+
+    /// Report what the checks found, in the order of the module doc; stops at the first problem.
+    pub(super) fn finish(&mut self, walk: &Walk, finished: bool) -> Result<(), VerifyFailure> {
+        if let Some(f) = self.listing.take() {
+            return Err(f);
+        }
+        let started: BTreeSet<&str> = walk.phases.iter().map(|p| p.id.as_str()).collect();
+        let extra = self
+            .found
+            .iter()
+            .filter(|(id, _)| !started.contains(id.as_str()))
+            .flat_map(|(id, m)| m.values().map(move |rel| (id, rel)))
+            .min_by_key(|(_, rel)| rel.as_str());
+        if let Some((id, rel)) = extra {
             return Err(VerifyFailure::new(FailureKind::Unexpected, rel, format!(
                 "events.jsonl has no phase.started record for {id}, so no phase of this flow wrote this file"
             )));
         }
         // Every file a record says exists must exist.
-        for (p, run) in self.walk.phases.iter().enumerate() {
+        for mark in &walk.phases {
             for kind in [PhaseFile::Outcome, PhaseFile::Deterministic, PhaseFile::Pack, PhaseFile::Constitutional, PhaseFile::Verdict] {
-                let written = match kind {
-                    // The pack is written before the auditors run, so their record implies it.
-                    PhaseFile::Pack => run.auditor,
-                    k => k.record(run).flatten(),
-                };
-                if let (Some(i), false) = (written, found.contains_key(&(p, kind))) {
-                    let e = &self.log.events[i];
+                let present = self.found.get(&mark.id).is_some_and(|m| m.contains_key(&kind));
+                if let (Some((line, event_type)), false) = (kind.line(mark), present) {
                     return Err(VerifyFailure {
                         kind: FailureKind::Missing,
-                        file: rel_phase_file(&run.id, kind),
-                        line: Some(e.seq + 1),
+                        file: rel_phase_file(&mark.id, kind),
+                        line: Some(*line),
                         field: None,
-                        problem: format!(
-                            "events.jsonl line {} ({}) shows this file was written, but it is missing",
-                            e.seq + 1,
-                            e.event_type
-                        ),
+                        problem: format!("events.jsonl line {line} ({event_type}) shows this file was written, but it is missing"),
                     });
                 }
             }
         }
-        for ((p, kind), rel) in &found {
-            self.phase_file(*p, *kind, rel)?;
+        if let Some(f) = self.phase_failure.take() {
+            return Err(f);
         }
-        let packs: Vec<&String> = found.iter().filter(|((_, k), _)| *k == PhaseFile::Pack).map(|(_, rel)| rel).collect();
+        let packs: Vec<String> = walk
+            .phases
+            .iter()
+            .filter_map(|p| self.found.get(&p.id).and_then(|m| m.get(&PhaseFile::Pack)).cloned())
+            .collect();
         self.packs_agree(&packs)?;
-        self.fsm_file()?;
+        self.fsm_file(walk, finished)?;
         self.start_file()?;
-        self.summary_file()?;
-        self.fetched_files();
+        self.summary_file(walk)?;
+        self.fetched_warning();
         Ok(())
     }
 
@@ -196,16 +285,10 @@ impl<'w, 'a> Files<'w, 'a> {
         Ok(Parsed { rel: rel.to_string(), bytes, value })
     }
 
-    fn unfinished_last(&self, p: usize) -> bool {
-        !self.log.finished() && p + 1 == self.walk.phases.len()
-    }
-
-    fn phase_file(&mut self, p: usize, kind: PhaseFile, rel: &str) -> Result<(), VerifyFailure> {
-        let run = &self.walk.phases[p];
+    fn phase_file(&mut self, walk: &Walk, run: &PhaseRun, kind: PhaseFile, rel: &str, at_end: Option<bool>) -> Result<(), VerifyFailure> {
         let parsed = self.parse(rel, kind.schema())?;
         match kind.record(run) {
-            Some(Some(i)) => {
-                let e = &self.log.events[i];
+            Some(Some(e)) => {
                 self.equal_to_record(&parsed, e)?;
                 self.checked.push(CheckedFile {
                     path: rel.to_string(),
@@ -217,19 +300,19 @@ impl<'w, 'a> Files<'w, 'a> {
                     ),
                 });
             }
-            Some(None) => self.unanchored(p, rel, "its record was never appended")?,
+            Some(None) => self.unanchored(walk, at_end, rel, "its record was never appended")?,
             None if kind == PhaseFile::Pack => {
                 if run.det.is_none() {
-                    return self.unanchored(p, rel, "it is written after the court.deterministic record, which is absent");
+                    return self.unanchored(walk, at_end, rel, "it is written after the court.deterministic record, which is absent");
                 }
-                self.pack(run, &parsed)?;
+                self.pack(walk, run, &parsed)?;
                 // The court.auditor record names the digest of the pack the auditors judged.
-                let recorded = run.auditor.and_then(|a| self.log.events[a].payload.get("pack_sha256")).and_then(Value::as_str);
+                let recorded = run.auditor.as_ref().and_then(|a| a.payload.get("pack_sha256")).and_then(Value::as_str);
                 let digest = match recorded {
                     Some(want) => {
                         let got = wfhost_evidence::hash::sha256_hex(&parsed.bytes);
                         if got != want {
-                            let line = run.auditor.map(|a| self.log.events[a].seq + 1).unwrap_or(0);
+                            let line = run.auditor.as_ref().map(|a| a.seq + 1).unwrap_or(0);
                             return Err(VerifyFailure::new(FailureKind::Mismatch, rel, format!(
                                 "its sha256 is {got}, but events.jsonl line {line} (court.auditor) says the auditors judged a pack with sha256 {want}"
                             ))
@@ -270,17 +353,21 @@ impl<'w, 'a> Files<'w, 'a> {
 
     /// A file whose record is absent: allowed only for the phase an unfinished flow stopped in
     /// (the engine writes a file, then appends its record).
-    fn unanchored(&mut self, p: usize, rel: &str, why: &str) -> Result<(), VerifyFailure> {
-        if self.unfinished_last(p) {
+    fn unanchored(&mut self, walk: &Walk, at_end: Option<bool>, rel: &str, why: &str) -> Result<(), VerifyFailure> {
+        // The phase the flow stopped in: it did not finish, or a failed evidence write halted it
+        // (the file was written, the record after it could not be).
+        let failed_write = !walk.write_failures.is_empty();
+        if at_end == Some(false) || (at_end == Some(true) && failed_write) {
+            let how = if failed_write { "a failed write halted the flow" } else { "the flow stopped" };
             self.warnings.push(format!(
-                "{rel}: written just before the flow stopped ({why}); nothing in events.jsonl vouches for it"
+                "{rel}: written just before {how} ({why}); nothing in events.jsonl vouches for it"
             ));
             self.checked.push(CheckedFile { path: rel.to_string(), checks: "schema only (not anchored: the flow stopped before its record)".into() });
             return Ok(());
         }
         Err(VerifyFailure::new(FailureKind::Unexpected, rel, format!(
             "no record in events.jsonl carries this file ({why}), and the flow {}",
-            if self.log.finished() { "finished" } else { "went on past this phase" }
+            if at_end == Some(true) { "finished" } else { "went on past this phase" }
         )))
     }
 
@@ -304,12 +391,11 @@ impl<'w, 'a> Files<'w, 'a> {
     }
 
     /// Cross-check a pack against the records of its phase.
-    fn pack(&self, run: &PhaseRun, parsed: &Parsed) -> Result<(), VerifyFailure> {
-        let ev = &self.log.events;
-        let (Some(o), Some(d)) = (run.outcome, run.det) else { return Ok(()) };
-        let (outcome, det) = (&ev[o].payload, &ev[d].payload);
+    fn pack(&self, walk: &Walk, run: &PhaseRun, parsed: &Parsed) -> Result<(), VerifyFailure> {
+        let (Some(o), Some(d)) = (&run.outcome, &run.det) else { return Ok(()) };
+        let (outcome, det) = (&o.payload, &d.payload);
         let pack = &parsed.value;
-        let c = self.walk.c;
+        let c = walk.c;
         let fail = |at: &str, want: Value, why: &str| -> Result<(), VerifyFailure> {
             let found = pointer(pack, at);
             if found == want {
@@ -321,7 +407,7 @@ impl<'w, 'a> Files<'w, 'a> {
             .field(at))
         };
         let phase = c.phase(&run.id).map(|p| p.laws.clone()).unwrap_or_default();
-        fail("/flow_id", json!(self.log.flow_id().unwrap_or_default()), "the log's flow id")?;
+        fail("/flow_id", json!(self.flow_id.as_deref().unwrap_or_default()), "the log's flow id")?;
         fail("/phase", json!(run.id), "the file name")?;
         fail("/constitution_version", json!(c.version), "constitution/")?;
         // A pack with the minimum members keeps the WIT law ids as applicable_law_ids and
@@ -331,8 +417,8 @@ impl<'w, 'a> Files<'w, 'a> {
         // The pack is written after the court.deterministic record: a flow killed before its
         // auditors ran has no court.auditor record, and the headers before `d` are the ones
         // the pack saw.
-        let verdict_at = run.auditor.unwrap_or(d);
-        let sha_start = self.walk.header_before("active_config_sha256", verdict_at).unwrap_or("");
+        let verdict_at = run.auditor.as_ref().unwrap_or(d).seq + 1;
+        let sha_start = walk.header_before("active_config_sha256", verdict_at).unwrap_or("");
         fail("/config_sha256_at_start", json!(sha_start), "the active_config_sha256 header")?;
         // The hash "now" is what the phase's last config_unchanged check compared; a phase
         // without that check (P99) leaves it unrecorded.
@@ -353,8 +439,8 @@ impl<'w, 'a> Files<'w, 'a> {
                 fail("/config_sha256", json!(now), "the phase's config_unchanged check")?;
             }
         }
-        let transport = match self.walk.plugins {
-            Some(i) if i < verdict_at => ev[i].payload.pointer("/transport/id").cloned().unwrap_or(json!("")),
+        let transport = match &walk.plugins {
+            Some((line, transport)) if *line < verdict_at => transport.clone(),
             _ => json!(""),
         };
         fail("/transport", transport, "the plugins.loaded record")?;
@@ -375,13 +461,7 @@ impl<'w, 'a> Files<'w, 'a> {
         let source = if bound.is_null() {
             json!("pending")
         } else {
-            self.walk
-                .phases
-                .iter()
-                .find(|p| p.id == PhaseId::P20)
-                .and_then(|p| p.outcome)
-                .and_then(|i| ev[i].payload.pointer("/facts/target_source").cloned())
-                .unwrap_or(Value::Null)
+            walk.p20_target_source.clone().unwrap_or(Value::Null)
         };
         fail("/target_source", source, "P20's outcome")?;
         // The outcome as the auditors saw it (the WIT record) against the outcome record.
@@ -415,7 +495,7 @@ impl<'w, 'a> Files<'w, 'a> {
         let Some(((last_key, consent), flags)) = pairs.split_last() else {
             return Err(VerifyFailure::new(FailureKind::Mismatch, &parsed.rel, "no flags, not even the consent").field("/flow_flags"));
         };
-        let started = ev.first().map(|e| e.payload.get("flags").cloned().unwrap_or(Value::Null)).unwrap_or(Value::Null);
+        let started = walk.flags.clone();
         let flag_map: Map<String, Value> = flags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         if last_key != "consent" || flag_map.len() != flags.len() || Value::Object(flag_map) != started {
             return Err(VerifyFailure::new(FailureKind::Mismatch, &parsed.rel, format!(
@@ -423,13 +503,8 @@ impl<'w, 'a> Files<'w, 'a> {
             ))
             .field("/flow_flags"));
         }
-        let p00_consent = self
-            .walk
-            .phases
-            .first()
-            .and_then(|p| p.outcome)
-            .and_then(|i| ev[i].payload.pointer("/facts/consent").and_then(Value::as_str));
-        let consented = self.walk.consents.iter().any(|(i, _)| *i < verdict_at);
+        let p00_consent = walk.first_consent_fact.as_deref();
+        let consented = walk.first_consent.is_some_and(|line| line < verdict_at);
         let want_consent = match p00_consent {
             Some(v) => Some(v.to_string()),
             None if consented => Some("true".to_string()),
@@ -483,10 +558,9 @@ impl<'w, 'a> Files<'w, 'a> {
                 .field(at));
             }
             let header = match k.as_str() {
-                k if k == keys::WF_TRANSPORT.name() => self.walk.header_before("transport", verdict_at).map(str::to_string),
-                k if k == keys::REMOTE_ENV_PATH.name() => self.walk.header_before("remote_env_path", verdict_at).map(str::to_string),
-                k if k == keys::OPS_REMOTE_OUTPUTS_DIR.name() => self
-                    .walk
+                k if k == keys::WF_TRANSPORT.name() => walk.header_before("transport", verdict_at).map(str::to_string),
+                k if k == keys::REMOTE_ENV_PATH.name() => walk.header_before("remote_env_path", verdict_at).map(str::to_string),
+                k if k == keys::OPS_REMOTE_OUTPUTS_DIR.name() => walk
                     .header_before("fsm_state_file", verdict_at)
                     .map(|f| f.strip_suffix("/_control/workflow_state.json").unwrap_or(f).to_string())
                     .map(|d| if d.is_empty() { "/".to_string() } else { d }),
@@ -518,7 +592,7 @@ impl<'w, 'a> Files<'w, 'a> {
             .unwrap_or_default();
         fail("/deterministic_findings", Value::Array(findings), "the court.deterministic record's failed checks")?;
         if flat {
-            self.pack_minimum(run, parsed, verdict_at, &fail)?;
+            self.pack_minimum(walk, run, parsed, verdict_at, &fail)?;
         }
         Ok(())
     }
@@ -527,24 +601,23 @@ impl<'w, 'a> Files<'w, 'a> {
     /// phase's outcome, the header, the flags of flow.started and the phase table.
     fn pack_minimum(
         &self,
+        walk: &Walk,
         run: &PhaseRun,
         parsed: &Parsed,
-        verdict_at: usize,
+        verdict_at: u64,
         fail: &dyn Fn(&str, Value, &str) -> Result<(), VerifyFailure>,
     ) -> Result<(), VerifyFailure> {
-        let ev = &self.log.events;
-        let Some(o) = run.outcome else { return Ok(()) };
-        let outcome = &ev[o].payload;
-        let c = self.walk.c;
+        let Some(o) = &run.outcome else { return Ok(()) };
+        let outcome = &o.payload;
+        let c = walk.c;
         let phase = c.phase(&run.id).ok_or_else(|| VerifyFailure::new(FailureKind::Mismatch, &parsed.rel, "not a phase of the constitution"))?;
         let get = |k: &str| outcome.get(k).cloned().unwrap_or(Value::Null);
-        let header = |k: &str| self.walk.header_before(k, verdict_at).map(|v| json!(v)).unwrap_or(Value::Null);
+        let header = |k: &str| walk.header_before(k, verdict_at).map(|v| json!(v)).unwrap_or(Value::Null);
         let config = kv_pairs(&pointer(&parsed.value, "/config"));
         let setting = |k: &str| config.iter().find(|(key, v)| key == k && !v.is_empty()).map(|(_, v)| json!(v)).unwrap_or(Value::Null);
-        let flags: BTreeMap<String, String> = ev
-            .first()
-            .and_then(|e| e.payload.get("flags"))
-            .and_then(Value::as_object)
+        let flags: BTreeMap<String, String> = walk
+            .flags
+            .as_object()
             .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
             .unwrap_or_default();
         let status = outcome.get("status").and_then(Value::as_str).unwrap_or("");
@@ -560,8 +633,8 @@ impl<'w, 'a> Files<'w, 'a> {
         fail("/lium_target", get("target"), "the phase.outcome record's target")?;
         fail("/transport_hint", json!(crate::pack::transport_hint(transport.as_str().unwrap_or(""), target)), "the pack's transport and the bound target")?;
         fail("/remote_env_path", header("remote_env_path"), "the remote_env_path header")?;
-        fail("/ops_default_host", setting("OPS_DEFAULT_HOST"), "the pack's config")?;
-        fail("/repo_url", setting("REPO_URL"), "the pack's config")?;
+        fail("/ops_default_host", setting(keys::OPS_DEFAULT_HOST.name()), "the pack's config")?;
+        fail("/repo_url", setting(keys::REPO_URL.name()), "the pack's config")?;
         fail("/command_name", json!(phase.command_name(&flags, status == "skip")), "constitution/phases.toml and the flow's flags")?;
         fail("/command_rc", get("code"), "the phase.outcome record's code")?;
         fail("/phase_status", get("status"), "the phase.outcome record")?;
@@ -574,7 +647,7 @@ impl<'w, 'a> Files<'w, 'a> {
     /// Every pack of a flow carries the config loaded once in P00, the same flags and the same
     /// start hash. The config's values are not in events.jsonl, so the packs vouch for each
     /// other: a pack that differs from the others (the majority; the earlier on a tie) is named.
-    fn packs_agree(&self, packs: &[&String]) -> Result<(), VerifyFailure> {
+    fn packs_agree(&self, packs: &[String]) -> Result<(), VerifyFailure> {
         let shared = |v: &Value| {
             json!({"config": v.get("config"), "flow_flags": v.get("flow_flags"),
                    "config_sha256_at_start": v.get("config_sha256_at_start"), "flow_id": v.get("flow_id")})
@@ -621,42 +694,48 @@ impl<'w, 'a> Files<'w, 'a> {
         .field(field))
     }
 
-    fn fsm_file(&mut self) -> Result<(), VerifyFailure> {
+    fn fsm_file(&mut self, walk: &Walk, finished: bool) -> Result<(), VerifyFailure> {
         let exists = self.dir.join(FSM).exists();
-        let ts = &self.walk.transitions;
+        let ts = &walk.transitions;
+        // The engine records a transition, then mirrors it: a mirror it could not write is
+        // recorded as such, and then fsm.json is missing or one transition behind.
+        let failed = ts.back().and_then(|t| walk.write_failures.iter().find(|(line, f)| *line > t.record.seq + 1 && f.file == FSM)).map(|(line, _)| *line);
+        if let (Some(line), false) = (failed, exists) {
+            self.warnings.push(format!("{FSM}: missing, because the flow could not write it (events.jsonl line {line})"));
+            return Ok(());
+        }
         if !exists {
-            if let Some(&t) = ts.last() {
-                let e = &self.log.events[t];
+            if let Some(t) = ts.back() {
+                let line = t.record.seq + 1;
                 return Err(VerifyFailure {
                     kind: FailureKind::Missing,
                     file: FSM.into(),
-                    line: Some(e.seq + 1),
+                    line: Some(line),
                     field: None,
-                    problem: format!("events.jsonl line {} records an FSM transition, which is mirrored in {FSM}, but it is missing", e.seq + 1),
+                    problem: format!("events.jsonl line {line} records an FSM transition, which is mirrored in {FSM}, but it is missing"),
                 });
             }
             return Ok(());
         }
         let parsed = self.parse(FSM, Some("fsm-mirror"))?;
-        let Some(&last) = ts.last() else {
+        let Some(last) = ts.back() else {
             return Err(VerifyFailure::new(FailureKind::Unexpected, FSM, "events.jsonl records no fsm.transition, so no FSM state was ever written"));
         };
         // An interrupted flow may have recorded a transition and stopped before mirroring it.
-        let candidates: Vec<usize> = if self.log.finished() { vec![last] } else { ts.iter().rev().take(2).copied().collect() };
+        let candidates: Vec<&TransitionSeen> = if finished && failed.is_none() { vec![last] } else { ts.iter().rev().take(2).collect() };
         let mut first_problem = None;
-        for &t in &candidates {
-            match self.fsm_matches(&parsed, t) {
+        for t in candidates {
+            match fsm_matches(walk, &parsed, t) {
                 Ok(()) => {
-                    let e = &self.log.events[t];
-                    if t != last {
-                        self.warnings.push(format!("{FSM}: mirrors the transition before the last one; the flow stopped before it mirrored line {}", self.log.events[last].seq + 1));
+                    let line = t.record.seq + 1;
+                    if line != last.record.seq + 1 {
+                        self.warnings.push(format!("{FSM}: mirrors the transition before the last one; the flow stopped before it mirrored line {}", last.record.seq + 1));
                     }
                     self.checked.push(CheckedFile {
                         path: FSM.into(),
                         checks: format!(
-                            "schema fsm-mirror; state, previous_state, phase, reason and flow_id from events.jsonl line {} (fsm.transition); \
-                             updated_at and host from that record, or (older logs) updated_at within that record's time and the next record's",
-                            e.seq + 1
+                            "schema fsm-mirror; state, previous_state, phase, reason and flow_id from events.jsonl line {line} (fsm.transition); \
+                             updated_at and host from that record, or (older logs) updated_at within that record's time and the next record's"
                         ),
                     });
                     return Ok(());
@@ -669,112 +748,46 @@ impl<'w, 'a> Files<'w, 'a> {
         Err(first_problem.unwrap_or_else(|| VerifyFailure::new(FailureKind::Mismatch, FSM, "does not match the FSM records")))
     }
 
-    fn fsm_matches(&self, parsed: &Parsed, t: usize) -> Result<(), VerifyFailure> {
-        let ev = &self.log.events;
-        let e = &ev[t];
-        let phase = pstr(e, "phase");
-        let status = self
-            .walk
-            .phases
-            .iter()
-            .find(|p| p.transition == Some(t))
-            .and_then(|p| p.outcome)
-            .map(|o| pstr(&ev[o], "status").to_string())
-            .unwrap_or_else(|| if e.payload.get("code").and_then(Value::as_u64) == Some(0) { "ok".into() } else { "fail".into() });
-        let code = e.payload.get("code").cloned().unwrap_or(Value::Null);
-        let mut want = vec![
-            ("/state", json!(pstr(e, "to"))),
-            ("/previous_state", json!(pstr(e, "from"))),
-            ("/phase", json!(phase)),
-            ("/flow_id", json!(e.correlation_id)),
-            ("/reason", json!(format!("{phase} {status} code {code}"))),
-        ];
-        for key in ["updated_at", "host"] {
-            if let Some(v) = e.payload.get(key) {
-                want.push((if key == "host" { "/host" } else { "/updated_at" }, v.clone()));
-            }
-        }
-        for (at, w) in want {
-            let found = pointer(&parsed.value, at);
-            if found != w {
-                return Err(VerifyFailure::new(FailureKind::Mismatch, FSM, format!(
-                    "the file has {found}, events.jsonl line {} (fsm.transition) gives {w}", e.seq + 1
-                ))
-                .field(at)
-                .with_line(e.seq + 1));
-            }
-        }
-        let updated = pointer(&parsed.value, "/updated_at");
-        let updated = updated.as_str().and_then(|s| Timestamp::parse(s).ok());
-        let earliest = e.occurred_at;
-        let latest = ev.get(t + 1).map(|n| n.occurred_at);
-        // The record carries updated_at (checked above) and is appended just after it is taken;
-        // older logs did not carry it, and then it must fall between the record and the next.
-        let recorded = e.payload.get("updated_at").is_some();
-        let in_range = recorded || updated.is_some_and(|u| u >= earliest && latest.is_none_or(|l| u <= l));
-        if !in_range {
-            return Err(VerifyFailure::new(FailureKind::Mismatch, FSM, format!(
-                "updated_at {} is not between the transition's record ({earliest}) and the next record ({})",
-                pointer(&parsed.value, "/updated_at"),
-                latest.map(|l| l.to_string()).unwrap_or_else(|| "none".into())
-            ))
-            .field("/updated_at")
-            .with_line(e.seq + 1));
-        }
-        Ok(())
-    }
-
-    fn summary_file(&mut self) -> Result<(), VerifyFailure> {
+    fn summary_file(&mut self, walk: &Walk) -> Result<(), VerifyFailure> {
         let exists = self.dir.join(SUMMARY).exists();
-        let Some(s) = self.walk.summary else {
-            if exists {
-                let anchor = self.parse(SUMMARY, None).ok();
-                let said = anchor
-                    .as_ref()
-                    .map(|p| format!(
-                        " (it anchors {} record(s) ending in record_hash {})",
-                        pointer(&p.value, "/events"),
-                        pointer(&p.value, "/last_record_hash")
-                    ))
-                    .unwrap_or_default();
-                return Err(VerifyFailure::new(FailureKind::Projection, SUMMARY, format!(
-                    "the summary exists, but events.jsonl ({} record(s)) has no flow.summary record{said}: records were cut off the end of the log",
-                    self.log.events.len()
-                )));
-            }
+        // A summary without its record (records cut off the end) is refused by `pass::accept`.
+        let Some((line, _)) = &walk.summary else {
             return Ok(());
         };
-        let e = &self.log.events[s];
         if !exists {
             return Err(VerifyFailure {
                 kind: FailureKind::Missing,
                 file: SUMMARY.into(),
-                line: Some(e.seq + 1),
+                line: Some(*line),
                 field: None,
-                problem: format!("events.jsonl line {} records the flow's end, whose projection is {SUMMARY}, but it is missing", e.seq + 1),
+                problem: format!("events.jsonl line {line} records the flow's end, whose projection is {SUMMARY}, but it is missing"),
             });
         }
-        let parsed = self.parse(SUMMARY, Some("flow-summary"))?;
-        let projected = crate::summary::project(&self.log.values);
-        let want = file_bytes(&projected).map_err(|err| VerifyFailure::new(FailureKind::Projection, SUMMARY, err.to_string()))?;
+        let projected = std::mem::take(&mut self.summary).finish();
+        let checks = format!("schema flow-summary; byte-identical to summary::project of the {} record(s)", self.records);
+        self.projection(SUMMARY, "flow-summary", &projected, "events.jsonl", checks)
+    }
+
+    /// `rel` parses under `schema` and is byte for byte `projected`, the projection of `of`;
+    /// noted as checked with `checks`.
+    fn projection(&mut self, rel: &str, schema: &str, projected: &Value, of: &str, checks: String) -> Result<(), VerifyFailure> {
+        let parsed = self.parse(rel, Some(schema))?;
+        let want = file_bytes(projected).map_err(|err| VerifyFailure::new(FailureKind::Projection, rel, err.to_string()))?;
         if let Some(at) = first_byte_difference(&parsed.bytes, &want) {
-            let field = first_json_difference(&parsed.value, &projected);
+            let field = first_json_difference(&parsed.value, projected);
             let what = field
                 .as_ref()
                 .map(|d| format!("the file has {}, the projection of events.jsonl has {}", shown(&d.left), shown(&d.right)))
                 .unwrap_or_else(|| "the bytes differ".into());
             return Err(VerifyFailure {
                 kind: FailureKind::Projection,
-                file: SUMMARY.into(),
+                file: rel.into(),
                 line: None,
                 field: Some(field.map(|d| d.at().to_string()).unwrap_or_else(|| format!("byte {at}"))),
-                problem: format!("not the projection of events.jsonl (first difference at byte {at}): {what}"),
+                problem: format!("not the projection of {of} (first difference at byte {at}): {what}"),
             });
         }
-        self.checked.push(CheckedFile {
-            path: SUMMARY.into(),
-            checks: format!("schema flow-summary; byte-identical to summary::project of the {} record(s)", self.log.events.len()),
-        });
+        self.checked.push(CheckedFile { path: rel.into(), checks });
         Ok(())
     }
 
@@ -783,8 +796,8 @@ impl<'w, 'a> Files<'w, 'a> {
     fn start_file(&mut self) -> Result<(), VerifyFailure> {
         let exists = self.dir.join(FLOW_START).exists();
         if !exists {
-            if crate::start::due(&self.log.values) {
-                let at = self.log.events.iter().find(|e| e.event_type == "phase.outcome").map(|e| e.seq + 1);
+            if self.start.due() {
+                let at = self.first_outcome;
                 return Err(VerifyFailure {
                     kind: FailureKind::Missing,
                     file: FLOW_START.into(),
@@ -798,60 +811,99 @@ impl<'w, 'a> Files<'w, 'a> {
             }
             return Ok(());
         }
-        let parsed = self.parse(FLOW_START, Some("flow-start"))?;
-        let Some(projected) = crate::start::project(&self.log.values) else {
+        let Some(projected) = self.start.finish() else {
             return Err(VerifyFailure::new(FailureKind::Projection, FLOW_START, "events.jsonl has no flow.started record to project it from"));
         };
-        let want = file_bytes(&projected).map_err(|err| VerifyFailure::new(FailureKind::Projection, FLOW_START, err.to_string()))?;
-        if let Some(at) = first_byte_difference(&parsed.bytes, &want) {
-            let field = first_json_difference(&parsed.value, &projected);
-            let what = field
-                .as_ref()
-                .map(|d| format!("the file has {}, the projection of events.jsonl has {}", shown(&d.left), shown(&d.right)))
-                .unwrap_or_else(|| "the bytes differ".into());
-            return Err(VerifyFailure {
-                kind: FailureKind::Projection,
-                file: FLOW_START.into(),
-                line: None,
-                field: Some(field.map(|d| d.at().to_string()).unwrap_or_else(|| format!("byte {at}"))),
-                problem: format!("not the projection of events.jsonl's start (first difference at byte {at}): {what}"),
-            });
-        }
-        self.checked.push(CheckedFile {
-            path: FLOW_START.into(),
-            checks: "schema flow-start; byte-identical to start::project of flow.started and P00's header".into(),
-        });
-        Ok(())
+        let checks = "schema flow-start; byte-identical to start::project of flow.started and P00's header".to_string();
+        self.projection(FLOW_START, "flow-start", &projected, "events.jsonl's start", checks)
     }
 
-    /// Fetched files recorded by artifact.written: report those changed or gone since.
-    fn fetched_files(&mut self) {
-        let mut changed = Vec::new();
-        let mut total = 0;
-        for e in self.log.events.iter().filter(|e| e.event_type == "artifact.written") {
-            let (path, want) = (pstr(e, "path"), pstr(e, "sha256"));
-            if path.is_empty() || want.is_empty() {
-                continue;
-            }
-            total += 1;
-            // Recorded relative to the flow directory (older logs: absolute).
-            match wfhost_evidence::hash::sha256_file(&self.dir.join(path)) {
-                Ok(sha) if sha == want => {}
-                Ok(_) => changed.push(format!("{path} (changed)")),
-                Err(_) => changed.push(format!("{path} (gone)")),
-            }
+    /// A fetched file recorded by artifact.written: note it if it changed or is gone since.
+    fn fetched_file(&mut self, e: &Envelope) {
+        let (path, want) = (pstr(e, "path"), pstr(e, "sha256"));
+        if path.is_empty() || want.is_empty() {
+            return;
         }
-        if !changed.is_empty() {
-            let shown: Vec<&str> = changed.iter().take(3).map(String::as_str).collect();
+        self.fetched += 1;
+        // Recorded relative to the flow directory (older logs: absolute).
+        let state = match wfhost_evidence::hash::sha256_file(&self.dir.join(path)) {
+            Ok(sha) if sha == want => return,
+            Ok(_) => "changed",
+            Err(_) => "gone",
+        };
+        self.changed += 1;
+        if self.changed_named.len() < 3 {
+            self.changed_named.push(format!("{path} ({state})"));
+        }
+    }
+
+    /// The fetched files that no longer match their record, as one warning.
+    fn fetched_warning(&mut self) {
+        if self.changed > 0 {
             self.warnings.push(format!(
-                "{} of {total} fetched file(s) no longer match the sha256 recorded when they were fetched (a later fetch \
+                "{} of {} fetched file(s) no longer match the sha256 recorded when they were fetched (a later fetch \
                  replaces a run's directory): {}{}",
-                changed.len(),
-                shown.join(", "),
-                if changed.len() > 3 { ", ..." } else { "" }
+                self.changed,
+                self.fetched,
+                self.changed_named.join(", "),
+                if self.changed > 3 { ", ..." } else { "" }
             ));
         }
     }
+}
+
+/// Whether `fsm.json` mirrors the transition `t`.
+fn fsm_matches(walk: &Walk, parsed: &Parsed, t: &TransitionSeen) -> Result<(), VerifyFailure> {
+    let e = &t.record;
+    let phase = pstr(e, "phase");
+    let line = e.seq + 1;
+    let status = walk
+        .phases
+        .iter()
+        .find(|p| p.transition == Some(line))
+        .and_then(|p| p.status.clone())
+        .unwrap_or_else(|| if e.payload.get("code").and_then(Value::as_u64) == Some(0) { "ok".into() } else { "fail".into() });
+    let code = e.payload.get("code").cloned().unwrap_or(Value::Null);
+    let mut want = vec![
+        ("/state", json!(pstr(e, "to"))),
+        ("/previous_state", json!(pstr(e, "from"))),
+        ("/phase", json!(phase)),
+        ("/flow_id", json!(e.correlation_id)),
+        ("/reason", json!(format!("{phase} {status} code {code}"))),
+    ];
+    for key in ["updated_at", "host"] {
+        if let Some(v) = e.payload.get(key) {
+            want.push((if key == "host" { "/host" } else { "/updated_at" }, v.clone()));
+        }
+    }
+    for (at, w) in want {
+        let found = pointer(&parsed.value, at);
+        if found != w {
+            return Err(VerifyFailure::new(FailureKind::Mismatch, FSM, format!(
+                "the file has {found}, events.jsonl line {line} (fsm.transition) gives {w}"
+            ))
+            .field(at)
+            .with_line(line));
+        }
+    }
+    let updated = pointer(&parsed.value, "/updated_at");
+    let updated = updated.as_str().and_then(|s| Timestamp::parse(s).ok());
+    let earliest = e.occurred_at;
+    let latest = t.next_at;
+    // The record carries updated_at (checked above) and is appended just after it is taken;
+    // older logs did not carry it, and then it must fall between the record and the next.
+    let recorded = e.payload.get("updated_at").is_some();
+    let in_range = recorded || updated.is_some_and(|u| u >= earliest && latest.is_none_or(|l| u <= l));
+    if !in_range {
+        return Err(VerifyFailure::new(FailureKind::Mismatch, FSM, format!(
+            "updated_at {} is not between the transition's record ({earliest}) and the next record ({})",
+            pointer(&parsed.value, "/updated_at"),
+            latest.map(|l| l.to_string()).unwrap_or_else(|| "none".into())
+        ))
+        .field("/updated_at")
+        .with_line(line));
+    }
+    Ok(())
 }
 
 fn pointer(v: &Value, at: &str) -> Value {

@@ -7,6 +7,7 @@
 //!   flow.summary.json                   FlowDir::summary     (projection of the log)
 //!   fsm.json                            FlowDir::fsm         (mirror of the last transition)
 //!   signing.pub, flow.dsse.json         FlowDir::public_key, FlowDir::flow_envelope
+//!   .space-reserve                      SPACE_RESERVE        (while the flow runs; not evidence)
 //!   phase/phase.<Pxx><suffix>.json      FlowDir::phase_file(id, PhaseFile)
 //! ```
 //!
@@ -31,6 +32,10 @@ pub const PHASE_DIR: &str = "phase";
 pub const PUBLIC_KEY: &str = "signing.pub";
 /// The DSSE envelope over the finished flow (signed flows).
 pub const FLOW_ENVELOPE: &str = "flow.dsse.json";
+/// Space the engine holds while a flow runs and gives back when a write fails or the flow
+/// ends, so that a full disk can still be recorded (the failure, the halt, the summary).
+/// Not evidence; a flow killed while running leaves it behind.
+pub const SPACE_RESERVE: &str = ".space-reserve";
 
 /// The kinds of per-phase files, by the suffix after `phase.<Pxx>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

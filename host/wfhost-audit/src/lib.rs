@@ -2,8 +2,9 @@
 //! `wfhost explain`, working from the flow's evidence directory alone.
 //!
 //! ```text
-//! <flow_dir>/events.jsonl ──► wfhost_evidence::verify (hash chain, envelope, tail rule)
-//!                         └─► wfhost_evidence::read ──► Log { envelopes, JSON values, tail }
+//! <flow_dir>/events.jsonl ──► pass::accept: one read, one record in memory at a time
+//!                             (wfhost_evidence::Verifier: hash chain, envelope, tail rule;
+//!                              the log-level rules verify and replay share)
 //!                                                        │
 //!   verify:  walk the records (phase order, court rules, capabilities, consent)
 //!            ─► every evidence file: JSON, canonical bytes, published schema (docs/schemas),
@@ -15,6 +16,9 @@
 //!   explain: the records told as plain text (command, config, target, phases, halt, effects)
 //! ```
 //!
+//! None of them holds the log: memory is bounded by a constant plus what the phase table
+//! bounds (docs/performance.md has the figures), whatever the log's length.
+//!
 //! The event log is the write truth (constitution/ops.md O1): every check here derives what a
 //! file must hold from the log and compares, so a changed byte anywhere is named with its file,
 //! line or member. What the log cannot vouch for (members the engine never records) is listed in
@@ -23,13 +27,18 @@
 pub mod decision;
 mod diff;
 mod explain;
+pub mod explain_json;
 pub mod pack;
 pub mod records;
+pub mod report;
 pub mod layout;
 pub mod signing;
 pub mod start;
+pub mod status;
+pub mod story;
 pub mod summary;
 mod files;
+mod pass;
 mod replay;
 mod schemas;
 mod signatures;
@@ -38,49 +47,18 @@ mod walk;
 
 pub use explain::{explain, ExplainError};
 pub use replay::{replay, ReplayError, ReplayFile, ReplayOutcome, ReplayReport};
-pub use schemas::{Schema, SCHEMAS};
+pub use schemas::{output as output_schema, Schema, OUTPUTS, SCHEMAS};
 pub use signatures::SigningReport;
-pub use verify::{verify, verify_with, CheckedFile, FailureKind, PhaseLine, VerifyFailure, VerifyOptions, VerifyReport};
+pub use verify::{verify, verify_with, CheckedFile, FailureKind, PhaseLine, VerifyFailure, VerifyOptions, VerifyReport, WriteFailure};
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use wfhost_evidence::{Envelope, Tail, VerifyError};
+use wfhost_evidence::Envelope;
 
 pub use layout::{FlowDir, PhaseFile};
 pub(crate) use layout::{EVENTS, FLOW_START, FSM, PHASE_DIR, SUMMARY};
 
 pub use decision::EXIT_INTERNAL;
-
-/// The complete records of a flow's log, as envelopes and as the JSON values
-/// [`summary::project`] folds, and what follows them.
-pub(crate) struct Log {
-    pub(crate) events: Vec<Envelope>,
-    pub(crate) values: Vec<Value>,
-    pub(crate) tail: Tail,
-}
-
-impl Log {
-    /// Parse `<flow_dir>/events.jsonl` (no hash checks: call `wfhost_evidence::verify` first).
-    pub(crate) fn read(flow_dir: &Path) -> Result<Log, VerifyError> {
-        let contents = wfhost_evidence::read(&flow_dir.join(EVENTS))?;
-        let values = contents
-            .events
-            .iter()
-            .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
-            .collect();
-        Ok(Log { events: contents.events, values, tail: contents.tail })
-    }
-
-    /// Whether the flow finished (its log holds the `flow.summary` record).
-    pub(crate) fn finished(&self) -> bool {
-        self.events.iter().any(|e| e.event_type == "flow.summary")
-    }
-
-    /// The flow id (correlation id of every record), if there is a record.
-    pub(crate) fn flow_id(&self) -> Option<&str> {
-        self.events.first().map(|e| e.correlation_id.as_str())
-    }
-}
 
 /// Whether `dir` looks like a flow's evidence directory (it holds `events.jsonl`).
 pub(crate) fn check_flow_dir(dir: &Path) -> Result<PathBuf, String> {

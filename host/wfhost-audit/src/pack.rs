@@ -142,7 +142,7 @@ impl Minimum {
             lium_target: Some("pod-1".into()),
             ops_default_host: None,
             transport_hint: "local:pod-1".into(),
-            remote_env_path: Some("/mnt/project.env".into()),
+            remote_env_path: Some("/pod/project.env".into()),
             fsm_before: "INIT".into(),
             fsm_after: "POD_READY".into(),
             command_name: "pod-status".into(),

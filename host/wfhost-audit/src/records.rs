@@ -33,6 +33,8 @@ pub const FLOW_STARTED: &str = "flow.started";
 pub const FLOW_HEADER: &str = "flow.header";
 /// `flow.halted`: the flow stopped at a failing verdict or an internal error ([`FlowHalted`]).
 pub const FLOW_HALTED: &str = "flow.halted";
+/// `evidence.write_failed`: an evidence file could not be written ([`EvidenceWriteFailed`]).
+pub const EVIDENCE_WRITE_FAILED: &str = "evidence.write_failed";
 /// `flow.summary`: the last record of a finished flow ([`FlowSummaryRecord`]).
 pub const FLOW_SUMMARY: &str = "flow.summary";
 /// `fsm.loaded`: the remote FSM state read at bind ([`FsmLoaded`]).
@@ -347,14 +349,63 @@ pub struct PhaseStarted {
     pub phase: String,
 }
 
-/// `flow.halted`: the first failing verdict, or nulls when the flow could not record a
-/// decision.
+/// Why a flow halted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HaltCause {
+    /// A verdict failed.
+    Court,
+    /// wfhost could not record its work (an evidence file or the log could not be written).
+    Internal,
+    /// A signal (SIGINT, SIGTERM, SIGHUP) asked it to stop.
+    Interrupted,
+}
+
+impl HaltCause {
+    /// `court`, `internal` or `interrupted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HaltCause::Court => "court",
+            HaltCause::Internal => "internal",
+            HaltCause::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// `flow.halted`: the first failing verdict (nulls when there is none), and why the flow
+/// stopped. Logs written before `cause` was recorded lack it: their cause is the court when a
+/// verdict failed, else internal ([`FlowHalted::cause`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowHalted {
     /// The phase of the first failing verdict.
     pub phase: Option<String>,
     /// Its code.
     pub code: Option<u16>,
+    /// Why the flow stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<HaltCause>,
+    /// What happened, in words (the failed write, the signal and the phase it came in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The signal that interrupted the flow (`SIGINT`, `SIGTERM`, `SIGHUP`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+}
+
+impl FlowHalted {
+    /// Why the flow stopped, inferred for logs that do not say.
+    pub fn cause(&self) -> HaltCause {
+        self.cause.unwrap_or(if self.code.is_some() { HaltCause::Court } else { HaltCause::Internal })
+    }
+}
+
+/// `evidence.write_failed`: an evidence file could not be written; no record names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceWriteFailed {
+    /// The file, relative to the flow directory (`phase/phase.P40.json`, `events.jsonl`).
+    pub file: String,
+    /// The error.
+    pub error: String,
 }
 
 /// How the flow ended: passed or halted.
@@ -527,7 +578,7 @@ mod tests {
             court: PassFail::Fail,
             deterministic: PassFail::Pass,
             constitutional: AuditStatus::Unverified,
-            code: 399,
+            code: wfhost_constitution::codes::PHASE_TIMEOUT_3XX.get(),
             halt_reason: Some("auditors did not pass P30".into()),
             violated_laws: vec!["L9".into()],
             next_command: Some("wfhost explain x".into()),

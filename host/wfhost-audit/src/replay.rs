@@ -1,7 +1,11 @@
 //! `wfhost replay`: rebuild what can be rebuilt from `events.jsonl` and compare byte for byte.
 //!
-//! The log is verified first (hash chain and record rules); a log that fails is never replayed,
-//! so a rebuilt file can never launder a changed record. Then, from the complete records:
+//! The log is read once through `pass::accept`, the log-level acceptance `verify` applies
+//! (hash chain, record rules, tail rule, a flow's log: records, flow.started first, nothing
+//! after flow.summary); a log it refuses is never replayed and nothing is written, so a rebuilt
+//! file can never launder a changed record, and replay accepts exactly the logs verify accepts
+//! at the log level. (The court and order rules of the records are verify's.) In the same pass,
+//! from the complete records:
 //!
 //! - `flow.summary.json` = `summary::project(records)` (only when the flow finished: the engine
 //!   writes the summary after its `flow.summary` record);
@@ -12,15 +16,21 @@
 //!   flow id); `updated_at` and `host` are not in the log, so they are taken from the file.
 //!
 //! Each file is reported identical, different (first differing byte and a short context),
-//! missing, or not rebuilt (and why). With `write`, differing and missing files are replaced
-//! atomically by the rebuilt bytes.
+//! missing, or not rebuilt (and why). With `write`, once the log is accepted, differing and
+//! missing files are replaced atomically by the rebuilt bytes: the projections from the pass,
+//! the phase files from a second read of just their records' lines, each checked to be the line
+//! the first read accepted. Memory: the projections and one entry per rebuilt file, never the
+//! log.
 
 use super::diff::{context, first_byte_difference};
+use super::verify::{FailureKind, VerifyFailure};
 use crate::layout::{rel_phase_file, PhaseFile};
-use super::{check_flow_dir, file_bytes, pstr, Log, EVENTS, FLOW_START, FSM, SUMMARY};
+use super::{check_flow_dir, file_bytes, pass, pstr, EVENTS, FLOW_START, FSM, SUMMARY};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use wfhost_evidence::Tail;
+use wfhost_evidence::hash::sha256_hex;
+use wfhost_evidence::{Envelope, Tail};
 
 /// Why a flow could not be replayed.
 #[derive(Debug, thiserror::Error)]
@@ -28,9 +38,9 @@ pub enum ReplayError {
     /// The path is not a flow's evidence directory.
     #[error("{0}")]
     NotAFlow(String),
-    /// The log fails verification, so nothing is rebuilt from it.
-    #[error("{0}; replay rebuilds only from a log that verifies, so nothing was compared or written (run `wfhost verify` for the whole picture)")]
-    Log(#[from] wfhost_evidence::VerifyError),
+    /// The log fails the log-level rules `verify` applies, so nothing is rebuilt from it.
+    #[error("{0}; replay rebuilds only from a log that verifies, so nothing was compared or written (run `wfhost verify <flow_dir>` for the whole picture)")]
+    Log(VerifyFailure),
     /// A rebuilt file could not be written.
     #[error("cannot write {path}: {message}; check the directory's permissions and free space")]
     Write {
@@ -139,100 +149,186 @@ impl ReplayReport {
     }
 }
 
+/// One rebuilt file: its bytes (or why there are none), and for a phase file the line and
+/// sha256 of the record that carries it.
+struct Rebuilt {
+    rel: String,
+    bytes: Result<Vec<u8>, String>,
+    record: Option<(u64, String)>,
+}
+
 /// Rebuild the projections of the flow in `flow_dir` from its log and compare them with the
 /// files; with `write`, replace the files that differ or are missing.
 pub fn replay(flow_dir: &Path, write: bool) -> Result<ReplayReport, ReplayError> {
     let flow_dir = check_flow_dir(flow_dir).map_err(ReplayError::NotAFlow)?;
-    let chain = wfhost_evidence::verify(&flow_dir.join(EVENTS))?;
-    let log = Log::read(&flow_dir)?;
-    let mut rebuilt: Vec<(String, Result<Vec<u8>, String>)> = Vec::new();
-
-    // The flow's start (P00's artifact).
-    match crate::start::project(&log.values) {
-        Some(start) if crate::start::due(&log.values) || flow_dir.join(FLOW_START).exists() => rebuilt.push((FLOW_START.to_string(), file_bytes(&start).map_err(|e| e.to_string()))),
-        _ => rebuilt.push((FLOW_START.to_string(), Err("P00 has no outcome in events.jsonl, so the flow has no start file yet".into()))),
-    }
-
-    // The summary.
-    if log.finished() {
-        let bytes = file_bytes(&crate::summary::project(&log.values)).map_err(|e| e.to_string());
-        rebuilt.push((SUMMARY.to_string(), bytes));
-    } else {
-        rebuilt.push((SUMMARY.to_string(), Err("the flow did not finish (events.jsonl has no flow.summary record), so it has no summary".into())));
-    }
-
-    // Files that are the payload of a record.
-    for e in &log.events {
-        let kind = match e.event_type.as_str() {
-            "phase.outcome" => PhaseFile::Outcome,
-            "court.deterministic" => PhaseFile::Deterministic,
-            "court.auditor" => PhaseFile::Constitutional,
-            "court.verdict" => PhaseFile::Verdict,
-            _ => continue,
-        };
-        let phase = pstr(e, "phase");
-        if !wfhost_config::is_safe_segment(phase) {
-            continue;
+    let mut start = crate::start::Projection::default();
+    let mut summary = crate::summary::Projection::default();
+    // The last fsm.transition record, and the status of the first outcome of its phase after it.
+    let mut transition: Option<(Envelope, Option<String>)> = None;
+    // Phase files, compared as their records are read; the bytes of those to write are not kept.
+    let mut phase_files: Vec<(Rebuilt, ReplayOutcome)> = Vec::new();
+    let log = pass::accept(&flow_dir, |record, line| {
+        let e = record.envelope;
+        start.push(&e);
+        summary.push(&e);
+        match e.event_type.as_str() {
+            "fsm.transition" => transition = Some((e, None)),
+            "phase.outcome" | "court.deterministic" | "court.auditor" | "court.verdict" => {
+                if let Some((t, status @ None)) = &mut transition {
+                    if e.event_type == "phase.outcome" && pstr(&e, "phase") == pstr(t, "phase") {
+                        *status = Some(pstr(&e, "status").to_string());
+                    }
+                }
+                let kind = match e.event_type.as_str() {
+                    "phase.outcome" => PhaseFile::Outcome,
+                    "court.deterministic" => PhaseFile::Deterministic,
+                    "court.auditor" => PhaseFile::Constitutional,
+                    _ => PhaseFile::Verdict,
+                };
+                let phase = pstr(&e, "phase");
+                if wfhost_config::is_safe_segment(phase) {
+                    let rebuilt = Rebuilt {
+                        rel: rel_phase_file(phase, kind),
+                        bytes: file_bytes(&e.payload).map_err(|e| e.to_string()),
+                        record: Some((record.line, sha256_hex(line))),
+                    };
+                    let outcome = compare(&flow_dir, &rebuilt);
+                    let keep = Rebuilt { bytes: rebuilt.bytes.map(|_| Vec::new()), ..rebuilt };
+                    phase_files.push((keep, outcome));
+                }
+            }
+            _ => {}
         }
-        rebuilt.push((rel_phase_file(phase, kind), file_bytes(&e.payload).map_err(|e| e.to_string())));
-    }
+        Ok(())
+    })
+    .map_err(ReplayError::Log)?;
 
-    // The FSM mirror.
-    if let Some(t) = log.events.iter().rposition(|e| e.event_type == "fsm.transition") {
-        rebuilt.push((FSM.to_string(), fsm_mirror(&flow_dir, &log, t)));
+    let mut rebuilt = Vec::new();
+    // The flow's start (P00's artifact).
+    match start.finish() {
+        Some(value) if start.due() || flow_dir.join(FLOW_START).exists() => {
+            rebuilt.push(Rebuilt { rel: FLOW_START.to_string(), bytes: file_bytes(&value).map_err(|e| e.to_string()), record: None });
+        }
+        _ => rebuilt.push(Rebuilt {
+            rel: FLOW_START.to_string(),
+            bytes: Err("P00 has no outcome in events.jsonl, so the flow has no start file yet".into()),
+            record: None,
+        }),
     }
+    // The summary.
+    let bytes = if log.finished {
+        file_bytes(&summary.finish()).map_err(|e| e.to_string())
+    } else {
+        Err("the flow did not finish (events.jsonl has no flow.summary record), so it has no summary".into())
+    };
+    rebuilt.push(Rebuilt { rel: SUMMARY.to_string(), bytes, record: None });
 
     let mut files = Vec::new();
-    for (rel, bytes) in rebuilt {
-        let path = flow_dir.join(&rel);
-        let want = match bytes {
-            Err(why) => {
-                files.push(ReplayFile { path: rel, outcome: ReplayOutcome::NotRebuilt(why) });
-                continue;
-            }
-            Ok(want) => want,
-        };
-        let outcome = match std::fs::read(&path) {
-            Ok(have) => match first_byte_difference(&have, &want) {
-                None => ReplayOutcome::Identical,
-                Some(at) => ReplayOutcome::Differs { offset: at as u64, found: context(&have, at), rebuilt: context(&want, at) },
-            },
-            Err(_) => ReplayOutcome::Missing,
-        };
-        let outcome = if write && outcome != ReplayOutcome::Identical {
-            let failed = |e: String| ReplayError::Write { path: rel.clone(), message: e };
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| failed(e.to_string()))?;
-            }
-            wfhost_evidence::atomic::write_bytes(&path, &want).map_err(|e| failed(e.to_string()))?;
-            ReplayOutcome::Written
-        } else {
-            outcome
-        };
-        files.push(ReplayFile { path: rel, outcome });
+    for r in rebuilt {
+        let outcome = compare(&flow_dir, &r);
+        files.push(ReplayFile { outcome: settle(&flow_dir, &r, outcome, write)?, path: r.rel });
+    }
+    // Files that are the payload of a record, written from a second read of their lines.
+    let to_write: BTreeMap<u64, (usize, String)> = phase_files
+        .iter()
+        .enumerate()
+        .filter(|(_, (r, outcome))| write && r.bytes.is_ok() && *outcome != ReplayOutcome::Identical)
+        .filter_map(|(i, (r, _))| r.record.clone().map(|(line, sha)| (line, (i, sha))))
+        .collect();
+    let mut written = write_phase_files(&flow_dir, &phase_files, &to_write)?;
+    for (i, (r, outcome)) in phase_files.into_iter().enumerate() {
+        let outcome = if written.remove(&i) { ReplayOutcome::Written } else { outcome };
+        files.push(ReplayFile { path: r.rel, outcome });
+    }
+    // The FSM mirror.
+    if let Some((t, status)) = &transition {
+        let r = Rebuilt { rel: FSM.to_string(), bytes: fsm_mirror(&flow_dir, t, status.as_deref()), record: None };
+        let outcome = compare(&flow_dir, &r);
+        files.push(ReplayFile { outcome: settle(&flow_dir, &r, outcome, write)?, path: r.rel });
     }
     Ok(ReplayReport {
         flow_dir,
-        records: chain.records,
-        partial_tail: matches!(log.tail, Tail::Partial { .. }),
+        records: log.chain.records,
+        partial_tail: matches!(log.chain.tail, Tail::Partial { .. }),
         files,
     })
 }
 
-/// `fsm.json` as the engine writes it after the transition record `t`, all of it from the
-/// record (logs written before `updated_at` and `host` were recorded take those two from the
-/// existing file).
-fn fsm_mirror(flow_dir: &Path, log: &Log, t: usize) -> Result<Vec<u8>, String> {
-    let e = &log.events[t];
+/// The file as found against the rebuilt bytes.
+fn compare(flow_dir: &Path, r: &Rebuilt) -> ReplayOutcome {
+    let want = match &r.bytes {
+        Err(why) => return ReplayOutcome::NotRebuilt(why.clone()),
+        Ok(want) => want,
+    };
+    match std::fs::read(flow_dir.join(&r.rel)) {
+        Ok(have) => match first_byte_difference(&have, want) {
+            None => ReplayOutcome::Identical,
+            Some(at) => ReplayOutcome::Differs { offset: at as u64, found: context(&have, at), rebuilt: context(want, at) },
+        },
+        Err(_) => ReplayOutcome::Missing,
+    }
+}
+
+/// With `write`, replace a file that differs or is missing by the rebuilt bytes.
+fn settle(flow_dir: &Path, r: &Rebuilt, outcome: ReplayOutcome, write: bool) -> Result<ReplayOutcome, ReplayError> {
+    match (&r.bytes, &outcome) {
+        (Ok(want), ReplayOutcome::Differs { .. } | ReplayOutcome::Missing) if write => {
+            write_file(flow_dir, &r.rel, want)?;
+            Ok(ReplayOutcome::Written)
+        }
+        _ => Ok(outcome),
+    }
+}
+
+fn write_file(flow_dir: &Path, rel: &str, bytes: &[u8]) -> Result<(), ReplayError> {
+    let path = flow_dir.join(rel);
+    let failed = |e: String| ReplayError::Write { path: rel.to_string(), message: e };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| failed(e.to_string()))?;
+    }
+    wfhost_evidence::atomic::write_bytes(&path, bytes).map(|_| ()).map_err(|e| failed(e.to_string()))
+}
+
+/// Write the phase files at `lines` (line -> (index in `phase_files`, sha256 of the line the
+/// first read accepted)) from a second read of the log: each line must be the one accepted,
+/// or nothing more is written. Returns the indices written.
+fn write_phase_files(
+    flow_dir: &Path,
+    phase_files: &[(Rebuilt, ReplayOutcome)],
+    lines: &BTreeMap<u64, (usize, String)>,
+) -> Result<std::collections::BTreeSet<usize>, ReplayError> {
+    let mut written = std::collections::BTreeSet::new();
+    let Some(&last) = lines.keys().next_back() else { return Ok(written) };
+    let changed = |line: u64| {
+        ReplayError::Log(VerifyFailure::new(FailureKind::Chain, EVENTS, format!(
+            "line {line} changed while replay read the log; the files of the records before it were written"
+        )))
+    };
+    let mut reader = wfhost_evidence::Reader::open(&flow_dir.join(EVENTS)).map_err(|e| ReplayError::Log(pass::chain_failure(e)))?;
+    while let Some(record) = reader.next() {
+        let record = record.map_err(|e| ReplayError::Log(pass::chain_failure(e)))?;
+        if let Some((i, sha)) = lines.get(&record.line) {
+            if sha256_hex(reader.line_bytes()) != *sha {
+                return Err(changed(record.line));
+            }
+            let bytes = file_bytes(&record.envelope.payload).map_err(|e| ReplayError::Write { path: phase_files[*i].0.rel.clone(), message: e.to_string() })?;
+            write_file(flow_dir, &phase_files[*i].0.rel, &bytes)?;
+            written.insert(*i);
+        }
+        if record.line >= last {
+            return Ok(written);
+        }
+    }
+    Err(changed(last))
+}
+
+/// `fsm.json` as the engine writes it after the transition record `e`, whose phase's first
+/// outcome after it has `status`; all of it from the record (logs written before `updated_at`
+/// and `host` were recorded take those two from the existing file).
+fn fsm_mirror(flow_dir: &Path, e: &Envelope, status: Option<&str>) -> Result<Vec<u8>, String> {
     let phase = pstr(e, "phase");
     let code = e.payload.get("code").cloned().unwrap_or(Value::Null);
-    let status = log
-        .events
-        .iter()
-        .skip(t)
-        .find(|o| o.event_type == "phase.outcome" && pstr(o, "phase") == phase)
-        .map(|o| pstr(o, "status").to_string())
-        .unwrap_or_else(|| if code.as_u64() == Some(0) { "ok".into() } else { "fail".into() });
+    let status = status.map(str::to_string).unwrap_or_else(|| if code.as_u64() == Some(0) { "ok".into() } else { "fail".into() });
     // Flows record updated_at and host in the transition; older logs did not, and for them the
     // values are carried over from the existing file.
     let existing: Option<Value> = std::fs::read(flow_dir.join(FSM)).ok().and_then(|b| serde_json::from_slice(&b).ok());

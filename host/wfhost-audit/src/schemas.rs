@@ -47,6 +47,26 @@ pub static SCHEMAS: [Schema; 9] = [
     schema!("dsse-envelope", "phase/phase.<Pxx>.verdict.dsse.json, flow.dsse.json"),
 ];
 
+/// The published schemas of the read commands' `--json` documents (`docs/schemas/cli-*`): one
+/// per command, plus the error document any of them prints when it cannot produce its own. A
+/// new read command (the pack listing) adds its `cli-<command>` schema here and prints through
+/// the CLI's one JSON printer.
+pub static OUTPUTS: [Schema; 8] = [
+    schema!("cli-verify", "wfhost verify --json"),
+    schema!("cli-replay", "wfhost replay --json"),
+    schema!("cli-explain", "wfhost explain --json"),
+    schema!("cli-doctor", "wfhost doctor --json"),
+    schema!("cli-fsm-status", "wfhost fsm-status --json"),
+    schema!("cli-sweep-status", "wfhost sweep-status --json"),
+    schema!("cli-status", "wfhost status --json"),
+    schema!("cli-error", "wfhost <read command> --json, when it fails"),
+];
+
+/// The schema of the `--json` document called `name` (`cli-status`, ...).
+pub fn output(name: &str) -> Option<&'static Schema> {
+    OUTPUTS.iter().find(|s| s.name == name)
+}
+
 /// The schema called `name`.
 pub(crate) fn named(name: &str) -> Option<&'static Schema> {
     SCHEMAS.iter().find(|s| s.name == name)
@@ -85,7 +105,7 @@ mod tests {
 
     #[test]
     fn every_schema_compiles_and_rejects_an_empty_object() {
-        for s in &SCHEMAS {
+        for s in SCHEMAS.iter().chain(OUTPUTS.iter()) {
             let found = s.check(&json!({})).unwrap_or_else(|e| panic!("{e}"));
             assert!(found.is_some(), "{} accepts {{}}", s.name);
             let declared: Value = serde_json::from_str(s.text).unwrap();

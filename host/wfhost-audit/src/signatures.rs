@@ -2,7 +2,8 @@
 //! engine writes).
 //!
 //! ```text
-//! events.jsonl ─► Expect (signing header(s), where an unfinished flow stopped, how it ended)
+//! events.jsonl ─► ExpectFold (record by record) ─► Expect (signing header(s), where an
+//!                  unfinished flow stopped, how it ended)
 //!   no signing header: any signing.pub or *.dsse.json is unexpected; a pinned key fails
 //!   signing header ed25519:<id>:
 //!     pinned key (--key) ─ its id must be <id>           ┐
@@ -20,11 +21,12 @@
 
 use super::diff::{context, first_byte_difference, first_json_difference, shown};
 use super::verify::{CheckedFile, FailureKind, VerifyFailure};
-use super::{file_bytes, pstr, schemas, Log, EVENTS, PHASE_DIR, SUMMARY};
+use super::{file_bytes, pstr, schemas, EVENTS, PHASE_DIR, SUMMARY};
 use crate::signing::{self, flow_predicate, verdict_envelope_file, verdict_envelope_phase, verdict_file, FLOW_ENVELOPE, PUBLIC_KEY_FILE, SIGNING_HEADER};
 use serde_json::Value;
 use std::path::Path;
 use wfhost_evidence::dsse::{self, DsseError, PublicKey, Statement};
+use wfhost_evidence::Envelope;
 
 /// What the log says about the flow's signatures.
 #[derive(Debug, Clone, Default)]
@@ -39,25 +41,33 @@ pub(super) struct Expect {
     pub(super) end: Option<(String, i64, u64, u64)>,
 }
 
-impl Expect {
-    /// What `log` implies.
-    pub(super) fn from_log(log: &Log) -> Expect {
-        let headers = log
-            .events
-            .iter()
-            .filter(|e| e.event_type == "flow.header" && pstr(e, "key") == SIGNING_HEADER)
-            .map(|e| (e.seq + 1, pstr(e, "value").to_string()))
-            .collect();
-        let end = log.events.iter().find(|e| e.event_type == "flow.summary").map(|e| {
-            let exit = e.payload.get("exit_status").and_then(Value::as_i64).unwrap_or(-1);
-            (log.flow_id().unwrap_or_default().to_string(), exit, log.events.len() as u64, e.seq + 1)
-        });
-        let stopped_in = if end.is_some() {
-            None
-        } else {
-            log.events.iter().rev().find(|e| e.event_type == "phase.started").map(|e| pstr(e, "phase").to_string())
-        };
-        Expect { headers, stopped_in, end }
+/// [`Expect`], folded from the records one at a time.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ExpectFold {
+    headers: Vec<(u64, String)>,
+    /// Exit status and 1-based line of the first flow.summary record.
+    summary: Option<(i64, u64)>,
+    last_started: Option<String>,
+}
+
+impl ExpectFold {
+    /// Take in the next record.
+    pub(super) fn push(&mut self, e: &Envelope) {
+        match e.event_type.as_str() {
+            "flow.header" if pstr(e, "key") == SIGNING_HEADER => self.headers.push((e.seq + 1, pstr(e, "value").to_string())),
+            "flow.summary" if self.summary.is_none() => {
+                self.summary = Some((e.payload.get("exit_status").and_then(Value::as_i64).unwrap_or(-1), e.seq + 1));
+            }
+            "phase.started" => self.last_started = Some(pstr(e, "phase").to_string()),
+            _ => {}
+        }
+    }
+
+    /// What the log of `records` records of flow `flow_id` implies.
+    pub(super) fn finish(self, flow_id: &str, records: u64) -> Expect {
+        let end = self.summary.map(|(exit, line)| (flow_id.to_string(), exit, records, line));
+        let stopped_in = if end.is_some() { None } else { self.last_started };
+        Expect { headers: self.headers, stopped_in, end }
     }
 }
 
@@ -197,7 +207,7 @@ pub(super) fn check(dir: &Path, expect: &Expect, pinned: Option<&PublicKey>) -> 
         }
         let statement = envelope(dir, &rel, trusted, dsse::VERDICT_PREDICATE)?;
         let bytes = std::fs::read(dir.join(&subject)).map_err(|e| VerifyFailure::new(FailureKind::Unreadable, &subject, format!("cannot read: {e}")))?;
-        subjects_match(&rel, &statement, &[(&subject, &bytes)])?;
+        subjects_match(&rel, &statement, &[(&subject, wfhost_evidence::hash::sha256_hex(&bytes))])?;
         let value: Value = serde_json::from_slice(&bytes)
             .map_err(|e| VerifyFailure::new(FailureKind::Format, &subject, format!("not JSON: {e}")))?;
         predicate_matches(&rel, &statement, &value, &subject)?;
@@ -232,12 +242,13 @@ pub(super) fn check(dir: &Path, expect: &Expect, pinned: Option<&PublicKey>) -> 
         }
         Some((flow_id, exit, records, _)) => {
             let statement = envelope(dir, FLOW_ENVELOPE, trusted, dsse::FLOW_PREDICATE)?;
+            // Hashed as they are read (the log may be long).
             let mut files = Vec::new();
             for name in [EVENTS, SUMMARY] {
-                let bytes = std::fs::read(dir.join(name)).map_err(|e| VerifyFailure::new(FailureKind::Unreadable, name, format!("cannot read: {e}")))?;
-                files.push((name, bytes));
+                let sha = wfhost_evidence::hash::sha256_file(&dir.join(name))
+                    .map_err(|e| VerifyFailure::new(FailureKind::Unreadable, name, format!("cannot read: {}", e.source)))?;
+                files.push((name, sha));
             }
-            let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
             subjects_match(FLOW_ENVELOPE, &statement, &files)?;
             predicate_matches(FLOW_ENVELOPE, &statement, &flow_predicate(flow_id, *exit, *records), "the log (flow id, the summary record's exit_status, its record count)")?;
             verified += 1;
@@ -309,9 +320,9 @@ fn envelope(dir: &Path, rel: &str, trusted: &PublicKey, predicate_type: &str) ->
     })
 }
 
-/// The statement's subjects are exactly `files` (name, bytes), each with its sha256. A file
-/// whose digest differs is named itself: it changed after it was signed.
-fn subjects_match(rel: &str, statement: &Statement, files: &[(&str, &[u8])]) -> Result<(), VerifyFailure> {
+/// The statement's subjects are exactly `files` (name, sha256). A file whose digest differs is
+/// named itself: it changed after it was signed.
+fn subjects_match(rel: &str, statement: &Statement, files: &[(&str, String)]) -> Result<(), VerifyFailure> {
     let names: Vec<&str> = statement.subjects.iter().map(|s| s.name.as_str()).collect();
     let mut want: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
     let mut got = names.clone();
@@ -323,9 +334,8 @@ fn subjects_match(rel: &str, statement: &Statement, files: &[(&str, &[u8])]) -> 
         ))
         .field("/payload"));
     }
-    for (name, bytes) in files {
-        let sha = wfhost_evidence::hash::sha256_hex(bytes);
-        if let Some(s) = statement.subjects.iter().find(|s| s.name == *name && s.sha256 != sha) {
+    for (name, sha) in files {
+        if let Some(s) = statement.subjects.iter().find(|s| s.name == *name && s.sha256 != *sha) {
             return Err(VerifyFailure::new(FailureKind::Signature, name, format!(
                 "its sha256 is {sha}, but {rel} signed sha256 {}: the file changed after it was signed",
                 s.sha256

@@ -122,9 +122,9 @@ pub fn sign_verdict(signer: &Signer, flow_dir: &Path, phase_id: &str) -> Result<
 pub fn sign_flow(signer: &Signer, flow_dir: &Path, flow_id: &str, exit_code: i32, records: u64) -> Result<PathBuf, SigningError> {
     let mut subjects = Vec::new();
     for name in [EVENTS_FILE, SUMMARY_FILE] {
-        let path = flow_dir.join(name);
-        let bytes = std::fs::read(&path).map_err(|source| SigningError::Read { path, source })?;
-        subjects.push((name, wfhost_evidence::hash::sha256_hex(&bytes)));
+        // Hashed as it is read: the log may be long.
+        let sha = wfhost_evidence::hash::sha256_file(&flow_dir.join(name)).map_err(|e| SigningError::Read { path: e.path, source: e.source })?;
+        subjects.push((name, sha));
     }
     let subjects: Vec<(&str, &str)> = subjects.iter().map(|(n, s)| (*n, s.as_str())).collect();
     let statement = dsse::statement(&subjects, dsse::FLOW_PREDICATE, flow_predicate(flow_id, exit_code.into(), records));

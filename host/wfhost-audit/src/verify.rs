@@ -1,17 +1,22 @@
 //! `wfhost verify`: re-check a flow's evidence from its files alone.
 //!
-//! Data flow, each step stopping at the first problem it finds:
+//! Data flow: one pass over `events.jsonl` (`pass::accept`, shared with `replay`), which
+//! hands each record to the walk and the file checks; then what needs the whole log. Memory is
+//! bounded by a constant plus what the phase table bounds (the records of the phase being
+//! checked, a mark per phase): the log is never held. Each step stops at the first problem:
 //!
-//! 1. `events.jsonl` through [`wfhost_evidence::verify`]: line format, envelope, event rules,
-//!    IDs, the hash chain; a crash's partial last line is reported, not fatal.
-//! 2. A walk over the records ([`Walk`]): the flow starts with `flow.started`; phases run in the
+//! 1. `events.jsonl` through [`wfhost_evidence::Verifier`]: line format, envelope, event rules,
+//!    IDs, the hash chain; a crash's partial last line is reported, not fatal. The log-level
+//!    rules: at least one complete record, the first `flow.started`, nothing after
+//!    `flow.summary` (no record, no partial line), no `flow.summary.json` without its record.
+//! 2. A walk over the records ([`Walk`]): phases run in the
 //!    order of the command's phase list and of the constitution's table; each phase records
 //!    outcome → deterministic → auditor → verdict; the verdict's court is deterministic pass
 //!    AND constitutional pass with the code the court rules give; the flow stops at its first
 //!    failing verdict; capabilities are granted before use, used in scope and unexpired;
-//!    provisioning has a consent before it; receipts match a call; the summary record is last
-//!    and agrees with what came before.
-//! 3. Every file of the directory: known names only; each parses, is canonical JSON plus one
+//!    provisioning has a consent before it; receipts match a call; the summary record agrees
+//!    with what came before.
+//! 3. Every file of the directory (a phase's files as soon as its verdict is in): known names only; each parses, is canonical JSON plus one
 //!    newline, meets its published schema (docs/schemas); outcome, deterministic, auditor and
 //!    verdict files are byte-identical to the payload of the record that carries them; the pack
 //!    and `fsm.json` are cross-checked member by member against the records.
@@ -27,15 +32,15 @@
 //! put the record in doubt are reported as warnings.
 
 use super::files::Files;
-use super::signatures::{self, Expect, SigningReport};
+use super::signatures::{self, ExpectFold, SigningReport};
 use super::walk::Walk;
-use super::{check_flow_dir, pstr, Log, EVENTS};
+use super::{check_flow_dir, pass, EVENTS};
 use serde_json::{json, Value};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use wfhost_constitution::Constitution;
 use wfhost_evidence::dsse::PublicKey;
-use wfhost_evidence::{Envelope, Tail, VerifyError};
+use wfhost_evidence::{Envelope, Tail};
 
 /// What kind of problem stopped verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +72,8 @@ pub enum FailureKind {
     Signature,
     /// The embedded constitution or a schema is broken (a build problem).
     Internal,
+    /// `events.jsonl` holds no complete record, so the directory holds no flow to verify.
+    NoRecords,
 }
 
 impl FailureKind {
@@ -86,6 +93,7 @@ impl FailureKind {
             FailureKind::Projection => "projection",
             FailureKind::Signature => "signature",
             FailureKind::Internal => "internal",
+            FailureKind::NoRecords => "no_records",
         }
     }
 }
@@ -113,10 +121,15 @@ impl VerifyFailure {
     }
 
     pub(super) fn record(kind: FailureKind, e: &Envelope, field: &str, problem: impl Into<String>) -> VerifyFailure {
+        VerifyFailure::at_line(kind, e.seq + 1, field, problem)
+    }
+
+    /// A problem with the record at 1-based `line` of the log.
+    pub(super) fn at_line(kind: FailureKind, line: u64, field: &str, problem: impl Into<String>) -> VerifyFailure {
         VerifyFailure {
             kind,
             file: EVENTS.to_string(),
-            line: Some(e.seq + 1),
+            line: Some(line),
             field: Some(field.to_string()),
             problem: problem.into(),
         }
@@ -145,6 +158,10 @@ impl VerifyFailure {
         match self.kind {
             FailureKind::NotAFlow => "pass a flow's evidence directory (the directory the PHASE lines' paths are in)",
             FailureKind::Internal => "this wfhost build is broken; reinstall it",
+            FailureKind::NoRecords => {
+                "pass the evidence directory of a flow that recorded its start (the directory the PHASE lines' paths are \
+                 in); a flow killed before its first record left nothing to verify: run it again"
+            }
             FailureKind::Signature => {
                 "the signed evidence does not hold (a file changed after it was signed, an envelope does not verify, or \
                  the flow is not signed by the key given): keep the directory as it is, and check that --key names the \
@@ -222,6 +239,20 @@ pub struct VerifyReport {
     pub warnings: Vec<String>,
     /// The signatures checked, when the flow is signed.
     pub signing: Option<SigningReport>,
+    /// Evidence files the flow could not write (its `evidence.write_failed` records): a failed
+    /// write, which halted the flow, not a change made afterwards.
+    pub write_failures: Vec<WriteFailure>,
+}
+
+/// An evidence file the flow could not write, as its log records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteFailure {
+    /// The file, relative to the flow directory.
+    pub file: String,
+    /// The error the write met.
+    pub error: String,
+    /// 1-based line of `events.jsonl` that records it.
+    pub line: u64,
 }
 
 /// How to verify.
@@ -268,6 +299,13 @@ impl VerifyReport {
             )),
             None => out.push_str("signatures: none (the flow is not signed)\n"),
         }
+        for f in &self.write_failures {
+            out.push_str(&format!(
+                "write failed: the flow could not write {} ({}; disk full or not writable?), recorded at events.jsonl line {}: \
+                 the file was never written, it was not changed afterwards; the flow halted with the internal-error status\n",
+                f.file, f.error, f.line
+            ));
+        }
         for w in &self.warnings {
             out.push_str(&format!("warning: {w}\n"));
         }
@@ -292,6 +330,7 @@ impl VerifyReport {
             "files": self.files.iter().map(|f| json!({"path": f.path, "checks": f.checks})).collect::<Vec<_>>(),
             "warnings": self.warnings,
             "signing": self.signing.as_ref().map(|s| json!({"key_id": s.key_id, "pinned": s.pinned, "envelopes": s.envelopes})),
+            "write_failures": self.write_failures.iter().map(|f| json!({"file": f.file, "error": f.error, "line": f.line})).collect::<Vec<_>>(),
         })
     }
 }
@@ -307,61 +346,53 @@ pub fn verify(flow_dir: &Path) -> Result<VerifyReport, VerifyFailure> {
 pub fn verify_with(flow_dir: &Path, options: &VerifyOptions) -> Result<VerifyReport, VerifyFailure> {
     let flow_dir = check_flow_dir(flow_dir).map_err(|m| VerifyFailure::new(FailureKind::NotAFlow, ".", m))?;
     let c = Constitution::get().map_err(|e| VerifyFailure::new(FailureKind::Internal, ".", e.to_string()))?;
-    let chain = wfhost_evidence::verify(&flow_dir.join(EVENTS)).map_err(chain_failure)?;
-    let log = Log::read(&flow_dir).map_err(chain_failure)?;
-    let mut walk = Walk::new(c, &log.events);
-    walk.run()?;
-    let mut files = Files::new(&flow_dir, &walk, &log);
-    files.check_all()?;
+    let mut walk = Walk::new(c);
+    let mut files = Files::new(&flow_dir);
+    let mut expect = ExpectFold::default();
+    let log = pass::accept(&flow_dir, |record, _| {
+        let e = record.envelope;
+        files.fold(&e);
+        expect.push(&e);
+        walk.step(e)?;
+        if let Some(judged) = walk.take_judged() {
+            files.check_phase(&walk, &judged, None);
+        }
+        Ok(())
+    })?;
+    walk.finish(&flow_dir)?;
+    if let Some(running) = walk.running() {
+        files.check_phase(&walk, running, Some(log.finished));
+    }
+    files.finish(&walk, log.finished)?;
     let (mut checked, file_warnings) = files.into_findings();
     let mut warnings: Vec<String> = walk.warnings.iter().cloned().collect();
     warnings.extend(file_warnings);
-    let signed = signatures::check(&flow_dir, &Expect::from_log(&log), options.key.as_ref())?;
+    let expect = expect.finish(&log.flow_id, log.chain.records);
+    let signed = signatures::check(&flow_dir, &expect, options.key.as_ref())?;
     checked.extend(signed.checked);
     warnings.extend(signed.warnings);
-    if matches!(log.tail, Tail::Partial { .. }) && log.finished() {
-        return Err(VerifyFailure::new(
-            FailureKind::Chain,
-            EVENTS,
-            "a partial line follows the flow.summary record, but nothing is ever appended after a flow's summary",
-        ));
-    }
     Ok(VerifyReport {
         flow_dir,
-        flow_id: log.flow_id().unwrap_or_default().to_string(),
-        records: chain.records,
-        last_record_hash: chain.last_record_hash,
-        tail: chain.tail,
-        finished: log.finished(),
-        verdict: walk.summary.map(|i| pstr(&log.events[i], "verdict").to_string()),
+        flow_id: log.flow_id,
+        records: log.chain.records,
+        last_record_hash: log.chain.last_record_hash,
+        tail: log.chain.tail,
+        finished: log.finished,
+        verdict: walk.summary.as_ref().map(|(_, verdict)| verdict.clone()),
         phases: walk
             .phases
             .iter()
-            .map(|p| PhaseLine {
-                phase: p.id.clone(),
-                status: p.outcome.map(|i| pstr(&log.events[i], "status").to_string()),
-                code: p.outcome.and_then(|i| log.events[i].payload.get("code").and_then(Value::as_u64)),
-                court: p.verdict.map(|i| pstr(&log.events[i], "court").to_string()),
-            })
+            .map(|p| PhaseLine { phase: p.id.clone(), status: p.status.clone(), code: p.code, court: p.court.clone() })
             .collect(),
         files: checked,
         warnings,
         signing: signed.report,
+        write_failures: walk
+            .write_failures
+            .iter()
+            .map(|(line, f)| WriteFailure { file: f.file.clone(), error: f.error.clone(), line: *line })
+            .collect(),
     })
-}
-
-fn chain_failure(e: VerifyError) -> VerifyFailure {
-    match e {
-        VerifyError::Record { line, field, defect, .. } => VerifyFailure {
-            kind: FailureKind::Chain,
-            file: EVENTS.into(),
-            line: Some(line),
-            field: Some(field),
-            problem: defect.to_string(),
-        },
-        VerifyError::Io { source, .. } => VerifyFailure::new(FailureKind::Unreadable, EVENTS, format!("cannot read: {source}")),
-        VerifyError::Ops(e) => VerifyFailure::new(FailureKind::Internal, EVENTS, e.to_string()),
-    }
 }
 
 impl VerifyFailure {

@@ -52,6 +52,12 @@ pub fn builtin(name: &str) -> Result<ComponentSource, UnknownBuiltin> {
         })
 }
 
+/// The profile a built-in declares in its crate's `profile.toml` (a transport's programs,
+/// settings, secret handles, HTTP hosts), if it has one.
+pub fn profile(name: &str) -> Option<&'static str> {
+    PROFILES.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+}
+
 /// Comma-separated names of the built-ins, for messages.
 pub fn known_names() -> String {
     builtins()
@@ -94,7 +100,7 @@ mod tests {
     use sha2::{Digest, Sha256};
 
     #[test]
-    fn the_built_ins_are_wfhosts_four_with_their_roles() {
+    fn the_built_ins_are_wfhosts_five_with_their_roles() {
         let table: Vec<(&str, Role)> = builtins().collect();
         assert_eq!(
             table,
@@ -102,10 +108,11 @@ mod tests {
                 ("constitution", Role::Auditor),
                 ("executors", Role::Executor),
                 ("local", Role::Transport),
+                ("slurm", Role::Transport),
                 ("ssh", Role::Transport),
             ]
         );
-        assert_eq!(known_names(), "constitution, executors, local, ssh");
+        assert_eq!(known_names(), "constitution, executors, local, slurm, ssh");
     }
 
     #[test]
@@ -126,7 +133,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "no built-in component named \"nonesuch\"; built-ins are: constitution, executors, \
-             local, ssh"
+             local, slurm, ssh"
         );
     }
 

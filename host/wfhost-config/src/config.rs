@@ -63,7 +63,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wfhost_constitution::codes::{self, Code};
-use wfhost_constitution::keys::{self, Flag, Key, KeyKind, List, LocalPath, Pattern, Uint};
+use wfhost_constitution::keys::{self, Decimal, Flag, Key, KeyKind, List, LocalPath, Pattern, Uint};
 use wfhost_constitution::vocabulary::is_valid_key;
 pub use wfhost_constitution::vocabulary::{
     Kind, KeySpec, ListSeparator, PathScope, PatternSpec, Source, Vocabulary, VocabularyError,
@@ -73,6 +73,9 @@ use wfhost_evidence::hash::sha256_hex;
 
 /// Where the canonical config lives, relative to the working directory.
 pub const CANONICAL_CONFIG: &str = "infra_scripts/workflow.env";
+
+/// How many unknown keys [`Config::warnings`] names one by one; the rest are counted.
+pub const MAX_SHOWN_UNKNOWN_KEYS: usize = 20;
 
 /// What [`Config::public_entries`] shows instead of a secret value.
 pub const SECRET_MARKER: &str = "<secret>";
@@ -653,14 +656,20 @@ impl fmt::Debug for Config {
 }
 
 fn read_config(path: &Path, override_enabled: bool) -> Result<Vec<u8>, ConfigError> {
-    std::fs::read(path).map_err(|source| {
-        let next = if override_enabled {
-            "WORKFLOW_CONFIG names this file: fix the path, or unset WORKFLOW_CONFIG to use infra_scripts/workflow.env".to_owned()
-        } else {
-            format!(
+    use wfhost_evidence::input::{self, InputKind, InputProblem};
+    input::read(path, InputKind::Config).map_err(|e| {
+        let next = match (&e.problem, override_enabled) {
+            (InputProblem::Io(_), true) if e.not_found() => "WORKFLOW_CONFIG names this file: fix the path, or unset WORKFLOW_CONFIG to use infra_scripts/workflow.env".to_owned(),
+            (InputProblem::Io(_), false) if e.not_found() => format!(
                 "Create {CANONICAL_CONFIG} in the directory you run wfhost from \
                  (KEY=VALUE lines, # comments; `wfhost doctor` lists the keys)"
-            )
+            ),
+            (InputProblem::Io(io), _) => format!("It exists but cannot be read: {}", input::io_advice(io)),
+            _ => "Make it a regular file of KEY=VALUE lines".to_owned(),
+        };
+        let source = match e.problem {
+            InputProblem::Io(io) => io,
+            _ => io::Error::new(io::ErrorKind::InvalidInput, e.to_string()),
         };
         ConfigError::Unreadable { path: path.to_path_buf(), next, source: Arc::new(source) }
     })
@@ -761,7 +770,11 @@ impl Config {
                     found: value,
                 });
             }
-            if let Err(problem) = kind.check(&value) {
+            let checked = match vocab.key(&key) {
+                Some(spec) => spec.check(&value),
+                None => kind.check(&value),
+            };
+            if let Err(problem) = checked {
                 let shown = if secret {
                     REDACTED.to_owned()
                 } else {
@@ -793,7 +806,7 @@ impl Config {
             let env_value = non_empty(&location.env, &spec.name);
             if spec.source.allows_env() {
                 if let Some(value) = env_value {
-                    if let Err(problem) = spec.kind.check(value) {
+                    if let Err(problem) = spec.check(value) {
                         let shown = if spec.secret {
                             REDACTED.to_owned()
                         } else {
@@ -895,6 +908,14 @@ impl Config {
         self.get(key)
             .and_then(|v| v.parse().ok())
             .unwrap_or(key.default_value())
+    }
+
+    /// A `decimal` key's value in thousandths, or its default (`0.2` is 200). [`Config::load`]
+    /// refused every value outside the key's documented range.
+    pub fn millis(&self, key: Key<Decimal>) -> u64 {
+        self.get(key)
+            .and_then(wfhost_constitution::vocabulary::parse_millis)
+            .unwrap_or(key.default_millis())
     }
 
     /// The value of `pattern`'s key for `suffix` (`WF_PHASE_TIMEOUT_P60`), if set; within the
@@ -1054,21 +1075,28 @@ impl Config {
         &self.unknown
     }
 
-    /// Human-readable warnings: unknown keys, and file-only keys set in the process environment
-    /// (which are ignored).
+    /// Human-readable warnings: unknown keys (the first [`MAX_SHOWN_UNKNOWN_KEYS`], then how
+    /// many more), and file-only keys set in the process environment (which are ignored).
     pub fn warnings(&self) -> Vec<String> {
         let path = self.location.path.display();
         let mut out: Vec<String> = self
             .unknown
             .iter()
+            .take(MAX_SHOWN_UNKNOWN_KEYS)
             .map(|u| {
                 format!(
-                    "{path}:{}: unknown key {} is kept in evidence but not used; check its spelling \
-                     against the documented keys (`wfhost doctor`)",
+                    "{path}:{}: unknown key {} is not used (its name, never its value, is kept in the \
+                     flow's evidence); check its spelling against the documented keys (`wfhost doctor`)",
                     u.line, u.key
                 )
             })
             .collect();
+        if self.unknown.len() > MAX_SHOWN_UNKNOWN_KEYS {
+            out.push(format!(
+                "{path}: {} more unknown key(s) not shown; every name is in P00's evidence (phase.P00.json, `details.unknown_keys`)",
+                self.unknown.len() - MAX_SHOWN_UNKNOWN_KEYS
+            ));
+        }
         out.extend(self.env_ignored.iter().map(|k| {
             format!(
                 "{k} is set in the process environment, which is ignored for this key; \

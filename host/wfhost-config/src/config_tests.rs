@@ -325,7 +325,7 @@ fn defaults_apply_and_typed_getters_work() {
     assert_eq!(cfg.get(keys::SWEEP_START_AT), Some("first"));
     assert_eq!(cfg.get(keys::LIUM_TARGET), None);
     assert_eq!(cfg.uint(keys::WF_MONITOR_TIMEOUT_SECS), 86400);
-    assert_eq!(cfg.uint(keys::WF_MONITOR_POLL_SECS), 2);
+    assert_eq!(cfg.millis(keys::WF_MONITOR_POLL_SECS), 2000);
     assert_eq!(cfg.uint(keys::WF_POD_READY_TIMEOUT_SECS), 60);
     assert_eq!(cfg.uint(keys::WF_BOOTSTRAP_TIMEOUT_SECS), 1800);
     assert_eq!(cfg.uint(keys::WF_SUBAGENT_VALIDATOR_TIMEOUT_SECS), 120);

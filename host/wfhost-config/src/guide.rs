@@ -3,9 +3,17 @@
 //! `docs/remote-experiment-workflow.md` is the output of [`render`]; a test compares the file
 //! with a fresh rendering, so the guide cannot drift from the laws, the phase table, the codes
 //! or the config vocabulary. Regenerate it with `wfhost docs guide > docs/remote-experiment-workflow.md`.
+//!
+//! The Slurm section comes from the executor's Slurm data (`plugins/executors/slurm.toml`: its
+//! `[guide]` text per phase and the keys it lists, the task states and the safe sbatch options),
+//! with each key's meaning, kind and default from the vocabulary; a phase or key there that the
+//! constitution does not know fails the rendering.
 
 use crate::config::{Kind, ListSeparator, PathScope, Vocabulary};
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::fmt::Write;
+use wfhost_constitution::vocabulary::format_millis;
 use wfhost_constitution::{codes, keys, Constitution, Runner};
 
 fn cell(s: &str) -> String {
@@ -24,6 +32,10 @@ fn kind_cell(kind: &Kind) -> String {
             Some(max) => format!("whole number, {} to {max}", min.unwrap_or(0)),
             None => format!("whole number, at least {}", min.unwrap_or(0)),
         },
+        Kind::Decimal { min_millis, max_millis } => match max_millis {
+            Some(max) => format!("number, {} to {}", format_millis(min_millis.unwrap_or(0)), format_millis(*max)),
+            None => format!("number, at least {}", format_millis(min_millis.unwrap_or(0))),
+        },
         Kind::Enum(values) => format!("one of {}", values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")),
         Kind::List(ListSeparator::Comma) => "list, `,`-separated".into(),
         Kind::List(ListSeparator::DoubleSemicolon) => "list, `;;`-separated".into(),
@@ -31,8 +43,115 @@ fn kind_cell(kind: &Kind) -> String {
     }
 }
 
+/// [`kind_cell`], plus what a list's items must be and how many it may have.
+fn key_kind_cell(k: &wfhost_constitution::KeySpec) -> String {
+    match &k.items {
+        Some(items) => format!("{} ({}, at most {})", kind_cell(&k.kind), items.rule.describe(), items.max),
+        None => kind_cell(&k.kind),
+    }
+}
+
+/// A phase table `skip_flag` (`sweep=skip and no REPO_URL`) as the flag and its condition.
+fn skip_cell(flag: &str) -> String {
+    let (flag, condition) = flag.split_once(" and ").map_or((flag, None), |(f, c)| (f, Some(c)));
+    let flag = format!("`--{}`", flag.replacen('=', " ", 1));
+    match condition {
+        Some(c) => format!("{flag} and {c}"),
+        None => flag,
+    }
+}
+
 fn law_text(c: &Constitution, id: &str) -> String {
     c.law(id).map(|l| format!("> **{} — {}.** {}\n", l.id, l.title, cell(&l.text))).unwrap_or_default()
+}
+
+/// The executor's Slurm data, as the guide reads it.
+const SLURM_TOML: &str = include_str!("../../../plugins/executors/slurm.toml");
+
+#[derive(Deserialize)]
+struct SlurmData {
+    states: BTreeMap<String, String>,
+    state_meaning: BTreeMap<String, String>,
+    sbatch: SlurmSbatch,
+    guide: SlurmGuide,
+}
+
+#[derive(Deserialize)]
+struct SlurmSbatch {
+    with_value: Vec<String>,
+    flags: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SlurmGuide {
+    title: String,
+    intro: String,
+    keys: Vec<String>,
+    phases: BTreeMap<String, String>,
+}
+
+/// The Slurm section: what each phase does on a cluster, the keys, the task states and the
+/// sbatch options `SLURM_EXTRA_ARGS` may carry.
+fn slurm_section(w: &mut String, c: &Constitution, v: &Vocabulary, data: &str) -> Result<(), String> {
+    let d: SlurmData = toml::from_str(data).map_err(|e| format!("plugins/executors/slurm.toml does not parse: {e}"))?;
+    let g = &d.guide;
+    if let Some(p) = g.phases.keys().find(|id| !c.phases.iter().any(|p| &p.id == *id)) {
+        return Err(format!("plugins/executors/slurm.toml: [guide.phases] names {p}, which is not a phase of constitution/phases.toml"));
+    }
+    let _ = writeln!(w, "\n## {}\n", g.title);
+    let _ = writeln!(w, "{}\n", g.intro);
+    let _ = writeln!(w, "| Phase | Name | On a Slurm cluster |\n| --- | --- | --- |");
+    for p in &c.phases {
+        if let Some(text) = g.phases.get(p.id.as_ref() as &str) {
+            let _ = writeln!(w, "| {} | {} | {} |", p.id, p.name, cell(text));
+        }
+    }
+    let _ = writeln!(w, "\nThe keys of a flow on a Slurm cluster (each is also in the table of every key above):\n");
+    let _ = writeln!(w, "| Key | Meaning | Value | Default |\n| --- | --- | --- | --- |");
+    for name in &g.keys {
+        let k = v.key(name).ok_or_else(|| format!("plugins/executors/slurm.toml: [guide] keys names {name}, which is not a key of constitution/config.toml"))?;
+        let default = k.default.as_deref().map(|d| format!("`{}`", cell(d))).unwrap_or_else(|| "unset".into());
+        let _ = writeln!(w, "| `{}` | {} | {} | {default} |", k.name, cell(&k.meaning), cell(&kind_cell(&k.kind)));
+    }
+    let _ = writeln!(w, "\nWhat the state of a run's task (`squeue`'s `%T`) means for the run; a state not listed counts as lost:\n");
+    let _ = writeln!(w, "| Task states | For the run |\n| --- | --- |");
+    for (class, meaning) in &d.state_meaning {
+        let states: Vec<String> = d.states.iter().filter(|(_, c)| *c == class).map(|(s, _)| format!("`{s}`")).collect();
+        let _ = writeln!(w, "| {} | {} |", states.join(", "), cell(meaning));
+    }
+    let opts: Vec<String> = d.sbatch.with_value.iter().map(|o| format!("`{o}=…`")).chain(d.sbatch.flags.iter().map(|f| format!("`{f}`"))).collect();
+    let _ = writeln!(w, "\nThe sbatch options `SLURM_EXTRA_ARGS` may carry (anything else fails P60 with code {} before a job is submitted): {}.", codes::SWEEP_LAUNCH_FAILED, opts.join(", "));
+    Ok(())
+}
+
+/// The limits wfhost holds inputs to: the size of every file it reads on the user's word, and
+/// the largest value of every numeric key, each with its default.
+fn limits(w: &mut String, v: &Vocabulary) {
+    use wfhost_evidence::input::InputKind;
+    let _ = writeln!(w, "\n## Limits\n");
+    let _ = writeln!(w, "Files wfhost reads because the config or a flag names them must be regular files (a FIFO, a device, a directory or a socket is refused at once, naming the file) no larger than:\n");
+    let _ = writeln!(w, "| File | Largest size |\n| --- | --- |");
+    for kind in InputKind::ALL {
+        let cap = kind.cap();
+        let shown = if cap % (1024 * 1024) == 0 { format!("{} MiB", cap / (1024 * 1024)) } else { format!("{} KiB", cap / 1024) };
+        let _ = writeln!(w, "| {} | {shown} |", kind.name());
+    }
+    let _ = writeln!(w, "\nNumeric keys, their largest value and their default (a larger value fails P00 with code {}):\n", codes::CONFIG_INVALID);
+    let _ = writeln!(w, "| Key | Largest value | Default |\n| --- | --- | --- |");
+    for k in &v.keys {
+        let max = match &k.kind {
+            Kind::Uint { max: Some(max), .. } => max.to_string(),
+            Kind::Decimal { max_millis: Some(max), .. } => format!("{}", *max as f64 / 1000.0),
+            _ => continue,
+        };
+        let _ = writeln!(w, "| `{}` | {max} | {} |", k.name, k.default.as_deref().map(|d| format!("`{d}`")).unwrap_or_else(|| "unset".into()));
+    }
+    for p in &v.patterns {
+        if let Kind::Uint { max: Some(max), .. } = &p.kind {
+            let _ = writeln!(w, "| `{}` | {max} | the phase's own timeout |", p.name);
+        }
+    }
 }
 
 /// Render the guide.
@@ -63,7 +182,7 @@ pub fn render() -> Result<String, String> {
             p.name,
             runner,
             cell(&p.summary),
-            p.skip_flag.as_deref().map(|f| format!("`--{f}`").replace("`--sweep=skip and no REPO_URL`", "`--sweep skip` and no REPO_URL")).unwrap_or_else(|| "never".into()),
+            p.skip_flag.as_deref().map(skip_cell).unwrap_or_else(|| "never".into()),
             p.family,
             family,
             p.laws.join(", ")
@@ -102,7 +221,7 @@ pub fn render() -> Result<String, String> {
             "| `{}` | {} | {} | {} | {} |",
             k.name,
             cell(&k.meaning),
-            cell(&kind_cell(&k.kind)),
+            cell(&key_kind_cell(k)),
             k.default.as_deref().map(|d| format!("`{}`", cell(d))).unwrap_or_else(|| "unset".into()),
             if k.secret { "yes" } else { "" }
         );
@@ -112,9 +231,12 @@ pub fn render() -> Result<String, String> {
     }
     let _ = writeln!(w, "\nUnknown keys are kept in evidence and warned about, never used.");
 
+    limits(w, v);
+
     let _ = writeln!(w, "\n## Target binding\n");
     let _ = writeln!(w, "{}", law_text(c, "L3"));
     let _ = writeln!(w, "The header line `target_source=` says which rule bound the target. With autobind it reads `resolved_target=pending` until P20 binds the pod P10 created; then both lines are printed again. The primitives (`checkout`, `sweep-status`, ...) never create a pod: they act on `--target` or `LIUM_TARGET`.\n");
+    let _ = writeln!(w, "P20 also takes the target's lock (a file under `.wfhost/locks/` in the working directory): while one flow works on a target, another started from the same directory stops in P20 with {}, naming the first (its flow id, pid and evidence directory), before it touches the target. The lock ends with the flow's process, however it ends; flows started from another directory or machine are not seen.\n", codes::TARGET_BUSY);
 
     let _ = writeln!(w, "## Non-interactive policy\n");
     let _ = writeln!(w, "{}", law_text(c, "L4"));
@@ -126,11 +248,15 @@ pub fn render() -> Result<String, String> {
 
     let _ = writeln!(w, "## Runs that outlive wfhost\n");
     let _ = writeln!(w, "P60 hands the runs to a runner on the target, detached from wfhost and from the connection (own session, stdin closed): killing wfhost or losing the connection does not stop them. Each run works in `runs/<run_id>/`; its `_wf/` holds the command (`cmd.sh`), `stdout.log`, `stderr.log`, `pid`, `started_at`, `ended_at` and `exit_code`, each written atomically, `exit_code` last. A run is claimed once (`_wf/claim`, an atomic `mkdir`), so it never starts twice in one sweep; at most `SWEEP_MAX_PARALLEL` run at once, counting the runs an earlier runner left running; one runner works a sweep at a time (`flock` on `_sweep/runner.lock` where the target has it). P70 reads the state of every run with one command.\n");
+    let _ = writeln!(w, "Ctrl-C (SIGINT), SIGTERM or SIGHUP stop a flow cleanly: the processes wfhost started for it are stopped, the phase cut short is not judged, `flow.halted` records the signal, and the last line on stderr names the pod, the command that deletes it and the command that resumes the flow; the exit status is 130, 143 or 129. A second signal exits at once. The runner on the target goes on.\n");
     let _ = writeln!(w, "`wfhost flow --provision skip --sweep resume` continues a sweep: finished and running runs are left alone, never-started runs start. A run that ended without an exit code and has no process left (killed, or the pod restarted) is *lost*: it counts as failed ({}) and stays so unless `SWEEP_RETRY_LOST=1`, with which the next runner that starts runs it again and keeps the earlier attempt's files in `_wf/attempts/<n>/`.\n", codes::RUNS_FAILED);
 
-    let _ = writeln!(w, "## The court\n");
+    slurm_section(w, c, v, SLURM_TOML)?;
+
+    let _ = writeln!(w, "\n## The court\n");
     let _ = writeln!(w, "{}", law_text(c, "L9"));
     let _ = writeln!(w, "After each phase two lines go to stdout:\n\n```\nPHASE=<Pxx> STATUS=<ok|skip|fail> CODE=<int> ARTIFACT=<path>\nPHASE=<Pxx> COURT=<pass|fail> DET=<pass|fail> CONST=<pass|fail|unverified> VERDICT=<path>\n```\n");
+    let _ = writeln!(w, "A flow that halts for another reason than a verdict ends stdout with one more line, `FLOW=halted CAUSE=internal EXIT=70` when evidence could not be written (a full disk, a directory made read-only), `FLOW=halted CAUSE=interrupted EXIT=130` (143 for SIGTERM) when a signal stopped it. Control characters in any value are written escaped (`\\n`, `\\x1b`), so every line is one line.\n");
     let _ = writeln!(w, "An auditor is a WebAssembly component with no capability that could change anything (no files, no environment, no network, no processes), run on a fuel budget (`WF_AUDITOR_FUEL`), a memory cap (`WF_AUDITOR_MEMORY_MB`) and a wall-clock limit (`WF_SUBAGENT_VALIDATOR_TIMEOUT_SECS`). Running out of any of them, trapping, or returning a malformed verdict is `unverified`, which fails the phase. `wfhost court audit --phase Pxx --evidence phase/phase.Pxx.pack.json` re-runs an auditor by hand, under the limits of the config in the directory it runs in (`-C`), as the flow did.\n");
 
     let _ = writeln!(w, "## Evidence files\n");
@@ -192,5 +318,23 @@ mod tests {
         for p in &wfhost_constitution::Constitution::get().unwrap().phases {
             assert!(fresh.contains(&format!("| {} | {} |", p.id, p.name)));
         }
+        assert!(fresh.contains("| P60 | SWEEP | Submits every run"), "the Slurm section says what P60 does on a cluster");
+        assert!(fresh.contains("| `CANCELLED`, `DEADLINE`, `FAILED`, `OUT_OF_MEMORY`, `TIMEOUT` |"), "the task states come from slurm.toml");
+    }
+
+    #[test]
+    fn a_slurm_section_naming_an_unknown_phase_or_key_is_refused() {
+        let c = wfhost_constitution::Constitution::get().unwrap();
+        let v = crate::config::Vocabulary::get().unwrap();
+        let with = |guide: &str| {
+            let text = super::SLURM_TOML.split("\n[guide]").next().unwrap().to_string() + guide;
+            super::slurm_section(&mut String::new(), c, v, &text)
+        };
+        let ok = with("\n[guide]\ntitle = \"t\"\nintro = \"i\"\nkeys = [\"SLURM_TIME\"]\n[guide.phases]\nP60 = \"x\"\n");
+        assert_eq!(ok, Ok(()));
+        let e = with("\n[guide]\ntitle = \"t\"\nintro = \"i\"\nkeys = []\n[guide.phases]\nP65 = \"x\"\n").unwrap_err();
+        assert!(e.contains("P65") && e.contains("phases.toml"), "{e}");
+        let e = with("\n[guide]\ntitle = \"t\"\nintro = \"i\"\nkeys = [\"SLURM_NOPE\"]\n[guide.phases]\n").unwrap_err();
+        assert!(e.contains("SLURM_NOPE") && e.contains("config.toml"), "{e}");
     }
 }

@@ -20,7 +20,11 @@
 //!   **POSIX-shell-quoted** ([`sh_quote`]) so it reaches the program as exactly one argument,
 //!   whatever it contains (`;`, `$(...)`, backticks, quotes, spaces, newlines): a field cannot
 //!   inject shell syntax. `{run_id}` is always available; `{run_dir}` becomes `"$WF_RUN_DIR"`
-//!   (the run executes with `WF_RUN_DIR` set to its own output directory); `{{` and `}}` are
+//!   (the run executes with `WF_RUN_DIR` set to its own output directory), `{gpus}` becomes
+//!   `"$WF_GPUS"` (the run's GPUs, comma-separated: its `WF_GPUS_PER_RUN` slice, else every GPU
+//!   of the target) and `{nproc}` `"$WF_NPROC"` (how many, at least 1: for launchers such as
+//!   `torchrun --nproc_per_node={nproc}`); a column of one of these names collides with the
+//!   placeholder when the template uses it, which is an error; `{{` and `}}` are
 //!   literal braces. Because values are quoted for you, a placeholder must not stand inside
 //!   quotes in the template (`"--x={a}"` would defeat the quoting): that is an error, as are an
 //!   unknown placeholder, an unclosed `{`, a lone `}` and an unclosed quote.
@@ -33,6 +37,7 @@
 //! no `[...]` classes), or comma-separated `column=glob` conditions that must all hold (a glob
 //! in a condition cannot contain a comma; whitespace around names and globs is trimmed). An
 //! unknown column is an error. Selecting no run is an error naming the filter that removed them.
+//! `SWEEP_LIMIT` (0 = no limit) keeps the first N of the selected runs, in manifest order.
 //!
 //! Every error is a [`ManifestError`] carrying the manifest's name, the physical line where the
 //! offending record starts (when there is one) and the constitution code [`CODE`]
@@ -40,9 +45,7 @@
 
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::io;
 use std::path::Path;
-use std::sync::Arc;
 use wfhost_constitution::codes::{self, Code};
 use wfhost_constitution::keys;
 
@@ -54,19 +57,25 @@ pub const MAX_RUN_ID_LEN: usize = 128;
 
 const RUN_ID: &str = "run_id";
 const COMMAND: &str = "command";
-const RUN_DIR: &str = "run_dir";
-const RUN_DIR_EXPANSION: &str = "\"$WF_RUN_DIR\"";
+/// The placeholders the runner fills in when the run starts, and what each becomes: a variable
+/// of the run's environment, double-quoted.
+const RUN_VARS: [(&str, &str); 3] = [
+    ("run_dir", "\"$WF_RUN_DIR\""),
+    ("gpus", "\"$WF_GPUS\""),
+    ("nproc", "\"$WF_NPROC\""),
+];
 
 /// Why a manifest could not be read, validated or planned. Every variant has [`CODE`].
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ManifestError {
-    /// The file cannot be read.
-    #[error("cannot read the sweep manifest {manifest}: {source}; check SWEEP_MANIFEST points at an existing CSV file")]
+    /// The file cannot be read: missing, unreadable, not a regular file, or over its size cap
+    /// (`wfhost_evidence::input`).
+    #[error("cannot read the sweep manifest: {problem}; check SWEEP_MANIFEST points at a CSV file")]
     Unreadable {
         /// The manifest's name (its path as given).
         manifest: String,
-        /// The I/O error.
-        source: Arc<io::Error>,
+        /// What is wrong, naming the file.
+        problem: String,
     },
     /// The CSV reader failed (invalid UTF-8 or an I/O error).
     #[error("{manifest}:{line}: {problem}; fix that line (save the file as UTF-8 CSV)")]
@@ -299,9 +308,8 @@ impl Manifest {
     /// Read and parse the manifest at `path`; its name in messages is the path as given.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| ManifestError::Unreadable {
-            manifest: name.clone(),
-            source: Arc::new(source),
+        let bytes = wfhost_evidence::input::read(path, wfhost_evidence::input::InputKind::Manifest).map_err(|e| {
+            ManifestError::Unreadable { manifest: name.clone(), problem: e.to_string() }
         })?;
         Manifest::parse(&bytes, &name)
     }
@@ -484,35 +492,39 @@ fn check_header(manifest: &str, line: u64, names: &[String]) -> Result<(), Manif
     Ok(())
 }
 
-/// Quote `value` for a POSIX shell so it is read back as exactly one word, unchanged.
-///
-/// Values made only of `A-Za-z0-9` and `_ . / : , + @ % -` (and not empty) are returned as they
-/// are; anything else is wrapped in single quotes, with each `'` written as `'\''`. Inside
-/// single quotes a POSIX shell expands nothing, so `$`, backticks, `;`, `|`, `&`, globs,
-/// whitespace and newlines arrive literally.
-pub fn sh_quote(value: &str) -> String {
-    let safe = !value.is_empty()
-        && value.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'_' | b'.' | b'/' | b':' | b',' | b'+' | b'@' | b'%' | b'-'
-                )
-        });
-    if safe {
-        return value.to_owned();
+/// Quote `value` for a POSIX shell so it is read back as exactly one word, unchanged: the pack
+/// SDK's quoting, the one the plugins use, so host and target quote alike. Values made only of
+/// `A-Za-z0-9` and `_ . / : , + @ % -` (and not empty) are returned as they are; anything else
+/// (`=` included, so a value cannot become an assignment) is wrapped in single quotes, with
+/// each `'` written as `'\''`.
+pub use wfhost_pack_sdk::shell::shell_quote as sh_quote;
+
+/// The sweep a config names, as P60 starts it: `SWEEP_MANIFEST` read (a regular file within its
+/// size cap), parsed, and planned with `SWEEP_RUN_TEMPLATE`, `SWEEP_MATCH` and
+/// `SWEEP_START_AT`. P00 and `wfhost doctor` call it too, so a manifest that cannot run is
+/// found before anything is created.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    /// The manifest's bytes, as read.
+    pub bytes: Vec<u8>,
+    /// The parsed manifest.
+    pub manifest: Manifest,
+    /// The runs it plans, in order.
+    pub runs: Vec<PlannedRun>,
+}
+
+impl Sweep {
+    /// Read, parse and plan the sweep of `config` (an unset `SWEEP_MANIFEST` reads as an empty
+    /// path, which names no file).
+    pub fn load(config: &crate::config::Config) -> Result<Sweep, ManifestError> {
+        let path = config.local_path(keys::SWEEP_MANIFEST).unwrap_or_else(|| config.workdir().to_path_buf());
+        let name = path.display().to_string();
+        let bytes = wfhost_evidence::input::read(&path, wfhost_evidence::input::InputKind::Manifest)
+            .map_err(|e| ManifestError::Unreadable { manifest: name.clone(), problem: e.to_string() })?;
+        let manifest = Manifest::parse(&bytes, &name)?;
+        let runs = plan(&manifest, &PlanOptions::from_config(config))?;
+        Ok(Sweep { bytes, manifest, runs })
     }
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('\'');
-    for c in value.chars() {
-        if c == '\'' {
-            out.push_str("'\\''");
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('\'');
-    out
 }
 
 /// How to select rows and build commands; `Default` is no template, `all`, `first`.
@@ -524,16 +536,19 @@ pub struct PlanOptions {
     pub sweep_match: String,
     /// `SWEEP_START_AT`: `first` or a run_id.
     pub start_at: String,
+    /// `SWEEP_LIMIT`: at most this many of the selected runs, the first ones (0 = all).
+    pub limit: u64,
 }
 
 impl PlanOptions {
-    /// The options a config gives: `SWEEP_RUN_TEMPLATE`, `SWEEP_MATCH` and `SWEEP_START_AT`
-    /// (with their defaults `all` and `first`).
+    /// The options a config gives: `SWEEP_RUN_TEMPLATE`, `SWEEP_MATCH`, `SWEEP_START_AT` and
+    /// `SWEEP_LIMIT` (with their defaults `all`, `first` and 0).
     pub fn from_config(config: &crate::config::Config) -> PlanOptions {
         PlanOptions {
             template: config.get(keys::SWEEP_RUN_TEMPLATE).map(str::to_owned),
             sweep_match: config.value(keys::SWEEP_MATCH).to_owned(),
             start_at: config.value(keys::SWEEP_START_AT).to_owned(),
+            limit: config.uint(keys::SWEEP_LIMIT),
         }
     }
 }
@@ -545,6 +560,7 @@ impl Default for PlanOptions {
             template: keys::SWEEP_RUN_TEMPLATE.default().map(str::to_owned),
             sweep_match: keys::SWEEP_MATCH.default().unwrap_or_default().to_owned(),
             start_at: keys::SWEEP_START_AT.default().unwrap_or_default().to_owned(),
+            limit: keys::SWEEP_LIMIT.default_value(),
         }
     }
 }
@@ -564,7 +580,8 @@ pub struct PlannedRun {
 enum Segment {
     Text(String),
     Column(usize),
-    RunDir,
+    /// A run placeholder, as it expands.
+    RunVar(&'static str),
 }
 
 fn compile_template(manifest: &Manifest, template: &str) -> Result<Vec<Segment>, ManifestError> {
@@ -622,19 +639,20 @@ fn compile_template(manifest: &Manifest, template: &str) -> Result<Vec<Segment>,
                         "placeholder {{{name}}} stands inside quotes; remove the quotes around it: values are shell-quoted for you"
                     )));
                 }
-                let segment = if name == RUN_DIR {
-                    if manifest.column(RUN_DIR).is_some() {
-                        return Err(bad(
-                            "the manifest has a run_dir column, which collides with the {run_dir} placeholder; rename the column".to_owned(),
-                        ));
+                let segment = if let Some((var, expansion)) = RUN_VARS.iter().find(|(v, _)| *v == name) {
+                    if manifest.column(var).is_some() {
+                        return Err(bad(format!(
+                            "the manifest has a {var} column, which collides with the {{{var}}} placeholder; rename the column"
+                        )));
                     }
-                    Segment::RunDir
+                    Segment::RunVar(expansion)
                 } else if let Some(i) = manifest.column(&name) {
                     Segment::Column(i)
                 } else {
                     return Err(bad(format!(
-                        "unknown placeholder {{{name}}}; the manifest's columns are {}, plus {{run_dir}}",
-                        manifest.header.iter().map(|h| format!("{{{h}}}")).collect::<Vec<_>>().join(", ")
+                        "unknown placeholder {{{name}}}; the manifest's columns are {}, plus {}",
+                        manifest.header.iter().map(|h| format!("{{{h}}}")).collect::<Vec<_>>().join(", "),
+                        RUN_VARS.iter().map(|(v, _)| format!("{{{v}}}")).collect::<Vec<_>>().join(", ")
                     )));
                 };
                 if !text.is_empty() {
@@ -675,7 +693,7 @@ fn expand(manifest: &Manifest, segments: &[Segment], row: &Row) -> Result<String
     for segment in segments {
         match segment {
             Segment::Text(t) => out.push_str(t),
-            Segment::RunDir => out.push_str(RUN_DIR_EXPANSION),
+            Segment::RunVar(expansion) => out.push_str(expansion),
             Segment::Column(i) => {
                 let value = &row.fields[*i];
                 if value.contains('\0') {
@@ -801,9 +819,14 @@ pub fn plan(manifest: &Manifest, options: &PlanOptions) -> Result<Vec<PlannedRun
             })?
     };
 
+    let limit = match usize::try_from(options.limit) {
+        Ok(0) | Err(_) => usize::MAX,
+        Ok(n) => n,
+    };
     let selected: Vec<&Row> = manifest.rows[start..]
         .iter()
         .filter(|r| matcher.matches(manifest, r))
+        .take(limit)
         .collect();
     if selected.is_empty() {
         let total = manifest.rows.len();

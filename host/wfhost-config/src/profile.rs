@@ -5,7 +5,9 @@
 //!   ─► TransportProfile::parse ─► check against the config vocabulary
 //!   ─► the flow's transport host: allowed programs, settings (config values; local paths made
 //!      absolute), secret handles (a config secret's value stays in the host), a private socket
-//!      directory, a known_hosts watch, HTTP hosts
+//!      directory, a known_hosts watch, HTTP hosts and the config keys naming its base URLs
+//!   ─► the flow's executor host: the fixed executor settings the profile declares (the
+//!      executor's `settings` import answers them while this transport is the flow's)
 //! ```
 //!
 //! The engine knows a transport only through its profile; it never branches on a transport's
@@ -14,6 +16,7 @@
 
 use crate::config::Vocabulary;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A secret the host holds for the transport: the component only learns its handle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +53,10 @@ pub struct TransportProfile {
     /// Hosts it may call over HTTPS (HTTP only to loopback).
     #[serde(default)]
     pub http_hosts: Vec<String>,
+    /// Config keys whose values are the base URLs it may call (e.g. `LIUM_BASE_URL`): a request
+    /// must name a declared host AND lie under one of these.
+    #[serde(default)]
+    pub http_base_url_keys: Vec<String>,
     /// Config keys passed to it as settings (local paths made absolute).
     #[serde(default)]
     pub settings: Vec<String>,
@@ -62,6 +69,11 @@ pub struct TransportProfile {
     /// A known_hosts file to watch for keys trusted on first use.
     #[serde(default)]
     pub known_hosts_watch: Option<KnownHostsWatch>,
+    /// Fixed settings the flow's executor reads (its `settings` import) while this transport is
+    /// the flow's, such as `WF_SWEEP_BACKEND = "slurm"`: how the transport's targets want the
+    /// sweep run. Names are upper-case words and no config key: the config cannot set them.
+    #[serde(default)]
+    pub executor_settings: BTreeMap<String, String>,
 }
 
 /// Why a profile cannot be used.
@@ -81,10 +93,12 @@ impl TransportProfile {
             id: id.to_string(),
             programs: Vec::new(),
             http_hosts: Vec::new(),
+            http_base_url_keys: Vec::new(),
             settings: Vec::new(),
             secrets: Vec::new(),
             socket_dir: None,
             known_hosts_watch: None,
+            executor_settings: BTreeMap::new(),
         }
     }
 
@@ -101,7 +115,7 @@ impl TransportProfile {
         let err = |problem: String| ProfileError { origin: origin.to_string(), problem };
         let p = self;
         let known = |key: &str| vocab.key(key).is_some();
-        for key in p.settings.iter().chain(p.known_hosts_watch.iter().flat_map(|w| [&w.when, &w.file])) {
+        for key in p.settings.iter().chain(&p.http_base_url_keys).chain(p.known_hosts_watch.iter().flat_map(|w| [&w.when, &w.file])) {
             if !known(key) {
                 return Err(err(format!("names {key}, which is not a key of constitution/config.toml")));
             }
@@ -119,6 +133,22 @@ impl TransportProfile {
             }
             if s.handle.is_empty() || !s.handle.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 return Err(err(format!("secret handle {:?} must be letters, digits and _", s.handle)));
+            }
+        }
+        if !p.http_base_url_keys.is_empty() && p.http_hosts.is_empty() {
+            return Err(err("names base URL keys but declares no http_hosts: declare the hosts it may call".into()));
+        }
+        for (name, value) in &p.executor_settings {
+            let word = name.starts_with(|c: char| c.is_ascii_uppercase())
+                && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            if !word {
+                return Err(err(format!("executor setting {name:?} must be an upper-case word (A-Z, 0-9, _)")));
+            }
+            if known(name) {
+                return Err(err(format!("executor setting {name} is a key of constitution/config.toml; a profile cannot fix a config value")));
+            }
+            if value.chars().any(char::is_control) {
+                return Err(err(format!("executor setting {name} has a control character in its value")));
             }
         }
         for prog in &p.programs {
@@ -143,6 +173,7 @@ mod tests {
         for (name, text) in [
             ("local", include_str!("../../../plugins/transport-local/profile.toml")),
             ("ssh", include_str!("../../../plugins/transport-ssh/profile.toml")),
+            ("slurm", include_str!("../../../plugins/transport-slurm/profile.toml")),
         ] {
             let p = TransportProfile::parse(text, name, vocab()).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(p.id, name);
@@ -165,7 +196,30 @@ mod tests {
         assert!(e.to_string().contains("does not mark secret"), "{e}");
         let e = TransportProfile::parse("id = \"x\"\nprograms = [\"/bin/sh\"]\n", "x", vocab()).unwrap_err();
         assert!(e.to_string().contains("bare name"), "{e}");
+        let e = TransportProfile::parse("id = \"x\"\nhttp_base_url_keys = [\"NOT_A_KEY\"]\nhttp_hosts = [\"h\"]\n", "x", vocab()).unwrap_err();
+        assert!(e.to_string().contains("NOT_A_KEY"), "{e}");
+        let e = TransportProfile::parse("id = \"x\"\nhttp_base_url_keys = [\"OPS_DEFAULT_HOST\"]\n", "x", vocab()).unwrap_err();
+        assert!(e.to_string().contains("declares no http_hosts"), "{e}");
         let e = TransportProfile::parse("id = \"x\"\nprogramz = []\n", "x", vocab()).unwrap_err();
         assert!(e.to_string().contains("does not parse"), "{e}");
+    }
+
+    #[test]
+    fn executor_settings_are_fixed_words_that_no_config_key_shadows() {
+        let p = TransportProfile::parse("id = \"x\"\n[executor_settings]\nWF_SWEEP_BACKEND = \"slurm\"\n", "x", vocab()).unwrap();
+        assert_eq!(p.executor_settings.get("WF_SWEEP_BACKEND").map(String::as_str), Some("slurm"));
+        assert!(TransportProfile::empty("x").executor_settings.is_empty());
+        for (bad, why) in [
+            ("lower = \"x\"", "upper-case word"),
+            ("\"A-B\" = \"x\"", "upper-case word"),
+            ("SWEEP_MAX_PARALLEL = \"9\"", "cannot fix a config value"),
+            ("WF_X = \"a\\nb\"", "control character"),
+        ] {
+            let e = TransportProfile::parse(&format!("id = \"x\"\n[executor_settings]\n{bad}\n"), "x", vocab()).unwrap_err();
+            assert!(e.to_string().contains(why), "{bad}: {e}");
+        }
+        // The slurm transport's profile asks for the job-array backend.
+        let slurm = TransportProfile::parse(include_str!("../../../plugins/transport-slurm/profile.toml"), "slurm", vocab()).unwrap();
+        assert_eq!(slurm.executor_settings.get("WF_SWEEP_BACKEND").map(String::as_str), Some("slurm"));
     }
 }

@@ -68,10 +68,37 @@ struct KeyRow {
     kind: String,
     default: Option<String>,
     scope: Option<String>,
-    min: Option<u64>,
-    max: Option<u64>,
+    /// A whole number for a `uint`; a whole number or a fraction for a `decimal`.
+    min: Option<toml::Value>,
+    max: Option<toml::Value>,
     values: Option<Vec<String>>,
     separator: Option<String>,
+}
+
+/// A bound of `constitution/config.toml` as a whole number (`None` when absent).
+#[allow(dead_code)]
+fn whole_bound(row: &KeyRow, field: &str, value: &Option<toml::Value>) -> Option<u64> {
+    value.as_ref().map(|v| {
+        v.as_integer()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or_else(|| panic!("constitution/config.toml: {} has {field} = {v:?}, not a whole number", row.name))
+    })
+}
+
+/// A bound or default of a `decimal` in thousandths (`0.2` is 200).
+#[allow(dead_code)]
+fn millis_bound(row: &KeyRow, what: &str, value: &toml::Value) -> u64 {
+    let f = match value {
+        toml::Value::Integer(n) => *n as f64,
+        toml::Value::Float(f) => *f,
+        toml::Value::String(s) => s.parse().unwrap_or(f64::NAN),
+        _ => f64::NAN,
+    };
+    let millis = (f * 1000.0).round();
+    if !(millis >= 0.0 && (millis - f * 1000.0).abs() < 1e-6) {
+        panic!("constitution/config.toml: {} has {what} {value:?}, not a decimal with at most three digits after the point", row.name);
+    }
+    millis as u64
 }
 
 fn constitution_file(name: &str) -> String {

@@ -80,6 +80,14 @@ kind!(
         && Some(s.default.to_string()) == k.default
 );
 kind!(
+    /// `decimal`: a number with at most three digits after the point, within bounds, always
+    /// with a default; held in thousandths.
+    Decimal, DecimalSpec, "decimal",
+    |s, k| matches!(&k.kind, Kind::Decimal { min_millis, max_millis }
+            if min_millis.unwrap_or(0) == s.min_millis && *max_millis == Some(s.max_millis))
+        && k.default.as_deref().and_then(crate::vocabulary::parse_millis) == Some(s.default_millis)
+);
+kind!(
     /// `enum`: one of the listed values.
     Choice, ChoiceSpec, "enum",
     |s, k| k.kind == Kind::Enum(s.values.iter().map(|v| v.to_string()).collect())
@@ -100,6 +108,17 @@ pub struct UintSpec {
     pub min: u64,
     /// Largest accepted value (every uint key documents one).
     pub max: u64,
+}
+
+/// What the vocabulary says about a `decimal` key, in thousandths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecimalSpec {
+    /// The value when the key is unset.
+    pub default_millis: u64,
+    /// Smallest accepted value.
+    pub min_millis: u64,
+    /// Largest accepted value (every decimal key documents one).
+    pub max_millis: u64,
 }
 
 /// What the vocabulary says about an `enum` key.
@@ -181,6 +200,21 @@ impl Key<Uint> {
     /// The largest accepted value.
     pub const fn max(self) -> u64 {
         self.spec.max
+    }
+}
+
+impl Key<Decimal> {
+    /// The default value, in thousandths.
+    pub const fn default_millis(self) -> u64 {
+        self.spec.default_millis
+    }
+    /// The smallest accepted value, in thousandths.
+    pub const fn min_millis(self) -> u64 {
+        self.spec.min_millis
+    }
+    /// The largest accepted value, in thousandths.
+    pub const fn max_millis(self) -> u64 {
+        self.spec.max_millis
     }
 }
 

@@ -44,7 +44,7 @@ pub mod vocabulary;
 pub use codes::{Code, Family};
 pub use phase::{ParsePhaseIdError, PhaseId};
 pub use vocabulary::{
-    KeySpec, Kind, ListSeparator, PathScope, PatternSpec, Source, Vocabulary, VocabularyError,
+    ItemRule, KeySpec, Kind, ListItems, ListSeparator, PathScope, PatternSpec, Source, Vocabulary, VocabularyError,
 };
 
 const LAWS_TOML: &str = include_str!("../../../constitution/laws.toml");
@@ -624,8 +624,17 @@ mod tests {
                     assert!(kind.check(d).is_ok(), "{name}={d}");
                 }
             }
+            if let Kind::Decimal { max_millis, .. } = kind {
+                seen += 1;
+                let max = max_millis.unwrap_or_else(|| panic!("{name} has no max"));
+                assert!(kind.check(&vocabulary::format_millis(max)).is_ok(), "{name}");
+                assert!(kind.check(&vocabulary::format_millis(max + 1)).is_err(), "{name}");
+                if let Some(d) = default {
+                    assert!(kind.check(d).is_ok(), "{name}={d}");
+                }
+            }
         }
-        assert!(seen >= 9, "{seen} uint entries");
+        assert!(seen >= 9, "{seen} uint and decimal entries");
         // The phase table's own timeouts are within what WF_PHASE_TIMEOUT_* accepts.
         assert!(c.phases.iter().all(|p| p.timeout_secs >= 1));
     }
@@ -646,6 +655,61 @@ mod tests {
         assert!(Vocabulary::parse(pattern).unwrap_err().to_string().contains("needs a max"));
         let inverted = format!("{pattern}min = 6\nmax = 5\n");
         assert!(Vocabulary::parse(&inverted).unwrap_err().to_string().contains("min 6 is above max 5"));
+    }
+
+    #[test]
+    fn decimal_keys_take_fractions_within_their_bounds() {
+        let v = Vocabulary::parse(
+            "version = 1\n[[key]]\nname = \"K\"\nmeaning = \"m\"\nkind = \"decimal\"\ndefault = \"2\"\nmin = 0.1\nmax = 3600\n",
+        )
+        .unwrap();
+        let kind = &v.key("K").unwrap().kind;
+        assert_eq!(kind, &Kind::Decimal { min_millis: Some(100), max_millis: Some(3_600_000) });
+        for ok in ["0.1", "0.2", "2", "1.25", "3600", "3600.000"] {
+            assert_eq!(kind.check(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("0.05", "at least 0.1"),
+            ("3600.001", "at most 3600"),
+            ("0.0001", "three digits"),
+            ("-1", "decimal number"),
+            ("1e3", "decimal number"),
+            (".5", "decimal number"),
+            ("2.", "decimal number"),
+            ("", "decimal number"),
+            ("99999999999999999999", "decimal number"),
+        ] {
+            let err = kind.check(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        assert_eq!(vocabulary::parse_millis("0.2"), Some(200));
+        assert_eq!(vocabulary::format_millis(200), "0.2");
+        assert_eq!(vocabulary::format_millis(1250), "1.25");
+        assert_eq!(vocabulary::format_millis(3_600_000), "3600");
+        // The shipped key and its typed constant.
+        let c = Constitution::load().unwrap();
+        assert!(matches!(c.vocabulary.key("WF_MONITOR_POLL_SECS").unwrap().kind, Kind::Decimal { .. }));
+        assert_eq!(keys::WF_MONITOR_POLL_SECS.default_millis(), 2000);
+        assert_eq!(keys::WF_MONITOR_POLL_SECS.min_millis(), 100);
+        assert_eq!(keys::WF_MONITOR_POLL_SECS.max_millis(), 3_600_000);
+        // Broken decimal entries are refused.
+        let head = "version = 1\n[[key]]\nname = \"K\"\nmeaning = \"m\"\nkind = \"decimal\"\n";
+        for (body, expect) in [
+            ("default = \"1\"\n", "needs a max"),
+            ("max = 5\n", "needs a default"),
+            ("default = \"1\"\nmin = 0.0001\nmax = 5\n", "three digits"),
+            ("default = \"0.05\"\nmin = 0.1\nmax = 5\n", "at least 0.1"),
+        ] {
+            let err = Vocabulary::parse(&format!("{head}{body}")).unwrap_err().to_string();
+            assert!(err.contains(expect), "{body}: {err}");
+        }
+        let pattern = "version = 1\n[[pattern]]\nname = \"P_*\"\nmeaning = \"m\"\nkind = \"decimal\"\n";
+        assert!(Vocabulary::parse(pattern).unwrap_err().to_string().contains("needs a max"));
+        let inverted = format!("{pattern}min = 6\nmax = 5.5\n");
+        assert!(Vocabulary::parse(&inverted).unwrap_err().to_string().contains("min 6 is above max 5.5"));
+        // A uint still takes whole bounds only.
+        let uint = "version = 1\n[[key]]\nname = \"K\"\nmeaning = \"m\"\nkind = \"uint\"\ndefault = \"1\"\nmax = 5.5\n";
+        assert!(Vocabulary::parse(uint).unwrap_err().to_string().contains("whole number"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! [`Vocabulary`] lists every key the host knows ([`KeySpec`]: meaning, default, [`Kind`],
 //! secrecy, [`Source`], the phases that need it) and every key family ([`PatternSpec`]). It is
 //! parsed and cross-checked with the rest of the constitution ([`crate::Constitution::get`]):
-//! every default satisfies its kind and range, every `uint` has a documented max, every
+//! every default satisfies its kind and range, every `uint` and `decimal` has a documented max, every
 //! `required_for` names a phase. `wfhost_config::config` resolves a config file against it; the
 //! typed constants of [`crate::keys`] are generated from the same file.
 
@@ -51,6 +51,59 @@ impl ListSeparator {
     }
 }
 
+/// What each item of a list key must be (`item` in `config.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemRule {
+    /// `apt-package`: a Debian package name (`[a-z0-9][a-z0-9+.-]*`, at least two characters),
+    /// optionally with `:<arch>`.
+    AptPackage,
+    /// `env-name`: an environment variable name (`[A-Z_][A-Z0-9_]*`).
+    EnvName,
+}
+
+impl ItemRule {
+    fn parse(name: &str) -> Option<ItemRule> {
+        match name {
+            "apt-package" => Some(ItemRule::AptPackage),
+            "env-name" => Some(ItemRule::EnvName),
+            _ => None,
+        }
+    }
+
+    /// What an item must look like, in words (for messages and the guide).
+    pub fn describe(self) -> &'static str {
+        match self {
+            ItemRule::AptPackage => "Debian package names",
+            ItemRule::EnvName => "environment variable names",
+        }
+    }
+
+    /// Whether `item` follows the rule.
+    pub fn allows(self, item: &str) -> bool {
+        match self {
+            ItemRule::AptPackage => {
+                let (name, arch) = item.split_once(':').unwrap_or((item, "a"));
+                let lower = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+                name.len() >= 2
+                    && name.bytes().next().is_some_and(lower)
+                    && name.bytes().all(|b| lower(b) || matches!(b, b'+' | b'.' | b'-'))
+                    && !arch.is_empty()
+                    && arch.bytes().all(|b| lower(b) || b == b'-')
+            }
+            ItemRule::EnvName => is_valid_key(item),
+        }
+    }
+}
+
+/// The items of a list key: what each must be and how many there may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListItems {
+    /// What each item must be.
+    pub rule: ItemRule,
+    /// The most items a value may have.
+    pub max: usize,
+}
+
 /// The kind of a key's value, checked when the config loads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -67,10 +120,41 @@ pub enum Kind {
         /// Inclusive upper bound.
         max: Option<u64>,
     },
+    /// A non-negative decimal number with at most three digits after the point (`0.2`, `2`),
+    /// held in thousandths, within the bounds given (also in thousandths).
+    Decimal {
+        /// Inclusive lower bound, in thousandths.
+        min_millis: Option<u64>,
+        /// Inclusive upper bound, in thousandths.
+        max_millis: Option<u64>,
+    },
     /// One of the listed values.
     Enum(Vec<String>),
     /// A list, split by the separator.
     List(ListSeparator),
+}
+
+/// A path on the target, as the transports take it: absolute, no control character (a newline
+/// would end a remote command line), no `..` (it would leave the tree the path names), and no
+/// empty or `.` segment (the transports accept only normalised paths); a trailing `/` is fine.
+fn check_remote_path(value: &str) -> Result<(), String> {
+    if !value.starts_with('/') {
+        return Err("must be an absolute path on the target (starting with /)".to_owned());
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(format!("contains the control character {c:?}; a path on the target cannot hold one"));
+    }
+    let body = value.strip_suffix('/').unwrap_or(value);
+    for segment in body.split('/').skip(1) {
+        match segment {
+            ".." => return Err("contains a `..` segment; name the directory itself".to_owned()),
+            "" | "." if body.len() > 1 => {
+                return Err("has an empty or `.` segment (`//` or `/./`); write the path in its plain form".to_owned())
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 impl Kind {
@@ -82,13 +166,7 @@ impl Kind {
         match self {
             Kind::String | Kind::List(_) => Ok(()),
             Kind::Path(PathScope::Local) => Ok(()),
-            Kind::Path(PathScope::Remote) => {
-                if value.starts_with('/') {
-                    Ok(())
-                } else {
-                    Err("must be an absolute path on the target (starting with /)".to_owned())
-                }
-            }
+            Kind::Path(PathScope::Remote) => check_remote_path(value),
             Kind::Bool01 => match value {
                 "0" | "1" => Ok(()),
                 _ => Err("must be 0 or 1".to_owned()),
@@ -103,6 +181,16 @@ impl Kind {
                 match (min, max) {
                     (Some(min), _) if n < *min => Err(format!("must be at least {min}")),
                     (_, Some(max)) if n > *max => Err(format!("must be at most {max}")),
+                    _ => Ok(()),
+                }
+            }
+            Kind::Decimal { min_millis, max_millis } => {
+                let n = parse_millis(value).ok_or_else(|| {
+                    "must be a decimal number with at most three digits after the point (like 0.2 or 2)".to_owned()
+                })?;
+                match (min_millis, max_millis) {
+                    (Some(min), _) if n < *min => Err(format!("must be at least {}", format_millis(*min))),
+                    (_, Some(max)) if n > *max => Err(format!("must be at most {}", format_millis(*max))),
                     _ => Ok(()),
                 }
             }
@@ -123,8 +211,57 @@ impl Kind {
             Kind::Path(_) => "path",
             Kind::Bool01 => "bool01",
             Kind::Uint { .. } => "uint",
+            Kind::Decimal { .. } => "decimal",
             Kind::Enum(_) => "enum",
             Kind::List(_) => "list",
+        }
+    }
+}
+
+/// A decimal value in thousandths: `0.2` is 200, `2` is 2000; `None` for anything but digits
+/// with at most one point and at most three digits after it, or a value past `u64`.
+pub fn parse_millis(value: &str) -> Option<u64> {
+    let (whole, frac) = value.split_once('.').unwrap_or((value, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(frac) || frac.len() > 3 || (value.contains('.') && frac.is_empty()) {
+        return None;
+    }
+    let whole: u64 = whole.parse().ok()?;
+    let frac: u64 = format!("{frac:0<3}").parse().ok()?;
+    whole.checked_mul(1000)?.checked_add(frac)
+}
+
+/// Thousandths as the shortest decimal that reads back the same (`200` is `0.2`).
+pub fn format_millis(millis: u64) -> String {
+    let (whole, frac) = (millis / 1000, millis % 1000);
+    if frac == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole}.{}", format!("{frac:03}").trim_end_matches('0'))
+    }
+}
+
+/// A bound as written in `config.toml`: a whole number, or (for a `decimal`) a fraction.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(untagged)]
+enum Bound {
+    Whole(u64),
+    Fraction(f64),
+}
+
+impl Bound {
+    fn whole(self) -> Option<u64> {
+        match self {
+            Bound::Whole(n) => Some(n),
+            Bound::Fraction(_) => None,
+        }
+    }
+
+    /// In thousandths, when it has at most three digits after the point.
+    fn millis(self) -> Option<u64> {
+        match self {
+            Bound::Whole(n) => n.checked_mul(1000),
+            Bound::Fraction(f) => parse_millis(&format!("{f}")),
         }
     }
 }
@@ -168,6 +305,26 @@ pub struct KeySpec {
     pub source: Source,
     /// Phases that need it (code 107 when unset).
     pub required_for: Vec<PhaseId>,
+    /// For a list: what its items must be and how many it may have (`item`, `max_items`).
+    pub items: Option<ListItems>,
+}
+
+impl KeySpec {
+    /// Check a value: its kind, then, for a list with an item rule, each item and their number.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        self.kind.check(value)?;
+        let (Kind::List(separator), Some(items)) = (&self.kind, &self.items) else {
+            return Ok(());
+        };
+        let list = separator.split(value);
+        if list.len() > items.max {
+            return Err(format!("has {} items; at most {} are allowed", list.len(), items.max));
+        }
+        match list.iter().find(|i| !items.rule.allows(i)) {
+            Some(bad) => Err(format!("has the item {bad:?}; every item must be one of the {}", items.rule.describe())),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A family of keys sharing a prefix, such as `WF_SECRET_*`.
@@ -228,10 +385,12 @@ struct RawKey {
     secret: bool,
     source: Option<String>,
     scope: Option<String>,
-    min: Option<u64>,
-    max: Option<u64>,
+    min: Option<Bound>,
+    max: Option<Bound>,
     values: Option<Vec<String>>,
     separator: Option<String>,
+    item: Option<String>,
+    max_items: Option<usize>,
     #[serde(default)]
     required_for: Vec<String>,
 }
@@ -247,10 +406,26 @@ impl RawKey {
                 Some("remote") => Kind::Path(PathScope::Remote),
                 _ => return Err(bad("a path needs scope = \"local\" or \"remote\"")),
             },
-            "uint" => Kind::Uint {
-                min: self.min,
-                max: self.max,
-            },
+            "uint" => {
+                let whole = |b: Option<Bound>, field: &str| match b {
+                    None => Ok(None),
+                    Some(b) => b.whole().map(Some).ok_or_else(|| bad(&format!("a uint's {field} must be a whole number"))),
+                };
+                Kind::Uint {
+                    min: whole(self.min, "min")?,
+                    max: whole(self.max, "max")?,
+                }
+            }
+            "decimal" => {
+                let millis = |b: Option<Bound>, field: &str| match b {
+                    None => Ok(None),
+                    Some(b) => b.millis().map(Some).ok_or_else(|| bad(&format!("a decimal's {field} has more than three digits after the point"))),
+                };
+                Kind::Decimal {
+                    min_millis: millis(self.min, "min")?,
+                    max_millis: millis(self.max, "max")?,
+                }
+            }
             "enum" => match &self.values {
                 Some(values) if !values.is_empty() => Kind::Enum(values.clone()),
                 _ => return Err(bad("an enum needs a non-empty values list")),
@@ -274,11 +449,11 @@ impl RawKey {
             ),
             (
                 "min",
-                self.min.is_some() && !matches!(kind, Kind::Uint { .. }),
+                self.min.is_some() && !matches!(kind, Kind::Uint { .. } | Kind::Decimal { .. }),
             ),
             (
                 "max",
-                self.max.is_some() && !matches!(kind, Kind::Uint { .. }),
+                self.max.is_some() && !matches!(kind, Kind::Uint { .. } | Kind::Decimal { .. }),
             ),
             (
                 "values",
@@ -363,10 +538,11 @@ impl Vocabulary {
                 )));
             }
             check_bounds(&k.name, &kind)?;
-            if matches!(kind, Kind::Uint { .. }) && k.default.is_none() {
+            if matches!(kind, Kind::Uint { .. } | Kind::Decimal { .. }) && k.default.is_none() {
                 return Err(VocabularyError::Invalid(format!(
-                    "key {}: a uint key needs a default",
-                    k.name
+                    "key {}: a {} key needs a default",
+                    k.name,
+                    kind.name()
                 )));
             }
             let required_for = k
@@ -378,6 +554,21 @@ impl Vocabulary {
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            let items = match (&k.item, k.max_items, &kind) {
+                (None, None, _) => None,
+                (Some(rule), Some(max), Kind::List(_)) => Some(ListItems {
+                    rule: ItemRule::parse(rule).ok_or_else(|| {
+                        VocabularyError::Invalid(format!("key {}: unknown item rule {rule:?} (apt-package or env-name)", k.name))
+                    })?,
+                    max,
+                }),
+                _ => {
+                    return Err(VocabularyError::Invalid(format!(
+                        "key {}: item and max_items go together, on a list only",
+                        k.name
+                    )))
+                }
+            };
             keys.push(KeySpec {
                 name: k.name.clone(),
                 meaning: k.meaning.clone(),
@@ -386,6 +577,7 @@ impl Vocabulary {
                 secret: k.secret,
                 source,
                 required_for,
+                items,
             });
         }
         let mut patterns = Vec::with_capacity(raw.pattern.len());
@@ -397,9 +589,9 @@ impl Vocabulary {
                     p.name
                 )));
             }
-            if p.default.is_some() || p.source.is_some() || !p.required_for.is_empty() {
+            if p.default.is_some() || p.source.is_some() || !p.required_for.is_empty() || p.item.is_some() || p.max_items.is_some() {
                 return Err(VocabularyError::Invalid(format!(
-                    "pattern {}: default, source and required_for do not apply to patterns",
+                    "pattern {}: default, source, required_for, item and max_items do not apply to patterns",
                     p.name
                 )));
             }
@@ -453,6 +645,12 @@ fn check_bounds(name: &str, kind: &Kind) -> Result<(), VocabularyError> {
         Kind::Uint { min: Some(min), max: Some(max) } if min > max => Err(VocabularyError::Invalid(
             format!("{name}: min {min} is above max {max}"),
         )),
+        Kind::Decimal { max_millis: None, .. } => Err(VocabularyError::Invalid(format!(
+            "{name}: a decimal needs a max (the largest value the host accepts)"
+        ))),
+        Kind::Decimal { min_millis: Some(min), max_millis: Some(max) } if min > max => Err(VocabularyError::Invalid(
+            format!("{name}: min {} is above max {}", format_millis(*min), format_millis(*max)),
+        )),
         _ => Ok(()),
     }
 }
@@ -467,3 +665,34 @@ pub fn is_valid_key(key: &str) -> bool {
     bytes.all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vocabulary(extra: &str) -> Result<Vocabulary, VocabularyError> {
+        Vocabulary::parse(&format!("version = 1\n[[key]]\nname = \"L\"\nmeaning = \"m\"\nkind = \"list\"\nseparator = \"whitespace\"\n{extra}"))
+    }
+
+    #[test]
+    fn list_items_are_checked_by_rule_and_count() {
+        let v = vocabulary("item = \"apt-package\"\nmax_items = 3\n").unwrap();
+        let k = v.key("L").unwrap();
+        assert_eq!(k.check("rsync tmux libc6:amd64"), Ok(()));
+        assert_eq!(k.check("g++ python3.11"), Ok(()));
+        for bad in ["Rsync", "a", "-x", "x;y", "pkg:", "pkg:AMD"] {
+            let e = k.check(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")) && e.contains("Debian package names"), "{bad}: {e}");
+        }
+        assert!(k.check("a1 b1 c1 d1").unwrap_err().contains("has 4 items; at most 3"));
+        let v = vocabulary("item = \"env-name\"\nmax_items = 2\n").unwrap();
+        let k = v.key("L").unwrap();
+        assert_eq!(k.check("WANDB_API_KEY HF_TOKEN"), Ok(()));
+        assert!(k.check("wandb").unwrap_err().contains("environment variable names"));
+        // The rule and its count go together, on a list only.
+        assert!(vocabulary("item = \"apt-package\"\n").is_err());
+        assert!(vocabulary("item = \"nope\"\nmax_items = 1\n").unwrap_err().to_string().contains("unknown item rule"));
+        let uint = Vocabulary::parse("version = 1\n[[key]]\nname = \"U\"\nmeaning = \"m\"\nkind = \"uint\"\ndefault = \"0\"\nmax = 1\nitem = \"env-name\"\nmax_items = 1\n");
+        assert!(uint.unwrap_err().to_string().contains("on a list only"));
+    }
+}

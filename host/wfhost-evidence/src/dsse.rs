@@ -51,14 +51,9 @@ const CREATE_KEY: &str = "create one with `wfhost keygen <path>` (or `openssl ge
 /// and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum DsseError {
-    /// A key file could not be read.
-    #[error("cannot read key file {}: {source}; check the path (WF_SIGNING_KEY or --key) and its permissions, or {CREATE_KEY}", path.display())]
-    ReadKey {
-        /// The key file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
+    /// A key file is not a regular file, too large, not text, or cannot be read.
+    #[error("{0}; {CREATE_KEY}")]
+    KeyFile(crate::input::InputError),
     /// A private key file holds no usable ed25519 private key.
     #[error("{} is not an unencrypted PKCS#8 PEM ed25519 private key ({reason}); {CREATE_KEY}", path.display())]
     PrivateKey {
@@ -147,6 +142,9 @@ impl PublicKey {
         let err = |reason: String| DsseError::PublicKey { origin: origin.to_string(), reason };
         if text.contains("PRIVATE KEY-----") {
             return Err(err("it holds a private key; give the public half, never the private key".into()));
+        }
+        if !text.contains("-----BEGIN PUBLIC KEY-----") {
+            return Err(err("it holds no PEM public key (no `-----BEGIN PUBLIC KEY-----` line); give the .pub file `wfhost keygen` wrote".into()));
         }
         let key = VerifyingKey::from_public_key_pem(text.trim()).map_err(|e| err(e.to_string()))?;
         Ok(PublicKey::from_verifying_key(key))
@@ -257,13 +255,16 @@ impl fmt::Debug for Signer {
 /// Load the private key at `path` (unencrypted PKCS#8 PEM ed25519). A key file other users
 /// can read is accepted; [`Signer::permission_warning`] says so.
 pub fn load_signing_key(path: &Path) -> Result<Signer, DsseError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DsseError::ReadKey { path: path.to_path_buf(), source })?;
+    let text = crate::input::read_to_string(path, crate::input::InputKind::SigningKey).map_err(DsseError::KeyFile)?;
     let err = |reason: &str| DsseError::PrivateKey { path: path.to_path_buf(), reason: reason.to_string() };
     if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
         return Err(err("it is encrypted; wfhost signs without a prompt, so decrypt it with `openssl pkey -in <key> -out <plain key>`"));
     }
     if text.contains("-----BEGIN PUBLIC KEY-----") {
         return Err(err("it holds a public key; WF_SIGNING_KEY names the private key, its .pub file is the public half"));
+    }
+    if !text.contains("-----BEGIN PRIVATE KEY-----") {
+        return Err(err("it holds no PEM private key (no `-----BEGIN PRIVATE KEY-----` line)"));
     }
     let key = SigningKey::from_pkcs8_pem(text.trim()).map_err(|e| err(&e.to_string()))?;
     let public = PublicKey::from_verifying_key(key.verifying_key());
@@ -290,7 +291,7 @@ fn permission_warning(_path: &Path) -> Option<String> {
 
 /// Load the public key at `path` (SPKI PEM ed25519).
 pub fn load_public_key(path: &Path) -> Result<PublicKey, DsseError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DsseError::ReadKey { path: path.to_path_buf(), source })?;
+    let text = crate::input::read_to_string(path, crate::input::InputKind::PublicKey).map_err(DsseError::KeyFile)?;
     PublicKey::from_pem(&text, &path.display().to_string())
 }
 
@@ -757,7 +758,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let gone = dir.path().join("gone.pem");
         let err = load_signing_key(&gone).unwrap_err();
-        assert!(matches!(err, DsseError::ReadKey { .. }) && err.to_string().contains("gone.pem"), "{err}");
+        assert!(matches!(err, DsseError::KeyFile(_)) && err.to_string().contains("gone.pem"), "{err}");
         assert!(err.to_string().contains("wfhost keygen"), "{err}");
         let public = write(dir.path(), "pub.pem", OPENSSL_PUBLIC, 0o600);
         let err = load_signing_key(&public).unwrap_err();

@@ -9,8 +9,9 @@
 //! Data flow: a producer builds an [`EventDraft`]; [`EventLog::append`] seals it into an
 //! [`Envelope`] (seq, flow ID, time, payload hash, deterministic event ID, `prev_hash`,
 //! `record_hash`), checks it against ops.toml, writes one canonical JSON line and fsyncs it
-//! before returning. [`verify`] re-derives every hash and rule from the file; [`read`] parses
-//! it for replay. Side files go through [`atomic::write_json`]. [`dsse`] signs evidence files
+//! before returning. [`verify`] re-derives every hash and rule from the file, one line at a
+//! time in constant memory ([`Verifier`] hands each record on as it passes); [`Reader`] parses
+//! it without the checks. Side files go through [`atomic::write_json`]. [`dsse`] signs evidence files
 //! (in-toto Statements in DSSE envelopes, ed25519) and verifies the signatures.
 //!
 //! ```
@@ -48,6 +49,8 @@ mod clock;
 pub mod dsse;
 mod envelope;
 pub mod hash;
+mod ledger;
+pub mod input;
 mod log;
 mod ops;
 mod verify;
@@ -56,10 +59,13 @@ pub use clock::{Clock, SystemClock, Timestamp, TimestampError};
 pub use envelope::{is_sha256_hex, Actor, Envelope, EventDraft};
 pub use log::{
     read, DiscardedTail, Durability, EventLog, LogContents, LogError, LogOptions, OpenReport,
-    TailPolicy,
+    Prepared, Reader, TailPolicy,
 };
 pub use ops::{
     ActionClass, ActorKindDef, CapabilityRule, ChainRule, EnvelopeDef, EventIdRule, EventTypeDef,
     FieldDef, FieldType, Ops, OpsError, OrderingRule, MAX_SAFE_INTEGER, OPS_TOML, OPS_VERSION,
 };
-pub use verify::{verify, verify_bytes, Defect, Tail, VerifyError, VerifyReport};
+pub use verify::{
+    verify, verify_bytes, Defect, Record, Tail, Verifier, VerifyError, VerifyReport,
+    MAX_LINE_BYTES,
+};

@@ -8,8 +8,9 @@
 //! lifetime so two writers cannot interleave. After a failed write or sync the log refuses
 //! further appends; reopening it verifies it first.
 //!
-//! [`read`] parses a log into envelopes for replay without re-checking hashes (use
-//! [`crate::verify`] for that), and reports a crash's partial last line instead of failing.
+//! [`Reader`] parses a log record by record without re-checking hashes (use
+//! [`crate::Verifier`] for that), one line in memory at a time, and reports a crash's partial
+//! last line instead of failing; [`read`] collects what it reads (for short logs and tests).
 
 use crate::atomic::sync_dir;
 use crate::canonical;
@@ -18,7 +19,8 @@ use crate::envelope::{event_id_of, to_map, Actor, Envelope, EventDraft};
 use crate::hash::sha256_hex;
 use crate::ops::{Ops, OpsError};
 use crate::verify::{
-    canonical_defect, check_shape, scan, verify_reader, ChainState, Defect, Tail, VerifyError,
+    canonical_defect, check_shape, verify_reader, ChainState, Defect, Lines, Next, Record, Tail,
+    VerifyError, MAX_LINE_BYTES,
 };
 use serde_json::{json, Value};
 use std::fs::{File, OpenOptions, TryLockError};
@@ -208,6 +210,20 @@ pub struct DiscardedTail {
     pub event_id: String,
 }
 
+/// A record sealed by [`EventLog::prepare`], not yet written.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    envelope: Envelope,
+    line: Vec<u8>,
+}
+
+impl Prepared {
+    /// The record as it will be written.
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+}
+
 /// An open, locked, append-only event log.
 pub struct EventLog {
     path: PathBuf,
@@ -393,12 +409,38 @@ impl EventLog {
     /// Seal `draft`, write it as one line and, as the durability says, fsync it before
     /// returning the record as written. Nothing is written when the draft breaks a rule.
     pub fn append(&mut self, draft: EventDraft) -> Result<Envelope, LogError> {
+        let sealed = self.prepare(draft)?;
+        self.append_prepared(sealed)
+    }
+
+    /// Seal `draft` as the next record without writing it: the record a caller can show in a
+    /// file before the log names that file (a projection that includes its own record). Write
+    /// it with [`EventLog::append_prepared`] before anything else is appended.
+    pub fn prepare(&self, draft: EventDraft) -> Result<Prepared, LogError> {
         if self.broken {
             return Err(LogError::Broken {
                 path: self.path.clone(),
             });
         }
         let (envelope, line) = self.seal(draft)?;
+        Ok(Prepared { envelope, line })
+    }
+
+    /// Write a record [`EventLog::prepare`] sealed. Refused (nothing written) when another
+    /// record was appended since: the sealed one no longer links to the end of the chain.
+    pub fn append_prepared(&mut self, prepared: Prepared) -> Result<Envelope, LogError> {
+        if self.broken {
+            return Err(LogError::Broken {
+                path: self.path.clone(),
+            });
+        }
+        let Prepared { envelope, line } = prepared;
+        if envelope.prev_hash != self.state.prev_hash || Some(envelope.seq) != self.state.next_seq(self.ops) {
+            return Err(LogError::Invalid {
+                field: "prev_hash".into(),
+                defect: Defect::Invalid("the prepared record no longer follows the last record: another was appended since".into()),
+            });
+        }
         let decision = self
             .ops
             .event_type(&envelope.event_type)
@@ -532,6 +574,14 @@ impl EventLog {
                 defect => LogError::Invalid { field, defect },
             })?;
         let mut line = canonical::join(&parts, None);
+        if line.len() as u64 > MAX_LINE_BYTES {
+            return Err(LogError::Invalid {
+                field: "line".into(),
+                defect: Defect::TooLong {
+                    limit: MAX_LINE_BYTES,
+                },
+            });
+        }
         line.push(b'\n');
         Ok((envelope, line))
     }
@@ -553,30 +603,283 @@ pub struct LogContents {
     pub tail: Tail,
 }
 
-/// Parse the log at `path` for replay: every complete line must be an envelope, a partial last
-/// line is reported in [`LogContents::tail`] (by the rule `verify` applies). Hashes, links and
-/// rules are not checked here; call [`crate::verify`] for that.
+/// Parse the log at `path`: every complete line must be an envelope, a partial last line is
+/// reported in [`LogContents::tail`] (by the rule `verify` applies). Hashes, links and rules
+/// are not checked here; call [`crate::verify`] for that. It holds every record in memory:
+/// [`Reader`] reads one at a time.
 pub fn read(path: &Path) -> Result<LogContents, VerifyError> {
-    let ops = crate::ops::get().map_err(|e| VerifyError::Ops(e.clone()))?;
-    let file = File::open(path).map_err(|source| VerifyError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let mut reader = Reader::open(path)?;
     let mut events = Vec::new();
-    let (_, tail) = scan(
-        ops,
-        path,
-        BufReader::with_capacity(256 * 1024, file),
-        |line, bytes| {
-            let env: Envelope = serde_json::from_slice(bytes).map_err(|e| VerifyError::Record {
-                path: path.to_path_buf(),
-                line,
-                field: "line".into(),
-                defect: Defect::Unparsable(e.to_string()),
-            })?;
-            events.push(env);
-            Ok(())
-        },
-    )?;
+    for record in &mut reader {
+        events.push(record?.envelope);
+    }
+    let tail = reader.tail().cloned().unwrap_or(Tail::Clean);
     Ok(LogContents { events, tail })
+}
+
+/// The records of a log, parsed one at a time without checking hashes, links or rules (use
+/// [`crate::Verifier`] for those): each item is the next complete line as a [`Record`], or the
+/// error that ends the reading (a line that is not an envelope, a line longer than
+/// [`MAX_LINE_BYTES`], a tail no crash could leave). After the last record, [`Reader::tail`]
+/// says what follows it.
+pub struct Reader<R = BufReader<File>> {
+    ops: &'static Ops,
+    path: PathBuf,
+    lines: Lines<R>,
+    tail: Option<Tail>,
+    failed: bool,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl Reader<BufReader<File>> {
+    /// Open the log at `path` for reading.
+    pub fn open(path: &Path) -> Result<Reader<BufReader<File>>, VerifyError> {
+        let file = File::open(path).map_err(|source| VerifyError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Reader::new(path, BufReader::with_capacity(256 * 1024, file))
+    }
+}
+
+impl<R: std::io::BufRead> Reader<R> {
+    /// Read the log `reader` yields; errors call it `name`.
+    pub fn new(name: &Path, reader: R) -> Result<Reader<R>, VerifyError> {
+        Ok(Reader {
+            ops: Ops::get().map_err(|e| VerifyError::Ops(e.clone()))?,
+            path: name.to_path_buf(),
+            lines: Lines::new(name, reader),
+            tail: None,
+            failed: false,
+        })
+    }
+
+    /// What follows the last complete record, once every record was read.
+    pub fn tail(&self) -> Option<&Tail> {
+        self.tail.as_ref()
+    }
+
+    /// The bytes of the line of the record read last (without its newline).
+    pub fn line_bytes(&self) -> &[u8] {
+        self.lines.last()
+    }
+}
+
+impl<R: std::io::BufRead> Iterator for Reader<R> {
+    type Item = Result<Record, VerifyError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.tail.is_some() {
+            return None;
+        }
+        let path = &self.path;
+        let item = match self.lines.next(self.ops) {
+            Ok(Next::Line(line, bytes)) => serde_json::from_slice::<Envelope>(bytes)
+                .map(|envelope| Record { line, envelope })
+                .map_err(|e| VerifyError::Record {
+                    path: path.clone(),
+                    line,
+                    field: "line".into(),
+                    defect: Defect::Unparsable(e.to_string()),
+                }),
+            Ok(Next::End(tail)) => {
+                self.tail = Some(tail);
+                return None;
+            }
+            Err(e) => Err(e),
+        };
+        self.failed = item.is_err();
+        Some(item)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The event-ID rules settled by the ledger (bounded memory, runs on disk) give the same
+    //! first failure as the rules checked against every ID kept in memory.
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::ledger::Ledger;
+    use crate::verify::Verifier;
+
+    fn draft(i: usize, cause: Option<&str>) -> EventDraft {
+        let mut d = EventDraft::new(
+            "plugin.log",
+            Actor::new("host", "wfhost"),
+            "host",
+            format!("log/{i}"),
+            json!({"level": "info", "message": format!("record {i}")}),
+        );
+        d.occurred_at = Some(Timestamp::from_unix_millis(1_735_689_600_000 + i as i64).expect("time"));
+        if let Some(c) = cause {
+            d = d.caused_by(c);
+        }
+        d
+    }
+
+    /// How to forge the record at an index (the writer's own ID rules are bypassed).
+    #[derive(Clone, Copy, Debug)]
+    enum Forge {
+        /// The same event as record `usize` again.
+        Duplicate(usize),
+        /// Caused by record `usize`, which comes later.
+        CauseLater(usize),
+        /// Caused by an ID no record has.
+        CauseNone,
+    }
+
+    /// The event ID `draft` gets, whatever its place in a log.
+    fn id_of(draft: EventDraft) -> String {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = EventLog::create(&dir.path().join("probe"), "flow-ledger").expect("log");
+        log.append(draft).expect("append").event_id
+    }
+
+    /// A log of `n` records, each caused by the one before, with `forged` records; returns its
+    /// bytes.
+    fn forged_log(n: usize, forged: &[(usize, Forge)]) -> Vec<u8> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.jsonl");
+        let mut log = EventLog::create(&path, "flow-ledger").expect("log");
+        let mut ids: Vec<String> = Vec::new();
+        for i in 0..n {
+            let prev = ids.last().cloned();
+            // An ID the writer is made to believe in for this one append.
+            let mut fake = None;
+            let d = match forged.iter().find(|(at, _)| *at == i).map(|(_, f)| *f) {
+                Some(Forge::Duplicate(j)) => {
+                    log.state.event_ids.remove(&ids[j]);
+                    draft(j, if j == 0 { None } else { Some(ids[j - 1].as_str()) })
+                }
+                Some(Forge::CauseLater(j)) => {
+                    // The ID does not cover the cause: the later record's ID is known now.
+                    let later = id_of(draft(j, None));
+                    fake = Some(later.clone());
+                    draft(i, Some(&later))
+                }
+                Some(Forge::CauseNone) => {
+                    fake = Some("ab".repeat(32));
+                    draft(i, fake.as_deref())
+                }
+                None => draft(i, prev.as_deref()),
+            };
+            if let Some(f) = &fake {
+                log.state.event_ids.insert(f.clone(), 0);
+            }
+            if let Some(f) = &fake {
+                let e = log.append(d).expect("append");
+                log.state.event_ids.remove(f);
+                log.state.event_ids.insert(e.event_id.clone(), e.seq);
+                ids.push(e.event_id);
+            } else {
+                let e = log.append(d).expect("append");
+                log.state.event_ids.insert(e.event_id.clone(), e.seq);
+                ids.push(e.event_id);
+            }
+        }
+        drop(log);
+        std::fs::read(&path).expect("read")
+    }
+
+    fn in_memory(bytes: &[u8]) -> Result<(u64, String), (u64, String, String)> {
+        let ops = Ops::get().expect("ops");
+        outcome(verify_reader(ops, Path::new("events.jsonl"), bytes).map(|(r, _)| r))
+    }
+
+    fn ledgered(bytes: &[u8], run: usize) -> Result<(u64, String), (u64, String, String)> {
+        let v = Verifier::with_ledger(Path::new("events.jsonl"), bytes, Ledger::with_run_entries(run), MAX_LINE_BYTES).expect("verifier");
+        outcome(v.finish())
+    }
+
+    fn outcome(r: Result<crate::VerifyReport, VerifyError>) -> Result<(u64, String), (u64, String, String)> {
+        match r {
+            Ok(report) => Ok((report.records, report.last_record_hash)),
+            Err(VerifyError::Record { line, field, defect, .. }) => Err((line, field, defect.to_string())),
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+
+    #[test]
+    fn the_ledger_finds_the_first_id_failure_the_in_memory_rules_find() {
+        let cases: Vec<Vec<(usize, Forge)>> = vec![
+            vec![],
+            vec![(5, Forge::Duplicate(2))],
+            vec![(9, Forge::Duplicate(0))],
+            vec![(3, Forge::CauseLater(7))],
+            vec![(4, Forge::CauseNone)],
+            vec![(8, Forge::Duplicate(1)), (3, Forge::CauseNone)],
+            vec![(2, Forge::CauseLater(11)), (7, Forge::Duplicate(2))],
+            vec![(10, Forge::Duplicate(4)), (11, Forge::Duplicate(4))],
+        ];
+        let mut forged_failures = 0;
+        for forged in &cases {
+            let bytes = forged_log(12, forged);
+            let want = in_memory(&bytes);
+            if !forged.is_empty() {
+                assert!(want.is_err(), "{forged:?} must break a rule");
+                forged_failures += 1;
+            }
+            for run in [1, 2, 3, 5, 64, crate::ledger::RUN_ENTRIES] {
+                assert_eq!(ledgered(&bytes, run), want, "{forged:?}, runs of {run}");
+            }
+        }
+        assert_eq!(forged_failures, cases.len() - 1);
+    }
+
+    #[test]
+    fn an_id_failure_before_another_defect_is_the_one_reported() {
+        // Record 3 names no earlier record; record 8's bytes are damaged: line 4 is reported,
+        // though the damage is met first when the ledger is settled at the end.
+        let bytes = forged_log(12, &[(3, Forge::CauseNone)]);
+        let mut lines: Vec<Vec<u8>> = bytes.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+        let last = lines[8].len() - 3;
+        lines[8][last] ^= 1;
+        let damaged = lines.join(&b'\n');
+        let want = in_memory(&damaged);
+        assert_eq!(want.as_ref().map_err(|e| (e.0, e.1.as_str())), Err((4, "causation_id")));
+        for run in [1, 4, 1000] {
+            assert_eq!(ledgered(&damaged, run), want);
+        }
+        // Damage on the record with the unknown cause: the cause is checked first.
+        let mut lines: Vec<Vec<u8>> = bytes.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+        let at = lines[3].windows(5).position(|w| w == b"recor").expect("message") + 1;
+        lines[3][at] ^= 1;
+        let damaged = lines.join(&b'\n');
+        let want = in_memory(&damaged);
+        assert!(matches!(&want, Err((4, _, _))), "{want:?}");
+        assert_eq!(ledgered(&damaged, 1), want);
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_is_refused_without_reading_it() {
+        let bytes = forged_log(3, &[]);
+        let longest = bytes.split(|&b| b == b'\n').map(<[u8]>::len).max().unwrap_or(0) as u64;
+        let limit = longest + 10;
+        let long = {
+            let mut b = bytes.clone();
+            b.extend_from_slice(b"{\"actor\":");
+            b.extend(std::iter::repeat_n(b'a', limit as usize));
+            b.push(b'\n');
+            b
+        };
+        let v = Verifier::with_ledger(Path::new("events.jsonl"), long.as_slice(), Ledger::new(), limit).expect("verifier");
+        match v.finish() {
+            Err(VerifyError::Record { line: 4, field, defect: Defect::TooLong { limit: l }, .. }) => assert_eq!((field.as_str(), l), ("line", limit)),
+            other => panic!("{other:?}"),
+        }
+        // An unterminated line (no newline) is held to the same limit.
+        let partial = &long[..long.len() - 1];
+        let v = Verifier::with_ledger(Path::new("events.jsonl"), partial, Ledger::new(), limit).expect("verifier");
+        assert!(matches!(v.finish(), Err(VerifyError::Record { line: 4, defect: Defect::TooLong { .. }, .. })));
+        // Within the limit, the records verify.
+        let v = Verifier::with_ledger(Path::new("events.jsonl"), bytes.as_slice(), Ledger::new(), longest).expect("verifier");
+        assert_eq!(v.finish().expect("verifies").records, 3);
+        let v = Verifier::with_ledger(Path::new("events.jsonl"), bytes.as_slice(), Ledger::new(), longest - 1).expect("verifier");
+        assert!(matches!(v.finish(), Err(VerifyError::Record { defect: Defect::TooLong { .. }, .. })));
+    }
 }

@@ -1,7 +1,11 @@
 //! Verification of an event log from the file alone, and the record rules appending shares.
 //!
-//! A log is read line by line (streamed, constant memory apart from the set of event IDs).
-//! Each complete line must be: valid JSON, an object with exactly the members `ops.toml`
+//! A log is read line by line, in memory bounded by a constant however long it is: a line may
+//! hold at most [`MAX_LINE_BYTES`] bytes (a longer one is refused, not read), and the event-ID
+//! rules (unique IDs, causes naming earlier records) are noted in a `ledger` and settled once
+//! the lines are read, instead of keeping every ID in memory. [`Verifier`] hands each record on
+//! as it passes, so a caller checks its own rules in the same pass; [`Verifier::finish`] gives
+//! the first line that breaks a rule, whichever rule finds it. Each complete line must be: valid JSON, an object with exactly the members `ops.toml`
 //! declares and of their declared types, byte-identical to its RFC 8785 canonical form, of the
 //! expected `seq`, of a declared event type with its payload schema, emitted by an actor kind
 //! and with a capability that type allows, of the log's flow, with a `causation_id` naming an
@@ -19,6 +23,7 @@
 use crate::canonical::{self, CanonicalError};
 use crate::envelope::{event_id_of, is_sha256_hex, Envelope};
 use crate::hash::sha256_hex;
+use crate::ledger::{self, Ledger};
 use crate::ops::{CapabilityRule, FieldType, Ops, OpsError, MAX_SAFE_INTEGER};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -26,6 +31,12 @@ use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+
+/// The most bytes one line of `events.jsonl` may hold (a record, without its newline): 64 MiB.
+/// The log refuses to append a longer record, and reading refuses a longer line (or partial
+/// line) with [`Defect::TooLong`] instead of holding it in memory. The largest records a flow
+/// writes are phase outcomes listing the phase's gateway calls, a few hundred bytes a call.
+pub const MAX_LINE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// What is wrong with one member or line of a log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +74,11 @@ pub enum Defect {
     },
     /// The unterminated last line does not start like a record, so no crash left it.
     NotARecordPrefix,
+    /// The line is longer than [`MAX_LINE_BYTES`] allows, so it is not read.
+    TooLong {
+        /// The most bytes a line may hold.
+        limit: u64,
+    },
 }
 
 impl fmt::Display for Defect {
@@ -85,6 +101,11 @@ impl fmt::Display for Defect {
             Defect::NotARecordPrefix => write!(
                 f,
                 "the unterminated last line does not start like a record, so it is not a crash's partial write"
+            ),
+            Defect::TooLong { limit } => write!(
+                f,
+                "the line is longer than {limit} bytes, the most one record of an event log may hold \
+                 (wfhost_evidence::MAX_LINE_BYTES; wfhost never appends a longer one), so it is not read"
             ),
         }
     }
@@ -116,6 +137,21 @@ pub enum VerifyError {
         field: String,
         /// What is wrong.
         defect: Defect,
+    },
+    /// The scratch file verification of a long log keeps its event IDs in could not be
+    /// written or read back.
+    #[error(
+        "cannot verify event log {}: the scratch file for its event IDs (in {}, 40 bytes per record, \
+         used past {} records) failed: {source}; set TMPDIR to a writable directory with free space",
+        path.display(),
+        std::env::temp_dir().display(),
+        ledger::RUN_ENTRIES
+    )]
+    Scratch {
+        /// The log.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
     },
     /// The embedded ops constitution is broken (a build problem).
     #[error(transparent)]
@@ -158,7 +194,9 @@ pub struct VerifyReport {
     pub tail: Tail,
 }
 
-/// The running state of a chain: what the next record must link to.
+/// The running state of a chain: what the next record must link to. The writer keeps every
+/// event ID in `event_ids` (it must answer at once); verification leaves it empty and notes the
+/// IDs in a [`Ledger`].
 #[derive(Debug, Clone)]
 pub(crate) struct ChainState {
     pub(crate) records: u64,
@@ -166,6 +204,7 @@ pub(crate) struct ChainState {
     pub(crate) correlation_id: Option<String>,
     pub(crate) last_event_id: Option<String>,
     pub(crate) event_ids: HashMap<String, u64>,
+    keep_ids: bool,
 }
 
 /// A defect located at a member.
@@ -183,7 +222,13 @@ impl ChainState {
             correlation_id,
             last_event_id: None,
             event_ids: HashMap::new(),
+            keep_ids: true,
         }
+    }
+
+    /// A chain state that keeps no event IDs (their rules go to a ledger).
+    fn without_ids(ops: &Ops) -> ChainState {
+        ChainState { keep_ids: false, ..ChainState::new(ops, None) }
     }
 
     /// seq the next record must carry.
@@ -193,6 +238,14 @@ impl ChainState {
 
     /// The rules that relate a record to its event type and to the records before it.
     pub(crate) fn check_rules(&self, ops: &Ops, env: &Envelope) -> Result<(), Located> {
+        self.check_before_ids(ops, env)?;
+        self.check_ids(env)?;
+        self.check_link(env)
+    }
+
+    /// The rules checked before the event-ID rules: version, seq, type, schema, actor,
+    /// capability, flow.
+    fn check_before_ids(&self, ops: &Ops, env: &Envelope) -> Result<(), Located> {
         if env.envelope_version != ops.envelope.version {
             return Err(at(
                 "envelope_version",
@@ -267,19 +320,25 @@ impl ChainState {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// The event-ID rules, from the IDs kept in memory: the cause names an earlier record, the
+    /// ID is new.
+    fn check_ids(&self, env: &Envelope) -> Result<(), Located> {
         if let Some(cause) = &env.causation_id {
             if !self.event_ids.contains_key(cause) {
-                return Err(at(
-                    "causation_id",
-                    Defect::NotAllowed(format!(
-                        "{cause} is not the event_id of an earlier record of this log"
-                    )),
-                ));
+                return Err(ledger::not_earlier(cause));
             }
         }
         if let Some(&first_seq) = self.event_ids.get(&env.event_id) {
             return Err(at("event_id", Defect::Duplicate { first_seq }));
         }
+        Ok(())
+    }
+
+    /// The link to the previous record.
+    fn check_link(&self, env: &Envelope) -> Result<(), Located> {
         if env.prev_hash != self.prev_hash {
             return Err(at(
                 "prev_hash",
@@ -300,7 +359,9 @@ impl ChainState {
             self.correlation_id = Some(env.correlation_id.clone());
         }
         self.last_event_id = Some(env.event_id.clone());
-        self.event_ids.insert(env.event_id.clone(), env.seq);
+        if self.keep_ids {
+            self.event_ids.insert(env.event_id.clone(), env.seq);
+        }
     }
 }
 
@@ -447,8 +508,16 @@ pub(crate) fn canonical_defect(err: CanonicalError) -> Located {
     )
 }
 
-/// Check one complete line (without its newline) against the chain and take it in.
-fn verify_line(ops: &Ops, state: &mut ChainState, line: &[u8]) -> Result<(), Located> {
+/// Check one complete line (without its newline, at 1-based `line_no`) against the chain and
+/// take it in. The event-ID rules are checked against the IDs `state` keeps, or, with a
+/// `ledger`, noted there to be settled once every line is read.
+fn verify_line(
+    ops: &Ops,
+    state: &mut ChainState,
+    ledger: Option<&mut Ledger>,
+    line_no: u64,
+    line: &[u8],
+) -> Result<Envelope, Located> {
     if line.is_empty() {
         return Err(at("line", Defect::Unparsable("empty line".into())));
     }
@@ -465,7 +534,12 @@ fn verify_line(ops: &Ops, state: &mut ChainState, line: &[u8]) -> Result<(), Loc
     let event_id = event_id_of(ops, &map).map_err(|f| at(&f, Defect::Missing))?;
     let env: Envelope = serde_json::from_value(Value::Object(map))
         .map_err(|e| at("line", Defect::Invalid(e.to_string())))?;
-    state.check_rules(ops, &env)?;
+    state.check_before_ids(ops, &env)?;
+    match ledger {
+        Some(ledger) => ledger.note(line_no, &env.event_id, env.causation_id.as_deref())?,
+        None => state.check_ids(&env)?,
+    }
+    state.check_link(&env)?;
     let part = |name: &str| {
         parts
             .iter()
@@ -503,7 +577,7 @@ fn verify_line(ops: &Ops, state: &mut ChainState, line: &[u8]) -> Result<(), Loc
         ));
     }
     state.advance(&env);
-    Ok(())
+    Ok(env)
 }
 
 /// Whether `tail` (bytes after the last newline, non-empty) may be a crash's partial append.
@@ -537,51 +611,143 @@ pub(crate) fn check_tail(ops: &Ops, tail: &[u8]) -> Result<(), Defect> {
     }
 }
 
+/// What [`Lines::next`] found.
+pub(crate) enum Next<'a> {
+    /// A complete line without its newline, with its 1-based number.
+    Line(u64, &'a [u8]),
+    /// The end of the complete lines, and what follows them (checked by the partial-tail rule).
+    End(Tail),
+}
+
+/// A log split into complete lines and a tail, one line in memory at a time, none longer
+/// than the limit ([`MAX_LINE_BYTES`]).
+pub(crate) struct Lines<R> {
+    reader: R,
+    path: PathBuf,
+    buf: Vec<u8>,
+    /// Bytes of the complete lines so far.
+    offset: u64,
+    line_no: u64,
+    limit: u64,
+    end: Option<Tail>,
+}
+
+impl<R: BufRead> Lines<R> {
+    pub(crate) fn new(path: &Path, reader: R) -> Lines<R> {
+        Lines::with_limit(path, reader, MAX_LINE_BYTES)
+    }
+
+    pub(crate) fn with_limit(path: &Path, reader: R, limit: u64) -> Lines<R> {
+        Lines {
+            reader,
+            path: path.to_path_buf(),
+            buf: Vec::with_capacity(4096),
+            offset: 0,
+            line_no: 0,
+            limit,
+            end: None,
+        }
+    }
+
+    /// Bytes occupied by the complete lines read so far.
+    pub(crate) fn complete_len(&self) -> u64 {
+        self.offset
+    }
+
+    /// The bytes of the line [`Lines::next`] returned last (without its newline).
+    pub(crate) fn last(&self) -> &[u8] {
+        self.buf.strip_suffix(b"\n").unwrap_or(&self.buf)
+    }
+
+    fn io(&self, source: std::io::Error) -> VerifyError {
+        VerifyError::Io { path: self.path.clone(), source }
+    }
+
+    /// Read up to and including the next newline into `buf`; whether one was found.
+    fn read_line(&mut self) -> Result<bool, VerifyError> {
+        self.buf.clear();
+        loop {
+            let available = match self.reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.io(e)),
+            };
+            if available.is_empty() {
+                return Ok(false);
+            }
+            let (take, found) = match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (available.len(), false),
+            };
+            let content = (self.buf.len() + take - usize::from(found)) as u64;
+            if content > self.limit {
+                return Err(VerifyError::Record {
+                    path: self.path.clone(),
+                    line: self.line_no + 1,
+                    field: "line".into(),
+                    defect: Defect::TooLong { limit: self.limit },
+                });
+            }
+            self.buf.extend_from_slice(&available[..take]);
+            self.reader.consume(take);
+            if found {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// The next complete line, or the end with the tail.
+    pub(crate) fn next(&mut self, ops: &Ops) -> Result<Next<'_>, VerifyError> {
+        if let Some(tail) = &self.end {
+            return Ok(Next::End(tail.clone()));
+        }
+        let terminated = self.read_line()?;
+        if self.buf.is_empty() {
+            self.end = Some(Tail::Clean);
+            return Ok(Next::End(Tail::Clean));
+        }
+        self.line_no += 1;
+        if terminated {
+            self.offset += self.buf.len() as u64;
+            let n = self.buf.len() - 1;
+            return Ok(Next::Line(self.line_no, &self.buf[..n]));
+        }
+        check_tail(ops, &self.buf).map_err(|defect| VerifyError::Record {
+            path: self.path.clone(),
+            line: self.line_no,
+            field: "line".into(),
+            defect,
+        })?;
+        let tail = Tail::Partial {
+            line: self.line_no,
+            offset: self.offset,
+            len: self.buf.len() as u64,
+            sha256: sha256_hex(&self.buf),
+        };
+        self.end = Some(tail.clone());
+        Ok(Next::End(tail))
+    }
+}
+
 /// Split a log into complete lines and a tail. `on_line` gets each complete line without its
 /// newline, with its 1-based number; the tail is checked by the partial-tail rule.
 pub(crate) fn scan<R: BufRead>(
     ops: &Ops,
     path: &Path,
-    mut reader: R,
+    reader: R,
     mut on_line: impl FnMut(u64, &[u8]) -> Result<(), VerifyError>,
 ) -> Result<(u64, Tail), VerifyError> {
-    let mut buf = Vec::with_capacity(4096);
-    let mut offset = 0u64;
-    let mut line_no = 0u64;
+    let mut lines = Lines::new(path, reader);
     loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| VerifyError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        if n == 0 {
-            return Ok((offset, Tail::Clean));
-        }
-        line_no += 1;
-        if buf.last() == Some(&b'\n') {
-            on_line(line_no, &buf[..buf.len() - 1])?;
-            offset += n as u64;
-        } else {
-            check_tail(ops, &buf).map_err(|defect| VerifyError::Record {
-                path: path.to_path_buf(),
-                line: line_no,
-                field: "line".into(),
-                defect,
-            })?;
-            let tail = Tail::Partial {
-                line: line_no,
-                offset,
-                len: n as u64,
-                sha256: sha256_hex(&buf),
-            };
-            return Ok((offset, tail));
+        match lines.next(ops)? {
+            Next::Line(n, bytes) => on_line(n, bytes)?,
+            Next::End(tail) => return Ok((lines.complete_len(), tail)),
         }
     }
 }
 
-/// Verify a log read from `reader` (for messages it is called `path`), keeping the chain state.
+/// Verify a log read from `reader` (for messages it is called `path`) keeping every event ID in
+/// memory, as the writer needs to go on appending; returns the chain state.
 pub(crate) fn verify_reader<R: BufRead>(
     ops: &Ops,
     path: &Path,
@@ -589,12 +755,14 @@ pub(crate) fn verify_reader<R: BufRead>(
 ) -> Result<(VerifyReport, ChainState), VerifyError> {
     let mut state = ChainState::new(ops, None);
     let (complete_len, tail) = scan(ops, path, reader, |line, bytes| {
-        verify_line(ops, &mut state, bytes).map_err(|(field, defect)| VerifyError::Record {
-            path: path.to_path_buf(),
-            line,
-            field,
-            defect,
-        })
+        verify_line(ops, &mut state, None, line, bytes)
+            .map(|_| ())
+            .map_err(|(field, defect)| VerifyError::Record {
+                path: path.to_path_buf(),
+                line,
+                field,
+                defect,
+            })
     })?;
     let report = VerifyReport {
         records: state.records,
@@ -607,20 +775,149 @@ pub(crate) fn verify_reader<R: BufRead>(
     Ok((report, state))
 }
 
+/// A complete record of a log, as [`Verifier`] (or [`crate::Reader`]) hands it on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Its 1-based line in the log.
+    pub line: u64,
+    /// The record.
+    pub envelope: Envelope,
+}
+
+/// A log verified as it is read, one record at a time, in memory bounded by a constant (module
+/// doc): iterate to get each record that passes the rules checked at its line, then call
+/// [`Verifier::finish`] for the verdict on the whole log. A record handed on is not yet vouched
+/// for: the event-ID rules are settled by `finish`, which may name an earlier line.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("events.jsonl");
+/// # let mut log = wfhost_evidence::EventLog::create(&path, "flow-1")?;
+/// # log.append(wfhost_evidence::EventDraft::new("flow.started", wfhost_evidence::Actor::new("host", "wfhost"), "host", "flow.started", serde_json::json!({})))?;
+/// # drop(log);
+/// let mut verifier = wfhost_evidence::Verifier::open(&path)?;
+/// let mut types = Vec::new();
+/// for record in &mut verifier {
+///     types.push(record.envelope.event_type);
+/// }
+/// let report = verifier.finish()?; // only now does the log verify
+/// assert_eq!((report.records, types.len()), (1, 1));
+/// # Ok(())
+/// # }
+/// ```
+pub struct Verifier<R = BufReader<File>> {
+    ops: &'static Ops,
+    path: PathBuf,
+    lines: Lines<R>,
+    state: ChainState,
+    ledger: Ledger,
+    /// The first line that broke a rule checked at its line, and the error.
+    failure: Option<(u64, VerifyError)>,
+    tail: Option<Tail>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier").field("path", &self.path).field("records", &self.state.records).finish_non_exhaustive()
+    }
+}
+
+impl Verifier<BufReader<File>> {
+    /// Open the log at `path` for verification.
+    pub fn open(path: &Path) -> Result<Verifier<BufReader<File>>, VerifyError> {
+        let file = File::open(path).map_err(|source| VerifyError::Io { path: path.to_path_buf(), source })?;
+        Verifier::new(path, BufReader::with_capacity(256 * 1024, file))
+    }
+}
+
+impl<R: BufRead> Verifier<R> {
+    /// Verify the log `reader` yields; errors call it `name`.
+    pub fn new(name: &Path, reader: R) -> Result<Verifier<R>, VerifyError> {
+        Verifier::with_ledger(name, reader, Ledger::new(), MAX_LINE_BYTES)
+    }
+
+    pub(crate) fn with_ledger(name: &Path, reader: R, ledger: Ledger, limit: u64) -> Result<Verifier<R>, VerifyError> {
+        let ops = Ops::get().map_err(|e| VerifyError::Ops(e.clone()))?;
+        Ok(Verifier {
+            ops,
+            path: name.to_path_buf(),
+            lines: Lines::with_limit(name, reader, limit),
+            state: ChainState::without_ids(ops),
+            ledger,
+            failure: None,
+            tail: None,
+        })
+    }
+
+    /// The bytes of the line of the record handed on last (without its newline).
+    pub fn line_bytes(&self) -> &[u8] {
+        self.lines.last()
+    }
+
+    /// Read the rest of the log, settle the event-ID rules and report: the first line that
+    /// breaks any rule (as [`verify`] reports it), or what the log holds.
+    pub fn finish(mut self) -> Result<VerifyReport, VerifyError> {
+        while self.next().is_some() {}
+        let ids = self.ledger.first_failure(self.ops).map_err(|source| VerifyError::Scratch { path: self.path.clone(), source })?;
+        match (ids, self.failure) {
+            (Some((line, (field, defect))), failure) if failure.as_ref().is_none_or(|(at, _)| line <= *at) => {
+                Err(VerifyError::Record { path: self.path, line, field, defect })
+            }
+            (_, Some((_, error))) => Err(error),
+            (_, None) => Ok(VerifyReport {
+                records: self.state.records,
+                correlation_id: self.state.correlation_id,
+                last_record_hash: self.state.prev_hash,
+                last_event_id: self.state.last_event_id,
+                complete_len: self.lines.complete_len(),
+                tail: self.tail.unwrap_or(Tail::Clean),
+            }),
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for Verifier<R> {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        if self.failure.is_some() || self.tail.is_some() {
+            return None;
+        }
+        let (ops, path) = (self.ops, &self.path);
+        match self.lines.next(ops) {
+            Ok(Next::Line(line, bytes)) => match verify_line(ops, &mut self.state, Some(&mut self.ledger), line, bytes) {
+                Ok(envelope) => Some(Record { line, envelope }),
+                Err((field, defect)) => {
+                    self.failure = Some((line, VerifyError::Record { path: path.clone(), line, field, defect }));
+                    None
+                }
+            },
+            Ok(Next::End(tail)) => {
+                self.tail = Some(tail);
+                None
+            }
+            Err(e) => {
+                let line = match &e {
+                    VerifyError::Record { line, .. } => *line,
+                    _ => u64::MAX,
+                };
+                self.failure = Some((line, e));
+                None
+            }
+        }
+    }
+}
+
 /// [`verify`] for a log already in memory (e.g. a copy fetched from elsewhere); `name` is what
 /// errors call it.
 pub fn verify_bytes(name: &Path, bytes: &[u8]) -> Result<VerifyReport, VerifyError> {
-    let ops = crate::ops::get().map_err(|e| VerifyError::Ops(e.clone()))?;
-    verify_reader(ops, name, bytes).map(|(report, _)| report)
+    Verifier::new(name, bytes)?.finish()
 }
 
 /// Verify the event log at `path` from the file alone: every rule of the module doc, on every
-/// complete line, and the partial-tail rule on what follows the last newline.
+/// complete line, and the partial-tail rule on what follows the last newline; in memory
+/// bounded by a constant.
 pub fn verify(path: &Path) -> Result<VerifyReport, VerifyError> {
-    let ops = crate::ops::get().map_err(|e| VerifyError::Ops(e.clone()))?;
-    let file = File::open(path).map_err(|source| VerifyError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    verify_reader(ops, path, BufReader::with_capacity(256 * 1024, file)).map(|(report, _)| report)
+    Verifier::open(path)?.finish()
 }

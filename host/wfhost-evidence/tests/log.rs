@@ -438,3 +438,23 @@ fn read_reports_unparsable_lines_with_their_number() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_prepared_record_is_written_as_sealed_and_only_at_the_end_of_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let mut log = EventLog::create(&path, "flow-prepared").unwrap();
+    let draft = |n: &str| EventDraft::new("flow.header", Actor::new("host", "wfhost"), "host", n, serde_json::json!({"key": n, "value": "v"}));
+    log.append(draft("a")).unwrap();
+    let prepared = log.prepare(draft("b")).unwrap();
+    let shown = prepared.envelope().clone();
+    assert_eq!(log.len(), 1, "preparing writes nothing");
+    let written = log.append_prepared(prepared).unwrap();
+    assert_eq!(written, shown, "the record written is the one prepared");
+    // A prepared record is stale once another record was appended.
+    let stale = log.prepare(draft("c")).unwrap();
+    log.append(draft("d")).unwrap();
+    assert!(log.append_prepared(stale).is_err());
+    drop(log);
+    assert_eq!(wfhost_evidence::verify(&path).unwrap().records, 3);
+}

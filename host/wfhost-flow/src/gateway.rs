@@ -8,7 +8,11 @@
 //! naming the approving actor for anything with external effect. A refused call is also a
 //! finding for the deterministic validator's `target_unchanged` check.
 
+use crate::fetch::{self, Budget};
 use crate::grants::{Grant, GrantKind, Held};
+use crate::plugins::FetchError;
+use cap_std::fs::Dir;
+use wfhost_constitution::keys;
 use crate::output::Output;
 use crate::plugins::TransportPlugin;
 use crate::sink::Sink;
@@ -48,13 +52,31 @@ struct State {
     process_ms: u64,
     /// The grants in force, by kind.
     grants: std::collections::BTreeMap<GrantKind, Held>,
+    /// Most bytes one fetch brings back (WF_FETCH_MAX_BYTES).
+    fetch_max_bytes: u64,
+    /// Every file a fetch wrote, by host path: its sha256 and size, as hashed while written
+    /// (the court checks artifacts against these instead of hashing them again).
+    fetched: std::collections::BTreeMap<PathBuf, (String, u64)>,
+    /// Bytes fetched by this flow, for the fetch progress.
+    fetched_bytes: u64,
 }
 
 impl GatewayShared {
     /// A gateway for one flow. `pod_logs` is `artifacts/pod_logs` (fetch destination root);
     /// fetched files are recorded relative to `flow_dir`.
     pub fn new(flow_id: String, flow_dir: PathBuf, pod_logs: PathBuf, sink: Sink, out: Output) -> GatewayShared {
-        GatewayShared { flow_id, flow_dir, pod_logs, sink, out, state: Mutex::new(State::default()) }
+        let state = State { fetch_max_bytes: keys::WF_FETCH_MAX_BYTES.default_value(), ..State::default() };
+        GatewayShared { flow_id, flow_dir, pod_logs, sink, out, state: Mutex::new(state) }
+    }
+
+    /// Set the byte cap of one fetch (the config's WF_FETCH_MAX_BYTES).
+    pub fn set_fetch_max_bytes(&self, max: u64) {
+        self.state().fetch_max_bytes = max;
+    }
+
+    /// The sha256 and size a fetch recorded for the file at `path` when it wrote it.
+    pub fn fetched(&self, path: &Path) -> Option<(String, u64)> {
+        self.state().fetched.get(path).cloned()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -120,6 +142,14 @@ impl GatewayShared {
     /// Check that `op` may run now under its grant and count the call: the grant's capability
     /// id and what approved it, or the refusal.
     fn authorize(&self, op: &str) -> Result<(String, &'static str), GatewayError> {
+        // Fail closed: once evidence cannot be written, nothing more is done that it would
+        // have to record.
+        if let Some(e) = self.sink.error() {
+            return Err(GatewayError::Refused(format!("{op} refused: the flow can no longer record its decisions ({e})")));
+        }
+        if let Some(signal) = wfhost_runtime::interrupt::received() {
+            return Err(GatewayError::Refused(format!("{op} refused: wfhost received {signal} and is stopping the flow")));
+        }
         let mut s = self.state();
         let phase = s.phase.clone();
         let kind = GrantKind::of_op(op);
@@ -129,6 +159,62 @@ impl GatewayShared {
         held.allows(op, &phase).map_err(GatewayError::Refused)?;
         held.used += 1;
         Ok((held.id.clone(), held.grant.approved_by))
+    }
+
+    /// Authorise a transport's HTTP side effect (POST, PUT, PATCH, DELETE) now: it is part of
+    /// creating or deleting the pod, so it runs under the provision grant in its phase (P10) or
+    /// the delete grant in its phase (P90). Returns that grant's capability id and what approved
+    /// it, or why it is refused.
+    pub(crate) fn authorize_http(&self, method: &str) -> Result<(String, &'static str), String> {
+        let s = self.state();
+        let phase = s.phase.clone();
+        s.grants
+            .iter()
+            .filter(|(kind, _)| matches!(kind, GrantKind::Provision | GrantKind::Delete))
+            .find(|(_, held)| held.grant.scope.phase.as_deref() == Some(phase.as_str()))
+            .map(|(_, held)| (held.id.clone(), held.grant.approved_by))
+            .ok_or_else(|| {
+                format!(
+                    "an HTTP {method} is an external side effect: it runs only under the flow's provision grant (P10, with consent) or delete grant (P90, --teardown delete), and none is in force in {}",
+                    if phase.is_empty() { "P00".to_string() } else { phase }
+                )
+            })
+    }
+
+    /// Record one gateway call (`gateway.call`, or `gateway.refused` when `refused`) made by
+    /// `actor` under capability `cap`, and count it for the phase's outcome; the record's
+    /// `event_id`. A refusal is also a finding for the deterministic `target_unchanged` check.
+    pub(crate) fn record_call(&self, entry: GatewayCallEntry, refused: bool, cap: Option<&str>, actor: Actor) -> Option<String> {
+        let phase = self.state().phase.clone();
+        self.state().calls.push(entry.clone());
+        let kind = if refused { "gateway.refused" } else { "gateway.call" };
+        if refused {
+            self.state().refused.push(truncate(&format!("{}: {}", entry.op, entry.detail), 300));
+        }
+        let n = self.state().calls.len();
+        self.sink.event_full(kind, &format!("{phase}/{}/{n}", entry.op), records::to_value(&entry), actor, cap)
+    }
+
+    /// The receipt of an external side effect that took place: appended after the call's
+    /// record (`call`) and caused by it (ops.md O5).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn receipt(&self, call: Option<String>, op: &str, target: &str, key: &str, approved_by: &str, result: &str, cap: Option<&str>) {
+        let phase = self.state().phase.clone();
+        let n = self.state().calls.len();
+        self.sink.append("receipt.side_effect", &format!("{phase}/{op}/{n}/{key}"), json!({
+            "op": op, "target": target, "idempotency_key": key, "approved_by": approved_by, "phase": phase,
+            "call_event_id": call, "result": truncate(result, 500),
+        }), Actor::new("host", "wfhost"), cap, call.as_deref());
+    }
+
+    /// An idempotency key for `op` on `target` in this flow, derived from `extra`.
+    pub(crate) fn idem_key(&self, op: &str, target: &str, extra: &str) -> String {
+        wfhost_evidence::hash::sha256_hex(format!("{}\0{op}\0{target}\0{extra}", self.flow_id).as_bytes())[..32].to_string()
+    }
+
+    /// The bound target.
+    pub(crate) fn bound(&self) -> Option<String> {
+        self.state().bound.clone()
     }
 
     /// Record the end of capability `id` (`how`: revoked or expired).
@@ -190,15 +276,26 @@ pub struct FlowGateway {
 }
 
 impl FlowGateway {
-    /// Wrap the shared state for one executor call.
+    /// Wrap the shared state for one executor call; the transport's host side records its own
+    /// HTTP calls into the same state from now on.
     pub fn new(shared: Arc<GatewayShared>, transport: TransportPlugin) -> Arc<FlowGateway> {
+        transport.attach(&shared);
         Arc::new(FlowGateway { shared, transport })
+    }
+
+    /// The flow's transport.
+    pub fn transport(&self) -> &TransportPlugin {
+        &self.transport
     }
 
     /// Record a call (or its refusal) and return the record's `event_id`.
     fn record(&self, op: &str, target: Option<&str>, class: ActionClass, started: Instant, result: Result<&str, &GatewayError>) -> Option<String> {
+        self.record_as(Actor::new("plugin", "executor"), op, target, class, started, result)
+    }
+
+    /// [`FlowGateway::record`] of a call `actor` made.
+    fn record_as(&self, actor: Actor, op: &str, target: Option<&str>, class: ActionClass, started: Instant, result: Result<&str, &GatewayError>) -> Option<String> {
         let ms = started.elapsed().as_millis() as u64;
-        let phase = self.shared.state().phase.clone();
         let (ok, detail, refused) = match result {
             Ok(d) => (true, d.to_string(), false),
             Err(GatewayError::Refused(m)) => (false, m.clone(), true),
@@ -212,27 +309,15 @@ impl FlowGateway {
             duration_ms: ms,
             detail: truncate(&detail, 2000),
         };
-        self.shared.state().calls.push(entry.clone());
         let cap = self.shared.cap(GrantKind::of_op(op));
         // A call made without its capability is by definition refused; record it as such.
-        let kind = if refused || cap.is_none() { "gateway.refused" } else { "gateway.call" };
-        if kind == "gateway.refused" {
-            self.shared.state().refused.push(truncate(&format!("{op}: {detail}"), 300));
-        }
-        let n = self.shared.state().calls.len();
-        self.shared.sink.event_full(kind, &format!("{phase}/{op}/{n}"), records::to_value(&entry), Actor::new("plugin", "executor"), cap.as_deref())
+        self.shared.record_call(entry, refused || cap.is_none(), cap.as_deref(), actor)
     }
 
-    /// The receipt of an external side effect that took place: appended after the call's
-    /// record and caused by it (ops.md O5).
+    /// The receipt of an external side effect that took place under `op`'s grant.
     fn receipt(&self, call: Option<String>, op: &str, target: &str, key: &str, approved_by: &str, result: &str) {
-        let phase = self.shared.state().phase.clone();
         let cap = self.shared.cap(GrantKind::of_op(op));
-        let n = self.shared.state().calls.len();
-        self.shared.sink.append("receipt.side_effect", &format!("{phase}/{op}/{n}/{key}"), json!({
-            "op": op, "target": target, "idempotency_key": key, "approved_by": approved_by, "phase": phase,
-            "call_event_id": call, "result": truncate(result, 500),
-        }), Actor::new("host", "wfhost"), cap.as_deref(), call.as_deref());
+        self.shared.receipt(call, op, target, key, approved_by, result, cap.as_deref());
     }
 
     /// Check `target` is the bound one (record drift otherwise) and that `op` runs under a
@@ -270,7 +355,7 @@ impl FlowGateway {
     }
 
     fn idem_key(&self, op: &str, target: &str, extra: &str) -> String {
-        wfhost_evidence::hash::sha256_hex(format!("{}\0{op}\0{target}\0{extra}", self.shared.flow_id).as_bytes())[..32].to_string()
+        self.shared.idem_key(op, target, extra)
     }
 
     /// The bound target.
@@ -357,6 +442,31 @@ impl FlowGateway {
         r
     }
 
+    /// Write the runs' secrets file on the target for the host (WF_RUN_SECRETS): checked and
+    /// recorded as every put-file is, except that neither the record nor the receipt carries a
+    /// digest of the contents (they hold secret values); each handle delivered leaves a
+    /// `secret.issued` record naming it, never its value.
+    pub fn host_put_secrets(&self, target: &str, path: &str, contents: Vec<u8>, handles: &[String]) -> Result<(), GatewayError> {
+        let t0 = Instant::now();
+        let r = self.scope("put-file", target).and_then(|_| self.transport.put_file(target, path, contents, 0o600).map_err(gw_err));
+        let detail = format!("{path} (secrets {}, mode 600)", handles.join(", "));
+        let call = self.record_as(Actor::new("host", "wfhost"), "put-file", Some(target), ActionClass::WriteExternalSideEffect, t0, r.as_ref().map(|_| detail.as_str()));
+        r?;
+        let key = self.idem_key("put-file", target, path);
+        self.receipt(call, "put-file", target, &key, "policy:bound-target", &format!("wrote {detail}"));
+        let phase = self.shared.state().phase.clone();
+        for handle in handles {
+            self.shared.sink.event("secret.issued", &format!("secret/{handle}"), json!({
+                "handle": handle,
+                "audience": format!("the runs on {target}, environment variable {handle} (read from {path})"),
+                "scope": "the sweep's runs",
+                "requester": format!("host:{phase}"),
+                "expires": "when P90 or the runner's end removes the file",
+            }));
+        }
+        Ok(())
+    }
+
     /// Read a file on the target.
     pub fn gw_get_file(&self, target: String, path: String, max_bytes: u64) -> Result<Vec<u8>, GatewayError> {
         let t0 = Instant::now();
@@ -382,32 +492,80 @@ impl FlowGateway {
         {
             return Err(GatewayError::Refused(format!("fetch-dir local path {local_rel:?} must be relative safe segments")));
         }
-        let dest = self.shared.pod_logs.join(crate::target_dir_name(target)).join(rel);
-        let partial = dest.with_extension(format!("partial-{}", &self.shared.flow_id));
-        let _ = std::fs::remove_dir_all(&partial);
-        std::fs::create_dir_all(&partial)
-            .map_err(|e| GatewayError::Failed(format!("cannot create {}: {e}", partial.display())))?;
-        if let Err(e) = self.transport.fetch_dir(target, remote_dir, &partial.display().to_string()) {
-            let _ = std::fs::remove_dir_all(&partial);
-            return Err(gw_err(e));
+        let left = self.remaining()?;
+        let failed = |what: &str, e: &dyn std::fmt::Display| GatewayError::Failed(format!("{what}: {e}"));
+        // Everything below pod_logs goes through a capability directory opened on it.
+        std::fs::create_dir_all(&self.shared.pod_logs).map_err(|e| failed(&format!("cannot create {}", self.shared.pod_logs.display()), &e))?;
+        let root = Dir::open_ambient_dir(&self.shared.pod_logs, cap_std::ambient_authority())
+            .map_err(|e| failed(&format!("cannot open {}", self.shared.pod_logs.display()), &e))?;
+        let dest_rel = Path::new(&crate::target_dir_name(target)).join(rel);
+        let partial_rel = dest_rel.with_extension(format!("partial-{}", &self.shared.flow_id));
+        let _ = root.remove_dir_all(&partial_rel);
+        root.create_dir_all(&partial_rel).map_err(|e| failed(&format!("cannot create {}", partial_rel.display()), &e))?;
+        let partial = root.open_dir(&partial_rel).map_err(|e| failed(&format!("cannot open {}", partial_rel.display()), &e))?;
+        let max_bytes = self.shared.state().fetch_max_bytes;
+        let budget = Budget { max_bytes, deadline: Some(Instant::now() + left) };
+        let fetched = self.transport.fetch_into(target, remote_dir, &partial, &budget);
+        drop(partial);
+        let (unpacked, stderr) = match fetched {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = root.remove_dir_all(&partial_rel);
+                return Err(self.fetch_error(e, remote_dir, max_bytes));
+            }
+        };
+        // Swap in: the previous copy stays until the new one is complete.
+        let old_rel = dest_rel.with_extension(format!("old-{}", &self.shared.flow_id));
+        if root.symlink_metadata(&dest_rel).is_ok() {
+            root.rename(&dest_rel, &root, &old_rel).map_err(|e| failed(&format!("cannot move aside {}", dest_rel.display()), &e))?;
         }
-        // Swap in atomically: the previous copy stays until the new one is complete.
-        let old = dest.with_extension(format!("old-{}", &self.shared.flow_id));
-        if dest.exists() {
-            std::fs::rename(&dest, &old).map_err(|e| GatewayError::Failed(format!("cannot move aside {}: {e}", dest.display())))?;
+        root.rename(&partial_rel, &root, &dest_rel).map_err(|e| failed(&format!("cannot move {} into place", partial_rel.display()), &e))?;
+        let _ = root.remove_dir_all(&old_rel);
+        let dest = self.shared.pod_logs.join(&dest_rel);
+        let recorded_dir = relative_to(&dest, &self.shared.flow_dir);
+        let mut out = Vec::with_capacity(unpacked.files.len());
+        for f in unpacked.files {
+            let path = dest.join(&f.name);
+            self.shared.sink.event("artifact.written", &format!("fetch/{local_rel}/{}", f.name), json!({
+                "name": f.name, "path": format!("{recorded_dir}/{}", f.name), "sha256": f.sha256, "size": f.size, "target": target,
+            }));
+            {
+                let mut state = self.shared.state();
+                state.fetched.insert(path.clone(), (f.sha256.clone(), f.size));
+                state.fetched_bytes += f.size;
+            }
+            out.push(Artifact { name: f.name, path: path.display().to_string(), sha256: Some(f.sha256) });
         }
-        std::fs::rename(&partial, &dest).map_err(|e| GatewayError::Failed(format!("cannot move {} into place: {e}", partial.display())))?;
-        let _ = std::fs::remove_dir_all(&old);
-        let mut out = Vec::new();
-        collect_files(&dest, &dest, &mut out).map_err(|e| GatewayError::Failed(format!("cannot hash fetched files in {}: {e}", dest.display())))?;
-        for a in &out {
-            let size = std::fs::metadata(&a.path).map(|m| m.len()).ok();
-            let path = relative_to(Path::new(&a.path), &self.shared.flow_dir);
-            self.shared.sink.event("artifact.written", &format!("fetch/{local_rel}/{}", a.name), json!({
-                "name": a.name, "path": path, "sha256": a.sha256, "size": size, "target": target,
+        // Sockets never reach the archive: the remote tar names each one it left out.
+        let mut skipped = unpacked.skipped;
+        skipped.extend(fetch::sockets_left_out(&stderr));
+        if !skipped.is_empty() || !unpacked.modes_dropped.is_empty() {
+            self.shared.sink.event("artifact.skipped", &format!("fetch/{local_rel}/skipped"), json!({
+                "target": target, "remote_dir": remote_dir, "path": recorded_dir,
+                "skipped": skipped, "modes_dropped": unpacked.modes_dropped,
             }));
         }
         Ok(out)
+    }
+
+    /// A failed fetch as the gateway's error, saying what to do.
+    fn fetch_error(&self, e: FetchError, remote_dir: &str, max_bytes: u64) -> GatewayError {
+        let key = keys::WF_FETCH_MAX_BYTES;
+        match e {
+            FetchError::Transport(t) => gw_err(t),
+            FetchError::Process(m) => GatewayError::Failed(format!("fetch of {remote_dir}: the streaming program could not run: {m}")),
+            FetchError::Unpack(fetch::UnpackError::OutOfTime { .. }) => {
+                self.shared.state().deadline_hit = true;
+                GatewayError::Timeout(format!("fetch of {remote_dir}: the phase's time budget ran out; nothing of this fetch was kept"))
+            }
+            FetchError::Unpack(u @ fetch::UnpackError::TooLarge { .. }) => GatewayError::Failed(format!(
+                "fetch of {remote_dir} stopped: {u}, over {}={max_bytes}; nothing of this fetch was kept. Raise {} (at most {}) or fetch one run with --fetch run:<id>",
+                key.name(),
+                key.name(),
+                key.max()
+            )),
+            FetchError::Unpack(u) => GatewayError::Failed(format!("fetch of {remote_dir}: {u}; nothing of this fetch was kept")),
+        }
     }
 
     /// Delete the pod (P90 with `--teardown delete` only).
@@ -422,6 +580,18 @@ impl FlowGateway {
         self.receipt(call, "delete-pod", &target, &key, approved, "deleted");
         self.shared.state().deleted = true;
         Ok(())
+    }
+
+    /// A structured progress message from the executor (a `debug` log line starting with
+    /// `wfhost-progress `): shown as a bar on a terminal, never recorded. Anything else at debug
+    /// level is dropped as before.
+    pub fn gw_debug(&self, message: &str) {
+        if let Some(mut p) = crate::output::Progress::parse(message) {
+            if let crate::output::Progress::Fetch { bytes, .. } = &mut p {
+                *bytes = self.shared.state().fetched_bytes;
+            }
+            self.shared.out.progress(&p);
+        }
     }
 
     /// A log line from the executor.
@@ -453,22 +623,6 @@ pub fn relative_to(path: &Path, base: &Path) -> String {
         rel.push(c.as_os_str());
     }
     rel.display().to_string()
-}
-
-fn collect_files(root: &Path, dir: &Path, out: &mut Vec<Artifact>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let p = e.path();
-        let ft = e.file_type()?;
-        if ft.is_dir() {
-            collect_files(root, &p, out)?;
-        } else if ft.is_file() {
-            let rel = p.strip_prefix(root).unwrap_or(&p).display().to_string();
-            out.push(Artifact { name: rel, path: p.display().to_string(), sha256: Some(wfhost_evidence::hash::sha256_file(&p).map_err(std::io::Error::other)?) });
-        }
-    }
-    Ok(())
 }
 
 /// Map a transport error to the gateway's error.
@@ -504,7 +658,7 @@ pub fn pod_state_str(s: PodState) -> &'static str {
     }
 }
 
-fn class_str(c: ActionClass) -> &'static str {
+pub(crate) fn class_str(c: ActionClass) -> &'static str {
     match c {
         ActionClass::Read => "READ",
         ActionClass::WriteInternal => "WRITE_INTERNAL",
@@ -517,7 +671,7 @@ fn first_line(s: &str) -> String {
     truncate(s.lines().next().unwrap_or(""), 200)
 }
 
-fn truncate(s: &str, n: usize) -> String {
+pub(crate) fn truncate(s: &str, n: usize) -> String {
     if s.len() <= n {
         return s.to_string();
     }

@@ -54,7 +54,9 @@ impl HostKeyEntry {
 }
 
 fn entries(path: &PathBuf) -> BTreeSet<String> {
-    std::fs::read_to_string(path)
+    // A known_hosts file that is not a regular file (or is over its cap) has no entries here;
+    // ssh itself reports what it makes of it.
+    wfhost_evidence::input::read_to_string(path, wfhost_evidence::input::InputKind::KnownHosts)
         .unwrap_or_default()
         .lines()
         .map(str::trim)

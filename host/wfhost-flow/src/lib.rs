@@ -13,22 +13,29 @@
 //!
 //! Modules:
 //! - [`engine`], [`court`], [`gateway`], [`grants`], [`plugins`]: running and judging phases;
+//! - [`transport_http`]: a transport's HTTP requests under the flow's grants, recorded;
+//! - [`fetch`]: a fetched directory's archive unpacked by the host into a capability directory;
 //! - [`sink`], [`output`]: evidence appends and the output contract;
 //! - [`host_keys`]: the ssh host keys a flow trusted on first use;
+//! - [`target_lock`]: one flow per target at a time, taken when P20 binds it;
 //! - [`ops`]: the commands that are not flows (`doctor`, `fsm-status`, `fsm-reset`, `court audit`),
 //!   returning typed reports and errors for the CLI to render.
 #![warn(missing_docs)]
 
 pub mod court;
 pub mod engine;
+pub mod fetch;
 pub mod gateway;
 pub mod grants;
 pub mod host_keys;
+pub mod logs;
 pub mod ops;
 pub mod output;
 pub mod packs;
 pub mod plugins;
 pub mod sink;
+pub mod transport_http;
+pub mod target_lock;
 
 /// The WIT records shared with plugins, as Rust types.
 pub mod types {

@@ -47,12 +47,12 @@ pub struct OpsError {
 }
 
 impl OpsError {
-    fn new(kind: OpsErrorKind, message: impl Into<String>) -> OpsError {
+    pub(crate) fn new(kind: OpsErrorKind, message: impl Into<String>) -> OpsError {
         OpsError { kind, message: message.into() }
     }
 }
 
-fn load_config(workdir: &Path, env: &BTreeMap<String, String>) -> Result<Config, OpsError> {
+pub(crate) fn load_config(workdir: &Path, env: &BTreeMap<String, String>) -> Result<Config, OpsError> {
     let vocab = Vocabulary::get().map_err(|e| OpsError::new(OpsErrorKind::Internal, e.to_string()))?;
     let loc = ConfigLocation::resolve(workdir, env).map_err(|e| OpsError::new(OpsErrorKind::Config, e.to_string()))?;
     Config::load_with(&loc, vocab).map_err(|e| OpsError::new(OpsErrorKind::Config, e.to_string()))
@@ -64,7 +64,7 @@ fn runtime_ok(env: &BTreeMap<String, String>) -> Result<(), OpsError> {
 }
 
 /// The configured transport, the target (given, else LIUM_TARGET) and the state file's path.
-fn transport_for(workdir: &Path, config: &Config, env: &BTreeMap<String, String>, target: Option<&str>) -> Result<(TransportPlugin, String, String), OpsError> {
+pub(crate) fn transport_for(workdir: &Path, config: &Config, env: &BTreeMap<String, String>, target: Option<&str>) -> Result<(TransportPlugin, String, String), OpsError> {
     runtime_ok(env)?;
     let tp = plugins::standalone_transport(workdir, config, env).map_err(|e| OpsError::new(OpsErrorKind::Config, e))?;
     let target = target
@@ -84,6 +84,8 @@ pub struct FsmStatusReport {
     pub state: Value,
     /// Whether the target has a state file.
     pub present: bool,
+    /// The target read.
+    pub target: String,
 }
 
 /// `wfhost fsm-status`: the target's workflow_state.json.
@@ -97,13 +99,13 @@ pub fn fsm_status(workdir: &Path, env: &BTreeMap<String, String>, target: Option
                     "{file} on {target} is not JSON ({e}); look at it on the target, or reset it with `wfhost fsm-reset --target {target} --yes`"
                 ))
             })?;
-            Ok(FsmStatusReport { state, present: true })
+            Ok(FsmStatusReport { state, present: true, target })
         }
         Err(TransportError::Vanished(m)) => Err(OpsError::new(OpsErrorKind::Target, format!("target {target} does not exist: {m}"))),
         Err(e @ (TransportError::Unreachable(_) | TransportError::Timeout(_))) => Err(OpsError::new(OpsErrorKind::Target, format!(
             "cannot read {file} on {target}: {e}. Check the target is up and reachable (`wfhost doctor`)"
         ))),
-        Err(e) => Ok(FsmStatusReport { state: json!({"state": "INIT", "note": format!("no state file yet ({e})")}), present: false }),
+        Err(e) => Ok(FsmStatusReport { state: json!({"state": "INIT", "note": format!("no state file yet ({e})")}), present: false, target }),
     }
 }
 
@@ -172,8 +174,8 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
     let config = match load_config(workdir, env) {
         Ok(c) => {
             r.line(true, "config", format!("{} (sha256 {})", c.path().display(), c.sha256()));
-            for k in c.unknown_keys() {
-                r.line(true, "config", format!("warning: unknown key {} is ignored", k.key));
+            for w in c.warnings() {
+                r.line(true, "config", format!("warning: {w}"));
             }
             Some(c)
         }
@@ -204,6 +206,13 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
         Err(e) => r.line(false, "plugin runtime", e),
     }
     if let Some(config) = &config {
+        // The sweep `flow --sweep start` would run, planned as P00 plans it.
+        if config.get(keys::SWEEP_MANIFEST).is_some_and(|m| !m.is_empty()) {
+            match wfhost_config::manifest::Sweep::load(config) {
+                Ok(sweep) => r.line(true, "sweep", format!("{}: {} run(s) planned", sweep.manifest.source, sweep.runs.len())),
+                Err(e) => r.line(false, "sweep", e.to_string()),
+            }
+        }
         match plugins::load(workdir, config, env, Sink::null(), Output::stdio()) {
             Ok(p) => {
                 r.line(true, "configured plugins", format!("transport {}, {} auditor(s)", p.transport_id, p.auditors.len()));
@@ -227,14 +236,8 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
             Err(e) => r.line(false, "pack store", e),
         }
         if config.get(keys::LIUM_TARGET).is_some_and(|t| !t.is_empty()) {
-            match transport_for(workdir, config, env, None) {
-                Ok((tp, target, _)) => match tp.status(&target) {
-                    Ok(s) => {
-                        let state = crate::gateway::pod_state_str(s.state);
-                        r.line(state == "ready", "target", format!("{target}: {state} ({})", s.detail))
-                    }
-                    Err(e) => r.line(false, "target", format!("{target}: {e}")),
-                },
+            match target_status(workdir, config, env, None) {
+                Ok(t) => r.line(t.state == "ready", "target", format!("{}: {} ({})", t.target, t.state, t.detail)),
                 Err(e) => r.line(false, "target", e.message),
             }
         } else {
@@ -242,6 +245,32 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
         }
     }
     r
+}
+
+/// What the transport says of a target now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetStatus {
+    /// The target asked about.
+    pub target: String,
+    /// `ready`, `starting`, `stopped` or `missing`.
+    pub state: String,
+    /// The transport's detail line.
+    pub detail: String,
+}
+
+/// Ask the configured transport about `target` (else LIUM_TARGET): `doctor`'s target check,
+/// and `status --check`'s.
+pub fn target_status(workdir: &Path, config: &Config, env: &BTreeMap<String, String>, target: Option<&str>) -> Result<TargetStatus, OpsError> {
+    let (tp, target, _) = transport_for(workdir, config, env, target)?;
+    match tp.status(&target) {
+        Ok(s) => Ok(TargetStatus { target, state: crate::gateway::pod_state_str(s.state).to_string(), detail: s.detail }),
+        Err(e) => Err(OpsError::new(OpsErrorKind::Target, format!("{target}: {e}"))),
+    }
+}
+
+/// The config of `workdir` (for callers that ask several questions of one config).
+pub fn config(workdir: &Path, env: &BTreeMap<String, String>) -> Result<Config, OpsError> {
+    load_config(workdir, env)
 }
 
 /// How a component was loaded, as a word (`memory`, `disk`, `compiled`).
@@ -266,7 +295,8 @@ pub fn audit_file(workdir: &Path, env: &BTreeMap<String, String>, phase: &str, e
         .phase(phase)
         .ok_or_else(|| OpsError::new(OpsErrorKind::Usage, format!("--phase {phase}: not a phase of the constitution (P00..P99)")))?;
     let evidence = workdir.join(evidence);
-    let bytes = std::fs::read(&evidence).map_err(|e| OpsError::new(OpsErrorKind::Usage, format!("--evidence {}: {e}", evidence.display())))?;
+    let bytes = wfhost_evidence::input::read(&evidence, wfhost_evidence::input::InputKind::EvidencePack)
+        .map_err(|e| OpsError::new(OpsErrorKind::Usage, format!("--evidence: {e}")))?;
     let (limits, limits_from, config) = match ConfigLocation::resolve(workdir, env).and_then(|l| Config::load(&l)) {
         Ok(config) => (plugins::auditor_limits(&config), config.path().display().to_string(), Some(config)),
         Err(ConfigError::Unreadable { path, source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {

@@ -18,32 +18,29 @@ use wfhost_constitution::keys::{self, Key, Uint};
 use wfhost_constitution::{codes, Code};
 use crate::court::external::ExternalAuditor;
 use crate::court::AuditorRecord;
-use crate::gateway::FlowGateway;
+use crate::fetch::{self, Budget, Unpacked};
+use crate::gateway::{FlowGateway, GatewayShared};
 use crate::host_keys::HostKeyWatch;
 use crate::output::Output;
 use crate::packs::{self, FlowPack};
 use crate::sink::Sink;
 use wfhost_pack::{PackSettings, Role as PackRole};
 use crate::types::{
-    AuditRequest, CommandResult, ExecSpec, LogLevel, PhaseContext, PhaseOutcome, PodIdentity,
-    RunRequest,
+    AuditRequest, CommandResult, ExecSpec, HttpRequestRecord, HttpResponseRecord, LogLevel, PhaseContext, PhaseOutcome,
+    PodIdentity, RunRequest, WitHttpError,
 };
+use wfhost_runtime::http::{HttpClient, HttpPolicy};
+use wfhost_runtime::Memo;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wfhost_runtime::process::{NoSecrets, ProcessPolicy, ProcessRunner};
 use wfhost_runtime::{
     Auditor, ComponentSource, Executor, ExecutorHost, Limits, LoadError, PluginHost, Runtime,
     RuntimeOptions, Transport, TransportError, TransportHost,
 };
-
-/// The profiles of the built-in transports, by name (`plugins/transport-*/profile.toml`).
-const BUILTIN_PROFILES: &[(&str, &str)] = &[
-    ("local", include_str!("../../../plugins/transport-local/profile.toml")),
-    ("ssh", include_str!("../../../plugins/transport-ssh/profile.toml")),
-];
 
 /// The profile of the transport `WF_TRANSPORT` names: a built-in's declared profile, a pack's
 /// (the capabilities of its manifest), or the empty one for a component given by path (it gets
@@ -53,8 +50,8 @@ pub fn transport_profile(name: &str, located: &Located) -> Result<TransportProfi
         return Ok(profile);
     }
     let vocab = Vocabulary::get().map_err(|e| e.to_string())?;
-    match BUILTIN_PROFILES.iter().find(|(n, _)| *n == name) {
-        Some((n, text)) => TransportProfile::parse(text, &format!("of the built-in transport {n}"), vocab).map_err(|e| e.to_string()),
+    match wfhost_builtins::profile(name) {
+        Some(text) => TransportProfile::parse(text, &format!("of the built-in transport {name}"), vocab).map_err(|e| e.to_string()),
         None => Ok(TransportProfile::empty(name)),
     }
 }
@@ -277,6 +274,17 @@ impl ExecutorPlugin {
     }
 }
 
+/// Why a fetch failed.
+#[derive(Debug)]
+pub enum FetchError {
+    /// The transport refused, or judged the streaming program's end a failure.
+    Transport(TransportError),
+    /// The streaming program could not run.
+    Process(String),
+    /// The archive could not be unpacked within the budget.
+    Unpack(fetch::UnpackError),
+}
+
 /// The transport with its host side; cheap to clone.
 #[derive(Clone)]
 pub struct TransportPlugin {
@@ -288,6 +296,11 @@ pub struct TransportPlugin {
 impl TransportPlugin {
     fn h(&self) -> Arc<dyn TransportHost> {
         self.host.clone()
+    }
+    /// Give the transport's host side the flow's gateway state (once; later calls keep the
+    /// first): its HTTP side effects run under the flow's grants and are recorded there.
+    pub fn attach(&self, gateway: &Arc<GatewayShared>) {
+        let _ = self.host.gateway.set(gateway.clone());
     }
     fn limits_for(&self, timeout: Duration) -> Limits {
         self.limits.with_wall(self.limits.wall.max(timeout.saturating_add(Duration::from_secs(30))))
@@ -329,13 +342,51 @@ impl TransportPlugin {
     pub fn get_file(&self, target: &str, path: &str, max: u64) -> Result<Vec<u8>, TransportError> {
         self.transport.get_file(self.h(), &self.limits, target, path, max)
     }
-    /// Copy a directory back.
-    pub fn fetch_dir(&self, target: &str, remote: &str, local: &str) -> Result<(), TransportError> {
-        self.transport.fetch_dir(self.h(), &self.limits, target, remote, local)
+    /// Bring `remote` back into `dest` within `budget`: the transport names the program that
+    /// streams it as a tar archive, the host runs that program under the transport's process
+    /// policy (its time bounded by the budget's deadline) and unpacks what it writes itself
+    /// ([`crate::fetch`]), then the transport judges how the program ended. Also returns the
+    /// program's stderr (the remote `tar`'s warnings).
+    pub fn fetch_into(&self, target: &str, remote: &str, dest: &cap_std::fs::Dir, budget: &Budget) -> Result<(Unpacked, String), FetchError> {
+        let source = self.transport.fetch_command(self.h(), &self.limits, target, remote).map_err(FetchError::Transport)?;
+        let mut request: wfhost_runtime::process::ProcessRequest = source.command.into();
+        if let Some(deadline) = budget.deadline {
+            request.timeout = request.timeout.min(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+        }
+        let begin = source.begin_after;
+        let ran = self.host.runner.run_streaming(&request, |out: &mut dyn std::io::Read| {
+            if let Some(marker) = &begin {
+                fetch::skip_to_line(out, marker)?;
+            }
+            fetch::unpack(out, dest, budget)
+        });
+        if let Some(watch) = &self.host.host_keys {
+            watch.check();
+        }
+        let (output, unpacked) = ran.map_err(|e| FetchError::Process(e.to_string()))?;
+        let ended = output.into_command_result();
+        let stderr = ended.stderr.clone();
+        match unpacked {
+            // The host stopped the program (cap, time, entries, a write): that is the cause.
+            Err(e) if !matches!(e, fetch::UnpackError::Archive(_)) => Err(FetchError::Unpack(e)),
+            // Otherwise the transport's judgement comes first: a connection that failed or a
+            // missing directory also leaves the archive short or empty.
+            unpacked => {
+                self.transport.fetch_ended(self.h(), &self.limits, target, remote, &ended).map_err(FetchError::Transport)?;
+                match unpacked {
+                    Err(_) if ended.timed_out => Err(FetchError::Unpack(fetch::UnpackError::OutOfTime { bytes: 0 })),
+                    other => other.map(|u| (u, stderr)).map_err(FetchError::Unpack),
+                }
+            }
+        }
     }
     /// Delete a pod.
     pub fn delete(&self, target: &str) -> Result<(), TransportError> {
         self.transport.delete(self.h(), &self.limits, target)
+    }
+    /// A fixed setting the transport's profile declares for the flow's executor.
+    pub fn executor_setting(&self, key: &str) -> Option<String> {
+        self.host.executor_settings.get(key).cloned()
     }
 }
 
@@ -353,13 +404,24 @@ impl wfhost_runtime::process::SecretResolver for Custody {
     }
 
     fn issue(&self, handle: &str, key: &str, program: &str) -> Option<String> {
-        let value = self.resolve(handle)?;
+        self.issued(handle, format!("process {program}, environment variable {key}"), "one process run", "when the process exits")
+    }
+
+    fn issue_header(&self, handle: &str, header: &str, host: &str) -> Option<String> {
+        self.issued(handle, format!("HTTP header {header} of a request to {host}"), "one HTTP request", "when the request is answered")
+    }
+}
+
+impl Custody {
+    /// The value of `handle`, after its `secret.issued` record.
+    fn issued(&self, handle: &str, audience: String, scope: &str, expires: &str) -> Option<String> {
+        let value = self.secrets.get(handle).cloned()?;
         self.sink.event("secret.issued", &format!("secret/{handle}"), json!({
             "handle": handle,
-            "audience": format!("process {program}, environment variable {key}"),
-            "scope": "one process run",
+            "audience": audience,
+            "scope": scope,
             "requester": self.requester,
-            "expires": "when the process exits",
+            "expires": expires,
         }));
         Some(value)
     }
@@ -369,12 +431,23 @@ impl wfhost_runtime::process::SecretResolver for Custody {
 pub struct FlowTransportHost {
     settings: BTreeMap<String, String>,
     runner: ProcessRunner,
+    /// Its HTTP client, when its profile declares hosts.
+    http: Option<HttpClient>,
+    /// Its memo for the flow.
+    memo: Memo,
+    /// The evidence sink (HTTP reads, refusals before the gateway is attached).
+    sink: Sink,
+    /// The flow's gateway state, attached when the first executor call starts: HTTP side
+    /// effects run under its grants and are recorded as its calls.
+    gateway: OnceLock<Arc<GatewayShared>>,
     out: Output,
     /// What the transport may reach (its profile or pack manifest) and who it is, for refusals.
     declared: Declared,
     /// With ssh and WF_SSH_ACCEPT_NEW=1: the known_hosts file, watched for keys trusted on
     /// first use.
     host_keys: Option<HostKeyWatch>,
+    /// What the profile declares for the executor's `settings` import.
+    executor_settings: BTreeMap<String, String>,
 }
 
 /// What a transport declared it reaches, where it declared it, and where refusals are recorded.
@@ -479,9 +552,26 @@ impl FlowTransportHost {
         let resolver: Arc<dyn wfhost_runtime::process::SecretResolver> = if secrets.is_empty() {
             Arc::new(NoSecrets)
         } else {
-            Arc::new(Custody { secrets, sink, requester: format!("transport:{}", profile.id) })
+            Arc::new(Custody { secrets, sink: sink.clone(), requester: format!("transport:{}", profile.id) })
         };
-        FlowTransportHost { settings, runner: ProcessRunner::new(policy, resolver), out, declared, host_keys }
+        // HTTP: the hosts the profile declares, under the base URLs the config sets in the keys
+        // the profile names.
+        let http = (!profile.http_hosts.is_empty()).then(|| {
+            let bases = profile.http_base_url_keys.iter().filter_map(|k| config.get_by_name(k)).filter(|v| !v.trim().is_empty()).map(|v| v.trim().to_string());
+            HttpClient::new(HttpPolicy::new(&profile.http_hosts, bases), resolver.clone())
+        });
+        FlowTransportHost {
+            settings,
+            runner: ProcessRunner::new(policy, resolver),
+            http,
+            memo: Memo::new(),
+            sink,
+            gateway: OnceLock::new(),
+            out,
+            declared,
+            host_keys,
+            executor_settings: profile.executor_settings.clone(),
+        }
     }
 }
 
@@ -539,6 +629,14 @@ impl TransportHost for FlowTransportHost {
         }
         result
     }
+
+    fn http_send(&self, request: HttpRequestRecord) -> Result<HttpResponseRecord, WitHttpError> {
+        crate::transport_http::send(self.http.as_ref(), self.gateway.get(), &self.sink, request)
+    }
+
+    fn memo(&self) -> Option<&Memo> {
+        Some(&self.memo)
+    }
 }
 
 impl PluginHost for FlowGateway {
@@ -551,10 +649,13 @@ impl PluginHost for FlowGateway {
         };
         if l != "debug" {
             self.gw_log(l, message);
+        } else {
+            self.gw_debug(message);
         }
     }
-    fn setting(&self, _key: &str) -> Option<String> {
-        None
+    /// The executor's settings: only what the transport's profile declares for it.
+    fn setting(&self, key: &str) -> Option<String> {
+        self.transport().executor_setting(key)
     }
 }
 

@@ -2,13 +2,56 @@
 //!
 //! Every decision the engine takes is appended to the hash-chained event log (through
 //! `wfhost-evidence`, fsync'd) before it takes effect. The sink is cheap to clone and shared
-//! with the gateway. A failed append is remembered: the engine halts the flow rather than run
-//! on without a record.
+//! with the gateway.
+//!
+//! Evidence files go through [`Sink::write_json`]: the file is written first, and only then may
+//! a record name it. A write that fails is recorded as `evidence.write_failed` (the file and
+//! the error) and remembered ([`Sink::error`]): the engine halts with the internal-error status
+//! rather than run on, and no record ever names a file that does not exist. A failed append is
+//! remembered the same way, and the log is reopened (verified, a partial line cut off) so the
+//! failure, the halt and the summary can still be recorded.
+//!
+//! ```text
+//! create ─► events.jsonl + .space-reserve (RESERVE_BYTES)
+//! write_json(file) ─ok─► the caller appends the record naming it
+//!                  └fail─► release the reserve ─► evidence.write_failed ─► error() ─► halt
+//! finish ─► release the reserve ─► prepare(flow.summary) ─► flow.summary.json ─► commit
+//! ```
+//!
+//! The reserve is space held on the evidence file system while the flow runs: on a full disk,
+//! giving it back is what lets the failure, `flow.halted` and the summary be written at all.
 
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use wfhost_evidence::{Actor, EventDraft, EventLog};
+use wfhost_audit::layout::SPACE_RESERVE;
+use wfhost_audit::records::{self, EvidenceWriteFailed};
+use wfhost_evidence::{Actor, EventDraft, EventLog, LogOptions, Prepared, TailPolicy};
+
+/// Bytes held in reserve while a flow runs (see the module doc): enough for the records and
+/// the summary of a flow that halts on a full disk.
+pub const RESERVE_BYTES: usize = 256 * 1024;
+
+/// Why a flow's evidence directory or log could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// The directory tree.
+    #[error("{0}")]
+    Dir(std::io::Error),
+    /// The event log.
+    #[error("{0}")]
+    Log(wfhost_evidence::LogError),
+}
+
+impl CreateError {
+    /// What to do about it, by what went wrong (a name too long is not a permission problem).
+    pub fn advice(&self) -> &'static str {
+        match self {
+            CreateError::Dir(e) | CreateError::Log(wfhost_evidence::LogError::Io { source: e, .. }) => wfhost_evidence::input::io_advice(e),
+            CreateError::Log(_) => "check the directory",
+        }
+    }
+}
 
 /// Shared handle on a flow's event log.
 #[derive(Clone)]
@@ -17,17 +60,83 @@ pub struct Sink {
 }
 
 struct Inner {
-    log: EventLog,
+    /// `None` only while a broken log is being reopened.
+    log: Option<EventLog>,
+    flow_dir: PathBuf,
     flow_id: String,
     error: Option<String>,
+    reserve: Option<PathBuf>,
+}
+
+impl Inner {
+    fn release_reserve(&mut self) {
+        if let Some(path) = self.reserve.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Remember the first failure; give the reserve back so the halt can be recorded.
+    fn fail(&mut self, message: String) {
+        self.release_reserve();
+        if self.error.is_none() {
+            self.error = Some(message);
+        }
+    }
+
+    fn draft(&self, event_type: &str, native_id: &str, payload: Value, actor: Actor) -> EventDraft {
+        EventDraft::new(event_type, actor, format!("wfhost/flow/{}", self.flow_id), native_id, payload)
+    }
+
+    /// Append; on a failed write, reopen the log (which verifies it and cuts a partial line
+    /// off) once and try again, so the records after a full disk still get in.
+    fn append(&mut self, draft: EventDraft) -> Result<String, String> {
+        let first = match self.log.as_mut() {
+            Some(log) => log.append(draft.clone()).map(|e| e.event_id).map_err(|e| e.to_string()),
+            None => Err("the event log could not be reopened".to_string()),
+        };
+        let Err(e) = first else { return first };
+        self.fail(format!("cannot append {} to events.jsonl: {e}", draft.event_type));
+        let path = self.flow_dir.join(wfhost_audit::layout::EVENTS);
+        drop(self.log.take());
+        match EventLog::open_existing(&path, &self.flow_id, LogOptions::default().with_partial_tail(TailPolicy::Discard)) {
+            Ok((log, _)) => self.log = Some(log),
+            Err(reopen) => return Err(format!("{e}; reopening it failed: {reopen}")),
+        }
+        let failed = EvidenceWriteFailed { file: wfhost_audit::layout::EVENTS.into(), error: e.clone() };
+        let note = self.draft(records::EVIDENCE_WRITE_FAILED, "evidence/events.jsonl", records::to_value(&failed), Actor::new("host", "wfhost"));
+        let log = self.log.as_mut().ok_or_else(|| e.clone())?;
+        // The record first (a log still starts with flow.started), then what happened to it.
+        let id = log.append(draft).map(|env| env.event_id).map_err(|e| e.to_string());
+        let _ = log.append(note);
+        id
+    }
 }
 
 impl Sink {
-    /// Create `<flow_dir>/events.jsonl` (and the directory tree). Refuses an existing log.
-    pub fn create(flow_dir: &Path, flow_id: &str) -> Result<Sink, String> {
-        std::fs::create_dir_all(flow_dir.join(wfhost_audit::layout::PHASE_DIR)).map_err(|e| e.to_string())?;
-        let log = EventLog::create(&flow_dir.join(wfhost_audit::layout::EVENTS), flow_id).map_err(|e| e.to_string())?;
-        Ok(Sink { inner: Some(Arc::new(Mutex::new(Inner { log, flow_id: flow_id.to_string(), error: None }))) })
+    /// Create `<flow_dir>/events.jsonl` (and the directory tree) and the space reserve.
+    /// Refuses an existing log.
+    pub fn create(flow_dir: &Path, flow_id: &str) -> Result<Sink, CreateError> {
+        std::fs::create_dir_all(flow_dir.join(wfhost_audit::layout::PHASE_DIR)).map_err(CreateError::Dir)?;
+        let log = EventLog::create(&flow_dir.join(wfhost_audit::layout::EVENTS), flow_id).map_err(CreateError::Log)?;
+        let reserve = flow_dir.join(SPACE_RESERVE);
+        if let Err(e) = std::fs::write(&reserve, vec![0u8; RESERVE_BYTES]) {
+            // No room to run a flow: nothing of it is left behind.
+            drop(log);
+            let _ = std::fs::remove_file(&reserve);
+            let _ = std::fs::remove_file(flow_dir.join(wfhost_audit::layout::EVENTS));
+            let _ = std::fs::remove_dir(flow_dir.join(wfhost_audit::layout::PHASE_DIR));
+            let _ = std::fs::remove_dir(flow_dir);
+            return Err(CreateError::Dir(e));
+        }
+        Ok(Sink {
+            inner: Some(Arc::new(Mutex::new(Inner {
+                log: Some(log),
+                flow_dir: flow_dir.to_path_buf(),
+                flow_id: flow_id.to_string(),
+                error: None,
+                reserve: Some(reserve),
+            }))),
+        })
     }
 
     /// A sink that records nothing (diagnostic commands that are not flows).
@@ -35,14 +144,18 @@ impl Sink {
         Sink { inner: None }
     }
 
+    fn lock(&self) -> Option<std::sync::MutexGuard<'_, Inner>> {
+        self.inner.as_ref().map(|i| i.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     /// Append one event from the host.
-    pub fn event(&self, event_type: &str, native_id: &str, payload: Value) {
-        self.event_as(event_type, native_id, payload, Actor::new("host", "wfhost"));
+    pub fn event(&self, event_type: &str, native_id: &str, payload: Value) -> Option<String> {
+        self.event_as(event_type, native_id, payload, Actor::new("host", "wfhost"))
     }
 
     /// Append one event with an explicit actor.
-    pub fn event_as(&self, event_type: &str, native_id: &str, payload: Value, actor: Actor) {
-        self.event_full(event_type, native_id, payload, actor, None);
+    pub fn event_as(&self, event_type: &str, native_id: &str, payload: Value, actor: Actor) -> Option<String> {
+        self.event_full(event_type, native_id, payload, actor, None)
     }
 
     /// Append one event with an explicit actor and the capability it ran under.
@@ -62,43 +175,79 @@ impl Sink {
         capability: Option<&str>,
         caused_by: Option<&str>,
     ) -> Option<String> {
-        let inner = self.inner.as_ref()?;
-        let mut inner = inner.lock().unwrap_or_else(|p| p.into_inner());
-        let mut draft = EventDraft::new(event_type, actor, format!("wfhost/flow/{}", inner.flow_id), native_id, payload);
+        let mut inner = self.lock()?;
+        let mut draft = inner.draft(event_type, native_id, payload, actor);
         if let Some(cap) = capability {
             draft = draft.with_capability(cap);
         }
         if let Some(cause) = caused_by {
             draft = draft.caused_by(cause);
         }
-        match inner.log.append(draft) {
-            Ok(env) => Some(env.event_id),
+        inner.append(draft).ok()
+    }
+
+    /// Write the evidence file `rel` (relative to the flow directory; `path` is where it is)
+    /// as canonical JSON, before any record names it. Returns its sha256; a failure is recorded
+    /// (`evidence.write_failed`) and remembered, and the flow halts.
+    pub fn write_json(&self, rel: &str, path: &Path, value: &Value) -> Option<String> {
+        match wfhost_audit::layout::write_json(path, value) {
+            Ok(sha) => Some(sha),
             Err(e) => {
-                if inner.error.is_none() {
-                    inner.error = Some(format!("cannot append {event_type} to events.jsonl: {e}"));
-                }
+                self.write_failed(rel, &e);
                 None
             }
         }
     }
 
-    /// Remember a failure to write an evidence file: the engine halts on it like a failed
-    /// append (fail-closed: no phase proceeds past evidence that was not written).
-    pub fn file_failed(&self, what: &str, e: &dyn std::fmt::Display) {
-        let Some(inner) = &self.inner else { return };
-        let mut inner = inner.lock().unwrap_or_else(|p| p.into_inner());
-        if inner.error.is_none() {
-            inner.error = Some(format!("cannot write {what}: {e}"));
+    /// Record that the evidence file `rel` could not be written, and remember it: the engine
+    /// halts on it like a failed append (no phase proceeds past evidence that was not written).
+    pub fn write_failed(&self, rel: &str, e: &dyn std::fmt::Display) {
+        let Some(mut inner) = self.lock() else { return };
+        inner.fail(format!("cannot write {rel}: {e}"));
+        let record = EvidenceWriteFailed { file: rel.to_string(), error: e.to_string() };
+        let draft = inner.draft(records::EVIDENCE_WRITE_FAILED, &format!("evidence/{rel}"), records::to_value(&record), Actor::new("host", "wfhost"));
+        let _ = inner.append(draft);
+    }
+
+    /// Give the space reserve back (the flow is ending: its last records and the summary use it).
+    pub fn release_reserve(&self) {
+        if let Some(mut inner) = self.lock() {
+            inner.release_reserve();
+        }
+    }
+
+    /// Seal the next record without writing it ([`EventLog::prepare`]): the record a file
+    /// shows before the log names it (the summary, a projection that includes its own record).
+    pub fn prepare(&self, event_type: &str, native_id: &str, payload: Value) -> Option<Prepared> {
+        let inner = self.lock()?;
+        let draft = inner.draft(event_type, native_id, payload, Actor::new("host", "wfhost"));
+        inner.log.as_ref()?.prepare(draft).ok()
+    }
+
+    /// Append a record [`Sink::prepare`] sealed; a failure is remembered.
+    pub fn commit(&self, prepared: Prepared) -> Option<String> {
+        let mut inner = self.lock()?;
+        let event_type = prepared.envelope().event_type.clone();
+        let result = match inner.log.as_mut() {
+            Some(log) => log.append_prepared(prepared).map(|e| e.event_id).map_err(|e| e.to_string()),
+            None => Err("the event log is not open".to_string()),
+        };
+        match result {
+            Ok(id) => Some(id),
+            Err(e) => {
+                inner.fail(format!("cannot append {event_type} to events.jsonl: {e}"));
+                None
+            }
         }
     }
 
     /// How many records the log holds.
     pub fn records(&self) -> u64 {
-        self.inner.as_ref().map(|i| i.lock().unwrap_or_else(|p| p.into_inner()).log.len()).unwrap_or(0)
+        self.lock().and_then(|i| i.log.as_ref().map(EventLog::len)).unwrap_or(0)
     }
 
-    /// The first append failure, if any.
+    /// The first failure to write evidence (a file or an append), if any.
     pub fn error(&self) -> Option<String> {
-        self.inner.as_ref().and_then(|i| i.lock().unwrap_or_else(|p| p.into_inner()).error.clone())
+        self.lock().and_then(|i| i.error.clone())
     }
 }

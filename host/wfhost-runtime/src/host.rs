@@ -2,14 +2,15 @@
 //!
 //! A plugin call gets an `Arc` of one of these; the capability modules forward each WIT import to
 //! it. [`PluginHost`] serves `log` and `settings` (every role that has imports); [`ExecutorHost`]
-//! adds the `gateway` methods, [`TransportHost`] the `process` capability. Implementations do the
+//! adds the `gateway` methods, [`TransportHost`] the `process`, `http` and `memo` capabilities. Implementations do the
 //! policy work (capability scope, action class, consent, receipts); the runtime only bounds and
 //! forwards. Methods take `&self`: one host may serve concurrent calls, so use interior
 //! mutability for state.
 
+use crate::capability::memo::Memo;
 use crate::types::{
-    Artifact, CommandResult, ExecRequest, GatewayError, LogLevel, PodIdentity, PodReport,
-    RunRequest,
+    Artifact, CommandResult, ExecRequest, GatewayError, HttpRequestRecord, HttpResponseRecord,
+    LogLevel, PodIdentity, PodReport, RunRequest, WitHttpError,
 };
 
 /// Logging and settings, shared by executors and transports.
@@ -54,13 +55,26 @@ pub trait ExecutorHost: PluginHost {
     fn delete_pod(&self, target: &str) -> Result<(), GatewayError>;
 }
 
-/// What a transport may ask of the host: the `wfhost:plugin/process` capability. Implementations
-/// normally check scope, then delegate to a [`ProcessRunner`](crate::process::ProcessRunner)
-/// configured with the plugin's program allowlist.
+/// What a transport may ask of the host: the `wfhost:plugin/process`, `http` and `memo`
+/// capabilities. Implementations normally check scope, then delegate to a
+/// [`ProcessRunner`](crate::process::ProcessRunner) configured with the plugin's program
+/// allowlist and an [`HttpClient`](crate::http::HttpClient) configured with its hosts.
 pub trait TransportHost: PluginHost {
     /// Run a host program (`wfhost:plugin/process.run`). `Err` is a refusal or a spawn failure,
     /// as a message the plugin will see (it must never contain a secret value).
     fn run_process(&self, request: RunRequest) -> Result<CommandResult, String>;
+
+    /// Send an HTTP request (`wfhost:plugin/http.send`). The default refuses every request: a
+    /// host that gives a transport HTTP overrides it.
+    fn http_send(&self, request: HttpRequestRecord) -> Result<HttpResponseRecord, WitHttpError> {
+        Err(WitHttpError::Refused(format!("{}: this host gives the transport no HTTP", request.url)))
+    }
+
+    /// The transport's memo for the flow (`wfhost:plugin/memo`); `None` (the default): no memo,
+    /// `set` is refused.
+    fn memo(&self) -> Option<&Memo> {
+        None
+    }
 }
 
 /// The host for calls that must not reach anything (e.g. `phases()`): logs are dropped, settings

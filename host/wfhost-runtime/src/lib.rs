@@ -22,7 +22,10 @@
 //!   computed when they were embedded ([`ComponentSource`]); this crate knows no particular
 //!   component (wfhost's own are embedded by `wfhost-builtins`);
 //! - [`process::ProcessRunner`] runs host programs for transports (allowlist, clean environment,
-//!   secrets, caps, process-group timeout) and is usable by the flow engine directly.
+//!   secrets, caps, process-group timeout) and is usable by the flow engine directly;
+//!   [`http::HttpClient`] sends their HTTP requests (declared hosts under allowed base URLs,
+//!   HTTPS, timeouts, size cap, secrets by handle and scrubbed from answers); a [`Memo`] is a
+//!   transport's small per-flow memory.
 //!
 //! The runtime never reads the process environment or any configuration: callers build
 //! [`Limits`] themselves and pass an environment map to [`RuntimeOptions::from_env_map`].
@@ -38,7 +41,7 @@
 //! let env: BTreeMap<String, String> = std::env::vars().collect();
 //! let runtime = Runtime::new(RuntimeOptions::from_env_map(&env))?;
 //! let limits = Limits { fuel: 5_000_000, ..Limits::auditor_default() };
-//! let auditor = runtime.load_auditor(&ComponentSource::file("auditor.wasm"))?;
+//! let auditor = runtime.load_auditor(&ComponentSource::file("my_auditor.wasm"))?;
 //! let result = auditor.audit(&request, &limits);
 //! if result.status() != VerdictStatus::Pass {
 //!     // `result.reason` says why the host made it unverified, if it did.
@@ -56,12 +59,14 @@ mod bindings;
 mod auditor;
 pub mod cache;
 mod capability;
+pub mod http;
 mod engine;
 mod error;
 mod executor;
 mod failure;
 mod handle;
 mod host;
+pub mod interrupt;
 mod limits;
 mod linker;
 mod output;
@@ -83,13 +88,18 @@ pub mod types {
     pub use crate::bindings::executor::wfhost::plugin::gateway::{ExecRequest, GatewayError};
     pub use crate::bindings::executor::wfhost::plugin::log::Level as LogLevel;
     pub use crate::bindings::transport::exports::wfhost::plugin::transport::{
-        ExecSpec, TransportError as WitTransportError,
+        ExecSpec, FetchSource, TransportError as WitTransportError,
+    };
+    pub use crate::bindings::transport::wfhost::plugin::http::{
+        HttpError as WitHttpError, Method as HttpMethod, Request as HttpRequestRecord,
+        Response as HttpResponseRecord, SecretHeader as HttpSecretHeader,
     };
     pub use crate::bindings::transport::wfhost::plugin::process::RunRequest;
 }
 
 pub use auditor::{check_verdict, AuditResult, Auditor, UnverifiedReason};
 pub use cache::{CacheMode, CacheStats, LoadSource};
+pub use capability::memo::Memo;
 pub use engine::{EPOCH_TICK, MIN_ADDRESS_SPACE};
 pub use error::{LoadError, RuntimeError};
 pub use executor::Executor;

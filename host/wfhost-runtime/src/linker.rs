@@ -1,10 +1,10 @@
 //! One linker per role, composed from the capability modules.
 //!
-//! | role      | WASI (denying) | log | settings | gateway | process |
-//! |-----------|----------------|-----|----------|---------|---------|
-//! | auditor   | yes            |     |          |         |         |
-//! | executor  | yes            | yes | yes      | yes     |         |
-//! | transport | yes            | yes | yes      |         | yes     |
+//! | role      | WASI (denying) | log | settings | gateway | process | http | memo |
+//! |-----------|----------------|-----|----------|---------|---------|------|------|
+//! | auditor   | yes            |     |          |         |         |      |      |
+//! | executor  | yes            | yes | yes      | yes     |         |      |      |
+//! | transport | yes            | yes | yes      |         | yes     | yes  | yes  |
 //!
 //! Each linker is typed by its role's store data (`state`), and a capability's `add_to_linker`
 //! needs that data to implement the capability's view: the table is checked by the compiler
@@ -16,7 +16,7 @@
 //! [`Linked`] maps a role's call data to its linker, so a role handle pre-instantiates its
 //! component against the right one.
 
-use crate::capability::{gateway, log, process, settings, wasi};
+use crate::capability::{gateway, http, log, memo, process, settings, wasi};
 use crate::error::RuntimeError;
 use crate::state::{AuditorState, ExecutorState, RoleHost, State, TransportState};
 use std::sync::Arc;
@@ -88,6 +88,8 @@ fn transport(engine: &Engine) -> wasmtime::Result<Linker<TransportState>> {
     log::add_to_linker(&mut linker)?;
     settings::add_to_linker(&mut linker)?;
     process::add_to_linker(&mut linker)?;
+    http::add_to_linker(&mut linker)?;
+    memo::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 
@@ -98,7 +100,9 @@ mod tests {
 
     use super::*;
     use crate::capability::gateway::GatewayView;
+    use crate::capability::http::HttpView;
     use crate::capability::log::LogView;
+    use crate::capability::memo::MemoView;
     use crate::capability::process::ProcessView;
     use crate::capability::settings::SettingsView;
     use crate::capability::wasi::WasiSandboxView;
@@ -122,6 +126,12 @@ mod tests {
             false
         }
         fn process(&self) -> bool {
+            false
+        }
+        fn http(&self) -> bool {
+            false
+        }
+        fn memo(&self) -> bool {
             false
         }
     }
@@ -153,6 +163,16 @@ mod tests {
             true
         }
     }
+    impl<T: HttpView> Probe<T> {
+        fn http(&self) -> bool {
+            true
+        }
+    }
+    impl<T: MemoView> Probe<T> {
+        fn memo(&self) -> bool {
+            true
+        }
+    }
 
     macro_rules! views {
         ($state:ty) => {{
@@ -163,38 +183,40 @@ mod tests {
                 probe.settings(),
                 probe.gateway(),
                 probe.process(),
+                probe.http(),
+                probe.memo(),
             ]
         }};
     }
 
     #[test]
     fn each_role_has_exactly_the_capabilities_of_the_table() {
-        // Columns: WASI, log, settings, gateway, process (the table in the module header).
+        // Columns: WASI, log, settings, gateway, process, http, memo (the module header's table).
         let table = [
             (
                 Role::Auditor,
                 views!(AuditorState),
-                [true, false, false, false, false],
+                [true, false, false, false, false, false, false],
             ),
             (
                 Role::Executor,
                 views!(ExecutorState),
-                [true, true, true, true, false],
+                [true, true, true, true, false, false, false],
             ),
             (
                 Role::Transport,
                 views!(TransportState),
-                [true, true, true, false, true],
+                [true, true, true, false, true, true, true],
             ),
         ];
         for (role, actual, expected) in table {
             assert_eq!(actual, expected, "{role}: views of its store data");
         }
         // The probe can say no: a type that is no store data has none of the views.
-        assert_eq!(views!(()), [false; 5]);
+        assert_eq!(views!(()), [false; 7]);
         // The wfhost interfaces the loader accepts are the ones the store data can serve.
         for (role, views, _) in table {
-            let linked: Vec<&str> = ["log", "settings", "gateway", "process"]
+            let linked: Vec<&str> = ["log", "settings", "gateway", "process", "http", "memo"]
                 .into_iter()
                 .zip(&views[1..])
                 .filter(|(_, has)| **has)

@@ -7,7 +7,8 @@
 //! lifting is bounded by the guest's memory limit.
 
 use crate::types::{
-    Artifact, CommandResult, Kv, PhaseOutcome, PodIdentity, PodReport, Verdict, WitTransportError,
+    Artifact, CommandResult, FetchSource, Kv, PhaseOutcome, PodIdentity, PodReport, RunRequest,
+    Verdict, WitTransportError,
 };
 
 /// Bytes counted per list element besides its payload.
@@ -95,6 +96,27 @@ impl OutputSize for PodReport {
 impl OutputSize for CommandResult {
     fn output_size(&self) -> usize {
         self.stdout.len() + self.stderr.len()
+    }
+}
+
+impl OutputSize for RunRequest {
+    fn output_size(&self) -> usize {
+        [
+            self.program.output_size(),
+            self.args.output_size(),
+            self.cwd.output_size(),
+            self.env.output_size(),
+            self.secret_env.output_size(),
+            self.stdin.as_ref().map_or(0, Vec::len),
+        ]
+        .iter()
+        .sum()
+    }
+}
+
+impl OutputSize for FetchSource {
+    fn output_size(&self) -> usize {
+        self.command.output_size() + self.begin_after.output_size()
     }
 }
 

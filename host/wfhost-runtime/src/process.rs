@@ -10,7 +10,12 @@
 //! `truncated` is set); a hard timeout kills the whole process group (the child is spawned in a
 //! new one). One `poll(2)` loop does all the I/O, so nothing blocks on a pipe: when the child
 //! exits, pipes still held open by a background grandchild are given a short grace period and
-//! then abandoned, so a detached grandchild never makes `run` hang.
+//! then abandoned, so a detached grandchild never makes `run` hang. `run_streaming` (module
+//! `stream`) gives a program's stdout to the caller as it is written instead. Once a signal
+//! asked wfhost to stop ([`crate::interrupt`]), a running child's group is killed within one
+//! poll and no new child starts.
+
+mod stream;
 
 use crate::types::{CommandResult, RunRequest};
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,6 +46,13 @@ pub trait SecretResolver: Send + Sync {
     /// override this; the default only resolves.
     fn issue(&self, handle: &str, key: &str, program: &str) -> Option<String> {
         let _ = (key, program);
+        self.resolve(handle)
+    }
+
+    /// The value for one issuance into an HTTP request: `handle` put into header `header` of a
+    /// request to `host`. The default only resolves.
+    fn issue_header(&self, handle: &str, header: &str, host: &str) -> Option<String> {
+        let _ = (header, host);
         self.resolve(handle)
     }
 }
@@ -211,6 +223,15 @@ pub enum ProcessError {
     /// The request has no timeout.
     #[error("every process needs a timeout; timeout-ms must be greater than 0")]
     NoTimeout,
+    /// A signal asked wfhost to stop (see [`crate::interrupt`]): the process was not started,
+    /// or its process group was killed.
+    #[error("{program:?} was stopped: wfhost received {signal} and is ending the flow")]
+    Interrupted {
+        /// The program.
+        program: String,
+        /// The signal's name.
+        signal: &'static str,
+    },
     /// Spawning or supervising the process failed.
     #[error("cannot run {program:?}: {source}")]
     Io {
@@ -219,6 +240,15 @@ pub enum ProcessError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+/// A command built under the policy, not yet spawned.
+struct Prepared {
+    command: Command,
+    /// Secret values given to it (redacted from its output).
+    secret_values: Vec<String>,
+    /// Its timeout, within the policy's bound.
+    timeout: Duration,
 }
 
 /// Runs programs under a [`ProcessPolicy`].
@@ -257,6 +287,63 @@ impl ProcessRunner {
 
     /// Run one program under the policy.
     pub fn run(&self, request: &ProcessRequest) -> Result<ProcessOutput, ProcessError> {
+        let Prepared { mut command, secret_values, timeout } = self.prepare(request)?;
+        command
+            .stdin(if request.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let io_error = |source| ProcessError::Io {
+            program: request.program.clone(),
+            source,
+        };
+        let interrupted = |signal| ProcessError::Interrupted { program: request.program.clone(), signal };
+        if let Some(signal) = crate::interrupt::received() {
+            return Err(interrupted(signal));
+        }
+        let started = Instant::now();
+        let mut child = command.spawn().map_err(io_error)?;
+        let _registered = crate::interrupt::register(child.id());
+        let supervised = supervise(
+            &mut child,
+            request.stdin.as_deref(),
+            started + timeout,
+            self.policy.max_output_bytes,
+        );
+        let (status, mut stdout, mut stderr, timed_out, truncated) = match supervised {
+            Ok(result) => result,
+            Err(error) => {
+                kill_group(&child);
+                let _ = child.wait();
+                if let Some(signal) = crate::interrupt::received() {
+                    return Err(interrupted(signal));
+                }
+                return Err(io_error(error));
+            }
+        };
+        for secret in &secret_values {
+            stdout = redact(&stdout, secret.as_bytes());
+            stderr = redact(&stderr, secret.as_bytes());
+        }
+        Ok(ProcessOutput {
+            exit_code: status.code(),
+            signal: status.signal(),
+            stdout,
+            stderr,
+            timed_out,
+            truncated,
+            duration: started.elapsed(),
+        })
+    }
+
+    /// The command of `request` under the policy (program resolved, environment cleared and
+    /// filled, secrets issued, working directory checked), its secret values and its timeout;
+    /// the caller sets its stdio and spawns it.
+    fn prepare(&self, request: &ProcessRequest) -> Result<Prepared, ProcessError> {
         let program = self.resolve_program(&request.program)?;
         if request.timeout.is_zero() {
             return Err(ProcessError::NoTimeout);
@@ -292,48 +379,7 @@ impl ProcessRunner {
             }
             command.current_dir(cwd);
         }
-        command
-            .stdin(if request.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let io_error = |source| ProcessError::Io {
-            program: request.program.clone(),
-            source,
-        };
-        let started = Instant::now();
-        let mut child = command.spawn().map_err(io_error)?;
-        let supervised = supervise(
-            &mut child,
-            request.stdin.as_deref(),
-            started + timeout,
-            self.policy.max_output_bytes,
-        );
-        let (status, mut stdout, mut stderr, timed_out, truncated) = match supervised {
-            Ok(result) => result,
-            Err(error) => {
-                kill_group(&child);
-                let _ = child.wait();
-                return Err(io_error(error));
-            }
-        };
-        for secret in &secret_values {
-            stdout = redact(&stdout, secret.as_bytes());
-            stderr = redact(&stderr, secret.as_bytes());
-        }
-        Ok(ProcessOutput {
-            exit_code: status.code(),
-            signal: status.signal(),
-            stdout,
-            stderr,
-            timed_out,
-            truncated,
-            duration: started.elapsed(),
-        })
+        Ok(Prepared { command, secret_values, timeout })
     }
 
     fn resolve_program(&self, program: &str) -> Result<PathBuf, ProcessError> {
@@ -399,7 +445,8 @@ fn check_env_key(key: &str) -> Result<(), ProcessError> {
     })
 }
 
-fn redact(haystack: &[u8], secret: &[u8]) -> Vec<u8> {
+/// `haystack` with every occurrence of `secret` replaced by [`REDACTED`].
+pub(crate) fn redact(haystack: &[u8], secret: &[u8]) -> Vec<u8> {
     if secret.is_empty() || haystack.len() < secret.len() {
         return haystack.to_vec();
     }
@@ -509,6 +556,12 @@ fn supervise(
             }
         }
         let now = Instant::now();
+        if status.is_none() && crate::interrupt::received().is_some() {
+            // The flow is being stopped: the child's group goes now (the caller reports it).
+            kill_group(child);
+            let _ = child.wait();
+            return Err(std::io::Error::from(ErrorKind::Interrupted));
+        }
         if status.is_none() && now >= deadline {
             timed_out = true;
             kill_group(child);

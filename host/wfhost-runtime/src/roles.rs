@@ -34,7 +34,7 @@ pub enum Role {
     Auditor,
     /// A phase executor (world `executor`): log, settings, gateway.
     Executor,
-    /// A transport (world `transport-plugin`): log, settings, process.
+    /// A transport (world `transport-plugin`): log, settings, process, http, memo.
     Transport,
 }
 
@@ -118,7 +118,7 @@ impl Role {
         match self {
             Role::Auditor => &[],
             Role::Executor => &["log", "settings", "gateway"],
-            Role::Transport => &["log", "settings", "process"],
+            Role::Transport => &["log", "settings", "process", "http", "memo"],
         }
     }
 }
@@ -297,6 +297,10 @@ mod tests {
         }
         assert!(allowed(Role::Executor, "gateway") && !allowed(Role::Executor, "process"));
         assert!(allowed(Role::Transport, "process") && !allowed(Role::Transport, "gateway"));
+        for iface in ["http", "memo"] {
+            assert!(allowed(Role::Transport, iface), "transport: {iface}");
+            assert!(!allowed(Role::Executor, iface) && !allowed(Role::Auditor, iface), "{iface}");
+        }
         let process =
             interface_allowed(Role::Executor, &format!("wfhost:plugin/process@{v}")).unwrap_err();
         assert!(

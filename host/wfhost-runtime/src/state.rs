@@ -1,10 +1,10 @@
 //! The store data of one call, one type per role, and the capability views each one implements.
 //!
-//! | store data         | WASI (denying) | log | settings | gateway | process |
-//! |--------------------|----------------|-----|----------|---------|---------|
-//! | [`AuditorState`]   | yes            |     |          |         |         |
-//! | [`ExecutorState`]  | yes            | yes | yes      | yes     |         |
-//! | [`TransportState`] | yes            | yes | yes      |         | yes     |
+//! | store data         | WASI (denying) | log | settings | gateway | process | http | memo |
+//! |--------------------|----------------|-----|----------|---------|---------|------|------|
+//! | [`AuditorState`]   | yes            |     |          |         |         |      |      |
+//! | [`ExecutorState`]  | yes            | yes | yes      | yes     |         |      |      |
+//! | [`TransportState`] | yes            | yes | yes      |         | yes     | yes  | yes  |
 //!
 //! A view a type does not implement is a capability its role can never be linked with: the
 //! capability's `add_to_linker` requires the view, so `linker` could not give it even by mistake.
@@ -12,11 +12,13 @@
 //! of the call) and what the caller passed for the call (`H`: `()` for an auditor, the host
 //! object for an executor or a transport), which also names the role ([`RoleHost`]). WASI is
 //! implemented for every `State`; log and settings for the states whose host serves plugins
-//! ([`ServesPlugins`]); the gateway only for the executor's and the process capability only for
-//! the transport's. A call (`store`) builds the sandbox from its limits, then the state with
+//! ([`ServesPlugins`]); the gateway only for the executor's and the process, http and memo
+//! capabilities only for the transport's. A call (`store`) builds the sandbox from its limits, then the state with
 //! [`State::new`].
 
 use crate::capability::gateway::GatewayView;
+use crate::capability::http::HttpView;
+use crate::capability::memo::MemoView;
 use crate::capability::log::LogView;
 use crate::capability::process::ProcessView;
 use crate::capability::settings::SettingsView;
@@ -154,6 +156,18 @@ impl GatewayView for ExecutorState {
 
 impl ProcessView for TransportState {
     fn process_host(&mut self) -> &dyn TransportHost {
+        self.host.as_ref()
+    }
+}
+
+impl HttpView for TransportState {
+    fn http_host(&mut self) -> &dyn TransportHost {
+        self.host.as_ref()
+    }
+}
+
+impl MemoView for TransportState {
+    fn memo_host(&mut self) -> &dyn TransportHost {
         self.host.as_ref()
     }
 }

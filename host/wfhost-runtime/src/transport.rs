@@ -15,7 +15,7 @@ use crate::host::TransportHost;
 use crate::limits::Limits;
 use crate::output::OutputSize;
 use crate::state::TransportState;
-use crate::types::{CommandResult, ExecSpec, PodIdentity, PodReport, WitTransportError};
+use crate::types::{CommandResult, ExecSpec, FetchSource, PodIdentity, PodReport, WitTransportError};
 use std::sync::Arc;
 use wasmtime::Store;
 
@@ -196,18 +196,27 @@ impl Transport {
         })
     }
 
-    /// Copy `remote_dir` (recursively) into the existing, empty host directory `local_dir`.
-    pub fn fetch_dir(
+    /// The program that streams `remote_dir` back as a tar archive (the host runs and unpacks it).
+    pub fn fetch_command(
         &self,
         host: Arc<dyn TransportHost>,
         limits: &Limits,
         target: &str,
         remote_dir: &str,
-        local_dir: &str,
+    ) -> Result<FetchSource, TransportError> {
+        self.fallible(host, limits, |g, s| g.call_fetch_command(s, target, remote_dir))
+    }
+
+    /// The transport's judgement of how the fetch program ended.
+    pub fn fetch_ended(
+        &self,
+        host: Arc<dyn TransportHost>,
+        limits: &Limits,
+        target: &str,
+        remote_dir: &str,
+        ended: &CommandResult,
     ) -> Result<(), TransportError> {
-        self.fallible(host, limits, |g, s| {
-            g.call_fetch_dir(s, target, remote_dir, local_dir)
-        })
+        self.fallible(host, limits, |g, s| g.call_fetch_ended(s, target, remote_dir, ended))
     }
 
     /// Delete a pod.

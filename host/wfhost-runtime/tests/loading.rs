@@ -6,9 +6,10 @@
 mod common;
 
 use common::{component, component_bytes, request, runtime};
+use sha2::Digest;
 use wfhost_builtins::builtins;
 use wfhost_runtime::types::VerdictStatus;
-use wfhost_runtime::{ComponentSource, FailureKind, Limits, LoadError, Role, WFHOST_PLUGIN_VERSION};
+use wfhost_runtime::{ComponentSource, FailureKind, Limits, LoadError, LoadSource, Role, WFHOST_PLUGIN_VERSION};
 
 #[test]
 fn every_built_in_loads_for_its_role() {
@@ -204,6 +205,59 @@ fn a_component_of_another_world_is_refused_naming_the_missing_export() {
         err.to_string().contains("constitution"),
         "lists the known built-ins: {err}"
     );
+}
+
+#[test]
+fn an_embedded_component_loads_under_its_precomputed_digest_and_role() {
+    let (rt, _dir) = runtime();
+    let bytes: &'static [u8] = component_bytes("hostile_runtime").leak();
+    let sha256: [u8; 32] = sha2::Sha256::digest(bytes).into();
+    let embedded = ComponentSource::Embedded {
+        name: "minimal",
+        role: Role::Auditor,
+        bytes,
+        sha256,
+    };
+    let auditor = rt.load_auditor(&embedded).expect("loads");
+    assert_eq!(auditor.name(), "builtin:minimal");
+    assert_eq!(auditor.sha256(), hex::encode(sha256));
+    assert_eq!(auditor.load_source(), LoadSource::Compiled);
+    // The same bytes from a file hash to the same key: the compiled code is found in memory.
+    let from_file = rt
+        .load_auditor(&component("hostile_runtime"))
+        .expect("loads");
+    assert_eq!(from_file.sha256(), auditor.sha256());
+    assert_eq!(from_file.load_source(), LoadSource::Memory);
+    assert_eq!(
+        rt.preload(Role::Auditor, &embedded).expect("preloads"),
+        LoadSource::Memory
+    );
+
+    let err = rt.load_transport(&embedded).expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            LoadError::BuiltinRole {
+                actual: Role::Auditor,
+                wanted: Role::Transport,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("\"minimal\"") && message.contains("not a transport"),
+        "{message}"
+    );
+
+    // Debug output names the component and summarises its bytes instead of printing them.
+    let debug = format!("{embedded:?}");
+    assert!(
+        debug.contains("minimal") && debug.contains(&hex::encode(sha256)),
+        "{debug}"
+    );
+    assert!(debug.len() < 300, "{debug}");
 }
 
 #[test]

@@ -2,7 +2,8 @@
 # wfhost sweep scripts: the part runner.sh and status.sh share (POSIX sh, dash compatible).
 # The executors crate puts this file in front of each of them when it embeds them
 # (src/scripts.rs), so the installed OUT/_sweep/runner.sh and OUT/_sweep/status.sh each start
-# with it, and both judge run ids and process liveness the same way.
+# with it, and both judge run ids and process liveness the same way. The Slurm backend's scripts
+# (slurm_*.sh) start with it too.
 set -u
 
 # get FILE: the first line of FILE in $got, empty when it cannot be read (no process started:
@@ -67,4 +68,10 @@ group_alive() {
   else
     kill -s 0 -- "-$1" 2>/dev/null || kill -0 "-$1" 2>/dev/null
   fi
+}
+# claims: every claimed run of the sweep in $out as "ID/_wf/claim/." (the trailing /. keeps
+# directories only, as `[ -d ]` does), one a line; nothing when $out/runs is missing.
+claims() {
+  cd "$out/runs" 2>/dev/null || return 0
+  printf '%s\n' */_wf/claim/. .[!.]*/_wf/claim/. ..?*/_wf/claim/.
 }

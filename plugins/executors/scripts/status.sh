@@ -12,7 +12,9 @@
 # (claimed, no exit_code, nothing of it alive: killed, or the machine restarted). A lost run
 # whose bookkeeping could not be written because the disk was full (runner.sh leaves the empty
 # file _wf/disk_full.<file>) has two more members: "reason":"disk_full" and
-# "failed_write":"<file>" (exit_code, ended_at, started_at, pid, pgid or boot_id).
+# "failed_write":"<file>" (exit_code, ended_at, started_at, pid, pgid or boot_id). A finished
+# run the runner stopped at its time limit (_wf/timed_out) is failed, whatever its exit code,
+# with "reason":"timeout".
 # The counts are disjoint: total = ok + failed + running + pending + lost.
 # Exits 3 (and prints nothing on stdout) when OUT/_sweep/runs.tsv does not exist.
 #
@@ -25,7 +27,7 @@
 # run as it goes: the same runs and counts, with "runs" first and the counts after it.
 # WFHOST_STATUS_NO_AWK=1 takes the shell walk on purpose.
 #
-# Embedded after common.sh (shebang, `set -u`, valid_id, alive, BOOT, run_alive).
+# Embedded after common.sh (shebang, `set -u`, valid_id, alive, BOOT, run_alive, claims).
 
 # BOOKKEEPING: what runner.sh writes for a run, in the order a disk_full marker is reported.
 BOOKKEEPING='exit_code ended_at started_at pid pgid boot_id'
@@ -54,6 +56,10 @@ state_of() {
         fi
         ;;
     esac
+    if [ -f "$wf/timed_out" ]; then
+      state=failed
+      why=',"reason":"timeout"'
+    fi
   else
     for f in $BOOKKEEPING; do
       if [ -e "$wf/disk_full.$f" ]; then
@@ -68,6 +74,11 @@ state_of() {
       state=running
     else
       state=lost
+    fi
+    # A run that ended between the exit_code test above and the liveness test wrote its
+    # exit_code before its wrapper exited: read it now rather than call the run lost.
+    if [ "$state" = lost ] && [ -f "$wf/exit_code" ]; then
+      state_of "$1"
     fi
   fi
 }
@@ -93,13 +104,6 @@ sh_status() {
   done < "$tsv"
   printf '],"total":%s,"ok":%s,"failed":%s,"running":%s,"pending":%s,"lost":%s,"runner_alive":%s}\n' \
     "$total" "$ok" "$failed" "$running" "$pending" "$lost" "$ralive"
-}
-
-# claims: every claimed run as "ID/_wf/claim/." (the trailing /. keeps directories only, as
-# `[ -d ]` does), one a line; nothing when OUT/runs is missing.
-claims() {
-  cd "$out/runs" 2>/dev/null || return 0
-  printf '%s\n' */_wf/claim/. .[!.]*/_wf/claim/. ..?*/_wf/claim/.
 }
 
 # awk_status: the awk pass. Its input is the claims, then it reads runs.tsv, the exit codes and
@@ -147,10 +151,14 @@ awk_status() {
         got = (getline rc < f)
         close(f)
         if (got <= 0) { open[++nopen] = n; continue }
-        if (rc == "" || rc ~ /[^0-9]/) { state[n] = "failed"; tail[n] = "null"; continue }
-        sub(/^0+/, "", rc)
-        if (rc == "") rc = "0"
+        f = runs line "/_wf/timed_out"
+        timed = ((getline tv < f) >= 0)
+        close(f)
+        if (rc == "" || rc ~ /[^0-9]/) rc = "null"
+        else { sub(/^0+/, "", rc); if (rc == "") rc = "0" }
+        if (timed) { state[n] = "failed"; tail[n] = rc ",\"reason\":\"timeout\""; continue }
         tail[n] = rc
+        if (rc == "null") { state[n] = "failed"; continue }
         state[n] = (rc == "0") ? "ok" : "failed"
         if (rc != "0") continue
         f = runs line "/summary.json"

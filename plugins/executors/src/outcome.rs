@@ -74,6 +74,8 @@ impl Failure {
 /// What a phase function returns.
 pub type PhaseResult = Result<(Status, String), Failure>;
 
+/// The prefix of a structured progress message (the host's `output::PROGRESS_PREFIX`).
+pub const PROGRESS_PREFIX: &str = "wfhost-progress ";
 const STDERR_TAIL: usize = 2000;
 const STDOUT_TAIL: usize = 1000;
 const COMMAND_SHOWN: usize = 300;
@@ -113,6 +115,17 @@ impl<'a, H: Host> Act<'a, H> {
     /// Log a line.
     pub fn log(&self, level: Level, message: &str) {
         self.host.log(level, message);
+    }
+
+    /// Structured progress for the host's display: a `debug` log line
+    /// `wfhost-progress {"phase": .., ..}` (a host that does not know it shows and records
+    /// nothing; the plain progress line is logged beside it as before).
+    pub fn progress(&self, fields: Value) {
+        let mut fields = fields;
+        if let Some(obj) = fields.as_object_mut() {
+            obj.insert("phase".into(), Value::String(self.ctx.phase.clone()));
+        }
+        self.host.log(Level::Debug, &format!("{PROGRESS_PREFIX}{fields}"));
     }
 
     /// The bound target, or a failure when the host gave none.

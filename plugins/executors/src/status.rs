@@ -6,7 +6,14 @@
 //!
 //! A lost run whose bookkeeping could not be written because the target's disk was full
 //! carries the reason (`"reason":"disk_full"` and the record that failed, `"failed_write"`);
-//! [`SweepStatus::disk_full_note`] turns those into the one line P60 and P70 report.
+//! [`SweepStatus::disk_full_note`] turns those into the one line P60 and P70 report. A failed
+//! run the runner stopped at its time limit (`RUN_TIMEOUT_SECS`) carries `"reason":"timeout"`
+//! ([`SweepStatus::timed_out_ids`]).
+//!
+//! A sweep run as Slurm job arrays answers the same object from its own status script
+//! (`scripts/slurm_status.sh`), with `"backend":"slurm"` and, per run, the state of its task
+//! (`slurm_state`) and the task (`slurm_job`, `ARRAY_TASK`); [`RunState::label`] names a failed
+//! run with them.
 
 use serde::Deserialize;
 
@@ -19,12 +26,39 @@ pub struct RunState {
     pub state: String,
     /// Exit code when the run finished.
     pub exit_code: Option<i64>,
-    /// Why a lost run ended without an exit code, when the runner could tell: `disk_full`.
+    /// Why a lost run ended without an exit code, when the runner could tell (`disk_full`), or
+    /// why a failed run failed: `timeout` (stopped at its time limit).
     #[serde(default)]
     pub reason: Option<String>,
     /// With `reason`: the record whose write failed (`exit_code`, `pid`, ...).
     #[serde(default)]
     pub failed_write: Option<String>,
+    /// On Slurm: the state of the run's task (`COMPLETED`, `TIMEOUT`, ...), or what the status
+    /// script says instead (`NOT_SUBMITTED`, `MISSING`, `UNKNOWN`, `SIGNALLED`).
+    #[serde(default)]
+    pub slurm_state: Option<String>,
+    /// On Slurm: the run's task, `ARRAY_TASK`.
+    #[serde(default)]
+    pub slurm_job: Option<String>,
+}
+
+impl RunState {
+    /// The run's id, with its Slurm state and exit code when it has them: `r3 (FAILED, exit 3)`,
+    /// `r5 (TIMEOUT)`, `r1`.
+    pub fn label(&self) -> String {
+        let mut what = Vec::new();
+        if let Some(s) = &self.slurm_state {
+            what.push(s.clone());
+        }
+        if let (Some(_), Some(c)) = (&self.slurm_state, self.exit_code) {
+            what.push(format!("exit {c}"));
+        }
+        if what.is_empty() {
+            self.run_id.clone()
+        } else {
+            format!("{} ({})", self.run_id, what.join(", "))
+        }
+    }
 }
 
 /// The whole status object.
@@ -46,6 +80,9 @@ pub struct SweepStatus {
     pub runner_alive: bool,
     /// Per-run states.
     pub runs: Vec<RunState>,
+    /// `slurm` when the sweep runs as Slurm job arrays (absent: the runner).
+    #[serde(default)]
+    pub backend: Option<String>,
 }
 
 const STATES: [&str; 5] = ["pending", "running", "ok", "failed", "lost"];
@@ -58,6 +95,8 @@ const RECORDS: [&str; 6] = [
     "ended_at",
     "exit_code",
 ];
+/// The reason of a failed run stopped at its time limit.
+const TIMEOUT: &str = "timeout";
 /// Runs named in a note before the rest are only counted.
 const NAMED: usize = 5;
 
@@ -88,6 +127,7 @@ pub fn parse(text: &str) -> Result<SweepStatus, String> {
     }
     if let Some(bad) = s.runs.iter().find(|r| match (&r.reason, &r.failed_write) {
         (None, None) => false,
+        (Some(reason), None) => reason != TIMEOUT || r.state != "failed",
         (Some(reason), Some(write)) => {
             reason != "disk_full" || r.state != "lost" || !RECORDS.contains(&write.as_str())
         }
@@ -96,6 +136,18 @@ pub fn parse(text: &str) -> Result<SweepStatus, String> {
         return Err(format!(
             "run {} has an unknown reason {:?} (failed write {:?}, state {})",
             bad.run_id, bad.reason, bad.failed_write, bad.state
+        ));
+    }
+    if let Some(bad) = s.runs.iter().find(|r| {
+        let word = |v: &Option<String>, ok: fn(u8) -> bool| {
+            v.as_ref().is_some_and(|w| w.is_empty() || !w.bytes().all(ok))
+        };
+        word(&r.slurm_state, |b| b.is_ascii_uppercase() || b == b'_')
+            || word(&r.slurm_job, |b| b.is_ascii_digit() || b == b'_')
+    }) {
+        return Err(format!(
+            "run {} has an unreadable Slurm state {:?} or task {:?}",
+            bad.run_id, bad.slurm_state, bad.slurm_job
         ));
     }
     for state in STATES {
@@ -140,11 +192,45 @@ impl SweepStatus {
             .collect()
     }
 
+    /// [`RunState::label`] of the failed and lost runs, in runs.tsv order.
+    pub fn failed_labels(&self) -> Vec<String> {
+        self.runs
+            .iter()
+            .filter(|r| r.state == "failed" || r.state == "lost")
+            .map(RunState::label)
+            .collect()
+    }
+
+    /// On Slurm: how many runs' tasks are in each state, `COMPLETED=17,TIMEOUT=1` (sorted by
+    /// state); `None` for the runner.
+    pub fn slurm_state_counts(&self) -> Option<String> {
+        let mut counts = std::collections::BTreeMap::new();
+        for s in self.runs.iter().filter_map(|r| r.slurm_state.as_deref()) {
+            *counts.entry(s).or_insert(0u64) += 1;
+        }
+        (!counts.is_empty()).then(|| {
+            counts
+                .iter()
+                .map(|(s, n)| format!("{s}={n}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    }
+
     /// IDs of runs that were claimed (every state but pending).
     pub fn claimed_ids(&self) -> Vec<&str> {
         self.runs
             .iter()
             .filter(|r| r.state != "pending")
+            .map(|r| r.run_id.as_str())
+            .collect()
+    }
+
+    /// IDs of the failed runs the runner stopped at their time limit, in runs.tsv order.
+    pub fn timed_out_ids(&self) -> Vec<&str> {
+        self.runs
+            .iter()
+            .filter(|r| r.reason.as_deref() == Some(TIMEOUT))
             .map(|r| r.run_id.as_str())
             .collect()
     }
@@ -210,6 +296,10 @@ impl SweepStatus {
         if self.lost > 0 {
             line.push_str(&format!(", {} lost", self.lost));
         }
+        let timed_out = self.timed_out_ids().len();
+        if timed_out > 0 {
+            line.push_str(&format!(" ({timed_out} of the failed timed out)"));
+        }
         line
     }
 }
@@ -233,6 +323,32 @@ mod tests {
             s.progress_line(),
             "sweep: 3/3 done, 1 failed, 0 running, 1 lost"
         );
+    }
+
+    #[test]
+    fn slurm_states_label_the_failures() {
+        let text = r#"{"backend":"slurm","total":4,"ok":1,"failed":2,"running":0,"pending":0,"lost":1,"runner_alive":false,
+            "runs":[{"run_id":"a","state":"ok","exit_code":0,"slurm_state":"COMPLETED","slurm_job":"12_0"},
+                    {"run_id":"b","state":"failed","exit_code":3,"slurm_state":"FAILED","slurm_job":"12_1"},
+                    {"run_id":"c","state":"failed","exit_code":null,"slurm_state":"TIMEOUT","slurm_job":"12_2"},
+                    {"run_id":"d","state":"lost","exit_code":null,"slurm_state":"NODE_FAIL"}]}"#;
+        let s = parse(text).unwrap();
+        assert_eq!(s.backend.as_deref(), Some("slurm"));
+        assert_eq!(s.failed_labels(), ["b (FAILED, exit 3)", "c (TIMEOUT)", "d (NODE_FAIL)"]);
+        assert_eq!(s.slurm_state_counts().as_deref(), Some("COMPLETED=1,FAILED=1,NODE_FAIL=1,TIMEOUT=1"));
+        // The runner's status has neither.
+        let runner = parse(GOOD).unwrap();
+        assert_eq!(runner.failed_labels(), ["b", "c"]);
+        assert_eq!(runner.slurm_state_counts(), None);
+        assert_eq!(runner.backend, None);
+        for (good, bad) in [
+            (r#""slurm_state":"TIMEOUT""#, r#""slurm_state":"timeout""#),
+            (r#""slurm_state":"TIMEOUT""#, r#""slurm_state":"""#),
+            (r#""slurm_job":"12_2""#, r#""slurm_job":"12-2""#),
+        ] {
+            let e = parse(&text.replace(good, bad)).unwrap_err();
+            assert!(e.contains("unreadable Slurm state"), "{bad}: {e}");
+        }
     }
 
     #[test]
@@ -291,6 +407,27 @@ mod tests {
             r#"{"run_id":"a","state":"ok","exit_code":0,"reason":"disk_full","failed_write":"pid"}"#,
         );
         assert!(parse(&on_ok).unwrap_err().contains("run a"));
+    }
+
+    #[test]
+    fn a_run_stopped_at_its_time_limit_is_failed_with_the_reason_timeout() {
+        let timed = GOOD.replace(
+            r#"{"run_id":"b","state":"failed","exit_code":2}"#,
+            r#"{"run_id":"b","state":"failed","exit_code":143,"reason":"timeout"}"#,
+        );
+        let s = parse(&timed).unwrap();
+        assert_eq!(s.timed_out_ids(), vec!["b"]);
+        assert_eq!(s.failed_ids(), vec!["b", "c"]);
+        assert!(s.progress_line().ends_with("1 lost (1 of the failed timed out)"), "{}", s.progress_line());
+        assert!(parse(GOOD).unwrap().timed_out_ids().is_empty());
+        // Only on a failed run, and without a failed write.
+        let on_ok = GOOD.replace(
+            r#"{"run_id":"a","state":"ok","exit_code":0}"#,
+            r#"{"run_id":"a","state":"ok","exit_code":0,"reason":"timeout"}"#,
+        );
+        assert!(parse(&on_ok).unwrap_err().contains("run a"));
+        let with_write = timed.replace(r#""reason":"timeout""#, r#""reason":"timeout","failed_write":"pid""#);
+        assert!(parse(&with_write).unwrap_err().contains("run b"));
     }
 
     #[test]

@@ -48,6 +48,35 @@ pub fn get_or<'a>(list: &'a [Kv], key: &str, default: &'a str) -> &'a str {
     }
 }
 
+/// Read a number of seconds written with up to three decimals (`0.2`, `2`, `1.25`) as
+/// milliseconds; `None` for anything else (a sign, an exponent, a fourth decimal, overflow).
+///
+/// ```
+/// use wfhost_pack_sdk::kv::parse_millis;
+/// assert_eq!(parse_millis("0.2"), Some(200));
+/// assert_eq!(parse_millis("2"), Some(2000));
+/// assert_eq!(parse_millis("1.25"), Some(1250));
+/// assert_eq!(parse_millis("0.0005"), None);
+/// assert_eq!(parse_millis("-1"), None);
+/// assert_eq!(parse_millis(".5"), None);
+/// ```
+pub fn parse_millis(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (int, frac) = match s.split_once('.') {
+        Some((i, f)) if !f.is_empty() => (i, f),
+        Some(_) => return None,
+        None => (s, ""),
+    };
+    if int.is_empty() || frac.len() > 3 || !(int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())) {
+        return None;
+    }
+    let mut millis: u64 = int.parse::<u64>().ok()?.checked_mul(1000)?;
+    for (i, d) in frac.bytes().enumerate() {
+        millis = millis.checked_add(u64::from(d - b'0') * [100, 10, 1][i])?;
+    }
+    Some(millis)
+}
+
 /// Read a boolean written as `true`/`false`/`1`/`0`/`yes`/`no` (case-insensitive).
 ///
 /// ```

@@ -6,7 +6,7 @@
 //!
 //! Data flow: the wfhost host calls an export of the component; the glue made by
 //! `export_transport!` converts the generated records to the types here, builds the plugin's
-//! [`Transport`] on a [`Host`] backed by the `process`, `settings` and `log` imports, calls the
+//! [`Transport`] on a [`Host`] backed by the `process`, `settings`, `log`, `http` and `memo` imports, calls the
 //! matching method, and converts the answer back field for field and the error variant for
 //! variant. Nothing is added, dropped or reinterpreted on the way. Plugin logic sees only this
 //! module's types, so it compiles and is unit-tested on the host target with a [`Host`] that runs
@@ -14,8 +14,8 @@
 //!
 //! ```
 //! use wfhost_pack_sdk::transport::{
-//!     CommandResult, ExecSpec, Host, Level, PodIdentity, PodState, PodReport, RunRequest, Transport,
-//!     TransportError,
+//!     CommandResult, ExecSpec, FetchSource, Host, Level, PodIdentity, PodState, PodReport,
+//!     RunRequest, Transport, TransportError,
 //! };
 //!
 //! /// Runs every command on the host itself; there is one pod, `here`.
@@ -58,8 +58,16 @@
 //!     fn get_file(&self, _: &str, _: &str, _: u64) -> Result<Vec<u8>, TransportError> {
 //!         Err(TransportError::Failed("not supported".into()))
 //!     }
-//!     fn fetch_dir(&self, _: &str, _: &str, _: &str) -> Result<(), TransportError> {
-//!         Err(TransportError::Failed("not supported".into()))
+//!     fn fetch_command(&self, target: &str, dir: &str) -> Result<FetchSource, TransportError> {
+//!         self.parse_target(target)?;
+//!         let args = ["-cf", "-", "-C", dir, "."].map(String::from).to_vec();
+//!         Ok(FetchSource { command: RunRequest { program: "tar".into(), args, timeout_ms: 60_000, ..RunRequest::default() }, begin_after: None })
+//!     }
+//!     fn fetch_ended(&self, _: &str, dir: &str, ended: &CommandResult) -> Result<(), TransportError> {
+//!         match ended.exit_code {
+//!             Some(0) => Ok(()),
+//!             _ => Err(TransportError::Failed(format!("tar of {dir} failed: {}", ended.stderr))),
+//!         }
 //!     }
 //!     fn delete(&self, target: &str) -> Result<(), TransportError> {
 //!         Err(TransportError::Invalid(format!("{target} cannot be deleted")))
@@ -150,9 +158,102 @@ pub struct RunRequest {
     pub timeout_ms: u64,
 }
 
+/// `transport.fetch-source`: the program whose standard output is a tar archive of a remote
+/// directory; the host runs it (as a [`RunRequest`], `stdin` none) and unpacks the stream itself.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FetchSource {
+    /// The program.
+    pub command: RunRequest,
+    /// The archive starts after the first output line ending with this text (`None`: at once).
+    pub begin_after: Option<String>,
+}
+
+/// `http.method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMethod {
+    /// A read.
+    Get,
+    /// A read of the headers.
+    Head,
+    /// A side effect.
+    Post,
+    /// A side effect.
+    Put,
+    /// A side effect.
+    Patch,
+    /// A side effect.
+    Delete,
+}
+
+/// `http.secret-header`: `name: <prefix><value of the secret handle>`, filled in by the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretHeader {
+    /// Header name, e.g. `Authorization`.
+    pub name: String,
+    /// The secret's handle.
+    pub handle: String,
+    /// Text before the value, e.g. `Bearer `.
+    pub prefix: String,
+}
+
+/// `http.request`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// The method.
+    pub method: HttpMethod,
+    /// Absolute URL (a host the profile declares, under a base URL the config allows).
+    pub url: String,
+    /// Headers.
+    pub headers: Vec<Kv>,
+    /// Headers whose values are host secrets.
+    pub secret_headers: Vec<SecretHeader>,
+    /// Body (not with GET or HEAD).
+    pub body: Option<Vec<u8>>,
+    /// Time limit.
+    pub timeout_ms: u64,
+    /// The request changes something outside (a rent, a delete): the host sends it only under
+    /// the flow's grant, with consent, and records a receipt. POST, PUT, PATCH and DELETE are
+    /// side effects whatever this says.
+    pub side_effect: bool,
+    /// `Idempotency-Key` of a side effect (`None`: the host derives one).
+    pub idempotency_key: Option<String>,
+}
+
+/// `http.response` (secrets scrubbed by the host).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: Vec<Kv>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// `http.http-error`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum HttpError {
+    /// Outside the policy or without a grant; nothing was sent.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// Name resolution, connection or TLS failed.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// Past the time limit.
+    #[error("timeout: {0}")]
+    Timeout(String),
+    /// The response was over the host's cap.
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// Anything else.
+    #[error("failed: {0}")]
+    Failed(String),
+}
+
 /// The host capabilities a transport imports. The glue of
-/// [`export_transport!`](crate::export_transport) implements it with the `process`, `settings`
-/// and `log` imports; tests implement it with real processes or recorded answers.
+/// [`export_transport!`](crate::export_transport) implements it with the `process`,
+/// `settings`, `log`, `http` and `memo` imports; tests implement it with real processes or
+/// recorded answers (`http` and the memo default to "not available").
 pub trait Host {
     /// Run a host program (`process.run`); `Err` when it could not be started at all.
     fn run(&self, request: &RunRequest) -> Result<CommandResult, String>;
@@ -160,6 +261,20 @@ pub trait Host {
     fn setting(&self, key: &str) -> Option<String>;
     /// A log line (`log.emit`).
     fn log(&self, level: Level, message: &str);
+    /// Send an HTTP request (`http.send`). The default refuses: a test host without HTTP.
+    fn http(&self, request: &HttpRequest) -> Result<HttpResponse, HttpError> {
+        Err(HttpError::Refused(format!("{}: no HTTP on this host", request.url)))
+    }
+    /// A value of the flow's memo (`memo.get`). The default: none.
+    fn memo_get(&self, key: &str) -> Option<String> {
+        let _ = key;
+        None
+    }
+    /// Store a value in the flow's memo (`memo.set`). The default refuses.
+    fn memo_set(&self, key: &str, value: &str) -> Result<(), String> {
+        let _ = (key, value);
+        Err("no memo on this host".into())
+    }
     /// Seconds since the Unix epoch (for timestamps such as `created_at`). The default reads the
     /// system clock (the WASI wall clock in a component), and 0 if it is before 1970.
     fn now_secs(&self) -> i64 {
@@ -207,13 +322,15 @@ pub trait Transport {
     /// `get-file`: at most `max_bytes` of the file at `path`.
     fn get_file(&self, target: &str, path: &str, max_bytes: u64)
         -> Result<Vec<u8>, TransportError>;
-    /// `fetch-dir`: copy `remote_dir` (recursively) into the host directory `local_dir`, which
-    /// exists and is empty.
-    fn fetch_dir(
+    /// `fetch-command`: the program that streams `remote_dir` (recursively) back as a tar
+    /// archive on its standard output. The host runs it and unpacks the archive itself.
+    fn fetch_command(&self, target: &str, remote_dir: &str) -> Result<FetchSource, TransportError>;
+    /// `fetch-ended`: judge how that program ended (`ended.stdout` is empty: it was the archive).
+    fn fetch_ended(
         &self,
         target: &str,
         remote_dir: &str,
-        local_dir: &str,
+        ended: &CommandResult,
     ) -> Result<(), TransportError>;
     /// `delete`: delete the pod.
     fn delete(&self, target: &str) -> Result<(), TransportError>;
@@ -222,9 +339,9 @@ pub trait Transport {
 /// Export a [`Transport`](crate::transport::Transport) as the component's `transport` interface.
 ///
 /// `export_transport!(Component, make)` must be invoked in the module where
-/// `wit_bindgen::generate!` was invoked for a world that imports `log`, `settings` and `process`
-/// and exports `transport` of `wfhost:plugin` (such as `transport-plugin`): it uses the generated
-/// modules `wfhost::plugin::{types, log, settings, process}` and
+/// `wit_bindgen::generate!` was invoked for a world that imports `log`, `settings`, `process`,
+/// `http` and `memo` and exports `transport` of `wfhost:plugin` (such as `transport-plugin`): it
+/// uses the generated modules `wfhost::plugin::{types, log, settings, process, http, memo}` and
 /// `exports::wfhost::plugin::transport` found there. It defines
 ///
 /// - the conversions of [`record_conversions!`](crate::record_conversions) (so do not invoke
@@ -249,7 +366,7 @@ macro_rules! export_transport {
     ($vis:vis $component:ident, $make:expr $(,)?) => {
         $crate::record_conversions!();
 
-        /// The `process`, `settings` and `log` imports as a transport host.
+        /// The `process`, `settings`, `log`, `http` and `memo` imports as a transport host.
         struct WitHost;
 
         impl WitHost {
@@ -257,6 +374,20 @@ macro_rules! export_transport {
                 list: &[$crate::transport::Kv],
             ) -> ::std::vec::Vec<self::wfhost::plugin::types::Kv> {
                 list.iter().cloned().map(::core::convert::Into::into).collect()
+            }
+
+            fn run_request(
+                r: &$crate::transport::RunRequest,
+            ) -> self::wfhost::plugin::process::RunRequest {
+                self::wfhost::plugin::process::RunRequest {
+                    program: r.program.clone(),
+                    args: r.args.clone(),
+                    cwd: r.cwd.clone(),
+                    env: WitHost::kvs(&r.env),
+                    secret_env: WitHost::kvs(&r.secret_env),
+                    stdin: r.stdin.clone(),
+                    timeout_ms: r.timeout_ms,
+                }
             }
 
             fn error(
@@ -280,16 +411,8 @@ macro_rules! export_transport {
                 r: &$crate::transport::RunRequest,
             ) -> ::core::result::Result<$crate::transport::CommandResult, ::std::string::String>
             {
-                let request = self::wfhost::plugin::process::RunRequest {
-                    program: r.program.clone(),
-                    args: r.args.clone(),
-                    cwd: r.cwd.clone(),
-                    env: WitHost::kvs(&r.env),
-                    secret_env: WitHost::kvs(&r.secret_env),
-                    stdin: r.stdin.clone(),
-                    timeout_ms: r.timeout_ms,
-                };
-                self::wfhost::plugin::process::run(&request).map(::core::convert::Into::into)
+                self::wfhost::plugin::process::run(&WitHost::run_request(r))
+                    .map(::core::convert::Into::into)
             }
 
             fn setting(&self, key: &str) -> ::core::option::Option<::std::string::String> {
@@ -298,6 +421,64 @@ macro_rules! export_transport {
 
             fn log(&self, level: $crate::transport::Level, message: &str) {
                 self::wfhost::plugin::log::emit(::core::convert::Into::into(level), message);
+            }
+
+            fn http(
+                &self,
+                r: &$crate::transport::HttpRequest,
+            ) -> ::core::result::Result<$crate::transport::HttpResponse, $crate::transport::HttpError>
+            {
+                use self::wfhost::plugin::http as wit;
+                use $crate::transport::{HttpError as E, HttpMethod as M};
+                let request = wit::Request {
+                    method: match r.method {
+                        M::Get => wit::Method::Get,
+                        M::Head => wit::Method::Head,
+                        M::Post => wit::Method::Post,
+                        M::Put => wit::Method::Put,
+                        M::Patch => wit::Method::Patch,
+                        M::Delete => wit::Method::Delete,
+                    },
+                    url: r.url.clone(),
+                    headers: WitHost::kvs(&r.headers),
+                    secret_headers: r
+                        .secret_headers
+                        .iter()
+                        .map(|s| wit::SecretHeader {
+                            name: s.name.clone(),
+                            handle: s.handle.clone(),
+                            prefix: s.prefix.clone(),
+                        })
+                        .collect(),
+                    body: r.body.clone(),
+                    timeout_ms: r.timeout_ms,
+                    side_effect: r.side_effect,
+                    idempotency_key: r.idempotency_key.clone(),
+                };
+                match wit::send(&request) {
+                    Ok(a) => Ok($crate::transport::HttpResponse {
+                        status: a.status,
+                        headers: a.headers.into_iter().map(::core::convert::Into::into).collect(),
+                        body: a.body,
+                    }),
+                    Err(wit::HttpError::Refused(m)) => Err(E::Refused(m)),
+                    Err(wit::HttpError::Unreachable(m)) => Err(E::Unreachable(m)),
+                    Err(wit::HttpError::Timeout(m)) => Err(E::Timeout(m)),
+                    Err(wit::HttpError::TooLarge(m)) => Err(E::TooLarge(m)),
+                    Err(wit::HttpError::Failed(m)) => Err(E::Failed(m)),
+                }
+            }
+
+            fn memo_get(&self, key: &str) -> ::core::option::Option<::std::string::String> {
+                self::wfhost::plugin::memo::get(key)
+            }
+
+            fn memo_set(
+                &self,
+                key: &str,
+                value: &str,
+            ) -> ::core::result::Result<(), ::std::string::String> {
+                self::wfhost::plugin::memo::set(key, value)
             }
         }
 
@@ -416,17 +597,32 @@ macro_rules! export_transport {
                 .map_err(WitHost::error)
             }
 
-            fn fetch_dir(
+            fn fetch_command(
                 target: ::std::string::String,
                 remote_dir: ::std::string::String,
-                local_dir: ::std::string::String,
+            ) -> ::core::result::Result<
+                self::exports::wfhost::plugin::transport::FetchSource,
+                self::exports::wfhost::plugin::transport::TransportError,
+            > {
+                $crate::transport::Transport::fetch_command(&($make)(&WitHost), &target, &remote_dir)
+                    .map(|f| self::exports::wfhost::plugin::transport::FetchSource {
+                        command: WitHost::run_request(&f.command),
+                        begin_after: f.begin_after,
+                    })
+                    .map_err(WitHost::error)
+            }
+
+            fn fetch_ended(
+                target: ::std::string::String,
+                remote_dir: ::std::string::String,
+                ended: self::wfhost::plugin::types::CommandResult,
             ) -> ::core::result::Result<(), self::exports::wfhost::plugin::transport::TransportError>
             {
-                $crate::transport::Transport::fetch_dir(
+                $crate::transport::Transport::fetch_ended(
                     &($make)(&WitHost),
                     &target,
                     &remote_dir,
-                    &local_dir,
+                    &::core::convert::Into::into(ended),
                 )
                 .map_err(WitHost::error)
             }

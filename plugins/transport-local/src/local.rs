@@ -10,8 +10,8 @@
 use crate::paths::{self, PodPaths};
 use wfhost_pack_sdk::text::{last_line, utc_rfc3339};
 use wfhost_pack_sdk::transport::{
-    CommandResult, ExecSpec, Host, Level, PodIdentity, PodState, PodReport, RunRequest, Transport,
-    TransportError,
+    CommandResult, ExecSpec, FetchSource, Host, Level, PodIdentity, PodState, PodReport,
+    RunRequest, Transport, TransportError,
 };
 
 /// Transport id.
@@ -65,11 +65,10 @@ const GET_SH: &str = r#"[ -f "$1" ] || exit 3
 [ -f "$2" ] || { echo "no such file: $2" >&2; exit 4; }
 head -c "$3" -- "$2""#;
 
-/// `$1` pod.json, `$2` remote dir (resolved), `$3` local dir.
+/// `$1` pod.json, `$2` remote dir (resolved); stdout: a tar archive of the directory's contents.
 const FETCH_SH: &str = r#"[ -f "$1" ] || exit 3
 [ -d "$2" ] || { echo "no such directory: $2" >&2; exit 4; }
-[ -d "$3" ] || { echo "local directory missing: $3" >&2; exit 5; }
-cp -RP -- "$2/." "$3/""#;
+cd -- "$2" && exec tar -cf - ."#;
 
 /// `$1` pods dir, `$2` pod dir. Refuses (exit 5) unless the real pod dir is strictly inside the
 /// real pods dir (symlinks resolved).
@@ -113,17 +112,7 @@ impl<'h, H: Host> Local<'h, H> {
         stdin: Option<Vec<u8>>,
         timeout_ms: u64,
     ) -> Result<CommandResult, TransportError> {
-        let mut argv = vec!["-c".to_string(), script.to_string(), "sh".to_string()];
-        argv.extend(args.iter().map(|a| a.to_string()));
-        let req = RunRequest {
-            program: "sh".into(),
-            args: argv,
-            cwd: None,
-            env: Vec::new(),
-            secret_env: Vec::new(),
-            stdin,
-            timeout_ms,
-        };
+        let req = Self::sh_request(script, args, stdin, timeout_ms);
         let res = self.host.run(&req).map_err(|e| {
             TransportError::Failed(format!("{what}: could not run sh on the host: {e}"))
         })?;
@@ -134,6 +123,21 @@ impl<'h, H: Host> Local<'h, H> {
             )));
         }
         Ok(res)
+    }
+
+    /// `sh -c <script> sh <args>...`.
+    fn sh_request(script: &str, args: &[&str], stdin: Option<Vec<u8>>, timeout_ms: u64) -> RunRequest {
+        let mut argv = vec!["-c".to_string(), script.to_string(), "sh".to_string()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        RunRequest {
+            program: "sh".into(),
+            args: argv,
+            cwd: None,
+            env: Vec::new(),
+            secret_env: Vec::new(),
+            stdin,
+            timeout_ms,
+        }
     }
 
     /// Map the exit code of one of our scripts to a result.
@@ -369,28 +373,24 @@ impl<H: Host> Transport for Local<'_, H> {
         Ok(res.stdout.into_bytes())
     }
 
-    /// `fetch-dir`: copy the contents of the resolved remote dir into the host dir `local_dir`.
-    fn fetch_dir(
-        &self,
-        target: &str,
-        remote_dir: &str,
-        local_dir: &str,
-    ) -> Result<(), TransportError> {
+    /// `fetch-command`: `sh` streaming the pod directory's `remote_dir` as a tar archive (the
+    /// host unpacks it, recreating regular files and directories only).
+    fn fetch_command(&self, target: &str, remote_dir: &str) -> Result<FetchSource, TransportError> {
         let (_, p) = self.pod(target)?;
         let src = paths::resolve(&p.root, remote_dir)?;
-        let dst = paths::local_dir(local_dir)?;
-        let res = self.sh(
-            &format!("fetch-dir {remote_dir}"),
-            FETCH_SH,
-            &[&p.marker, &src, &dst],
-            None,
-            FETCH_TIMEOUT_MS,
-        )?;
-        self.check_rc(
-            &format!("fetch-dir {remote_dir} from pod {target}"),
-            target,
-            &res,
-        )
+        Ok(FetchSource {
+            command: Self::sh_request(FETCH_SH, &[&p.marker, &src], None, FETCH_TIMEOUT_MS),
+            begin_after: None,
+        })
+    }
+
+    /// `fetch-ended`: the exit code of [`FETCH_SH`] as a result.
+    fn fetch_ended(&self, target: &str, remote_dir: &str, ended: &CommandResult) -> Result<(), TransportError> {
+        let what = format!("fetch-dir {remote_dir} from pod {target}");
+        if ended.timed_out {
+            return Err(TransportError::Timeout(format!("{what}: no answer within the time allowed")));
+        }
+        self.check_rc(&what, target, ended)
     }
 
     /// `delete`: remove the pod directory, only when it is strictly inside the pods dir.

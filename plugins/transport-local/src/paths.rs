@@ -92,12 +92,6 @@ pub fn remote_parent(path: &str) -> Result<String, TransportError> {
     })
 }
 
-/// Check a host directory given by the host (fetch destination): absolute and normalised.
-pub fn local_dir(path: &str) -> Result<String, TransportError> {
-    normalize_abs_path(path)
-        .map_err(|e| TransportError::Invalid(format!("local directory {path:?} refused: {e}")))
-}
-
 /// Pod names `provision` tries for `hint`, in order: `hint`, `hint-2`, `hint-3`, ...
 /// A long hint is shortened so every candidate stays a safe segment.
 pub fn candidate_names(hint: &str) -> Result<Vec<String>, TransportError> {
@@ -203,13 +197,6 @@ mod tests {
         assert_eq!(remote_parent("/f").unwrap(), "/");
         assert!(remote_parent("/").is_err());
         assert!(remote_parent("/a/../f").is_err());
-    }
-
-    #[test]
-    fn local_dirs_must_be_absolute() {
-        assert_eq!(local_dir("/tmp/x/").unwrap(), "/tmp/x");
-        assert!(local_dir("tmp/x").is_err());
-        assert!(local_dir("/tmp/../x").is_err());
     }
 
     #[test]

@@ -55,7 +55,7 @@ impl ExternalAuditor {
             Err(e) => return unverified("internal", format!("cannot encode the evidence pack: {e}")),
         };
         if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&evidence, &body)) {
-            return unverified("internal", format!("cannot write {}: {e}", evidence.display()));
+            return unverified(super::EVIDENCE_WRITE, format!("cannot write {}: {e}", evidence.display()));
         }
         let _ = std::fs::remove_file(&output);
         let line = format!(

@@ -13,6 +13,10 @@
 pub mod deterministic;
 pub mod external;
 
+/// The `reason_kind` of an auditor that was never asked because its input file could not be
+/// written: the engine records that as a failed evidence write, not as a verdict.
+pub const EVIDENCE_WRITE: &str = "evidence_write";
+
 use wfhost_config::config::Config;
 use wfhost_config::flags::{self, Fetch, Flags, Provision, Sweep, Teardown};
 use crate::plugins::Plugins;

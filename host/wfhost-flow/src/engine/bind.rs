@@ -1,11 +1,14 @@
 //! P20 TARGET_BIND, the host's own phase: the explicit target (LIUM_TARGET or `--target`),
 //! else the pod P10 created, else a failure; the transport validates it; the remote FSM is read
 //! once; then the target is locked (Law 3) by the target grant and consent for commands and
-//! files on it is recorded.
+//! files on it is recorded. Before any of that, the flow takes the target's lock
+//! ([`crate::target_lock`]): a target another flow from this directory works on fails with 207.
 
 use super::{fail, kv, ok, Run, TargetSource};
 use crate::grants::Grant;
 use crate::plugins;
+use crate::target_lock::{self, Holder};
+use crate::now_rfc3339;
 use crate::types::PhaseOutcome;
 use serde_json::{json, Value};
 use wfhost_audit::records::{self, FsmLoaded};
@@ -29,6 +32,17 @@ impl Run<'_> {
             Ok(t) => t,
             Err(e) => return fail(phase, codes::TARGET_INVALID, format!("target {candidate:?}: {}", plugins::transport_error_text(&e))),
         };
+        // One flow per target: a second one stops here, before it touches the target.
+        let holder = Holder {
+            flow_id: self.flow_id.clone(),
+            pid: std::process::id(),
+            since: now_rfc3339(),
+            evidence: self.flow_dir.display().to_string(),
+        };
+        match target_lock::acquire(&self.req.workdir, &target, &holder) {
+            Ok(lock) => self.target_lock = Some(lock),
+            Err(e) => return fail(phase, codes::TARGET_BUSY, e.to_string()),
+        }
         self.target = Some(target.clone());
         self.target_source = Some(source);
         self.gateway.bind(&target);
@@ -52,9 +66,11 @@ impl Run<'_> {
             }), actor.clone());
         }
         self.gateway.grant(Grant::target(&target, source.as_str()));
+        let lock = self.target_lock.as_ref().map(|l| l.path().display().to_string()).unwrap_or_default();
         ok(phase, format!("bound to {target} ({})", source.as_str()), vec![
             kv("target", &target),
             kv("target_source", source.as_str()),
+            kv("target_lock", &lock),
         ])
     }
 

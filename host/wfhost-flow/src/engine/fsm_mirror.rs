@@ -46,7 +46,7 @@ impl Run<'_> {
         };
         self.sink.event(records::FSM_TRANSITION, &format!("{}/fsm", phase.id), records::to_value(&transition));
         let state = records::to_value(&FsmMirror::of(&transition, &self.flow_id));
-        self.write_evidence(FSM, &FlowDir::new(&self.flow_dir).fsm(), &state);
+        self.sink.write_json(FSM, &FlowDir::new(&self.flow_dir).fsm(), &state);
         let remote = match (&self.plugins, &self.target) {
             (Some(p), Some(t)) => {
                 let path = self.state_file();

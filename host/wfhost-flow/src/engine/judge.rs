@@ -3,11 +3,15 @@
 //! written, signed and printed.
 //!
 //! ```text
-//! outcome ─► phase.<Pxx>.json + phase.outcome ─► PHASE line
-//!         ─► deterministic checks ─► .deterministic.json + court.deterministic
-//!         ─► evidence pack ─► auditors ─► .pack.json, .constitutional.json + court.auditor
-//!         ─► decide ─► .verdict.json (+ .verdict.dsse.json) + court.verdict ─► COURT line
+//! outcome ─► phase.<Pxx>.json, then phase.outcome ─► PHASE line
+//!         ─► deterministic checks ─► .deterministic.json, then court.deterministic
+//!         ─► evidence pack ─► .pack.json ─► auditors ─► .constitutional.json, then court.auditor
+//!         ─► decide ─► .verdict.json (+ .verdict.dsse.json), then court.verdict ─► COURT line
 //! ```
+//!
+//! Every file is written before the record that names it; the first write or append that
+//! fails ends the court at once (the sink has recorded it), so no record names a missing file
+//! and no COURT line is printed for a phase whose verdict is not on record.
 
 use super::{record_status, PhaseRun, Run, TargetSource};
 use crate::court::{self, deterministic};
@@ -19,7 +23,7 @@ use wfhost_audit::decision::{self, OutcomeView};
 use wfhost_audit::pack;
 use wfhost_audit::layout::{rel_phase_file, FlowDir, PhaseFile};
 use wfhost_audit::records::{self, ArtifactRecord, DeterministicRecord, PassFail, PhaseOutcomeRecord, VerdictEvidence, VerdictRecord};
-use wfhost_constitution::{keys, Phase};
+use wfhost_constitution::{keys, Phase, PhaseId};
 
 impl Run<'_> {
     pub(super) fn facts(&self, phase: &Phase, run: Option<(&PhaseRun, Result<(), String>)>) -> deterministic::Facts {
@@ -54,7 +58,7 @@ impl Run<'_> {
                 .outcome
                 .artifacts
                 .iter()
-                .map(|a| (a.name.clone(), artifact_problem(a)))
+                .map(|a| (a.name.clone(), artifact_problem(a, self.gateway.fetched(Path::new(&a.path)))))
                 .collect();
         }
         f
@@ -90,10 +94,18 @@ impl Run<'_> {
         };
         let outcome_json = records::to_value(&outcome);
         let outcome_path = path(PhaseFile::Outcome);
-        let recorded = wfhost_audit::layout::write_json(&outcome_path, &outcome_json)
-            .and_then(|_| wfhost_audit::layout::read_json(&outcome_path).map(|_| ()))
-            .map_err(|e| e.to_string());
-        self.sink.event(records::PHASE_OUTCOME, &format!("{}/outcome", phase.id), outcome_json);
+        // Each file is written before the record that names it; a write or an append that
+        // fails stops the court here (the sink recorded it; the flow halts as internal).
+        if self.sink.error().is_some() || self.sink.write_json(&rel(PhaseFile::Outcome), &outcome_path, &outcome_json).is_none() {
+            return false;
+        }
+        let recorded = wfhost_audit::layout::read_json(&outcome_path).map(|_| ()).map_err(|e| e.to_string());
+        if self.sink.event(records::PHASE_OUTCOME, &format!("{}/outcome", phase.id), outcome_json).is_none() {
+            return false;
+        }
+        if phase.id == PhaseId::P20 {
+            self.recorded_target = outcome.target.clone();
+        }
         self.out.phase(&phase.id, outcome.status.as_str(), outcome.code, &outcome_path.display().to_string());
 
         let court_started = Instant::now();
@@ -106,8 +118,9 @@ impl Run<'_> {
             checks,
         };
         let det_json = records::to_value(&det);
-        self.write_evidence(&rel(PhaseFile::Deterministic), &path(PhaseFile::Deterministic), &det_json);
-        self.sink.event(records::COURT_DETERMINISTIC, &format!("{}/deterministic", phase.id), det_json);
+        if !self.file_then_record(&rel(PhaseFile::Deterministic), &path(PhaseFile::Deterministic), det_json, records::COURT_DETERMINISTIC, phase, "deterministic") {
+            return false;
+        }
 
         let pack = court::evidence_pack(court::PackInput {
             c: self.c,
@@ -131,21 +144,30 @@ impl Run<'_> {
         let skipped = outcome.status == records::PhaseStatus::Skip;
         let minimum = self.pack_minimum(phase, &outcome, skipped);
         let pack_file = match court::pack_value(&pack) {
-            Ok(v) => Some(pack::flat(&minimum, v)),
+            Ok(v) => pack::flat(&minimum, v),
             Err(e) => {
-                self.sink.file_failed(&rel(PhaseFile::Pack), &e);
-                None
+                self.sink.write_failed(&rel(PhaseFile::Pack), &e);
+                return false;
             }
         };
-        let pack_sha256 = pack_file.as_ref().and_then(|v| self.write_evidence(&rel(PhaseFile::Pack), &path(PhaseFile::Pack), v));
+        let Some(pack_sha256) = self.sink.write_json(&rel(PhaseFile::Pack), &path(PhaseFile::Pack), &pack_file) else {
+            return false;
+        };
         let constitutional = match &self.plugins {
-            Some(p) => court::constitutional(self.c, phase, &pack, pack_file.as_ref(), p, &self.flow_dir),
+            Some(p) => court::constitutional(self.c, phase, &pack, Some(&pack_file), p, &self.flow_dir),
             None => court::constitutional_without_plugins(self.c, phase, &pack, &self.req.env),
         }
-        .record(&phase.id, pack_sha256);
+        .record(&phase.id, Some(pack_sha256));
+        // An external auditor whose input file could not be written was never asked: that is
+        // a failed evidence write, not the auditor's verdict.
+        if let Some(a) = constitutional.auditors.iter().find(|a| a.reason_kind.as_deref() == Some(court::EVIDENCE_WRITE)) {
+            self.sink.write_failed(&rel(PhaseFile::ExternalInput), &a.message);
+            return false;
+        }
         let const_json = records::to_value(&constitutional);
-        self.write_evidence(&rel(PhaseFile::Constitutional), &path(PhaseFile::Constitutional), &const_json);
-        self.sink.event(records::COURT_AUDITOR, &format!("{}/constitutional", phase.id), const_json);
+        if !self.file_then_record(&rel(PhaseFile::Constitutional), &path(PhaseFile::Constitutional), const_json, records::COURT_AUDITOR, phase, "constitutional") {
+            return false;
+        }
 
         let d = decision::decide(
             self.c,
@@ -171,12 +193,19 @@ impl Run<'_> {
                 constitutional: rel(PhaseFile::Constitutional),
             },
         };
-        self.write_evidence(&rel(PhaseFile::Verdict), &verdict_path, &records::to_value(&verdict));
-        self.sink.event(records::COURT_VERDICT, &format!("{}/verdict", phase.id), records::to_value(&verdict));
+        let verdict_json = records::to_value(&verdict);
+        if self.sink.write_json(&rel(PhaseFile::Verdict), &verdict_path, &verdict_json).is_none() {
+            return false;
+        }
+        // The signature over the verdict file is written before the record, like the file.
         if let Some(signer) = &self.signer {
             if let Err(e) = wfhost_audit::signing::sign_verdict(signer, &self.flow_dir, &phase.id) {
-                self.sink.file_failed(&rel(PhaseFile::VerdictEnvelope), &e);
+                self.sink.write_failed(&rel(PhaseFile::VerdictEnvelope), &e);
+                return false;
             }
+        }
+        if self.sink.event(records::COURT_VERDICT, &format!("{}/verdict", phase.id), verdict_json).is_none() {
+            return false;
         }
         self.out.court(
             &phase.id,
@@ -194,8 +223,12 @@ impl Run<'_> {
         d.court
     }
 
-    /// Write an evidence file; a failure is remembered by the sink, and the flow halts after
-    /// this phase (fail-closed). Returns the file's sha256.
+    /// Write an evidence file, then append the record that carries it; false (the flow halts,
+    /// the sink recorded why) when either fails.
+    fn file_then_record(&self, rel: &str, path: &Path, value: Value, record: &str, phase: &Phase, what: &str) -> bool {
+        self.sink.write_json(rel, path, &value).is_some() && self.sink.event(record, &format!("{}/{what}", phase.id), value).is_some()
+    }
+
     /// The minimum members of the phase's evidence pack (the constitution's names).
     fn pack_minimum(&self, phase: &Phase, outcome: &PhaseOutcomeRecord, skipped: bool) -> pack::Minimum {
         let config = self.config.as_ref();
@@ -210,28 +243,18 @@ impl Run<'_> {
             active_config_path: config.map(|c| c.path().display().to_string()),
             active_config_sha256: self.config_sha_start.clone(),
             lium_target: outcome.target.clone(),
-            ops_default_host: setting("OPS_DEFAULT_HOST"),
+            ops_default_host: setting(keys::OPS_DEFAULT_HOST.name()),
             transport_hint: pack::transport_hint(&transport, outcome.target.as_deref()),
-            remote_env_path: setting("REMOTE_ENV_PATH"),
+            remote_env_path: setting(keys::REMOTE_ENV_PATH.name()),
             fsm_before: outcome.fsm_before.clone(),
             fsm_after: outcome.fsm_after.clone(),
             command_name: phase.command_name(&flags, skipped).unwrap_or_default().to_string(),
             command_rc: outcome.code,
             phase_status: outcome.status.as_str().to_string(),
-            repo_url: setting("REPO_URL"),
+            repo_url: setting(keys::REPO_URL.name()),
             teardown_mode: self.flags.teardown.to_string(),
             applicable_laws: pack::law_aliases(self.c, &phase.laws),
             flow_start_artifact: wfhost_audit::layout::FLOW_START.to_string(),
-        }
-    }
-
-    pub(super) fn write_evidence(&self, what: &str, path: &Path, value: &Value) -> Option<String> {
-        match wfhost_audit::layout::write_json(path, value) {
-            Ok(sha) => Some(sha),
-            Err(e) => {
-                self.sink.file_failed(&format!("{what} ({})", path.display()), &e);
-                None
-            }
         }
     }
 
@@ -244,18 +267,30 @@ impl Run<'_> {
     }
 }
 
-/// What is wrong with a local artifact the phase listed (unreadable, digest mismatch), if
-/// anything; remote paths are the phase's own checks' business.
-fn artifact_problem(a: &Artifact) -> Option<String> {
+/// What is wrong with a local artifact the phase listed (missing, not a regular file, digest
+/// mismatch), if anything; remote paths are the phase's own checks' business. A file a fetch
+/// wrote (`recorded`: its sha256 and size, hashed once as it was written) is checked against
+/// that record and its size on disk, never hashed again; any other file is hashed as a stream.
+fn artifact_problem(a: &Artifact, recorded: Option<(String, u64)>) -> Option<String> {
     let path = Path::new(&a.path);
     if !path.is_absolute() {
         return None; // A remote path: the phase's own checks cover it.
     }
-    match std::fs::read(path) {
-        Err(e) => Some(format!("{} unreadable: {e}", a.path)),
-        Ok(bytes) => match &a.sha256 {
-            Some(want) if *want != wfhost_evidence::hash::sha256_hex(&bytes) => Some(format!("{} sha256 mismatch", a.path)),
-            _ => None,
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) => return Some(format!("{} unreadable: {e}", a.path)),
+        Ok(m) if !m.is_file() => return Some(format!("{} is not a regular file", a.path)),
+        Ok(m) => m,
+    };
+    let actual = match recorded {
+        Some((sha, size)) if size == meta.len() => sha,
+        Some((_, size)) => return Some(format!("{} is {} bytes, {size} when it was fetched", a.path, meta.len())),
+        None => match wfhost_evidence::hash::sha256_file(path) {
+            Ok(sha) => sha,
+            Err(e) => return Some(format!("{} unreadable: {e}", a.path)),
         },
+    };
+    match &a.sha256 {
+        Some(want) if *want != actual => Some(format!("{} sha256 mismatch", a.path)),
+        _ => None,
     }
 }

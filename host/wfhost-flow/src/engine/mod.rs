@@ -35,11 +35,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wfhost_audit::decision;
-use wfhost_audit::records::{self, FlowHalted, FlowStarted, FlowSummaryRecord, FlowVerdict, PhaseStarted};
+use wfhost_audit::records::{self, FlowHalted, FlowStarted, FlowSummaryRecord, FlowVerdict, HaltCause, PhaseStarted};
 use wfhost_audit::summary;
 use wfhost_config::config::{Config, ConfigError, ConfigLocation};
 use wfhost_config::flags::Flags;
+use wfhost_config::flags::Sweep;
 use wfhost_config::plan::Plan;
+use wfhost_runtime::interrupt;
 use wfhost_constitution::{codes, keys, Code, Constitution, Phase, PhaseId, Runner};
 
 /// What to run, and where.
@@ -126,6 +128,11 @@ struct Run<'o> {
     plugins: Option<Plugins>,
     explicit_target: Option<String>,
     target: Option<String>,
+    /// The bound target's lock (`crate::target_lock`), held until the flow ends.
+    target_lock: Option<crate::target_lock::TargetLock>,
+    /// The target as the records bind it: P20's recorded outcome (a bind whose outcome could
+    /// not be recorded is not in the evidence, and the summary follows the evidence).
+    recorded_target: Option<String>,
     target_source: Option<TargetSource>,
     provisioned: Option<PodIdentity>,
     pod_deleted: bool,
@@ -138,9 +145,18 @@ struct Run<'o> {
     fsm: String,
     first_failure: Option<(String, u16)>,
     internal_error: Option<String>,
+    /// The signal that stopped the flow (`wfhost_runtime::interrupt`), and the phase it came in.
+    interrupted: Option<(&'static str, Option<PhaseId>)>,
+    /// The last phase that started.
+    last_started: Option<PhaseId>,
     gateway: Arc<GatewayShared>,
     /// The key that signs verdicts and the flow (`WF_SIGNING_KEY`), once P00 loaded it.
     signer: Option<wfhost_evidence::dsse::Signer>,
+    /// SWEEP_FORCE=1 has the consent P00 recorded: P60 may run finished runs again.
+    force_consent: bool,
+    /// WF_RUN_SECRETS as P00 read them from the process environment: (handle, value), held
+    /// here only and written to the target by P60 for the runs.
+    run_secrets: Vec<(String, String)>,
 }
 
 /// One phase's result before the court.
@@ -184,10 +200,11 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
         Ok(s) => s,
         Err(e) => {
             out.note(&format!(
-                "cannot write evidence under {}: {e}. Fix the directory's permissions or set \
-                 WF_FLOW_EVIDENCE_DIR in the config.",
-                flow_dir.display()
+                "cannot write evidence under {}: {e}; {}, or set WF_FLOW_EVIDENCE_DIR in the config to another directory",
+                flow_dir.display(),
+                e.advice()
             ));
+            out.halt(HaltCause::Internal.as_str(), crate::EXIT_INTERNAL);
             return FlowReport {
                 flow_id,
                 flow_dir,
@@ -215,6 +232,8 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
         plugins: None,
         explicit_target: None,
         target: None,
+        target_lock: None,
+        recorded_target: None,
         target_source: None,
         provisioned: None,
         pod_deleted: false,
@@ -226,8 +245,12 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
         fsm: c.fsm.initial.clone(),
         first_failure: None,
         internal_error: None,
+        interrupted: None,
+        last_started: None,
         gateway,
         signer: None,
+        force_consent: false,
+        run_secrets: Vec::new(),
         req,
     };
     run.flag_problems = run.req.flag_errors.clone();
@@ -244,11 +267,22 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
         run.req.plan.phases().iter().filter_map(|id| c.phase(id)).collect();
     let mut halted = false;
     for phase in phases {
+        if let Some(signal) = interrupt::received() {
+            run.interrupted = Some((signal, None));
+            halted = true;
+            break;
+        }
         let passed = run.phase(phase);
         if let Some(e) = run.sink.error() {
             // Fail closed: a flow that cannot record its decisions must not go on making them.
-            out.note(&format!("internal error: {e}; halting (evidence: {})", run.flow_dir.display()));
+            out.note(&format!("internal error: {e}; halting"));
             run.internal_error = Some(e);
+            halted = true;
+            break;
+        }
+        if let Some(signal) = interrupt::received() {
+            // The phase was cut short (its processes stopped): it is not judged.
+            run.interrupted = Some((signal, Some(phase.id)));
             halted = true;
             break;
         }
@@ -265,6 +299,7 @@ impl Run<'_> {
     fn phase(&mut self, phase: &'static Phase) -> bool {
         let unit = units::unit(phase.id);
         let started = Instant::now();
+        self.last_started = Some(phase.id);
         let started_at = now_rfc3339();
         self.out.begin(&format!("{} {}: {}", phase.id, phase.name, phase.summary));
         self.sink.event(records::PHASE_STARTED, &format!("{}/started", phase.id), records::to_value(&PhaseStarted { phase: phase.id.to_string() }));
@@ -303,6 +338,13 @@ impl Run<'_> {
                 Runner::Plugin => self.plugin_phase(phase, unit),
             }
         };
+        if interrupt::received().is_some() {
+            // A signal stopped the phase: what it did is in the gateway's records; it is
+            // neither judged nor moved in the FSM (the interruption is not the phase's failure).
+            unit.after(self, &outcome);
+            self.out.end();
+            return false;
+        }
         let outcome = self.enforce_deadline(phase, outcome, started.elapsed());
         unit.after(self, &outcome);
         let (fsm_before, fsm_after, remote_state) = self.transition(phase, &outcome);
@@ -329,13 +371,21 @@ impl Run<'_> {
             .unwrap_or(phase.timeout_secs)
     }
 
+    /// A phase that used up its budget failed by its timeout, whatever stopped it: the
+    /// executor trapped at its deadline, a gateway call was cut short, or it finished late. Its
+    /// code is the family's PHASE_TIMEOUT, never the code of what the cut-off left behind.
     fn enforce_deadline(&self, phase: &Phase, outcome: PhaseOutcome, took: Duration) -> PhaseOutcome {
         let budget = self.phase_timeout(phase);
-        if took.as_secs() >= budget && outcome.status != PhaseStatus::Fail {
+        let key = keys::patterns::WF_PHASE_TIMEOUT.key(phase.id.as_str());
+        if took.as_secs() >= budget {
+            let what = match outcome.status {
+                PhaseStatus::Fail => format!(" and was stopped ({})", outcome.message),
+                _ => String::new(),
+            };
             return fail(
                 phase,
                 phase.family.phase_timeout(),
-                format!("{} took {}s, over its {budget}s budget", phase.id, took.as_secs()),
+                format!("{} took {}s, over its {budget}s budget{what}; raise {key} if it needs longer", phase.id, took.as_secs()),
             );
         }
         if self.gateway.deadline_hit() && outcome.status == PhaseStatus::Fail {
@@ -371,6 +421,9 @@ impl Run<'_> {
         };
         unit.grants(self, phase);
         let host = FlowGateway::new(self.gateway.clone(), plugins.transport.clone());
+        if let Err((code, message)) = unit.deliver(self, &host) {
+            return fail(phase, code, message);
+        }
         let wall = Duration::from_secs(self.phase_timeout(phase));
         let mut outcome = match plugins.executor.run_phase(ctx, host, wall) {
             Ok(o) => o,
@@ -407,47 +460,171 @@ impl Run<'_> {
         }
     }
 
-    fn finish(self, halted: bool) -> FlowReport {
+    /// Why the flow stops, as things stand: an evidence failure outranks the court.
+    fn halt_cause(&self) -> HaltCause {
+        if self.internal_error.is_some() {
+            HaltCause::Internal
+        } else if self.interrupted.is_some() {
+            HaltCause::Interrupted
+        } else {
+            HaltCause::Court
+        }
+    }
+
+    /// How the interruption is told: the signal and the phase it cut short.
+    fn interruption(&self) -> Option<String> {
+        self.interrupted.map(|(signal, phase)| match phase {
+            Some(p) => format!("interrupted by {signal} during {p}, which was not judged"),
+            None => format!("interrupted by {signal} between phases"),
+        })
+    }
+
+    /// The command that takes up where an interrupted flow stopped: the same command, on the
+    /// pod it already has, resuming the sweep once it was started.
+    fn resume_command(&self) -> String {
+        let pod = self.target.clone().or_else(|| self.provisioned.as_ref().map(|p| p.target.clone()));
+        if self.req.plan != Plan::Flow {
+            let target = pod.map(|t| format!(" --target {t}")).unwrap_or_default();
+            return format!("wfhost {}{target}", self.req.plan.name());
+        }
+        let f = &self.flags;
+        let on_pod = pod.is_some();
+        let provision = if on_pod { "skip".to_string() } else { f.provision.to_string() };
+        let sweep_began = self.last_started.is_some_and(|p| p >= PhaseId::P60);
+        let sweep = if sweep_began && f.sweep != Sweep::Skip { "resume".to_string() } else { f.sweep.to_string() };
+        let mut cmd = format!("wfhost flow --provision {provision} --sweep {sweep} --wait {} --fetch {} --teardown {}", f.wait, f.fetch, f.teardown);
+        if !on_pod && f.yes {
+            cmd.push_str(" --yes");
+        }
+        match (&pod, &self.explicit_target) {
+            (Some(p), None) => format!("set LIUM_TARGET={p} in the config, then: {cmd}"),
+            _ => cmd,
+        }
+    }
+
+    fn halted_record(&self, cause: HaltCause) -> FlowHalted {
+        FlowHalted {
+            phase: self.first_failure.as_ref().map(|f| f.0.clone()),
+            code: self.first_failure.as_ref().map(|f| f.1),
+            cause: Some(cause),
+            reason: match cause {
+                HaltCause::Internal => self.internal_error.clone(),
+                HaltCause::Interrupted => self.interruption(),
+                HaltCause::Court => None,
+            },
+            signal: match cause {
+                HaltCause::Interrupted => self.interrupted.map(|(signal, _)| signal.to_string()),
+                _ => None,
+            },
+        }
+    }
+
+    fn finish(mut self, halted: bool) -> FlowReport {
         let (pod_state, delete_cmd) = self.pod_line();
-        let exit_status = decision::exit_status(self.first_failure.as_ref().map(|f| f.1), self.internal_error.is_some());
-        if halted {
-            let record = FlowHalted { phase: self.first_failure.as_ref().map(|f| f.0.clone()), code: self.first_failure.as_ref().map(|f| f.1) };
-            self.sink.event(records::FLOW_HALTED, "flow/halted", records::to_value(&record));
+        // The last records and the summary use the space held in reserve.
+        self.sink.release_reserve();
+        let mut cause = halted.then(|| self.halt_cause());
+        if let Some(cause) = cause {
+            self.sink.event(records::FLOW_HALTED, "flow/halted", records::to_value(&self.halted_record(cause)));
         }
         self.gateway.expire_all(if halted { "flow halted" } else { "flow finished" });
+        // A record that could not be written just now still halts the flow as internal; the
+        // halt is recorded again with that cause, which the summary's exit status follows.
+        if let (Some(e), false) = (self.sink.error(), cause == Some(HaltCause::Internal)) {
+            self.internal_error = Some(e);
+            cause = Some(HaltCause::Internal);
+            self.sink.event(records::FLOW_HALTED, "flow/halted-internal", records::to_value(&self.halted_record(HaltCause::Internal)));
+        }
+        let stop = match (cause, self.interrupted) {
+            (Some(HaltCause::Internal), _) => decision::Stop::Internal,
+            (Some(HaltCause::Interrupted), Some((signal, _))) => decision::Stop::Signal(signal),
+            _ => decision::Stop::Court,
+        };
+        let mut exit_status = decision::exit_status(self.first_failure.as_ref().map(|f| f.1), stop);
         let record = FlowSummaryRecord {
-            verdict: if halted { FlowVerdict::Halted } else { FlowVerdict::Pass },
+            verdict: if cause.is_some() { FlowVerdict::Halted } else { FlowVerdict::Pass },
             first_failure_phase: self.first_failure.as_ref().map(|f| f.0.clone()),
             first_failure_code: self.first_failure.as_ref().map(|f| f.1),
             exit_status,
-            target: self.target.clone(),
+            target: self.recorded_target.clone(),
             target_source: self.target_source.map(|s| s.as_str().to_string()),
             pod_state: pod_state.clone(),
             delete_command: delete_cmd.clone(),
             fsm_state: self.fsm.clone(),
         };
-        self.sink.event(records::FLOW_SUMMARY, "flow/summary", records::to_value(&record));
-        match summary::write(&self.flow_dir) {
-            Ok(_) => {}
-            Err(e) => self.out.note(&format!("warning: could not write flow.summary.json: {e}")),
-        }
-        if let Some(signer) = &self.signer {
+        if !self.write_summary(records::to_value(&record)) {
+            // The log ends with the failure (evidence.write_failed) and no summary: verify
+            // reports the flow unfinished and says which write failed.
+            exit_status = crate::EXIT_INTERNAL;
+            cause = Some(HaltCause::Internal);
+            self.internal_error = self.sink.error().or(self.internal_error.take());
+        } else if let Some(signer) = &self.signer {
             let records = self.sink.records();
             if let Err(e) = wfhost_audit::signing::sign_flow(signer, &self.flow_dir, &self.flow_id, i32::from(exit_status), records) {
-                self.out.note(&format!("warning: could not sign the flow ({e}); `wfhost verify` will report flow.dsse.json missing"));
+                // Nothing may follow the summary record, so this failure is told here only.
+                self.out.note(&format!(
+                    "internal error: cannot write {} ({e}); `wfhost verify` will report it missing",
+                    wfhost_audit::layout::FLOW_ENVELOPE
+                ));
+                exit_status = crate::EXIT_INTERNAL;
+                cause = Some(HaltCause::Internal);
+                self.internal_error.get_or_insert_with(|| format!("cannot sign the flow: {e}"));
             }
         }
-        let last = match (&self.first_failure, &delete_cmd) {
-            (Some((p, code)), Some(cmd)) => format!("halted at {p} with code {code}; pod {} is {pod_state}; delete it with: {cmd}", self.target.clone().unwrap_or_default()),
-            (Some((p, code)), None) if self.target.is_some() && !self.pod_deleted => {
-                format!("halted at {p} with code {code}; target {} is {pod_state}", self.target.clone().unwrap_or_default())
-            }
-            (Some((p, code)), None) => format!("halted at {p} with code {code}; no pod is running ({pod_state})"),
-            (None, Some(cmd)) => format!("flow passed; pod {} is {pod_state}; delete it with: {cmd}", self.target.clone().unwrap_or_default()),
-            (None, None) => format!("flow passed; pod: {pod_state}"),
+        // The pod a delete command names: the bound target, else the pod P10 created.
+        let pod = self.target.clone().or_else(|| self.provisioned.as_ref().map(|p| p.target.clone())).unwrap_or_default();
+        let pod_words = match &delete_cmd {
+            Some(cmd) => format!("pod {pod} is {pod_state}; delete it with: {cmd}"),
+            None if self.target.is_some() && !self.pod_deleted => format!("target {pod} is {pod_state}"),
+            None if self.first_failure.is_some() || cause.is_some() => format!("no pod is running ({pod_state})"),
+            None => format!("pod: {pod_state}"),
         };
+        let last = match (cause, &self.first_failure, &self.internal_error) {
+            (Some(HaltCause::Internal), _, Some(e)) => format!("halted: internal error, evidence could not be written ({e}); {pod_words}"),
+            (Some(HaltCause::Internal), _, None) => format!("halted: internal error; {pod_words}"),
+            (Some(HaltCause::Interrupted), _, _) => format!(
+                "{}; {pod_words}; resume with: {}",
+                self.interruption().unwrap_or_default(),
+                self.resume_command()
+            ),
+            (_, Some((p, code)), _) => format!("halted at {p} with code {code}; {pod_words}"),
+            (_, None, _) => format!("flow passed; {pod_words}"),
+        };
+        if let Some(c @ (HaltCause::Internal | HaltCause::Interrupted)) = cause {
+            self.out.halt(c.as_str(), exit_status);
+        }
         self.out.note(&format!("{last} (evidence: {})", self.flow_dir.display()));
         FlowReport { flow_id: self.flow_id, flow_dir: self.flow_dir, first_failure: self.first_failure, exit_status }
+    }
+
+    /// Write `flow.summary.json`, then append the `flow.summary` record it projects: the record
+    /// is sealed first, so the file can include it, and is appended only once the file exists.
+    /// False when either fails (the sink recorded why).
+    fn write_summary(&self, payload: serde_json::Value) -> bool {
+        let Some(prepared) = self.sink.prepare(records::FLOW_SUMMARY, "flow/summary", payload) else {
+            return false;
+        };
+        let events = summary::read_events(&self.flow_dir).and_then(|mut events| {
+            events.push(serde_json::to_value(prepared.envelope()).map_err(|e| e.to_string())?);
+            Ok(events)
+        });
+        let events = match events {
+            Ok(events) => events,
+            Err(e) => {
+                self.sink.write_failed(wfhost_audit::layout::SUMMARY, &e);
+                return false;
+            }
+        };
+        let path = wfhost_audit::layout::FlowDir::new(&self.flow_dir).summary();
+        if self.sink.write_json(wfhost_audit::layout::SUMMARY, &path, &summary::project(&events)).is_none() {
+            return false;
+        }
+        if self.sink.commit(prepared).is_none() {
+            // The file would anchor a record that is not in the log.
+            let _ = std::fs::remove_file(&path);
+            return false;
+        }
+        true
     }
 }
 

@@ -12,6 +12,7 @@
 //! behaviour means one `Unit` impl here; nothing else in the engine names a phase.
 
 use super::{fail, ok, Run};
+use crate::gateway::FlowGateway;
 use crate::grants::{Grant, GrantKind};
 use crate::types::PhaseOutcome;
 use serde_json::{json, Value};
@@ -19,6 +20,7 @@ use wfhost_config::config::Config;
 use wfhost_config::flags::{Fetch, Provision, Sweep, Teardown};
 use wfhost_config::manifest;
 use wfhost_constitution::{codes, keys, Code, Phase, PhaseId};
+use wfhost_evidence::input::{self, InputKind};
 
 /// Inputs for an executor, by name.
 pub(super) type Inputs = Vec<(String, String)>;
@@ -54,6 +56,12 @@ pub(super) trait Unit: Sync {
     /// Grants issued just before the executor runs.
     fn grants(&self, _run: &Run<'_>, _phase: &Phase) {}
 
+    /// What the host itself puts on the target, through the gateway, just before the executor
+    /// runs (after the grants).
+    fn deliver(&self, _run: &Run<'_>, _gateway: &FlowGateway) -> Result<(), InputError> {
+        Ok(())
+    }
+
     /// After the phase (and its deadline check), before its FSM transition: take its results
     /// and revoke the grants whose purpose is spent.
     fn after(&self, _run: &mut Run<'_>, _outcome: &PhaseOutcome) {}
@@ -68,6 +76,7 @@ pub(super) fn unit(id: PhaseId) -> &'static dyn Unit {
         PhaseId::P40 => &Bootstrap,
         PhaseId::P50 => &Checkout,
         PhaseId::P60 => &SweepStart,
+        PhaseId::P70 => &Monitor,
         PhaseId::P80 => &FetchUnit,
         PhaseId::P90 => &Teardown_,
         PhaseId::P99 => &Summary,
@@ -75,7 +84,7 @@ pub(super) fn unit(id: PhaseId) -> &'static dyn Unit {
     }
 }
 
-/// A phase with no host-side behaviour of its own (P30, P70).
+/// A phase with no host-side behaviour of its own (P30).
 struct Plain;
 impl Unit for Plain {}
 
@@ -83,12 +92,21 @@ impl Unit for Plain {}
 struct Precheck;
 impl Unit for Precheck {
     fn host(&self, run: &mut Run<'_>, phase: &Phase) -> PhaseOutcome {
-        run.precheck(phase)
+        let mut outcome = run.precheck(phase);
+        // The config's unknown keys are kept in evidence by name and line, never by value
+        // (a misspelt key may hold a credential).
+        if let Ok(config) = &run.loaded {
+            if !config.unknown_keys().is_empty() {
+                let keys: Vec<Value> = config.unknown_keys().iter().map(|u| json!({"key": u.key, "line": u.line})).collect();
+                outcome.details_json = Some(json!({"unknown_keys": keys}).to_string());
+            }
+        }
+        outcome
     }
 
     fn after(&self, run: &mut Run<'_>, _outcome: &PhaseOutcome) {
         if let Err(e) = wfhost_audit::start::write(&run.flow_dir) {
-            run.sink.file_failed(wfhost_audit::layout::FLOW_START, &e);
+            run.sink.write_failed(wfhost_audit::layout::FLOW_START, &e);
         }
     }
 }
@@ -134,8 +152,7 @@ impl Unit for Bootstrap {
         v.push(("config_text".into(), config.redacted_text()));
         if let Some(script) = config.get(keys::BOOTSTRAP_SCRIPT).filter(|s| !s.is_empty()) {
             let path = run.req.workdir.join(script);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| (codes::BOOTSTRAP_FAILED, format!("BOOTSTRAP_SCRIPT {} cannot be read: {e}", path.display())))?;
+            let text = input::read_to_string(&path, InputKind::BootstrapScript).map_err(|e| (codes::BOOTSTRAP_FAILED, e.to_string()))?;
             v.push(("bootstrap_script".into(), text));
         }
         Ok(())
@@ -161,7 +178,8 @@ impl Unit for Checkout {
     }
 }
 
-/// P60: the manifest, parsed and planned on the host, and the config copy.
+/// P60: the manifest, parsed and planned on the host, the config copy, and `force` when
+/// SWEEP_FORCE=1 has its consent.
 struct SweepStart;
 impl Unit for SweepStart {
     fn skip(&self, run: &Run<'_>) -> Option<String> {
@@ -174,18 +192,57 @@ impl Unit for SweepStart {
 
     fn inputs(&self, run: &Run<'_>, config: &Config, v: &mut Inputs) -> Result<(), InputError> {
         if run.flags.sweep == Sweep::Start {
-            let rel = config.value(keys::SWEEP_MANIFEST);
-            let path = run.req.workdir.join(rel);
-            let bytes = std::fs::read(&path).map_err(|e| (manifest::CODE, format!("SWEEP_MANIFEST {} cannot be read: {e}", path.display())))?;
-            let m = manifest::Manifest::parse(&bytes, &path.display().to_string()).map_err(|e| (e.code(), e.to_string()))?;
-            let runs = manifest::plan(&m, &manifest::PlanOptions::from_config(config)).map_err(|e| (e.code(), e.to_string()))?;
-            let runs_json: Vec<Value> = runs.iter().map(|r| json!({"run_id": r.run_id, "command": r.command})).collect();
-            v.push(("manifest_csv".into(), String::from_utf8_lossy(&bytes).into_owned()));
-            v.push(("manifest_sha256".into(), m.sha256.clone()));
+            // P00 planned the same sweep; it is read again here so the runs are what the file
+            // holds now.
+            let sweep = manifest::Sweep::load(config).map_err(|e| (e.code(), e.to_string()))?;
+            let runs_json: Vec<Value> = sweep.runs.iter().map(|r| json!({"run_id": r.run_id, "command": r.command})).collect();
+            v.push(("manifest_csv".into(), String::from_utf8_lossy(&sweep.bytes).into_owned()));
+            v.push(("manifest_sha256".into(), sweep.manifest.sha256.clone()));
             v.push(("runs_json".into(), Value::Array(runs_json).to_string()));
+        }
+        if run.force_consent {
+            v.push(("force".into(), "1".into()));
         }
         v.push(("config_text".into(), config.redacted_text()));
         Ok(())
+    }
+
+    /// WF_RUN_SECRETS: the values P00 read, written for the runs (mode 0600) unless this is a
+    /// dry run, which starts no run.
+    fn deliver(&self, run: &Run<'_>, gateway: &FlowGateway) -> Result<(), InputError> {
+        let Some(config) = &run.config else { return Ok(()) };
+        if run.run_secrets.is_empty() || config.flag(keys::SWEEP_DRY_RUN) {
+            return Ok(());
+        }
+        let Some(target) = &run.target else { return Ok(()) };
+        let path = format!("{}/{RUN_SECRETS_FILE}", config.value(keys::OPS_REMOTE_OUTPUTS_DIR).trim_end_matches('/'));
+        let handles: Vec<String> = run.run_secrets.iter().map(|(h, _)| h.clone()).collect();
+        gateway
+            .host_put_secrets(target, &path, SweepStart::secrets_text(&run.run_secrets).into_bytes(), &handles)
+            .map_err(|e| (codes::SWEEP_LAUNCH_FAILED, format!("cannot write the runs' secrets ({}) to {path}: {}", handles.join(", "), crate::gateway::gateway_error_text(&e))))
+    }
+}
+
+/// Where P60 writes the runs' secrets (WF_RUN_SECRETS), under OPS_REMOTE_OUTPUTS_DIR; the
+/// runner reads it (`scripts/runner.sh`), P90 removes it.
+pub(crate) const RUN_SECRETS_FILE: &str = "_control/run-secrets.env";
+
+impl SweepStart {
+    /// The secrets file: one `export NAME='value'` line per handle, each value shell-quoted.
+    fn secrets_text(secrets: &[(String, String)]) -> String {
+        secrets
+            .iter()
+            .map(|(name, value)| format!("export {name}={}\n", manifest::sh_quote(value)))
+            .collect()
+    }
+}
+
+/// P70: nothing to watch after a dry run (SWEEP_DRY_RUN=1 started nothing).
+struct Monitor;
+impl Unit for Monitor {
+    fn skip(&self, run: &Run<'_>) -> Option<String> {
+        let dry = run.config.as_ref().is_some_and(|c| c.flag(keys::SWEEP_DRY_RUN));
+        (dry && run.flags.sweep != Sweep::Skip).then(|| "SWEEP_DRY_RUN=1: P60 started nothing to watch".into())
     }
 }
 

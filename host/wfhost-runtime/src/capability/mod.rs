@@ -7,7 +7,8 @@
 //!   forwarded to the embedder's [`PluginHost`](crate::PluginHost);
 //! - `gateway` ([`GatewayView`](gateway::GatewayView)): forwarded to an
 //!   [`ExecutorHost`](crate::ExecutorHost);
-//! - `process` ([`ProcessView`](process::ProcessView)): forwarded to a
+//! - `process` ([`ProcessView`](process::ProcessView)), `http` ([`HttpView`](http::HttpView))
+//!   and `memo` ([`MemoView`](memo::MemoView)): forwarded to a
 //!   [`TransportHost`](crate::TransportHost).
 //!
 //! The modules know nothing of roles: `state` decides which views each role's store data
@@ -15,7 +16,9 @@
 //! store data has no view for does not compile.
 
 pub(crate) mod gateway;
+pub(crate) mod http;
 pub(crate) mod log;
+pub(crate) mod memo;
 pub(crate) mod process;
 pub(crate) mod settings;
 pub(crate) mod wasi;

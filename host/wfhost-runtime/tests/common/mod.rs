@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod loopback;
+
 use std::path::PathBuf;
 use wfhost_runtime::types::{
     AuditRequest, EvidencePack, FetchMode, FlowFlags, Kv, Law, PhaseOutcome, PhaseStatus,

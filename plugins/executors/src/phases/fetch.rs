@@ -2,7 +2,8 @@
 //!
 //! `--fetch run:<id>` copies that run (it must be in runs.tsv, else 501); `--fetch all` copies
 //! every claimed run. Each returned artifact (with its sha256) is reported, renamed
-//! `run:<id>/<path>`. Facts: `runs_fetched`, `files`, `runs`.
+//! `run:<id>/<path>`. Facts: `runs_fetched`, `files`, `runs`. Structured progress (runs done of
+//! the total, files) after each run, for the host's bar.
 
 use super::monitor::{snapshot, SnapshotError};
 use super::{remote_path, skip};
@@ -77,6 +78,10 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     };
     act.facts.set("runs_fetched", 0);
     act.facts.set("files", 0);
+    let progress = |act: &Act<'_, H>, done: usize| {
+        act.progress(serde_json::json!({"runs_total": runs.len(), "runs_done": done, "files": act.artifacts.len()}));
+    };
+    progress(act, 0);
     let mut fetched = Vec::new();
     for id in &runs {
         let remote = join(&out, &format!("runs/{id}"));
@@ -93,6 +98,7 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         fetched.push(id.as_str());
         act.facts.set("runs_fetched", fetched.len());
         act.facts.set("files", act.artifacts.len());
+        progress(act, fetched.len());
     }
     act.facts.set("runs", fetched.join(","));
     Ok((

@@ -15,6 +15,7 @@ pub mod fetch;
 pub mod monitor;
 pub mod pod_ready;
 pub mod provision;
+pub mod slurm_array;
 pub mod sweep;
 pub mod teardown;
 

@@ -1,21 +1,24 @@
 //! P70 MONITOR: read the sweep status (one exec of `status.sh` per poll).
 //!
 //! - `--wait false`: one snapshot, status ok.
-//! - `--wait true`: poll every WF_MONITOR_POLL_SECS, backing off (doubling while nothing
+//! - `--wait true`: poll every WF_MONITOR_POLL_SECS (fractions allowed: 0.2), backing off (doubling while nothing
 //!   changes) up to ten times that, until nothing runs or waits and the runner is gone; then any
 //!   failed or lost run fails the phase with 402 naming them. Past WF_MONITOR_TIMEOUT_SECS: 403.
 //!   A runner that died with runs still pending (seen twice) fails with 401: resume the sweep.
 //!   Runs that ended because the target's disk was full (status.sh's `disk_full` reason) are
 //!   named first in either failure, with the record whose write failed and what to do.
-//!   Up to three unreadable polls in a row are tolerated; more fail with 405.
+//!   Up to three unreadable polls in a row are tolerated; more fail with 405. A call the host
+//!   refuses is not retried.
 //!
-//! Progress lines go through `log` (`sweep: 3/8 done, 1 failed, 2 running`). Facts: `total`,
+//! Progress lines go through `log` (`sweep: 3/8 done, 1 failed, 2 running`), and every status
+//! read as structured progress (`Act::progress`: the counts, for the host's bar). Facts: `total`,
 //! `ok`, `failed`, `running`, `pending`, `lost` (disjoint: total = ok + failed + running +
-//! pending + lost), `complete`, `runner_alive`, `failed_runs`, `polls` and `fsm_state`:
+//! pending + lost), `complete`, `runner_alive`, `failed_runs`, `timed_out` and `timed_out_runs`
+//! (the failed runs stopped at RUN_TIMEOUT_SECS), `polls` and `fsm_state`:
 //! SWEEP_COMPLETED when complete without failures, SWEEP_FAILED when complete with failures,
 //! else SWEEP_RUNNING.
 
-use super::remote_path;
+use super::{remote_path, slurm_array};
 use crate::context::{config, Defaults, PhaseContext};
 use crate::host::{ActionClass, GatewayError, Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
@@ -93,20 +96,29 @@ fn set_facts<H: Host>(act: &mut Act<'_, H>, s: &SweepStatus) {
     act.facts.set("runner_alive", s.runner_alive);
     act.facts.set("complete", s.complete());
     act.facts.set("failed_runs", s.failed_ids().join(","));
+    let timed_out = s.timed_out_ids();
+    act.facts.set("timed_out", timed_out.len());
+    act.facts.set("timed_out_runs", timed_out.join(","));
+    if let Some(counts) = s.slurm_state_counts() {
+        act.facts.set("slurm_states", counts);
+    }
     let fsm = match (s.complete(), s.failed + s.lost) {
         (true, 0) => "SWEEP_COMPLETED",
         (true, _) => "SWEEP_FAILED",
         (false, _) => "SWEEP_RUNNING",
     };
     act.facts.set("fsm_state", fsm);
+    act.progress(serde_json::json!({
+        "total": s.total, "ok": s.ok, "failed": s.failed, "running": s.running, "pending": s.pending, "lost": s.lost,
+    }));
 }
 
 fn named_failures(s: &SweepStatus) -> String {
-    let ids = s.failed_ids();
+    let ids = s.failed_labels();
     let mut shown = ids
         .iter()
         .take(FAILED_IDS_SHOWN)
-        .copied()
+        .cloned()
         .collect::<Vec<_>>()
         .join(", ");
     if ids.len() > FAILED_IDS_SHOWN {
@@ -151,10 +163,7 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         return Ok((Status::Ok, message));
     }
 
-    let poll_ms = act
-        .ctx
-        .secs(act.host, config::WF_MONITOR_POLL_SECS)
-        .saturating_mul(1000);
+    let poll_ms = act.ctx.millis(act.host, config::WF_MONITOR_POLL_SECS);
     let timeout_s = act.ctx.secs(act.host, config::WF_MONITOR_TIMEOUT_SECS);
     let deadline = act
         .host
@@ -196,6 +205,14 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
                         if let Some(note) = s.disk_full_note(&out) {
                             message = format!("{note}; {message}");
                         }
+                        let timed_out = s.timed_out_ids();
+                        if !timed_out.is_empty() {
+                            message.push_str(&format!(
+                                "; {} of them timed out (stopped at RUN_TIMEOUT_SECS): {}",
+                                timed_out.len(),
+                                timed_out.join(", ")
+                            ));
+                        }
                         let other_lost = s.lost.saturating_sub(s.disk_full_runs().len() as u64);
                         if other_lost > 0 {
                             message.push_str(&format!(
@@ -212,6 +229,9 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
                 if !s.runner_alive && s.running == 0 && s.pending > 0 {
                     stalled += 1;
                     if stalled >= 2 {
+                        if s.backend.as_deref() == Some(slurm_array::SLURM) {
+                            return Err(slurm_array::stalled(&s));
+                        }
                         if let Some(note) = s.disk_full_note(&out) {
                             return Err(Failure::new(
                                 code::SWEEP_LAUNCH_FAILED,
@@ -244,7 +264,10 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
                     "status unreadable",
                     serde_json::json!({"poll": polls, "detail": detail}),
                 );
-                if matches!(e, SnapshotError::NoSweep(_)) || unreadable >= MAX_UNREADABLE_IN_A_ROW {
+                // A refusal is the host's decision (a capability, a flow being stopped): asking
+                // again gets the same answer, so it ends the wait at once.
+                let refused = matches!(e, SnapshotError::Gateway(GatewayError::Refused(_)));
+                if refused || matches!(e, SnapshotError::NoSweep(_)) || unreadable >= MAX_UNREADABLE_IN_A_ROW {
                     return Err(snapshot_failure(act, &out, e));
                 }
                 act.log(

@@ -608,6 +608,18 @@ fn monitor_ctx(h: &TestHost, wait: bool) -> crate::context::PhaseContext {
     ctx
 }
 
+/// The last structured progress message of `phase` (a debug line, never a plain one).
+fn last_progress(h: &TestHost, phase: &str) -> serde_json::Value {
+    let logs = h.logs.borrow();
+    let (level, message) = logs
+        .iter()
+        .rev()
+        .find(|(_, m)| m.starts_with(crate::outcome::PROGRESS_PREFIX) && m.contains(&format!("\"phase\":\"{phase}\"")))
+        .unwrap_or_else(|| panic!("no progress of {phase} in {logs:?}"));
+    assert_eq!(*level, Level::Debug, "{message}");
+    serde_json::from_str(&message[crate::outcome::PROGRESS_PREFIX.len()..]).unwrap()
+}
+
 /// Wait (real time) until the sweep is complete, through P70.
 fn wait_sweep(h: &TestHost) -> Outcome {
     run_phase(h, &monitor_ctx(h, true))
@@ -680,11 +692,20 @@ fn p60_starts_p70_reports_failures_p80_fetches() {
         "{:?}",
         h.logs.borrow()
     );
+    // The same counts as structured progress for the host's bar.
+    assert_eq!(
+        last_progress(&h, "P70"),
+        serde_json::json!({"phase": "P70", "total": 3, "ok": 2, "failed": 1, "running": 0, "pending": 0, "lost": 0})
+    );
 
     let mut f = h.ctx("P80");
     flag(&mut f, "fetch", "all");
     let o = run_phase(&h, &f);
     assert_ok(&o);
+    assert_eq!(
+        last_progress(&h, "P80"),
+        serde_json::json!({"phase": "P80", "runs_total": 3, "runs_done": 3, "files": o.artifacts.len()})
+    );
     assert_eq!(o.fact("runs_fetched"), Some("3"));
     assert_eq!(o.fact("runs"), Some("r1,r2,r3"));
     let names: Vec<&str> = o.artifacts.iter().map(|a| a.name.as_str()).collect();
@@ -1025,6 +1046,32 @@ fn p70_backoff_grows_to_ten_times_the_poll() {
         "{slept:?}"
     );
     assert_eq!(slept.iter().sum::<u64>(), 60_000);
+}
+
+#[test]
+fn p70_polls_at_a_fractional_interval_and_ignores_a_bad_one() {
+    // The dead-runner sweep of p70_backs_off_and_detects_a_dead_runner: one poll, one sleep, a
+    // second poll that finds the runner still gone.
+    let sweep = |poll: &str| {
+        let h = TestHost::new();
+        std::fs::create_dir_all(h.local("/mnt/outputs/_sweep")).unwrap();
+        std::fs::create_dir_all(h.local("/mnt/repo")).unwrap();
+        std::fs::write(h.local("/mnt/outputs/_sweep/status.sh"), crate::scripts::STATUS_SH).unwrap();
+        std::fs::write(h.local("/mnt/outputs/_sweep/runs.tsv"), "p1\truns/p1/_wf/cmd.sh\n").unwrap();
+        let mut ctx = monitor_ctx(&h, true);
+        set(&mut ctx.config, "WF_MONITOR_POLL_SECS", poll);
+        let o = run_phase(&h, &ctx);
+        assert_fail(&o, code::SWEEP_LAUNCH_FAILED, "still pending");
+        let slept = h.slept.borrow().clone();
+        let warned = h.logged("WF_MONITOR_POLL_SECS");
+        (slept, warned)
+    };
+    assert_eq!(sweep("0.2"), (vec![200], false));
+    assert_eq!(sweep("1.25"), (vec![1250], false));
+    // Not a positive decimal: the constitution's default (2 s), with a warning.
+    for bad in ["0", "0.0001", "-1", "fast"] {
+        assert_eq!(sweep(bad), (vec![2000], true), "{bad}");
+    }
 }
 
 #[test]

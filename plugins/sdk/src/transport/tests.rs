@@ -37,6 +37,81 @@ pub(crate) mod component {
                     })
                 }
             }
+
+            pub mod http {
+                use super::types::Kv;
+
+                #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+                pub enum Method {
+                    Get,
+                    Head,
+                    Post,
+                    Put,
+                    Patch,
+                    Delete,
+                }
+
+                #[derive(Debug, Clone, PartialEq, Eq)]
+                pub struct SecretHeader {
+                    pub name: String,
+                    pub handle: String,
+                    pub prefix: String,
+                }
+
+                #[derive(Debug, Clone, PartialEq, Eq)]
+                pub struct Request {
+                    pub method: Method,
+                    pub url: String,
+                    pub headers: Vec<Kv>,
+                    pub secret_headers: Vec<SecretHeader>,
+                    pub body: Option<Vec<u8>>,
+                    pub timeout_ms: u64,
+                    pub side_effect: bool,
+                    pub idempotency_key: Option<String>,
+                }
+
+                #[derive(Debug, Clone, PartialEq, Eq)]
+                pub struct Response {
+                    pub status: u16,
+                    pub headers: Vec<Kv>,
+                    pub body: Vec<u8>,
+                }
+
+                // The probe sees some of the errors only.
+                #[allow(dead_code)]
+                #[derive(Debug, Clone, PartialEq, Eq)]
+                pub enum HttpError {
+                    Refused(String),
+                    Unreachable(String),
+                    Timeout(String),
+                    TooLarge(String),
+                    Failed(String),
+                }
+
+                /// Answers with the request echoed: the URL as the body, its headers back.
+                pub fn send(r: &Request) -> Result<Response, HttpError> {
+                    crate::transport::tests::IMPORTS.with(|i| i.borrow_mut().http.push(r.clone()));
+                    if r.url.contains("refuse") {
+                        return Err(HttpError::Refused(format!("{} is not declared", r.url)));
+                    }
+                    Ok(Response { status: 201, headers: r.headers.clone(), body: r.url.clone().into_bytes() })
+                }
+            }
+
+            pub mod memo {
+                pub fn get(key: &str) -> Option<String> {
+                    crate::transport::tests::IMPORTS.with(|i| i.borrow().memo.get(key).cloned())
+                }
+
+                pub fn set(key: &str, value: &str) -> Result<(), String> {
+                    if value.len() > 8 {
+                        return Err("value too long".into());
+                    }
+                    crate::transport::tests::IMPORTS
+                        .with(|i| i.borrow_mut().memo.insert(key.into(), value.into()));
+                    Ok(())
+                }
+            }
         }
     }
 
@@ -44,9 +119,16 @@ pub(crate) mod component {
         pub mod wfhost {
             pub mod plugin {
                 pub mod transport {
+                    use super::super::super::super::wfhost::plugin::process::RunRequest;
                     use super::super::super::super::wfhost::plugin::types::{
                         CommandResult, Kv, PodIdentity, PodReport,
                     };
+
+                    #[derive(Debug, Clone, PartialEq, Eq)]
+                    pub struct FetchSource {
+                        pub command: RunRequest,
+                        pub begin_after: Option<String>,
+                    }
 
                     #[derive(Debug, Clone, PartialEq, Eq)]
                     pub enum TransportError {
@@ -93,10 +175,14 @@ pub(crate) mod component {
                             path: String,
                             max_bytes: u64,
                         ) -> Result<Vec<u8>, TransportError>;
-                        fn fetch_dir(
+                        fn fetch_command(
                             target: String,
                             remote_dir: String,
-                            local_dir: String,
+                        ) -> Result<FetchSource, TransportError>;
+                        fn fetch_ended(
+                            target: String,
+                            remote_dir: String,
+                            ended: CommandResult,
                         ) -> Result<(), TransportError>;
                         fn delete(target: String) -> Result<(), TransportError>;
                     }
@@ -125,6 +211,8 @@ struct Imports {
     logs: Vec<(WitLevel, String)>,
     settings: BTreeMap<String, String>,
     answer: Result<WitResult, String>,
+    http: Vec<component::wfhost::plugin::http::Request>,
+    memo: BTreeMap<String, String>,
 }
 
 thread_local! {
@@ -133,6 +221,8 @@ thread_local! {
         logs: Vec::new(),
         settings: BTreeMap::new(),
         answer: Err("no answer set".into()),
+        http: Vec::new(),
+        memo: BTreeMap::new(),
     });
 }
 
@@ -259,6 +349,39 @@ impl<H: Host> Transport for Probe<'_, H> {
     }
 
     fn exec(&self, target: &str, spec: &ExecSpec) -> Result<CommandResult, TransportError> {
+        if let Some(url) = spec.command.strip_prefix("http ") {
+            let request = HttpRequest {
+                method: HttpMethod::Post,
+                url: url.to_string(),
+                headers: spec.env.clone(),
+                secret_headers: vec![SecretHeader {
+                    name: "Authorization".into(),
+                    handle: "api_key".into(),
+                    prefix: "Bearer ".into(),
+                }],
+                body: Some(b"{}".to_vec()),
+                timeout_ms: spec.timeout_ms,
+                side_effect: true,
+                idempotency_key: Some(target.to_string()),
+            };
+            return match self.host.http(&request) {
+                Ok(r) => Ok(CommandResult {
+                    exit_code: Some(i32::from(r.status)),
+                    stdout: String::from_utf8_lossy(&r.body).into_owned(),
+                    stderr: format!("{:?}", r.headers),
+                    ..CommandResult::default()
+                }),
+                Err(e) => Err(TransportError::Failed(e.to_string())),
+            };
+        }
+        if let Some(rest) = spec.command.strip_prefix("memo ") {
+            let (key, value) = rest.split_once('=').unwrap_or((rest, ""));
+            let set = self.host.memo_set(key, value);
+            return Ok(CommandResult {
+                stdout: format!("{:?} {:?}", set, self.host.memo_get(key)),
+                ..CommandResult::default()
+            });
+        }
         self.run(RunRequest {
             program: "sh".into(),
             args: vec!["-c".into(), spec.command.clone(), target.into()],
@@ -300,16 +423,26 @@ impl<H: Host> Transport for Probe<'_, H> {
         .map(|r| r.stdout.into_bytes())
     }
 
-    fn fetch_dir(
-        &self,
-        target: &str,
-        remote_dir: &str,
-        local_dir: &str,
-    ) -> Result<(), TransportError> {
+    fn fetch_command(&self, target: &str, remote_dir: &str) -> Result<FetchSource, TransportError> {
         self.parse_target(target)?;
-        self.host
-            .log(Level::Info, &format!("{remote_dir} -> {local_dir}"));
-        Ok(())
+        Ok(FetchSource {
+            command: RunRequest {
+                program: "tar".into(),
+                args: vec!["-cf".into(), "-".into(), "-C".into(), remote_dir.into(), ".".into()],
+                secret_env: vec![("KEY_FILE".into(), "ssh-key".into())],
+                timeout_ms: 777,
+                ..RunRequest::default()
+            },
+            begin_after: Some("begin".into()),
+        })
+    }
+
+    fn fetch_ended(&self, target: &str, remote_dir: &str, ended: &CommandResult) -> Result<(), TransportError> {
+        self.parse_target(target)?;
+        match ended.exit_code {
+            Some(0) => Ok(()),
+            code => Err(TransportError::Failed(format!("{remote_dir}: exit {code:?}: {}", ended.stderr))),
+        }
     }
 
     fn delete(&self, target: &str) -> Result<(), TransportError> {
@@ -398,7 +531,11 @@ fn every_error_keeps_its_variant_and_message() {
             Err(want.clone())
         );
         assert_eq!(
-            Component::fetch_dir(target.into(), "/r".into(), "/l".into()),
+            Component::fetch_command(target.into(), "/r".into()),
+            Err(want.clone())
+        );
+        assert_eq!(
+            Component::fetch_ended(target.into(), "/r".into(), wit_result()),
             Err(want)
         );
     }
@@ -508,4 +645,61 @@ fn check_config_reads_settings_and_keeps_the_refusal() {
     );
     setting("BASE", "/srv/pods");
     assert_eq!(Component::check_config(), Ok(()));
+}
+
+#[test]
+fn http_requests_and_the_memo_cross_the_glue_field_for_field() {
+    let spec = |command: &str| WitExecSpec {
+        command: command.into(),
+        cwd: None,
+        env: vec![kv("Accept", "application/json")],
+        timeout_ms: 2500,
+    };
+    let got = Component::exec("pod-1".into(), spec("http https://api.example/pods")).unwrap();
+    assert_eq!((got.exit_code, got.stdout.as_str()), (Some(201), "https://api.example/pods"));
+    assert!(got.stderr.contains("Accept"), "{}", got.stderr);
+    let sent = IMPORTS.with(|i| i.borrow().http.clone());
+    assert_eq!(sent.len(), 1);
+    let r = &sent[0];
+    assert_eq!(r.method, component::wfhost::plugin::http::Method::Post);
+    assert_eq!((r.url.as_str(), r.timeout_ms), ("https://api.example/pods", 2500));
+    assert_eq!(r.headers, vec![kv("Accept", "application/json")]);
+    assert_eq!(r.secret_headers[0].name, "Authorization");
+    assert_eq!((r.secret_headers[0].handle.as_str(), r.secret_headers[0].prefix.as_str()), ("api_key", "Bearer "));
+    assert_eq!((r.body.as_deref(), r.idempotency_key.as_deref()), (Some(&b"{}"[..]), Some("pod-1")));
+    assert!(r.side_effect);
+    let refused = Component::exec("pod-1".into(), spec("http https://refuse.example/")).unwrap_err();
+    assert_eq!(refused, WitError::Failed("refused: https://refuse.example/ is not declared".into()));
+
+    let memo = Component::exec("pod-1".into(), spec("memo endpoint=10.0.0.5:2222")).unwrap();
+    assert_eq!(memo.stdout, "Err(\"value too long\") None");
+    let memo = Component::exec("pod-1".into(), spec("memo port=2222")).unwrap();
+    assert_eq!(memo.stdout, "Ok(()) Some(\"2222\")");
+}
+
+#[test]
+fn fetch_command_and_fetch_ended_cross_the_glue_field_for_field() {
+    let got = Component::fetch_command("pod".into(), "/runs/r1".into()).expect("a source");
+    assert_eq!(got.begin_after.as_deref(), Some("begin"));
+    assert_eq!(
+        got.command,
+        WitRunRequest {
+            program: "tar".into(),
+            args: vec!["-cf".into(), "-".into(), "-C".into(), "/runs/r1".into(), ".".into()],
+            cwd: None,
+            env: vec![],
+            secret_env: vec![kv("KEY_FILE", "ssh-key")],
+            stdin: None,
+            timeout_ms: 777,
+        }
+    );
+    let mut ended = wit_result();
+    ended.exit_code = Some(0);
+    assert_eq!(Component::fetch_ended("pod".into(), "/runs/r1".into(), ended.clone()), Ok(()));
+    ended.exit_code = Some(2);
+    ended.stderr = "tar: cannot open".into();
+    assert_eq!(
+        Component::fetch_ended("pod".into(), "/runs/r1".into(), ended),
+        Err(WitError::Failed("/runs/r1: exit Some(2): tar: cannot open".into()))
+    );
 }

@@ -342,59 +342,41 @@ fn get_file_reads_at_most_max_bytes() {
 }
 
 #[test]
-fn fetch_dir_copies_recursively() {
+fn fetch_command_streams_the_directory_as_tar() {
     let f = Fixture::new().with_pod("p1");
-    f.t()
-        .put_file(
-            "p1",
-            "/mnt/outputs/runs/r1/metrics.json",
-            b"{}".to_vec(),
-            0o644,
-        )
-        .unwrap();
-    f.t()
-        .put_file(
-            "p1",
-            "/mnt/outputs/runs/r1/_wf/stdout.log",
-            b"hello".to_vec(),
-            0o644,
-        )
-        .unwrap();
-    f.t()
-        .put_file("p1", "/mnt/outputs/runs/r1/.hidden", b"h".to_vec(), 0o644)
-        .unwrap();
-    let dst = f.tmp.join("fetched");
-    std::fs::create_dir(&dst).unwrap();
-    f.t().fetch_dir("p1", "/mnt/outputs/runs/r1", &dst).unwrap();
-    assert_eq!(std::fs::read(format!("{dst}/metrics.json")).unwrap(), b"{}");
-    assert_eq!(
-        std::fs::read(format!("{dst}/_wf/stdout.log")).unwrap(),
-        b"hello"
-    );
-    assert_eq!(std::fs::read(format!("{dst}/.hidden")).unwrap(), b"h");
+    for (path, body) in [("metrics.json", "{}"), ("_wf/stdout.log", "hello"), (".hidden", "h")] {
+        f.t()
+            .put_file("p1", &format!("/mnt/outputs/runs/r1/{path}"), body.as_bytes().to_vec(), 0o644)
+            .unwrap();
+    }
+    let source = f.t().fetch_command("p1", "/mnt/outputs/runs/r1").unwrap();
+    assert_eq!((source.command.program.as_str(), source.begin_after), ("sh", None));
+    assert_eq!(source.command.stdin, None);
+    // Run it as the host would; stdout is a tar archive naming every file (headers are ASCII).
+    let ended = f.host.run(&source.command).unwrap();
+    assert_eq!(ended.exit_code, Some(0), "{}", ended.stderr);
+    for name in ["./metrics.json", "./_wf/stdout.log", "./.hidden", "hello"] {
+        assert!(ended.stdout.contains(name), "{name} missing from the archive");
+    }
+    assert_eq!(f.t().fetch_ended("p1", "/mnt/outputs/runs/r1", &ended), Ok(()));
 }
 
 #[test]
-fn fetch_dir_reports_missing_dirs_clearly() {
+fn fetch_reports_missing_dirs_clearly() {
     let f = Fixture::new().with_pod("p1");
-    let dst = f.tmp.join("fetched");
-    std::fs::create_dir(&dst).unwrap();
-    let err = f
-        .t()
-        .fetch_dir("p1", "/mnt/outputs/runs/nope", &dst)
-        .unwrap_err();
+    let source = f.t().fetch_command("p1", "/mnt/outputs/runs/nope").unwrap();
+    let ended = f.host.run(&source.command).unwrap();
+    let err = f.t().fetch_ended("p1", "/mnt/outputs/runs/nope", &ended).unwrap_err();
     assert!(
         matches!(&err, TransportError::Failed(m) if m.contains("no such directory") && m.contains("runs/nope")),
         "{err}"
     );
-    assert!(matches!(
-        f.t().fetch_dir("p1", "/mnt", "relative/dir"),
-        Err(TransportError::Invalid(_))
-    ));
-    assert!(matches!(
-        f.t().fetch_dir("ghost", "/mnt", &dst),
-        Err(TransportError::Vanished(_))
-    ));
+    let timed_out = CommandResult { timed_out: true, ..CommandResult::default() };
+    assert!(matches!(f.t().fetch_ended("p1", "/mnt", &timed_out), Err(TransportError::Timeout(_))));
+    // The pod vanishing between the two calls.
+    std::fs::remove_file(format!("{}/p1/pod.json", f.pods())).unwrap();
+    let ended = f.host.run(&source.command).unwrap();
+    assert!(matches!(f.t().fetch_ended("p1", "/mnt", &ended), Err(TransportError::Vanished(_))));
 }
 
 // ---------------------------------------------------------------- delete

@@ -4,6 +4,7 @@
 //! path can be checked to reach ssh without ever appearing in a request.
 
 use super::*;
+use wfhost_pack_sdk::transport::RunRequest;
 use crate::command::{
     IDENTITY_ENV, SETTING_ACCEPT_NEW, SETTING_CONTROL_DIR, SETTING_DEFAULT_HOST,
     SETTING_IDENTITY_HANDLE, SETTING_KNOWN_HOSTS, SETTING_OPTIONS,
@@ -445,42 +446,28 @@ fn get_of_a_missing_file_is_failed_and_bad_paths_are_invalid() {
 }
 
 #[test]
-fn fetch_dir_copies_the_tree_into_the_local_dir() {
+fn fetch_streams_the_tree_and_judges_how_ssh_ended() {
     let f = Fixture::new();
     let src = f.tmp.join("runs/r1");
     std::fs::create_dir_all(format!("{src}/_wf")).unwrap();
     std::fs::write(format!("{src}/metrics.json"), "{\"loss\": 1}").unwrap();
     std::fs::write(format!("{src}/_wf/exit_code"), "0\n").unwrap();
-    let dst = f.tmp.join("local");
-    std::fs::create_dir(&dst).unwrap();
-    f.t().fetch_dir(T, &src, &dst).unwrap();
-    assert_eq!(
-        std::fs::read_to_string(format!("{dst}/metrics.json")).unwrap(),
-        "{\"loss\": 1}"
-    );
-    assert_eq!(
-        std::fs::read_to_string(format!("{dst}/_wf/exit_code")).unwrap(),
-        "0\n"
-    );
-
-    let e = f
-        .t()
-        .fetch_dir(T, &f.tmp.join("runs/none"), &dst)
-        .unwrap_err();
-    assert!(
-        matches!(&e, TransportError::Failed(m) if m.contains("no such directory")),
-        "{e:?}"
-    );
-    let e = f
-        .t()
-        .fetch_dir(T, &src, &f.tmp.join("no-local"))
-        .unwrap_err();
-    assert!(
-        matches!(&e, TransportError::Failed(m) if m.contains("not writable")),
-        "{e:?}"
-    );
-    let e = f.t().fetch_dir("root@refused", &src, &dst).unwrap_err();
+    let fetch = |target: &str, dir: &str| {
+        let source = f.t().fetch_command(target, dir)?;
+        assert_eq!(source.command.stdin, None);
+        let ended = f.host.run(&source.command).expect("runs");
+        f.t().fetch_ended(target, dir, &CommandResult { stdout: String::new(), ..ended.clone() }).map(|()| ended.stdout)
+    };
+    let archive = fetch(T, &src).unwrap();
+    for name in ["./metrics.json", "./_wf/exit_code", "{\"loss\": 1}"] {
+        assert!(archive.contains(name), "{name} missing from the stream");
+    }
+    let e = fetch(T, &f.tmp.join("runs/none")).unwrap_err();
+    assert!(matches!(&e, TransportError::Failed(m) if m.contains("no such directory")), "{e:?}");
+    let e = fetch("root@refused", &src).unwrap_err();
     assert!(matches!(e, TransportError::Unreachable(_)), "{e:?}");
+    let e = f.t().fetch_command(T, "relative/dir").unwrap_err();
+    assert!(matches!(e, TransportError::Invalid(_)), "{e:?}");
 }
 
 // ---------------------------------------------------------------- the identity secret
@@ -491,11 +478,10 @@ fn the_identity_reaches_ssh_only_through_the_secret_env() {
     let mut f = Fixture::new().set(SETTING_IDENTITY_HANDLE, "ssh_identity");
     f.host.secrets.insert("ssh_identity".into(), secret.into());
     f.t().status(T).unwrap();
-    let dst = f.tmp.join("d");
-    std::fs::create_dir(&dst).unwrap();
     let src = f.tmp.join("s");
     std::fs::create_dir(&src).unwrap();
-    f.t().fetch_dir(T, &src, &dst).unwrap();
+    let fetch = f.t().fetch_command(T, &src).unwrap();
+    f.host.run(&fetch.command).unwrap();
     f.t()
         .put_file(T, &f.tmp.join("p"), b"x".to_vec(), 0o644)
         .unwrap();

@@ -230,8 +230,29 @@ pub fn strip_exit_mark(stderr: &str) -> (Option<i32>, String) {
     }
 }
 
+/// Split a remote script's stdout at the [`BEGIN_MARK`](crate::command::BEGIN_MARK) line:
+/// (what the login shell printed before the script started, what the script printed). `None`
+/// when the mark is not there. A mark on a line of its own is found; so is one that follows
+/// login output without a final newline.
+pub fn split_login_noise(stdout: &str) -> Option<(&str, &str)> {
+    let mark = crate::command::BEGIN_MARK;
+    let mut at = 0;
+    while let Some(i) = stdout[at..].find(mark) {
+        let start = at + i;
+        let end = start + mark.len();
+        let rest = &stdout[end..];
+        let rest = rest.strip_prefix("\r\n").or_else(|| rest.strip_prefix('\n'));
+        if let Some(rest) = rest {
+            return Some((&stdout[..start], rest));
+        }
+        at = end;
+    }
+    None
+}
+
 /// Read the result of an ssh run (see the module documentation). `Ok` = the remote shell ran;
-/// the returned result has the marks removed from stderr.
+/// the returned result has the marks removed from stderr, and from stdout everything up to
+/// and including the begin mark (the login shell's noise: [`split_login_noise`]).
 pub fn interpret(
     c: &CallContext,
     what: &str,
@@ -244,7 +265,11 @@ pub fn interpret(
         Ending::ExitMark => strip_exit_mark(&stderr),
         Ending::Script => (None, stderr),
     };
-    let res = CommandResult { stderr, ..res };
+    let stdout = match split_login_noise(&res.stdout) {
+        Some((_, ours)) => ours.to_string(),
+        None => res.stdout.clone(),
+    };
+    let res = CommandResult { stderr, stdout, ..res };
     if !connected {
         if res.timed_out {
             return Err(TransportError::Timeout(format!(
@@ -510,6 +535,28 @@ mod tests {
         let ok = interpret(&ctx(), "exec", r, 5_000, Ending::Script).unwrap();
         assert!(ok.timed_out);
         assert_eq!(ok.stderr, "");
+    }
+
+    #[test]
+    fn login_noise_before_the_begin_mark_is_cut_off() {
+        let begin = crate::command::BEGIN_MARK;
+        assert_eq!(split_login_noise(&format!("{begin}\n{{\"a\":1}}\n")), Some(("", "{\"a\":1}\n")));
+        let noisy = format!("Welcome to the pod\nconda init done\n{begin}\n{{\"state\":\"INIT\"}}");
+        assert_eq!(split_login_noise(&noisy), Some(("Welcome to the pod\nconda init done\n", "{\"state\":\"INIT\"}")));
+        // Login output without a final newline runs into the mark's line.
+        assert_eq!(split_login_noise(&format!("motd{begin}\r\nx")), Some(("motd", "x")));
+        // The command's own output may repeat the mark text: only the first counts.
+        assert_eq!(split_login_noise(&format!("{begin}\n{begin}\n")), Some(("", &*format!("{begin}\n"))));
+        assert_eq!(split_login_noise("no mark here\n"), None);
+        let r = interpret(
+            &ctx(),
+            "get-file",
+            CommandResult { exit_code: Some(0), stdout: noisy, stderr: "wfhost-ssh: connected\n".into(), ..Default::default() },
+            30_000,
+            Ending::Script,
+        )
+        .unwrap();
+        assert_eq!(r.stdout, "{\"state\":\"INIT\"}");
     }
 
     #[test]

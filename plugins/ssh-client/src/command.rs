@@ -17,7 +17,7 @@
 use crate::target::Target;
 use wfhost_pack_sdk::path::normalize_abs_path;
 use wfhost_pack_sdk::shell::shell_quote;
-use wfhost_pack_sdk::transport::{Kv, TransportError};
+use wfhost_pack_sdk::transport::{Kv, RunRequest, TransportError};
 
 /// Setting: the known_hosts file (absolute; the host resolves relative config paths).
 pub const SETTING_KNOWN_HOSTS: &str = "WF_SSH_KNOWN_HOSTS";
@@ -49,6 +49,20 @@ pub const MAX_CONTROL_DIR_LEN: usize = 49;
 /// The line every remote script prints to stderr first: its presence proves the connection
 /// was made and the remote shell started, so exit 255 after it is the command's own.
 pub const CONNECTED_MARK: &str = "wfhost-ssh: connected";
+
+/// The line every remote script prints to stdout first: what comes before it is the login
+/// shell's own output (a motd, an `echo` in ~/.bashrc, conda's init), never the command's, and
+/// is cut off ([`crate::errors::split_login_noise`]); fetch-dir's local side skips it before
+/// the archive ([`FETCH_LOCAL_SH`]).
+pub const BEGIN_MARK: &str = "wfhost-ssh: begin";
+
+/// The first line of every remote script: [`CONNECTED_MARK`] on stderr, [`BEGIN_MARK`] on
+/// stdout (a macro, so the scripts stay string literals that name the marks once).
+macro_rules! preamble {
+    () => {
+        "printf '%s\\n' 'wfhost-ssh: connected' >&2; printf '%s\\n' 'wfhost-ssh: begin'\n"
+    };
+}
 
 /// `-o` keys WF_SSH_OPTIONS may not set: they would weaken host key checking, allow prompts or
 /// a terminal, run local commands, or bypass the secret handling of the identity file.
@@ -309,31 +323,6 @@ pub fn ssh_args(
 /// environment (from the host's secret), never in the plugin or on a command line.
 pub const IDENTITY_WRAPPER: &str = r#"exec ssh -i "$WF_SSH_IDENTITY_FILE" "$@""#;
 
-/// The local `sh` script of fetch-dir: `$1` the local directory, the rest ssh's arguments (the
-/// remote side streams a tar archive into the local `tar -x`). Exits with ssh's status when ssh
-/// failed (tar's complaint about the cut stream is dropped then: it is a consequence), with 96
-/// when only the local side failed (directory missing or unwritable, unpacking failed).
-pub const FETCH_LOCAL_SH: &str = r#"dst=$1; shift
-if [ ! -d "$dst" ] || [ ! -w "$dst" ]; then
-  printf 'wfhost-ssh: local directory %s is missing or not writable\n' "$dst" >&2; exit 96
-fi
-if [ -n "${WF_SSH_IDENTITY_FILE:-}" ]; then set -- -i "$WF_SSH_IDENTITY_FILE" "$@"; fi
-errf=$(mktemp) || exit 96
-exec 4>&1
-ssh_rc=$( { { ssh "$@" 3>&- 4>&-; echo "$?" >&3; } | tar -xof - -C "$dst" 2>"$errf" 3>&- >&4 4>&-; } 3>&1 )
-tar_rc=$?
-exec 4>&-
-if [ "${ssh_rc:-1}" != 0 ]; then rm -f "$errf"; exit "${ssh_rc:-1}"; fi
-if [ "$tar_rc" != 0 ]; then
-  cat "$errf" >&2; rm -f "$errf"
-  printf 'wfhost-ssh: unpacking into %s failed (tar exit %s)\n' "$dst" "$tar_rc" >&2; exit 96
-fi
-rm -f "$errf"
-exit 0"#;
-
-/// Exit code of [`FETCH_LOCAL_SH`] when the local tar failed.
-pub const RC_LOCAL_UNPACK: i32 = 96;
-
 /// A program, its arguments and the secret environment it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
@@ -343,6 +332,21 @@ pub struct Invocation {
     pub args: Vec<String>,
     /// (variable, secret handle).
     pub secret_env: Vec<Kv>,
+}
+
+impl Invocation {
+    /// As a request to the host: no working directory or extra environment.
+    pub fn request(self, stdin: Option<Vec<u8>>, timeout_ms: u64) -> RunRequest {
+        RunRequest {
+            program: self.program,
+            args: self.args,
+            cwd: None,
+            env: Vec::new(),
+            secret_env: self.secret_env,
+            stdin,
+            timeout_ms,
+        }
+    }
 }
 
 /// Run ssh with `args`: directly, or through [`IDENTITY_WRAPPER`] with the identity secret.
@@ -369,27 +373,6 @@ pub fn invocation(s: &SshSettings, args: Vec<String>) -> Invocation {
     }
 }
 
-/// fetch-dir's local pipeline: `sh -c FETCH_LOCAL_SH sh <local dir> <ssh args>`, with the
-/// identity secret when one is configured.
-pub fn fetch_invocation(s: &SshSettings, local_dir: &str, args: Vec<String>) -> Invocation {
-    let mut all = vec![
-        "-c".to_string(),
-        FETCH_LOCAL_SH.to_string(),
-        "sh".to_string(),
-        local_dir.to_string(),
-    ];
-    all.extend(args);
-    Invocation {
-        program: "sh".into(),
-        args: all,
-        secret_env: s
-            .identity_handle
-            .iter()
-            .map(|h| (IDENTITY_ENV.to_string(), h.clone()))
-            .collect(),
-    }
-}
-
 /// The string ssh sends to the remote login shell: `exec sh -c '<script>' sh '<arg>'...`.
 /// Every part is single-quoted, so the remote shell sees the script and each argument as one
 /// word whatever bytes they hold; the script reads its arguments as `$1`, `$2`, ...
@@ -403,8 +386,7 @@ pub fn remote_command(script: &str, args: &[&str]) -> String {
 }
 
 /// `status`: prove a shell starts; print the host's name.
-pub const STATUS_SH: &str = r#"printf '%s\n' 'wfhost-ssh: connected' >&2
-uname -n 2>/dev/null || echo unknown"#;
+pub const STATUS_SH: &str = concat!(preamble!(), r#"uname -n 2>/dev/null || echo unknown"#);
 
 /// `exec`: `$1` the working directory (empty = the login directory), `$2` the remote time
 /// limit in seconds ([`remote_limit_secs`]), then the command's argv.
@@ -426,8 +408,7 @@ uname -n 2>/dev/null || echo unknown"#;
 /// open (their stdio is /dev/null). Whichever way the command ends, the script's last words
 /// are [`EXIT_MARK`] and the status on stderr, so a connection that breaks mid-command is told
 /// from a command that failed.
-pub const EXEC_SH: &str = r#"printf '%s\n' 'wfhost-ssh: connected' >&2
-leave() { printf '\n%s %s\n' 'wfhost-ssh: exit' "$1" >&2; exit "$1"; }
+pub const EXEC_SH: &str = concat!(preamble!(), r#"leave() { printf '\n%s %s\n' 'wfhost-ssh: exit' "$1" >&2; exit "$1"; }
 if [ -n "$1" ]; then
   cd -- "$1" 2>/dev/null || { printf 'wfhost-ssh: no such directory: %s\n' "$1" >&2; leave 97; }
 fi
@@ -463,7 +444,7 @@ fired=
 arm 5 "$$"
 if await; then kill "$dog" 2>/dev/null; leave 124; fi
 kill -s KILL -- "$grp" 2>/dev/null
-leave 124"#;
+leave 124"#);
 
 /// The line [`EXEC_SH`] ends its stderr with, after a newline of its own: `wfhost-ssh: exit N`.
 /// A result without it did not hear the end of the command: with ssh's exit 255 that is a
@@ -496,22 +477,19 @@ pub const RC_NO_CWD: i32 = 97;
 pub const NO_CWD_PREFIX: &str = "wfhost-ssh: no such directory: ";
 
 /// `put-file`: `$1` parent directory, `$2` file, `$3` octal mode; stdin the contents.
-pub const PUT_SH: &str = r#"printf '%s\n' 'wfhost-ssh: connected' >&2
-mkdir -p -- "$1" || { cat >/dev/null; exit 1; }
+pub const PUT_SH: &str = concat!(preamble!(), r#"mkdir -p -- "$1" || { cat >/dev/null; exit 1; }
 tmp="$2.wfhost-tmp.$$"
 if cat > "$tmp" && chmod "$3" "$tmp" && mv -f -- "$tmp" "$2"; then exit 0; fi
 rm -f -- "$tmp"
-exit 1"#;
+exit 1"#);
 
 /// `get-file`: `$1` file, `$2` max bytes.
-pub const GET_SH: &str = r#"printf '%s\n' 'wfhost-ssh: connected' >&2
-[ -f "$1" ] || { printf 'no such file: %s\n' "$1" >&2; exit 4; }
-exec head -c "$2" -- "$1""#;
+pub const GET_SH: &str = concat!(preamble!(), r#"[ -f "$1" ] || { printf 'no such file: %s\n' "$1" >&2; exit 4; }
+exec head -c "$2" -- "$1""#);
 
 /// `fetch-dir` (remote half): `$1` directory; streams its contents as a tar archive.
-pub const FETCH_REMOTE_SH: &str = r#"printf '%s\n' 'wfhost-ssh: connected' >&2
-[ -d "$1" ] || { printf 'no such directory: %s\n' "$1" >&2; exit 4; }
-cd -- "$1" && exec tar -cf - ."#;
+pub const FETCH_REMOTE_SH: &str = concat!(preamble!(), r#"[ -d "$1" ] || { printf 'no such directory: %s\n' "$1" >&2; exit 4; }
+cd -- "$1" && exec tar -cf - ."#);
 
 /// Exit code of our remote scripts for a missing file or directory.
 pub const RC_MISSING: i32 = 4;

@@ -13,16 +13,15 @@
 //! accept an unknown host key unless WF_SSH_ACCEPT_NEW=1.
 
 use crate::command::{
-    self, exec_remote, fetch_invocation, invocation, remote_command, ssh_args, Invocation,
-    SshSettings, Stdin, FETCH_REMOTE_SH, GET_SH, NO_CWD_PREFIX, PUT_SH, RC_LOCAL_UNPACK,
-    RC_MISSING, RC_NO_CWD, STATUS_SH,
+    self, exec_remote, invocation, remote_command, ssh_args, Invocation, SshSettings, Stdin,
+    FETCH_REMOTE_SH, GET_SH, NO_CWD_PREFIX, PUT_SH, RC_MISSING, RC_NO_CWD, STATUS_SH,
 };
-use crate::errors::{interpret, CallContext, Ending};
+use crate::errors::{interpret, split_login_noise, CallContext, Ending};
 use crate::target::Target;
 use wfhost_pack_sdk::path::normalize_abs_path;
 use wfhost_pack_sdk::text::last_line;
 use wfhost_pack_sdk::transport::{
-    CommandResult, ExecSpec, Host, Level, PodIdentity, PodState, PodReport, RunRequest, Transport,
+    CommandResult, ExecSpec, FetchSource, Host, Level, PodIdentity, PodState, PodReport, Transport,
     TransportError,
 };
 
@@ -41,6 +40,8 @@ pub const FETCH_TIMEOUT_MS: u64 = 570_000;
 /// The ssh transport bound to a host; its operations are its [`Transport`] implementation.
 pub struct Ssh<'h, H: Host> {
     host: &'h H,
+    /// What the login shell printed before the last call's script started, if anything.
+    login_noise: std::cell::RefCell<Option<String>>,
 }
 
 struct Call {
@@ -52,7 +53,7 @@ struct Call {
 impl<'h, H: Host> Ssh<'h, H> {
     /// Wrap `host`.
     pub fn new(host: &'h H) -> Self {
-        Ssh { host }
+        Ssh { host, login_noise: std::cell::RefCell::new(None) }
     }
 
     fn prepare(&self, target: &str) -> Result<Call, TransportError> {
@@ -88,16 +89,7 @@ impl<'h, H: Host> Ssh<'h, H> {
         // Only the program: arguments can carry command text and environment values.
         self.host
             .log(Level::Debug, &format!("{what}: running {}", inv.program));
-        let req = RunRequest {
-            program: inv.program,
-            args: inv.args,
-            cwd: None,
-            env: Vec::new(),
-            secret_env: inv.secret_env,
-            stdin,
-            timeout_ms,
-        };
-        self.host.run(&req).map_err(|e| {
+        self.host.run(&inv.request(stdin, timeout_ms)).map_err(|e| {
             TransportError::Failed(format!(
                 "{what}: could not run ssh on this machine: {e}; install the OpenSSH client (and configure WF_SSH_IDENTITY if the host says the secret is unknown)"
             ))
@@ -116,6 +108,9 @@ impl<'h, H: Host> Ssh<'h, H> {
     ) -> Result<CommandResult, TransportError> {
         let timeout_ms = timeout_ms.max(1);
         let res = self.run_raw(what, inv, stdin, timeout_ms)?;
+        if let Some((noise, _)) = split_login_noise(&res.stdout).filter(|(n, _)| !n.is_empty()) {
+            *self.login_noise.borrow_mut() = Some(noise.to_string());
+        }
         interpret(&call.ctx, what, res, timeout_ms, ending)
     }
 
@@ -188,6 +183,17 @@ impl<H: Host> Transport for Ssh<'_, H> {
     fn status(&self, target: &str) -> Result<PodReport, TransportError> {
         let call = self.prepare(target)?;
         let res = self.script("ssh status", &call, STATUS_SH, &[], None, STATUS_TIMEOUT_MS)?;
+        if let Some(noise) = self.login_noise.borrow_mut().take() {
+            let shown: String = noise.trim().chars().take(200).collect();
+            self.host.log(
+                Level::Warn,
+                &format!(
+                    "the login shell on {} prints {shown:?} before every command (from the login user's shell startup files, \
+                     such as ~/.bashrc or /etc/profile); wfhost ignores it, but it is better printed only by interactive shells",
+                    call.ctx.target
+                ),
+            );
+        }
         let name = last_line(&res.stdout);
         Ok(PodReport {
             state: PodState::Ready,
@@ -287,33 +293,27 @@ impl<H: Host> Transport for Ssh<'_, H> {
         Ok(res.stdout.into_bytes())
     }
 
-    /// `fetch-dir`: stream the remote directory as a tar archive into `local_dir` (a host
-    /// directory that exists and is empty).
-    fn fetch_dir(
-        &self,
-        target: &str,
-        remote_dir: &str,
-        local_dir: &str,
-    ) -> Result<(), TransportError> {
+    /// `fetch-command`: ssh running [`FETCH_REMOTE_SH`] on the host, whose stdout is a tar
+    /// archive of `remote_dir` (the wfhost host unpacks it).
+    fn fetch_command(&self, target: &str, remote_dir: &str) -> Result<FetchSource, TransportError> {
         let call = self.prepare(target)?;
         let src = normalize_abs_path(remote_dir).map_err(|e| {
             TransportError::Invalid(format!("remote directory {remote_dir:?} refused: {e}"))
         })?;
-        let dst = normalize_abs_path(local_dir).map_err(|e| {
-            TransportError::Invalid(format!("local directory {local_dir:?} refused: {e}"))
-        })?;
-        let what = format!("fetch-dir {src} from {}", call.ctx.target);
         let remote = remote_command(FETCH_REMOTE_SH, &[&src]);
         let argv = ssh_args(&call.settings, &call.target, Stdin::Closed, &remote)?;
-        let inv = fetch_invocation(&call.settings, &dst, argv);
-        let raw = self.run_raw(&what, inv, None, FETCH_TIMEOUT_MS)?;
-        if raw.exit_code == Some(RC_LOCAL_UNPACK) && !raw.timed_out {
-            return Err(TransportError::Failed(format!(
-                "{what}: {}; check free space and permissions of {dst}",
-                last_line(&raw.stderr)
-            )));
-        }
-        let res = interpret(&call.ctx, &what, raw, FETCH_TIMEOUT_MS, Ending::Script)?;
+        Ok(FetchSource {
+            command: invocation(&call.settings, argv).request(None, FETCH_TIMEOUT_MS),
+            // The login shell may print before the script's begin mark: the archive follows it.
+            begin_after: Some(crate::command::BEGIN_MARK.to_string()),
+        })
+    }
+
+    /// `fetch-ended`: how the ssh of [`Self::fetch_command`] ended, read like every script's.
+    fn fetch_ended(&self, target: &str, remote_dir: &str, ended: &CommandResult) -> Result<(), TransportError> {
+        let call = self.prepare(target)?;
+        let what = format!("fetch-dir {remote_dir} from {}", call.ctx.target);
+        let res = interpret(&call.ctx, &what, ended.clone(), FETCH_TIMEOUT_MS, Ending::Script)?;
         check_script(&what, &call.ctx.target, res, FETCH_TIMEOUT_MS)?;
         Ok(())
     }
@@ -327,8 +327,10 @@ impl<H: Host> Transport for Ssh<'_, H> {
     }
 }
 
-/// Judge the result of one of our scripts (the connection already succeeded).
-fn check_script(
+/// Judge the result of one of our scripts (the connection already succeeded): a timeout is
+/// `timeout`, exit 0 the result, [`RC_MISSING`] `failed` with the script's own words, any other
+/// exit `failed` naming it.
+pub fn check_script(
     what: &str,
     target: &str,
     res: CommandResult,
