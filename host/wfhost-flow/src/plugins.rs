@@ -453,7 +453,6 @@ pub struct FlowTransportHost {
 /// What a transport declared it reaches, where it declared it, and where refusals are recorded.
 struct Declared {
     programs: Vec<String>,
-    http_hosts: Vec<String>,
     /// `transport <id> (<component>)`.
     who: String,
     /// `pack.json capabilities` or `profile.toml`.
@@ -487,22 +486,10 @@ impl Declared {
 }
 
 impl FlowTransportHost {
-    /// The hook of the HTTP capability: whether the transport may call `host` (a host or
-    /// host:port), by its declared `http_hosts`. A refusal is recorded like a refused program.
-    pub fn check_http_host(&self, host: &str) -> Result<(), String> {
-        let d = &self.declared;
-        if d.http_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
-            Ok(())
-        } else {
-            Err(d.refuse("call", host, "http_hosts", &d.http_hosts))
-        }
-    }
-
     /// The host side of a transport with `profile`: only what the profile declares.
     fn new(workdir: &Path, config: &Config, profile: &TransportProfile, located: &Located, env: &BTreeMap<String, String>, out: Output, sink: Sink) -> FlowTransportHost {
         let declared = Declared {
             programs: profile.programs.clone(),
-            http_hosts: profile.http_hosts.clone(),
             who: format!("transport {} ({})", profile.id, located.source.name()),
             source: if located.pack.is_some() { "pack.json capabilities" } else { "profile" },
             sink: sink.clone(),
@@ -749,21 +736,18 @@ mod tests {
     }
 
     #[test]
-    fn a_transport_reaches_only_its_declared_programs_and_hosts() {
+    fn a_transport_reaches_only_its_declared_programs() {
         let (dir, c) = config("");
-        let profile = TransportProfile { programs: vec!["sh".into()], http_hosts: vec!["api.example.com".into()], ..TransportProfile::empty("acme") };
+        let profile = TransportProfile { programs: vec!["sh".into()], ..TransportProfile::empty("acme") };
         let located = Located { source: ComponentSource::file("acme.wasm"), pack: None };
         let env: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k == "PATH").collect();
         let host = FlowTransportHost::new(dir.path(), &c, &profile, &located, &env, Output::stdio(), Sink::null());
-        assert_eq!(host.check_http_host("API.example.com"), Ok(()));
-        let e = host.check_http_host("evil.example.com").unwrap_err();
-        assert!(e.contains("transport acme (acme.wasm)") && e.contains("http_hosts (api.example.com)") && e.contains("evil.example.com"), "{e}");
         let run = |program: &str| host.run_process(RunRequest {
             program: program.into(), args: vec!["-c".into(), "echo hi".into()], cwd: None, env: vec![], secret_env: vec![], stdin: None, timeout_ms: 5_000,
         });
         assert_eq!(run("sh").unwrap().stdout, "hi\n");
         let e = run("curl").unwrap_err();
-        assert!(e.contains("programs (sh)") && e.contains("\"curl\" is refused"), "{e}");
+        assert!(e.contains("transport acme (acme.wasm)") && e.contains("programs (sh)") && e.contains("\"curl\" is refused"), "{e}");
     }
 
     #[test]
