@@ -7,6 +7,7 @@ mod commands;
 mod error;
 mod read;
 mod shell;
+mod task;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -18,3 +18,4 @@ mod report;
 mod slurm;
 mod ssh;
 mod sweep_controls;
+mod tasks;
