@@ -65,7 +65,7 @@ fn scenario(s: &Sandbox, remote_root: &Path) -> Vec<Run> {
     assert!(Path::new(&cwd).join("made.txt").is_file() || dir.join("made.txt").is_file(), "made.txt in {cwd}");
     let status = s.run(&["task", "status", "--id", "three", "--json"]);
     assert_eq!(status.status, 0, "{}", status.explain());
-    let doc = json(&status);
+    let doc = crate::read_commands::document(&status, "cli-task-status");
     assert_eq!(doc["task"]["state"], "exited", "{doc:#}");
     assert_eq!(doc["task"]["exit_code"], 3, "{doc:#}");
     assert_eq!(doc["task"]["stdout_tail"], "out-line", "{doc:#}");
@@ -113,12 +113,16 @@ fn scenario(s: &Sandbox, remote_root: &Path) -> Vec<Run> {
     assert!(over.verdict("P00")["halt_reason"].as_str().unwrap_or_default().contains("--timeout-secs"), "{}", over.explain());
     let unknown = s.run(&["task", "status", "--id", "nope"]);
     assert_eq!(last_status(&unknown), ("P75".into(), "fail".into(), codes::TASK_NOT_FOUND.get()), "{}", unknown.explain());
-    runs.extend([bad, over, unknown]);
+    let unknown_json = s.run(&["task", "status", "--id", "nope", "--json"]);
+    assert_eq!(unknown_json.status, 40, "{}", unknown_json.explain());
+    let doc = crate::read_commands::document(&unknown_json, "cli-task-status");
+    assert_eq!((doc["task"].clone(), doc["halt"]["code"].clone()), (serde_json::Value::Null, serde_json::json!(codes::TASK_NOT_FOUND.get())), "{doc:#}");
+    runs.extend([bad, over, unknown, unknown_json]);
 
     // 5. The list shows both.
     let list = s.run(&["task", "list", "--json"]);
     assert_eq!(list.status, 0, "{}", list.explain());
-    let doc = json(&list);
+    let doc = crate::read_commands::document(&list, "cli-task-list");
     let states: Vec<(String, String)> = doc["tasks"]
         .as_array()
         .unwrap_or_else(|| panic!("{doc:#}"))
