@@ -8,6 +8,7 @@ mod error;
 mod pack;
 mod read;
 mod shell;
+mod task;
 
 use clap::Parser;
 use std::process::ExitCode;

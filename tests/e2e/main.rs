@@ -19,3 +19,4 @@ mod report;
 mod slurm;
 mod ssh;
 mod sweep_controls;
+mod tasks;

@@ -55,6 +55,30 @@
 #       Remove OUT/_control/run-secrets.env unless a runner is alive; print removed, kept or
 #       none (P90).
 #
+# Tracked tasks (P75; this file is installed as OUT/_tasks/runner.sh too). A task is a run of
+# its own under OUT/_tasks/<id>/ (its _wf/ holds the same files as a run's, plus timeout_secs
+# and watcher.pid); it never touches the sweep's files or the FSM.
+#   sh runner.sh task-launch OUT REPO ID TIMEOUT_SECS TOKEN
+#       The command is OUT/_tasks/.incoming/ID.TOKEN.sh (written just before). Refuse, print
+#       "task=running pid=N" and exit 3 when task ID is claimed and alive; a claimed task that
+#       ended or was lost is kept as _wf/attempts/<n>/ first. Else claim it, move the command
+#       to _wf/cmd.sh, write timeout_secs and deadline (epoch seconds), start a detached
+#       watcher (own session, stdin closed) and wait until it checked in: print
+#       "task=started pid=N cwd=DIR" (N: the watcher). The task works in REPO when that
+#       directory exists, else in OUT/_tasks/ID.
+#   sh runner.sh task-watch OUT CWD ID TOKEN
+#       The watcher: starts `task-one` in a process group of its own, and past the deadline
+#       marks it timed out (_wf/timed_out) and stops its group (TERM, KILL GRACE seconds
+#       later), recording exit_code 137 for a task the KILL took. Its output goes to
+#       _wf/watch.log.
+#   sh runner.sh task-one OUT CWD ID
+#       What `one` is for a run, for the task: WF_RUN_ID is the task id and WF_RUN_DIR its
+#       directory; the runs' secrets are not read.
+#   sh runner.sh task-status OUT [ID]
+#       One line per task (every task, or task ID: exit 3 when it does not exist):
+#       "task id=ID state=S exit_code=N|- started_at=T|- ended_at=T|- timeout_secs=N|- pid=N|-"
+#       with S running, exited, timed_out or lost (claimed, no exit_code, nothing alive).
+#
 # Embedded after common.sh (shebang, `set -u`, valid_id, alive, BOOT, run_alive).
 
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
@@ -172,7 +196,7 @@ overdue() {
     p=${t%%:*}
     r=${t#*:}
     r=${r%%:*}
-    wf=$out/runs/$r/_wf
+    wf=$rundirs/$r/_wf
     [ -f "$wf/deadline" ] || continue
     [ -f "$wf/exit_code" ] && continue
     [ -n "$ep" ] || epoch
@@ -194,7 +218,7 @@ overdue() {
 # settle ID: a run that ended after the loop timed it out, without recording its end (the
 # KILL took its wrapper): record ended_at and exit_code 137 for it, once nothing of it lives.
 settle() {
-  wf=$out/runs/$1/_wf
+  wf=$rundirs/$1/_wf
   [ -f "$wf/timed_out" ] || return 0
   [ -f "$wf/exit_code" ] && return 0
   run_alive "$wf" && return 0
@@ -412,6 +436,7 @@ claim_failed() {
 
 run_loop() {
   out=$1 repo=$2 maxp=$3 token=${4:-} retry=${5:-keep}
+  rundirs=$out/runs
   sweep=$out/_sweep
   tsv=$sweep/runs.tsv
   self=$sweep/runner.sh
@@ -598,7 +623,7 @@ record() {
 
 run_one() {
   out=$1 repo=$2 id=$3
-  rd=$out/runs/$id
+  rd=$rundirs/$id
   wf=$rd/_wf
   [ -n "$BOOT" ] && pre boot_id "$BOOT"
   pg=
@@ -634,14 +659,14 @@ run_one() {
   [ "$WF_NPROC" -gt 0 ] || WF_NPROC=1
   export WF_GPUS WF_NPROC
   if [ ! -f "$wf/cmd.sh" ]; then
-    echo "wfhost runner: $wf/cmd.sh is missing; rerun the sweep phase (P60)" >>"$wf/stderr.log"
+    echo "wfhost runner: $wf/cmd.sh is missing; $again" >>"$wf/stderr.log"
     rc=127
   elif ! cd "$repo" 2>/dev/null; then
-    echo "wfhost runner: the checkout $repo does not exist; run the checkout phase (P50) first" >>"$wf/stderr.log"
+    echo "wfhost runner: the directory $repo does not exist; run the checkout phase (P50) first" >>"$wf/stderr.log"
     rc=127
   else
     # The runs' secrets (WF_RUN_SECRETS, written by P60): into this run's environment only.
-    if [ -f "$out/_control/run-secrets.env" ]; then
+    if [ "$rundirs" = "$out/runs" ] && [ -f "$out/_control/run-secrets.env" ]; then
       set -a
       . "$out/_control/run-secrets.env"
       set +a
@@ -656,6 +681,137 @@ run_one() {
   # Last: a run with exit_code is finished.
   record exit_code "$rc" || { [ $? -eq 2 ] && st=75; }
   exit "$st"
+}
+
+
+# ----- tracked tasks -------------------------------------------------------------------------
+
+# task_alive WF: the task still has a live process (its wrapper or group, or its watcher).
+task_alive() {
+  run_alive "$1" && return 0
+  get "$1/watcher.pid"
+  alive "$got"
+}
+
+# task_launch OUT REPO ID TIMEOUT TOKEN (see the header).
+task_launch() {
+  out=$1 repo=$2 id=$3 tmo=$4 token=$5
+  rundirs=$out/_tasks
+  wf=$rundirs/$id/_wf
+  inc=$rundirs/.incoming/$id.$token.sh
+  [ -f "$inc" ] || { echo "the task's command file $inc is missing" >&2; exit 2; }
+  if [ -d "$wf/claim" ]; then
+    if [ ! -f "$wf/exit_code" ] && task_alive "$wf"; then
+      rm -f "$inc"
+      get "$wf/pid"
+      echo "task=running pid=${got:--}"
+      exit 3
+    fi
+    next_attempt "$wf"
+    mkdir -p "$wf/attempts/$k" || exit 1
+    for f in cmd.sh stdout.log stderr.log started_at ended_at exit_code boot_id pgid pid deadline timed_out timeout_secs watcher.pid watcher.started watch.log "$wf"/disk_full.*; do
+      f=${f##*/}
+      if [ -e "$wf/$f" ]; then mv -f "$wf/$f" "$wf/attempts/$k/$f"; fi
+    done
+    rmdir "$wf/claim" 2>/dev/null
+  fi
+  claim "$wf"
+  case $? in
+    1)
+      rm -f "$inc"
+      echo "task=running pid=-"
+      exit 3
+      ;;
+    2)
+      rm -f "$inc"
+      echo "cannot claim task $id: ${why:-mkdir failed}" >&2
+      exit 1
+      ;;
+  esac
+  # Until the watcher takes over, this launcher is the task's live process.
+  put "$wf/watcher.pid" "$$"
+  mv -f "$inc" "$wf/cmd.sh" || exit 1
+  put "$wf/timeout_secs" "$tmo"
+  epoch
+  [ -n "$ep" ] && put "$wf/deadline" "$((ep + tmo))"
+  cwd=$repo
+  [ -d "$cwd" ] || cwd=$rundirs/$id
+  if command -v setsid >/dev/null 2>&1; then
+    setsid nohup sh "$rundirs/runner.sh" task-watch "$out" "$cwd" "$id" "$token" </dev/null >>"$wf/watch.log" 2>&1 &
+  else
+    nohup sh "$rundirs/runner.sh" task-watch "$out" "$cwd" "$id" "$token" </dev/null >>"$wf/watch.log" 2>&1 &
+  fi
+  i=0
+  while [ "$i" -lt 150 ]; do
+    get "$wf/watcher.started"
+    case $got in "$token "*) echo "task=started pid=${got#* } cwd=$cwd"; return 0 ;; esac
+    if sleep 0.1 2>/dev/null; then i=$((i + 1)); else sleep 1; i=$((i + 10)); fi
+  done
+  echo "the task's watcher did not check in within 15 s; read $wf/watch.log" >&2
+  exit 1
+}
+
+# task_watch OUT CWD ID TOKEN (see the header).
+task_watch() {
+  out=$1 cwd=$2 id=$3 token=$4
+  rundirs=$out/_tasks
+  wf=$rundirs/$id/_wf
+  get "$wf/timeout_secs"
+  tmo=$got
+  put "$wf/watcher.pid" "$$"
+  if command -v setsid >/dev/null 2>&1; then
+    setsid sh "$rundirs/runner.sh" task-one "$out" "$cwd" "$id" </dev/null >/dev/null 2>&1 &
+  else
+    sh "$rundirs/runner.sh" task-one "$out" "$cwd" "$id" </dev/null >/dev/null 2>&1 &
+  fi
+  cp=$!
+  put "$wf/watcher.started" "$token $$"
+  say "task $id: started (pid $cp, time limit ${tmo}s)"
+  trap ':' CHLD
+  active="$cp:$id:-"
+  adopted=
+  while child_alive "$cp"; do
+    overdue
+    nap 0.5
+  done
+  wait "$cp" 2>/dev/null
+  settle "$id"
+  say "task $id: ended"
+}
+
+# task_line ID WF: the task's status line (see the header).
+task_line() {
+  if [ -f "$2/exit_code" ]; then
+    if [ -f "$2/timed_out" ]; then st=timed_out; else st=exited; fi
+  elif task_alive "$2"; then
+    st=running
+  else
+    st=lost
+  fi
+  get "$2/exit_code"; tl_rc=${got:--}
+  get "$2/started_at"; tl_s=${got:--}
+  get "$2/ended_at"; tl_e=${got:--}
+  get "$2/timeout_secs"; tl_t=${got:--}
+  get "$2/pid"; tl_p=${got:--}
+  printf 'task id=%s state=%s exit_code=%s started_at=%s ended_at=%s timeout_secs=%s pid=%s\n' \
+    "$1" "$st" "$tl_rc" "$tl_s" "$tl_e" "$tl_t" "$tl_p"
+}
+
+# task_status OUT [ID] (see the header).
+task_status() {
+  rundirs=$1/_tasks
+  if [ $# -eq 2 ]; then
+    [ -d "$rundirs/$2/_wf/claim" ] || { echo "no task $2 on this target" >&2; exit 3; }
+    task_line "$2" "$rundirs/$2/_wf"
+    return 0
+  fi
+  for d in "$rundirs"/*/_wf/claim; do
+    [ -d "$d" ] || continue
+    t=${d%/_wf/claim}
+    t=${t##*/}
+    valid_id "$t" && task_line "$t" "$rundirs/$t/_wf"
+  done
+  return 0
 }
 
 mode=${1:-}
@@ -679,13 +835,35 @@ case $mode in
     if alive "$got"; then echo kept; exit 0; fi
     rm -f "$out/_control/run-secrets.env" && echo removed
     ;;
-  one)
-    [ $# -eq 3 ] || { echo "usage: runner.sh one OUT REPO RUN_ID" >&2; exit 2; }
-    valid_id "$3" || { echo "runner.sh: invalid run id $3" >&2; exit 2; }
+  one | task-one)
+    [ $# -eq 3 ] || { echo "usage: runner.sh $mode OUT DIR ID" >&2; exit 2; }
+    valid_id "$3" || { echo "runner.sh: invalid id $3" >&2; exit 2; }
+    if [ "$mode" = one ]; then
+      rundirs=$1/runs again="rerun the sweep phase (P60)"
+    else
+      rundirs=$1/_tasks again="start the task again with wfhost task run"
+    fi
     run_one "$@"
     ;;
+  task-launch)
+    [ $# -eq 5 ] || { echo "usage: runner.sh task-launch OUT REPO ID TIMEOUT_SECS TOKEN" >&2; exit 2; }
+    valid_id "$3" || { echo "runner.sh: invalid task id $3" >&2; exit 2; }
+    case $4 in '' | *[!0-9]*) echo "runner.sh: invalid time limit $4" >&2; exit 2 ;; esac
+    valid_id "$5" || { echo "runner.sh: invalid token $5" >&2; exit 2; }
+    task_launch "$@"
+    ;;
+  task-watch)
+    [ $# -eq 4 ] || { echo "usage: runner.sh task-watch OUT CWD ID TOKEN" >&2; exit 2; }
+    valid_id "$3" || { echo "runner.sh: invalid task id $3" >&2; exit 2; }
+    task_watch "$@"
+    ;;
+  task-status)
+    [ $# -eq 1 ] || [ $# -eq 2 ] || { echo "usage: runner.sh task-status OUT [ID]" >&2; exit 2; }
+    [ $# -eq 1 ] || valid_id "$2" || { echo "runner.sh: invalid task id $2" >&2; exit 2; }
+    task_status "$@"
+    ;;
   *)
-    echo "usage: runner.sh launch|run|one|forget-secrets ..." >&2
+    echo "usage: runner.sh launch|run|one|forget-secrets|task-launch|task-watch|task-one|task-status ..." >&2
     exit 2
     ;;
 esac

@@ -1,5 +1,5 @@
 //! The built-in phase executors (world `executor`): one component serving P10, P30, P40, P50,
-//! P60, P70, P80 and P90.
+//! P60, P70, P75 (tracked tasks, under `_tasks/`), P80 and P90.
 //!
 //! Data flow: the host calls `run-phase(ctx)`; the WIT glue (`glue`, wasm32 only: the SDK's
 //! [`export_executor!`](wfhost_pack_sdk::export_executor)) converts the context (its flags

@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use wfhost_config::config::Config;
 use wfhost_config::flags::{Fetch, Provision, Sweep, Teardown};
 use wfhost_config::manifest;
+use wfhost_config::plan::Plan;
 use wfhost_constitution::{codes, keys, Code, Phase, PhaseId};
 use wfhost_evidence::input::{self, InputKind};
 
@@ -77,6 +78,7 @@ pub(super) fn unit(id: PhaseId) -> &'static dyn Unit {
         PhaseId::P50 => &Checkout,
         PhaseId::P60 => &SweepStart,
         PhaseId::P70 => &Monitor,
+        PhaseId::P75 => &Task,
         PhaseId::P80 => &FetchUnit,
         PhaseId::P90 => &Teardown_,
         PhaseId::P99 => &Summary,
@@ -243,6 +245,22 @@ impl Unit for Monitor {
     fn skip(&self, run: &Run<'_>) -> Option<String> {
         let dry = run.config.as_ref().is_some_and(|c| c.flag(keys::SWEEP_DRY_RUN));
         (dry && run.flags.sweep != Sweep::Skip).then(|| "SWEEP_DRY_RUN=1: P60 started nothing to watch".into())
+    }
+}
+
+/// P75: the task command's request (`Plan::Task`) as the executor's inputs; a plan without one
+/// skips the phase.
+struct Task;
+impl Unit for Task {
+    fn skip(&self, run: &Run<'_>) -> Option<String> {
+        (!matches!(run.req.plan, Plan::Task(_))).then(|| "not a task command".into())
+    }
+
+    fn inputs(&self, run: &Run<'_>, _config: &Config, v: &mut Inputs) -> Result<(), InputError> {
+        if let Plan::Task(t) = &run.req.plan {
+            v.extend(t.inputs());
+        }
+        Ok(())
     }
 }
 
