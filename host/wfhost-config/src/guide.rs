@@ -182,7 +182,11 @@ pub fn render() -> Result<String, String> {
             p.name,
             runner,
             cell(&p.summary),
-            p.skip_flag.as_deref().map(skip_cell).unwrap_or_else(|| "never".into()),
+            match (p.flow, p.skip_flag.as_deref()) {
+                (false, _) => "not part of `flow`: run by its own commands only".to_string(),
+                (true, Some(flag)) => skip_cell(flag),
+                (true, None) => "never".to_string(),
+            },
             p.family,
             family,
             p.laws.join(", ")

@@ -80,6 +80,18 @@ impl TaskRequest {
         }
     }
 
+    /// The command to type after this one was interrupted: the task's status for `run`, `status`
+    /// and `wait` (a `run` cut short may or may not have launched it; running it again could
+    /// start it twice), the listing for `list`.
+    pub fn follow_up(&self) -> String {
+        match self {
+            TaskRequest::Run { id, .. } | TaskRequest::Status { id } | TaskRequest::Wait { id, .. } => {
+                format!("task status --id {id}")
+            }
+            TaskRequest::List => "task list".to_string(),
+        }
+    }
+
     /// The request as P75's inputs (`task_op`, `task_id`, `task_timeout_secs`, `task_command`).
     pub fn inputs(&self) -> Vec<(String, String)> {
         let op = self.name().trim_start_matches("task-").to_string();
@@ -179,6 +191,17 @@ impl Plan {
 mod tests {
     use super::*;
     use wfhost_constitution::Constitution;
+
+    #[test]
+    fn an_interrupted_task_command_is_followed_by_the_tasks_status_never_a_second_launch() {
+        let run = TaskRequest::Run { id: "t1".into(), timeout_secs: 5, command: "sleep 9".into() };
+        assert_eq!(run.follow_up(), "task status --id t1");
+        assert_eq!(TaskRequest::Wait { id: "t2".into(), timeout_secs: 5 }.follow_up(), "task status --id t2");
+        assert_eq!(TaskRequest::Status { id: "t3".into() }.follow_up(), "task status --id t3");
+        assert_eq!(TaskRequest::List.follow_up(), "task list");
+        // What is typed has a space where the internal command name has a dash.
+        assert_ne!(run.follow_up().split(' ').next(), Some(run.name()));
+    }
 
     #[test]
     fn every_plan_is_in_table_order_and_starts_with_precheck_and_ends_with_summary() {

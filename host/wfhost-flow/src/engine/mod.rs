@@ -485,7 +485,10 @@ impl Run<'_> {
         let pod = self.target.clone().or_else(|| self.provisioned.as_ref().map(|p| p.target.clone()));
         if self.req.plan != Plan::Flow {
             let target = pod.map(|t| format!(" --target {t}")).unwrap_or_default();
-            return format!("wfhost {}{target}", self.req.plan.name());
+            return match &self.req.plan {
+                Plan::Task(t) => format!("wfhost {}", t.follow_up()),
+                plan => format!("wfhost {}{target}", plan.name()),
+            };
         }
         let f = &self.flags;
         let on_pod = pod.is_some();
