@@ -756,8 +756,13 @@ mod command_names {
         assert_eq!(name("P80", false).as_deref(), Some("fetch-run"));
         assert_eq!(name("P90", false).as_deref(), Some("pod-delete"));
         assert_eq!(name("P99", false).as_deref(), Some("flow-summary"));
-        for p in &c.phases {
+        for p in c.phases.iter().filter(|p| p.flow) {
             assert!(p.command_name(&flags(&[("sweep", "skip"), ("wait", "false"), ("fetch", "none"), ("teardown", "keep")]), false).is_some(), "{}", p.id);
+        }
+        // A phase outside `flow` runs for its own commands: it is named by the command as typed.
+        for p in c.phases.iter().filter(|p| !p.flow) {
+            let command = p.commands.keys().next().unwrap_or_else(|| panic!("{} declares no command", p.id));
+            assert_eq!(p.command_name(&flags(&[("command", command.as_str())]), false).map(str::to_string).as_ref(), p.commands.get(command), "{}", p.id);
         }
         assert_eq!(c.law_by_id_or_alias("LAW_3_TARGET_RESOLUTION").map(|l| l.id.as_str()), Some("L3"));
         assert_eq!(c.law_by_id_or_alias("L9").and_then(|l| l.alias.as_deref()), Some("LAW_9_PHASE_END_CONSTITUTIONAL_VALIDATION"));
