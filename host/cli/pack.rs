@@ -48,7 +48,7 @@ pub enum PackCommand {
     },
     /// List the installed packs.
     List {
-        /// Print JSON instead of a table.
+        /// Print one JSON document instead of a table (docs/schemas/cli-pack-list.schema.json).
         #[arg(long)]
         json: bool,
     },

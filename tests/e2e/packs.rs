@@ -141,7 +141,7 @@ fn each_role_scaffolded_in_rust_builds_installs_and_runs_in_a_flow_and_swapping_
     }
     let pods_add = add(&s, "packs/pods");
     assert!(pods_add.stdout.contains("run host programs: sh") && pods_add.stdout.contains("already installed"), "{}", pods_add.explain());
-    let list: Value = serde_json::from_str(&s.run(&["pack", "list", "--json"]).stdout).unwrap();
+    let list = crate::read_commands::document(&s.run(&["pack", "list", "--json"]), "cli-pack-list");
     let ids: Vec<&str> = list["packs"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["acme-judge", "acme-probe", "acme-pods"]);
 

@@ -152,11 +152,13 @@ impl FlowRow {
         self.target.is_some() && matches!(state, Some("running") | Some("unknown"))
     }
 
-    /// Sort key: the start time (`YYYYmmddTHHMMSS`, from the first record or the id).
+    /// Sort key: the start time, `YYYYmmddTHHMMSS` and the fraction of a second the first record
+    /// carries (two flows started in the same second keep their order), else the id's seconds.
     fn key(&self) -> String {
-        let from_started = self.started.as_deref().map(|s| s.replace(['-', ':'], ""));
-        let k = from_started.unwrap_or_else(|| self.id.clone());
-        k.chars().take(15).collect()
+        match self.started.as_deref() {
+            Some(s) => s.replace(['-', ':'], "").trim_end_matches('Z').to_string(),
+            None => self.id.chars().take(15).collect(),
+        }
     }
 }
 
