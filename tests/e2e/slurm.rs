@@ -466,7 +466,7 @@ fn a_slurmctld_restart_during_p70_is_ridden_out_or_halts_clearly_and_a_resume_fi
     if status != 0 {
         // Halting is allowed, with a clear code: the status could not be read (405) or the
         // submit host not reached (407), saying why.
-        let clear = [codes::MONITOR_UNREADABLE, codes::POD_UNREACHABLE]
+        let clear = [codes::MONITOR_UNREADABLE, codes::POD_UNREACHABLE_4XX]
             .iter()
             .any(|code| stdout.contains(&format!("PHASE=P70 STATUS=fail CODE={code}")));
         assert!(clear, "the flow halted without a clear P70 code:\n{stdout}\n{stderr}");

@@ -81,13 +81,14 @@ pub(crate) fn send(client: Option<&HttpClient>, gateway: Option<&Arc<GatewayShar
         Ok(r) => format!("{shown} -> {}", r.status),
         Err(e) => format!("{shown}: {}", e.text()),
     };
-    let target = gateway.bound();
+    // Before P20 binds a pod (a rent in P10) the call and its receipt both name no target ("").
+    let target = gateway.bound().unwrap_or_default();
     let mut e = entry(true, answer.is_ok(), started, &detail);
-    e.target = target.clone();
+    e.target = Some(target.clone());
     let call = gateway.record_call(e, false, Some(&cap), actor());
     // An answer came back: the side effect (whatever its status) may have taken place.
     if answer.is_ok() {
-        gateway.receipt(call, HTTP_OP, target.as_deref().unwrap_or(""), &key, approved_by, &detail, Some(&cap));
+        gateway.receipt(call, HTTP_OP, &target, &key, approved_by, &detail, Some(&cap));
     }
     answer
 }
@@ -128,7 +129,7 @@ mod tests {
 
     const CANARY: &str = "sk_canary_flow_8c2f";
 
-    /// A loopback server answering every request 207 `{}`; the request heads it got.
+    /// A loopback server answering every request 226 `{}`; the request heads it got.
     fn server() -> (u16, Arc<Mutex<Vec<String>>>) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
@@ -140,7 +141,7 @@ mod tests {
                 let mut head = String::new();
                 while reader.read_line(&mut head).unwrap_or(0) > 2 && !head.ends_with("\r\n\r\n") {}
                 seen.lock().expect("lock").push(head.to_ascii_lowercase());
-                let _ = reader.get_mut().write_all(b"HTTP/1.1 207 Multi-Status\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}");
+                let _ = reader.get_mut().write_all(b"HTTP/1.1 226 IM Used\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}");
             }
         });
         (port, heads)
@@ -203,7 +204,7 @@ mod tests {
 
         // A read goes out and is recorded without its query.
         let read = send(Some(&client), Some(&gateway), &sink, request(HttpMethod::Get, &format!("{pods}?token=abc"), false)).expect("read");
-        assert_eq!(read.status, 207);
+        assert_eq!(read.status, 226);
 
         // With the provision grant (given on consent), the rent goes out with an idempotency key
         // and leaves a call and its receipt.
@@ -211,7 +212,7 @@ mod tests {
         let mut rent = request(HttpMethod::Post, &format!("{pods}/rent"), false);
         rent.body = Some(b"{\"pod_name\":\"x\"}".to_vec());
         let answer = send(Some(&client), Some(&gateway), &sink, rent.clone()).expect("rent");
-        assert_eq!(answer.status, 207);
+        assert_eq!(answer.status, 226);
         // The same request again derives the same key (a resend can be deduplicated).
         send(Some(&client), Some(&gateway), &sink, rent).expect("resend");
 
@@ -233,7 +234,7 @@ mod tests {
         assert!(refusals[1]["payload"]["detail"].as_str().unwrap_or("").contains("localhost"), "{:#?}", refusals[1]);
         let reads = of("http.read");
         assert_eq!(reads.len(), 1);
-        assert_eq!((reads[0]["payload"]["url"].as_str(), reads[0]["payload"]["status"].as_u64()), (Some(pods.as_str()), Some(207)));
+        assert_eq!((reads[0]["payload"]["url"].as_str(), reads[0]["payload"]["status"].as_u64()), (Some(pods.as_str()), Some(226)));
         let calls = of("gateway.call");
         assert_eq!(calls.len(), 2);
         assert_eq!(calls[0]["payload"]["class"], "WRITE_EXTERNAL_SIDE_EFFECT");
