@@ -27,6 +27,11 @@ const CANARY: &str = "sk_canary_lium_e2e_5f1d9b3a";
 /// The simulator's nodes.
 const H100: &str = "aa11bb22-cc33-4d44-8e55-66778899aabb";
 const RTX: &str = "bb22cc33-dd44-4e55-8f66-778899aabbcc";
+/// HTTP answers the tests look for (named, so no number reads as a wfhost failure code).
+const HTTP_OK: u64 = 200;
+const HTTP_BAD_REQUEST: u64 = 400;
+const HTTP_TOO_MANY: u64 = 429;
+const HTTP_UNAVAILABLE: u64 = 503;
 
 /// One HTTP/1.1 request to the simulator (admin routes, or the API with the canary): the status
 /// and the JSON body.
@@ -105,7 +110,8 @@ impl Sim {
     /// An admin route.
     pub fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let (status, v) = http(&format!("{}{path}", self.admin), method, body.as_ref(), false);
-        assert!((200..300).contains(&status), "{method} /_admin{path}: {status} {v}");
+        let answered = u64::from(status);
+    assert!((HTTP_OK..HTTP_OK + 100).contains(&answered), "{method} /_admin{path}: {answered} {v}");
         v
     }
 
@@ -264,8 +270,17 @@ fn a_full_flow_rents_one_pod_runs_the_sweep_once_and_deletes_the_pod() {
     key_stays_secret(&s, &run, &sim);
     let (status, report) = verify(&s, &flow_dir);
     assert_eq!(status, 0, "{report:#}");
+    // Figures: P10's time (rent to ready; the simulator adds no delay of its own) and the API
+    // requests the flow made.
+    let p10 = std::fs::read_to_string(flow_dir.join("phase/phase.P10.json")).unwrap();
+    let p10: Value = serde_json::from_str(&p10).unwrap();
     let calls = sim.requests().len();
-    eprintln!("lium e2e: {calls} API requests in the full flow ({} GET /pods listings)", sim.sent("GET", "/pods").len());
+    eprintln!(
+        "lium e2e: P10 (balance, nodes, template, rent, ready) took {} ms; {calls} API requests in the whole flow ({} GET /pods listings)",
+        p10["duration_ms"],
+        sim.sent("GET", "/pods").len()
+    );
+    assert!(calls <= 20, "{calls} API requests for one flow: {:#?}", sim.requests().iter().map(|r| format!("{} {}", r["method"], r["path"])).collect::<Vec<_>>());
 }
 
 #[test]
@@ -286,9 +301,14 @@ fn an_insufficient_balance_is_refused_before_anything_is_rented() {
 
 #[test]
 fn a_bad_setting_or_key_halts_p00() {
-    let sim = Sim::start(json!({}));
+    let sim = Sim::start(json!({"balance": 42.5}));
     let mut s = Sandbox::new();
     sim.configure(&mut s);
+    // doctor checks the key and prints the balance.
+    let doctor = s.run(&["doctor"]);
+    let said = format!("{}{}", doctor.stdout, doctor.stderr);
+    assert!(said.contains("LIUM_API_KEY is accepted by") && said.contains("balance $42.50"), "{}", doctor.explain());
+    assert!(said.contains("the lium transport accepts its settings"), "{}", doctor.explain());
     s.set("LIUM_TTL", "forever");
     let run = flow(&s, &NO_SWEEP);
     assert_eq!(last_status(&run), ("P00".into(), "fail".into(), codes::CONFIG_INVALID.get()), "{}", run.explain());
@@ -299,6 +319,9 @@ fn a_bad_setting_or_key_halts_p00() {
     assert_eq!(last_status(&run), ("P00".into(), "fail".into(), codes::CONFIG_INVALID.get()), "{}", run.explain());
     assert!(run.stderr.contains("LIUM_API_KEY is refused by"), "{}", run.explain());
     assert!(!run.stdout.contains("sk_wrong_key_0000") && !run.stderr.contains("sk_wrong_key_0000"));
+    let doctor = s.run(&["doctor"]);
+    assert_ne!(doctor.status, 0, "{}", doctor.explain());
+    assert!(doctor.stdout.contains("LIUM_API_KEY is refused by"), "{}", doctor.explain());
     assert!(rents(&sim).is_empty());
 }
 
@@ -330,8 +353,12 @@ fn a_pod_not_ready_in_time_is_deleted_and_another_rented_once() {
     let pods = sim.pods();
     assert_eq!(pods.len(), 2, "{pods:#?}");
     assert_eq!(pods[0]["deleted"], true, "the slow pod was deleted: {}", pods[0]);
-    let rent = rents(&sim);
-    assert_eq!(rent.len(), 2);
+    // Two rents took place; one in between may have been refused while the node still held the
+    // deleted pod's GPU (it is freed when the pod is purged), and was tried again.
+    let all = rents(&sim);
+    let rent: Vec<&Value> = all.iter().filter(|r| r["status"] == HTTP_OK).collect();
+    assert_eq!(rent.len(), 2, "{all:#?}");
+    assert!(all.iter().all(|r| r["status"] == HTTP_OK || r["status"] == HTTP_BAD_REQUEST), "{all:#?}");
     assert_ne!(rent[0]["idempotency_key"], rent[1]["idempotency_key"], "a new pod is a new rent");
     // The slow pod was gone from the listing before the second rent went out.
     let first_delete = sim.sent("DELETE", &format!("/pods/{}", pods[0]["id"].as_str().unwrap()));
@@ -378,14 +405,14 @@ fn a_lost_rent_answer_leaves_exactly_one_pod() {
 fn throttling_and_server_errors_on_reads_are_ridden_out() {
     let sim = Sim::start(json!({}));
     sim.inject(json!({"knob": "rate_limit", "method": "GET", "path": "/users/me", "retry_after": 1, "count": 3}));
-    sim.inject(json!({"knob": "http_5xx", "method": "GET", "path": "/executors", "status": 503, "count": 3}));
+    sim.inject(json!({"knob": "http_5xx", "method": "GET", "path": "/executors", "status": HTTP_UNAVAILABLE, "count": 3}));
     let mut s = Sandbox::new();
     sim.configure(&mut s);
     let run = flow(&s, &NO_SWEEP);
     assert_eq!(run.status, 0, "{}", run.explain());
     let statuses: Vec<u64> = sim.requests().iter().filter_map(|r| r["status"].as_u64()).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 3, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 503).count(), 3, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == HTTP_TOO_MANY).count(), 3, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == HTTP_UNAVAILABLE).count(), 3, "{statuses:?}");
     assert_eq!(sim.pods().len(), 1);
     sim.no_live_pods();
 }
@@ -448,15 +475,15 @@ fn a_pod_that_vanishes_during_the_monitor_halts_p70_as_vanished() {
     let mut s = Sandbox::new();
     sim.configure(&mut s);
     s.set("SWEEP_MAX_PARALLEL", "3");
-    s.manifest("run_id,seed,extra\nr1,1,--sleep 60\nr2,2,--sleep 60\nr3,3,--sleep 60\n");
-    let ran = s.root().join("ran.log");
+    s.manifest("run_id,command\nr1,sh train.sh --seed 1 --sleep 60\nr2,sh train.sh --seed 2 --sleep 60\n");
     let run = std::thread::scope(|scope| {
         let handle = scope.spawn(|| flow(&s, &["flow", "--provision", "auto", "--yes", "--wait", "true", "--fetch", "none", "--teardown", "keep"]));
-        // Once the runs started on the pod, the pod vanishes.
+        // Once P60 has started the runs (and its court judged it), the pod vanishes.
         let t0 = Instant::now();
-        while !std::fs::read_to_string(&ran).is_ok_and(|t| t.lines().count() == 3) {
-            assert!(t0.elapsed() < Duration::from_secs(120), "the runs never started");
-            std::thread::sleep(Duration::from_millis(200));
+        let judged = || crate::ssh::flow_dirs(&s).iter().any(|d| d.join("phase/phase.P60.verdict.json").is_file());
+        while !judged() {
+            assert!(t0.elapsed() < Duration::from_secs(120), "P60 never finished");
+            std::thread::sleep(Duration::from_millis(100));
         }
         let id = sim.pods()[0]["id"].as_str().unwrap().to_string();
         sim.inject(json!({"knob": "vanish", "pod_id": id, "after_s": 0}));
@@ -474,7 +501,7 @@ fn a_halted_flow_names_the_ttl_and_the_simulator_removes_the_pod_at_it() {
     let mut s = Sandbox::new();
     sim.configure(&mut s);
     s.set("LIUM_TTL", "6");
-    s.manifest("run_id,seed,extra\nr1,1,--fail 3\n");
+    s.manifest("run_id,command\nr1,sh train.sh --seed 1 --fail 3\n");
     let run = flow(&s, &["flow", "--provision", "auto", "--yes", "--wait", "true", "--fetch", "none", "--teardown", "keep"]);
     assert_ne!(run.status, 0, "{}", run.explain());
     let id = sim.pods()[0]["id"].as_str().unwrap().to_string();

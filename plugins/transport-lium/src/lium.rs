@@ -16,8 +16,8 @@
 //! - `status`: the pod's row; `ready` only when it is RUNNING and ssh answers, `missing` when
 //!   Lium does not list it, a terminal status an error carrying its events.
 //! - `exec`, `put-file`, `get-file`, `fetch-*`: the ssh client's, to the pod's endpoint (kept in
-//!   the host's memo), with the host key pinned under the pod id ([`crate::podssh`]); a pod that
-//!   cannot be reached is looked up, so a pod that is gone is `vanished`, not `unreachable`.
+//!   the host's memo), with the host key pinned under the pod id ([`crate::podssh`]); when ssh
+//!   fails the pod is looked up, so a pod that is gone is `vanished`, not `unreachable`.
 //! - `delete` (P90, under the delete grant): `DELETE /pods/{id}`, then `GET /pods` until the pod
 //!   is not listed, within LIUM_DELETE_CONFIRM_SECS; a pod still listed fails with the command
 //!   that finishes the job.
@@ -479,23 +479,25 @@ impl<'h, H: Host> Lium<'h, H> {
         self.known_hosts_dir(&s);
         let ph = PodHost::new(self.host, &id, s.known_hosts.as_deref(), "");
         match op(&Ssh::new(&ph), &ep.destination()) {
-            Err(TransportError::Unreachable(m)) => Err(self.why_unreachable(&s, &id, m)),
+            Err(e @ (TransportError::Unreachable(_) | TransportError::Failed(_) | TransportError::Timeout(_))) => Err(self.unless_gone(&s, &id, e)),
             other => other,
         }
     }
 
-    /// `vanished` when Lium no longer runs pod `id`, else `unreachable` with ssh's words.
-    fn why_unreachable(&self, s: &Settings, id: &str, ssh_said: String) -> TransportError {
-        let Ok(api) = self.api(s) else { return TransportError::Unreachable(ssh_said) };
+    /// `vanished` when Lium no longer runs pod `id` (ssh failing because the pod is gone), else
+    /// ssh's own error `e`.
+    fn unless_gone(&self, s: &Settings, id: &str, e: TransportError) -> TransportError {
+        let Ok(api) = self.api(s) else { return e };
+        let ssh_said = last_line(&e.to_string()).to_string();
         match api.read_opt(&format!("/pods/{id}")) {
             Ok(None) => TransportError::Vanished(format!("pod {id} is gone: Lium no longer lists it ({}; ssh: {ssh_said})", self.events(&api, id))),
             Ok(Some(row)) => match Pod::from_row(&row) {
                 Some(p) if matches!(p.phase(), Phase::Terminal | Phase::Deleting) => {
                     TransportError::Vanished(format!("pod {id} is {} ({}; ssh: {ssh_said})", p.status, self.events(&api, id)))
                 }
-                _ => TransportError::Unreachable(ssh_said),
+                _ => e,
             },
-            Err(_) => TransportError::Unreachable(ssh_said),
+            Err(_) => e,
         }
     }
 }

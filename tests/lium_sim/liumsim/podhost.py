@@ -178,7 +178,11 @@ class PodHost:
             "PermitRootLogin prohibit-password\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nPrintMotd no\nMaxSessions 64\nMaxStartups 64:30:128\n"
             f"LogLevel VERBOSE\nSubsystem sftp internal-sftp\nAllowUsers {self.user}\n"
-            f"SetEnv LIUM_SIM_POD_ID={self.pod_id}\n"
+            # A pod shares the simulator host's home directories, whose shell startup files
+            # are not a pod's: SHLVL=1 keeps bash from reading ~/.bashrc for ssh commands (it
+            # does so at shell level 1 only), so a slow or locking one (pyenv's rehash lock,
+            # left behind when a pod is killed mid-login) cannot stall every later login.
+            f"SetEnv LIUM_SIM_POD_ID={self.pod_id} SHLVL=1\n"
         )
         return cfg
 
