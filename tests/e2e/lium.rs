@@ -461,11 +461,10 @@ fn a_slow_delete_is_confirmed_after_several_listings_and_one_past_the_bound_fail
     assert_eq!(last_status(&run), ("P90".into(), "fail".into(), codes::TEARDOWN_FAILED.get()), "{}", run.explain());
     let id = sim.pods()[0]["id"].as_str().unwrap().to_string();
     assert!(run.stderr.contains("is still listed") && run.stderr.contains(&format!("wfhost pod-delete --target {id} --yes")), "{}", run.explain());
-    // The simulator finishes the deletion it accepted.
-    let t0 = Instant::now();
-    while sim.pods().iter().any(|p| p["listed"] == true) && t0.elapsed() < Duration::from_secs(40) {
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // The command the message names finishes the job, given the time.
+    s.set("LIUM_DELETE_CONFIRM_SECS", "60");
+    let finish = s.run(&["pod-delete", "--target", &id, "--yes"]);
+    assert_eq!(finish.status, 0, "{}", finish.explain());
     sim.no_live_pods();
 }
 
@@ -507,6 +506,10 @@ fn a_halted_flow_names_the_ttl_and_the_simulator_removes_the_pod_at_it() {
     let id = sim.pods()[0]["id"].as_str().unwrap().to_string();
     assert!(run.stderr.contains("Lium removes it by itself at") && run.stderr.contains("LIUM_TTL=6 h"), "{}", run.explain());
     assert!(run.stderr.contains(&format!("wfhost pod-delete --target {id} --yes")), "{}", run.explain());
+    let summary = run.summary();
+    assert!(summary["pod_state"].as_str().unwrap_or("").contains("Lium removes it by itself at"), "{summary}");
+    let (status, report) = verify(&s, &run.flow_dir());
+    assert_eq!(status, 0, "{report:#}");
     let t0 = Instant::now();
     while sim.pods().iter().any(|p| p["listed"] == true) && t0.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(200));
