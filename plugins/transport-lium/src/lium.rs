@@ -48,6 +48,9 @@ pub const LISTING_GRACE_MS: u64 = 20_000;
 pub const FIND_BY_NAME_TRIES: u32 = 3;
 /// See [`FIND_BY_NAME_TRIES`].
 pub const FIND_BY_NAME_PAUSE_MS: u64 = 3_000;
+/// The pause before renting the only candidate node again after it refused (a node frees a
+/// deleted pod's GPUs a moment after the pod leaves the listing).
+pub const REFUSED_PAUSE_MS: u64 = 3_000;
 /// How long ssh may take to connect (and exchange banners) in a readiness probe.
 pub const PROBE_CONNECT_SECS: u32 = 5;
 /// How long `ssh-keygen -y` may take.
@@ -609,7 +612,7 @@ impl<H: Host> Transport for Lium<'_, H> {
                         )));
                     }
                     if nodes.len() == 1 {
-                        (self.sleep)(FIND_BY_NAME_PAUSE_MS);
+                        (self.sleep)(REFUSED_PAUSE_MS);
                     }
                     continue;
                 }

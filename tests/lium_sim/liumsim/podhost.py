@@ -302,7 +302,10 @@ class PodHost:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
-        if ns is not None:
+        # Never by namespace when `ns` is not a namespace of the pod's own: a pod whose sshd was
+        # read before it entered its namespace would name the simulator's, and every process
+        # of the machine would be killed.
+        if ns is not None and ns not in (_mnt_ns(os.getpid()), _mnt_ns(1)):
             for _ in range(50):
                 left = pids_in_mount_ns(ns)
                 if not left:
