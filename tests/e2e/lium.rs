@@ -413,7 +413,7 @@ fn throttling_and_server_errors_on_reads_are_ridden_out() {
     let statuses: Vec<u64> = sim.requests().iter().filter_map(|r| r["status"].as_u64()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == HTTP_TOO_MANY).count(), 3, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == HTTP_UNAVAILABLE).count(), 3, "{statuses:?}");
-    assert_eq!(sim.pods().len(), 1);
+    assert_eq!(sim.pods().len(), 1, "{:#?}\n{}", sim.pods(), run.explain());
     sim.no_live_pods();
 }
 

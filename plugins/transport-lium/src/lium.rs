@@ -53,6 +53,8 @@ pub const FIND_BY_NAME_PAUSE_MS: u64 = 3_000;
 pub const REFUSED_PAUSE_MS: u64 = 3_000;
 /// How long ssh may take to connect (and exchange banners) in a readiness probe.
 pub const PROBE_CONNECT_SECS: u32 = 5;
+/// How long one readiness probe (a login that runs `echo`) may take.
+pub const PROBE_TIMEOUT_MS: u64 = 10_000;
 /// How long `ssh-keygen -y` may take.
 pub const KEYGEN_TIMEOUT_MS: u64 = 15_000;
 
@@ -69,7 +71,7 @@ pub enum Rent {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Wait {
     /// RUNNING and ssh answers.
-    Ready(Pod, Endpoint),
+    Ready(Box<Pod>, Endpoint),
     /// A status it never leaves, with its events.
     Terminal(String),
     /// Not listed any more (or never), with its events.
@@ -224,14 +226,20 @@ impl<'h, H: Host> Lium<'h, H> {
         }
     }
 
-    /// Whether ssh to the pod answers: `Ok` once a shell starts, else what ssh said.
+    /// Whether ssh to the pod answers: `Ok` once a shell runs a command, else what ssh said.
+    /// One try takes at most [`PROBE_TIMEOUT_MS`], so a login that hangs is tried again
+    /// within the ready limit instead of using it up.
     fn probe(&self, s: &Settings, id: &str, ep: &Endpoint) -> Result<(), String> {
         self.known_hosts_dir(s);
         let ph = PodHost::new(self.host, id, s.known_hosts.as_deref(), &format!("-o ConnectTimeout={PROBE_CONNECT_SECS}"));
-        match Ssh::new(&ph).status(&ep.destination()) {
-            Ok(_) => Ok(()),
-            Err(e) => Err(format!("RUNNING, but ssh to {} does not answer yet ({})", ep.words(), last_line(&e.to_string()))),
-        }
+        let spec = ExecSpec { command: "echo wfhost-lium-ready".into(), timeout_ms: PROBE_TIMEOUT_MS, ..ExecSpec::default() };
+        let why = match Ssh::new(&ph).exec(&ep.destination(), &spec) {
+            Ok(r) if r.exit_code == Some(0) && r.stdout.lines().any(|l| l.trim() == "wfhost-lium-ready") => return Ok(()),
+            Ok(r) if r.timed_out => format!("no answer within {} s", PROBE_TIMEOUT_MS / 1000),
+            Ok(r) => format!("exit {:?}: {}", r.exit_code, last_line(&r.stderr)),
+            Err(e) => last_line(&e.to_string()).to_string(),
+        };
+        Err(format!("RUNNING, but ssh to {} does not answer yet ({why})", ep.words()))
     }
 
     /// Remember a pod's endpoint for later calls of this flow.
@@ -274,7 +282,7 @@ impl<'h, H: Host> Lium<'h, H> {
                             Some(ep) => match self.probe(s, id, &ep) {
                                 Ok(()) => {
                                     self.remember(id, &ep);
-                                    return Ok(Wait::Ready(pod, ep));
+                                    return Ok(Wait::Ready(Box::new(pod), ep));
                                 }
                                 Err(why) => detail = why,
                             },
