@@ -87,6 +87,9 @@ pub enum Command {
     /// Print generated documentation.
     #[command(subcommand)]
     Docs(DocsCommand),
+    /// Write, sign, check, install and remove packs (third-party transports, executors, auditors).
+    #[command(subcommand)]
+    Pack(crate::pack::PackCommand),
     /// Print an example sweep manifest (CSV) and a matching SWEEP_RUN_TEMPLATE.
     SweepCsvTemplate,
     /// Re-check a flow's evidence from its files alone.
@@ -216,6 +219,16 @@ pub enum Command {
         dir: Option<PathBuf>,
     },
 
+    /// Run an ad-hoc command on the target as a tracked task (detached), and follow it (P75).
+    ///
+    /// A task lives in OUT/_tasks/<id>/ on the target (OUT: OPS_REMOTE_OUTPUTS_DIR): its
+    /// command, stdout.log, stderr.log and exit_code. It survives wfhost exiting and the
+    /// connection dropping; past its time limit its process group is stopped (TERM, KILL 5 s
+    /// later) and it is reported timed_out. Each task command is a flow of its own (P00, P20,
+    /// P75, P99) with its evidence and court; the remote FSM and the sweep are not touched.
+    #[command(subcommand)]
+    Task(TaskCommand),
+
     /// [legacy primitive] Create a pod and wait until it is ready (P10-P30).
     PodUp(PrimitiveArgs),
     /// [legacy primitive] Check that the target is ready (P30).
@@ -293,6 +306,7 @@ impl Cli {
             | Command::Doctor { json }
             | Command::Status { json, .. } => *json,
             Command::SweepStatus(a) | Command::FsmStatus(a) => a.json,
+            Command::Task(TaskCommand::Status { json, .. } | TaskCommand::List { json, .. }) => *json,
             _ => false,
         }
     }
@@ -306,6 +320,64 @@ pub struct ReadArgs {
     /// Print one JSON document on stdout instead of the text (docs/schemas/cli-<command>.schema.json).
     #[arg(long)]
     pub json: bool,
+}
+
+/// `wfhost task ...`
+#[derive(Subcommand, Debug)]
+pub enum TaskCommand {
+    /// Start CMD as task ID on the target, detached; exits once it has started.
+    ///
+    /// The command runs with sh in the checkout (REMOTE_REPO_DIR) when it exists, else in the
+    /// task's directory, with WF_RUN_ID (the task id) and WF_RUN_DIR (its directory) set and
+    /// stdin closed. A task of the same id that is still running is not started twice (code
+    /// 409); an ended one is kept in _wf/attempts/<n>/ and the id is reused.
+    Run {
+        #[command(flatten)]
+        task: TaskArgs,
+        /// The command line (after --), run by sh on the target.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// One task's state (running, exited, timed_out, lost), exit code and log tail; every
+    /// task's without --id.
+    Status {
+        /// The task id.
+        #[arg(long)]
+        id: Option<String>,
+        /// Print one JSON document (docs/schemas/cli-task-status.schema.json, or
+        /// cli-task-list.schema.json without --id).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: PrimitiveArgs,
+    },
+    /// Wait for task ID to end, at most N seconds; exit 0 only when it exited with code 0.
+    ///
+    /// Each look is one bounded call (every WF_MONITOR_POLL_SECS); three failed looks in a row
+    /// end the wait (code 405), the time limit with code 412; the task goes on either way.
+    Wait(TaskArgs),
+    /// Every task on the target, with its state.
+    List {
+        /// Print one JSON document (docs/schemas/cli-task-list.schema.json).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: PrimitiveArgs,
+    },
+}
+
+/// The options of `task run` and `task wait`.
+#[derive(Args, Debug)]
+pub struct TaskArgs {
+    /// The task id: 1 to 64 letters, digits, '.', '_' or '-', not starting with '.'.
+    #[arg(long)]
+    pub id: String,
+    /// The task's time limit (run), or how long to wait (wait); default WF_TASK_TIMEOUT_SECS,
+    /// at most its documented maximum.
+    #[arg(long, value_name = "N")]
+    pub timeout_secs: Option<u64>,
+    #[command(flatten)]
+    pub common: PrimitiveArgs,
 }
 
 /// `wfhost court ...`
@@ -402,7 +474,7 @@ fn parse_flow_flags(a: &FlowArgs) -> (Flags, Vec<String>) {
     (f, errors)
 }
 
-fn run_plan(dir: &Option<PathBuf>, plan: Plan, flags: Flags, flag_errors: Vec<String>, target: Option<String>) -> Result<Exit, CliError> {
+pub(crate) fn run_plan(dir: &Option<PathBuf>, plan: Plan, flags: Flags, flag_errors: Vec<String>, target: Option<String>) -> Result<Exit, CliError> {
     run_plan_with(dir, plan, flags, flag_errors, target, Output::stdio()).map(|r| Exit(r.exit_status))
 }
 
@@ -459,6 +531,7 @@ pub fn exec(cli: Cli) -> Result<Exit, CliError> {
             let (flags, errors) = parse_flow_flags(&a);
             run_plan(&dir, Plan::Flow, flags, errors, None)
         }
+        Command::Task(t) => crate::task::exec(&dir, t),
         Command::PodUp(a) => primitive(&dir, Plan::PodUp, a),
         Command::PodStatus(a) => primitive(&dir, Plan::PodStatus, a),
         Command::Bootstrap(a) => primitive(&dir, Plan::Bootstrap, a),
@@ -552,6 +625,7 @@ pub fn exec(cli: Cli) -> Result<Exit, CliError> {
             Err(audit_trail::ExplainError::NotAFlow(e)) => Err(CliError::usage(e)),
             Err(e) => Err(CliError::new(ErrorKind::Failed, format!("explain failed: {e}"))),
         },
+        Command::Pack(command) => crate::pack::exec(&workdir(&dir)?, &env_map(), interactive(), prompt_yes_no, command),
         Command::Status { json, check } => crate::read::status(&dir, json, check),
         Command::Logs { run_id, follow, stderr, lines, target } => crate::read::logs(&dir, run_id, follow, stderr, lines, target),
         Command::Report { flow_dir, output } => crate::read::report(&dir, &flow_dir, output.as_deref()),

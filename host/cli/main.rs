@@ -5,8 +5,10 @@
 
 mod commands;
 mod error;
+mod pack;
 mod read;
 mod shell;
+mod task;
 
 use clap::Parser;
 use std::process::ExitCode;

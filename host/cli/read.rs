@@ -89,6 +89,29 @@ pub fn sweep_status_json(dir: &Option<PathBuf>, a: PrimitiveArgs) -> Result<Exit
     let flags = Flags { yes: a.yes, ..Flags::default() };
     let quiet = Output::to_writer(Box::new(std::io::sink()));
     let report = run_plan_with(dir, Plan::SweepStatus { watch: false }, flags, Vec::new(), a.target, quiet)?;
+    let (story, mut doc) = flow_doc(&report);
+    let sweep = story
+        .as_ref()
+        .and_then(|s| s.phases.iter().rev().find(|p| p.phase == "P70" && p.facts.contains_key("total")))
+        .map(|p| {
+            let n = |k: &str| p.facts.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            let b = |k: &str| p.facts.get(k).map(String::as_str) == Some("true");
+            let ids = |k: &str| p.facts.get(k).map(|f| f.split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>()).unwrap_or_default();
+            json!({
+                "total": n("total"), "ok": n("ok"), "failed": n("failed"), "running": n("running"),
+                "pending": n("pending"), "lost": n("lost"), "complete": b("complete"), "runner_alive": b("runner_alive"),
+                "failed_runs": ids("failed_runs"),
+                "timed_out_runs": ids("timed_out_runs"),
+            })
+        });
+    doc.insert("sweep".into(), sweep.unwrap_or(Value::Null));
+    print_json(&Value::Object(doc));
+    Ok(Exit(report.exit_status))
+}
+
+/// The members every `--json` document of a primitive's flow starts with (`flow_id`,
+/// `flow_dir`, `exit_status`, `verdict`, `halt`), and the flow's story when it reads.
+pub(crate) fn flow_doc(report: &wfhost_flow::engine::FlowReport) -> (Option<Story>, serde_json::Map<String, Value>) {
     let story = Story::read(&report.flow_dir).ok();
     let verdict = story.as_ref().and_then(|s| match s.ending {
         Ending::Passed { .. } => Some("pass"),
@@ -98,27 +121,13 @@ pub fn sweep_status_json(dir: &Option<PathBuf>, a: PrimitiveArgs) -> Result<Exit
     let halt = story.as_ref().and_then(|s| s.halt()).map(|h| {
         json!({"phase": h.phase, "code": h.code, "reason": h.halt_reason, "next_command": h.next_command})
     });
-    let sweep = story
-        .as_ref()
-        .and_then(|s| s.phases.iter().rev().find(|p| p.phase == "P70" && p.facts.contains_key("total")))
-        .map(|p| {
-            let n = |k: &str| p.facts.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            let b = |k: &str| p.facts.get(k).map(String::as_str) == Some("true");
-            json!({
-                "total": n("total"), "ok": n("ok"), "failed": n("failed"), "running": n("running"),
-                "pending": n("pending"), "lost": n("lost"), "complete": b("complete"), "runner_alive": b("runner_alive"),
-                "failed_runs": p.facts.get("failed_runs").map(|f| f.split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>()).unwrap_or_default(),
-            })
-        });
-    print_json(&json!({
-        "flow_id": report.flow_id,
-        "flow_dir": report.flow_dir.display().to_string(),
-        "exit_status": report.exit_status,
-        "verdict": verdict,
-        "halt": halt,
-        "sweep": sweep,
-    }));
-    Ok(Exit(report.exit_status))
+    let mut doc = serde_json::Map::new();
+    doc.insert("flow_id".into(), json!(report.flow_id));
+    doc.insert("flow_dir".into(), json!(report.flow_dir.display().to_string()));
+    doc.insert("exit_status".into(), json!(report.exit_status));
+    doc.insert("verdict".into(), json!(verdict));
+    doc.insert("halt".into(), halt.unwrap_or(Value::Null));
+    (story, doc)
 }
 
 /// The evidence root of the workdir: WF_FLOW_EVIDENCE_DIR of its config, else the default.

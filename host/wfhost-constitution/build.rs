@@ -156,6 +156,10 @@ fn phases_rs(phases: &[PhaseRow], families: &[(u16, FamilyRow)]) -> String {
     for p in phases {
         let _ = write!(out, "PhaseId::{}, ", p.id);
     }
+    out.push_str("];\n    /// The phases `wfhost flow` runs (every phase but those marked `flow = false`), in order.\n    pub const FLOW: &'static [PhaseId] = &[");
+    for p in phases.iter().filter(|p| p.flow) {
+        let _ = write!(out, "PhaseId::{}, ", p.id);
+    }
     out.push_str("];\n");
     let per_phase = |value: &dyn Fn(&PhaseRow) -> String| -> Vec<(String, String)> {
         phases.iter().map(|p| (format!("PhaseId::{}", p.id), value(p))).collect()

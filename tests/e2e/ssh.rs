@@ -362,7 +362,7 @@ fn path_without_timeout(dir: &Path) -> PathBuf {
 }
 
 /// Processes (other than zombies) whose working directory is under `dir`.
-fn processes_working_in(dir: &Path) -> Vec<(u32, String)> {
+pub(crate) fn processes_working_in(dir: &Path) -> Vec<(u32, String)> {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -378,7 +378,7 @@ fn processes_working_in(dir: &Path) -> Vec<(u32, String)> {
 }
 
 /// Whether `pid` runs (and is not a zombie).
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|st| st.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z'))).unwrap_or(false)
 }
 
@@ -973,7 +973,7 @@ pub(crate) fn facts(run: &Run, phase: &str) -> serde_json::Value {
     outcome["facts"].clone()
 }
 
-fn wait_path(path: &Path, limit: Duration) {
+pub(crate) fn wait_path(path: &Path, limit: Duration) {
     let t0 = Instant::now();
     while !path.exists() {
         assert!(t0.elapsed() < limit, "{} did not appear within {limit:?}", path.display());

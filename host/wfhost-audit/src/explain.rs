@@ -101,6 +101,8 @@ struct Story {
     halt: Option<Envelope>,
     /// The last `flow.halted` record.
     flow_halted: Option<Envelope>,
+    /// The first `plugins.loaded` record.
+    plugins_loaded: Option<Envelope>,
     /// The latest consent and capability grants (kind, id, line), for the side effects.
     consent: Option<(String, String, u64)>,
     grants: BTreeMap<String, (String, String, u64)>,
@@ -122,6 +124,7 @@ impl Story {
             "flow.started" if self.started.is_none() => self.started = Some(e),
             "flow.summary" => self.summary = Some(e),
             "flow.halted" => self.flow_halted = Some(e),
+            "plugins.loaded" if self.plugins_loaded.is_none() => self.plugins_loaded = Some(e),
             "flow.header" => {
                 self.headers.insert(pstr(&e, "key").to_string(), pstr(&e, "value").to_string());
             }
@@ -313,6 +316,25 @@ pub fn explain(flow_dir: &Path) -> Result<String, ExplainError> {
     };
     let _ = writeln!(w, "target:   {target_line}");
     let _ = writeln!(w, "transport: {}", header("transport").unwrap_or_else(|| "(not recorded)".into()));
+    if let Some(loaded) = &story.plugins_loaded {
+        let _ = writeln!(w, "components:");
+        let p = &loaded.payload;
+        let roles = [("transport", p.get("transport")), ("executor", p.get("executor"))];
+        let auditors = p.get("auditors").and_then(Value::as_array).into_iter().flatten().map(|a| ("auditor", Some(a)));
+        for (role, c) in roles.into_iter().chain(auditors) {
+            let Some(c) = c else { continue };
+            let text = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
+            let pack = match c.get("pack").filter(|v| v.is_object()) {
+                Some(pk) => {
+                    let pt = |k: &str| pk.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
+                    let signer = pk.pointer("/signature/key_id").and_then(Value::as_str).map(|k| format!(", signed by ed25519:{}", &k[..k.len().min(16)])).unwrap_or_default();
+                    format!(" from pack {}@{} (identity {}{signer})", pt("id"), pt("version"), &pt("identity")[..pt("identity").len().min(16)])
+                }
+                None => String::new(),
+            };
+            let _ = writeln!(w, "  {role:<9} {} sha256 {}{pack}", text("component"), text("sha256"));
+        }
+    }
 
     // Phases.
     let _ = writeln!(w, "phases:");

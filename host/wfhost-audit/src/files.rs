@@ -615,11 +615,13 @@ impl<'d> Files<'d> {
         let header = |k: &str| walk.header_before(k, verdict_at).map(|v| json!(v)).unwrap_or(Value::Null);
         let config = kv_pairs(&pointer(&parsed.value, "/config"));
         let setting = |k: &str| config.iter().find(|(key, v)| key == k && !v.is_empty()).map(|(_, v)| json!(v)).unwrap_or(Value::Null);
-        let flags: BTreeMap<String, String> = walk
+        let mut flags: BTreeMap<String, String> = walk
             .flags
             .as_object()
             .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
             .unwrap_or_default();
+        // A phase named by the command as typed (phases.toml `command_flag = "command"`).
+        flags.insert("command".into(), walk.command.clone());
         let status = outcome.get("status").and_then(Value::as_str).unwrap_or("");
         let target = outcome.get("target").and_then(Value::as_str);
         let transport = pointer(&parsed.value, "/transport");

@@ -51,7 +51,7 @@ pub static SCHEMAS: [Schema; 9] = [
 /// per command, plus the error document any of them prints when it cannot produce its own. A
 /// new read command (the pack listing) adds its `cli-<command>` schema here and prints through
 /// the CLI's one JSON printer.
-pub static OUTPUTS: [Schema; 8] = [
+pub static OUTPUTS: [Schema; 10] = [
     schema!("cli-verify", "wfhost verify --json"),
     schema!("cli-replay", "wfhost replay --json"),
     schema!("cli-explain", "wfhost explain --json"),
@@ -59,6 +59,8 @@ pub static OUTPUTS: [Schema; 8] = [
     schema!("cli-fsm-status", "wfhost fsm-status --json"),
     schema!("cli-sweep-status", "wfhost sweep-status --json"),
     schema!("cli-status", "wfhost status --json"),
+    schema!("cli-task-status", "wfhost task status --id ID --json"),
+    schema!("cli-task-list", "wfhost task list --json"),
     schema!("cli-error", "wfhost <read command> --json, when it fails"),
 ];
 

@@ -162,6 +162,8 @@ pub(super) struct Walk {
     pub(super) plugins: Option<(u64, Value)>,
     /// The flow.started record's flags.
     pub(super) flags: Value,
+    /// The command as typed (flow.started `command`).
+    pub(super) command: String,
     /// The first phase's outcome facts/consent, and P20's facts/target_source.
     pub(super) first_consent_fact: Option<String>,
     pub(super) p20_target_source: Option<Value>,
@@ -201,6 +203,7 @@ impl Walk {
             headers: Vec::new(),
             plugins: None,
             flags: Value::Null,
+            command: String::new(),
             first_consent_fact: None,
             p20_target_source: None,
             summary: None,
@@ -346,6 +349,7 @@ impl Walk {
             )));
         }
         self.flags = e.payload.get("flags").cloned().unwrap_or(Value::Null);
+        self.command = pstr(e, "command").to_string();
         let listed: Vec<String> = e
             .payload
             .get("phases")

@@ -770,7 +770,11 @@ impl Config {
                     found: value,
                 });
             }
-            if let Err(problem) = kind.check(&value) {
+            let checked = match vocab.key(&key) {
+                Some(spec) => spec.check(&value),
+                None => kind.check(&value),
+            };
+            if let Err(problem) = checked {
                 let shown = if secret {
                     REDACTED.to_owned()
                 } else {
@@ -802,7 +806,7 @@ impl Config {
             let env_value = non_empty(&location.env, &spec.name);
             if spec.source.allows_env() {
                 if let Some(value) = env_value {
-                    if let Err(problem) = spec.kind.check(value) {
+                    if let Err(problem) = spec.check(value) {
                         let shown = if spec.secret {
                             REDACTED.to_owned()
                         } else {

@@ -44,6 +44,14 @@ fn kind_cell(kind: &Kind) -> String {
     }
 }
 
+/// [`kind_cell`], plus what a list's items must be and how many it may have.
+fn key_kind_cell(k: &wfhost_constitution::KeySpec) -> String {
+    match &k.items {
+        Some(items) => format!("{} ({}, at most {})", kind_cell(&k.kind), items.rule.describe(), items.max),
+        None => kind_cell(&k.kind),
+    }
+}
+
 /// A phase table `skip_flag` (`sweep=skip and no REPO_URL`) as the flag and its condition.
 fn skip_cell(flag: &str) -> String {
     let (flag, condition) = flag.split_once(" and ").map_or((flag, None), |(f, c)| (f, Some(c)));
@@ -199,7 +207,11 @@ pub fn render() -> Result<String, String> {
             p.name,
             runner,
             cell(&p.summary),
-            p.skip_flag.as_deref().map(skip_cell).unwrap_or_else(|| "never".into()),
+            match (p.flow, p.skip_flag.as_deref()) {
+                (false, _) => "not part of `flow`: run by its own commands only".to_string(),
+                (true, Some(flag)) => skip_cell(flag),
+                (true, None) => "never".to_string(),
+            },
             p.family,
             family,
             p.laws.join(", ")
@@ -238,7 +250,7 @@ pub fn render() -> Result<String, String> {
             "| `{}` | {} | {} | {} | {} |",
             k.name,
             cell(&k.meaning),
-            cell(&kind_cell(&k.kind)),
+            cell(&key_kind_cell(k)),
             k.default.as_deref().map(|d| format!("`{}`", cell(d))).unwrap_or_else(|| "unset".into()),
             if k.secret { "yes" } else { "" }
         );
@@ -267,6 +279,11 @@ pub fn render() -> Result<String, String> {
     let _ = writeln!(w, "P60 hands the runs to a runner on the target, detached from wfhost and from the connection (own session, stdin closed): killing wfhost or losing the connection does not stop them. Each run works in `runs/<run_id>/`; its `_wf/` holds the command (`cmd.sh`), `stdout.log`, `stderr.log`, `pid`, `started_at`, `ended_at` and `exit_code`, each written atomically, `exit_code` last. A run is claimed once (`_wf/claim`, an atomic `mkdir`), so it never starts twice in one sweep; at most `SWEEP_MAX_PARALLEL` run at once, counting the runs an earlier runner left running; one runner works a sweep at a time (`flock` on `_sweep/runner.lock` where the target has it). P70 reads the state of every run with one command.\n");
     let _ = writeln!(w, "Ctrl-C (SIGINT), SIGTERM or SIGHUP stop a flow cleanly: the processes wfhost started for it are stopped, the phase cut short is not judged, `flow.halted` records the signal, and the last line on stderr names the pod, the command that deletes it and the command that resumes the flow; the exit status is 130, 143 or 129. A second signal exits at once. The runner on the target goes on.\n");
     let _ = writeln!(w, "`wfhost flow --provision skip --sweep resume` continues a sweep: finished and running runs are left alone, never-started runs start. A run that ended without an exit code and has no process left (killed, or the pod restarted) is *lost*: it counts as failed ({}) and stays so unless `SWEEP_RETRY_LOST=1`, with which the next runner that starts runs it again and keeps the earlier attempt's files in `_wf/attempts/<n>/`.\n", codes::RUNS_FAILED);
+
+    let _ = writeln!(w, "## Tracked tasks\n");
+    let task_key = keys::WF_TASK_TIMEOUT_SECS;
+    let _ = writeln!(w, "`wfhost task run --id ID [--timeout-secs N] -- CMD` starts an ad-hoc command on the bound target (`LIUM_TARGET` or `--target`), detached like a run: it works in `OUT/_tasks/<id>/` (OUT is `OPS_REMOTE_OUTPUTS_DIR`), whose `_wf/` holds its `cmd.sh`, `stdout.log`, `stderr.log`, `started_at`, `ended_at` and `exit_code`. It runs with `sh` in the checkout when there is one, else in its own directory, with `WF_RUN_ID` (the task id) and `WF_RUN_DIR` (its directory) set and stdin closed; the runs' secrets are not given to it. Past its time limit (`--timeout-secs`, default `{name}`, at most {max} s) its process group is stopped (TERM, then KILL 5 s later) and it is reported `timed_out`. A task id is one path segment (letters, digits, `.`, `_`, `-`; a bad one halts P00 with {flags}); an id whose task still runs is refused with {refused}, and an ended task's files are kept in `_wf/attempts/<n>/` when its id is used again.\n", name = task_key.name(), max = task_key.spec().max, flags = codes::FLAGS_ILLEGAL.get(), refused = codes::TASK_REFUSED.get());
+    let _ = writeln!(w, "`wfhost task status --id ID [--json]` tells a task's state (`running`, `exited` with its code, `timed_out`, or `lost`: no exit code and nothing of it alive) and the last lines of its logs; `wfhost task list [--json]` (or `task status` without `--id`) every task's. `wfhost task wait --id ID [--timeout-secs N]` looks every `WF_MONITOR_POLL_SECS`, each look one bounded call, and exits 0 only when the task exited with code 0 ({failed} otherwise; {timeout} when the wait's limit came first; three unreadable looks in a row end it): the task goes on either way. Each task command is a flow of its own (P00, P20, P75, P99) with its evidence and court, like every primitive; P75 never moves the remote FSM or touches the sweep.\n", failed = codes::TASK_FAILED.get(), timeout = codes::TASK_WAIT_TIMEOUT.get());
 
     slurm_section(w, c, v, SLURM_TOML)?;
     lium_section(w, c, v, LIUM_TOML)?;

@@ -20,7 +20,11 @@
 //!   **POSIX-shell-quoted** ([`sh_quote`]) so it reaches the program as exactly one argument,
 //!   whatever it contains (`;`, `$(...)`, backticks, quotes, spaces, newlines): a field cannot
 //!   inject shell syntax. `{run_id}` is always available; `{run_dir}` becomes `"$WF_RUN_DIR"`
-//!   (the run executes with `WF_RUN_DIR` set to its own output directory); `{{` and `}}` are
+//!   (the run executes with `WF_RUN_DIR` set to its own output directory), `{gpus}` becomes
+//!   `"$WF_GPUS"` (the run's GPUs, comma-separated: its `WF_GPUS_PER_RUN` slice, else every GPU
+//!   of the target) and `{nproc}` `"$WF_NPROC"` (how many, at least 1: for launchers such as
+//!   `torchrun --nproc_per_node={nproc}`); a column of one of these names collides with the
+//!   placeholder when the template uses it, which is an error; `{{` and `}}` are
 //!   literal braces. Because values are quoted for you, a placeholder must not stand inside
 //!   quotes in the template (`"--x={a}"` would defeat the quoting): that is an error, as are an
 //!   unknown placeholder, an unclosed `{`, a lone `}` and an unclosed quote.
@@ -33,6 +37,7 @@
 //! no `[...]` classes), or comma-separated `column=glob` conditions that must all hold (a glob
 //! in a condition cannot contain a comma; whitespace around names and globs is trimmed). An
 //! unknown column is an error. Selecting no run is an error naming the filter that removed them.
+//! `SWEEP_LIMIT` (0 = no limit) keeps the first N of the selected runs, in manifest order.
 //!
 //! Every error is a [`ManifestError`] carrying the manifest's name, the physical line where the
 //! offending record starts (when there is one) and the constitution code [`CODE`]
@@ -52,8 +57,13 @@ pub const MAX_RUN_ID_LEN: usize = 128;
 
 const RUN_ID: &str = "run_id";
 const COMMAND: &str = "command";
-const RUN_DIR: &str = "run_dir";
-const RUN_DIR_EXPANSION: &str = "\"$WF_RUN_DIR\"";
+/// The placeholders the runner fills in when the run starts, and what each becomes: a variable
+/// of the run's environment, double-quoted.
+const RUN_VARS: [(&str, &str); 3] = [
+    ("run_dir", "\"$WF_RUN_DIR\""),
+    ("gpus", "\"$WF_GPUS\""),
+    ("nproc", "\"$WF_NPROC\""),
+];
 
 /// Why a manifest could not be read, validated or planned. Every variant has [`CODE`].
 #[derive(Debug, Clone, thiserror::Error)]
@@ -526,16 +536,19 @@ pub struct PlanOptions {
     pub sweep_match: String,
     /// `SWEEP_START_AT`: `first` or a run_id.
     pub start_at: String,
+    /// `SWEEP_LIMIT`: at most this many of the selected runs, the first ones (0 = all).
+    pub limit: u64,
 }
 
 impl PlanOptions {
-    /// The options a config gives: `SWEEP_RUN_TEMPLATE`, `SWEEP_MATCH` and `SWEEP_START_AT`
-    /// (with their defaults `all` and `first`).
+    /// The options a config gives: `SWEEP_RUN_TEMPLATE`, `SWEEP_MATCH`, `SWEEP_START_AT` and
+    /// `SWEEP_LIMIT` (with their defaults `all`, `first` and 0).
     pub fn from_config(config: &crate::config::Config) -> PlanOptions {
         PlanOptions {
             template: config.get(keys::SWEEP_RUN_TEMPLATE).map(str::to_owned),
             sweep_match: config.value(keys::SWEEP_MATCH).to_owned(),
             start_at: config.value(keys::SWEEP_START_AT).to_owned(),
+            limit: config.uint(keys::SWEEP_LIMIT),
         }
     }
 }
@@ -547,6 +560,7 @@ impl Default for PlanOptions {
             template: keys::SWEEP_RUN_TEMPLATE.default().map(str::to_owned),
             sweep_match: keys::SWEEP_MATCH.default().unwrap_or_default().to_owned(),
             start_at: keys::SWEEP_START_AT.default().unwrap_or_default().to_owned(),
+            limit: keys::SWEEP_LIMIT.default_value(),
         }
     }
 }
@@ -566,7 +580,8 @@ pub struct PlannedRun {
 enum Segment {
     Text(String),
     Column(usize),
-    RunDir,
+    /// A run placeholder, as it expands.
+    RunVar(&'static str),
 }
 
 fn compile_template(manifest: &Manifest, template: &str) -> Result<Vec<Segment>, ManifestError> {
@@ -624,19 +639,20 @@ fn compile_template(manifest: &Manifest, template: &str) -> Result<Vec<Segment>,
                         "placeholder {{{name}}} stands inside quotes; remove the quotes around it: values are shell-quoted for you"
                     )));
                 }
-                let segment = if name == RUN_DIR {
-                    if manifest.column(RUN_DIR).is_some() {
-                        return Err(bad(
-                            "the manifest has a run_dir column, which collides with the {run_dir} placeholder; rename the column".to_owned(),
-                        ));
+                let segment = if let Some((var, expansion)) = RUN_VARS.iter().find(|(v, _)| *v == name) {
+                    if manifest.column(var).is_some() {
+                        return Err(bad(format!(
+                            "the manifest has a {var} column, which collides with the {{{var}}} placeholder; rename the column"
+                        )));
                     }
-                    Segment::RunDir
+                    Segment::RunVar(expansion)
                 } else if let Some(i) = manifest.column(&name) {
                     Segment::Column(i)
                 } else {
                     return Err(bad(format!(
-                        "unknown placeholder {{{name}}}; the manifest's columns are {}, plus {{run_dir}}",
-                        manifest.header.iter().map(|h| format!("{{{h}}}")).collect::<Vec<_>>().join(", ")
+                        "unknown placeholder {{{name}}}; the manifest's columns are {}, plus {}",
+                        manifest.header.iter().map(|h| format!("{{{h}}}")).collect::<Vec<_>>().join(", "),
+                        RUN_VARS.iter().map(|(v, _)| format!("{{{v}}}")).collect::<Vec<_>>().join(", ")
                     )));
                 };
                 if !text.is_empty() {
@@ -677,7 +693,7 @@ fn expand(manifest: &Manifest, segments: &[Segment], row: &Row) -> Result<String
     for segment in segments {
         match segment {
             Segment::Text(t) => out.push_str(t),
-            Segment::RunDir => out.push_str(RUN_DIR_EXPANSION),
+            Segment::RunVar(expansion) => out.push_str(expansion),
             Segment::Column(i) => {
                 let value = &row.fields[*i];
                 if value.contains('\0') {
@@ -803,9 +819,14 @@ pub fn plan(manifest: &Manifest, options: &PlanOptions) -> Result<Vec<PlannedRun
             })?
     };
 
+    let limit = match usize::try_from(options.limit) {
+        Ok(0) | Err(_) => usize::MAX,
+        Ok(n) => n,
+    };
     let selected: Vec<&Row> = manifest.rows[start..]
         .iter()
         .filter(|r| matcher.matches(manifest, r))
+        .take(limit)
         .collect();
     if selected.is_empty() {
         let total = manifest.rows.len();

@@ -28,6 +28,7 @@ fn opts(template: &str, sweep_match: &str, start_at: &str) -> PlanOptions {
         template: Some(template.to_owned()),
         sweep_match: sweep_match.to_owned(),
         start_at: start_at.to_owned(),
+        limit: 0,
     }
 }
 
@@ -393,6 +394,48 @@ fn template_braces_run_id_and_run_dir() {
 }
 
 #[test]
+fn sweep_limit_keeps_the_first_selected_runs() {
+    let m = parse("run_id,seed,grp\na,1,x\nb,2,y\nc,3,x\nd,4,y\ne,5,x\n").unwrap();
+    let limited = |sweep_match: &str, start_at: &str, limit: u64| {
+        let o = PlanOptions { limit, ..opts("t {seed}", sweep_match, start_at) };
+        plan(&m, &o).map(|r| ids(&r).join(",")).unwrap()
+    };
+    assert_eq!(limited("all", "first", 2), "a,b");
+    assert_eq!(limited("all", "first", 0), "a,b,c,d,e", "0 is no limit");
+    assert_eq!(limited("all", "first", 99), "a,b,c,d,e");
+    // After SWEEP_MATCH and SWEEP_START_AT: the first N of what they select.
+    assert_eq!(limited("grp=x", "first", 2), "a,c");
+    assert_eq!(limited("all", "c", 2), "c,d");
+    assert_eq!(limited("grp=y", "c", 5), "d");
+}
+
+#[test]
+fn template_gpus_and_nproc_become_the_runs_own_gpus() {
+    let m = parse("run_id,seed\nr1,7\n").unwrap();
+    let runs = plan(
+        &m,
+        &with_template("printf '%s\\n' {gpus} --nproc_per_node={nproc} {seed}"),
+    )
+    .unwrap();
+    assert_eq!(
+        runs[0].command,
+        "printf '%s\\n' \"$WF_GPUS\" --nproc_per_node=\"$WF_NPROC\" 7"
+    );
+    let (stdout, _d, ok) = run_sh(&runs[0].command, &[("WF_GPUS", "2,3"), ("WF_NPROC", "2")]);
+    assert!(ok);
+    assert_eq!(stdout, "2,3\n--nproc_per_node=2\n7\n");
+    for column in ["gpus", "nproc"] {
+        let m = parse(&format!("run_id,{column}\nr1,x\n")).unwrap();
+        let err = plan(&m, &with_template(&format!("train {{{column}}}"))).unwrap_err();
+        assert!(err.to_string().contains(&format!("collides with the {{{column}}} placeholder")), "{err}");
+        // A column of that name that the template does not use is data like any other.
+        assert!(plan(&m, &with_template("train {run_id}")).is_ok());
+    }
+    let err = plan(&m, &with_template("train {gpu}")).unwrap_err();
+    assert!(err.to_string().contains("plus {run_dir}, {gpus}, {nproc}"), "{err}");
+}
+
+#[test]
 fn bad_templates_name_the_problem_and_the_template() {
     let m = parse("run_id,seed\nr1,7\n").unwrap();
     let cases: &[(&str, &str)] = &[
@@ -615,6 +658,7 @@ fn plan_options_come_from_the_config() {
             template: Some("python t.py {seed}".into()),
             sweep_match: "all".into(),
             start_at: "b".into(),
+            limit: 0,
         }
     );
     let m = parse("run_id,seed\na,1\nb,2\n").unwrap();

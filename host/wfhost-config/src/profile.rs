@@ -15,11 +15,11 @@
 //! (`constitution/config.toml`), and a secret must come from a key the vocabulary marks secret.
 
 use crate::config::Vocabulary;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A secret the host holds for the transport: the component only learns its handle.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretGrant {
     /// The handle the component asks for (in a process request's `secret-env`).
@@ -106,8 +106,16 @@ impl TransportProfile {
 
     /// Parse a profile and check every key it names against the vocabulary.
     pub fn parse(text: &str, origin: &str, vocab: &Vocabulary) -> Result<TransportProfile, ProfileError> {
+        let p: TransportProfile = toml::from_str(text)
+            .map_err(|e| ProfileError { origin: origin.to_string(), problem: format!("does not parse: {e}") })?;
+        p.check(origin, vocab)
+    }
+
+    /// Check every key a profile built elsewhere (a pack manifest's capabilities) names against
+    /// the vocabulary, as [`TransportProfile::parse`] does for a `profile.toml`.
+    pub fn check(self, origin: &str, vocab: &Vocabulary) -> Result<TransportProfile, ProfileError> {
         let err = |problem: String| ProfileError { origin: origin.to_string(), problem };
-        let p: TransportProfile = toml::from_str(text).map_err(|e| err(format!("does not parse: {e}")))?;
+        let p = self;
         let known = |key: &str| vocab.key(key).is_some();
         for key in p.settings.iter().chain(&p.http_base_url_keys).chain(p.known_hosts_watch.iter().flat_map(|w| w.when.iter().chain([&w.file]))) {
             if !known(key) {
@@ -118,10 +126,12 @@ impl TransportProfile {
             }
         }
         for s in &p.secrets {
-            match vocab.key(&s.key) {
-                Some(k) if k.secret => {}
-                Some(_) => return Err(err(format!("secret {} comes from {}, which constitution/config.toml does not mark secret", s.handle, s.key))),
-                None => return Err(err(format!("secret {} comes from {}, which is not a key of constitution/config.toml", s.handle, s.key))),
+            // A named secret key, or one of a secret family (`WF_SECRET_*`).
+            let declared = vocab.key(&s.key).is_some() || vocab.pattern_for(&s.key).is_some();
+            match (declared, vocab.is_secret(&s.key)) {
+                (true, true) => {}
+                (true, false) => return Err(err(format!("secret {} comes from {}, which constitution/config.toml does not mark secret", s.handle, s.key))),
+                (false, _) => return Err(err(format!("secret {} comes from {}, which is not a key of constitution/config.toml", s.handle, s.key))),
             }
             if s.handle.is_empty() || !s.handle.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 return Err(err(format!("secret handle {:?} must be letters, digits and _", s.handle)));

@@ -23,6 +23,14 @@ struct PhaseRow {
     id: String,
     name: String,
     family: u16,
+    /// Whether `wfhost flow` runs the phase (`flow = false`: only commands that list it).
+    #[serde(default = "phase_in_flow")]
+    flow: bool,
+}
+
+#[allow(dead_code)]
+fn phase_in_flow() -> bool {
+    true
 }
 
 #[allow(dead_code)]

@@ -44,7 +44,7 @@ pub mod vocabulary;
 pub use codes::{Code, Family};
 pub use phase::{ParsePhaseIdError, PhaseId};
 pub use vocabulary::{
-    KeySpec, Kind, ListSeparator, PathScope, PatternSpec, Source, Vocabulary, VocabularyError,
+    ItemRule, KeySpec, Kind, ListItems, ListSeparator, PathScope, PatternSpec, Source, Vocabulary, VocabularyError,
 };
 
 const LAWS_TOML: &str = include_str!("../../../constitution/laws.toml");
@@ -159,11 +159,19 @@ pub struct Phase {
     /// Command names by the value of `command_flag` (up to a `:`).
     #[serde(default)]
     pub commands: BTreeMap<String, String>,
+    /// Whether `wfhost flow` runs the phase (false: only the commands that list it do).
+    #[serde(default = "in_flow")]
+    pub flow: bool,
+}
+
+fn in_flow() -> bool {
+    true
 }
 
 impl Phase {
     /// The phase's `command_name` for a flow with these flags (`flags` by name, as in the
-    /// `flow.started` record), when the phase was skipped or not.
+    /// `flow.started` record, plus `command`: the command as typed), when the phase was skipped
+    /// or not.
     pub fn command_name(&self, flags: &BTreeMap<String, String>, skipped: bool) -> Option<&str> {
         if let (true, Some(c)) = (skipped, &self.command_skipped) {
             return Some(c);
@@ -506,7 +514,7 @@ mod tests {
         assert_eq!(c.phases.first().map(|p| p.id.as_str()), Some("P00"));
         assert_eq!(c.phases.last().map(|p| p.id.as_str()), Some("P99"));
         assert_eq!(c.phase("P50").map(|p| p.id), Some(PhaseId::P50));
-        assert_eq!(c.phases.len(), 11);
+        assert_eq!(c.phases.len(), 12);
         for p in &c.phases {
             assert!(!c.laws_for(p).is_empty(), "{} has no laws", p.id);
         }
@@ -581,6 +589,9 @@ mod tests {
         let c = Constitution::load().unwrap();
         let ids: Vec<PhaseId> = c.phases.iter().map(|p| p.id).collect();
         assert_eq!(ids, PhaseId::ALL);
+        let flow: Vec<PhaseId> = c.phases.iter().filter(|p| p.flow).map(|p| p.id).collect();
+        assert_eq!(flow, PhaseId::FLOW);
+        assert!(!PhaseId::FLOW.contains(&PhaseId::P75), "P75 (tasks) is not a phase of `wfhost flow`");
         for p in &c.phases {
             assert_eq!((p.id.name(), p.id.family()), (p.name.as_str(), p.family));
             assert_eq!(p.id.as_str().parse::<PhaseId>(), Ok(p.id));
@@ -745,8 +756,13 @@ mod command_names {
         assert_eq!(name("P80", false).as_deref(), Some("fetch-run"));
         assert_eq!(name("P90", false).as_deref(), Some("pod-delete"));
         assert_eq!(name("P99", false).as_deref(), Some("flow-summary"));
-        for p in &c.phases {
+        for p in c.phases.iter().filter(|p| p.flow) {
             assert!(p.command_name(&flags(&[("sweep", "skip"), ("wait", "false"), ("fetch", "none"), ("teardown", "keep")]), false).is_some(), "{}", p.id);
+        }
+        // A phase outside `flow` runs for its own commands: it is named by the command as typed.
+        for p in c.phases.iter().filter(|p| !p.flow) {
+            let command = p.commands.keys().next().unwrap_or_else(|| panic!("{} declares no command", p.id));
+            assert_eq!(p.command_name(&flags(&[("command", command.as_str())]), false).map(str::to_string).as_ref(), p.commands.get(command), "{}", p.id);
         }
         assert_eq!(c.law_by_id_or_alias("LAW_3_TARGET_RESOLUTION").map(|l| l.id.as_str()), Some("L3"));
         assert_eq!(c.law_by_id_or_alias("L9").and_then(|l| l.alias.as_deref()), Some("LAW_9_PHASE_END_CONSTITUTIONAL_VALIDATION"));

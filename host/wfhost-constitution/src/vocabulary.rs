@@ -51,6 +51,59 @@ impl ListSeparator {
     }
 }
 
+/// What each item of a list key must be (`item` in `config.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemRule {
+    /// `apt-package`: a Debian package name (`[a-z0-9][a-z0-9+.-]*`, at least two characters),
+    /// optionally with `:<arch>`.
+    AptPackage,
+    /// `env-name`: an environment variable name (`[A-Z_][A-Z0-9_]*`).
+    EnvName,
+}
+
+impl ItemRule {
+    fn parse(name: &str) -> Option<ItemRule> {
+        match name {
+            "apt-package" => Some(ItemRule::AptPackage),
+            "env-name" => Some(ItemRule::EnvName),
+            _ => None,
+        }
+    }
+
+    /// What an item must look like, in words (for messages and the guide).
+    pub fn describe(self) -> &'static str {
+        match self {
+            ItemRule::AptPackage => "Debian package names",
+            ItemRule::EnvName => "environment variable names",
+        }
+    }
+
+    /// Whether `item` follows the rule.
+    pub fn allows(self, item: &str) -> bool {
+        match self {
+            ItemRule::AptPackage => {
+                let (name, arch) = item.split_once(':').unwrap_or((item, "a"));
+                let lower = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+                name.len() >= 2
+                    && name.bytes().next().is_some_and(lower)
+                    && name.bytes().all(|b| lower(b) || matches!(b, b'+' | b'.' | b'-'))
+                    && !arch.is_empty()
+                    && arch.bytes().all(|b| lower(b) || b == b'-')
+            }
+            ItemRule::EnvName => is_valid_key(item),
+        }
+    }
+}
+
+/// The items of a list key: what each must be and how many there may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListItems {
+    /// What each item must be.
+    pub rule: ItemRule,
+    /// The most items a value may have.
+    pub max: usize,
+}
+
 /// The kind of a key's value, checked when the config loads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -252,6 +305,26 @@ pub struct KeySpec {
     pub source: Source,
     /// Phases that need it (code 107 when unset).
     pub required_for: Vec<PhaseId>,
+    /// For a list: what its items must be and how many it may have (`item`, `max_items`).
+    pub items: Option<ListItems>,
+}
+
+impl KeySpec {
+    /// Check a value: its kind, then, for a list with an item rule, each item and their number.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        self.kind.check(value)?;
+        let (Kind::List(separator), Some(items)) = (&self.kind, &self.items) else {
+            return Ok(());
+        };
+        let list = separator.split(value);
+        if list.len() > items.max {
+            return Err(format!("has {} items; at most {} are allowed", list.len(), items.max));
+        }
+        match list.iter().find(|i| !items.rule.allows(i)) {
+            Some(bad) => Err(format!("has the item {bad:?}; every item must be one of the {}", items.rule.describe())),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A family of keys sharing a prefix, such as `WF_SECRET_*`.
@@ -316,6 +389,8 @@ struct RawKey {
     max: Option<Bound>,
     values: Option<Vec<String>>,
     separator: Option<String>,
+    item: Option<String>,
+    max_items: Option<usize>,
     #[serde(default)]
     required_for: Vec<String>,
 }
@@ -479,6 +554,21 @@ impl Vocabulary {
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            let items = match (&k.item, k.max_items, &kind) {
+                (None, None, _) => None,
+                (Some(rule), Some(max), Kind::List(_)) => Some(ListItems {
+                    rule: ItemRule::parse(rule).ok_or_else(|| {
+                        VocabularyError::Invalid(format!("key {}: unknown item rule {rule:?} (apt-package or env-name)", k.name))
+                    })?,
+                    max,
+                }),
+                _ => {
+                    return Err(VocabularyError::Invalid(format!(
+                        "key {}: item and max_items go together, on a list only",
+                        k.name
+                    )))
+                }
+            };
             keys.push(KeySpec {
                 name: k.name.clone(),
                 meaning: k.meaning.clone(),
@@ -487,6 +577,7 @@ impl Vocabulary {
                 secret: k.secret,
                 source,
                 required_for,
+                items,
             });
         }
         let mut patterns = Vec::with_capacity(raw.pattern.len());
@@ -498,9 +589,9 @@ impl Vocabulary {
                     p.name
                 )));
             }
-            if p.default.is_some() || p.source.is_some() || !p.required_for.is_empty() {
+            if p.default.is_some() || p.source.is_some() || !p.required_for.is_empty() || p.item.is_some() || p.max_items.is_some() {
                 return Err(VocabularyError::Invalid(format!(
-                    "pattern {}: default, source and required_for do not apply to patterns",
+                    "pattern {}: default, source, required_for, item and max_items do not apply to patterns",
                     p.name
                 )));
             }
@@ -574,3 +665,34 @@ pub fn is_valid_key(key: &str) -> bool {
     bytes.all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vocabulary(extra: &str) -> Result<Vocabulary, VocabularyError> {
+        Vocabulary::parse(&format!("version = 1\n[[key]]\nname = \"L\"\nmeaning = \"m\"\nkind = \"list\"\nseparator = \"whitespace\"\n{extra}"))
+    }
+
+    #[test]
+    fn list_items_are_checked_by_rule_and_count() {
+        let v = vocabulary("item = \"apt-package\"\nmax_items = 3\n").unwrap();
+        let k = v.key("L").unwrap();
+        assert_eq!(k.check("rsync tmux libc6:amd64"), Ok(()));
+        assert_eq!(k.check("g++ python3.11"), Ok(()));
+        for bad in ["Rsync", "a", "-x", "x;y", "pkg:", "pkg:AMD"] {
+            let e = k.check(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")) && e.contains("Debian package names"), "{bad}: {e}");
+        }
+        assert!(k.check("a1 b1 c1 d1").unwrap_err().contains("has 4 items; at most 3"));
+        let v = vocabulary("item = \"env-name\"\nmax_items = 2\n").unwrap();
+        let k = v.key("L").unwrap();
+        assert_eq!(k.check("WANDB_API_KEY HF_TOKEN"), Ok(()));
+        assert!(k.check("wandb").unwrap_err().contains("environment variable names"));
+        // The rule and its count go together, on a list only.
+        assert!(vocabulary("item = \"apt-package\"\n").is_err());
+        assert!(vocabulary("item = \"nope\"\nmax_items = 1\n").unwrap_err().to_string().contains("unknown item rule"));
+        let uint = Vocabulary::parse("version = 1\n[[key]]\nname = \"U\"\nmeaning = \"m\"\nkind = \"uint\"\ndefault = \"0\"\nmax = 1\nitem = \"env-name\"\nmax_items = 1\n");
+        assert!(uint.unwrap_err().to_string().contains("on a list only"));
+    }
+}

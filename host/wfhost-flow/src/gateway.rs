@@ -290,6 +290,11 @@ impl FlowGateway {
 
     /// Record a call (or its refusal) and return the record's `event_id`.
     fn record(&self, op: &str, target: Option<&str>, class: ActionClass, started: Instant, result: Result<&str, &GatewayError>) -> Option<String> {
+        self.record_as(Actor::new("plugin", "executor"), op, target, class, started, result)
+    }
+
+    /// [`FlowGateway::record`] of a call `actor` made.
+    fn record_as(&self, actor: Actor, op: &str, target: Option<&str>, class: ActionClass, started: Instant, result: Result<&str, &GatewayError>) -> Option<String> {
         let ms = started.elapsed().as_millis() as u64;
         let (ok, detail, refused) = match result {
             Ok(d) => (true, d.to_string(), false),
@@ -306,7 +311,7 @@ impl FlowGateway {
         };
         let cap = self.shared.cap(GrantKind::of_op(op));
         // A call made without its capability is by definition refused; record it as such.
-        self.shared.record_call(entry, refused || cap.is_none(), cap.as_deref(), Actor::new("plugin", "executor"))
+        self.shared.record_call(entry, refused || cap.is_none(), cap.as_deref(), actor)
     }
 
     /// The receipt of an external side effect that took place under `op`'s grant.
@@ -438,6 +443,31 @@ impl FlowGateway {
             self.receipt(call, "put-file", &target, &key, "policy:bound-target", &format!("wrote {path} ({size} bytes, sha256 {digest})"));
         }
         r
+    }
+
+    /// Write the runs' secrets file on the target for the host (WF_RUN_SECRETS): checked and
+    /// recorded as every put-file is, except that neither the record nor the receipt carries a
+    /// digest of the contents (they hold secret values); each handle delivered leaves a
+    /// `secret.issued` record naming it, never its value.
+    pub fn host_put_secrets(&self, target: &str, path: &str, contents: Vec<u8>, handles: &[String]) -> Result<(), GatewayError> {
+        let t0 = Instant::now();
+        let r = self.scope("put-file", target).and_then(|_| self.transport.put_file(target, path, contents, 0o600).map_err(gw_err));
+        let detail = format!("{path} (secrets {}, mode 600)", handles.join(", "));
+        let call = self.record_as(Actor::new("host", "wfhost"), "put-file", Some(target), ActionClass::WriteExternalSideEffect, t0, r.as_ref().map(|_| detail.as_str()));
+        r?;
+        let key = self.idem_key("put-file", target, path);
+        self.receipt(call, "put-file", target, &key, "policy:bound-target", &format!("wrote {detail}"));
+        let phase = self.shared.state().phase.clone();
+        for handle in handles {
+            self.shared.sink.event("secret.issued", &format!("secret/{handle}"), json!({
+                "handle": handle,
+                "audience": format!("the runs on {target}, environment variable {handle} (read from {path})"),
+                "scope": "the sweep's runs",
+                "requester": format!("host:{phase}"),
+                "expires": "when P90 or the runner's end removes the file",
+            }));
+        }
+        Ok(())
     }
 
     /// Read a file on the target.

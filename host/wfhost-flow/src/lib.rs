@@ -31,6 +31,7 @@ pub mod host_keys;
 pub mod logs;
 pub mod ops;
 pub mod output;
+pub mod packs;
 pub mod plugins;
 pub mod sink;
 pub mod transport_http;

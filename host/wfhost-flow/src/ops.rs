@@ -1,4 +1,5 @@
-//! The commands that are not flows: `doctor`, `fsm-status`, `fsm-reset` and `court audit`.
+//! The commands that are not flows: `doctor` (which also checks the pack store), `fsm-status`,
+//! `fsm-reset` and `court audit`.
 //!
 //! Each takes typed options and returns a typed report or an [`OpsError`]; none prints. The CLI
 //! renders the report and maps the error's [`OpsErrorKind`] to an exit status, so every status
@@ -220,7 +221,19 @@ pub fn doctor(workdir: &Path, env: &BTreeMap<String, String>) -> DoctorReport {
                     Err((_, m)) => r.line(false, "transport config", m),
                 }
             }
-            Err(e) => r.line(false, "configured plugins", e),
+            Err((_, e)) => r.line(false, "configured plugins", e),
+        }
+        match wfhost_pack::PackSettings::resolve(workdir, env, Some(config)) {
+            Ok(settings) => match wfhost_pack::Store::new(&settings.store).installed() {
+                Ok(packs) => r.line(true, "pack store", format!(
+                    "{} pack(s) installed in {}, pack log verified{}",
+                    packs.len(),
+                    settings.store.display(),
+                    if settings.policy.require_signed { "; only signed packs are admitted" } else { "" }
+                )),
+                Err(e) => r.line(false, "pack store", e.to_string()),
+            },
+            Err(e) => r.line(false, "pack store", e),
         }
         if config.get(keys::LIUM_TARGET).is_some_and(|t| !t.is_empty()) {
             match target_status(workdir, config, env, None) {
@@ -284,10 +297,10 @@ pub fn audit_file(workdir: &Path, env: &BTreeMap<String, String>, phase: &str, e
     let evidence = workdir.join(evidence);
     let bytes = wfhost_evidence::input::read(&evidence, wfhost_evidence::input::InputKind::EvidencePack)
         .map_err(|e| OpsError::new(OpsErrorKind::Usage, format!("--evidence: {e}")))?;
-    let (limits, limits_from) = match ConfigLocation::resolve(workdir, env).and_then(|l| Config::load(&l)) {
-        Ok(config) => (plugins::auditor_limits(&config), config.path().display().to_string()),
+    let (limits, limits_from, config) = match ConfigLocation::resolve(workdir, env).and_then(|l| Config::load(&l)) {
+        Ok(config) => (plugins::auditor_limits(&config), config.path().display().to_string(), Some(config)),
         Err(ConfigError::Unreadable { path, source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            (plugins::default_auditor_limits(), format!("defaults (no config at {})", path.display()))
+            (plugins::default_auditor_limits(), format!("defaults (no config at {})", path.display()), None)
         }
         Err(e) => return Err(OpsError::new(OpsErrorKind::Config, format!("the auditor limits come from the config: {e}"))),
     };
@@ -302,7 +315,7 @@ pub fn audit_file(workdir: &Path, env: &BTreeMap<String, String>, phase: &str, e
     })?;
     let req = crate::court::audit_request(c, p, &pack);
     runtime_ok(env)?;
-    let plugin = plugins::load_auditor(workdir, auditor, limits, env).map_err(|e| OpsError::new(OpsErrorKind::Usage, e))?;
+    let plugin = plugins::load_auditor(workdir, auditor, limits, config.as_ref(), env).map_err(|e| OpsError::new(OpsErrorKind::Usage, e))?;
     let r = plugin.audit(&req);
     let document = json!({
         "auditor": r.name,

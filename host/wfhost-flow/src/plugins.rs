@@ -2,7 +2,10 @@
 //!
 //! P00 loads every component a flow will use — the transport (`WF_TRANSPORT`), the executor
 //! (`WF_EXECUTOR`), the auditors (`WF_AUDITORS`) and the optional external auditor command —
-//! so a missing or refused plugin fails the flow before anything is created, never half-way;
+//! so a missing or refused plugin fails the flow before anything is created, never half-way.
+//! Each is a `.wasm` path, a built-in, or an installed pack (resolved by [`crate::packs`]: a
+//! pack's transport gets the profile its manifest declares, and the flow records the pack's
+//! id, version and identity beside each component's sha256);
 //! then the transport checks the settings it reads ([`Plugins::check_config`]), so a value it
 //! would refuse fails P00 too.
 //! This module also owns the host side of a transport's imports (its settings and its process
@@ -19,7 +22,9 @@ use crate::fetch::{self, Budget, Unpacked};
 use crate::gateway::{FlowGateway, GatewayShared};
 use crate::host_keys::HostKeyWatch;
 use crate::output::Output;
+use crate::packs::{self, FlowPack};
 use crate::sink::Sink;
+use wfhost_pack::{PackSettings, Role as PackRole};
 use crate::types::{
     AuditRequest, CommandResult, ExecSpec, HttpRequestRecord, HttpResponseRecord, LogLevel, PhaseContext, PhaseOutcome,
     PodIdentity, RunRequest, WitHttpError,
@@ -37,9 +42,13 @@ use wfhost_runtime::{
     RuntimeOptions, Transport, TransportError, TransportHost,
 };
 
-/// The profile of the transport `WF_TRANSPORT` names: a built-in's declared profile, or the
-/// empty one for a component given by path (it gets no program, setting or secret).
-pub fn transport_profile(name: &str) -> Result<TransportProfile, String> {
+/// The profile of the transport `WF_TRANSPORT` names: a built-in's declared profile, a pack's
+/// (the capabilities of its manifest), or the empty one for a component given by path (it gets
+/// no program, setting or secret).
+pub fn transport_profile(name: &str, located: &Located) -> Result<TransportProfile, String> {
+    if let Some(profile) = located.pack.as_ref().and_then(|p| p.profile.clone()) {
+        return Ok(profile);
+    }
     let vocab = Vocabulary::get().map_err(|e| e.to_string())?;
     match wfhost_builtins::profile(name) {
         Some(text) => TransportProfile::parse(text, &format!("of the built-in transport {name}"), vocab).map_err(|e| e.to_string()),
@@ -57,21 +66,48 @@ pub fn runtime(env: &BTreeMap<String, String>) -> Result<Arc<Runtime>, String> {
     .clone()
 }
 
-/// Load the component `spec` names — a file (`*.wasm` or a path, relative to `workdir`) or a
-/// built-in of `wfhost-builtins` — with `load`. The error reads `<what> <spec>: <why>`, an unknown
-/// built-in's listing the built-ins there are.
-fn load_component<T>(
-    what: &str,
-    workdir: &Path,
-    spec: &str,
-    load: impl FnOnce(&ComponentSource) -> Result<T, LoadError>,
-) -> Result<T, String> {
-    let source = if spec.ends_with(".wasm") || spec.contains('/') {
-        ComponentSource::file(workdir.join(spec))
-    } else {
-        wfhost_builtins::builtin(spec).map_err(|e| format!("{what} {spec}: {e}"))?
-    };
-    load(&source).map_err(|e| format!("{what} {spec}: {e}"))
+/// A component a config names, found: its source and, for an installed pack, the pack.
+pub struct Located {
+    source: ComponentSource,
+    pack: Option<FlowPack>,
+}
+
+/// Find the component `spec` names for `role`: a file (`*.wasm` or a path, relative to
+/// `workdir`), a built-in of `wfhost-builtins`, or an installed pack (`id`, `id@version`,
+/// `id#identity`) in the store `config` (or, without one, `env`) names. The error reads
+/// `<what> <spec>: <why>` with its code: `PACK_MISSING` or `PACK_REFUSED` for a pack,
+/// `PLUGIN_UNAVAILABLE` otherwise.
+pub fn locate(what: &str, role: PackRole, workdir: &Path, spec: &str, config: Option<&Config>, env: &BTreeMap<String, String>) -> Result<Located, (Code, String)> {
+    if spec.ends_with(".wasm") || spec.contains('/') {
+        return Ok(Located { source: ComponentSource::file(workdir.join(spec)), pack: None });
+    }
+    if let Ok(source) = wfhost_builtins::builtin(spec) {
+        return Ok(Located { source, pack: None });
+    }
+    let settings = PackSettings::resolve(workdir, env, config).map_err(|e| (codes::CONFIG_INVALID, format!("{what} {spec}: {e}")))?;
+    let pack = packs::resolve(spec, role, &settings).map_err(|(code, e)| (code, format!("{what} {spec}: {e}")))?;
+    Ok(Located { source: pack.source.clone(), pack: Some(pack) })
+}
+
+/// Load a located component with `load`; a refusal is `PLUGIN_UNAVAILABLE` reading
+/// `<what> <spec>: <why>` (for a pack, `<why>` names the pack and its component).
+fn load_located<T>(what: &str, spec: &str, located: &Located, load: impl FnOnce(&ComponentSource) -> Result<T, LoadError>) -> Result<T, (Code, String)> {
+    load(&located.source).map_err(|e| match &located.pack {
+        Some(p) => (codes::PACK_REFUSED, format!("{what} {spec}: pack {}@{}: {e}", p.record["id"].as_str().unwrap_or_default(), p.record["version"].as_str().unwrap_or_default())),
+        None => (codes::PLUGIN_UNAVAILABLE, format!("{what} {spec}: {e}")),
+    })
+}
+
+/// Locate and load, for the commands that are not flows (errors as text).
+fn load_component<T>(what: &str, role: PackRole, workdir: &Path, spec: &str, config: Option<&Config>, env: &BTreeMap<String, String>, load: impl FnOnce(&ComponentSource) -> Result<T, LoadError>) -> Result<(T, Located), String> {
+    let located = locate(what, role, workdir, spec, config, env).map_err(|(_, e)| e)?;
+    let loaded = load_located(what, spec, &located, load).map_err(|(_, e)| e)?;
+    Ok((loaded, located))
+}
+
+/// The pack record of a located component, for evidence (`null` for a file or a built-in).
+fn pack_record(located: &Located) -> Value {
+    located.pack.as_ref().map(|p| p.record.clone()).unwrap_or(Value::Null)
 }
 
 /// Everything a flow calls.
@@ -86,6 +122,8 @@ pub struct Plugins {
     pub auditors: Vec<AuditorPlugin>,
     /// `WF_SUBAGENT_VALIDATOR_CMD`, if set.
     pub external_auditor: Option<ExternalAuditor>,
+    /// The pack of the transport, the executor and each auditor (`null` when not a pack).
+    packs: (Value, Value, Vec<Value>),
 }
 
 impl Plugins {
@@ -109,9 +147,9 @@ impl Plugins {
     /// What was loaded, for evidence.
     pub fn describe(&self) -> Value {
         json!({
-            "transport": {"id": self.transport_id, "component": self.transport.transport.name(), "sha256": self.transport.transport.sha256(), "cache": self.transport.transport.load_source()},
-            "executor": {"component": self.executor.executor.name(), "sha256": self.executor.executor.sha256(), "cache": self.executor.executor.load_source()},
-            "auditors": self.auditors.iter().map(|a| json!({"component": a.auditor.name(), "sha256": a.auditor.sha256(), "cache": a.auditor.load_source()})).collect::<Vec<_>>(),
+            "transport": {"id": self.transport_id, "component": self.transport.transport.name(), "sha256": self.transport.transport.sha256(), "cache": self.transport.transport.load_source(), "pack": self.packs.0},
+            "executor": {"component": self.executor.executor.name(), "sha256": self.executor.executor.sha256(), "cache": self.executor.executor.load_source(), "pack": self.packs.1},
+            "auditors": self.auditors.iter().zip(&self.packs.2).map(|(a, p)| json!({"component": a.auditor.name(), "sha256": a.auditor.sha256(), "cache": a.auditor.load_source(), "pack": p})).collect::<Vec<_>>(),
             "external_auditor": self.external_auditor.as_ref().map(|e| e.command.clone()),
         })
     }
@@ -140,29 +178,38 @@ fn limits_from(uint: impl Fn(Key<Uint>) -> u64) -> Limits {
     }
 }
 
-/// Load every plugin the config names. The error names the plugin and why.
-pub fn load(workdir: &Path, config: &Config, env: &BTreeMap<String, String>, sink: Sink, out: Output) -> Result<Plugins, String> {
-    let rt = runtime(env)?;
+/// Load every plugin the config names. The error names the plugin and why, with its code
+/// (`PLUGIN_UNAVAILABLE`, or for a pack `PACK_MISSING` / `PACK_REFUSED`).
+pub fn load(workdir: &Path, config: &Config, env: &BTreeMap<String, String>, sink: Sink, out: Output) -> Result<Plugins, (Code, String)> {
+    let unavailable = |e: String| (codes::PLUGIN_UNAVAILABLE, e);
+    let rt = runtime(env).map_err(unavailable)?;
     let auditor_limits = auditor_limits(config);
     let transport_name = config.value(keys::WF_TRANSPORT).to_string();
-    let transport = load_component("transport", workdir, &transport_name, |s| rt.load_transport(s))?;
-    let profile = transport_profile(&transport_name)?;
-    let host = Arc::new(FlowTransportHost::new(workdir, config, &profile, env, out, sink));
+    let located = locate("transport", PackRole::Transport, workdir, &transport_name, Some(config), env)?;
+    let transport = load_located("transport", &transport_name, &located, |s| rt.load_transport(s))?;
+    let profile = transport_profile(&transport_name, &located).map_err(unavailable)?;
+    let host = Arc::new(FlowTransportHost::new(workdir, config, &profile, &located, env, out, sink));
     let tp = TransportPlugin { transport: Arc::new(transport), host, limits: Limits::transport_default() };
-    let transport_id = tp.id().map_err(|e| format!("transport {transport_name}: {}", transport_error_text(&e)))?;
+    let transport_id = tp.id().map_err(|e| unavailable(format!("transport {transport_name}: {}", transport_error_text(&e))))?;
+    let transport_pack = pack_record(&located);
     let exec_name = config.value(keys::WF_EXECUTOR).to_string();
-    let executor = load_component("executor", workdir, &exec_name, |s| rt.load_executor(s))?;
+    let located = locate("executor", PackRole::Executor, workdir, &exec_name, Some(config), env)?;
+    let executor = load_located("executor", &exec_name, &located, |s| rt.load_executor(s))?;
+    let executor_pack = pack_record(&located);
     let mut auditors = Vec::new();
+    let mut auditor_packs = Vec::new();
     for name in config.list(keys::WF_AUDITORS) {
-        let a = load_component("auditor", workdir, &name, |s| rt.load_auditor(s))?;
+        let located = locate("auditor", PackRole::Auditor, workdir, &name, Some(config), env)?;
+        let a = load_located("auditor", &name, &located, |s| rt.load_auditor(s))?;
         auditors.push(AuditorPlugin { auditor: a, limits: auditor_limits });
+        auditor_packs.push(pack_record(&located));
     }
     if auditors.is_empty() {
-        return Err(format!(
+        return Err(unavailable(format!(
             "{} names no auditor; the court needs at least one (default: {})",
             keys::WF_AUDITORS,
             keys::WF_AUDITORS.default().unwrap_or_default()
-        ));
+        )));
     }
     let external_auditor = config.get(keys::WF_SUBAGENT_VALIDATOR_CMD).filter(|c| !c.trim().is_empty()).map(|c| ExternalAuditor {
         command: c.to_string(),
@@ -175,6 +222,7 @@ pub fn load(workdir: &Path, config: &Config, env: &BTreeMap<String, String>, sin
         executor: ExecutorPlugin { executor, limits: Limits::executor_default() },
         auditors,
         external_auditor,
+        packs: (transport_pack, executor_pack, auditor_packs),
     })
 }
 
@@ -394,6 +442,8 @@ pub struct FlowTransportHost {
     /// effects run under its grants and are recorded as its calls.
     gateway: OnceLock<Arc<GatewayShared>>,
     out: Output,
+    /// What the transport may reach (its profile or pack manifest) and who it is, for refusals.
+    declared: Declared,
     /// With ssh and WF_SSH_ACCEPT_NEW=1: the known_hosts file, watched for keys trusted on
     /// first use.
     host_keys: Option<HostKeyWatch>,
@@ -401,9 +451,51 @@ pub struct FlowTransportHost {
     executor_settings: BTreeMap<String, String>,
 }
 
+/// What a transport declared it reaches, where it declared it, and where refusals are recorded.
+struct Declared {
+    programs: Vec<String>,
+    /// `transport <id> (<component>)`.
+    who: String,
+    /// `pack.json capabilities` or `profile.toml`.
+    source: &'static str,
+    sink: Sink,
+    refusals: std::sync::atomic::AtomicU64,
+}
+
+impl Declared {
+    /// Record a refusal (`gateway.refused`, actor the transport) and return its message, which
+    /// names the transport, its component and the rule.
+    fn refuse(&self, op: &str, asked: &str, declared_as: &str, allowed: &[String]) -> String {
+        let message = format!(
+            "{} may {op} only what its {} declares under {declared_as} ({}); {asked:?} is refused",
+            self.who,
+            self.source,
+            if allowed.is_empty() { "nothing".to_string() } else { allowed.join(", ") }
+        );
+        let n = self.refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let entry = wfhost_audit::records::GatewayCallEntry {
+            op: format!("transport.{op}"),
+            target: None,
+            class: "WRITE_EXTERNAL_SIDE_EFFECT".to_string(),
+            ok: false,
+            duration_ms: 0,
+            detail: message.clone(),
+        };
+        self.sink.event_as("gateway.refused", &format!("transport/{op}/{n}"), wfhost_audit::records::to_value(&entry), wfhost_evidence::Actor::new("plugin", self.who.clone()));
+        message
+    }
+}
+
 impl FlowTransportHost {
     /// The host side of a transport with `profile`: only what the profile declares.
-    fn new(workdir: &Path, config: &Config, profile: &TransportProfile, env: &BTreeMap<String, String>, out: Output, sink: Sink) -> FlowTransportHost {
+    fn new(workdir: &Path, config: &Config, profile: &TransportProfile, located: &Located, env: &BTreeMap<String, String>, out: Output, sink: Sink) -> FlowTransportHost {
+        let declared = Declared {
+            programs: profile.programs.clone(),
+            who: format!("transport {} ({})", profile.id, located.source.name()),
+            source: if located.pack.is_some() { "pack.json capabilities" } else { "profile" },
+            sink: sink.clone(),
+            refusals: std::sync::atomic::AtomicU64::new(0),
+        };
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
         let mut settings = BTreeMap::new();
         for key in &profile.settings {
@@ -464,6 +556,7 @@ impl FlowTransportHost {
             sink,
             gateway: OnceLock::new(),
             out,
+            declared,
             host_keys,
             executor_settings: profile.executor_settings.clone(),
         }
@@ -514,6 +607,10 @@ impl PluginHost for FlowTransportHost {
 
 impl TransportHost for FlowTransportHost {
     fn run_process(&self, request: RunRequest) -> Result<CommandResult, String> {
+        let d = &self.declared;
+        if !d.programs.contains(&request.program) {
+            return Err(d.refuse("run", &request.program, "programs", &d.programs));
+        }
         let result = self.runner.run_wit(request);
         if let Some(watch) = &self.host_keys {
             watch.check();
@@ -590,16 +687,17 @@ pub fn transport_error_text(e: &TransportError) -> String {
 pub fn standalone_transport(workdir: &Path, config: &Config, env: &BTreeMap<String, String>) -> Result<TransportPlugin, String> {
     let rt = runtime(env)?;
     let name = config.value(keys::WF_TRANSPORT).to_string();
-    let t = load_component("transport", workdir, &name, |s| rt.load_transport(s))?;
-    let profile = transport_profile(&name)?;
-    let host = Arc::new(FlowTransportHost::new(workdir, config, &profile, env, Output::stdio(), Sink::null()));
+    let (t, located) = load_component("transport", PackRole::Transport, workdir, &name, Some(config), env, |s| rt.load_transport(s))?;
+    let profile = transport_profile(&name, &located)?;
+    let host = Arc::new(FlowTransportHost::new(workdir, config, &profile, &located, env, Output::stdio(), Sink::null()));
     Ok(TransportPlugin { transport: Arc::new(t), host, limits: Limits::transport_default() })
 }
 
-/// Load one auditor by name (built-in) or `.wasm` path (relative to `workdir`) with `limits`.
-pub fn load_auditor(workdir: &Path, name: &str, limits: Limits, env: &BTreeMap<String, String>) -> Result<AuditorPlugin, String> {
+/// Load one auditor by name (built-in), `.wasm` path (relative to `workdir`) or installed pack
+/// (in the store `config` or `env` names) with `limits`.
+pub fn load_auditor(workdir: &Path, name: &str, limits: Limits, config: Option<&Config>, env: &BTreeMap<String, String>) -> Result<AuditorPlugin, String> {
     let rt = runtime(env)?;
-    let a = load_component("auditor", workdir, name, |s| rt.load_auditor(s))?;
+    let (a, _) = load_component("auditor", PackRole::Auditor, workdir, name, config, env, |s| rt.load_auditor(s))?;
     Ok(AuditorPlugin { auditor: a, limits })
 }
 
@@ -636,6 +734,21 @@ mod tests {
         // The largest memory the vocabulary accepts still fits: no overflow, no truncation.
         let (_d, c) = config(&format!("WF_AUDITOR_MEMORY_MB={}\n", keys::WF_AUDITOR_MEMORY_MB.max()));
         assert_eq!(auditor_limits(&c).memory_bytes as u64, keys::WF_AUDITOR_MEMORY_MB.max() * 1024 * 1024);
+    }
+
+    #[test]
+    fn a_transport_reaches_only_its_declared_programs() {
+        let (dir, c) = config("");
+        let profile = TransportProfile { programs: vec!["sh".into()], ..TransportProfile::empty("acme") };
+        let located = Located { source: ComponentSource::file("acme.wasm"), pack: None };
+        let env: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k == "PATH").collect();
+        let host = FlowTransportHost::new(dir.path(), &c, &profile, &located, &env, Output::stdio(), Sink::null());
+        let run = |program: &str| host.run_process(RunRequest {
+            program: program.into(), args: vec!["-c".into(), "echo hi".into()], cwd: None, env: vec![], secret_env: vec![], stdin: None, timeout_ms: 5_000,
+        });
+        assert_eq!(run("sh").unwrap().stdout, "hi\n");
+        let e = run("curl").unwrap_err();
+        assert!(e.contains("transport acme (acme.wasm)") && e.contains("programs (sh)") && e.contains("\"curl\" is refused"), "{e}");
     }
 
     #[test]

@@ -68,13 +68,15 @@ mod tests {
         assert_eq!(fam("P50"), Some(3));
         assert_eq!(fam("P60"), Some(4));
         assert_eq!(fam("P70"), Some(4));
+        assert_eq!(fam("P75"), Some(4));
         assert_eq!(fam("P80"), Some(5));
         assert_eq!(fam("P99"), Some(5));
         assert_eq!(fam("P35"), None);
         assert_eq!(t.phase("P50").map(|p| p.name), Some("CHECKOUT"));
         assert_eq!(t.code_name(402), Some("RUNS_FAILED"));
         assert_eq!(t.code_name(407), Some("POD_UNREACHABLE"));
-        assert_eq!(t.code_name(409), None);
+        assert_eq!(t.code_name(409), Some("TASK_REFUSED"));
+        assert_eq!(t.code_name(413), None);
     }
 
     #[test]

@@ -120,7 +120,7 @@ fn bench(n: usize, maxp: u32, limit: Duration, snap_limit: Duration) -> Result<R
     let prepare = format!("{out}/_sweep/prepare.sh");
     std::fs::write(
         &prepare,
-        scripts::prepare_script(&runs, &"ab".repeat(32), "bench"),
+        scripts::prepare_script(&runs, &"ab".repeat(32), "bench", false),
     )
     .map_err(|e| e.to_string())?;
     let r = sh(&format!("sh '{prepare}' '{out}'"), limit);
@@ -135,7 +135,7 @@ fn bench(n: usize, maxp: u32, limit: Duration, snap_limit: Duration) -> Result<R
     let prepare_took = t0.elapsed();
     let t1 = Instant::now();
     let r = sh(
-        &scripts::launch_command(&out, &repo, maxp, "bench", false),
+        &scripts::launch_command(&out, &repo, maxp, "bench", scripts::Requeue::default()),
         limit,
     );
     let launch_took = t1.elapsed();

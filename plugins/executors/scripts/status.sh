@@ -12,7 +12,9 @@
 # (claimed, no exit_code, nothing of it alive: killed, or the machine restarted). A lost run
 # whose bookkeeping could not be written because the disk was full (runner.sh leaves the empty
 # file _wf/disk_full.<file>) has two more members: "reason":"disk_full" and
-# "failed_write":"<file>" (exit_code, ended_at, started_at, pid, pgid or boot_id).
+# "failed_write":"<file>" (exit_code, ended_at, started_at, pid, pgid or boot_id). A finished
+# run the runner stopped at its time limit (_wf/timed_out) is failed, whatever its exit code,
+# with "reason":"timeout".
 # The counts are disjoint: total = ok + failed + running + pending + lost.
 # Exits 3 (and prints nothing on stdout) when OUT/_sweep/runs.tsv does not exist.
 #
@@ -54,6 +56,10 @@ state_of() {
         fi
         ;;
     esac
+    if [ -f "$wf/timed_out" ]; then
+      state=failed
+      why=',"reason":"timeout"'
+    fi
   else
     for f in $BOOKKEEPING; do
       if [ -e "$wf/disk_full.$f" ]; then
@@ -145,10 +151,14 @@ awk_status() {
         got = (getline rc < f)
         close(f)
         if (got <= 0) { open[++nopen] = n; continue }
-        if (rc == "" || rc ~ /[^0-9]/) { state[n] = "failed"; tail[n] = "null"; continue }
-        sub(/^0+/, "", rc)
-        if (rc == "") rc = "0"
+        f = runs line "/_wf/timed_out"
+        timed = ((getline tv < f) >= 0)
+        close(f)
+        if (rc == "" || rc ~ /[^0-9]/) rc = "null"
+        else { sub(/^0+/, "", rc); if (rc == "") rc = "0" }
+        if (timed) { state[n] = "failed"; tail[n] = rc ",\"reason\":\"timeout\""; continue }
         tail[n] = rc
+        if (rc == "null") { state[n] = "failed"; continue }
         state[n] = (rc == "0") ? "ok" : "failed"
         if (rc != "0") continue
         f = runs line "/summary.json"

@@ -47,6 +47,11 @@ pub trait Defaults {
     /// A config value with a default, trimmed (the default when absent or empty).
     fn value(&self, key: config::Text) -> &str;
 
+    /// A whole number (zero allowed) from the config `key`, else its default; a value that is
+    /// not one is an error naming the key (the host checks every value in P00, so this is a
+    /// host that did not).
+    fn uint(&self, key: config::Uint) -> Result<u64, String>;
+
     /// A positive number of seconds with up to three decimals (`0.2`) from the setting `key`,
     /// else the config `key`, else its default, in milliseconds. A value that is not a positive
     /// decimal is ignored with a warning.
@@ -58,6 +63,15 @@ pub trait Defaults {
 }
 
 impl Defaults for PhaseContext {
+    fn uint(&self, key: config::Uint) -> Result<u64, String> {
+        match self.config(key.name) {
+            None => Ok(key.default),
+            Some(v) => v.parse::<u64>().map_err(|_| {
+                format!("{}={v:?} is not a whole number; fix it in the config", key.name)
+            }),
+        }
+    }
+
     fn millis<H: Host>(&self, host: &H, key: config::Decimal) -> u64 {
         let config::Decimal { name: key, default_millis } = key;
         let from_setting = host.setting(key);

@@ -6,7 +6,9 @@
 //!
 //! A lost run whose bookkeeping could not be written because the target's disk was full
 //! carries the reason (`"reason":"disk_full"` and the record that failed, `"failed_write"`);
-//! [`SweepStatus::disk_full_note`] turns those into the one line P60 and P70 report.
+//! [`SweepStatus::disk_full_note`] turns those into the one line P60 and P70 report. A failed
+//! run the runner stopped at its time limit (`RUN_TIMEOUT_SECS`) carries `"reason":"timeout"`
+//! ([`SweepStatus::timed_out_ids`]).
 //!
 //! A sweep run as Slurm job arrays answers the same object from its own status script
 //! (`scripts/slurm_status.sh`), with `"backend":"slurm"` and, per run, the state of its task
@@ -24,7 +26,8 @@ pub struct RunState {
     pub state: String,
     /// Exit code when the run finished.
     pub exit_code: Option<i64>,
-    /// Why a lost run ended without an exit code, when the runner could tell: `disk_full`.
+    /// Why a lost run ended without an exit code, when the runner could tell (`disk_full`), or
+    /// why a failed run failed: `timeout` (stopped at its time limit).
     #[serde(default)]
     pub reason: Option<String>,
     /// With `reason`: the record whose write failed (`exit_code`, `pid`, ...).
@@ -92,6 +95,8 @@ const RECORDS: [&str; 6] = [
     "ended_at",
     "exit_code",
 ];
+/// The reason of a failed run stopped at its time limit.
+const TIMEOUT: &str = "timeout";
 /// Runs named in a note before the rest are only counted.
 const NAMED: usize = 5;
 
@@ -122,6 +127,7 @@ pub fn parse(text: &str) -> Result<SweepStatus, String> {
     }
     if let Some(bad) = s.runs.iter().find(|r| match (&r.reason, &r.failed_write) {
         (None, None) => false,
+        (Some(reason), None) => reason != TIMEOUT || r.state != "failed",
         (Some(reason), Some(write)) => {
             reason != "disk_full" || r.state != "lost" || !RECORDS.contains(&write.as_str())
         }
@@ -220,6 +226,15 @@ impl SweepStatus {
             .collect()
     }
 
+    /// IDs of the failed runs the runner stopped at their time limit, in runs.tsv order.
+    pub fn timed_out_ids(&self) -> Vec<&str> {
+        self.runs
+            .iter()
+            .filter(|r| r.reason.as_deref() == Some(TIMEOUT))
+            .map(|r| r.run_id.as_str())
+            .collect()
+    }
+
     /// Lost runs that ended because the target's disk was full, in runs.tsv order.
     pub fn disk_full_runs(&self) -> Vec<&RunState> {
         self.runs
@@ -280,6 +295,10 @@ impl SweepStatus {
         }
         if self.lost > 0 {
             line.push_str(&format!(", {} lost", self.lost));
+        }
+        let timed_out = self.timed_out_ids().len();
+        if timed_out > 0 {
+            line.push_str(&format!(" ({timed_out} of the failed timed out)"));
         }
         line
     }
@@ -388,6 +407,27 @@ mod tests {
             r#"{"run_id":"a","state":"ok","exit_code":0,"reason":"disk_full","failed_write":"pid"}"#,
         );
         assert!(parse(&on_ok).unwrap_err().contains("run a"));
+    }
+
+    #[test]
+    fn a_run_stopped_at_its_time_limit_is_failed_with_the_reason_timeout() {
+        let timed = GOOD.replace(
+            r#"{"run_id":"b","state":"failed","exit_code":2}"#,
+            r#"{"run_id":"b","state":"failed","exit_code":143,"reason":"timeout"}"#,
+        );
+        let s = parse(&timed).unwrap();
+        assert_eq!(s.timed_out_ids(), vec!["b"]);
+        assert_eq!(s.failed_ids(), vec!["b", "c"]);
+        assert!(s.progress_line().ends_with("1 lost (1 of the failed timed out)"), "{}", s.progress_line());
+        assert!(parse(GOOD).unwrap().timed_out_ids().is_empty());
+        // Only on a failed run, and without a failed write.
+        let on_ok = GOOD.replace(
+            r#"{"run_id":"a","state":"ok","exit_code":0}"#,
+            r#"{"run_id":"a","state":"ok","exit_code":0,"reason":"timeout"}"#,
+        );
+        assert!(parse(&on_ok).unwrap_err().contains("run a"));
+        let with_write = timed.replace(r#""reason":"timeout""#, r#""reason":"timeout","failed_write":"pid""#);
+        assert!(parse(&with_write).unwrap_err().contains("run b"));
     }
 
     #[test]

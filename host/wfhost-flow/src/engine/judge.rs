@@ -234,7 +234,9 @@ impl Run<'_> {
         let config = self.config.as_ref();
         let setting = |key: &str| config.and_then(|c| c.get_by_name(key)).filter(|v| !v.is_empty()).map(str::to_string);
         let transport = self.plugins.as_ref().map(|p| p.transport_id.clone()).unwrap_or_default();
-        let flags = self.flags.to_pairs().into_iter().collect();
+        let mut flags: std::collections::BTreeMap<String, String> = self.flags.to_pairs().into_iter().collect();
+        // A phase named by the command as typed (phases.toml `command_flag = "command"`).
+        flags.insert("command".into(), self.req.plan.name().to_string());
         pack::Minimum {
             flow_id: self.flow_id.clone(),
             phase_id: phase.id.to_string(),

@@ -152,6 +152,11 @@ struct Run<'o> {
     gateway: Arc<GatewayShared>,
     /// The key that signs verdicts and the flow (`WF_SIGNING_KEY`), once P00 loaded it.
     signer: Option<wfhost_evidence::dsse::Signer>,
+    /// SWEEP_FORCE=1 has the consent P00 recorded: P60 may run finished runs again.
+    force_consent: bool,
+    /// WF_RUN_SECRETS as P00 read them from the process environment: (handle, value), held
+    /// here only and written to the target by P60 for the runs.
+    run_secrets: Vec<(String, String)>,
 }
 
 /// One phase's result before the court.
@@ -244,6 +249,8 @@ pub fn run_flow(req: FlowRequest, out: &Output) -> FlowReport {
         last_started: None,
         gateway,
         signer: None,
+        force_consent: false,
+        run_secrets: Vec::new(),
         req,
     };
     run.flag_problems = run.req.flag_errors.clone();
@@ -414,6 +421,9 @@ impl Run<'_> {
         };
         unit.grants(self, phase);
         let host = FlowGateway::new(self.gateway.clone(), plugins.transport.clone());
+        if let Err((code, message)) = unit.deliver(self, &host) {
+            return fail(phase, code, message);
+        }
         let wall = Duration::from_secs(self.phase_timeout(phase));
         let mut outcome = match plugins.executor.run_phase(ctx, host, wall) {
             Ok(o) => o,
@@ -474,7 +484,10 @@ impl Run<'_> {
         let pod = self.target.clone().or_else(|| self.provisioned.as_ref().map(|p| p.target.clone()));
         if self.req.plan != Plan::Flow {
             let target = pod.map(|t| format!(" --target {t}")).unwrap_or_default();
-            return format!("wfhost {}{target}", self.req.plan.name());
+            return match &self.req.plan {
+                Plan::Task(t) => format!("wfhost {}", t.follow_up()),
+                plan => format!("wfhost {}{target}", plan.name()),
+            };
         }
         let f = &self.flags;
         let on_pod = pod.is_some();

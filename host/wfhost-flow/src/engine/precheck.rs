@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! config ─► header lines ─► flag problems (105) ─► missing keys (107) ─► the sweep planned (109)
-//!        ─► signing key (101) ─► consent + provision grant (106) ─► plugins loaded (108)
-//!        ─► transport config (101) ─► ok
+//!        ─► signing key (101) ─► consent + provision grant (106) ─► WF_RUN_SECRETS read (107, 101)
+//!        ─► SWEEP_FORCE's consent (112) ─► plugins loaded (108) ─► transport config (101) ─► ok
 //! ```
 //! Nothing here touches a target: a precheck failure stops before any remote mutation.
 
@@ -166,6 +166,15 @@ impl Run<'_> {
                 return fail(phase, codes::CONSENT_MISSING, "this run would create a pod, but it has no terminal and no consent".into());
             }
         }
+        // WF_RUN_SECRETS: every handle's value comes from wfhost's own environment, now.
+        if let Err((code, message)) = self.read_run_secrets(&config) {
+            return fail(phase, code, message);
+        }
+        // SWEEP_FORCE (Law 4): running finished runs again spends what they cost once more, so
+        // it needs the same consent: --yes, LIUM_YES=1 or a yes at the terminal.
+        if let Err(message) = self.force_consent(&config) {
+            return fail(phase, codes::RERUN_CONSENT_MISSING, message);
+        }
         // Plugins: every one the flow will use is loaded now, never half-way through.
         match plugins::load(&self.req.workdir, &config, &self.req.env, self.sink.clone(), self.out.clone_handle()) {
             Ok(p) => {
@@ -176,13 +185,69 @@ impl Run<'_> {
                     return fail(phase, code, message);
                 }
             }
-            Err(e) => return fail(phase, codes::PLUGIN_UNAVAILABLE, e),
+            Err((code, e)) => return fail(phase, code, e),
         }
         ok(phase, format!("config {} sha256 {}", config_path, config.sha256()), vec![
             kv("config_sha256", config.sha256()),
             kv("transport", &transport),
             kv("consent", &self.consent.to_string()),
         ])
+    }
+
+    /// Read WF_RUN_SECRETS' values from the process environment when P60 will start runs: a
+    /// handle that is unset there is 107, one wfhost or the runs' shell own is 101.
+    fn read_run_secrets(&mut self, config: &wfhost_config::config::Config) -> Result<(), (wfhost_constitution::Code, String)> {
+        const RESERVED: [&str; 6] = ["PATH", "HOME", "IFS", "ENV", "SHELL", "CUDA_VISIBLE_DEVICES"];
+        let key = keys::WF_RUN_SECRETS.name();
+        if !self.req.plan.phases().contains(&PhaseId::P60) || self.flags.sweep == Sweep::Skip {
+            return Ok(());
+        }
+        let mut unset = Vec::new();
+        for handle in config.list(keys::WF_RUN_SECRETS) {
+            if RESERVED.contains(&handle.as_str()) || handle.starts_with("WF_") || handle.starts_with("LD_") {
+                return Err((codes::CONFIG_INVALID, format!(
+                    "{key} names {handle}, which wfhost or the runs' shell set themselves (WF_*, LD_*, {}); give the secret another name",
+                    RESERVED.join(", ")
+                )));
+            }
+            match self.req.env.get(&handle).filter(|v| !v.is_empty()) {
+                Some(value) => self.run_secrets.push((handle, value.clone())),
+                None => unset.push(handle),
+            }
+        }
+        if unset.is_empty() {
+            return Ok(());
+        }
+        Err((codes::REQUIRED_VAR_MISSING, format!(
+            "{key} names {}, unset in wfhost's environment; export {} before running wfhost, or remove {} from {key}",
+            unset.join(", "),
+            if unset.len() == 1 { "it" } else { "them" },
+            if unset.len() == 1 { "it" } else { "them" }
+        )))
+    }
+
+    /// Decide SWEEP_FORCE's consent (recorded as `consent.given`, action
+    /// `rerun-finished-runs`) when the flow will start a runner; a dry run starts none.
+    fn force_consent(&mut self, config: &wfhost_config::config::Config) -> Result<(), String> {
+        let starts_runner = self.req.plan.phases().contains(&PhaseId::P60) && self.flags.sweep != Sweep::Skip;
+        if !config.flag(keys::SWEEP_FORCE) || config.flag(keys::SWEEP_DRY_RUN) || !starts_runner {
+            return Ok(());
+        }
+        let actor = if self.consent {
+            self.consent_actor()
+        } else if let (true, Some(confirm)) = (self.req.interactive, &self.req.confirm) {
+            confirm
+                .ask("SWEEP_FORCE=1 runs the sweep's finished runs again (their earlier files are kept). Go on? [y/N] ")
+                .then(|| Actor::new("user", "tty"))
+        } else {
+            None
+        };
+        let Some(actor) = actor else {
+            return Err("SWEEP_FORCE=1 would run the sweep's finished runs again, but this run has no terminal and no consent (--yes or LIUM_YES=1)".into());
+        };
+        self.sink.event_as("consent.given", "consent/rerun-finished-runs", json!({"action": "rerun-finished-runs", "basis": keys::SWEEP_FORCE.name()}), actor);
+        self.force_consent = true;
+        Ok(())
     }
 
     /// Who gave consent in P00: `--yes`, the TTY or `LIUM_YES=1`; `None` without consent.

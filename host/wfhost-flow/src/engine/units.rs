@@ -12,12 +12,14 @@
 //! behaviour means one `Unit` impl here; nothing else in the engine names a phase.
 
 use super::{fail, ok, Run};
+use crate::gateway::FlowGateway;
 use crate::grants::{Grant, GrantKind};
 use crate::types::PhaseOutcome;
 use serde_json::{json, Value};
 use wfhost_config::config::Config;
 use wfhost_config::flags::{Fetch, Provision, Sweep, Teardown};
 use wfhost_config::manifest;
+use wfhost_config::plan::Plan;
 use wfhost_constitution::{codes, keys, Code, Phase, PhaseId};
 use wfhost_evidence::input::{self, InputKind};
 
@@ -55,6 +57,12 @@ pub(super) trait Unit: Sync {
     /// Grants issued just before the executor runs.
     fn grants(&self, _run: &Run<'_>, _phase: &Phase) {}
 
+    /// What the host itself puts on the target, through the gateway, just before the executor
+    /// runs (after the grants).
+    fn deliver(&self, _run: &Run<'_>, _gateway: &FlowGateway) -> Result<(), InputError> {
+        Ok(())
+    }
+
     /// After the phase (and its deadline check), before its FSM transition: take its results
     /// and revoke the grants whose purpose is spent.
     fn after(&self, _run: &mut Run<'_>, _outcome: &PhaseOutcome) {}
@@ -69,6 +77,8 @@ pub(super) fn unit(id: PhaseId) -> &'static dyn Unit {
         PhaseId::P40 => &Bootstrap,
         PhaseId::P50 => &Checkout,
         PhaseId::P60 => &SweepStart,
+        PhaseId::P70 => &Monitor,
+        PhaseId::P75 => &Task,
         PhaseId::P80 => &FetchUnit,
         PhaseId::P90 => &Teardown_,
         PhaseId::P99 => &Summary,
@@ -76,7 +86,7 @@ pub(super) fn unit(id: PhaseId) -> &'static dyn Unit {
     }
 }
 
-/// A phase with no host-side behaviour of its own (P30, P70).
+/// A phase with no host-side behaviour of its own (P30).
 struct Plain;
 impl Unit for Plain {}
 
@@ -170,7 +180,8 @@ impl Unit for Checkout {
     }
 }
 
-/// P60: the manifest, parsed and planned on the host, and the config copy.
+/// P60: the manifest, parsed and planned on the host, the config copy, and `force` when
+/// SWEEP_FORCE=1 has its consent.
 struct SweepStart;
 impl Unit for SweepStart {
     fn skip(&self, run: &Run<'_>) -> Option<String> {
@@ -191,7 +202,64 @@ impl Unit for SweepStart {
             v.push(("manifest_sha256".into(), sweep.manifest.sha256.clone()));
             v.push(("runs_json".into(), Value::Array(runs_json).to_string()));
         }
+        if run.force_consent {
+            v.push(("force".into(), "1".into()));
+        }
         v.push(("config_text".into(), config.redacted_text()));
+        Ok(())
+    }
+
+    /// WF_RUN_SECRETS: the values P00 read, written for the runs (mode 0600) unless this is a
+    /// dry run, which starts no run.
+    fn deliver(&self, run: &Run<'_>, gateway: &FlowGateway) -> Result<(), InputError> {
+        let Some(config) = &run.config else { return Ok(()) };
+        if run.run_secrets.is_empty() || config.flag(keys::SWEEP_DRY_RUN) {
+            return Ok(());
+        }
+        let Some(target) = &run.target else { return Ok(()) };
+        let path = format!("{}/{RUN_SECRETS_FILE}", config.value(keys::OPS_REMOTE_OUTPUTS_DIR).trim_end_matches('/'));
+        let handles: Vec<String> = run.run_secrets.iter().map(|(h, _)| h.clone()).collect();
+        gateway
+            .host_put_secrets(target, &path, SweepStart::secrets_text(&run.run_secrets).into_bytes(), &handles)
+            .map_err(|e| (codes::SWEEP_LAUNCH_FAILED, format!("cannot write the runs' secrets ({}) to {path}: {}", handles.join(", "), crate::gateway::gateway_error_text(&e))))
+    }
+}
+
+/// Where P60 writes the runs' secrets (WF_RUN_SECRETS), under OPS_REMOTE_OUTPUTS_DIR; the
+/// runner reads it (`scripts/runner.sh`), P90 removes it.
+pub(crate) const RUN_SECRETS_FILE: &str = "_control/run-secrets.env";
+
+impl SweepStart {
+    /// The secrets file: one `export NAME='value'` line per handle, each value shell-quoted.
+    fn secrets_text(secrets: &[(String, String)]) -> String {
+        secrets
+            .iter()
+            .map(|(name, value)| format!("export {name}={}\n", manifest::sh_quote(value)))
+            .collect()
+    }
+}
+
+/// P70: nothing to watch after a dry run (SWEEP_DRY_RUN=1 started nothing).
+struct Monitor;
+impl Unit for Monitor {
+    fn skip(&self, run: &Run<'_>) -> Option<String> {
+        let dry = run.config.as_ref().is_some_and(|c| c.flag(keys::SWEEP_DRY_RUN));
+        (dry && run.flags.sweep != Sweep::Skip).then(|| "SWEEP_DRY_RUN=1: P60 started nothing to watch".into())
+    }
+}
+
+/// P75: the task command's request (`Plan::Task`) as the executor's inputs; a plan without one
+/// skips the phase.
+struct Task;
+impl Unit for Task {
+    fn skip(&self, run: &Run<'_>) -> Option<String> {
+        (!matches!(run.req.plan, Plan::Task(_))).then(|| "not a task command".into())
+    }
+
+    fn inputs(&self, run: &Run<'_>, _config: &Config, v: &mut Inputs) -> Result<(), InputError> {
+        if let Plan::Task(t) = &run.req.plan {
+            v.extend(t.inputs());
+        }
         Ok(())
     }
 }

@@ -17,10 +17,11 @@ pub mod pod_ready;
 pub mod provision;
 pub mod slurm_array;
 pub mod sweep;
+pub mod task;
 pub mod teardown;
 
 /// The phases this executor serves.
-pub const PHASES: [&str; 8] = ["P10", "P30", "P40", "P50", "P60", "P70", "P80", "P90"];
+pub const PHASES: [&str; 9] = ["P10", "P30", "P40", "P50", "P60", "P70", "P75", "P80", "P90"];
 
 /// The built-in executors as the SDK's [`Executor`], for
 /// [`export_executor!`](wfhost_pack_sdk::export_executor).
@@ -54,6 +55,7 @@ pub fn run_phase<H: Host>(host: &H, ctx: &PhaseContext) -> Outcome {
         "P50" => checkout::run(host, ctx),
         "P60" => sweep::run(host, ctx),
         "P70" => monitor::run(host, ctx),
+        "P75" => task::run(host, ctx),
         "P80" => fetch::run(host, ctx),
         "P90" => teardown::run(host, ctx),
         other => unknown_phase(host, ctx, other),

@@ -13,7 +13,8 @@
 //! Progress lines go through `log` (`sweep: 3/8 done, 1 failed, 2 running`), and every status
 //! read as structured progress (`Act::progress`: the counts, for the host's bar). Facts: `total`,
 //! `ok`, `failed`, `running`, `pending`, `lost` (disjoint: total = ok + failed + running +
-//! pending + lost), `complete`, `runner_alive`, `failed_runs`, `polls` and `fsm_state`:
+//! pending + lost), `complete`, `runner_alive`, `failed_runs`, `timed_out` and `timed_out_runs`
+//! (the failed runs stopped at RUN_TIMEOUT_SECS), `polls` and `fsm_state`:
 //! SWEEP_COMPLETED when complete without failures, SWEEP_FAILED when complete with failures,
 //! else SWEEP_RUNNING.
 
@@ -95,6 +96,9 @@ fn set_facts<H: Host>(act: &mut Act<'_, H>, s: &SweepStatus) {
     act.facts.set("runner_alive", s.runner_alive);
     act.facts.set("complete", s.complete());
     act.facts.set("failed_runs", s.failed_ids().join(","));
+    let timed_out = s.timed_out_ids();
+    act.facts.set("timed_out", timed_out.len());
+    act.facts.set("timed_out_runs", timed_out.join(","));
     if let Some(counts) = s.slurm_state_counts() {
         act.facts.set("slurm_states", counts);
     }
@@ -200,6 +204,14 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
                         );
                         if let Some(note) = s.disk_full_note(&out) {
                             message = format!("{note}; {message}");
+                        }
+                        let timed_out = s.timed_out_ids();
+                        if !timed_out.is_empty() {
+                            message.push_str(&format!(
+                                "; {} of them timed out (stopped at RUN_TIMEOUT_SECS): {}",
+                                timed_out.len(),
+                                timed_out.join(", ")
+                            ));
                         }
                         let other_lost = s.lost.saturating_sub(s.disk_full_runs().len() as u64);
                         if other_lost > 0 {

@@ -1,6 +1,7 @@
 //! P30 POD_READY: the pod reports `ready` (polled while `starting`, up to
 //! WF_POD_READY_TIMEOUT_SECS) and answers `echo wfhost-ready` through the transport.
-//! Facts: `pod_state`, `pod_detail`, `status_polls`.
+//! Then it finds the pod's GPUs ([`crate::gpus`]).
+//! Facts: `pod_state`, `pod_detail`, `status_polls`, `gpus`, `gpu_count`, `gpus_source`.
 
 use crate::context::{config, Defaults, PhaseContext};
 use crate::host::{ActionClass, Host, Level, PodState, PodReport};
@@ -90,8 +91,13 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
             format!("pod {target} reports ready but does not answer commands ({why}); run `wfhost doctor` to check the transport"),
         ));
     }
+    let gpus = crate::gpus::detect(act)?;
+    gpus.record(act);
     Ok((
         Status::Ok,
-        format!("pod {target} is ready and answers commands"),
+        format!(
+            "pod {target} is ready and answers commands; GPUs: {}",
+            gpus.describe()
+        ),
     ))
 }

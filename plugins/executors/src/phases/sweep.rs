@@ -22,10 +22,13 @@
 //! Facts: `manifest_sha256`, `runs_selected`, `runs_started` (runs handed to the runner by this
 //! launch, i.e. pending at launch: they start as slots free up), `runs_pending_at_launch`,
 //! `runs_already_claimed`, `mode`, `runner` (started|already-running), `runner_pid`,
-//! `retry_lost`, `runs_lost_at_launch`, `runs_restarted`, `restarted_runs`.
+//! `retry_lost`, `runs_lost_at_launch`, `runs_restarted`, `restarted_runs`, and the per-run
+//! limits written to `_sweep/options` for the runner: `run_timeout_secs` (RUN_TIMEOUT_SECS),
+//! `gpus`, `gpu_count`, `gpus_source` (the target's GPUs, [`crate::gpus`]), `gpus_per_run`
+//! (WF_GPUS_PER_RUN: more than the target has fails with 401) and `gpu_slots`.
 
 use super::{remote_path, skip, slurm_array};
-use crate::context::{config, PhaseContext};
+use crate::context::{config, Defaults, PhaseContext};
 use crate::host::{ActionClass, Host, Level};
 use crate::outcome::{code, Act, Failure, Outcome, PhaseResult, Status};
 use crate::scripts::{self, Launched, RunSpec};
@@ -158,6 +161,17 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         ));
     }
 
+    if act
+        .ctx
+        .config(config::SWEEP_DRY_RUN.name)
+        .and_then(parse_bool)
+        .unwrap_or(false)
+    {
+        return dry_run(act, planned.as_ref().map(|(runs, _)| runs.as_slice()));
+    }
+    // SWEEP_FORCE counts only with the consent the host recorded in P00 (its input `force`).
+    let force = act.ctx.input("force").map(str::trim) == Some("1");
+
     let out_r = act.resolve(&out)?;
     let repo_r = act.resolve(&repo)?;
     let sweep = join(&out, "_sweep");
@@ -168,6 +182,8 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
         act.put(&join(&sweep, "runner.sh"), scripts::RUNNER_SH.as_bytes(), 0o755)?;
         act.put(&join(&sweep, "status.sh"), scripts::STATUS_SH.as_bytes(), 0o755)?;
     }
+
+    let limits = run_limits(act, &sweep)?;
 
     let existing = inspect(act, &out_r)?;
     let (mode, manifest_sha) = match (&existing, &planned) {
@@ -227,7 +243,7 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
                 0o644,
             )?;
             act.put(&join(&manifests, "sweep-latest.csv"), csv.as_bytes(), 0o644)?;
-            let prepare = scripts::prepare_script(runs, sha, &flow_id);
+            let prepare = scripts::prepare_script(runs, sha, &flow_id, force);
             act.put(&join(&sweep, "prepare.sh"), prepare.as_bytes(), 0o644)?;
             let res = act.exec_ok(
                 "writing run commands and runs.tsv",
@@ -292,7 +308,16 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     let token = format!("{flow_id}-{ts}");
     let res = act.exec_ok(
         "launching the runner",
-        &scripts::launch_command(&out_r, &repo_r, maxp, &token, retry_lost),
+        &scripts::launch_command(
+            &out_r,
+            &repo_r,
+            maxp,
+            &token,
+            scripts::Requeue {
+                lost: retry_lost,
+                finished: force,
+            },
+        ),
         None,
         &[],
         QUICK_TIMEOUT_MS,
@@ -312,9 +337,16 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     let (runner, pid) = (launched.runner.clone(), launched.pid.clone());
     let restarted = launched.requeued.clone().unwrap_or_default();
     act.facts.set("retry_lost", retry_lost);
+    act.facts.set("force", force);
     act.facts.set("runs_lost_at_launch", lost_before);
     act.facts.set("runs_restarted", restarted.len());
     act.facts.set("restarted_runs", restarted.join(","));
+    if force && launched.runner == "already-running" {
+        act.log(Level::Warn, &format!(
+            "SWEEP_FORCE=1: no finished run was run again: the runner (pid {}) is still working; rerun with --sweep resume once it is done (`wfhost sweep-status`)",
+            launched.pid
+        ));
+    }
     let lost_note =
         lost_note(retry_lost, lost_before, &launched, &out).map(|note| match &disk_note {
             // Why some of them were lost, where the runner could tell.
@@ -335,18 +367,108 @@ fn body<H: Host>(act: &mut Act<'_, H>) -> PhaseResult {
     act.facts.set("runner_pid", &pid);
     act.log(Level::Info, &format!("sweep {mode}: {selected} run(s), {pending} pending, {claimed} already claimed; runner {runner} (pid {pid})"));
     let mut message = format!(
-        "sweep {mode}: {selected} run(s) selected, {pending} handed to the runner, {claimed} already claimed; runner {runner} (pid {pid}), max parallel {maxp}"
+        "sweep {mode}: {selected} run(s) selected, {pending} handed to the runner, {claimed} already claimed; runner {runner} (pid {pid}), max parallel {maxp}{}",
+        limits.describe(maxp)
     );
     if !restarted.is_empty() {
         message.push_str(&format!(
-            "; {} lost run(s) restarted: {}",
+            "; {} {} run(s) restarted: {}",
             restarted.len(),
+            match (retry_lost, force) {
+                (true, true) => "lost or finished",
+                (false, true) => "finished",
+                _ => "lost",
+            },
             restarted.join(", ")
         ));
     } else if let Some(note) = lost_note {
         message.push_str(&format!("; {note}"));
     }
     Ok((Status::Ok, message))
+}
+
+/// SWEEP_DRY_RUN=1: record and print each selected run's exact command; nothing on the target
+/// is touched and no run starts (status skip). Facts: `dry_run`, `runs_selected`.
+fn dry_run<H: Host>(act: &mut Act<'_, H>, runs: Option<&[RunSpec]>) -> PhaseResult {
+    act.facts.set("dry_run", true);
+    let Some(runs) = runs else {
+        act.facts.set("runs_selected", 0);
+        return skip(
+            "SWEEP_DRY_RUN=1: --sweep resume takes no runs from the manifest, so there is nothing to show; nothing was started",
+        );
+    };
+    act.facts.set("runs_selected", runs.len());
+    for r in runs {
+        act.log(Level::Info, &format!("dry run: {}: {}", r.run_id, r.command));
+    }
+    act.note(
+        "dry run",
+        json!({"runs": runs.iter().map(|r| json!({"run_id": r.run_id, "command": r.command})).collect::<Vec<_>>()}),
+    );
+    skip(format!(
+        "SWEEP_DRY_RUN=1: {} run(s) would start (each command is in this phase's evidence); nothing was started or written on the target",
+        runs.len()
+    ))
+}
+
+/// The per-run limits P60 hands the runner: the time limit and the GPU slices.
+struct RunLimits {
+    timeout_secs: u64,
+    gpus_per_run: u64,
+    slots: u64,
+}
+
+impl RunLimits {
+    /// `, run time limit 60 s, 2 GPU slots of 2 GPUs` (what the phase message adds).
+    fn describe(&self, maxp: u32) -> String {
+        let mut s = String::new();
+        if self.gpus_per_run > 0 {
+            s.push_str(&format!(
+                ", {} GPU slot(s) of {} GPU(s) each",
+                self.slots, self.gpus_per_run
+            ));
+            if self.slots < u64::from(maxp) {
+                s.push_str(&format!(" (at most {} runs at once)", self.slots));
+            }
+        }
+        if self.timeout_secs > 0 {
+            s.push_str(&format!(", run time limit {} s", self.timeout_secs));
+        }
+        s
+    }
+}
+
+/// Find the target's GPUs, check WF_GPUS_PER_RUN against them, and write the runner's
+/// `_sweep/options` (RUN_TIMEOUT_SECS, the GPUs, WF_GPUS_PER_RUN). Facts: `gpus`, `gpu_count`,
+/// `gpus_source`, `gpus_per_run`, `gpu_slots`, `run_timeout_secs`.
+fn run_limits<H: Host>(act: &mut Act<'_, H>, sweep: &str) -> Result<RunLimits, Failure> {
+    let bad = |e: String| Failure::new(code::SWEEP_LAUNCH_FAILED, e);
+    let timeout_secs = act.ctx.uint(config::RUN_TIMEOUT_SECS).map_err(bad)?;
+    let gpus_per_run = act.ctx.uint(config::WF_GPUS_PER_RUN).map_err(bad)?;
+    let gpus = crate::gpus::detect(act)?;
+    gpus.record(act);
+    let count = gpus.ids.len() as u64;
+    if gpus_per_run > count {
+        return Err(Failure::new(
+            code::SWEEP_LAUNCH_FAILED,
+            format!(
+                "WF_GPUS_PER_RUN={gpus_per_run} but the target has {count} GPU(s) ({}, from {}); lower WF_GPUS_PER_RUN, or use a pod with more GPUs",
+                if count == 0 { "none".to_string() } else { gpus.list() },
+                gpus.source
+            ),
+        ));
+    }
+    let slots = count.checked_div(gpus_per_run).unwrap_or(0);
+    act.facts.set("run_timeout_secs", timeout_secs);
+    act.facts.set("gpus_per_run", gpus_per_run);
+    act.facts.set("gpu_slots", slots);
+    let text = scripts::options_text(timeout_secs, &gpus.list(), gpus_per_run);
+    act.put(&join(sweep, "options"), text.as_bytes(), 0o644)?;
+    Ok(RunLimits {
+        timeout_secs,
+        gpus_per_run,
+        slots,
+    })
 }
 
 /// What to tell about lost runs (claimed, no exit code, nothing alive) that stay lost, if any.

@@ -55,7 +55,7 @@ impl Sweep {
 
     fn prepare(&self, runs: &[RunSpec]) -> String {
         let script = format!("{}/_sweep/prepare.sh", self.out);
-        std::fs::write(&script, prepare_script(runs, &"ab".repeat(32), "flow-1")).unwrap();
+        std::fs::write(&script, prepare_script(runs, &"ab".repeat(32), "flow-1", false)).unwrap();
         let r = sh("sh \"$1\" \"$2\"", &[&script, &self.out]);
         assert_eq!(r.exit_code, Some(0), "prepare failed: {}", r.stderr);
         r.stdout.trim().to_string()
@@ -68,7 +68,7 @@ impl Sweep {
     fn launch_with(&self, maxp: u32, retry_lost: bool) -> String {
         let t0 = Instant::now();
         let r = run(&Proc::sh(
-            &launch_command(&self.out, &self.repo, maxp, "tok-1", retry_lost),
+            &launch_command(&self.out, &self.repo, maxp, "tok-1", Requeue { lost: retry_lost, finished: false }),
             &[],
         ));
         assert_eq!(
@@ -1239,4 +1239,186 @@ fn a_run_that_ends_while_status_looks_at_it_is_finished_not_lost() {
     std::fs::write(format!("{}/_sweep/status.sh", s.out), racing).unwrap();
     let st = s.status();
     assert_eq!((st.ok, st.lost), (1, 0), "{st:?}");
+}
+
+impl Sweep {
+    /// Write the runner's `_sweep/options`.
+    fn options(&self, run_timeout_secs: u64, gpus: &str, gpus_per_run: u64) {
+        std::fs::write(
+            format!("{}/_sweep/options", self.out),
+            options_text(run_timeout_secs, gpus, gpus_per_run),
+        )
+        .unwrap();
+    }
+}
+
+/// Whether `pid` is alive (a zombie is not).
+fn pid_alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|st| st.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_run_past_its_time_limit_is_stopped_with_its_group_and_its_siblings_go_on() {
+    // `slow` leaves a grandchild in its group; `stubborn` ignores TERM, so only the KILL after
+    // the grace period stops it; `quick` ends well within the limit.
+    let s = Sweep::new(&[
+        spec("slow", "sleep 60 & echo $! > \"$WF_RUN_DIR/child\"; wait"),
+        spec("stubborn", "trap '' TERM; echo $$ > \"$WF_RUN_DIR/self\"; sleep 60; sleep 60"),
+        spec("quick", "echo fine"),
+    ]);
+    s.options(2, "", 0);
+    let t0 = Instant::now();
+    s.launch(3);
+    let done = s.wait_complete();
+    let took = t0.elapsed();
+    assert_eq!((done.ok, done.failed, done.lost), (1, 2, 0), "{done:#?}");
+    assert_eq!(done.timed_out_ids(), vec!["slow", "stubborn"], "{done:#?}");
+    assert_eq!(Sweep::state_of(&done, "quick").state, "ok");
+    assert_eq!(Sweep::state_of(&done, "slow").exit_code, Some(143), "TERM ended it; its wrapper recorded that");
+    assert_eq!(Sweep::state_of(&done, "stubborn").exit_code, Some(137), "only the KILL ended it");
+    assert!(took < Duration::from_secs(30), "the limit of 2 s (and 5 s of grace) took {took:?}");
+    assert!(took >= Duration::from_secs(2), "stopped before its limit: {took:?}");
+    // Nothing of either run is left: the grandchild went with the group.
+    for pid in [s.read(&format!("{}/runs/slow/child", s.out)), s.read(&format!("{}/runs/stubborn/self", s.out))] {
+        assert!(!pid_alive(pid.trim()), "process {} of a timed-out run lives on", pid.trim());
+    }
+    for id in ["slow", "stubborn"] {
+        assert!(Path::new(&s.wf(id, "timed_out")).is_file(), "{id}");
+        assert!(Path::new(&s.wf(id, "ended_at")).is_file(), "{id}");
+    }
+    assert!(!Path::new(&s.wf("quick", "timed_out")).exists());
+    let log = s.read(&format!("{}/_sweep/runner.log", s.out));
+    assert!(log.contains("run slow passed its time limit"), "{log}");
+    // The same answer from the shell walk as from awk.
+    let text = status_with(&s, "sh", None, &[("WFHOST_STATUS_NO_AWK", "1")]);
+    let walk = status::parse(&text).unwrap();
+    assert_eq!(walk.timed_out_ids(), vec!["slow", "stubborn"], "{text}");
+}
+
+#[test]
+fn a_run_killed_by_someone_else_is_still_lost_under_a_time_limit() {
+    let s = Sweep::new(&[spec("victim", "sleep 60")]);
+    s.options(600, "", 0);
+    s.launch(1);
+    wait_file(&s.wf("victim", "pid"));
+    wait_file(&s.wf("victim", "deadline"));
+    let wrapper = s.read(&s.wf("victim", "pid")).trim().to_string();
+    // TERM to the whole group from outside (not the runner's limit): the run is lost.
+    assert!(std::process::Command::new("kill").args(["-TERM", "--", &format!("-{wrapper}")]).status().unwrap().success());
+    let done = s.wait_complete();
+    assert_eq!(Sweep::state_of(&done, "victim").state, "lost", "{done:#?}");
+    assert!(done.timed_out_ids().is_empty());
+}
+
+#[test]
+fn concurrent_runs_get_disjoint_gpu_slices_and_parallelism_is_capped_by_them() {
+    // Each run records its devices and the interval it ran in (ns).
+    let cmd = "s=$(date +%s%N); sleep 1; e=$(date +%s%N); \
+               printf '%s|%s|%s|%s|%s\\n' \"${CUDA_VISIBLE_DEVICES-unset}\" \"$WF_GPUS\" \"$WF_NPROC\" \"$s\" \"$e\" > \"$WF_RUN_DIR/gpus.txt\"";
+    let runs: Vec<RunSpec> = (0..5).map(|i| spec(&format!("g{i}"), cmd)).collect();
+    let s = Sweep::new(&runs);
+    s.options(0, "0,1,2,3", 2);
+    s.launch(8);
+    let done = s.wait_complete();
+    assert_eq!(done.ok, 5, "{done:#?}");
+    let mut seen: Vec<(String, u128, u128)> = Vec::new();
+    for i in 0..5 {
+        let text = s.read(&format!("{}/runs/g{i}/gpus.txt", s.out));
+        let f: Vec<&str> = text.trim().split('|').collect();
+        assert_eq!(f.len(), 5, "{text}");
+        assert!(["0,1", "2,3"].contains(&f[0]), "g{i} got CUDA_VISIBLE_DEVICES={}", f[0]);
+        assert_eq!((f[1], f[2]), (f[0], "2"), "g{i}: WF_GPUS and WF_NPROC");
+        assert_eq!(s.read(&s.wf(&format!("g{i}"), "gpus")).trim(), f[0]);
+        seen.push((f[0].to_string(), f[3].parse().unwrap(), f[4].parse().unwrap()));
+    }
+    let mut max_at_once = 0;
+    for (a, (ga, sa, ea)) in seen.iter().enumerate() {
+        // The runs alive at the moment this one started.
+        let at_once = seen.iter().filter(|(_, sb, eb)| sb <= sa && sa < eb).count();
+        max_at_once = max_at_once.max(at_once);
+        for (b, (gb, sb, eb)) in seen.iter().enumerate() {
+            if a != b && sb < ea && sa < eb {
+                assert_ne!(ga, gb, "g{a} and g{b} ran at the same time on GPUs {ga}");
+            }
+        }
+    }
+    assert_eq!(max_at_once, 2, "two slots of 2 GPUs: two runs at once, never more");
+}
+
+#[test]
+fn without_slicing_every_run_sees_every_gpu_and_too_few_gpus_start_nothing() {
+    let s = Sweep::new(&[spec("all", "printf '%s|%s|%s' \"${CUDA_VISIBLE_DEVICES-unset}\" \"$WF_GPUS\" \"$WF_NPROC\" > \"$WF_RUN_DIR/gpus.txt\"")]);
+    s.options(0, "0,1,2", 0);
+    s.launch(1);
+    s.wait_complete();
+    assert_eq!(s.read(&format!("{}/runs/all/gpus.txt", s.out)), "unset|0,1,2|3");
+    assert!(!Path::new(&s.wf("all", "gpus")).exists());
+
+    let cpu = Sweep::new(&[spec("cpu", "printf '%s|%s' \"$WF_GPUS\" \"$WF_NPROC\" > \"$WF_RUN_DIR/gpus.txt\"")]);
+    cpu.options(0, "", 0);
+    cpu.launch(1);
+    cpu.wait_complete();
+    assert_eq!(cpu.read(&format!("{}/runs/cpu/gpus.txt", cpu.out)), "|1", "no GPU: one process");
+
+    // A slice larger than the GPUs there are: the runner starts nothing and says why.
+    let few = Sweep::new(&[spec("big", "true")]);
+    few.options(0, "0", 2);
+    few.launch(1);
+    let st = few.wait_until("the runner to give up", |st| !st.runner_alive);
+    assert_eq!((st.pending, st.running), (1, 0), "{st:#?}");
+    let log = few.read(&format!("{}/_sweep/runner.log", few.out));
+    assert!(log.contains("gpus_per_run 2 but only 1 GPU(s)"), "{log}");
+}
+
+#[test]
+fn forced_runs_run_again_with_their_first_attempt_and_outputs_kept() {
+    // good and bad are in the first runs.tsv; they finish (good with a failing summary).
+    let s = Sweep::new(&[
+        spec("good", "echo run >> \"$WF_RUN_DIR/../good.count\"; echo v1 > \"$WF_RUN_DIR/model.txt\"; printf '{\"ok\": false}' > \"$WF_RUN_DIR/summary.json\""),
+        spec("bad", "echo run >> \"$WF_RUN_DIR/../bad.count\"; exit 4"),
+    ]);
+    s.launch(2);
+    let done = s.wait_complete();
+    assert_eq!((done.total, done.failed), (2, 2), "{done:#?}");
+
+    // The manifest now says good writes v2 and no failing summary; with force (prepare writes
+    // the new command beside the claimed one) both finished runs run again, pending once.
+    let script = format!("{}/_sweep/prepare.sh", s.out);
+    let runs = [
+        spec("good", "echo run >> \"$WF_RUN_DIR/../good.count\"; echo v2 > \"$WF_RUN_DIR/model.txt\""),
+        spec("bad", "echo run >> \"$WF_RUN_DIR/../bad.count\"; exit 4"),
+        spec("pending", "true"),
+    ];
+    std::fs::write(&script, prepare_script(&runs, &"cd".repeat(32), "flow-2", true)).unwrap();
+    let r = sh("sh \"$1\" \"$2\"", &[&script, &s.out]);
+    assert_eq!(r.stdout.trim(), "pending=1 claimed=2", "{}", r.stderr);
+    assert!(Path::new(&s.wf("good", "cmd.sh.next")).is_file());
+    let launched = run(&Proc::sh(
+        &launch_command(&s.out, &s.repo, 2, "tok-2", Requeue { lost: false, finished: true }),
+        &[],
+    ));
+    let parsed = Launched::parse(&launched.stdout).unwrap_or_else(|| panic!("{}", launched.stdout));
+    assert_eq!(parsed.requeued, Some(vec!["good".to_string(), "bad".to_string()]), "{}", launched.stdout);
+    let done = s.wait_complete();
+    assert_eq!((done.ok, done.failed), (2, 1), "{done:#?}");
+    assert_eq!(s.read(&format!("{}/runs/good.count", s.out)), "run\nrun\n");
+    assert_eq!(s.read(&format!("{}/runs/bad.count", s.out)), "run\nrun\n");
+    // The new attempt ran the new command in a clean run directory; the first one is kept.
+    assert_eq!(s.read(&format!("{}/runs/good/model.txt", s.out)), "v2\n");
+    assert!(!Path::new(&format!("{}/runs/good/summary.json", s.out)).exists(), "the old summary would judge the new attempt");
+    let first = format!("{}/runs/good/_wf/attempts/1", s.out);
+    assert_eq!(s.read(&format!("{first}/outputs/model.txt")), "v1\n");
+    assert!(Path::new(&format!("{first}/outputs/summary.json")).is_file());
+    assert_eq!(s.read(&format!("{first}/exit_code")), "0\n");
+    assert_eq!(s.read(&format!("{first}/requeued_why")), "forced\n");
+    assert!(s.read(&format!("{first}/cmd.sh")).contains("v1"));
+    assert!(s.read(&s.wf("good", "cmd.sh")).contains("v2") && !Path::new(&s.wf("good", "cmd.sh.next")).exists());
+    assert_eq!(s.read(&format!("{}/runs/bad/_wf/attempts/1/exit_code", s.out)), "4\n");
+    // Without force, nothing runs a third time.
+    assert_eq!(Launched::parse(&s.launch(2)).unwrap().requeued, Some(vec![]));
+    s.wait_complete();
+    assert_eq!(s.read(&format!("{}/runs/good.count", s.out)), "run\nrun\n");
 }
