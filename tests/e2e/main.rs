@@ -8,6 +8,7 @@ mod hardening_ssh;
 mod harness;
 mod hostile_executor;
 mod laws;
+mod lium;
 mod lium_sim;
 mod local_flow;
 mod packs;

@@ -6,8 +6,9 @@
 //!
 //! The Slurm section comes from the executor's Slurm data (`plugins/executors/slurm.toml`: its
 //! `[guide]` text per phase and the keys it lists, the task states and the safe sbatch options),
-//! with each key's meaning, kind and default from the vocabulary; a phase or key there that the
-//! constitution does not know fails the rendering.
+//! the Lium section from the lium transport's (`plugins/transport-lium/guide.toml`: the same
+//! `[guide]` table), each key's meaning, kind and default from the vocabulary; a phase or key
+//! there that the constitution does not know fails the rendering.
 
 use crate::config::{Kind, ListSeparator, PathScope, Vocabulary};
 use serde::Deserialize;
@@ -73,7 +74,7 @@ struct SlurmData {
     states: BTreeMap<String, String>,
     state_meaning: BTreeMap<String, String>,
     sbatch: SlurmSbatch,
-    guide: SlurmGuide,
+    guide: SectionGuide,
 }
 
 #[derive(Deserialize)]
@@ -82,38 +83,62 @@ struct SlurmSbatch {
     flags: Vec<String>,
 }
 
+/// A `[guide]` table: a section's title and introduction, what each phase does there, and the
+/// keys it lists.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SlurmGuide {
+struct SectionGuide {
     title: String,
     intro: String,
     keys: Vec<String>,
     phases: BTreeMap<String, String>,
 }
 
-/// The Slurm section: what each phase does on a cluster, the keys, the task states and the
-/// sbatch options `SLURM_EXTRA_ARGS` may carry.
-fn slurm_section(w: &mut String, c: &Constitution, v: &Vocabulary, data: &str) -> Result<(), String> {
-    let d: SlurmData = toml::from_str(data).map_err(|e| format!("plugins/executors/slurm.toml does not parse: {e}"))?;
-    let g = &d.guide;
+/// A section from its `[guide]` table (read from `origin`): title, introduction, the phase
+/// table (`column` heads its third column, "On a Slurm cluster") and the key table ("the keys
+/// of a flow `keys_of`", "on a Slurm cluster").
+fn guide_section(w: &mut String, c: &Constitution, v: &Vocabulary, g: &SectionGuide, origin: &str, column: &str, keys_of: &str) -> Result<(), String> {
     if let Some(p) = g.phases.keys().find(|id| !c.phases.iter().any(|p| &p.id == *id)) {
-        return Err(format!("plugins/executors/slurm.toml: [guide.phases] names {p}, which is not a phase of constitution/phases.toml"));
+        return Err(format!("{origin}: [guide.phases] names {p}, which is not a phase of constitution/phases.toml"));
     }
     let _ = writeln!(w, "\n## {}\n", g.title);
     let _ = writeln!(w, "{}\n", g.intro);
-    let _ = writeln!(w, "| Phase | Name | On a Slurm cluster |\n| --- | --- | --- |");
+    let _ = writeln!(w, "| Phase | Name | {column} |\n| --- | --- | --- |");
     for p in &c.phases {
         if let Some(text) = g.phases.get(p.id.as_ref() as &str) {
             let _ = writeln!(w, "| {} | {} | {} |", p.id, p.name, cell(text));
         }
     }
-    let _ = writeln!(w, "\nThe keys of a flow on a Slurm cluster (each is also in the table of every key above):\n");
+    let _ = writeln!(w, "\nThe keys of a flow {keys_of} (each is also in the table of every key above):\n");
     let _ = writeln!(w, "| Key | Meaning | Value | Default |\n| --- | --- | --- | --- |");
     for name in &g.keys {
-        let k = v.key(name).ok_or_else(|| format!("plugins/executors/slurm.toml: [guide] keys names {name}, which is not a key of constitution/config.toml"))?;
+        let k = v.key(name).ok_or_else(|| format!("{origin}: [guide] keys names {name}, which is not a key of constitution/config.toml"))?;
         let default = k.default.as_deref().map(|d| format!("`{}`", cell(d))).unwrap_or_else(|| "unset".into());
         let _ = writeln!(w, "| `{}` | {} | {} | {default} |", k.name, cell(&k.meaning), cell(&kind_cell(&k.kind)));
     }
+    Ok(())
+}
+
+/// The lium transport's guide data.
+const LIUM_TOML: &str = include_str!("../../../plugins/transport-lium/guide.toml");
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LiumData {
+    guide: SectionGuide,
+}
+
+/// The Lium section: what each phase does with a Lium pod, and the keys.
+fn lium_section(w: &mut String, c: &Constitution, v: &Vocabulary, data: &str) -> Result<(), String> {
+    let d: LiumData = toml::from_str(data).map_err(|e| format!("plugins/transport-lium/guide.toml does not parse: {e}"))?;
+    guide_section(w, c, v, &d.guide, "plugins/transport-lium/guide.toml", "With a Lium pod", "on Lium")
+}
+
+/// The Slurm section: what each phase does on a cluster, the keys, the task states and the
+/// sbatch options `SLURM_EXTRA_ARGS` may carry.
+fn slurm_section(w: &mut String, c: &Constitution, v: &Vocabulary, data: &str) -> Result<(), String> {
+    let d: SlurmData = toml::from_str(data).map_err(|e| format!("plugins/executors/slurm.toml does not parse: {e}"))?;
+    guide_section(w, c, v, &d.guide, "plugins/executors/slurm.toml", "On a Slurm cluster", "on a Slurm cluster")?;
     let _ = writeln!(w, "\nWhat the state of a run's task (`squeue`'s `%T`) means for the run; a state not listed counts as lost:\n");
     let _ = writeln!(w, "| Task states | For the run |\n| --- | --- |");
     for (class, meaning) in &d.state_meaning {
@@ -261,6 +286,7 @@ pub fn render() -> Result<String, String> {
     let _ = writeln!(w, "`wfhost task status --id ID [--json]` tells a task's state (`running`, `exited` with its code, `timed_out`, or `lost`: no exit code and nothing of it alive) and the last lines of its logs; `wfhost task list [--json]` (or `task status` without `--id`) every task's. `wfhost task wait --id ID [--timeout-secs N]` looks every `WF_MONITOR_POLL_SECS`, each look one bounded call, and exits 0 only when the task exited with code 0 ({failed} otherwise; {timeout} when the wait's limit came first; three unreadable looks in a row end it): the task goes on either way. Each task command is a flow of its own (P00, P20, P75, P99) with its evidence and court, like every primitive; P75 never moves the remote FSM or touches the sweep.\n", failed = codes::TASK_FAILED.get(), timeout = codes::TASK_WAIT_TIMEOUT.get());
 
     slurm_section(w, c, v, SLURM_TOML)?;
+    lium_section(w, c, v, LIUM_TOML)?;
 
     let _ = writeln!(w, "\n## The court\n");
     let _ = writeln!(w, "{}", law_text(c, "L9"));
@@ -329,6 +355,23 @@ mod tests {
         }
         assert!(fresh.contains("| P60 | SWEEP | Submits every run"), "the Slurm section says what P60 does on a cluster");
         assert!(fresh.contains("| `CANCELLED`, `DEADLINE`, `FAILED`, `OUT_OF_MEMORY`, `TIMEOUT` |"), "the task states come from slurm.toml");
+        assert!(fresh.contains("## Lium pods") && fresh.contains("| P10 | PROVISION | Reads the balance"), "the Lium section says what P10 does");
+        let ttl = wfhost_constitution::keys::LIUM_TTL;
+        assert!(fresh.contains(&format!("| `{}` |", ttl.name())) && fresh.contains(&format!("`{}`", ttl.default().unwrap_or_default())), "the Lium keys come from config.toml");
+    }
+
+    #[test]
+    fn a_lium_section_naming_an_unknown_phase_or_key_is_refused() {
+        let c = wfhost_constitution::Constitution::get().unwrap();
+        let v = crate::config::Vocabulary::get().unwrap();
+        let mut out = String::new();
+        super::lium_section(&mut out, c, v, super::LIUM_TOML).expect("the shipped data renders");
+        assert!(out.contains("| Phase | Name | With a Lium pod |"), "{out}");
+        for (from, to, why) in [("P90 = ", "P95 = ", "names P95"), ("\"LIUM_TTL\",", "\"LIUM_TTLS\",", "names LIUM_TTLS")] {
+            let text = super::LIUM_TOML.replacen(from, to, 1);
+            let e = super::lium_section(&mut String::new(), c, v, &text).unwrap_err();
+            assert!(e.contains("plugins/transport-lium/guide.toml") && e.contains(why), "{e}");
+        }
     }
 
     #[test]

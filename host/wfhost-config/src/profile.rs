@@ -35,8 +35,10 @@ pub struct SecretGrant {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KnownHostsWatch {
-    /// The 0/1 config key that turns trust on first use on.
-    pub when: String,
+    /// The 0/1 config key that turns trust on first use on; `None`: the transport always
+    /// trusts on first use (in a file of its own), so the file is always watched.
+    #[serde(default)]
+    pub when: Option<String>,
     /// The config key naming the file; `~/.ssh/known_hosts` when unset.
     pub file: String,
 }
@@ -115,7 +117,7 @@ impl TransportProfile {
         let err = |problem: String| ProfileError { origin: origin.to_string(), problem };
         let p = self;
         let known = |key: &str| vocab.key(key).is_some();
-        for key in p.settings.iter().chain(&p.http_base_url_keys).chain(p.known_hosts_watch.iter().flat_map(|w| [&w.when, &w.file])) {
+        for key in p.settings.iter().chain(&p.http_base_url_keys).chain(p.known_hosts_watch.iter().flat_map(|w| w.when.iter().chain([&w.file]))) {
             if !known(key) {
                 return Err(err(format!("names {key}, which is not a key of constitution/config.toml")));
             }
@@ -174,6 +176,7 @@ mod tests {
             ("local", include_str!("../../../plugins/transport-local/profile.toml")),
             ("ssh", include_str!("../../../plugins/transport-ssh/profile.toml")),
             ("slurm", include_str!("../../../plugins/transport-slurm/profile.toml")),
+            ("lium", include_str!("../../../plugins/transport-lium/profile.toml")),
         ] {
             let p = TransportProfile::parse(text, name, vocab()).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(p.id, name);

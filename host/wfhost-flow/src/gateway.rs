@@ -371,7 +371,10 @@ impl FlowGateway {
                 return Err(GatewayError::Refused(format!("provision refused: name hint {name_hint:?} is not a safe name")));
             }
             let key = self.idem_key("provision", "", &name_hint);
-            self.transport.provision(&name_hint, &key).map_err(gw_err).map(|pod| (pod, key, approved))
+            // Creating a pod may include waiting for it (a rented pod that must come up): the
+            // call may take what is left of the phase's budget, and no more.
+            let left = self.remaining()?;
+            self.transport.provision(&name_hint, &key, left).map_err(gw_err).map(|pod| (pod, key, approved))
         });
         let call = self.record("provision", r.as_ref().ok().map(|p| p.0.target.as_str()), ActionClass::WriteExternalSideEffect, t0, r.as_ref().map(|p| p.0.target.as_str()));
         let (pod, key, approved) = r?;

@@ -317,9 +317,10 @@ impl TransportPlugin {
     pub fn parse_target(&self, target: &str) -> Result<String, TransportError> {
         self.transport.parse_target(self.h(), &self.limits, target)
     }
-    /// Create a pod.
-    pub fn provision(&self, hint: &str, key: &str) -> Result<PodIdentity, TransportError> {
-        self.transport.provision(self.h(), &self.limits, hint, key)
+    /// Create a pod, within `wall` (what is left of the provisioning phase): a transport that
+    /// waits for its pod to come up may use it, however short or long the default call limit.
+    pub fn provision(&self, hint: &str, key: &str, wall: Duration) -> Result<PodIdentity, TransportError> {
+        self.transport.provision(self.h(), &self.limits.with_wall(wall.max(Duration::from_secs(1))), hint, key)
     }
     /// Pod status.
     pub fn status(&self, target: &str) -> Result<crate::types::PodReport, TransportError> {
@@ -529,7 +530,7 @@ impl FlowTransportHost {
         let host_keys = profile
             .known_hosts_watch
             .as_ref()
-            .filter(|w| config.bool01_by_name(&w.when).ok().flatten() == Some(true))
+            .filter(|w| w.when.as_ref().is_none_or(|when| config.bool01_by_name(when).ok().flatten() == Some(true)))
             .and_then(|w| match config.path_by_name(&w.file) {
                 Some(p) => Some(std::path::absolute(&p).unwrap_or(p)),
                 None => env.get("HOME").map(|h| Path::new(h).join(".ssh/known_hosts")),

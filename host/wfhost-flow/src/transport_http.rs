@@ -81,13 +81,14 @@ pub(crate) fn send(client: Option<&HttpClient>, gateway: Option<&Arc<GatewayShar
         Ok(r) => format!("{shown} -> {}", r.status),
         Err(e) => format!("{shown}: {}", e.text()),
     };
-    let target = gateway.bound();
+    // Before P20 binds a pod (a rent in P10) the call and its receipt both name no target ("").
+    let target = gateway.bound().unwrap_or_default();
     let mut e = entry(true, answer.is_ok(), started, &detail);
-    e.target = target.clone();
+    e.target = Some(target.clone());
     let call = gateway.record_call(e, false, Some(&cap), actor());
     // An answer came back: the side effect (whatever its status) may have taken place.
     if answer.is_ok() {
-        gateway.receipt(call, HTTP_OP, target.as_deref().unwrap_or(""), &key, approved_by, &detail, Some(&cap));
+        gateway.receipt(call, HTTP_OP, &target, &key, approved_by, &detail, Some(&cap));
     }
     answer
 }

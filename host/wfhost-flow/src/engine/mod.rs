@@ -445,18 +445,17 @@ impl Run<'_> {
         if self.first_failure.as_ref().map(|f| f.1) == Some(codes::POD_VANISHED_2XX.get()) {
             return ("vanished (the target does not exist)".into(), None);
         }
-        match (&self.target, self.pod_deleted) {
-            (_, true) => ("deleted".into(), None),
+        // Where a pod this flow created is, in the transport's words (its `location`: a
+        // directory, a node and when the provider removes the pod by itself, ...).
+        let at = |p: &PodIdentity| if p.location.trim().is_empty() { String::new() } else { format!(": {}", p.location.trim()) };
+        match (&self.target, self.pod_deleted, &self.provisioned) {
+            (_, true, _) => ("deleted".into(), None),
             // Only a pod this flow created is ours to suggest deleting; an explicit target (an
             // ssh host, a pod from an earlier flow) was there before and stays the user's call.
-            (Some(t), false) if self.provisioned.is_some() => {
-                ("running (created by this flow)".into(), Some(format!("wfhost pod-delete --target {t} --yes")))
-            }
-            (Some(_), false) => ("running (explicit target, left as it was)".into(), None),
-            (None, false) => match &self.provisioned {
-                Some(p) => ("running (created by this flow, not bound)".into(), Some(format!("wfhost pod-delete --target {} --yes", p.target))),
-                None => ("none".into(), None),
-            },
+            (Some(t), false, Some(p)) => (format!("running (created by this flow{})", at(p)), Some(format!("wfhost pod-delete --target {t} --yes"))),
+            (Some(_), false, None) => ("running (explicit target, left as it was)".into(), None),
+            (None, false, Some(p)) => (format!("running (created by this flow, not bound{})", at(p)), Some(format!("wfhost pod-delete --target {} --yes", p.target))),
+            (None, false, None) => ("none".into(), None),
         }
     }
 

@@ -1,0 +1,235 @@
+//! The rent's recovery, the deletion's confirmation and the reads' patience, against a host
+//! that answers HTTP from a script and records every request (the end-to-end tests run the
+//! same code against the Lium simulator).
+
+use super::*;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
+use wfhost_pack_sdk::transport::{HttpRequest, HttpResponse};
+
+thread_local! {
+    static NOW: Cell<u64> = const { Cell::new(0) };
+    static SLEPT: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+fn sleep(ms: u64) {
+    NOW.with(|n| n.set(n.get() + ms));
+    SLEPT.with(|s| s.borrow_mut().push(ms));
+}
+
+fn now() -> u64 {
+    NOW.with(Cell::get)
+}
+
+const POD: &str = "0b6f2a7e-4c1d-4e0f-9a3b-2d5e6f708192";
+const NODE: &str = "aa11bb22-cc33-4d44-8e55-66778899aabb";
+
+/// Answers `METHOD path` from a queue (the last answer repeats); records each request.
+#[derive(Default)]
+struct Script {
+    answers: RefCell<BTreeMap<String, VecDeque<Result<HttpResponse, HttpError>>>>,
+    sent: RefCell<Vec<HttpRequest>>,
+}
+
+fn ok(status: u16, body: Value) -> Result<HttpResponse, HttpError> {
+    Ok(HttpResponse { status, headers: vec![], body: body.to_string().into_bytes() })
+}
+
+impl Script {
+    fn on(&self, what: &str, answers: Vec<Result<HttpResponse, HttpError>>) -> &Self {
+        self.answers.borrow_mut().insert(what.to_string(), answers.into());
+        self
+    }
+
+    fn sent(&self, method: HttpMethod, path: &str) -> Vec<HttpRequest> {
+        self.sent.borrow().iter().filter(|r| r.method == method && r.url.ends_with(path)).cloned().collect()
+    }
+}
+
+impl Host for Script {
+    fn run(&self, _: &RunRequest) -> Result<CommandResult, String> {
+        Err("no processes here".into())
+    }
+    fn setting(&self, key: &str) -> Option<String> {
+        let v = match key {
+            "LIUM_BASE_URL" => "http://127.0.0.1:9/api",
+            "LIUM_API_KEY_HANDLE" => "lium_api_key",
+            "LIUM_TTL" => "2",
+            "LIUM_COUNT" => "1",
+            "LIUM_READY_RETRIES" => "1",
+            "WF_POD_READY_TIMEOUT_SECS" => "60",
+            "LIUM_DELETE_CONFIRM_SECS" => "10",
+            _ => return None,
+        };
+        Some(v.to_string())
+    }
+    fn log(&self, _: Level, _: &str) {}
+    fn http(&self, r: &HttpRequest) -> Result<HttpResponse, HttpError> {
+        self.sent.borrow_mut().push(r.clone());
+        let path = r.url.trim_start_matches("http://127.0.0.1:9/api");
+        let what = format!("{} {path}", format!("{:?}", r.method).to_uppercase());
+        let mut answers = self.answers.borrow_mut();
+        let q = answers.get_mut(&what).unwrap_or_else(|| panic!("unexpected request {what}"));
+        if q.len() > 1 {
+            q.pop_front().expect("an answer")
+        } else {
+            q.front().cloned().expect("an answer")
+        }
+    }
+}
+
+fn node() -> Node {
+    Node {
+        id: NODE.into(),
+        machine_name: "NVIDIA H100".into(),
+        price_per_gpu: 2.4,
+        gpu_count: 1,
+        available: 1,
+        whole_only: false,
+        country: ("germany".into(), "de".into()),
+        tier: "secure".into(),
+    }
+}
+
+fn with<R>(script: &Script, f: impl FnOnce(&Lium<'_, Script>, &Settings, &Api<'_, Script>) -> R) -> R {
+    NOW.with(|n| n.set(0));
+    SLEPT.with(|s| s.borrow_mut().clear());
+    let l = Lium::with_clock(script, sleep, now);
+    let s = l.settings().expect("settings");
+    let api = l.api(&s).expect("api");
+    f(&l, &s, &api)
+}
+
+fn rent(script: &Script) -> Result<Rent, TransportError> {
+    with(script, |l, s, api| l.rent(s, api, &node(), "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f", "ssh-ed25519 AAAA k", "wfhost-wf-1-ab-1", "wfhost-key-1"))
+}
+
+#[test]
+fn a_rent_sends_the_key_the_name_the_ttl_and_the_key_header_by_handle() {
+    let script = Script::default();
+    script.on(&format!("POST /executors/{NODE}/rent"), vec![ok(200, json!({"success": true, "pod_id": POD}))]);
+    assert_eq!(rent(&script).unwrap(), Rent::Rented(POD.into()));
+    let sent = script.sent(HttpMethod::Post, "/rent");
+    assert_eq!(sent.len(), 1);
+    let r = &sent[0];
+    assert_eq!(r.idempotency_key.as_deref(), Some("wfhost-key-1"));
+    assert!(r.side_effect);
+    assert_eq!(r.secret_headers.len(), 1);
+    assert_eq!((r.secret_headers[0].name.as_str(), r.secret_headers[0].handle.as_str()), ("X-API-KEY", "lium_api_key"));
+    let body: Value = serde_json::from_slice(r.body.as_deref().unwrap()).unwrap();
+    assert_eq!(body["pod_name"], "wfhost-wf-1-ab-1");
+    assert_eq!(body["termination_hours"], 2);
+    assert_eq!(body["gpu_count"], 1);
+    assert_eq!(body["user_public_key"], json!(["ssh-ed25519 AAAA k"]));
+}
+
+#[test]
+fn a_lost_answer_is_recovered_by_the_pods_name_without_renting_again() {
+    let script = Script::default();
+    script
+        .on(&format!("POST /executors/{NODE}/rent"), vec![Err(HttpError::Unreachable("connection closed".into()))])
+        .on("GET /pods", vec![ok(200, json!([])), ok(200, json!([{"id": POD, "pod_name": "wfhost-wf-1-ab-1", "status": "PENDING"}]))]);
+    assert_eq!(rent(&script).unwrap(), Rent::Rented(POD.into()));
+    assert_eq!(script.sent(HttpMethod::Post, "/rent").len(), 1, "found by name: no resend");
+    assert_eq!(script.sent(HttpMethod::Get, "/pods").len(), 2);
+}
+
+#[test]
+fn a_5xx_is_followed_by_one_resend_with_the_same_key_then_the_outcome_is_unknown() {
+    let script = Script::default();
+    script
+        .on(&format!("POST /executors/{NODE}/rent"), vec![ok(502, json!({"detail": "Bad Gateway"})), ok(200, json!({"success": true, "pod_id": POD}))])
+        .on("GET /pods", vec![ok(200, json!([]))]);
+    assert_eq!(rent(&script).unwrap(), Rent::Rented(POD.into()));
+    let posts = script.sent(HttpMethod::Post, "/rent");
+    assert_eq!(posts.len(), 2);
+    assert_eq!(posts[0].idempotency_key, posts[1].idempotency_key, "a resend keeps the key");
+    assert_eq!(posts[0].body, posts[1].body, "and the body");
+
+    // Both lost: no third request, and the message says a pod may exist and how to find it.
+    let script = Script::default();
+    script
+        .on(&format!("POST /executors/{NODE}/rent"), vec![Err(HttpError::Timeout("30 s".into()))])
+        .on("GET /pods", vec![ok(200, json!([]))]);
+    let e = rent(&script).unwrap_err().to_string();
+    assert!(e.contains("unknown outcome") && e.contains("lium ps") && e.contains("wfhost-wf-1-ab-1"), "{e}");
+    assert_eq!(script.sent(HttpMethod::Post, "/rent").len(), 2);
+}
+
+#[test]
+fn refusals_and_hard_errors_are_told_apart() {
+    let script = Script::default();
+    script.on(&format!("POST /executors/{NODE}/rent"), vec![ok(400, json!({"detail": "Can't rent node. Try again later."}))]);
+    assert_eq!(rent(&script).unwrap(), Rent::Refused("Can't rent node. Try again later.".into()));
+    let script = Script::default();
+    script.on(
+        &format!("POST /executors/{NODE}/rent"),
+        vec![ok(403, json!({"success": false, "error": {"code": "insufficient_balance", "message": "Insufficient balance."}}))],
+    );
+    let e = rent(&script).unwrap_err().to_string();
+    assert!(e.contains("HTTP 403 insufficient_balance") && e.contains("nothing was rented"), "{e}");
+    // Throttled: the same request again after Retry-After.
+    let script = Script::default();
+    script.on(
+        &format!("POST /executors/{NODE}/rent"),
+        vec![Ok(HttpResponse { status: 429, headers: vec![("Retry-After".into(), "2".into())], body: b"{}".to_vec() }), ok(200, json!({"pod_id": POD}))],
+    );
+    assert_eq!(rent(&script).unwrap(), Rent::Rented(POD.into()));
+    assert!(SLEPT.with(|s| s.borrow().contains(&2_000)));
+}
+
+#[test]
+fn a_delete_is_confirmed_by_listing_until_the_pod_is_gone() {
+    let listed = || ok(200, json!([{"id": POD, "status": "RUNNING"}]));
+    let script = Script::default();
+    script
+        .on(&format!("DELETE /pods/{POD}"), vec![ok(200, json!({"success": true}))])
+        .on("GET /pods", vec![listed(), listed(), ok(200, json!([]))]);
+    let r = with(&script, |l, s, api| l.remove(s, api, POD)).unwrap();
+    assert!(matches!(r, Removal::Gone { listings: 3, .. }), "{r:?}");
+
+    // Still listed past LIUM_DELETE_CONFIRM_SECS: the exact commands that finish it.
+    let script = Script::default();
+    script.on(&format!("DELETE /pods/{POD}"), vec![ok(200, json!({"success": true}))]).on("GET /pods", vec![listed()]);
+    let e = with(&script, |l, s, api| l.remove(s, api, POD)).unwrap_err().to_string();
+    assert!(e.contains("still listed (RUNNING)") && e.contains(&format!("wfhost pod-delete --target {POD} --yes")) && e.contains("lium rm"), "{e}");
+    assert!(now() >= 10_000 && now() < 16_000, "bounded by the setting: {} ms", now());
+
+    // Unknown and unlisted: already gone.
+    let script = Script::default();
+    script.on(&format!("DELETE /pods/{POD}"), vec![ok(404, json!({"detail": "Not Found"}))]).on("GET /pods", vec![ok(200, json!([]))]);
+    assert_eq!(with(&script, |l, s, api| l.remove(s, api, POD)).unwrap(), Removal::AlreadyGone);
+}
+
+#[test]
+fn reads_ride_out_throttling_and_5xx_within_their_bound() {
+    let script = Script::default();
+    script.on(
+        "GET /users/me",
+        vec![
+            Ok(HttpResponse { status: 429, headers: vec![("retry-after".into(), "3".into())], body: b"{}".to_vec() }),
+            ok(503, json!({"detail": "Service Unavailable"})),
+            ok(200, json!({"balance": 12.5})),
+        ],
+    );
+    let v = with(&script, |_, _, api| api.read("/users/me")).unwrap();
+    assert_eq!(v["balance"], 12.5);
+    assert_eq!(SLEPT.with(|s| s.borrow().clone()), vec![3_000, 2_000]);
+
+    let script = Script::default();
+    script.on("GET /users/me", vec![ok(500, json!({"detail": "boom"}))]);
+    let e = with(&script, |_, _, api| api.read("/users/me")).unwrap_err();
+    assert_eq!(e.status(), Some(500));
+    assert_eq!(script.sent(HttpMethod::Get, "/users/me").len(), crate::api::READ_ATTEMPTS as usize);
+}
+
+#[test]
+fn targets_are_pod_uuids() {
+    assert_eq!(Lium::<Script>::pod_id(&format!(" {} ", POD.to_uppercase())).unwrap(), POD);
+    for bad in ["", "wfhost-wf-1", "ssh://root@h", "lium-0b6f2a7e"] {
+        assert!(matches!(Lium::<Script>::pod_id(bad), Err(TransportError::Invalid(_))), "{bad:?}");
+    }
+    assert_eq!(poll_ms(0), 1_000);
+    assert_eq!(poll_ms(45_000), 2_000);
+    assert_eq!(poll_ms(100_000), 5_000);
+}
