@@ -100,19 +100,20 @@ mod tests {
     use sha2::{Digest, Sha256};
 
     #[test]
-    fn the_built_ins_are_wfhosts_five_with_their_roles() {
+    fn the_built_ins_are_wfhosts_six_with_their_roles() {
         let table: Vec<(&str, Role)> = builtins().collect();
         assert_eq!(
             table,
             [
                 ("constitution", Role::Auditor),
                 ("executors", Role::Executor),
+                ("lium", Role::Transport),
                 ("local", Role::Transport),
                 ("slurm", Role::Transport),
                 ("ssh", Role::Transport),
             ]
         );
-        assert_eq!(known_names(), "constitution, executors, local, slurm, ssh");
+        assert_eq!(known_names(), "constitution, executors, lium, local, slurm, ssh");
     }
 
     #[test]
@@ -133,7 +134,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "no built-in component named \"nonesuch\"; built-ins are: constitution, executors, \
-             local, slurm, ssh"
+             lium, local, slurm, ssh"
         );
     }
 
