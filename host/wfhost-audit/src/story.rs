@@ -238,22 +238,9 @@ fn p<'a>(e: &'a Envelope, key: &str) -> &'a str {
     e.payload.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-/// The flow's evidence directory, or why `dir` is not one.
+/// The flow's evidence directory, or why `dir` is not one (the check every audit command makes).
 pub fn check_dir(dir: &Path) -> Result<(), String> {
-    if !dir.is_dir() {
-        return Err(format!(
-            "{} is not a directory; pass a flow's evidence directory, e.g. artifacts/pod_logs/_flows/<flow_id>",
-            dir.display()
-        ));
-    }
-    if !dir.join(EVENTS).is_file() {
-        return Err(format!(
-            "{} holds no {EVENTS}, so it is not a flow's evidence directory; pass \
-             artifacts/pod_logs/_flows/<flow_id> (the path the PHASE lines print)",
-            dir.display()
-        ));
-    }
-    Ok(())
+    crate::check_flow_dir(dir).map(|_| ())
 }
 
 impl Story {
