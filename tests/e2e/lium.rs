@@ -159,16 +159,20 @@ impl Sim {
 
 impl Drop for Sim {
     fn drop(&mut self) {
+        // Whatever path a test took, it leaves no pod behind (a failing test has said why
+        // already; a second panic would only hide that).
+        let left: Vec<Value> = if std::thread::panicking() { Vec::new() } else { self.pods().into_iter().filter(|p| p["listed"] == true).collect() };
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(30) {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        assert!(left.is_empty(), "the test left pods listed on the simulator: {left:#?}");
     }
 }
 
@@ -176,6 +180,15 @@ impl Drop for Sim {
 /// known_hosts ...) except the config file that holds it; the simulator saw it only in the
 /// X-API-KEY header.
 fn key_stays_secret(s: &Sandbox, run: &Run, sim: &Sim) {
+    key_absent(s, run);
+    for r in sim.requests() {
+        let places = r["key_locations"].as_array().cloned().unwrap_or_default();
+        assert!(places.iter().all(|p| p == "header:x-api-key"), "the key reached the simulator elsewhere than its header: {r}");
+    }
+}
+
+/// The canary appears nowhere in the output or under the sandbox except the config file.
+fn key_absent(s: &Sandbox, run: &Run) {
     assert!(!run.stdout.contains(CANARY) && !run.stderr.contains(CANARY), "the API key reached the output\n{}", run.explain());
     let config = s.root().join("infra_scripts/workflow.env");
     for f in files(s.root()) {
@@ -185,10 +198,6 @@ fn key_stays_secret(s: &Sandbox, run: &Run, sim: &Sim) {
         if let Ok(bytes) = std::fs::read(&f) {
             assert!(!String::from_utf8_lossy(&bytes).contains(CANARY), "the API key leaked into {}", f.display());
         }
-    }
-    for r in sim.requests() {
-        let places = r["key_locations"].as_array().cloned().unwrap_or_default();
-        assert!(places.iter().all(|p| p == "header:x-api-key"), "the key reached the simulator elsewhere than its header: {r}");
     }
 }
 
@@ -516,4 +525,114 @@ fn a_halted_flow_names_the_ttl_and_the_simulator_removes_the_pod_at_it() {
     }
     sim.no_live_pods();
     assert!(sim.sent("DELETE", &format!("/pods/{id}")).is_empty(), "the TTL removed it, not a DELETE");
+}
+
+/// A loopback server that answers every request 200 with the request's head and body echoed in
+/// a JSON body (a reflecting service or proxy); what it received, in order.
+fn reflecting_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://127.0.0.1:{}/api", listener.local_addr().unwrap().port());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut reader = BufReader::new(&stream);
+            let mut head = String::new();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; length.min(1 << 20)];
+            let _ = reader.read_exact(&mut body);
+            let request = format!("{head}\r\n{}", String::from_utf8_lossy(&body));
+            log.lock().unwrap().push(request.clone());
+            let answer = json!({ "you_sent": request }).to_string();
+            let _ = (&stream).write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}", answer.len()).as_bytes());
+        }
+    });
+    (base, seen)
+}
+
+#[test]
+fn a_hostile_transport_holding_the_key_handle_gets_nothing_and_is_recorded() {
+    // The hostile component, installed as a pack that asks for exactly what the lium transport
+    // gets for its key: the base URL, loopback HTTP, and the key granted for X-API-KEY only.
+    let mut s = Sandbox::new();
+    s.env.push(("WF_PACK_STORE".into(), s.root().join("pack-store").display().to_string()));
+    let component = std::fs::read(wfhost_builtins::components_dir().join("hostile_transport.wasm")).expect("hostile_transport.wasm is built by wfhost-builtins");
+    let dir = s.root().join("packs/hostile");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("hostile.wasm"), &component).unwrap();
+    let manifest = json!({
+        "pack_manifest": 1, "id": "hostile-lium", "version": "1.0.0", "description": "rents pods; tries to get at the key",
+        "components": [{"role": "transport", "file": "hostile.wasm", "sha256": wfhost_evidence::hash::sha256_hex(&component), "wit_version": "0.2.0"}],
+        "capabilities": {
+            "programs": ["sh"], "http_hosts": ["127.0.0.1"], "http_base_url_keys": ["LIUM_BASE_URL"], "settings": ["LIUM_BASE_URL"],
+            "secrets": [{"handle": "lium_api_key", "key": "LIUM_API_KEY", "setting": "LIUM_API_KEY_HANDLE", "http_header": "X-API-KEY"}]
+        }
+    });
+    std::fs::write(dir.join("pack.json"), serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    let added = s.run(&["pack", "add", "packs/hostile", "--yes"]);
+    assert_eq!(added.status, 0, "{}", added.explain());
+    assert!(added.stdout.contains("into HTTP header X-API-KEY") && added.stdout.contains("under the base URLs in LIUM_BASE_URL"), "the consent names what the pack gets:\n{}", added.explain());
+
+    let (base, seen) = reflecting_server();
+    s.set("WF_TRANSPORT", "hostile-lium").set("LIUM_BASE_URL", &base).set("LIUM_API_KEY", CANARY);
+    let run = flow(&s, &NO_SWEEP);
+    assert_eq!(last_status(&run), ("P10".into(), "fail".into(), codes::PROVISION_FAILED.get()), "{}", run.explain());
+    let said = |attempt: &str| -> Vec<String> {
+        let tag = format!("hostile {attempt}: ");
+        run.stderr.lines().filter_map(|l| l.split_once(&tag).map(|(_, rest)| rest.to_string())).collect()
+    };
+    // It read nothing: no environment, no file, no secret setting; only the handle's name.
+    let env = said("env");
+    assert!(env.len() == 1 && env[0].starts_with("0 variable(s)"), "{env:#?}");
+    let files = said("file");
+    assert!(files.len() == 3 && files.iter().all(|l| l.contains(": error: ")), "{files:#?}");
+    assert_eq!(said("setting"), ["LIUM_API_KEY = None", "LIUM_API_KEY_HANDLE = \"lium_api_key\""], "{}", run.explain());
+    // A process never gets a header secret.
+    let process = said("process");
+    assert!(process.len() == 1 && process[0].starts_with("refused:") && process[0].contains("may inject into a process only what"), "{process:#?}");
+    // Echoed back by the server, the key comes to the component scrubbed.
+    let reflect = said("reflect");
+    assert!(reflect.len() == 1 && reflect[0].starts_with("answered 200") && reflect[0].to_ascii_lowercase().contains("x-api-key: [redacted]"), "{reflect:#?}");
+    // Another header, another path, other hosts: refused before anything is sent.
+    let header = said("header");
+    assert!(header.len() == 1 && header[0].contains("may go only into header X-API-KEY, not X-Echo"), "{header:#?}");
+    let outside = said("base");
+    assert!(outside.len() == 1 && outside[0].starts_with("refused:") && outside[0].contains("under no base URL"), "{outside:#?}");
+    let hosts = said("host");
+    assert!(hosts.len() == 2 && hosts.iter().all(|h| h.starts_with("refused:") && h.contains("is not among the hosts")), "{hosts:#?}");
+
+    // The server got one request, the allowed one, with the key in its header only.
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(got[0].starts_with("GET /api/users/me "), "{}", got[0]);
+    let with_key: Vec<&str> = got[0].lines().filter(|l| l.contains(CANARY)).collect();
+    assert_eq!(with_key.len(), 1, "{}", got[0]);
+    assert!(with_key[0].to_ascii_lowercase().starts_with("x-api-key: "), "{}", got[0]);
+    key_absent(&s, &run);
+
+    // Every refusal is evidence: five gateway.refused records, and one issuance of the key.
+    let flow_dir = run.flow_dir();
+    let all = events(&flow_dir);
+    let refused: Vec<String> = all.iter().filter(|e| e["event_type"] == "gateway.refused").map(|e| e["payload"]["detail"].as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(refused.len(), 5, "{refused:#?}");
+    for needle in ["may inject into a process only what", "not X-Echo", "under no base URL", "127.0.0.2", "collector.invalid"] {
+        assert!(refused.iter().any(|r| r.contains(needle)), "no refusal names {needle:?}: {refused:#?}");
+    }
+    let issued: Vec<&Value> = all.iter().filter(|e| e["event_type"] == "secret.issued").collect();
+    assert_eq!(issued.len(), 1, "{issued:#?}");
+    assert_eq!(issued[0]["payload"]["audience"], "HTTP header X-API-KEY of a request to 127.0.0.1", "{}", issued[0]);
+    eprintln!("lium e2e: the hostile transport made {} attempts; {} refusals recorded:\n{}", run.stderr.lines().filter(|l| l.contains("transport: hostile ")).count(), refused.len(), refused.join("\n"));
+    let (status, report) = verify(&s, &flow_dir);
+    assert_eq!(status, 0, "{report:#}");
 }

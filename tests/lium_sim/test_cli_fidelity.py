@@ -50,7 +50,10 @@ class Run:
         self.rc, self.out, self.err, self.seconds = proc.returncode, proc.stdout, proc.stderr, seconds
 
     def json(self) -> Any:
-        return json.loads(self.out)
+        try:
+            return json.loads(self.out)
+        except ValueError as e:
+            raise AssertionError(f"no JSON on stdout ({e}); rc {self.rc} after {self.seconds:.1f} s; stdout {self.out[-1000:]!r}; stderr {self.err[-2000:]!r}") from None
 
     def envelope(self) -> Dict[str, Any]:
         """The one-line JSON failure envelope 0.32.0 prints on stderr."""

@@ -29,7 +29,16 @@ pub struct SecretGrant {
     /// The setting through which the component learns the handle's name, when the secret is
     /// set.
     pub setting: String,
+    /// The one HTTP header this secret goes into (e.g. `X-API-KEY`), for an API key. A secret
+    /// with a header reaches HTTP requests only, in that header, never a process (whose output a
+    /// component could read back); one without reaches processes only, never a request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_header: Option<String>,
 }
+
+/// Headers a secret may never go into: the host sets them, or they would carry it to places
+/// other than the named service (a proxy, a cookie jar, a redirect).
+const SECRET_HEADERS_REFUSED: &[&str] = &["host", "content-length", "content-type", "transfer-encoding", "connection", "idempotency-key", "cookie", "proxy-authorization", "referer", "location"];
 
 /// Watch a known_hosts file and record keys trusted on first use (`host_key.accepted`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -136,6 +145,17 @@ impl TransportProfile {
             if s.handle.is_empty() || !s.handle.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 return Err(err(format!("secret handle {:?} must be letters, digits and _", s.handle)));
             }
+            if let Some(h) = &s.http_header {
+                if h.is_empty() || h.len() > 64 || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                    return Err(err(format!("secret {}: http_header {h:?} must be a header name (letters, digits and -, at most 64)", s.handle)));
+                }
+                if SECRET_HEADERS_REFUSED.contains(&h.to_ascii_lowercase().as_str()) {
+                    return Err(err(format!("secret {}: http_header {h} is refused for a secret; name the header the service reads its key from (e.g. Authorization or X-API-KEY)", s.handle)));
+                }
+                if p.http_hosts.is_empty() {
+                    return Err(err(format!("secret {} goes into HTTP header {h}, but the profile declares no http_hosts", s.handle)));
+                }
+            }
         }
         if !p.http_base_url_keys.is_empty() && p.http_hosts.is_empty() {
             return Err(err("names base URL keys but declares no http_hosts: declare the hosts it may call".into()));
@@ -197,6 +217,15 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("does not mark secret"), "{e}");
+        let grant = |header: &str, hosts: &str| format!("id = \"x\"\n{hosts}[[secrets]]\nhandle = \"h\"\nkey = \"LIUM_API_KEY\"\nsetting = \"S\"\nhttp_header = \"{header}\"\n");
+        let e = TransportProfile::parse(&grant("Cookie", "http_hosts = [\"a.example\"]\n"), "x", vocab()).unwrap_err();
+        assert!(e.to_string().contains("http_header Cookie is refused"), "{e}");
+        let e = TransportProfile::parse(&grant("X Key", "http_hosts = [\"a.example\"]\n"), "x", vocab()).unwrap_err();
+        assert!(e.to_string().contains("must be a header name"), "{e}");
+        let e = TransportProfile::parse(&grant("X-API-KEY", ""), "x", vocab()).unwrap_err();
+        assert!(e.to_string().contains("declares no http_hosts"), "{e}");
+        let ok = TransportProfile::parse(&grant("X-API-KEY", "http_hosts = [\"a.example\"]\n"), "x", vocab()).unwrap();
+        assert_eq!(ok.secrets[0].http_header.as_deref(), Some("X-API-KEY"));
         let e = TransportProfile::parse("id = \"x\"\nprograms = [\"/bin/sh\"]\n", "x", vocab()).unwrap_err();
         assert!(e.to_string().contains("bare name"), "{e}");
         let e = TransportProfile::parse("id = \"x\"\nhttp_base_url_keys = [\"NOT_A_KEY\"]\nhttp_hosts = [\"h\"]\n", "x", vocab()).unwrap_err();

@@ -454,6 +454,10 @@ pub struct FlowTransportHost {
 /// What a transport declared it reaches, where it declared it, and where refusals are recorded.
 struct Declared {
     programs: Vec<String>,
+    /// The secret handles that may reach a process (a grant without an `http_header`).
+    process_secrets: Vec<String>,
+    /// The secret handles that go into an HTTP header only.
+    header_secrets: Vec<String>,
     /// `transport <id> (<component>)`.
     who: String,
     /// `pack.json capabilities` or `profile.toml`.
@@ -491,6 +495,8 @@ impl FlowTransportHost {
     fn new(workdir: &Path, config: &Config, profile: &TransportProfile, located: &Located, env: &BTreeMap<String, String>, out: Output, sink: Sink) -> FlowTransportHost {
         let declared = Declared {
             programs: profile.programs.clone(),
+            process_secrets: profile.secrets.iter().filter(|g| g.http_header.is_none()).map(|g| g.handle.clone()).collect(),
+            header_secrets: profile.secrets.iter().filter(|g| g.http_header.is_some()).map(|g| g.handle.clone()).collect(),
             who: format!("transport {} ({})", profile.id, located.source.name()),
             source: if located.pack.is_some() { "pack.json capabilities" } else { "profile" },
             sink: sink.clone(),
@@ -546,7 +552,8 @@ impl FlowTransportHost {
         // the profile names.
         let http = (!profile.http_hosts.is_empty()).then(|| {
             let bases = profile.http_base_url_keys.iter().filter_map(|k| config.get_by_name(k)).filter(|v| !v.trim().is_empty()).map(|v| v.trim().to_string());
-            HttpClient::new(HttpPolicy::new(&profile.http_hosts, bases), resolver.clone())
+            let headers = profile.secrets.iter().filter_map(|g| g.http_header.clone().map(|h| (g.handle.clone(), h)));
+            HttpClient::new(HttpPolicy::new(&profile.http_hosts, bases).with_secret_headers(headers), resolver.clone())
         });
         FlowTransportHost {
             settings,
@@ -610,6 +617,11 @@ impl TransportHost for FlowTransportHost {
         let d = &self.declared;
         if !d.programs.contains(&request.program) {
             return Err(d.refuse("run", &request.program, "programs", &d.programs));
+        }
+        // A secret granted for an HTTP header never reaches a process: the process's output
+        // comes back to the component, which could read the value out of it in any encoding.
+        if let Some(kv) = request.secret_env.iter().find(|kv| d.header_secrets.contains(&kv.value)) {
+            return Err(d.refuse("inject into a process", &kv.value, "secrets without an http_header", &d.process_secrets));
         }
         let result = self.runner.run_wit(request);
         if let Some(watch) = &self.host_keys {

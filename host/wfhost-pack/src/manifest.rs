@@ -96,6 +96,10 @@ pub struct Capabilities {
     #[allow(missing_docs)]
     #[serde(default)]
     pub http_hosts: Vec<String>,
+    /// Config keys whose values are the base URLs its requests must lie under (each also
+    /// passed as a setting when listed in `settings`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http_base_url_keys: Vec<String>,
     #[allow(missing_docs)]
     #[serde(default)]
     pub settings: Vec<String>,
@@ -107,7 +111,7 @@ pub struct Capabilities {
 impl Capabilities {
     /// Whether it asks for nothing.
     pub fn is_empty(&self) -> bool {
-        self.programs.is_empty() && self.http_hosts.is_empty() && self.settings.is_empty() && self.secrets.is_empty()
+        self.programs.is_empty() && self.http_hosts.is_empty() && self.http_base_url_keys.is_empty() && self.settings.is_empty() && self.secrets.is_empty()
     }
 
     /// One line per capability, for the user to read before installing.
@@ -117,13 +121,17 @@ impl Capabilities {
             out.push(format!("run host programs: {}", self.programs.join(", ")));
         }
         if !self.http_hosts.is_empty() {
-            out.push(format!("call HTTP hosts: {}", self.http_hosts.join(", ")));
+            let under = if self.http_base_url_keys.is_empty() { String::new() } else { format!(" under the base URLs in {}", self.http_base_url_keys.join(", ")) };
+            out.push(format!("call HTTP hosts: {}{under}", self.http_hosts.join(", ")));
         }
         if !self.settings.is_empty() {
             out.push(format!("read config settings: {}", self.settings.join(", ")));
         }
         for s in &self.secrets {
-            out.push(format!("have the host inject secret {} (handle {}) into its processes", s.key, s.handle));
+            match &s.http_header {
+                Some(h) => out.push(format!("have the host put secret {} (handle {}) into HTTP header {h} of its requests", s.key, s.handle)),
+                None => out.push(format!("have the host inject secret {} (handle {}) into its processes", s.key, s.handle)),
+            }
         }
         out
     }
@@ -249,6 +257,7 @@ impl Manifest {
             let asked = [
                 ("programs", !capabilities.programs.is_empty()),
                 ("http_hosts", !capabilities.http_hosts.is_empty()),
+                ("http_base_url_keys", !capabilities.http_base_url_keys.is_empty()),
                 ("settings", !capabilities.settings.is_empty()),
                 ("secrets", !capabilities.secrets.is_empty()),
             ];
@@ -332,6 +341,7 @@ impl Manifest {
         let profile = TransportProfile {
             programs: caps.programs,
             http_hosts: caps.http_hosts,
+            http_base_url_keys: caps.http_base_url_keys,
             settings: caps.settings,
             secrets: caps.secrets,
             ..TransportProfile::empty(&self.id)

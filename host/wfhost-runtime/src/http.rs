@@ -25,7 +25,7 @@
 
 use crate::process::{redact, SecretResolver, REDACTED};
 use crate::types::{HttpMethod, HttpRequestRecord, HttpResponseRecord, Kv, WitHttpError};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +92,9 @@ pub struct HttpPolicy {
     pub max_response_bytes: u64,
     /// Largest request body sent.
     pub max_request_bytes: usize,
+    /// The secret handles a request may carry, each with the one header it may go into (names
+    /// compared without case); `None` puts no limit beyond the resolver's knowing the handle.
+    pub secret_headers: Option<BTreeMap<String, String>>,
 }
 
 impl HttpPolicy {
@@ -111,7 +114,20 @@ impl HttpPolicy {
             max_timeout: Duration::from_secs(120),
             max_response_bytes: 8 * 1024 * 1024,
             max_request_bytes: 1024 * 1024,
+            secret_headers: None,
         }
+    }
+
+    /// The same policy, letting secrets go only into the headers `grants` names (handle →
+    /// header): any other handle, or a granted one in another header, is refused.
+    pub fn with_secret_headers<I, K, V>(mut self, grants: I) -> HttpPolicy
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.secret_headers = Some(grants.into_iter().map(|(k, v)| (k.into(), v.into())).collect());
+        self
     }
 }
 
@@ -217,6 +233,20 @@ impl HttpClient {
         }
         if request.body.as_ref().is_some_and(|b| b.len() > self.policy.max_request_bytes) {
             return refused(format!("the request body is over {} bytes", self.policy.max_request_bytes));
+        }
+        if let Some(grants) = &self.policy.secret_headers {
+            for s in &request.secret_headers {
+                match grants.get(&s.handle) {
+                    Some(allowed) if allowed.eq_ignore_ascii_case(&s.name) => {}
+                    Some(allowed) => return refused(format!("secret handle {:?} may go only into header {allowed}, not {}", s.handle, s.name)),
+                    None => {
+                        return refused(format!(
+                            "secret handle {:?} may not go into an HTTP request: the transport's profile grants it no http_header",
+                            s.handle
+                        ))
+                    }
+                }
+            }
         }
         let secret_names: Vec<String> = request.secret_headers.iter().map(|s| s.name.to_ascii_lowercase()).collect();
         for Kv { key: name, .. } in &request.headers {
@@ -355,5 +385,30 @@ mod tests {
         let r = scrub(r, &["s3cr3t-key".to_string()]);
         assert_eq!(r.headers[0].value, "Bearer [redacted]");
         assert_eq!(r.body, b"{\"auth\":\"Bearer [redacted]\"}".to_vec());
+    }
+
+    #[test]
+    fn a_secret_goes_only_into_the_header_its_grant_names() {
+        use crate::process::NoSecrets;
+        use crate::types::HttpSecretHeader;
+        let policy = HttpPolicy::new(["127.0.0.1"], ["http://127.0.0.1:9/api"]).with_secret_headers([("api_key", "X-API-KEY")]);
+        let client = HttpClient::new(policy, Arc::new(NoSecrets));
+        let request = |name: &str, handle: &str| HttpRequestRecord {
+            method: HttpMethod::Get,
+            url: "http://127.0.0.1:9/api/pods".into(),
+            headers: Vec::new(),
+            secret_headers: vec![HttpSecretHeader { name: name.into(), handle: handle.into(), prefix: String::new() }],
+            body: None,
+            timeout_ms: 1000,
+            side_effect: false,
+            idempotency_key: None,
+        };
+        assert!(client.check(&request("x-api-key", "api_key")).is_ok());
+        let refused = |r: HttpRequestRecord| match client.check(&r) {
+            Err(WitHttpError::Refused(m)) => m,
+            other => panic!("not refused: {other:?}"),
+        };
+        assert!(refused(request("X-Echo", "api_key")).contains("may go only into header X-API-KEY, not X-Echo"));
+        assert!(refused(request("X-API-KEY", "ssh_identity")).contains("grants it no http_header"));
     }
 }
