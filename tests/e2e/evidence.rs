@@ -176,6 +176,9 @@ fn side_effects_have_consent_and_receipts(dir: &Path) {
     for op in ["provision", "put-file", "delete-pod"] {
         assert!(ops.contains(op), "no receipt for {op}: {ops:?}");
     }
+    // The deletion's receipt says the transport no longer finds the pod.
+    let deleted = events.iter().find(|e| e["event_type"] == "receipt.side_effect" && e["payload"]["op"] == "delete-pod").unwrap();
+    assert_eq!(deleted["payload"]["result"], "deleted; confirmed gone: the transport no longer finds it", "{deleted}");
 }
 
 fn wfhost(s: &Sandbox, args: &[&str]) -> Run {

@@ -271,7 +271,9 @@ fn a_full_flow_rents_one_pod_runs_the_sweep_once_and_deletes_the_pod() {
     assert!(http.iter().any(|r| r["payload"]["result"].as_str().unwrap_or("").starts_with("POST ") && r["payload"]["phase"] == "P10"), "{http:#?}");
     assert!(http.iter().any(|r| r["payload"]["result"].as_str().unwrap_or("").starts_with("DELETE ") && r["payload"]["phase"] == "P90"), "{http:#?}");
     assert_eq!(receipts(&flow_dir, "provision").len(), 1);
-    assert_eq!(receipts(&flow_dir, "delete-pod").len(), 1);
+    let deleted = receipts(&flow_dir, "delete-pod");
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0]["payload"]["result"], "deleted; confirmed gone: the transport no longer finds it", "{}", deleted[0]);
     // The pod's host key was pinned under its id and recorded.
     let pinned: Vec<Value> = events(&flow_dir).into_iter().filter(|e| e["event_type"] == "host_key.accepted").collect();
     assert!(pinned.iter().any(|e| e.to_string().contains(&format!("lium-{id}"))), "no host_key.accepted for lium-{id}: {pinned:#?}");

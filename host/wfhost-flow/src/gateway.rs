@@ -577,10 +577,25 @@ impl FlowGateway {
         let r = self
             .scope("delete-pod", &target)
             .and_then(|approved| self.transport.delete(&target).map_err(gw_err).map(|()| approved));
+        // The receipt says whether the pod is gone: the transport is asked once more (a read,
+        // recorded as pod-status after the receipt, which must follow its call); a pod it still
+        // reports is named, not hidden.
+        let t1 = Instant::now();
+        let after = r.as_ref().ok().map(|_| self.scope("pod-status", &target).and_then(|_| self.transport.status(&target).map_err(gw_err)));
         let call = self.record("delete-pod", Some(&target), ActionClass::WriteExternalSideEffect, t0, r.as_ref().map(|_| "deleted"));
         let approved = r?;
         let key = self.idem_key("delete", &target, "");
-        self.receipt(call, "delete-pod", &target, &key, approved, "deleted");
+        let gone = matches!(&after, Some(Err(GatewayError::Vanished(_)))) || matches!(&after, Some(Ok(r)) if matches!(r.state, PodState::Missing));
+        let result = match &after {
+            _ if gone => "deleted; confirmed gone: the transport no longer finds it".to_string(),
+            Some(Ok(report)) => format!("deleted; the transport still reports it {}", pod_state_str(report.state)),
+            Some(Err(e)) => format!("deleted; not confirmed: {}", gateway_error_text(e)),
+            None => "deleted".to_string(),
+        };
+        self.receipt(call, "delete-pod", &target, &key, approved, &result);
+        if let Some(after) = &after {
+            self.record("pod-status", Some(&target), ActionClass::Read, t1, after.as_ref().map(|s| pod_state_str(s.state)));
+        }
         self.shared.state().deleted = true;
         Ok(())
     }
