@@ -150,7 +150,9 @@ impl Sim {
         s.set("LIUM_BASE_URL", &self.base_url);
         s.set("LIUM_API_KEY", CANARY);
         s.set("WF_SSH_IDENTITY", "id_lium");
-        s.set("WF_POD_READY_TIMEOUT_SECS", "30");
+        // Generous: a loaded 2-core machine can take many seconds to start a pod's sshd and log in;
+        // the tests of the limit set their own.
+        s.set("WF_POD_READY_TIMEOUT_SECS", "90");
         // Each run appends its id to a file of the sandbox, which the pods see.
         let ran = s.root().join("ran.log");
         s.set("SWEEP_RUN_TEMPLATE", &format!("echo {{run_id}} >> {} && sh train.sh --seed {{seed}} {{extra}}", ran.display()));
