@@ -379,6 +379,15 @@ fn a_pod_not_ready_in_time_is_deleted_and_another_rented_once() {
     assert!(first_delete[0]["seq"].as_u64() < rent[1]["seq"].as_u64());
     assert_eq!(run.summary()["target"], pods[1]["id"]);
     assert!(run.stderr.contains("was not ready within WF_POD_READY_TIMEOUT_SECS=4 s"), "{}", run.explain());
+    // Each attempt is evidence: P10's receipts name both rents and the unready pod's deletion.
+    let p10: Vec<String> = receipts(&run.flow_dir(), "http")
+        .iter()
+        .filter(|r| r["payload"]["phase"] == "P10")
+        .map(|r| r["payload"]["result"].as_str().unwrap_or("").to_string())
+        .collect();
+    let ok_rents = p10.iter().filter(|r| r.starts_with("POST ") && r.contains("/rent") && r.ends_with(&format!("-> {HTTP_OK}"))).count();
+    assert_eq!(ok_rents, 2, "{p10:#?}");
+    assert!(p10.iter().any(|r| r.starts_with("DELETE ") && r.contains(pods[0]["id"].as_str().unwrap())), "{p10:#?}");
     sim.no_live_pods();
 
     // Without a retry left, P10 fails naming both limits; the unready pod is gone too.
