@@ -32,6 +32,13 @@ fn main() -> ExitCode {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
                 _ => error::EXIT_USAGE,
             };
+            // A caller that asked for JSON gets the usage error as the cli-error document too
+            // (clap's own text, with its suggestions, still goes to stderr).
+            if code != 0 && std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json") {
+                let text = e.render().to_string();
+                let message = text.lines().next().unwrap_or("").trim_start_matches("error: ").to_string();
+                read::print_json(&error::CliError::usage(message).with_hint("see `wfhost <command> --help`").to_json());
+            }
             let _ = e.print();
             return ExitCode::from(code as u8);
         }

@@ -152,6 +152,8 @@ fn every_json_document_meets_its_schema_with_the_text_forms_exit_status() {
         (vec!["replay", "--json", "no/such/dir"], Some(64)),
         (vec!["verify", "--json", "no/such/dir"], Some(64)),
         (vec!["fsm-status", "--json", "--target", "no-such-pod"], None),
+        // A flag the command does not have: clap's error, as the same document.
+        (vec!["status", "--json", "--no-such-flag"], Some(64)),
     ] {
         let json = s.run(&args);
         let text = s.run(&args.iter().copied().filter(|a| *a != "--json").collect::<Vec<_>>());
