@@ -7,7 +7,9 @@
 //!   the cap was applied to the candidates), then the rent ([`Lium::rent`]: `Idempotency-Key`,
 //!   a pod name carrying the flow, `termination_hours`; a lost answer or a 5xx is recovered by
 //!   the name and one resend with the same key, never a second rent; a node that refuses is
-//!   replaced by the next, at most [`MAX_NODE_TRIES`] refusals), and the wait
+//!   replaced by the next, at most [`MAX_NODE_TRIES`] refusals), the removal scheduled at the
+//!   rent's time plus LIUM_TTL ([`Lium::schedule_removal`], a safety net for backends that
+//!   ignore `termination_hours`; its failure is a warning), and the wait
 //!   ([`Lium::wait_ready`]: RUNNING with an ssh endpoint that answers ssh, within
 //!   WF_POD_READY_TIMEOUT_SECS). A pod that fails (CREATION_FAILED, BROKEN, ...) or vanishes
 //!   fails P10 at once with its events (a failed one is deleted first); a pod that is not ready
@@ -57,6 +59,13 @@ pub const PROBE_CONNECT_SECS: u32 = 5;
 pub const PROBE_TIMEOUT_MS: u64 = 10_000;
 /// How long `ssh-keygen -y` may take.
 pub const KEYGEN_TIMEOUT_MS: u64 = 15_000;
+/// Tries of the schedule-removal safety net, the first included.
+pub const SCHEDULE_TRIES: u32 = 2;
+/// The pause before the schedule-removal is tried again (a `Retry-After` is honoured up to
+/// [`SCHEDULE_MAX_PAUSE_MS`]).
+pub const SCHEDULE_PAUSE_MS: u64 = 1_000;
+/// See [`SCHEDULE_PAUSE_MS`].
+pub const SCHEDULE_MAX_PAUSE_MS: u64 = 5_000;
 
 /// How a rent ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +96,13 @@ pub enum Removal {
     Gone { listings: u32, ms: u64 },
     /// Lium did not know the pod (404) and does not list it.
     AlreadyGone,
+}
+
+/// `secs` since the Unix epoch as ISO 8601 UTC with an explicit offset
+/// (`2026-10-17T15:30:00+00:00`), the form `removal_scheduled_at` takes.
+pub fn iso_utc(secs: i64) -> String {
+    let z = utc_rfc3339(secs);
+    format!("{}+00:00", z.strip_suffix('Z').unwrap_or(&z))
 }
 
 fn real_sleep(ms: u64) {
@@ -385,6 +401,56 @@ impl<'h, H: Host> Lium<'h, H> {
         }
     }
 
+    /// The safety net after a rent made at `rented_at` (seconds since the epoch) with
+    /// `rent_key`: with a LIUM_TTL, the removal scheduled at that time plus its hours
+    /// ([`Lium::schedule_removal`]); with `LIUM_TTL=none` nothing is sent. Whether it was set
+    /// (`None`: there is nothing to set).
+    pub fn after_rent(&self, s: &Settings, api: &Api<'_, H>, id: &str, rented_at: i64, rent_key: &str) -> Option<bool> {
+        let hours = s.ttl_hours?;
+        Some(self.schedule_removal(s, api, id, rented_at.saturating_add(i64::from(hours) * 3600), rent_key))
+    }
+
+    /// Ask Lium to remove pod `id` at `at` (seconds since the epoch: the rent's time plus
+    /// LIUM_TTL), the safety net that backends which ignore the rent's `termination_hours` still
+    /// honour. A side effect (the host's provision grant, with a receipt) whose
+    /// `Idempotency-Key` is the rent's key plus `-schedule`, so its one resend repeats it. A
+    /// failure is a warning, never P10's failure and never a reason to rent again: a lost
+    /// answer, 429, 5xx or 404 (a fresh pod listed late) is tried once more after a short
+    /// pause; then the warning says that LIUM_TTL (the rent's `termination_hours`) still
+    /// removes the pod. Whether it was set.
+    pub fn schedule_removal(&self, s: &Settings, api: &Api<'_, H>, id: &str, at: i64, rent_key: &str) -> bool {
+        let when = iso_utc(at);
+        let body = json!({"removal_scheduled_at": when});
+        let key = format!("{rent_key}-schedule");
+        let path = format!("/pods/{id}/schedule-removal");
+        let mut why = String::new();
+        for attempt in 1..=SCHEDULE_TRIES {
+            let answer = api.send(HttpMethod::Post, &path, Some(&body), Some(&key));
+            let wait_s = answer.as_ref().ok().filter(|r| r.status == 429).and_then(retry_after);
+            match Api::<H>::judge(answer) {
+                Ok(_) => return true,
+                Err(e) => {
+                    let again = e.transient() || e.status() == Some(404);
+                    why = e.to_string();
+                    if !again || attempt == SCHEDULE_TRIES {
+                        break;
+                    }
+                    let pause = wait_s.map(|s| s.saturating_mul(1000).min(SCHEDULE_MAX_PAUSE_MS)).unwrap_or(SCHEDULE_PAUSE_MS);
+                    self.log(Level::Debug, &format!("POST {path}: {e}; trying again in {pause} ms"));
+                    (self.sleep)(pause);
+                }
+            }
+        }
+        self.log(
+            Level::Warn,
+            &format!(
+                "the removal of pod {id} at {when} could not be scheduled (POST {path}: {why}); {} still applies: the rent's termination_hours removes the pod then unless it is deleted first",
+                s.ttl_words()
+            ),
+        );
+        false
+    }
+
     /// Delete pod `id` and wait until Lium no longer lists it (see the module documentation).
     pub fn remove(&self, s: &Settings, api: &Api<'_, H>, id: &str) -> Result<Removal, TransportError> {
         let finish = format!("finish it with `wfhost pod-delete --target {id} --yes` (or `lium rm {id} --yes`) and check `lium ps`");
@@ -626,6 +692,9 @@ impl<H: Host> Transport for Lium<'_, H> {
                 }
                 Rent::Rented(id) => id,
             };
+            // The safety net beside termination_hours, right away (before the wait, which may
+            // be long); its failure is a warning.
+            self.after_rent(&s, &api, &id, rented_at, &key);
             self.log(Level::Info, &format!("rented pod {id} ({name}) on node {} at ${price:.2}/h ({}); waiting until it is ready", node.id, s.ttl_words()));
             match self.wait_ready(&s, &api, &id)? {
                 Wait::Ready(pod, ep) => {
