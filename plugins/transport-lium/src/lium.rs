@@ -124,6 +124,22 @@ pub fn poll_ms(elapsed_ms: u64) -> u64 {
     }
 }
 
+/// The pauses before the first reads of a pod that is getting ready. A pod that is up at once
+/// (a cached template; the simulator) is seen 200 ms after the rent instead of a second, and
+/// one up within 1.4 s no later than with [`poll_ms`] alone; these three reads are all the
+/// ramp adds, so the reads stay within the API's 60 a minute (see [`ready_pause_ms`]).
+pub const FIRST_PAUSES_MS: [u64; 3] = [200, 400, 800];
+
+/// The pause before read number `reads + 1` of a pod getting ready, `elapsed_ms` after the wait
+/// began: [`FIRST_PAUSES_MS`], then [`poll_ms`]. There is no read right after the rent: a pod
+/// is never ready the moment it is rented, and the read would spend one of the API's 60 a
+/// minute on a certain PENDING. Reads 0.2, 0.6 and 1.4 s after the rent, then every second
+/// (about 53 in the first minute, read latency aside); a 429 is ridden out by
+/// [`Api::read`] with its `Retry-After`.
+pub fn ready_pause_ms(reads: u32, elapsed_ms: u64) -> u64 {
+    FIRST_PAUSES_MS.get(reads as usize).copied().unwrap_or_else(|| poll_ms(elapsed_ms))
+}
+
 /// The lium transport bound to a host; its operations are its [`Transport`] implementation.
 pub struct Lium<'h, H: Host> {
     host: &'h H,
@@ -244,7 +260,9 @@ impl<'h, H: Host> Lium<'h, H> {
 
     /// Whether ssh to the pod answers: `Ok` once a shell runs a command, else what ssh said.
     /// One try takes at most [`PROBE_TIMEOUT_MS`], so a login that hangs is tried again
-    /// within the ready limit instead of using it up.
+    /// within the ready limit instead of using it up. Not a cost to cut: the first login (most
+    /// of P10's time against a pod that is up at once) also starts the ssh connection master
+    /// that every later call of the flow reuses.
     fn probe(&self, s: &Settings, id: &str, ep: &Endpoint) -> Result<(), String> {
         self.known_hosts_dir(s);
         let ph = PodHost::new(self.host, id, s.known_hosts.as_deref(), &format!("-o ConnectTimeout={PROBE_CONNECT_SECS}"));
@@ -263,13 +281,19 @@ impl<'h, H: Host> Lium<'h, H> {
         let _ = self.host.memo_set(&format!("ep:{id}"), &ep.words());
     }
 
-    /// Wait until pod `id` is ready, fails, vanishes, or WF_POD_READY_TIMEOUT_SECS pass.
+    /// Wait until pod `id` is ready, fails, vanishes, or WF_POD_READY_TIMEOUT_SECS pass: a
+    /// read of the pod after each pause of [`ready_pause_ms`], and, once it is RUNNING with an
+    /// endpoint, the ssh probe (the readiness rule's second half, which no read can replace).
     pub fn wait_ready(&self, s: &Settings, api: &Api<'_, H>, id: &str) -> Result<Wait, TransportError> {
         let t0 = (self.now_ms)();
         let limit = s.ready_timeout_s.saturating_mul(1000);
         let mut seen = false;
         let mut detail = "not listed yet".to_string();
+        let mut reads = 0u32;
         loop {
+            let elapsed = (self.now_ms)().saturating_sub(t0);
+            (self.sleep)(ready_pause_ms(reads, elapsed).min(limit.saturating_sub(elapsed)).max(10));
+            reads += 1;
             let elapsed = (self.now_ms)().saturating_sub(t0);
             match api.read_opt(&format!("/pods/{id}")) {
                 Ok(None) if seen => return Ok(Wait::Vanished(format!("it left Lium's listing; last events: {}", self.events(api, id)))),
@@ -308,11 +332,9 @@ impl<'h, H: Host> Lium<'h, H> {
                 Err(e) if e.transient() => detail = format!("the API did not answer ({e})"),
                 Err(e) => return Err(self.api_err(s, &format!("waiting for pod {id}"), e)),
             }
-            let elapsed = (self.now_ms)().saturating_sub(t0);
-            if elapsed >= limit {
+            if (self.now_ms)().saturating_sub(t0) >= limit {
                 return Ok(Wait::NotReady(detail));
             }
-            (self.sleep)(poll_ms(elapsed).min(limit - elapsed).max(10));
         }
     }
 
@@ -622,6 +644,13 @@ impl<H: Host> Transport for Lium<'_, H> {
         let s = self.settings()?;
         let api = self.api(&s)?;
         let public_key = self.public_key(&s)?;
+        // The reads before the rent, each needed: the balance (the money guard acts on a fresh
+        // one, not on P00's, and GET /users/me is not the route Lium limits), the nodes (the
+        // choice and the price cap, LIUM_EXECUTOR_ID's included) and, without
+        // LIUM_TEMPLATE_ID, the templates (set LIUM_TEMPLATE_ID to save that read). There is
+        // no `GET /pods` snapshot before the rent: the pod's name carries the flow, the key
+        // and the attempt, so a lost answer is recovered by that name alone, and a listing is
+        // one of the 60 a minute Lium allows.
         let me = api.read("/users/me").map_err(|e| self.api_err(&s, "reading the balance (GET /users/me)", e))?;
         let balance = me
             .get("balance")

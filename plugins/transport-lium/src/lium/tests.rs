@@ -337,3 +337,66 @@ fn the_scheduled_time_is_iso_utc_with_an_offset() {
     assert_eq!(iso_utc(0), "1970-01-01T00:00:00+00:00");
     assert_eq!(iso_utc(NOW_SECS), "2026-10-17T05:30:00+00:00");
 }
+
+/// The read times (ms after the wait began) of a pod that never gets ready within `until_ms`,
+/// reads taking no time.
+fn read_times(until_ms: u64) -> Vec<u64> {
+    let (mut t, mut reads, mut times) = (0u64, 0u32, Vec::new());
+    loop {
+        t += ready_pause_ms(reads, t);
+        if t >= until_ms {
+            return times;
+        }
+        reads += 1;
+        times.push(t);
+    }
+}
+
+#[test]
+fn the_readiness_reads_start_fast_and_stay_within_60_a_minute() {
+    // The first pause is short, and the ramp reaches the steady schedule.
+    assert_eq!(ready_pause_ms(0, 0), 200);
+    assert_eq!((ready_pause_ms(1, 200), ready_pause_ms(2, 600), ready_pause_ms(3, 1_400)), (400, 800, 1_000));
+    assert_eq!(ready_pause_ms(9, 45_000), poll_ms(45_000));
+    let times = read_times(600_000);
+    assert_eq!(&times[..4], [200, 600, 1_400, 2_400]);
+    // No more than 60 reads in any minute (Lium's limit on its listings, kept for the pod's
+    // own reads too), the first minute included.
+    let in_first_minute = times.iter().filter(|t| **t < 60_000).count();
+    assert!(in_first_minute <= 60, "{in_first_minute} reads in the first minute");
+    for (i, start) in times.iter().enumerate() {
+        let in_window = times[i..].iter().take_while(|t| **t < start + 60_000).count();
+        assert!(in_window <= 60, "{in_window} reads in the minute from {start} ms");
+    }
+    // Faster than the steady schedule alone where it matters (a pod up within the first
+    // seconds), and never slower after it.
+    assert_eq!(times.iter().filter(|t| **t < 2_000).count(), 3, "1 s apart would read once");
+    let steady: Vec<u64> = (1..).map(|n| n * 1_000).take_while(|t| *t < 40_000).collect();
+    for s in steady.iter().skip(2) {
+        assert!(times.iter().any(|t| t <= s && s - t < 1_000), "no read within a second before {s} ms");
+    }
+}
+
+#[test]
+fn waiting_for_a_pod_reads_it_on_the_schedule_until_the_limit() {
+    // PENDING for good: reads on the schedule, then not ready at WF_POD_READY_TIMEOUT_SECS.
+    let script = Script::default();
+    script.set("WF_POD_READY_TIMEOUT_SECS", "60").on(&format!("GET /pods/{POD}"), vec![ok(200, json!({"id": POD, "status": "PENDING"}))]);
+    let w = with(&script, |l, s, api| l.wait_ready(s, api, POD)).unwrap();
+    assert_eq!(w, Wait::NotReady("PENDING".into()));
+    let reads = script.sent(HttpMethod::Get, &format!("/pods/{POD}")).len();
+    assert_eq!(reads, read_times(60_000).len() + 1, "the last read is at the limit itself");
+    assert!(reads <= 61, "{reads}");
+    let slept = SLEPT.with(|s| s.borrow().clone());
+    assert_eq!(&slept[..5], [200, 400, 800, 1_000, 1_000], "no read before the first pause");
+    assert!(now() >= 60_000 && now() < 61_000, "bounded by the limit: {} ms", now());
+
+    // A pod that fails is seen on the second read, 600 ms after the rent, with its events.
+    let script = Script::default();
+    script
+        .on(&format!("GET /pods/{POD}"), vec![ok(200, json!({"id": POD, "status": "PENDING"})), ok(200, json!({"id": POD, "status": "CREATION_FAILED"}))])
+        .on(&format!("GET /pods/{POD}/events"), vec![ok(200, json!([{"event_type": "pod-create", "error": "image pull timeout"}]))]);
+    let w = with(&script, |l, s, api| l.wait_ready(s, api, POD)).unwrap();
+    assert!(matches!(&w, Wait::Terminal(m) if m.contains("CREATION_FAILED") && m.contains("image pull timeout")), "{w:?}");
+    assert_eq!(now(), 600);
+}
