@@ -1,7 +1,8 @@
 //! The operations of the lium transport ([`Transport`]), over the [`Host`] capabilities.
 //!
 //! - `check-config` (P00): the settings ([`Settings::read`]), the API key and the identity are
-//!   set, and the key is accepted (`GET /users/me`, whose balance is logged).
+//!   set, and the key is accepted (`GET /users/me`, whose balance is logged); ready waits
+//!   longer than P10's budget are a warning ([`Settings::ready_budget_warning`]).
 //! - `provision` (P10, under the flow's provision grant): the balance, the node
 //!   ([`crate::rows::candidates`]), the budget guard (price × LIUM_TTL hours within the balance;
 //!   the cap was applied to the candidates), then the rent ([`Lium::rent`]: `Idempotency-Key`,
@@ -608,10 +609,14 @@ impl<H: Host> Transport for Lium<'_, H> {
     }
 
     /// `check-config`: the settings, the key and the identity; the key is tried on
-    /// `GET /users/me`, and the balance logged.
+    /// `GET /users/me`, and the balance logged. Ready waits that P10's budget cannot hold are
+    /// a warning ([`Settings::ready_budget_warning`]), not a refusal.
     fn check_config(&self) -> Result<(), TransportError> {
         let s = self.settings()?;
         s.identity()?;
+        if let Some(why) = s.ready_budget_warning() {
+            self.log(Level::Warn, &why);
+        }
         let api = self.api(&s)?;
         let me = api.read("/users/me").map_err(|e| match e {
             CallError::Status { status: 401 | 403, message, .. } => TransportError::Invalid(format!(

@@ -400,3 +400,24 @@ fn waiting_for_a_pod_reads_it_on_the_schedule_until_the_limit() {
     assert!(matches!(&w, Wait::Terminal(m) if m.contains("CREATION_FAILED") && m.contains("image pull timeout")), "{w:?}");
     assert_eq!(now(), 600);
 }
+
+#[test]
+fn p00_warns_when_the_ready_waits_do_not_fit_p10s_budget_and_still_passes() {
+    let script = Script::default();
+    script
+        .set("WF_SSH_IDENTITY_HANDLE", "ssh_identity")
+        .set("WF_POD_READY_TIMEOUT_SECS", &settings::P10_TIMEOUT_SECS.to_string())
+        .on("GET /users/me", vec![ok(200, json!({"balance": 12.5}))]);
+    let l = Lium::with_clock(&script, sleep, now);
+    assert_eq!(l.check_config(), Ok(()), "a warning, not a refusal");
+    let warned = script.logged(Level::Warn);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("LIUM_READY_RETRIES=1") && warned[0].contains("WF_POD_READY_TIMEOUT_SECS=") && warned[0].contains("WF_PHASE_TIMEOUT_P10"), "{}", warned[0]);
+    assert!(script.logged(Level::Info).iter().any(|m| m.contains("balance $12.50")));
+
+    // Waits that fit: no warning.
+    let script = Script::default();
+    script.set("WF_SSH_IDENTITY_HANDLE", "ssh_identity").on("GET /users/me", vec![ok(200, json!({"balance": 12.5}))]);
+    assert_eq!(Lium::with_clock(&script, sleep, now).check_config(), Ok(()));
+    assert!(script.logged(Level::Warn).is_empty());
+}
