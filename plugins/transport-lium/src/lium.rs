@@ -135,7 +135,7 @@ pub const FIRST_PAUSES_MS: [u64; 3] = [200, 400, 800];
 /// began: [`FIRST_PAUSES_MS`], then [`poll_ms`]. There is no read right after the rent: a pod
 /// is never ready the moment it is rented, and the read would spend one of the API's 60 a
 /// minute on a certain PENDING. Reads 0.2, 0.6 and 1.4 s after the rent, then every second
-/// (about 53 in the first minute, read latency aside); a 429 is ridden out by
+/// (51 in the first minute when reads take no time, 50 before the ramp); a 429 is ridden out by
 /// [`Api::read`] with its `Retry-After`.
 pub fn ready_pause_ms(reads: u32, elapsed_ms: u64) -> u64 {
     FIRST_PAUSES_MS.get(reads as usize).copied().unwrap_or_else(|| poll_ms(elapsed_ms))
