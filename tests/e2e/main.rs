@@ -9,6 +9,7 @@ mod harness;
 mod hostile_executor;
 mod laws;
 mod lium;
+mod lium_safety;
 mod lium_sim;
 mod local_flow;
 mod packs;

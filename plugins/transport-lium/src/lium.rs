@@ -1,13 +1,16 @@
 //! The operations of the lium transport ([`Transport`]), over the [`Host`] capabilities.
 //!
 //! - `check-config` (P00): the settings ([`Settings::read`]), the API key and the identity are
-//!   set, and the key is accepted (`GET /users/me`, whose balance is logged).
+//!   set, and the key is accepted (`GET /users/me`, whose balance is logged); ready waits
+//!   longer than P10's budget are a warning ([`Settings::ready_budget_warning`]).
 //! - `provision` (P10, under the flow's provision grant): the balance, the node
 //!   ([`crate::rows::candidates`]), the budget guard (price × LIUM_TTL hours within the balance;
 //!   the cap was applied to the candidates), then the rent ([`Lium::rent`]: `Idempotency-Key`,
 //!   a pod name carrying the flow, `termination_hours`; a lost answer or a 5xx is recovered by
 //!   the name and one resend with the same key, never a second rent; a node that refuses is
-//!   replaced by the next, at most [`MAX_NODE_TRIES`] refusals), and the wait
+//!   replaced by the next, at most [`MAX_NODE_TRIES`] refusals), the removal scheduled at the
+//!   rent's time plus LIUM_TTL ([`Lium::schedule_removal`], a safety net for backends that
+//!   ignore `termination_hours`; its failure is a warning), and the wait
 //!   ([`Lium::wait_ready`]: RUNNING with an ssh endpoint that answers ssh, within
 //!   WF_POD_READY_TIMEOUT_SECS). A pod that fails (CREATION_FAILED, BROKEN, ...) or vanishes
 //!   fails P10 at once with its events (a failed one is deleted first); a pod that is not ready
@@ -57,6 +60,13 @@ pub const PROBE_CONNECT_SECS: u32 = 5;
 pub const PROBE_TIMEOUT_MS: u64 = 10_000;
 /// How long `ssh-keygen -y` may take.
 pub const KEYGEN_TIMEOUT_MS: u64 = 15_000;
+/// Tries of the schedule-removal safety net, the first included.
+pub const SCHEDULE_TRIES: u32 = 2;
+/// The pause before the schedule-removal is tried again (a `Retry-After` is honoured up to
+/// [`SCHEDULE_MAX_PAUSE_MS`]).
+pub const SCHEDULE_PAUSE_MS: u64 = 1_000;
+/// See [`SCHEDULE_PAUSE_MS`].
+pub const SCHEDULE_MAX_PAUSE_MS: u64 = 5_000;
 
 /// How a rent ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +99,13 @@ pub enum Removal {
     AlreadyGone,
 }
 
+/// `secs` since the Unix epoch as ISO 8601 UTC with an explicit offset
+/// (`2026-10-17T15:30:00+00:00`), the form `removal_scheduled_at` takes.
+pub fn iso_utc(secs: i64) -> String {
+    let z = utc_rfc3339(secs);
+    format!("{}+00:00", z.strip_suffix('Z').unwrap_or(&z))
+}
+
 fn real_sleep(ms: u64) {
     std::thread::sleep(std::time::Duration::from_millis(ms));
 }
@@ -106,6 +123,22 @@ pub fn poll_ms(elapsed_ms: u64) -> u64 {
         40_000..90_000 => 2_000,
         _ => 5_000,
     }
+}
+
+/// The pauses before the first reads of a pod that is getting ready. A pod that is up at once
+/// (a cached template; the simulator) is seen 200 ms after the rent instead of a second, and
+/// one up within 1.4 s no later than with [`poll_ms`] alone; these three reads are all the
+/// ramp adds, so the reads stay within the API's 60 a minute (see [`ready_pause_ms`]).
+pub const FIRST_PAUSES_MS: [u64; 3] = [200, 400, 800];
+
+/// The pause before read number `reads + 1` of a pod getting ready, `elapsed_ms` after the wait
+/// began: [`FIRST_PAUSES_MS`], then [`poll_ms`]. There is no read right after the rent: a pod
+/// is never ready the moment it is rented, and the read would spend one of the API's 60 a
+/// minute on a certain PENDING. Reads 0.2, 0.6 and 1.4 s after the rent, then every second
+/// (51 in the first minute when reads take no time, 50 before the ramp); a 429 is ridden out by
+/// [`Api::read`] with its `Retry-After`.
+pub fn ready_pause_ms(reads: u32, elapsed_ms: u64) -> u64 {
+    FIRST_PAUSES_MS.get(reads as usize).copied().unwrap_or_else(|| poll_ms(elapsed_ms))
 }
 
 /// The lium transport bound to a host; its operations are its [`Transport`] implementation.
@@ -228,7 +261,9 @@ impl<'h, H: Host> Lium<'h, H> {
 
     /// Whether ssh to the pod answers: `Ok` once a shell runs a command, else what ssh said.
     /// One try takes at most [`PROBE_TIMEOUT_MS`], so a login that hangs is tried again
-    /// within the ready limit instead of using it up.
+    /// within the ready limit instead of using it up. Not a cost to cut: the first login (most
+    /// of P10's time against a pod that is up at once) also starts the ssh connection master
+    /// that every later call of the flow reuses.
     fn probe(&self, s: &Settings, id: &str, ep: &Endpoint) -> Result<(), String> {
         self.known_hosts_dir(s);
         let ph = PodHost::new(self.host, id, s.known_hosts.as_deref(), &format!("-o ConnectTimeout={PROBE_CONNECT_SECS}"));
@@ -247,13 +282,19 @@ impl<'h, H: Host> Lium<'h, H> {
         let _ = self.host.memo_set(&format!("ep:{id}"), &ep.words());
     }
 
-    /// Wait until pod `id` is ready, fails, vanishes, or WF_POD_READY_TIMEOUT_SECS pass.
+    /// Wait until pod `id` is ready, fails, vanishes, or WF_POD_READY_TIMEOUT_SECS pass: a
+    /// read of the pod after each pause of [`ready_pause_ms`], and, once it is RUNNING with an
+    /// endpoint, the ssh probe (the readiness rule's second half, which no read can replace).
     pub fn wait_ready(&self, s: &Settings, api: &Api<'_, H>, id: &str) -> Result<Wait, TransportError> {
         let t0 = (self.now_ms)();
         let limit = s.ready_timeout_s.saturating_mul(1000);
         let mut seen = false;
         let mut detail = "not listed yet".to_string();
+        let mut reads = 0u32;
         loop {
+            let elapsed = (self.now_ms)().saturating_sub(t0);
+            (self.sleep)(ready_pause_ms(reads, elapsed).min(limit.saturating_sub(elapsed)).max(10));
+            reads += 1;
             let elapsed = (self.now_ms)().saturating_sub(t0);
             match api.read_opt(&format!("/pods/{id}")) {
                 Ok(None) if seen => return Ok(Wait::Vanished(format!("it left Lium's listing; last events: {}", self.events(api, id)))),
@@ -292,11 +333,9 @@ impl<'h, H: Host> Lium<'h, H> {
                 Err(e) if e.transient() => detail = format!("the API did not answer ({e})"),
                 Err(e) => return Err(self.api_err(s, &format!("waiting for pod {id}"), e)),
             }
-            let elapsed = (self.now_ms)().saturating_sub(t0);
-            if elapsed >= limit {
+            if (self.now_ms)().saturating_sub(t0) >= limit {
                 return Ok(Wait::NotReady(detail));
             }
-            (self.sleep)(poll_ms(elapsed).min(limit - elapsed).max(10));
         }
     }
 
@@ -383,6 +422,56 @@ impl<'h, H: Host> Lium<'h, H> {
                 node.id
             )));
         }
+    }
+
+    /// The safety net after a rent made at `rented_at` (seconds since the epoch) with
+    /// `rent_key`: with a LIUM_TTL, the removal scheduled at that time plus its hours
+    /// ([`Lium::schedule_removal`]); with `LIUM_TTL=none` nothing is sent. Whether it was set
+    /// (`None`: there is nothing to set).
+    pub fn after_rent(&self, s: &Settings, api: &Api<'_, H>, id: &str, rented_at: i64, rent_key: &str) -> Option<bool> {
+        let hours = s.ttl_hours?;
+        Some(self.schedule_removal(s, api, id, rented_at.saturating_add(i64::from(hours) * 3600), rent_key))
+    }
+
+    /// Ask Lium to remove pod `id` at `at` (seconds since the epoch: the rent's time plus
+    /// LIUM_TTL), the safety net that backends which ignore the rent's `termination_hours` still
+    /// honour. A side effect (the host's provision grant, with a receipt) whose
+    /// `Idempotency-Key` is the rent's key plus `-schedule`, so its one resend repeats it. A
+    /// failure is a warning, never P10's failure and never a reason to rent again: a lost
+    /// answer, 429, 5xx or 404 (a fresh pod listed late) is tried once more after a short
+    /// pause; then the warning says that LIUM_TTL (the rent's `termination_hours`) still
+    /// removes the pod. Whether it was set.
+    pub fn schedule_removal(&self, s: &Settings, api: &Api<'_, H>, id: &str, at: i64, rent_key: &str) -> bool {
+        let when = iso_utc(at);
+        let body = json!({"removal_scheduled_at": when});
+        let key = format!("{rent_key}-schedule");
+        let path = format!("/pods/{id}/schedule-removal");
+        let mut why = String::new();
+        for attempt in 1..=SCHEDULE_TRIES {
+            let answer = api.send(HttpMethod::Post, &path, Some(&body), Some(&key));
+            let wait_s = answer.as_ref().ok().filter(|r| r.status == 429).and_then(retry_after);
+            match Api::<H>::judge(answer) {
+                Ok(_) => return true,
+                Err(e) => {
+                    let again = e.transient() || e.status() == Some(404);
+                    why = e.to_string();
+                    if !again || attempt == SCHEDULE_TRIES {
+                        break;
+                    }
+                    let pause = wait_s.map(|s| s.saturating_mul(1000).min(SCHEDULE_MAX_PAUSE_MS)).unwrap_or(SCHEDULE_PAUSE_MS);
+                    self.log(Level::Debug, &format!("POST {path}: {e}; trying again in {pause} ms"));
+                    (self.sleep)(pause);
+                }
+            }
+        }
+        self.log(
+            Level::Warn,
+            &format!(
+                "the removal of pod {id} at {when} could not be scheduled (POST {path}: {why}); {} still applies: the rent's termination_hours removes the pod then unless it is deleted first",
+                s.ttl_words()
+            ),
+        );
+        false
     }
 
     /// Delete pod `id` and wait until Lium no longer lists it (see the module documentation).
@@ -520,10 +609,14 @@ impl<H: Host> Transport for Lium<'_, H> {
     }
 
     /// `check-config`: the settings, the key and the identity; the key is tried on
-    /// `GET /users/me`, and the balance logged.
+    /// `GET /users/me`, and the balance logged. Ready waits that P10's budget cannot hold are
+    /// a warning ([`Settings::ready_budget_warning`]), not a refusal.
     fn check_config(&self) -> Result<(), TransportError> {
         let s = self.settings()?;
         s.identity()?;
+        if let Some(why) = s.ready_budget_warning() {
+            self.log(Level::Warn, &why);
+        }
         let api = self.api(&s)?;
         let me = api.read("/users/me").map_err(|e| match e {
             CallError::Status { status: 401 | 403, message, .. } => TransportError::Invalid(format!(
@@ -556,6 +649,13 @@ impl<H: Host> Transport for Lium<'_, H> {
         let s = self.settings()?;
         let api = self.api(&s)?;
         let public_key = self.public_key(&s)?;
+        // The reads before the rent, each needed: the balance (the money guard acts on a fresh
+        // one, not on P00's, and GET /users/me is not the route Lium limits), the nodes (the
+        // choice and the price cap, LIUM_EXECUTOR_ID's included) and, without
+        // LIUM_TEMPLATE_ID, the templates (set LIUM_TEMPLATE_ID to save that read). There is
+        // no `GET /pods` snapshot before the rent: the pod's name carries the flow, the key
+        // and the attempt, so a lost answer is recovered by that name alone, and a listing is
+        // one of the 60 a minute Lium allows.
         let me = api.read("/users/me").map_err(|e| self.api_err(&s, "reading the balance (GET /users/me)", e))?;
         let balance = me
             .get("balance")
@@ -626,6 +726,9 @@ impl<H: Host> Transport for Lium<'_, H> {
                 }
                 Rent::Rented(id) => id,
             };
+            // The safety net beside termination_hours, right away (before the wait, which may
+            // be long); its failure is a warning.
+            self.after_rent(&s, &api, &id, rented_at, &key);
             self.log(Level::Info, &format!("rented pod {id} ({name}) on node {} at ${price:.2}/h ({}); waiting until it is ready", node.id, s.ttl_words()));
             match self.wait_ready(&s, &api, &id)? {
                 Wait::Ready(pod, ep) => {

@@ -7,8 +7,17 @@
 //! call would refuse: a base URL that is not https (or plain http to loopback), a LIUM_TTL that
 //! is not 1 to [`MAX_TTL_HOURS`] or `none`, an executor or template id that is not a UUID, a
 //! missing API key or identity.
+//!
+//! [`Settings::ready_budget_warning`] (P00) compares the longest P10 the ready waits allow with
+//! P10's budget: WF_PHASE_TIMEOUT_P10 when the host passes it, else P10's `timeout_secs`, which
+//! `build.rs` reads from `constitution/phases.toml` ([`P10_TIMEOUT_SECS`]).
 
 use wfhost_pack_sdk::transport::TransportError;
+
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/phase_budget.rs"));
+}
+pub use generated::P10_TIMEOUT_SECS;
 
 /// Setting: the API's base URL.
 pub const BASE_URL: &str = "LIUM_BASE_URL";
@@ -40,6 +49,11 @@ pub const KNOWN_HOSTS: &str = "LIUM_KNOWN_HOSTS";
 pub const READY_TIMEOUT: &str = "WF_POD_READY_TIMEOUT_SECS";
 /// The config key of the ssh identity (named in messages only).
 pub const IDENTITY: &str = "WF_SSH_IDENTITY";
+/// Setting: P10's budget in seconds, when the config sets it (else [`P10_TIMEOUT_SECS`]).
+pub const P10_TIMEOUT: &str = "WF_PHASE_TIMEOUT_P10";
+/// The time one rent may take besides its ready wait (the reads, the rent and its safety net,
+/// each bounded by one request's time limit), for [`Settings::ready_budget_warning`].
+pub const RENT_MARGIN_S: u64 = crate::api::REQUEST_TIMEOUT_MS / 1000;
 /// The largest `termination_hours` the API accepts.
 pub const MAX_TTL_HOURS: u32 = 720;
 
@@ -74,6 +88,8 @@ pub struct Settings {
     pub delete_confirm_s: u64,
     /// The known_hosts file of the pins (absolute; the host made it so).
     pub known_hosts: Option<String>,
+    /// P10's budget in seconds, and whether the config set it (WF_PHASE_TIMEOUT_P10).
+    pub p10_budget_s: (u64, bool),
 }
 
 fn invalid(key: &str, value: &str, why: &str) -> TransportError {
@@ -171,6 +187,10 @@ impl Settings {
                 _ => return Err(invalid(MAX_PRICE, &v, "it is not a positive number of US dollars per hour")),
             },
         };
+        let p10_budget_s = match opt(P10_TIMEOUT) {
+            Some(v) => (v.parse().map_err(|_| invalid(P10_TIMEOUT, &v, "it is not a whole number of seconds"))?, true),
+            None => (P10_TIMEOUT_SECS, false),
+        };
         let count = uint(COUNT)?;
         let count = u32::try_from(count).ok().filter(|c| *c >= 1).ok_or_else(|| invalid(COUNT, &count.to_string(), "give 1 or more GPUs"))?;
         Ok(Settings {
@@ -188,7 +208,42 @@ impl Settings {
             template_id: uuid(TEMPLATE_ID)?,
             delete_confirm_s: uint(DELETE_CONFIRM)?.max(1),
             known_hosts: opt(KNOWN_HOSTS),
+            p10_budget_s,
         })
+    }
+
+    /// Why P10 may run out of time before it is done with slow pods, or `None` when its waits
+    /// fit: each of the 1 + LIUM_READY_RETRIES pods may wait WF_POD_READY_TIMEOUT_SECS (plus
+    /// [`RENT_MARGIN_S`] for its rent), and each replaced one LIUM_DELETE_CONFIRM_SECS for its
+    /// deletion; over P10's budget the phase is stopped by its timeout instead of replacing
+    /// the pod. The words name the keys, the numbers, the budget and what to change (P00 says
+    /// them as a warning: a pod is seldom that slow).
+    pub fn ready_budget_warning(&self) -> Option<String> {
+        let retries = u64::from(self.ready_retries);
+        let pods = retries + 1;
+        let waits = pods.saturating_mul(self.ready_timeout_s);
+        let rents = pods.saturating_mul(RENT_MARGIN_S);
+        let deletes = retries.saturating_mul(self.delete_confirm_s);
+        let worst = waits.saturating_add(rents).saturating_add(deletes);
+        let (budget, set) = self.p10_budget_s;
+        if worst <= budget {
+            return None;
+        }
+        let budget_words = if set {
+            format!("{P10_TIMEOUT}={budget} s")
+        } else {
+            format!("{budget} s (P10's timeout_secs in constitution/phases.toml; {P10_TIMEOUT} replaces it)")
+        };
+        // The longest ready wait that fits with these retries: pods x (T + margin) + deletes.
+        let fits = budget.checked_sub(deletes).map(|b| b / pods).and_then(|b| b.checked_sub(RENT_MARGIN_S)).filter(|t| *t >= 1);
+        let change = match fits {
+            Some(t) => format!("raise {P10_TIMEOUT} to {worst} or more, lower {READY_TIMEOUT} to {t} or less, or lower {READY_RETRIES}"),
+            None => format!("raise {P10_TIMEOUT} to {worst} or more, or lower {READY_RETRIES} and {READY_TIMEOUT}"),
+        };
+        Some(format!(
+            "P10 may run out of time before a slow pod is replaced: (1 + {READY_RETRIES}={retries}) x {READY_TIMEOUT}={} s = {waits} s of ready waits, plus {rents} s for the rents and {deletes} s for confirming {retries} deletion(s) ({DELETE_CONFIRM}={}), is {worst} s, more than P10's budget of {budget_words}; P10 would be stopped by its timeout instead of replacing the pod. To fit: {change}",
+            self.ready_timeout_s, self.delete_confirm_s
+        ))
     }
 
     /// The API key's handle, or why a call cannot be made without one.
@@ -296,6 +351,51 @@ mod tests {
             let m = refusal(&pairs);
             assert!(m.contains(key) && m.contains(why), "{pairs:?}: {m}");
         }
+    }
+
+    #[test]
+    fn ready_waits_over_p10s_budget_are_named_with_what_to_change() {
+        // The defaults fit.
+        assert_eq!(read(&[]).unwrap().ready_budget_warning(), None);
+        // Two pods waiting P10's whole budget each cannot fit, whatever the table says.
+        let budget = P10_TIMEOUT_SECS;
+        let t = budget.to_string();
+        let s = read(&[(READY_TIMEOUT, &t), (READY_RETRIES, "1"), (DELETE_CONFIRM, "120")]).unwrap();
+        assert_eq!(s.p10_budget_s, (budget, false));
+        let w = s.ready_budget_warning().expect("a warning");
+        let worst = 2 * budget + 2 * RENT_MARGIN_S + 120;
+        for part in [
+            format!("(1 + {READY_RETRIES}=1) x {READY_TIMEOUT}={budget} s = {} s", 2 * budget),
+            format!("{} s for the rents and 120 s for confirming 1 deletion(s) ({DELETE_CONFIRM}=120)", 2 * RENT_MARGIN_S),
+            format!("is {worst} s, more than P10's budget of {budget} s (P10's timeout_secs in constitution/phases.toml; {P10_TIMEOUT} replaces it)"),
+            format!("raise {P10_TIMEOUT} to {worst} or more"),
+            format!("lower {READY_TIMEOUT} to {} or less", (budget - 120) / 2 - RENT_MARGIN_S),
+        ] {
+            assert!(w.contains(&part), "{part:?} is not in: {w}");
+        }
+        // The advice is right: the suggested ready wait fits, one second more does not.
+        let fit = ((budget - 120) / 2 - RENT_MARGIN_S).to_string();
+        assert_eq!(read(&[(READY_TIMEOUT, &fit)]).unwrap().ready_budget_warning(), None);
+        let over = ((budget - 120) / 2 - RENT_MARGIN_S + 1).to_string();
+        assert!(read(&[(READY_TIMEOUT, &over)]).unwrap().ready_budget_warning().is_some());
+        // WF_PHASE_TIMEOUT_P10, when given, is the budget.
+        let worst_s = worst.to_string();
+        assert_eq!(read(&[(READY_TIMEOUT, &t), (P10_TIMEOUT, &worst_s)]).unwrap().ready_budget_warning(), None);
+        let w = read(&[(READY_RETRIES, "0"), (P10_TIMEOUT, "60")]).unwrap().ready_budget_warning().expect("60 + 30 > 60");
+        assert!(w.contains(&format!("budget of {P10_TIMEOUT}=60 s")) && w.contains(&format!("(1 + {READY_RETRIES}=0)")), "{w}");
+        assert!(w.contains(&format!("raise {P10_TIMEOUT} to {} or more", 60 + RENT_MARGIN_S)) && w.contains(&format!("lower {READY_TIMEOUT} to 30 or less")), "{w}");
+        // No ready wait fits: the retries must go.
+        let w = read(&[(READY_RETRIES, "5"), (P10_TIMEOUT, "100")]).unwrap().ready_budget_warning().unwrap();
+        assert!(w.contains(&format!("or lower {READY_RETRIES} and {READY_TIMEOUT}")), "{w}");
+    }
+
+    #[test]
+    fn p10s_budget_is_the_phase_tables() {
+        // build.rs read it from the table: the P10 row carries exactly this timeout_secs.
+        let table = include_str!("../../../constitution/phases.toml");
+        let p10 = table.split("[[phase]]").find(|row| row.contains("id = \"P10\"")).expect("a P10 row");
+        assert!(p10.lines().any(|l| l.trim() == format!("timeout_secs = {P10_TIMEOUT_SECS}")), "{p10}");
+        assert!(matches!(read(&[(P10_TIMEOUT, "soon")]), Err(TransportError::Invalid(m)) if m.contains(P10_TIMEOUT)));
     }
 
     #[test]

@@ -11,7 +11,10 @@ in a new session (forked from one long-lived thread, so the pod dies with the si
 never share files there, and every process a login starts lives in that namespace. `start()`
 returns once the port answers with an `SSH-` banner. `stop()` kills the process group with
 SIGKILL; the kernel then kills every process of the PID namespace (the pod's logins included),
-and a sweep of /proc kills anything still holding the pod's mount namespace. `remove()` also
+and a sweep of /proc kills anything still holding the pod's mount namespace. The namespace is
+held open from the start until that sweep: a namespace's inode number is reused by the next one
+as soon as it is freed, so a sweep by a number that is not held could kill another pod's sshd
+(of this simulator or another). `remove()` also
 deletes the directory. A port can be held "silent" (accepting, never answering) to simulate an
 sshd that is not up yet.
 """
@@ -144,6 +147,7 @@ class PodHost:
         self.port: Optional[int] = None
         self.proc: Optional[subprocess.Popen] = None
         self.ns: Optional[str] = None
+        self._ns_fd: Optional[int] = None  # holds the namespace `ns` names (see the module header)
         self.removed = False
         self._lock = threading.Lock()
         self._silent: Optional[socket.socket] = None
@@ -255,8 +259,7 @@ class PodHost:
             ok, last = self._wait_banner(proc)
             if ok:
                 with self._lock:
-                    kids = _children(proc.pid)
-                    self.ns = _mnt_ns(kids[0]) if kids else None
+                    self._hold_ns(_children(proc.pid))
                     if self.removed:
                         self._kill_locked()
                         raise PodHostError(f"pod {self.pod_id} was removed while its sshd was starting")
@@ -290,9 +293,20 @@ class PodHost:
         except OSError:
             return ""
 
+    def _hold_ns(self, kids: List[int]) -> None:
+        """Open the mount namespace of the pod's first process and remember its name."""
+        self.ns, self._ns_fd = None, None
+        if not kids:
+            return
+        try:
+            fd = os.open(f"/proc/{kids[0]}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        self.ns, self._ns_fd = os.readlink(f"/proc/self/fd/{fd}"), fd
+
     def _kill_locked(self) -> None:
-        proc, ns = self.proc, self.ns
-        self.proc = None
+        proc, ns, fd = self.proc, self.ns, self._ns_fd
+        self.proc, self.ns, self._ns_fd = None, None, None
         if proc is not None:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -316,6 +330,8 @@ class PodHost:
                     except ProcessLookupError:
                         pass
                 time.sleep(0.02)
+        if fd is not None:
+            os.close(fd)
 
     def running(self) -> bool:
         with self._lock:

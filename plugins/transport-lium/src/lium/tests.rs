@@ -24,11 +24,17 @@ fn now() -> u64 {
 const POD: &str = "0b6f2a7e-4c1d-4e0f-9a3b-2d5e6f708192";
 const NODE: &str = "aa11bb22-cc33-4d44-8e55-66778899aabb";
 
-/// Answers `METHOD path` from a queue (the last answer repeats); records each request.
+/// The host's clock in these tests: 2026-10-17T05:30:00Z.
+const NOW_SECS: i64 = 1_792_215_000;
+
+/// Answers `METHOD path` from a queue (the last answer repeats); records each request and each
+/// log line; settings other than the defaults below come from `settings`.
 #[derive(Default)]
 struct Script {
     answers: RefCell<BTreeMap<String, VecDeque<Result<HttpResponse, HttpError>>>>,
     sent: RefCell<Vec<HttpRequest>>,
+    settings: RefCell<BTreeMap<String, String>>,
+    logs: RefCell<Vec<(Level, String)>>,
 }
 
 fn ok(status: u16, body: Value) -> Result<HttpResponse, HttpError> {
@@ -44,6 +50,15 @@ impl Script {
     fn sent(&self, method: HttpMethod, path: &str) -> Vec<HttpRequest> {
         self.sent.borrow().iter().filter(|r| r.method == method && r.url.ends_with(path)).cloned().collect()
     }
+
+    fn set(&self, key: &str, value: &str) -> &Self {
+        self.settings.borrow_mut().insert(key.to_string(), value.to_string());
+        self
+    }
+
+    fn logged(&self, level: Level) -> Vec<String> {
+        self.logs.borrow().iter().filter(|(l, _)| *l == level).map(|(_, m)| m.clone()).collect()
+    }
 }
 
 impl Host for Script {
@@ -51,6 +66,9 @@ impl Host for Script {
         Err("no processes here".into())
     }
     fn setting(&self, key: &str) -> Option<String> {
+        if let Some(v) = self.settings.borrow().get(key) {
+            return Some(v.clone());
+        }
         let v = match key {
             "LIUM_BASE_URL" => "http://127.0.0.1:9/api",
             "LIUM_API_KEY_HANDLE" => "lium_api_key",
@@ -63,7 +81,12 @@ impl Host for Script {
         };
         Some(v.to_string())
     }
-    fn log(&self, _: Level, _: &str) {}
+    fn log(&self, level: Level, message: &str) {
+        self.logs.borrow_mut().push((level, message.to_string()));
+    }
+    fn now_secs(&self) -> i64 {
+        NOW_SECS
+    }
     fn http(&self, r: &HttpRequest) -> Result<HttpResponse, HttpError> {
         self.sent.borrow_mut().push(r.clone());
         let path = r.url.trim_start_matches("http://127.0.0.1:9/api");
@@ -232,4 +255,169 @@ fn targets_are_pod_uuids() {
     assert_eq!(poll_ms(0), 1_000);
     assert_eq!(poll_ms(45_000), 2_000);
     assert_eq!(poll_ms(100_000), 5_000);
+}
+
+/// The safety net after a rent, as P10 calls it (the rent's key is `wfhost-key-1`).
+fn after_rent(script: &Script) -> Option<bool> {
+    with(script, |l, s, api| l.after_rent(s, api, POD, NOW_SECS, "wfhost-key-1"))
+}
+
+#[test]
+fn a_rent_is_followed_by_a_removal_scheduled_at_the_rent_time_plus_the_ttl() {
+    let script = Script::default();
+    script.set("LIUM_TTL", "8").on(&format!("POST /pods/{POD}/schedule-removal"), vec![ok(200, json!({"success": true}))]);
+    assert_eq!(after_rent(&script), Some(true));
+    let sent = script.sent(HttpMethod::Post, "/schedule-removal");
+    assert_eq!(sent.len(), 1);
+    let r = &sent[0];
+    // A side effect under a key derived from the rent's, so a resend repeats it.
+    assert!(r.side_effect);
+    assert_eq!(r.idempotency_key.as_deref(), Some("wfhost-key-1-schedule"));
+    assert_eq!(r.secret_headers[0].handle, "lium_api_key");
+    let body: Value = serde_json::from_slice(r.body.as_deref().unwrap()).unwrap();
+    assert_eq!(body, json!({"removal_scheduled_at": "2026-10-17T13:30:00+00:00"}), "05:30 plus LIUM_TTL=8 h, UTC with its offset");
+    assert_eq!(script.sent.borrow().len(), 1, "one request, nothing else");
+    assert!(script.logged(Level::Warn).is_empty());
+    assert!(SLEPT.with(|s| s.borrow().is_empty()), "no pause when it worked");
+}
+
+#[test]
+fn a_failed_schedule_is_tried_once_more_then_a_warning_naming_the_ttl() {
+    // 5xx twice: two tries with the same key and body, one short pause, a warning, no error.
+    let script = Script::default();
+    script.on(&format!("POST /pods/{POD}/schedule-removal"), vec![ok(500, json!({"detail": "Internal Server Error"}))]);
+    assert_eq!(after_rent(&script), Some(false));
+    let sent = script.sent(HttpMethod::Post, "/schedule-removal");
+    assert_eq!(sent.len(), SCHEDULE_TRIES as usize);
+    assert_eq!(sent[0].idempotency_key, sent[1].idempotency_key);
+    assert_eq!(sent[0].body, sent[1].body);
+    assert_eq!(SLEPT.with(|s| s.borrow().clone()), vec![SCHEDULE_PAUSE_MS]);
+    let warned = script.logged(Level::Warn);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    let w = &warned[0];
+    assert!(w.contains(POD) && w.contains("HTTP 500") && w.contains("LIUM_TTL=2 h still applies") && w.contains("termination_hours"), "{w}");
+    assert!(w.contains("2026-10-17T07:30:00+00:00"), "the time the TTL removes it: {w}");
+    assert_eq!(script.sent.borrow().len(), 2, "nothing but the two tries: no rent, no delete");
+
+    // A lost answer, then success: set on the second try.
+    let script = Script::default();
+    script.on(&format!("POST /pods/{POD}/schedule-removal"), vec![Err(HttpError::Unreachable("connection reset".into())), ok(200, json!({"success": true}))]);
+    assert_eq!(after_rent(&script), Some(true));
+    assert_eq!(script.sent(HttpMethod::Post, "/schedule-removal").len(), 2);
+    assert!(script.logged(Level::Warn).is_empty());
+
+    // Throttled: the pause is its Retry-After, bounded.
+    let script = Script::default();
+    script.on(
+        &format!("POST /pods/{POD}/schedule-removal"),
+        vec![Ok(HttpResponse { status: 429, headers: vec![("Retry-After".into(), "60".into())], body: b"{}".to_vec() }), ok(200, json!({}))],
+    );
+    assert_eq!(after_rent(&script), Some(true));
+    assert_eq!(SLEPT.with(|s| s.borrow().clone()), vec![SCHEDULE_MAX_PAUSE_MS]);
+
+    // A refusal that a resend cannot change (400): one try, then the warning.
+    let script = Script::default();
+    script.on(&format!("POST /pods/{POD}/schedule-removal"), vec![ok(400, json!({"detail": "Pod is BROKEN: only deletion is possible"}))]);
+    assert_eq!(after_rent(&script), Some(false));
+    assert_eq!(script.sent(HttpMethod::Post, "/schedule-removal").len(), 1);
+    assert!(script.logged(Level::Warn)[0].contains("only deletion is possible"));
+}
+
+#[test]
+fn without_a_ttl_no_removal_is_scheduled() {
+    let script = Script::default();
+    script.set("LIUM_TTL", "none");
+    assert_eq!(after_rent(&script), None);
+    assert!(script.sent.borrow().is_empty(), "no request at all");
+    assert!(script.logged(Level::Warn).is_empty());
+}
+
+#[test]
+fn the_scheduled_time_is_iso_utc_with_an_offset() {
+    assert_eq!(iso_utc(0), "1970-01-01T00:00:00+00:00");
+    assert_eq!(iso_utc(NOW_SECS), "2026-10-17T05:30:00+00:00");
+}
+
+/// The read times (ms after the wait began) of a pod that never gets ready within `until_ms`,
+/// reads taking no time.
+fn read_times(until_ms: u64) -> Vec<u64> {
+    let (mut t, mut reads, mut times) = (0u64, 0u32, Vec::new());
+    loop {
+        t += ready_pause_ms(reads, t);
+        if t >= until_ms {
+            return times;
+        }
+        reads += 1;
+        times.push(t);
+    }
+}
+
+#[test]
+fn the_readiness_reads_start_fast_and_stay_within_60_a_minute() {
+    // The first pause is short, and the ramp reaches the steady schedule.
+    assert_eq!(ready_pause_ms(0, 0), 200);
+    assert_eq!((ready_pause_ms(1, 200), ready_pause_ms(2, 600), ready_pause_ms(3, 1_400)), (400, 800, 1_000));
+    assert_eq!(ready_pause_ms(9, 45_000), poll_ms(45_000));
+    let times = read_times(600_000);
+    assert_eq!(&times[..4], [200, 600, 1_400, 2_400]);
+    // No more than 60 reads in any minute (Lium's limit on its listings, kept for the pod's
+    // own reads too), the first minute included.
+    let in_first_minute = times.iter().filter(|t| **t < 60_000).count();
+    assert!(in_first_minute <= 60, "{in_first_minute} reads in the first minute");
+    for (i, start) in times.iter().enumerate() {
+        let in_window = times[i..].iter().take_while(|t| **t < start + 60_000).count();
+        assert!(in_window <= 60, "{in_window} reads in the minute from {start} ms");
+    }
+    // Faster than the steady schedule alone where it matters (a pod up within the first
+    // seconds), and never slower after it.
+    assert_eq!(times.iter().filter(|t| **t < 2_000).count(), 3, "1 s apart would read once");
+    let steady: Vec<u64> = (1..).map(|n| n * 1_000).take_while(|t| *t < 40_000).collect();
+    for s in steady.iter().skip(2) {
+        assert!(times.iter().any(|t| t <= s && s - t < 1_000), "no read within a second before {s} ms");
+    }
+}
+
+#[test]
+fn waiting_for_a_pod_reads_it_on_the_schedule_until_the_limit() {
+    // PENDING for good: reads on the schedule, then not ready at WF_POD_READY_TIMEOUT_SECS.
+    let script = Script::default();
+    script.set("WF_POD_READY_TIMEOUT_SECS", "60").on(&format!("GET /pods/{POD}"), vec![ok(200, json!({"id": POD, "status": "PENDING"}))]);
+    let w = with(&script, |l, s, api| l.wait_ready(s, api, POD)).unwrap();
+    assert_eq!(w, Wait::NotReady("PENDING".into()));
+    let reads = script.sent(HttpMethod::Get, &format!("/pods/{POD}")).len();
+    assert_eq!(reads, read_times(60_000).len() + 1, "the last read is at the limit itself");
+    assert!(reads <= 61, "{reads}");
+    let slept = SLEPT.with(|s| s.borrow().clone());
+    assert_eq!(&slept[..5], [200, 400, 800, 1_000, 1_000], "no read before the first pause");
+    assert!(now() >= 60_000 && now() < 61_000, "bounded by the limit: {} ms", now());
+
+    // A pod that fails is seen on the second read, 600 ms after the rent, with its events.
+    let script = Script::default();
+    script
+        .on(&format!("GET /pods/{POD}"), vec![ok(200, json!({"id": POD, "status": "PENDING"})), ok(200, json!({"id": POD, "status": "CREATION_FAILED"}))])
+        .on(&format!("GET /pods/{POD}/events"), vec![ok(200, json!([{"event_type": "pod-create", "error": "image pull timeout"}]))]);
+    let w = with(&script, |l, s, api| l.wait_ready(s, api, POD)).unwrap();
+    assert!(matches!(&w, Wait::Terminal(m) if m.contains("CREATION_FAILED") && m.contains("image pull timeout")), "{w:?}");
+    assert_eq!(now(), 600);
+}
+
+#[test]
+fn p00_warns_when_the_ready_waits_do_not_fit_p10s_budget_and_still_passes() {
+    let script = Script::default();
+    script
+        .set("WF_SSH_IDENTITY_HANDLE", "ssh_identity")
+        .set("WF_POD_READY_TIMEOUT_SECS", &settings::P10_TIMEOUT_SECS.to_string())
+        .on("GET /users/me", vec![ok(200, json!({"balance": 12.5}))]);
+    let l = Lium::with_clock(&script, sleep, now);
+    assert_eq!(l.check_config(), Ok(()), "a warning, not a refusal");
+    let warned = script.logged(Level::Warn);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("LIUM_READY_RETRIES=1") && warned[0].contains("WF_POD_READY_TIMEOUT_SECS=") && warned[0].contains("WF_PHASE_TIMEOUT_P10"), "{}", warned[0]);
+    assert!(script.logged(Level::Info).iter().any(|m| m.contains("balance $12.50")));
+
+    // Waits that fit: no warning.
+    let script = Script::default();
+    script.set("WF_SSH_IDENTITY_HANDLE", "ssh_identity").on("GET /users/me", vec![ok(200, json!({"balance": 12.5}))]);
+    assert_eq!(Lium::with_clock(&script, sleep, now).check_config(), Ok(()));
+    assert!(script.logged(Level::Warn).is_empty());
 }
