@@ -322,6 +322,18 @@ fn a_bad_setting_or_key_halts_p00() {
     let said = format!("{}{}", doctor.stdout, doctor.stderr);
     assert!(said.contains("LIUM_API_KEY is accepted by") && said.contains("balance $42.50"), "{}", doctor.explain());
     assert!(said.contains("the lium transport accepts its settings"), "{}", doctor.explain());
+    assert!(!said.contains("P10 may run out of time"), "{}", doctor.explain());
+    // Ready waits longer than P10's budget: a warning naming what to change, until the budget
+    // is raised.
+    s.set("WF_POD_READY_TIMEOUT_SECS", "600");
+    let doctor = s.run(&["doctor"]);
+    let said = format!("{}{}", doctor.stdout, doctor.stderr);
+    assert!(said.contains("P10 may run out of time") && said.contains("P10's timeout_secs in constitution/phases.toml"), "{}", doctor.explain());
+    s.set("WF_PHASE_TIMEOUT_P10", "2000");
+    let doctor = s.run(&["doctor"]);
+    let said = format!("{}{}", doctor.stdout, doctor.stderr);
+    assert!(!said.contains("P10 may run out of time"), "WF_PHASE_TIMEOUT_P10 reaches the transport:\n{}", doctor.explain());
+    s.unset("WF_PHASE_TIMEOUT_P10").set("WF_POD_READY_TIMEOUT_SECS", "90");
     s.set("LIUM_TTL", "forever");
     let run = flow(&s, &NO_SWEEP);
     assert_eq!(last_status(&run), ("P00".into(), "fail".into(), codes::CONFIG_INVALID.get()), "{}", run.explain());

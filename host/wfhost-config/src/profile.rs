@@ -127,10 +127,11 @@ impl TransportProfile {
         let p = self;
         let known = |key: &str| vocab.key(key).is_some();
         for key in p.settings.iter().chain(&p.http_base_url_keys).chain(p.known_hosts_watch.iter().flat_map(|w| w.when.iter().chain([&w.file]))) {
-            if !known(key) {
+            // A named key, or one of a family (`WF_PHASE_TIMEOUT_P10` of `WF_PHASE_TIMEOUT_*`).
+            if !known(key) && vocab.pattern_for(key).is_none() {
                 return Err(err(format!("names {key}, which is not a key of constitution/config.toml")));
             }
-            if vocab.key(key).is_some_and(|k| k.secret) {
+            if vocab.is_secret(key) {
                 return Err(err(format!("passes {key} as a setting, but it is a secret: declare it under [[secrets]]")));
             }
         }
@@ -210,6 +211,10 @@ mod tests {
         assert!(e.to_string().contains("NOT_A_KEY") && e.to_string().contains("config.toml"), "{e}");
         let e = TransportProfile::parse("id = \"x\"\nsettings = [\"WF_SSH_IDENTITY\"]\n", "x", vocab()).unwrap_err();
         assert!(e.to_string().contains("is a secret"), "{e}");
+        let e = TransportProfile::parse("id = \"x\"\nsettings = [\"WF_SECRET_TOKEN\"]\n", "x", vocab()).unwrap_err();
+        assert!(e.to_string().contains("is a secret"), "a secret family's key is no setting: {e}");
+        let ok = TransportProfile::parse("id = \"x\"\nsettings = [\"WF_PHASE_TIMEOUT_P10\"]\n", "x", vocab()).unwrap();
+        assert_eq!(ok.settings, ["WF_PHASE_TIMEOUT_P10"], "a key of a family is a setting");
         let e = TransportProfile::parse(
             "id = \"x\"\n[[secrets]]\nhandle = \"h\"\nkey = \"OPS_DEFAULT_HOST\"\nsetting = \"S\"\n",
             "x",

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use wfhost_audit::layout::SPACE_RESERVE;
 use wfhost_audit::records::{self, EvidenceWriteFailed};
-use wfhost_evidence::{Actor, EventDraft, EventLog, LogOptions, Prepared, TailPolicy};
+use wfhost_evidence::{Actor, EventDraft, EventLog, LogError, LogOptions, Prepared, TailPolicy};
 
 /// Bytes held in reserve while a flow runs (see the module doc): enough for the records and
 /// the summary of a flow that halts on a full disk.
@@ -66,6 +66,8 @@ struct Inner {
     flow_id: String,
     error: Option<String>,
     reserve: Option<PathBuf>,
+    /// Events told apart from an earlier one alike by a suffix of their native ID.
+    repeats: u64,
 }
 
 impl Inner {
@@ -91,7 +93,19 @@ impl Inner {
     /// off) once and try again, so the records after a full disk still get in.
     fn append(&mut self, draft: EventDraft) -> Result<String, String> {
         let first = match self.log.as_mut() {
-            Some(log) => log.append(draft.clone()).map(|e| e.event_id).map_err(|e| e.to_string()),
+            Some(log) => match log.append(draft.clone()) {
+                // Two events alike in one millisecond (two issuances of a secret for two
+                // requests, two equal reads) are two events: the second gets a native ID of its
+                // own, `<native id>#<n>`, so its event ID differs.
+                Err(LogError::Duplicate { .. }) => {
+                    self.repeats += 1;
+                    let again = EventDraft { native_id: format!("{}#{}", draft.native_id, self.repeats), ..draft.clone() };
+                    log.append(again)
+                }
+                other => other,
+            }
+            .map(|e| e.event_id)
+            .map_err(|e| e.to_string()),
             None => Err("the event log could not be reopened".to_string()),
         };
         let Err(e) = first else { return first };
@@ -133,6 +147,7 @@ impl Sink {
                 log: Some(log),
                 flow_dir: flow_dir.to_path_buf(),
                 flow_id: flow_id.to_string(),
+                repeats: 0,
                 error: None,
                 reserve: Some(reserve),
             }))),
@@ -249,5 +264,33 @@ impl Sink {
     /// The first failure to write evidence (a file or an append), if any.
     pub fn error(&self) -> Option<String> {
         self.lock().and_then(|i| i.error.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use wfhost_evidence::Timestamp;
+
+    #[test]
+    fn events_alike_in_one_millisecond_are_each_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let flow_dir = dir.path().join("flow");
+        let sink = Sink::create(&flow_dir, "20261206T000000Z-abcdef").unwrap();
+        let at = Timestamp::from_unix_millis(1_796_000_000_000).unwrap();
+        let ids: Vec<String> = (0..3)
+            .map(|_| {
+                let mut inner = sink.lock().unwrap();
+                let mut draft = inner.draft("secret.issued", "secret/api_key", json!({"handle": "api_key"}), Actor::new("host", "wfhost"));
+                draft.occurred_at = Some(at);
+                inner.append(draft).unwrap()
+            })
+            .collect();
+        assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2], "{ids:?}");
+        assert!(sink.error().is_none(), "{:?}", sink.error());
+        let text = std::fs::read_to_string(flow_dir.join(wfhost_audit::layout::EVENTS)).unwrap();
+        let natives: Vec<String> = text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).map(|v| v["native_id"].as_str().unwrap_or("").to_string()).collect();
+        assert_eq!(natives, ["secret/api_key", "secret/api_key#1", "secret/api_key#2"]);
     }
 }
