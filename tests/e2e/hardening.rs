@@ -646,7 +646,10 @@ fn a_second_flow_on_a_busy_target_refuses_at_once_naming_the_first() {
     assert!(alive(boot), "the bootstrap script should outlive a SIGKILLed wfhost");
     s.unset("BOOTSTRAP_SCRIPT");
     let next = s.run(&["flow", "--provision", "skip", "--sweep", "skip"]);
-    let _ = std::process::Command::new("kill").args(["-KILL", &format!("-{boot}")]).status();
+    // `--` before the group: without it procps' kill reads `-<pgid>` as an option and signals
+    // every process it may (kill(-1)), the whole machine for root.
+    assert!(boot > 1, "a bootstrap pid of {boot}");
+    let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{boot}")]).status();
     let _ = std::process::Command::new("kill").args(["-KILL", &boot.to_string()]).status();
     assert_eq!(next.status, 0, "{}", next.explain());
 }
