@@ -769,6 +769,11 @@ impl<H: Host> Transport for Lium<'_, H> {
     /// `status`: see the module documentation.
     fn status(&self, target: &str) -> Result<PodReport, TransportError> {
         let id = Self::pod_id(target)?;
+        // A pod this flow deleted and saw leave the listing is not asked about again (the
+        // gateway's read after a delete would cost a pod read and an events read).
+        if let Some(seen) = self.host.memo_get(&format!("gone:{id}")) {
+            return Ok(PodReport { state: PodState::Missing, detail: format!("pod {id} was deleted by this flow: Lium stopped listing it after {seen}") });
+        }
         let s = self.settings()?;
         let api = self.api(&s)?;
         let row = api.read_opt(&format!("/pods/{id}")).map_err(|e| self.api_err(&s, &format!("reading pod {id}"), e))?;
@@ -837,6 +842,7 @@ impl<H: Host> Transport for Lium<'_, H> {
             Removal::AlreadyGone => Err(TransportError::Vanished(format!("Lium did not know pod {id} (HTTP 404) and does not list it: it was already deleted"))),
             Removal::Gone { listings, ms } => {
                 self.log(Level::Info, &format!("pod {id} is deleted: Lium accepted the DELETE and stopped listing it after {listings} listing(s), {ms} ms"));
+                let _ = self.host.memo_set(&format!("gone:{id}"), &format!("{listings} listing(s), {ms} ms"));
                 Ok(())
             }
         }

@@ -35,6 +35,7 @@ struct Script {
     sent: RefCell<Vec<HttpRequest>>,
     settings: RefCell<BTreeMap<String, String>>,
     logs: RefCell<Vec<(Level, String)>>,
+    memo: RefCell<BTreeMap<String, String>>,
 }
 
 fn ok(status: u16, body: Value) -> Result<HttpResponse, HttpError> {
@@ -86,6 +87,13 @@ impl Host for Script {
     }
     fn now_secs(&self) -> i64 {
         NOW_SECS
+    }
+    fn memo_get(&self, key: &str) -> Option<String> {
+        self.memo.borrow().get(key).cloned()
+    }
+    fn memo_set(&self, key: &str, value: &str) -> Result<(), String> {
+        self.memo.borrow_mut().insert(key.to_string(), value.to_string());
+        Ok(())
     }
     fn http(&self, r: &HttpRequest) -> Result<HttpResponse, HttpError> {
         self.sent.borrow_mut().push(r.clone());
@@ -217,6 +225,17 @@ fn a_delete_is_confirmed_by_listing_until_the_pod_is_gone() {
     let e = with(&script, |l, s, api| l.remove(s, api, POD)).unwrap_err().to_string();
     assert!(e.contains("still listed (RUNNING)") && e.contains(&format!("wfhost pod-delete --target {POD} --yes")) && e.contains("lium rm"), "{e}");
     assert!(now() >= 10_000 && now() < 16_000, "bounded by the setting: {} ms", now());
+
+    // After a confirmed delete, the pod's status costs no request.
+    let script = Script::default();
+    script.on(&format!("DELETE /pods/{POD}"), vec![ok(200, json!({"success": true}))]).on("GET /pods", vec![ok(200, json!([]))]);
+    let (sent, report) = with(&script, |l, _, _| {
+        l.delete(POD).unwrap();
+        let sent = script.sent.borrow().len();
+        (sent, l.status(POD).unwrap())
+    });
+    assert!(matches!(report.state, PodState::Missing) && report.detail.contains("was deleted by this flow"), "{report:?}");
+    assert_eq!(script.sent.borrow().len(), sent, "no request after the confirmed delete");
 
     // Unknown and unlisted: already gone.
     let script = Script::default();
