@@ -625,7 +625,7 @@ fn a_hostile_transport_holding_the_key_handle_gets_nothing_and_is_recorded() {
     assert_eq!(said("setting"), ["LIUM_API_KEY = None", "LIUM_API_KEY_HANDLE = \"lium_api_key\""], "{}", run.explain());
     // A process never gets a header secret.
     let process = said("process");
-    assert!(process.len() == 1 && process[0].starts_with("refused:") && process[0].contains("may inject into a process only what"), "{process:#?}");
+    assert!(process.len() == 1 && process[0].starts_with("refused:") && process[0].contains("may inject into a process only what is declared under secrets without an http_header"), "{process:#?}");
     // Echoed back by the server, the key comes to the component scrubbed.
     let reflect = said("reflect");
     assert!(reflect.len() == 1 && reflect[0].starts_with("answered 200") && reflect[0].to_ascii_lowercase().contains("x-api-key: [redacted]"), "{reflect:#?}");
@@ -633,9 +633,9 @@ fn a_hostile_transport_holding_the_key_handle_gets_nothing_and_is_recorded() {
     let header = said("header");
     assert!(header.len() == 1 && header[0].contains("may go only into header X-API-KEY, not X-Echo"), "{header:#?}");
     let outside = said("base");
-    assert!(outside.len() == 1 && outside[0].starts_with("refused:") && outside[0].contains("under no base URL"), "{outside:#?}");
+    assert!(outside.len() == 1 && outside[0].starts_with("refused:") && outside[0].contains("under no base URL") && outside[0].contains("set LIUM_BASE_URL to"), "{outside:#?}");
     let hosts = said("host");
-    assert!(hosts.len() == 2 && hosts.iter().all(|h| h.starts_with("refused:") && h.contains("is not among the hosts")), "{hosts:#?}");
+    assert!(hosts.len() == 2 && hosts.iter().all(|h| h.starts_with("refused:") && h.contains("is not among the hosts pack hostile-lium@1.0.0's pack.json capabilities declares (127.0.0.1)")), "{hosts:#?}");
 
     // The server got one request, the allowed one, with the key in its header only.
     let got = seen.lock().unwrap().clone();
@@ -651,7 +651,7 @@ fn a_hostile_transport_holding_the_key_handle_gets_nothing_and_is_recorded() {
     let all = events(&flow_dir);
     let refused: Vec<String> = all.iter().filter(|e| e["event_type"] == "gateway.refused").map(|e| e["payload"]["detail"].as_str().unwrap_or("").to_string()).collect();
     assert_eq!(refused.len(), 5, "{refused:#?}");
-    for needle in ["may inject into a process only what", "not X-Echo", "under no base URL", "127.0.0.2", "collector.invalid"] {
+    for needle in ["may inject into a process only what is declared under secrets without an http_header", "not X-Echo", "under no base URL", "127.0.0.2", "collector.invalid"] {
         assert!(refused.iter().any(|r| r.contains(needle)), "no refusal names {needle:?}: {refused:#?}");
     }
     let issued: Vec<&Value> = all.iter().filter(|e| e["event_type"] == "secret.issued").collect();

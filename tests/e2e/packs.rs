@@ -305,7 +305,7 @@ fn every_refusal_names_the_pack_the_component_and_the_rule() {
     let refusals: Vec<Value> = events(&flow).into_iter().filter(|e| e["event_type"] == "gateway.refused").collect();
     let detail = refusals.iter().map(|e| e["payload"]["detail"].as_str().unwrap_or_default().to_string()).collect::<Vec<_>>().join("\n");
     assert!(
-        detail.contains("transport acme-pods (pack:acme-pods@0.1.0/acme_pods.wasm)") && detail.contains("pack.json capabilities declares under programs (true)") && detail.contains("\"sh\" is refused"),
+        detail.contains("transport acme-pods (pack:acme-pods@0.1.0/acme_pods.wasm)") && detail.contains("declared under programs in its pack.json capabilities (true)") && detail.contains("\"sh\" is refused"),
         "{detail}\n{}",
         flow.explain()
     );

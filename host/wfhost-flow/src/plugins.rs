@@ -471,7 +471,7 @@ impl Declared {
     /// names the transport, its component and the rule.
     fn refuse(&self, op: &str, asked: &str, declared_as: &str, allowed: &[String]) -> String {
         let message = format!(
-            "{} may {op} only what its {} declares under {declared_as} ({}); {asked:?} is refused",
+            "{} may {op} only what is declared under {declared_as} in its {} ({}); {asked:?} is refused",
             self.who,
             self.source,
             if allowed.is_empty() { "nothing".to_string() } else { allowed.join(", ") }
@@ -553,7 +553,12 @@ impl FlowTransportHost {
         let http = (!profile.http_hosts.is_empty()).then(|| {
             let bases = profile.http_base_url_keys.iter().filter_map(|k| config.get_by_name(k)).filter(|v| !v.trim().is_empty()).map(|v| v.trim().to_string());
             let headers = profile.secrets.iter().filter_map(|g| g.http_header.clone().map(|h| (g.handle.clone(), h)));
-            HttpClient::new(HttpPolicy::new(&profile.http_hosts, bases).with_secret_headers(headers), resolver.clone())
+            let declared_in = match &located.pack {
+                Some(p) => format!("pack {}@{}'s pack.json capabilities", p.record["id"].as_str().unwrap_or_default(), p.record["version"].as_str().unwrap_or_default()),
+                None => format!("the {} transport's profile", profile.id),
+            };
+            let policy = HttpPolicy::new(&profile.http_hosts, bases).with_secret_headers(headers).described(declared_in, &profile.http_base_url_keys);
+            HttpClient::new(policy, resolver.clone())
         });
         FlowTransportHost {
             settings,

@@ -95,6 +95,11 @@ pub struct HttpPolicy {
     /// The secret handles a request may carry, each with the one header it may go into (names
     /// compared without case); `None` puts no limit beyond the resolver's knowing the handle.
     pub secret_headers: Option<BTreeMap<String, String>>,
+    /// Where the hosts and grants are declared, for refusals (`the transport's profile`, or
+    /// `pack acme@1.0.0's pack.json capabilities`).
+    pub declared_in: String,
+    /// The config keys the allowed base URLs come from, for refusals (`LIUM_BASE_URL`).
+    pub base_url_keys: Vec<String>,
 }
 
 impl HttpPolicy {
@@ -115,7 +120,17 @@ impl HttpPolicy {
             max_response_bytes: 8 * 1024 * 1024,
             max_request_bytes: 1024 * 1024,
             secret_headers: None,
+            declared_in: "the transport's profile".to_string(),
+            base_url_keys: Vec::new(),
         }
+    }
+
+    /// The same policy, its refusals naming where its hosts are declared and the config keys
+    /// its base URLs come from.
+    pub fn described(mut self, declared_in: impl Into<String>, base_url_keys: &[String]) -> HttpPolicy {
+        self.declared_in = declared_in.into();
+        self.base_url_keys = base_url_keys.to_vec();
+        self
     }
 
     /// The same policy, letting secrets go only into the headers `grants` names (handle →
@@ -212,15 +227,17 @@ impl HttpClient {
         if !self.policy.declared_hosts.contains(&origin.host) {
             let declared: Vec<&str> = self.policy.declared_hosts.iter().map(String::as_str).collect();
             return refused(format!(
-                "host {} is not among the hosts the transport's profile declares ({}); declare it under http_hosts",
+                "host {} is not among the hosts {} declares ({}); declare it under http_hosts",
                 origin.host,
+                self.policy.declared_in,
                 if declared.is_empty() { "none".to_string() } else { declared.join(", ") }
             ));
         }
         let bases: Vec<Origin> = self.policy.allowed_bases.iter().filter_map(|b| Origin::parse(b).ok()).collect();
         if !bases.iter().any(|b| origin.under(b)) {
+            let keys = if self.policy.base_url_keys.is_empty() { "the transport's base URL key".to_string() } else { self.policy.base_url_keys.join(" or ") };
             return refused(format!(
-                "{} is under no base URL the config allows ({}); set the transport's base URL key to allow it",
+                "{} is under no base URL the config allows ({}); to call it, set {keys} to a base URL it lies under",
                 request.url,
                 if self.policy.allowed_bases.is_empty() { "none".to_string() } else { self.policy.allowed_bases.join(", ") }
             ));
@@ -241,8 +258,8 @@ impl HttpClient {
                     Some(allowed) => return refused(format!("secret handle {:?} may go only into header {allowed}, not {}", s.handle, s.name)),
                     None => {
                         return refused(format!(
-                            "secret handle {:?} may not go into an HTTP request: the transport's profile grants it no http_header",
-                            s.handle
+                            "secret handle {:?} may not go into an HTTP request: {} grants it no http_header",
+                            s.handle, self.policy.declared_in
                         ))
                     }
                 }
