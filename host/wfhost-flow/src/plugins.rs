@@ -554,7 +554,7 @@ impl FlowTransportHost {
             let bases = profile.http_base_url_keys.iter().filter_map(|k| config.get_by_name(k)).filter(|v| !v.trim().is_empty()).map(|v| v.trim().to_string());
             let headers = profile.secrets.iter().filter_map(|g| g.http_header.clone().map(|h| (g.handle.clone(), h)));
             let declared_in = match &located.pack {
-                Some(p) => format!("pack {}@{}'s pack.json capabilities", p.record["id"].as_str().unwrap_or_default(), p.record["version"].as_str().unwrap_or_default()),
+                Some(p) => format!("pack {}@{}'s pack.json", p.record["id"].as_str().unwrap_or_default(), p.record["version"].as_str().unwrap_or_default()),
                 None => format!("the {} transport's profile", profile.id),
             };
             let policy = HttpPolicy::new(&profile.http_hosts, bases).with_secret_headers(headers).described(declared_in, &profile.http_base_url_keys);
@@ -765,7 +765,7 @@ mod tests {
         });
         assert_eq!(run("sh").unwrap().stdout, "hi\n");
         let e = run("curl").unwrap_err();
-        assert!(e.contains("transport acme (acme.wasm)") && e.contains("programs (sh)") && e.contains("\"curl\" is refused"), "{e}");
+        assert!(e.contains("transport acme (acme.wasm)") && e.contains("declared under programs in its profile (sh)") && e.contains("\"curl\" is refused"), "{e}");
     }
 
     #[test]

@@ -96,7 +96,7 @@ pub struct HttpPolicy {
     /// compared without case); `None` puts no limit beyond the resolver's knowing the handle.
     pub secret_headers: Option<BTreeMap<String, String>>,
     /// Where the hosts and grants are declared, for refusals (`the transport's profile`, or
-    /// `pack acme@1.0.0's pack.json capabilities`).
+    /// `pack acme@1.0.0's pack.json`).
     pub declared_in: String,
     /// The config keys the allowed base URLs come from, for refusals (`LIUM_BASE_URL`).
     pub base_url_keys: Vec<String>,
